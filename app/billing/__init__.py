@@ -1,0 +1,1 @@
+"""Payments (methods, providers, captures, refunds) and invoicing (gapless numbers, credit notes)."""

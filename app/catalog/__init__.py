@@ -1,0 +1,1 @@
+"""Catalogue (products), locations (warehouses) and the stock ledger."""

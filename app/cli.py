@@ -1,0 +1,140 @@
+"""`oms` command line: serve, migrate, seed, apikey, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.settings import Settings
+
+log = logging.getLogger("oms")
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded server under OMS_DATA_DIR (started now, stopped at exit)."""
+    if settings.database_url:
+        return settings.database_url
+    from app.embedded_pg import start_embedded
+
+    return start_embedded(settings.data_dir)
+
+
+def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from app.database import Database
+
+    async def run() -> Any:
+        db = Database(database_url(settings), pool_size=2)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.migrate import upgrade_to_head
+
+    upgrade_to_head(database_url(settings))
+    print("database migrated to head")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from app.demo import seed_demo
+    from app.migrate import upgrade_to_head
+
+    if not args.demo:
+        print("nothing to seed: pass --demo", file=sys.stderr)
+        return 2
+    upgrade_to_head(database_url(settings))
+    created = _with_db(settings, lambda db: seed_demo(db))
+    print("demo data loaded" if created else "demo data already present")
+    return 0
+
+
+def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.service import create_api_key, revoke_api_key
+    from app.errors import DomainError
+
+    try:
+        if args.action == "create":
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            token = _with_db(settings, lambda db: db.run(lambda uow: create_api_key(uow=uow, name=args.name, scopes=scopes)))
+            print(f"created API key {args.name!r} with scopes {','.join(scopes)}; the token is shown once:")
+            print(token)
+        else:
+            _with_db(settings, lambda db: db.run(lambda uow: revoke_api_key(uow=uow, name=args.name)))
+            print(f"revoked API key {args.name!r}")
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from graphql_schema.schema import schema
+
+    print(schema.as_str())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app.migrate import upgrade_to_head
+
+    url = database_url(settings)
+    os.environ["DATABASE_URL"] = url  # workers (and reloads) reuse the same server
+    upgrade_to_head(url)
+    if args.demo:
+        from app.demo import seed_demo
+
+        _with_db(Settings.from_env(), lambda db: seed_demo(db))
+    log.info("serving on http://%s:%d/graphql", args.host, args.port)
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        log_level="info", proxy_headers=False, timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oms", description="Order Management System: GraphQL API with live subscriptions.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="load the demo data set when the database is empty")
+    serve.set_defaults(run=cmd_serve)
+    sub.add_parser("migrate", help="run migrations to head").set_defaults(run=cmd_migrate)
+    seed = sub.add_parser("seed", help="load data")
+    seed.add_argument("--demo", action="store_true")
+    seed.set_defaults(run=cmd_seed)
+    apikey = sub.add_parser("apikey", help="manage API keys")
+    apikey_sub = apikey.add_subparsers(dest="action", required=True)
+    create = apikey_sub.add_parser("create")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. orders:read,orders:write or admin")
+    revoke = apikey_sub.add_parser("revoke")
+    revoke.add_argument("--name", required=True)
+    apikey.set_defaults(run=cmd_apikey)
+    sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(run=cmd_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    return args.run(args, Settings.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

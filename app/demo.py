@@ -1,0 +1,85 @@
+"""The demo data set: catalogue, three warehouses with stock, and orders in several statuses.
+
+Built through the same domain services that API calls use, so it obeys every rule.
+Idempotent: it does nothing when the demo warehouses exist already.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from app.catalog import service as catalog
+from app.database import Database
+from app.errors import DomainError
+from app.orders import service as orders
+from app.orders.service import LineRequest, PlaceOrderRequest
+from models import Warehouse
+
+WAREHOUSES = [
+    ("MAD", "Madrid central warehouse", ["WEB", "MOBILE", "PHONE", "STORE"]),
+    ("BCN", "Barcelona marketplace hub", ["WEB", "MOBILE", "MARKETPLACE"]),
+    ("VLC", "Valencia store backroom", ["STORE", "PHONE"]),
+]
+PRODUCTS = [
+    # sku, name, price, VAT rate, made to order, lead days
+    ("TSHIRT-BLK-M", "T-shirt black M", "19.99", "0.21", False, 0),
+    ("TSHIRT-WHT-L", "T-shirt white L", "19.99", "0.21", False, 0),
+    ("HOODIE-GRY-M", "Hoodie grey M", "49.00", "0.21", False, 0),
+    ("SNEAKER-42", "Running sneaker 42", "89.90", "0.21", False, 0),
+    ("MUG-LOGO", "Logo mug", "9.50", "0.21", False, 0),
+    ("BOOK-OMS", "Order management handbook", "29.00", "0.04", False, 0),
+    ("COFFEE-1KG", "Coffee beans 1 kg", "18.40", "0.10", False, 0),
+    ("BACKPACK-20L", "Backpack 20 L", "59.00", "0.21", False, 0),
+    ("CAP-RED", "Red cap", "15.00", "0.21", False, 0),
+    ("SOCKS-3P", "Socks 3-pack", "12.00", "0.21", False, 0),
+    ("SOFA-CUSTOM", "Made-to-order sofa", "1299.00", "0.21", True, 21),
+    ("PRINT-A3", "Custom A3 print", "35.00", "0.21", True, 3),
+]
+STOCK = {"MAD": 120, "BCN": 60, "VLC": 15}
+CHANNELS = ["WEB", "MOBILE", "PHONE", "MARKETPLACE", "STORE"]
+ADDRESS = {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES", "phone": "+34 600 000 000"}
+ACTOR = "demo-seed"
+
+
+async def seed_demo(db: Database, *, orders_count: int = 24) -> bool:
+    async with db.read() as session:
+        if (await session.execute(select(Warehouse.id).where(Warehouse.code == "MAD"))).first() is not None:
+            return False
+
+    async def catalogue(uow):  # type: ignore[no-untyped-def]
+        for code, name, channels in WAREHOUSES:
+            await catalog.upsert_warehouse(uow=uow, code=code, name=name, channels=channels)
+        for sku, name, price, rate, mto, lead in PRODUCTS:
+            await catalog.upsert_product(uow=uow, sku=sku, name=name, price=Decimal(price), currency="EUR",
+                                         tax_rate=Decimal(rate), made_to_order=mto, lead_time_days=lead)
+        for sku, _, _, _, mto, _ in PRODUCTS:
+            if not mto:
+                for code, units in STOCK.items():
+                    await catalog.adjust_stock(uow=uow, sku=sku, warehouse_code=code, delta=units, reason="opening stock")
+
+    await db.run(catalogue, actor=ACTOR)
+
+    rng = random.Random(42)
+    # Spread the orders over statuses: the action sequence applied after placing.
+    plans = [[], ["confirm"], ["confirm"], ["hold"], ["confirm", "hold"], ["cancel"], ["confirm", "cancel"]]
+    for i in range(orders_count):
+        channel = CHANNELS[i % len(CHANNELS)]
+        skus = rng.sample([p[0] for p in PRODUCTS if not p[4]], k=rng.randint(1, 3))
+        lines = [LineRequest(sku, rng.randint(1, 3)) for sku in skus]
+        if i % 8 == 0:
+            lines.append(LineRequest("PRINT-A3", 1, {"image": "summer-poster.png", "finish": "matte"}))
+        request = PlaceOrderRequest(
+            channel=channel, email=f"customer{i % 9}@example.com", lines=lines, shipping_address=ADDRESS,
+            payment_method=["CARD", "BANK_TRANSFER", "CASH_ON_DELIVERY"][i % 3],
+        )
+        try:
+            order = await db.run(lambda uow: orders.place_order(uow=uow, request=request), actor=ACTOR)
+        except DomainError:
+            continue  # e.g. a store channel with too little stock for this random basket
+        for step in plans[i % len(plans)]:
+            action = {"confirm": orders.confirm_order, "hold": orders.hold_order, "cancel": orders.cancel_order}[step]
+            await db.run(lambda uow: action(uow=uow, order_id=order.id, reason="demo"), actor=ACTOR)
+    return True

@@ -1,0 +1,1 @@
+"""Fulfilment: pick lists, shipments, carriers, tracking and the delivery promise."""

@@ -1,0 +1,130 @@
+"""The ASGI application: `create_app(settings)` builds it, `lifespan` opens and closes its resources."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from app.database import Database
+from app.live import LiveHub
+from app.metrics import Metrics
+from app.settings import Settings
+from graphql_schema.schema import build_schema
+from resolvers.context import Context, bearer_token
+
+log = logging.getLogger("oms")
+
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
+
+
+class GraphQLApp(GraphQL):
+    """Strawberry's ASGI view with our context and WebSocket authentication."""
+
+    def __init__(self, state: Any, settings: Settings) -> None:
+        super().__init__(
+            build_schema(production=settings.production),
+            graphql_ide=None if settings.production else "graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        )
+        self.state = state
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        token = bearer_token(request.headers.get("authorization")) if isinstance(request, Request) else None
+        context = Context(
+            db=self.state.db, settings=self.settings, request_id=uuid.uuid4().hex[:16], token=token,
+            hub=self.state.hub, request=request, response=response,
+        )
+        return context  # for a WebSocket, on_ws_connect sets the token from connection_init
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        """A bad key closes the socket with 4403 before any subscription runs; no key is allowed
+        (public `trackOrder` only), and every subscription checks its own scope."""
+        payload = context.connection_params if isinstance(context.connection_params, dict) else {}
+        raw = payload.get("authorization") or payload.get("Authorization")
+        if raw is None:
+            return None
+        token = bearer_token(str(raw))
+        if token is None:
+            raise ConnectionRejectionError({"reason": "malformed authorization"})
+        context.token = token
+        if await context.principal() is None:
+            raise ConnectionRejectionError({"reason": "invalid API key"})
+        return None
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db = Database(settings.database_url or "", pool_size=settings.db_pool_size)
+    hub = LiveHub(db, settings.broadcast_url)
+    app.state.db, app.state.hub = db, hub
+    await hub.start()
+    try:
+        yield
+    finally:
+        await hub.stop()
+        await db.dispose()
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    from app.migrate import head_revisions
+
+    state = request.app.state
+    try:
+        async with state.db.read() as session:
+            current = set((await session.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+        migrated = current == head_revisions()
+    except Exception:
+        log.exception("readiness check failed")
+        return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
+    ok = migrated and state.hub.connected
+    return JSONResponse({"status": "ok" if ok else "unavailable", "database": True, "migrated": migrated, "broadcast": state.hub.connected},
+                        status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    state = request.app.state
+    hub = state.hub
+    body = state.metrics.render(subscribers=len(hub.order_subscriptions) + len(hub.stock_subscriptions), last_event_seq=hub.last_seq)
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set; `oms serve` starts the embedded PostgreSQL and sets it")
+    app = Starlette(lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    graphql = GraphQLApp(app.state, settings)
+    app.router.routes.extend(
+        [
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+    )
+    return app

@@ -1,0 +1,1 @@
+"""Orders: placement, allocation, the status state machine and the event timeline."""

@@ -1,0 +1,25 @@
+"""The order timeline: every change appends one event, written in the change's own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.database import UnitOfWork
+from models import Order
+
+PLACED = "PLACED"
+STATUS_CHANGED = "STATUS_CHANGED"
+
+
+def record(uow: UnitOfWork, order: Order, type_: str, *, previous_status: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Append an event for `order` in its current status; it gets its cursor at commit."""
+    return uow.record_event(
+        {
+            "order_id": order.id,
+            "type": type_,
+            "status": order.status,
+            "previous_status": previous_status,
+            "channel": order.channel,
+            "data": data,
+        }
+    )

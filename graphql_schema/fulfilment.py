@@ -1,0 +1,137 @@
+"""Pick lists, shipments, carriers and tracking."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from graphql_schema.common import Node, PageInfo, UserError
+from graphql_schema.enums import ShipmentStatus
+from resolvers import fulfilment as resolve
+from resolvers.ids import to_global_id
+
+if TYPE_CHECKING:
+    from graphql_schema.catalog import Warehouse
+    from graphql_schema.orders import Order
+
+
+@strawberry.type
+class Carrier:
+    code: str
+    name: str
+    tracking_url_template: str | None
+
+
+@strawberry.type
+class TrackingEvent:
+    status: ShipmentStatus
+    occurred_at: datetime
+    location: str | None
+    description: str | None
+
+
+@strawberry.type
+class Shipment(Node):
+    carrier: str
+    tracking_number: str | None
+    tracking_url: str | None
+    status: ShipmentStatus
+    shipped_at: datetime | None
+    estimated_delivery_date: date | None
+    delivered_at: datetime | None
+    order: Annotated["Order", strawberry.lazy("graphql_schema.orders")] = strawberry.field(resolver=resolve.shipment_order)
+    warehouse: Annotated["Warehouse", strawberry.lazy("graphql_schema.catalog")] = strawberry.field(resolver=resolve.shipment_warehouse)
+    events: list[TrackingEvent] = strawberry.field(resolver=resolve.shipment_events)
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Shipment", self.id))
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return resolve.is_shipment(obj) or isinstance(obj, cls)
+
+
+@strawberry.type
+class PickListLine:
+    sku: str
+    product_name: str
+    quantity: int
+    order_number: str
+
+
+@strawberry.type
+class PickList(Node):
+    number: str
+    created_at: datetime
+    warehouse: Annotated["Warehouse", strawberry.lazy("graphql_schema.catalog")] = strawberry.field(resolver=resolve.pick_list_warehouse)
+    lines: list[PickListLine] = strawberry.field(resolver=resolve.pick_list_lines)
+    csv_url: str = strawberry.field(resolver=resolve.pick_list_csv_url, description="authorised download")
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("PickList", self.id))
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return resolve.is_pick_list(obj) or isinstance(obj, cls)
+
+
+@strawberry.type
+class ShipmentEdge:
+    cursor: str
+    node: Shipment
+
+
+@strawberry.type
+class ShipmentConnection:
+    edges: list[ShipmentEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.input
+class ShipmentLineInput:
+    sku: str
+    quantity: int
+
+
+@strawberry.input
+class CreateShipmentInput:
+    order_id: strawberry.ID
+    warehouse_code: str
+    carrier: str
+    tracking_number: str | None = None
+    lines: list[ShipmentLineInput] | None = strawberry.field(default=None, description="absent: everything still to ship from that warehouse")
+
+
+@strawberry.input
+class CreatePickListInput:
+    warehouse_code: str
+    order_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="absent: every confirmed order with lines to pick there")
+
+
+@strawberry.input
+class TrackingEventInput:
+    shipment_id: strawberry.ID
+    status: ShipmentStatus
+    occurred_at: datetime | None = None
+    location: str | None = None
+    description: str | None = None
+
+
+@strawberry.type
+class ShipmentPayload:
+    shipment: Shipment | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PickListPayload:
+    pick_list: PickList | None
+    user_errors: list[UserError]

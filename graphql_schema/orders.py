@@ -1,0 +1,215 @@
+"""Orders, their lines and timeline, and the order mutations' inputs and payloads."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+import models
+from graphql_schema.common import Address, AddressInput, Money, Node, PageInfo, UserError, money
+from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
+from resolvers import fulfilment as resolve_fulfilment
+from resolvers import billing as resolve_billing
+from resolvers import orders as resolve
+from resolvers.ids import to_global_id
+
+if TYPE_CHECKING:
+    from graphql_schema.billing import Invoice, Payment
+    from graphql_schema.fulfilment import Shipment
+
+
+@strawberry.type
+class OrderLine:
+    sku: str
+    product_name: str
+    quantity: int
+    tax_rate: Decimal
+    quantity_shipped: int
+    quantity_returned: int
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("OrderLine", self.id))
+
+    @strawberry.field
+    def unit_price(self) -> Money:
+        return money(self.unit_price, self.currency)
+
+    @strawberry.field(description="quantity x unitPrice, before tax")
+    def total(self) -> Money:
+        return money(self.total, self.currency)
+
+    @strawberry.field(description="Made-to-order details given when the order was placed.")
+    def customization(self) -> JSON | None:
+        return self.customization
+
+
+@strawberry.type
+class OrderEvent:
+    type: str = strawberry.field(description="e.g. PLACED, STATUS_CHANGED, SHIPMENT_CREATED")
+    status: OrderStatus = strawberry.field(description="the order's status once this event applied")
+    previous_status: OrderStatus | None
+    occurred_at: datetime
+    actor: str | None
+
+    @strawberry.field(description="Totally ordered; a subscription resumes after it.")
+    def cursor(self) -> str:
+        return str(self.seq)
+
+    @strawberry.field
+    def data(self) -> JSON | None:
+        return self.data
+
+
+@strawberry.type
+class OrderEventEdge:
+    cursor: str
+    node: OrderEvent
+
+
+@strawberry.type
+class OrderEventConnection:
+    edges: list[OrderEventEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class Order(Node):
+    number: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    channel: SalesChannel
+    email: str
+    placed_at: datetime
+    updated_at: datetime
+    estimated_delivery_date: date | None
+    lines: list[OrderLine] = strawberry.field(resolver=resolve.order_lines)
+    events: OrderEventConnection = strawberry.field(resolver=resolve.order_events)
+    shipments: list[Annotated["Shipment", strawberry.lazy("graphql_schema.fulfilment")]] = strawberry.field(
+        resolver=resolve_fulfilment.order_shipments
+    )
+    invoices: list[Annotated["Invoice", strawberry.lazy("graphql_schema.billing")]] = strawberry.field(
+        resolver=resolve_billing.order_invoices
+    )
+    payments: list[Annotated["Payment", strawberry.lazy("graphql_schema.billing")]] = strawberry.field(
+        resolver=resolve_billing.order_payments
+    )
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Order", self.id))
+
+    @strawberry.field
+    def shipping_address(self) -> Address | None:
+        return Address.from_stored(self.shipping_address)
+
+    @strawberry.field
+    def billing_address(self) -> Address | None:
+        return Address.from_stored(self.billing_address)
+
+    @strawberry.field
+    def subtotal(self) -> Money:
+        return money(self.subtotal, self.currency)
+
+    @strawberry.field
+    def tax_total(self) -> Money:
+        return money(self.tax_total, self.currency)
+
+    @strawberry.field
+    def shipping_total(self) -> Money:
+        return money(self.shipping_total, self.currency)
+
+    @strawberry.field
+    def total(self) -> Money:
+        return money(self.total, self.currency)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return isinstance(obj, (models.Order, cls))
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.type
+class OrderStats:
+    count_by_status: JSON = strawberry.field(description='{"PENDING": 3, ...}')
+    total_orders: int
+
+
+@strawberry.input
+class OrderFilter:
+    status: list[OrderStatus] | None = None
+    channel: list[SalesChannel] | None = None
+    email: str | None = None
+    placed_after: datetime | None = None
+    placed_before: datetime | None = None
+
+
+@strawberry.input
+class OrderSort:
+    field: OrderSortField
+    direction: SortDirection
+
+
+@strawberry.input
+class OrderLineInput:
+    sku: str
+    quantity: int
+    customization: JSON | None = strawberry.field(default=None, description="made-to-order details, kept on the line")
+
+
+@strawberry.input
+class PaymentInput:
+    method: PaymentMethod
+    token: str | None = strawberry.field(default=None, description="provider token for CARD; absent for others")
+
+
+@strawberry.input
+class PlaceOrderInput:
+    channel: SalesChannel
+    email: str
+    lines: list[OrderLineInput]
+    shipping_address: AddressInput
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="same key + same input: the first result again; same key + other input: IDEMPOTENCY_CONFLICT"
+    )
+    billing_address: AddressInput | None = None
+    payment: PaymentInput | None = None
+
+
+@strawberry.input
+class OrderIdInput:
+    order_id: strawberry.ID
+    reason: str | None = None
+
+
+@strawberry.type
+class PlaceOrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the event this write produced: subscribe `after` it to miss nothing.")
+
+
+@strawberry.type
+class OrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from graphql_schema.billing import Invoice, InvoiceConnection
+from graphql_schema.catalog import ProductConnection, StockLevelConnection, Warehouse
+from graphql_schema.common import Node
+from graphql_schema.enums import SalesChannel
+from graphql_schema.fulfilment import Carrier, ShipmentConnection
+from graphql_schema.orders import Order, OrderConnection, OrderFilter, OrderSort, OrderStats
+from graphql_schema.tracking import OrderTracking
+from resolvers import billing, catalog, fulfilment, node, orders, tracking
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await node.node(info, id)
+
+    @strawberry.field
+    async def order(self, info: Info, id: strawberry.ID | None = None, number: str | None = None) -> Order | None:
+        return await orders.order(info, id=id, number=number)
+
+    @strawberry.field(description="Newest first unless sorted otherwise; `first` at most 100.")
+    async def orders(
+        self, info: Info, first: int | None = None, after: str | None = None, filter: OrderFilter | None = None, sort: OrderSort | None = None
+    ) -> OrderConnection:
+        return await orders.orders(info, first=first, after=after, filter=filter, sort=sort)
+
+    @strawberry.field
+    async def products(self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> ProductConnection:
+        return await catalog.products(info, first=first, after=after, search=search)
+
+    @strawberry.field
+    async def warehouses(self, info: Info) -> list[Warehouse]:
+        return await catalog.warehouses(info)
+
+    @strawberry.field
+    async def carriers(self, info: Info) -> list[Carrier]:
+        return await fulfilment.carriers(info)
+
+    @strawberry.field
+    async def stock_levels(
+        self, info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None
+    ) -> StockLevelConnection:
+        return await catalog.stock_levels(info, first=first, after=after, sku=sku, warehouse_code=warehouse_code)
+
+    @strawberry.field
+    async def shipments(self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None) -> ShipmentConnection:
+        return await fulfilment.shipments(info, first=first, after=after, order_id=order_id)
+
+    @strawberry.field
+    async def invoices(self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None) -> InvoiceConnection:
+        return await billing.invoices(info, first=first, after=after, order_id=order_id)
+
+    @strawberry.field
+    async def invoice(self, info: Info, number: str) -> Invoice | None:
+        return await billing.invoice(info, number=number)
+
+    @strawberry.field
+    async def order_stats(self, info: Info, channel: SalesChannel | None = None, placed_after: datetime | None = None) -> OrderStats:
+        return await orders.order_stats(info, channel=channel, placed_after=placed_after)
+
+    @strawberry.field(description="Public: no API key. Both values must match one order.")
+    async def track_order(self, info: Info, number: str, email: str) -> OrderTracking | None:
+        return await tracking.track_order(info, number=number, email=email)

@@ -1,0 +1,23 @@
+"""Persistence: typed SQLAlchemy models. Importing this package registers every table on `Base.metadata`."""
+
+from models.base import Base
+from models.access import ApiKey
+from models.catalog import Product, StockLevel, StockMovement, Warehouse
+from models.counters import Counter
+from models.orders import Allocation, Customer, Order, OrderEvent, OrderLine
+from models import billing, fulfilment  # noqa: F401  (registers their tables)
+
+__all__ = [
+    "Allocation",
+    "ApiKey",
+    "Base",
+    "Counter",
+    "Customer",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "Product",
+    "StockLevel",
+    "StockMovement",
+    "Warehouse",
+]

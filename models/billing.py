@@ -1,0 +1,3 @@
+"""Persistence for the billing domain."""
+
+from __future__ import annotations

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, Rate, created_at, uuid_pk
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    price: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    tax_rate: Mapped[Decimal] = mapped_column(Rate)
+    made_to_order: Mapped[bool] = mapped_column(default=False)
+    lead_time_days: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouses"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The sales channels this warehouse ships for (SalesChannel values).
+    channels: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    country: Mapped[str] = mapped_column(String(2), default="ES")
+    # Lower ships first when several warehouses could fill an order.
+    priority: Mapped[int] = mapped_column(default=100)
+    created_at: Mapped[datetime] = created_at()
+
+
+class StockLevel(Base):
+    """On-hand and reserved units of one SKU in one warehouse.
+
+    The check constraint is the last line against oversell: no code path can
+    commit more reserved units than are on hand.
+    """
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        UniqueConstraint("sku", "warehouse_id", name="uq_stock_levels_sku_warehouse"),
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    warehouse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("warehouses.id"), index=True)
+    on_hand: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def available(self) -> int:
+        return max(self.on_hand - self.reserved, 0)
+
+
+class StockMovement(Base):
+    """Append-only ledger: every change to on-hand or reserved units, with why and who."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (Index("ix_stock_movements_sku_warehouse", "sku", "warehouse_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    warehouse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("warehouses.id"))
+    # RECEIPT, ADJUSTMENT, RESERVATION, RELEASE, SHIPMENT, RETURN
+    kind: Mapped[str] = mapped_column(String(16))
+    on_hand_delta: Mapped[int] = mapped_column(default=0)
+    reserved_delta: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    reference: Mapped[str | None] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,3 @@
+"""Persistence for the fulfilment domain."""
+
+from __future__ import annotations

@@ -1,0 +1,60 @@
+"""Per-request context: database, caller, request id and the request's DataLoaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import GraphQLError
+
+from app.auth.service import Principal, authenticate
+from app.database import Database
+from app.settings import Settings
+from resolvers.loaders import Loaders
+
+
+class Forbidden(GraphQLError):
+    def __init__(self, message: str, code: str = "FORBIDDEN") -> None:
+        super().__init__(message, extensions={"code": code})
+
+
+@dataclass(eq=False)
+class Context:
+    db: Database
+    settings: Settings
+    request_id: str
+    token: str | None = None
+    hub: Any = None
+    connection_params: Any = None  # WebSocket connection_init payload
+    request: Any = None
+    response: Any = None
+    loaders: Loaders = field(init=False)
+    _principal: Principal | None = field(default=None, init=False)
+    _authenticated: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)
+
+    async def principal(self) -> Principal | None:
+        if not self._authenticated:
+            if self.token:
+                async with self.db.read() as session:
+                    self._principal = await authenticate(session=session, token=self.token)
+            self._authenticated = True
+        return self._principal
+
+    async def require(self, scope: str) -> Principal:
+        """The caller, if its key has `scope`; otherwise a top-level GraphQL error."""
+        principal = await self.principal()
+        if principal is None:
+            raise Forbidden("A valid API key is required (Authorization: Bearer <token>).", "UNAUTHENTICATED")
+        if not principal.has(scope):
+            raise Forbidden(f"This API key lacks the {scope!r} scope.")
+        return principal
+
+
+def bearer_token(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None

@@ -1,0 +1,72 @@
+"""Domain errors to userErrors; unexpected errors to a generic message with a request id."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types import Info
+
+from app.database import UnitOfWork
+from app.errors import DomainError, ValidationErrors
+
+log = logging.getLogger("oms.errors")
+T = TypeVar("T")
+
+
+def user_errors(exc: DomainError) -> list[DomainError]:
+    return exc.errors if isinstance(exc, ValidationErrors) else [exc]
+
+
+async def run_mutation(
+    info: Info, *, scope: str, action: Callable[[UnitOfWork], Awaitable[T]], payload: Callable[[T | None], dict[str, Any]],
+) -> SimpleNamespace:
+    """Check the scope, run `action` in one transaction, and shape the payload.
+
+    A DomainError rolls the transaction back (nothing is written) and comes back as userErrors.
+    """
+    principal = await info.context.require(scope)
+    units: list[UnitOfWork] = []
+
+    async def tracked(uow: UnitOfWork) -> T:
+        units.append(uow)
+        return await action(uow)
+
+    try:
+        result = await info.context.db.run(tracked, actor=principal.actor)
+    except DomainError as exc:
+        return SimpleNamespace(**payload(None), user_errors=user_errors(exc), event_cursor=None)
+    events = units[-1].committed_events
+    # The cursor of the last event this write produced: subscribe `after` it to miss nothing.
+    return SimpleNamespace(**payload(result), user_errors=[], event_cursor=str(events[-1]["seq"]) if events else None)
+
+
+class MaskUnexpectedErrors(SchemaExtension):
+    """Only errors we raise on purpose reach the client; anything else becomes a generic
+    message carrying the request id, and its details go to the log."""
+
+    def on_operation(self):  # type: ignore[no-untyped-def]
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        request_id = getattr(self.execution_context.context, "request_id", "-")
+        masked = []
+        for error in result.errors:
+            original = error.original_error
+            if original is None or isinstance(original, GraphQLError):
+                masked.append(error)
+                continue
+            log.error("unexpected error [request %s] at %s", request_id, error.path, exc_info=original)
+            masked.append(
+                GraphQLError(
+                    f"Internal server error (request id {request_id}).",
+                    nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+                    extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                )
+            )
+        result.errors = masked

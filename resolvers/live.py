@@ -1,0 +1,97 @@
+"""Subscriptions: replay from the event log after a cursor, then live, each event exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from types import SimpleNamespace
+from typing import Any
+
+from graphql import GraphQLError
+from sqlalchemy import select
+from strawberry.types import Info
+
+from app.live import Delivery
+from models import StockLevel, Warehouse
+from resolvers.ids import from_global_id
+from resolvers.loaders import Loaders
+from resolvers.tracking import find_tracked_order, tracking_view
+
+
+def _fresh_loaders(info: Info) -> None:
+    # The context lives as long as the socket; each pushed result must read current data.
+    info.context.loaders = Loaders(info.context.db)
+
+
+def _is_status_change(delivery: Delivery) -> bool:
+    return delivery.event.previous_status != delivery.event.status
+
+
+async def order_status_changed(info: Info, order_id: str | None = None, channel: Any = None, after: str | None = None) -> AsyncGenerator[Any, None]:
+    await info.context.require("orders:read")
+    wanted_order = None
+    if order_id is not None:
+        decoded = from_global_id(order_id)
+        if decoded is None or decoded[0] != "Order":
+            raise GraphQLError("Not a valid Order ID.", extensions={"code": "INVALID_INPUT"})
+        wanted_order = decoded[1]
+    wanted_channel = channel.value if channel is not None else None
+    try:
+        after_seq = int(after) if after is not None else None
+    except ValueError:
+        raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
+
+    def match(delivery: Delivery) -> bool:
+        event = delivery.event
+        return (
+            _is_status_change(delivery)
+            and (wanted_order is None or event.order_id == wanted_order)
+            and (wanted_channel is None or event.channel == wanted_channel)
+        )
+
+    async for delivery in info.context.hub.follow(match, after=after_seq, order_id=wanted_order):
+        _fresh_loaders(info)
+        event = delivery.event
+        yield SimpleNamespace(
+            cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
+            status=event.status, occurred_at=event.occurred_at,
+        )
+
+
+async def stock_level_changed(info: Info, sku: str | None = None, warehouse_code: str | None = None) -> AsyncGenerator[Any, None]:
+    await info.context.require("stock:read")
+    warehouse_id = None
+    if warehouse_code is not None:
+        async with info.context.db.read() as session:
+            warehouse_id = (await session.execute(select(Warehouse.id).where(Warehouse.code == warehouse_code))).scalar_one_or_none()
+        if warehouse_id is None:
+            raise GraphQLError(f"Unknown warehouse {warehouse_code!r}.", extensions={"code": "NOT_FOUND"})
+
+    def match(notice: dict[str, Any]) -> bool:
+        return (sku is None or notice["sku"] == sku) and (warehouse_id is None or notice["warehouseId"] == str(warehouse_id))
+
+    hub = info.context.hub
+    subscription = hub.subscribe_stock(match)
+    try:
+        while True:
+            notice = await subscription.get()
+            async with info.context.db.read() as session:
+                level = (
+                    await session.execute(select(StockLevel).where(StockLevel.sku == notice["sku"], StockLevel.warehouse_id == notice["warehouseId"]))
+                ).scalar_one_or_none()
+            if level is not None:
+                _fresh_loaders(info)
+                yield level
+    finally:
+        hub.unsubscribe(subscription)
+
+
+async def track_order(info: Info, number: str, email: str) -> AsyncGenerator[Any, None]:
+    order = await find_tracked_order(info, number, email)
+    if order is None:
+        raise GraphQLError("No order matches that number and email.", extensions={"code": "NOT_FOUND"})
+    hub = info.context.hub
+    start = hub.last_seq
+    yield await tracking_view(info, order)
+    async for delivery in hub.follow(lambda d: d.event.order_id == order.id, after=start, order_id=order.id):
+        _fresh_loaders(info)
+        yield await tracking_view(info, delivery.order)

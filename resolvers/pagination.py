@@ -1,0 +1,74 @@
+"""Relay connections over keyset cursors: pages stay fast however deep the client goes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import GraphQLError
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100  # documented in the README
+
+
+@dataclass(slots=True)
+class Edge:
+    cursor: str
+    node: Any
+
+
+@dataclass(slots=True)
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@dataclass(slots=True)
+class Connection:
+    edges: list[Edge]
+    page_info: PageInfo
+    count: Callable[[], Awaitable[int]]  # run only when a client asks for totalCount
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise GraphQLError(f"`first` must be between 0 and {MAX_PAGE_SIZE}.", extensions={"code": "LIMIT_EXCEEDED"})
+    return first
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values), default=str, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != size:
+        raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"})
+    return values
+
+
+def build(rows: Sequence[Any], first: int, after: str | None, cursor_of: Callable[[Any], Sequence[Any]], count: Callable[[], Awaitable[int]]) -> Connection:
+    """`rows` were fetched with limit first + 1: the extra row only says there is a next page."""
+    page = list(rows[:first])
+    edges = [Edge(encode_cursor(cursor_of(row)), row) for row in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(rows) > first,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        count=count,
+    )

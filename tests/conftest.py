@@ -1,0 +1,122 @@
+"""Test fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), the app with its lifespan, an HTTP client.
+
+Each test starts from empty tables; concurrency tests need real commits, so
+isolation is by TRUNCATE rather than a rolled-back outer transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+from app.auth.service import create_api_key
+from app.database import Database
+from app.main import create_app
+from app.migrate import upgrade_to_head
+from app.settings import Settings
+
+KEEP_TABLES = {"alembic_version", "counters"}
+
+
+def _server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    from app.embedded_pg import start_embedded
+
+    return start_embedded(Path(tempfile.mkdtemp(prefix="oms-test-")))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A fresh database on the server, migrated to head."""
+    import asyncpg
+
+    server = _server_url().replace("postgresql+asyncpg://", "postgresql://")
+    name = f"oms_test_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base, _, query = server.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+    url = url.replace("postgresql://", "postgresql+asyncpg://")
+    upgrade_to_head(url)
+    os.environ["OMS_TEST_DATABASE_URL"] = url
+    return url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[Any]:
+    application = create_app(Settings(database_url=database_url, db_pool_size=30))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def db(app: Any) -> Database:
+    return app.state.db
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    if "app" not in request.fixturenames and "db" not in request.fixturenames:
+        yield
+        return
+    database: Database = request.getfixturevalue("db")
+    async with database.engine.begin() as conn:
+        tables = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars().all()
+        wipe = [f'"{t}"' for t in tables if t not in KEEP_TABLES]
+        await conn.execute(text(f"TRUNCATE {', '.join(wipe)} CASCADE"))
+        await conn.execute(text("DELETE FROM counters WHERE name <> 'order_event'"))
+    yield
+
+
+@pytest_asyncio.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oms.test", timeout=60) as c:
+        yield c
+
+
+async def make_key(db: Database, *scopes: str, name: str | None = None) -> str:
+    return await db.run(lambda uow: create_api_key(uow=uow, name=name or f"key-{uuid.uuid4().hex[:6]}", scopes=list(scopes)))
+
+
+@pytest_asyncio.fixture
+async def admin_token(db: Database) -> str:
+    return await make_key(db, "admin", name="admin")
+
+
+class GraphQL:
+    """Posts documents as a given key; returns the decoded JSON body."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None | bool = True) -> dict[str, Any]:
+        use = self.token if token is True else (token or None)
+        headers = {"Authorization": f"Bearer {use}"} if use else {}
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest_asyncio.fixture
+async def gql(client: httpx.AsyncClient, admin_token: str) -> GraphQL:
+    return GraphQL(client, admin_token)
