@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from app.billing import hooks as billing
+from app.billing import hooks as billing_hooks
 from app.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.orders import allocation, events
@@ -196,7 +196,7 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order:
     )
     await allocation.reserve(uow.session, uow.notices, picks=picks, candidates=candidates, actor=uow.actor, reference=order.number)
     events.record(uow, order, events.PLACED, data={"lines": len(order_lines), "total": str(order.total), "currency": order.currency})
-    await billing.on_order_placed(uow=uow, order=order, method=request.payment_method, token=request.payment_token)
+    await billing_hooks.on_order_placed(uow=uow, order=order, method=request.payment_method, token=request.payment_token)
     return order
 
 
@@ -219,7 +219,7 @@ def transition(uow: UnitOfWork, order: Order, target: OrderStatus, *, data: dict
 async def confirm_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Order:
     order = await get_for_update(uow=uow, order_id=order_id)
     transition(uow, order, OrderStatus.CONFIRMED, data={"action": "confirm", "reason": reason})
-    await billing.on_order_confirmed(uow=uow, order=order)
+    await billing_hooks.on_order_confirmed(uow=uow, order=order)
     return order
 
 
@@ -246,5 +246,5 @@ async def cancel_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | No
     released = await allocation.release(uow.session, uow.notices, order_id=order.id, actor=uow.actor, reference=order.number, reason=reason or "order cancelled")
     order.held_from = None
     transition(uow, order, OrderStatus.CANCELLED, data={"action": "cancel", "reason": reason, "releasedUnits": released})
-    await billing.on_order_cancelled(uow=uow, order=order)
+    await billing_hooks.on_order_cancelled(uow=uow, order=order)
     return order
