@@ -195,7 +195,7 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order:
         for p in picks
     )
     await allocation.reserve(uow.session, uow.notices, picks=picks, candidates=candidates, actor=uow.actor, reference=order.number)
-    events.record(uow, order, events.PLACED, data={"lines": len(order_lines), "total": str(order.total), "currency": order.currency})
+    events.record(uow, order, events.PLACED, previous_status=None, data={"lines": len(order_lines), "total": str(order.total), "currency": order.currency})
     await billing_hooks.on_order_placed(uow=uow, order=order, method=request.payment_method, token=request.payment_token)
     return order
 
