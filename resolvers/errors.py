@@ -18,8 +18,10 @@ log = logging.getLogger("oms.errors")
 T = TypeVar("T")
 
 
-def user_errors(exc: DomainError) -> list[DomainError]:
-    return exc.errors if isinstance(exc, ValidationErrors) else [exc]
+def user_errors(exc: DomainError) -> list[SimpleNamespace]:
+    # Plain values: GraphQL execution would re-raise Exception instances found in a list.
+    errors = exc.errors if isinstance(exc, ValidationErrors) else [exc]
+    return [SimpleNamespace(field=e.field, code=e.code.value, message=e.message) for e in errors]
 
 
 async def run_mutation(

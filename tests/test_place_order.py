@@ -43,6 +43,10 @@ async def levels(db) -> dict[tuple[str, str], tuple[int, int]]:
     return {(r.sku, codes[r.warehouse_id]): (r.on_hand, r.reserved) for r in rows}
 
 
+async def reserved_of(db, sku: str) -> int:
+    return sum(reserved for (s, _), (_, reserved) in (await levels(db)).items() if s == sku)
+
+
 async def count(db, model) -> int:
     async with db.read() as session:
         return (await session.execute(select(func.count()).select_from(model))).scalar_one()
@@ -78,3 +82,174 @@ async def test_place_order_prices_from_catalogue_and_reserves_in_one_warehouse(g
     async with db.read() as session:
         kinds = (await session.execute(select(StockMovement.kind, StockMovement.reserved_delta, StockMovement.reference).where(StockMovement.kind == "RESERVATION"))).all()
     assert sorted(kinds) == sorted([("RESERVATION", 2, order["number"]), ("RESERVATION", 3, order["number"])])
+
+
+async def test_bad_input_gets_field_paths_and_codes_and_writes_nothing(gql, db):
+    # given
+    await factories.basic_catalog(db)
+    bad_address = {**ADDRESS_INPUT, "country": "XX", "postalCode": " "}
+    # when
+    body = await gql(PLACE, {"input": order_input([("A", 0), ("NOPE", 1)], email="not-an-email", shippingAddress=bad_address)})
+    # then
+    errors = {(tuple(e["field"]), e["code"]) for e in body["data"]["placeOrder"]["userErrors"]}
+    assert ("input", "email") in {f for f, _ in errors}
+    assert (("input", "lines", "0", "quantity"), "INVALID_INPUT") in errors
+    assert (("input", "shippingAddress", "country"), "INVALID_INPUT") in errors
+    assert (("input", "shippingAddress", "postalCode"), "INVALID_INPUT") in errors
+    assert body["data"]["placeOrder"]["order"] is None
+    assert await count(db, Order) == 0
+
+
+async def test_unknown_sku_and_empty_lines_are_refused(gql, db):
+    await factories.basic_catalog(db)
+    unknown = await gql(PLACE, {"input": order_input([("A", 1), ("NOPE", 1)])})
+    assert unknown["data"]["placeOrder"]["userErrors"] == [
+        {"field": ["input", "lines", "1", "sku"], "code": "NOT_FOUND", "message": "Unknown SKU 'NOPE'."}
+    ]
+    empty = await gql(PLACE, {"input": order_input([])})
+    assert [(e["field"], e["code"]) for e in empty["data"]["placeOrder"]["userErrors"]] == [(["input", "lines"], "INVALID_INPUT")]
+    assert await count(db, Order) == 0
+    assert (await levels(db))[("A", "MAD")] == (10, 0)
+
+
+async def test_duplicate_skus_are_merged_into_one_line(gql, db):
+    await factories.basic_catalog(db)
+    body = await gql(PLACE, {"input": order_input([("A", 2), ("A", 3)])})
+    lines = body["data"]["placeOrder"]["order"]["lines"]
+    assert [(l["sku"], l["quantity"]) for l in lines] == [("A", 5)]
+    assert sum(r for _, r in (await levels(db)).values()) == 5
+
+
+async def test_order_splits_across_warehouses_when_none_fills_it_alone(db):
+    # given: B only in MAD, C only in BCN
+    await factories.basic_catalog(db)
+    # when
+    order = await factories.place(db, [("B", 2), ("C", 1)])
+    # then
+    async with db.read() as session:
+        allocations = (await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars().all()
+    stock = await levels(db)
+    assert len({a.warehouse_id for a in allocations}) == 2
+    assert stock[("B", "MAD")] == (5, 2) and stock[("C", "BCN")] == (3, 1)
+
+
+async def test_one_sku_splits_over_warehouses_when_needed(db):
+    await factories.basic_catalog(db)
+    await factories.place(db, [("A", 15)])
+    stock = await levels(db)
+    assert stock[("A", "MAD")][1] + stock[("A", "BCN")][1] == 15
+    assert {stock[("A", "MAD")][1], stock[("A", "BCN")][1]} == {10, 5}
+
+
+async def test_only_warehouses_serving_the_channel_are_used(gql, db):
+    # given: C is stocked only in BCN, which does not serve PHONE
+    await factories.basic_catalog(db)
+    # when
+    body = await gql(PLACE, {"input": {**order_input([("C", 1)]), "channel": "PHONE"}})
+    # then
+    assert body["data"]["placeOrder"]["userErrors"] == [
+        {"field": ["input", "lines", "0", "sku"], "code": "OUT_OF_STOCK", "message": "Not enough stock of C for this order."}
+    ]
+    assert (await levels(db))[("C", "BCN")] == (3, 0)
+
+
+async def test_an_order_that_cannot_be_filled_reserves_nothing(gql, db):
+    await factories.basic_catalog(db)
+    body = await gql(PLACE, {"input": order_input([("A", 2), ("C", 4)])})
+    assert body["data"]["placeOrder"]["userErrors"][0]["code"] == "OUT_OF_STOCK"
+    assert body["data"]["placeOrder"]["userErrors"][0]["field"] == ["input", "lines", "1", "sku"]
+    assert all(reserved == 0 for _, reserved in (await levels(db)).values())
+    assert await count(db, Order) == 0 and await count(db, OrderEvent) == 0
+    async with db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(StockMovement).where(StockMovement.kind == "RESERVATION"))).scalar_one() == 0
+
+
+async def test_made_to_order_lines_need_no_stock_and_push_the_delivery_date(gql, db):
+    await factories.basic_catalog(db)
+    stocked = await gql(PLACE, {"input": order_input([("A", 1)])})
+    custom = await gql(PLACE, {"input": {**order_input([]), "lines": [{"sku": "MTO", "quantity": 2, "customization": {"fabric": "linen"}}]}})
+    order = custom["data"]["placeOrder"]["order"]
+    assert custom["data"]["placeOrder"]["userErrors"] == []
+    assert order["lines"][0]["quantity"] == 2
+    assert order["estimatedDeliveryDate"] > stocked["data"]["placeOrder"]["order"]["estimatedDeliveryDate"]
+    assert ("MTO", "MAD") not in await levels(db)
+
+
+async def test_idempotency_key_retry_returns_the_first_order(gql, db):
+    await factories.basic_catalog(db)
+    request = {"input": order_input([("A", 1)], idempotencyKey="checkout-42")}
+    first = await gql(PLACE, request)
+    again = await gql(PLACE, request)
+    assert again["data"]["placeOrder"]["order"]["id"] == first["data"]["placeOrder"]["order"]["id"]
+    assert await count(db, Order) == 1
+    assert await reserved_of(db, "A") == 1
+
+
+async def test_idempotency_key_with_other_input_conflicts(gql, db):
+    await factories.basic_catalog(db)
+    await gql(PLACE, {"input": order_input([("A", 1)], idempotencyKey="checkout-43")})
+    other = await gql(PLACE, {"input": order_input([("A", 2)], idempotencyKey="checkout-43")})
+    assert other["data"]["placeOrder"]["userErrors"] == [
+        {"field": ["input", "idempotencyKey"], "code": "IDEMPOTENCY_CONFLICT", "message": "This idempotencyKey was used with a different input."}
+    ]
+    assert await count(db, Order) == 1
+
+
+async def test_concurrent_duplicates_create_one_order(gql, db):
+    await factories.basic_catalog(db)
+    request = {"input": order_input([("A", 1)], idempotencyKey="checkout-44")}
+    results = await asyncio.gather(*(gql(PLACE, request) for _ in range(10)))
+    ids = {r["data"]["placeOrder"]["order"]["id"] for r in results}
+    assert len(ids) == 1
+    assert await count(db, Order) == 1
+    assert await reserved_of(db, "A") == 1
+
+
+async def test_fifty_concurrent_orders_for_ten_units_never_oversell(gql, db):
+    # given: 10 units of one SKU in one warehouse
+    await factories.warehouse(db, "ONLY", ["WEB"])
+    await factories.product(db, "HOT")
+    await factories.stock(db, "HOT", "ONLY", 10)
+    # when
+    results = await asyncio.gather(*(gql(PLACE, {"input": order_input([("HOT", 1)])}) for _ in range(50)))
+    # then
+    assert all("errors" not in r for r in results)
+    placed = [r for r in results if r["data"]["placeOrder"]["order"]]
+    refused = [r["data"]["placeOrder"]["userErrors"] for r in results if not r["data"]["placeOrder"]["order"]]
+    assert len(placed) == 10
+    assert len(refused) == 40 and all(e[0]["code"] == "OUT_OF_STOCK" and e[0]["field"] == ["input", "lines", "0", "sku"] for e in refused)
+    assert (await levels(db))[("HOT", "ONLY")] == (10, 10)
+    assert await count(db, Order) == 10
+
+
+async def test_concurrent_orders_over_two_skus_in_opposite_order_do_not_deadlock(gql, db):
+    await factories.warehouse(db, "W1", ["WEB"])
+    await factories.warehouse(db, "W2", ["WEB"])
+    for sku in ("X", "Y"):
+        await factories.product(db, sku)
+        await factories.stock(db, sku, "W1", 30)
+        await factories.stock(db, sku, "W2", 30)
+    forward = order_input([("X", 1), ("Y", 1)])
+    backward = order_input([("Y", 1), ("X", 1)])
+    results = await asyncio.gather(*(gql(PLACE, {"input": forward if i % 2 else backward}) for i in range(40)))
+    assert all("errors" not in r and r["data"]["placeOrder"]["userErrors"] == [] for r in results)
+    stock = await levels(db)
+    assert stock[("X", "W1")][1] + stock[("X", "W2")][1] == 40
+    assert stock[("Y", "W1")][1] + stock[("Y", "W2")][1] == 40
+
+
+async def test_prices_come_from_the_catalogue_not_the_client(gql, db):
+    await factories.basic_catalog(db)
+    body = await gql(
+        'mutation { placeOrder(input: {channel: WEB, email: "a@b.co", lines: [{sku: "C", quantity: 1}], '
+        'shippingAddress: {name: "A", line1: "L", city: "C", postalCode: "1", country: "ES"}}) '
+        "{ order { total { amount } lines { unitPrice { amount } } } } }"
+    )
+    assert body["data"]["placeOrder"]["order"]["lines"][0]["unitPrice"]["amount"] == "100.00"
+    assert body["data"]["placeOrder"]["order"]["total"]["amount"] == "121.00"
+    # the input type has no price field at all
+    sneaky = await gql(
+        'mutation { placeOrder(input: {channel: WEB, email: "a@b.co", lines: [{sku: "C", quantity: 1, price: "1.00"}], '
+        'shippingAddress: {name: "A", line1: "L", city: "C", postalCode: "1", country: "ES"}}) { order { id } } }'
+    )
+    assert "errors" in sneaky and sneaky.get("data") is None
