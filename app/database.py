@@ -145,10 +145,14 @@ class StatementCounter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.count = 0
+        self.statements: list[str] = []
 
-    def _on_execute(self, *args: Any, **kwargs: Any) -> None:
-        self.count += 1
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def _on_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
 
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
