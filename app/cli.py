@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -97,6 +98,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
         _with_db(Settings.from_env(), lambda db: seed_demo(db))
     log.info("serving on http://%s:%d/graphql", args.host, args.port)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; exiting normally
+    # instead lets atexit stop the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_level="info", proxy_headers=False, timeout_graceful_shutdown=5,
