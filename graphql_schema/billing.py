@@ -23,6 +23,7 @@ class Payment(Node):
     status: PaymentTransactionStatus
     reference: str | None = strawberry.field(description="provider or bank reference")
     created_at: datetime
+    expires_at: datetime | None = strawberry.field(description="an unpaid bank transfer's order is cancelled after this")
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -53,6 +54,16 @@ class TaxBreakdown:
 
 
 @strawberry.type
+class InvoiceLine:
+    sku: str | None = strawberry.field(description="absent on a credit note line that credits an amount rather than goods")
+    description: str
+    quantity: int = strawberry.field(description="negative on a credit note")
+    unit_price: Money
+    tax_rate: Decimal
+    total: Money = strawberry.field(description="quantity x unitPrice, before tax")
+
+
+@strawberry.type
 class Invoice(Node):
     number: str = strawberry.field(description='gapless within its series, e.g. "F2026-000042"')
     series: str
@@ -62,6 +73,10 @@ class Invoice(Node):
     corrects: Invoice | None = strawberry.field(resolver=resolve.invoice_corrects, description="the invoice a credit note corrects")
     tax_breakdown: list[TaxBreakdown] = strawberry.field(resolver=resolve.invoice_tax_breakdown)
     pdf_url: str = strawberry.field(resolver=resolve.invoice_pdf_url, description="authorised download")
+    html_url: str = strawberry.field(resolver=resolve.invoice_html_url, description="authorised download, HTML")
+    lines: list[InvoiceLine] = strawberry.field(resolver=resolve.invoice_lines, description="as frozen at issue")
+    reason: str | None = strawberry.field(description="why a credit note was issued")
+    order_number: str
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -129,9 +144,11 @@ class PaymentPayload:
     payment: Payment | None
     order: Annotated["Order", strawberry.lazy("graphql_schema.orders")] | None
     user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")
 
 
 @strawberry.type
 class InvoicePayload:
     invoice: Invoice | None
     user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")

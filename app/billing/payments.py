@@ -1,0 +1,506 @@
+"""Payments: card authorisations and captures through the provider, transfers and cash recorded by staff, refunds.
+
+Idempotency, so nothing is ever charged twice:
+- every provider call sends a key derived from our own committed state
+  ("<payment>:capture:<n>" where n counts the captures already committed), or from the
+  client's idempotencyKey. A crash between the provider's charge and our commit leaves our
+  state unchanged, so the retry sends the same key and the provider replays its first answer;
+- all changes to an order's payments happen under the order row lock, so concurrent
+  requests for one order queue instead of racing.
+
+Provider calls happen inside the order's transaction: a refusal (decline) raises DomainError
+and rolls back everything the request did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from app.billing import config, invoicing
+from app.billing.providers import FAILED as PROVIDER_FAILED
+from app.billing.providers import PaymentProvider, ProviderResult, get_provider
+from app.database import UnitOfWork
+from app.errors import DomainError, ErrorCode
+from app.orders import events
+from app.orders import service as order_service
+from app.orders.pricing import CENT, compute_totals, line_total
+from app.orders.state_machine import OrderStatus
+from models import Order, OrderEvent, OrderLine
+from models.billing import Invoice, Payment, PaymentOperation
+
+CARD, BANK_TRANSFER, CASH_ON_DELIVERY, OTHER = "CARD", "BANK_TRANSFER", "CASH_ON_DELIVERY", "OTHER"
+
+# PaymentTransactionStatus
+PENDING, AUTHORIZED, CAPTURED, PARTIALLY_REFUNDED, REFUNDED, VOIDED, DECLINED, FAILED = (
+    "PENDING", "AUTHORIZED", "CAPTURED", "PARTIALLY_REFUNDED", "REFUNDED", "VOIDED", "DECLINED", "FAILED",
+)
+
+# Order timeline events
+PAYMENT_AUTHORIZED = "PAYMENT_AUTHORIZED"
+PAYMENT_PENDING = "PAYMENT_PENDING"
+PAYMENT_CAPTURED = "PAYMENT_CAPTURED"
+PAYMENT_RECEIVED = "PAYMENT_RECEIVED"
+PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
+PAYMENT_VOIDED = "PAYMENT_VOIDED"
+PAYMENT_EXPIRED = "PAYMENT_EXPIRED"
+
+ZERO = Decimal("0.00")
+MAX_KEY = 200
+MAX_REASON = 500
+
+
+def provider() -> PaymentProvider:
+    return get_provider(config.settings())
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _check_amount(amount: Decimal | None, field: list[str]) -> Decimal:
+    if amount is None or not amount.is_finite() or amount <= 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The amount must be positive.", field)
+    if amount != amount.quantize(CENT):
+        raise DomainError(ErrorCode.INVALID_INPUT, "The amount has at most two decimals.", field)
+    return amount
+
+
+def _check_client_key(key: str | None) -> str | None:
+    if key is not None and (not key.strip() or len(key) > MAX_KEY):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"idempotencyKey must be 1 to {MAX_KEY} characters.", ["input", "idempotencyKey"])
+    return key
+
+
+def _refuse(result: ProviderResult, field: list[str], what: str) -> DomainError:
+    if result.outcome == PROVIDER_FAILED:
+        return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider is unavailable; nothing was {what}. Try again later.", field)
+    return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider refused: {result.message or 'declined'}", field)
+
+
+async def payments_of(uow: UnitOfWork, order_id: uuid.UUID, *, lock: bool = False) -> list[Payment]:
+    await uow.session.flush()
+    statement = select(Payment).where(Payment.order_id == order_id).order_by(Payment.created_at, Payment.id)
+    if lock:
+        statement = statement.with_for_update()
+    return list((await uow.session.execute(statement)).scalars().all())
+
+
+async def lock_payment(uow: UnitOfWork, payment_id: uuid.UUID) -> tuple[Order, Payment]:
+    """The payment and its order, locked in the global lock order (order row first)."""
+    order_id = (await uow.session.execute(select(Payment.order_id).where(Payment.id == payment_id))).scalar_one_or_none()
+    if order_id is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.", ["input", "paymentId"])
+    order = await order_service.get_for_update(uow=uow, order_id=order_id)
+    payment = (
+        await uow.session.execute(
+            select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return order, payment
+
+
+def derive_payment_status(order_total: Decimal, payments: Sequence[Payment]) -> str:
+    """The order's PaymentStatus (contract) from its payments."""
+    captured = sum((p.captured_amount for p in payments), ZERO)
+    refunded = sum((p.refunded_amount for p in payments), ZERO)
+    if refunded > 0:
+        return "REFUNDED" if refunded >= captured else "PARTIALLY_REFUNDED"
+    if captured > 0 and captured >= order_total:
+        return "PAID"
+    if any(p.status == AUTHORIZED for p in payments):
+        return "AUTHORIZED"
+    if payments and payments[-1].status in (DECLINED, FAILED) and captured == 0:
+        return "FAILED"
+    return "UNPAID"
+
+
+async def refresh_order_status(uow: UnitOfWork, order: Order) -> None:
+    order.payment_status = derive_payment_status(order.total, await payments_of(uow, order.id))
+    order.updated_at = datetime.now(timezone.utc)
+
+
+async def _operation(uow: UnitOfWork, key: str) -> PaymentOperation | None:
+    await uow.session.flush()
+    return (await uow.session.execute(select(PaymentOperation).where(PaymentOperation.idempotency_key == key))).scalar_one_or_none()
+
+
+async def _next_key(uow: UnitOfWork, payment: Payment, kind: str) -> str:
+    """A provider key from committed state: the same after a crash, a new one after each success."""
+    await uow.session.flush()
+    done = (
+        await uow.session.execute(
+            select(func.count()).select_from(PaymentOperation).where(PaymentOperation.payment_id == payment.id, PaymentOperation.kind == kind)
+        )
+    ).scalar_one()
+    return f"{payment.id}:{kind.lower()}:{done + 1}"
+
+
+async def _replayed(uow: UnitOfWork, key: str | None, fingerprint: str) -> Payment | None:
+    """The payment a previous request with this client key produced, if any (same input only)."""
+    if key is None:
+        return None
+    done = await _operation(uow, key)
+    if done is None:
+        return None
+    if done.request_fingerprint != fingerprint:
+        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "This idempotencyKey was used with a different input.", ["input", "idempotencyKey"])
+    return await uow.session.get(Payment, done.payment_id, populate_existing=True)
+
+
+def _record_operation(uow: UnitOfWork, payment: Payment, kind: str, amount: Decimal, key: str, *, fingerprint: str | None = None,
+                      reference: str | None = None, reason: str | None = None) -> None:
+    uow.session.add(PaymentOperation(id=uuid.uuid4(), payment_id=payment.id, kind=kind, amount=amount, idempotency_key=key,
+                                     request_fingerprint=fingerprint, provider_reference=reference, reason=reason))
+    payment.updated_at = datetime.now(timezone.utc)
+
+
+# --- placement -------------------------------------------------------------------------------
+
+
+def _authorization_key(order: Order) -> str:
+    # With the client's placeOrder key, a retry of the same placement after a crash reuses the
+    # authorisation instead of opening a second one.
+    if order.idempotency_key:
+        return "authorize:" + _digest(order.idempotency_key, order.request_fingerprint)
+    return f"authorize:order:{order.id}"
+
+
+async def open_payment(*, uow: UnitOfWork, order: Order, method: str | None, token: str | None) -> Payment | None:
+    """The payment an order starts with. A declined card raises PAYMENT_DECLINED, so the whole
+    placement rolls back: no order, no reservation, nothing charged."""
+    if method is None:
+        return None
+    payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, currency=order.currency, amount=order.total,
+                      captured_amount=ZERO, refunded_amount=ZERO)
+    if method == CARD:
+        if not token or not token.strip():
+            raise DomainError(ErrorCode.INVALID_INPUT, "A card payment needs the provider's token.", ["input", "payment", "token"])
+        gateway = provider()
+        key = _authorization_key(order)
+        result = await gateway.authorize(amount=order.total, currency=order.currency, token=token, idempotency_key=key)
+        if not result.approved:
+            raise _refuse(result, ["input", "payment", "token"], "charged")
+        payment.status, payment.provider, payment.reference = AUTHORIZED, gateway.name, result.reference
+        uow.session.add(payment)
+        await uow.session.flush()
+        _record_operation(uow, payment, "AUTHORIZE", order.total, key, reference=result.reference)
+        events.record(uow, order, PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
+                                                             "currency": order.currency, "reference": result.reference})
+    else:
+        payment.status = PENDING
+        if method == BANK_TRANSFER:
+            # The customer quotes the order number on the transfer; unpaid transfers expire.
+            payment.reference = order.number
+            payment.expires_at = datetime.now(timezone.utc) + timedelta(hours=config.settings().bank_transfer_expiry_hours)
+        uow.session.add(payment)
+        await uow.session.flush()
+        events.record(uow, order, PAYMENT_PENDING, data={
+            "paymentId": str(payment.id), "method": method, "amount": str(order.total), "currency": order.currency,
+            "expiresAt": payment.expires_at.isoformat() if payment.expires_at else None,
+        })
+    await refresh_order_status(uow, order)
+    return payment
+
+
+# --- captures --------------------------------------------------------------------------------
+
+
+async def _capture(uow: UnitOfWork, order: Order, payment: Payment, amount: Decimal, key: str, fingerprint: str | None) -> None:
+    result = await provider().capture(authorization=payment.reference or "", amount=amount, currency=payment.currency, idempotency_key=key)
+    if not result.approved:
+        raise _refuse(result, ["input", "paymentId"], "captured")
+    payment.captured_amount += amount
+    if payment.captured_amount >= payment.amount:
+        payment.status = CAPTURED
+    _record_operation(uow, payment, "CAPTURE", amount, key, fingerprint=fingerprint, reference=result.reference)
+    events.record(uow, order, PAYMENT_CAPTURED, data={"paymentId": str(payment.id), "amount": str(amount), "currency": payment.currency,
+                                                       "capturedAmount": str(payment.captured_amount), "reference": result.reference})
+
+
+async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Decimal | None = None, idempotency_key: str | None = None) -> Payment:
+    """Capture an authorised card payment: `amount`, or all that is still authorised.
+
+    Without an amount a repeated call finds nothing left and captures nothing; with an amount,
+    pass an idempotencyKey so a retried request is recognised.
+    """
+    order, payment = await lock_payment(uow, payment_id)
+    client_key = _check_client_key(idempotency_key)
+    fingerprint = _digest("capture", payment.id, amount)
+    key = f"{payment.id}:capture:key:{_digest(client_key)[:40]}" if client_key else None
+    if (replayed := await _replayed(uow, key, fingerprint)) is not None:
+        return replayed
+    if payment.method != CARD:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Only card payments are captured; record transfers and cash with recordPayment.", ["input", "paymentId"])
+    left = payment.amount - payment.captured_amount
+    if payment.status != AUTHORIZED:
+        if amount is None and payment.status in (CAPTURED, PARTIALLY_REFUNDED, REFUNDED):
+            return payment  # already captured in full: a retry is a no-op
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"A payment that is {payment.status} cannot be captured.", ["input", "paymentId"])
+    if amount is not None:
+        _check_amount(amount, ["input", "amount"])
+        if amount > left:
+            raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {left} {payment.currency} is still authorised.", ["input", "amount"])
+    await _capture(uow, order, payment, amount or left, key or await _next_key(uow, payment, "CAPTURE"), fingerprint if key else None)
+    await refresh_order_status(uow, order)
+    return payment
+
+
+async def capture_open_authorizations(*, uow: UnitOfWork, order: Order) -> None:
+    """Capture what every authorised card payment of the order still holds (at confirmation or shipment)."""
+    for payment in await payments_of(uow, order.id, lock=True):
+        if payment.method == CARD and payment.status == AUTHORIZED and payment.captured_amount < payment.amount:
+            key = await _next_key(uow, payment, "CAPTURE")
+            await _capture(uow, order, payment, payment.amount - payment.captured_amount, key, None)
+    await refresh_order_status(uow, order)
+
+
+# --- transfers and cash ----------------------------------------------------------------------
+
+
+async def record_payment(
+    *, uow: UnitOfWork, order_id: uuid.UUID, method: str, amount: Decimal, reference: str | None = None, idempotency_key: str | None = None,
+) -> Payment:
+    """Money received outside the provider (bank transfer, cash on delivery, other).
+
+    A pending order that is paid in full is confirmed (and so captured/invoiced as configured).
+    """
+    order = await order_service.get_for_update(uow=uow, order_id=order_id)
+    client_key = _check_client_key(idempotency_key)
+    fingerprint = _digest("record", method, amount, reference)
+    key = f"{order.id}:record:key:{_digest(client_key)[:40]}" if client_key else None
+    if (replayed := await _replayed(uow, key, fingerprint)) is not None:
+        return replayed
+    if method == CARD:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Card payments go through the payment provider.", ["input", "method"])
+    if method not in (BANK_TRANSFER, CASH_ON_DELIVERY, OTHER):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Unknown payment method.", ["input", "method"])
+    _check_amount(amount, ["input", "amount"])
+    if reference is not None and len(reference) > 200:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The reference is at most 200 characters.", ["input", "reference"])
+    if order.status == OrderStatus.CANCELLED.value:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, "The order is cancelled; nothing is due.", ["input", "orderId"])
+    payments = await payments_of(uow, order.id, lock=True)
+    covered = sum((p.captured_amount - p.refunded_amount for p in payments), ZERO) + sum(
+        (p.amount - p.captured_amount for p in payments if p.status == AUTHORIZED), ZERO
+    )
+    due = order.total - covered
+    if amount > due:
+        raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {max(due, ZERO)} {order.currency} is due on this order.", ["input", "amount"])
+    payment = next((p for p in payments if p.method == method and p.status == PENDING), None)
+    if payment is None:
+        payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, status=PENDING, currency=order.currency, amount=amount,
+                          captured_amount=ZERO, refunded_amount=ZERO)
+        uow.session.add(payment)
+        await uow.session.flush()
+    payment.captured_amount += amount
+    if reference:
+        payment.reference = reference
+    if payment.captured_amount >= payment.amount:
+        payment.status, payment.expires_at = CAPTURED, None
+    _record_operation(uow, payment, "RECORD", amount, key or await _next_key(uow, payment, "RECORD"), fingerprint=fingerprint, reference=reference)
+    events.record(uow, order, PAYMENT_RECEIVED, data={"paymentId": str(payment.id), "method": method, "amount": str(amount),
+                                                       "currency": order.currency, "reference": reference})
+    await refresh_order_status(uow, order)
+    if order.status == OrderStatus.PENDING.value and order.payment_status == "PAID":
+        from app.billing import hooks  # hooks imports this module
+
+        order_service.transition(uow, order, OrderStatus.CONFIRMED, data={"action": "confirm", "reason": "payment received"})
+        await hooks.on_order_confirmed(uow=uow, order=order)
+    return payment
+
+
+# --- refunds, voids, cancellation --------------------------------------------------------------
+
+
+async def _refund(uow: UnitOfWork, order: Order, payment: Payment, amount: Decimal, reason: str, key: str, fingerprint: str | None) -> None:
+    reference = None
+    if payment.method == CARD:
+        result = await provider().refund(authorization=payment.reference or "", amount=amount, currency=payment.currency, idempotency_key=key)
+        if not result.approved:
+            raise _refuse(result, ["input", "paymentId"], "refunded")
+        reference = result.reference
+    payment.refunded_amount += amount
+    if payment.status != AUTHORIZED:  # an open authorisation stays open for the rest
+        payment.status = REFUNDED if payment.refunded_amount >= payment.captured_amount else PARTIALLY_REFUNDED
+    _record_operation(uow, payment, "REFUND", amount, key, fingerprint=fingerprint, reference=reference, reason=reason)
+    events.record(uow, order, PAYMENT_REFUNDED, data={
+        "paymentId": str(payment.id), "amount": str(amount), "currency": payment.currency, "reason": reason,
+        # Money received by transfer or cash goes back the same way, by staff; we record that it is owed.
+        "manual": payment.method != CARD, "reference": reference,
+    })
+
+
+async def refund_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Decimal, reason: str, idempotency_key: str | None = None) -> Payment:
+    """Refund part or all of what a payment captured; credits the invoice by the same amount if there is one."""
+    order, payment = await lock_payment(uow, payment_id)
+    client_key = _check_client_key(idempotency_key)
+    fingerprint = _digest("refund", payment.id, amount, reason)
+    key = f"{payment.id}:refund:key:{_digest(client_key)[:40]}" if client_key else None
+    if (replayed := await _replayed(uow, key, fingerprint)) is not None:
+        return replayed
+    _check_amount(amount, ["input", "amount"])
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"A reason of 1 to {MAX_REASON} characters is required.", ["input", "reason"])
+    refundable = payment.captured_amount - payment.refunded_amount
+    if amount > refundable:
+        raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Refunds cannot exceed what was captured: {refundable} {payment.currency} is refundable.",
+                          ["input", "amount"])
+    await _refund(uow, order, payment, amount, reason, key or await _next_key(uow, payment, "REFUND"), fingerprint if key else None)
+    invoice = await invoicing.invoice_for_order(uow, order.id)
+    if invoice is not None:
+        left = invoicing.remaining_credit(invoice, await invoicing.credit_notes_of(uow, invoice))
+        if left > 0:
+            await invoicing.issue_credit_note(uow=uow, invoice=invoice, reason=reason, amount=min(amount, left))
+    await refresh_order_status(uow, order)
+    return payment
+
+
+async def settle_cancelled_order(*, uow: UnitOfWork, order: Order, reason: str = "order cancelled", expired: bool = False) -> None:
+    """Void what is only authorised or expected, refund what was captured, credit what was invoiced."""
+    for payment in await payments_of(uow, order.id, lock=True):
+        if payment.status == PENDING:
+            payment.status, payment.expires_at = VOIDED if payment.captured_amount == 0 else CAPTURED, None
+            if payment.captured_amount == 0:
+                events.record(uow, order, PAYMENT_EXPIRED if expired else PAYMENT_VOIDED,
+                              data={"paymentId": str(payment.id), "method": payment.method, "reason": reason})
+        elif payment.status == AUTHORIZED:
+            key = f"{payment.id}:void"
+            result = await provider().void(authorization=payment.reference or "", idempotency_key=key)
+            if not result.approved:
+                raise _refuse(result, ["input", "orderId"], "released")
+            _record_operation(uow, payment, "VOID", payment.amount - payment.captured_amount, key, reference=result.reference, reason=reason)
+            payment.status = VOIDED if payment.captured_amount == 0 else CAPTURED
+            events.record(uow, order, PAYMENT_VOIDED, data={"paymentId": str(payment.id), "amount": str(payment.amount - payment.captured_amount),
+                                                             "reason": reason})
+        refundable = payment.captured_amount - payment.refunded_amount
+        if refundable > 0:
+            await _refund(uow, order, payment, refundable, reason, await _next_key(uow, payment, "REFUND"), None)
+    invoice = await invoicing.invoice_for_order(uow, order.id)
+    if invoice is not None:
+        await invoicing.issue_credit_note(uow=uow, invoice=invoice, reason=reason)
+    await refresh_order_status(uow, order)
+
+
+# --- refunds of returned lines (returns, issue 6) ------------------------------------------------
+
+LINES_REFUNDED = "LINES_REFUNDED"
+
+
+def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Sequence[dict], lines: Sequence[invoicing.CreditLine],
+                          field: list[str]) -> Decimal:
+    """What those units cost the customer incl. VAT when no invoice was issued: net per line,
+    VAT rounded once per rate, as the order's own totals are computed. Units credited by earlier
+    refund_lines calls (`credited_before`) cannot be credited again."""
+    by_sku: dict[str, OrderLine] = {}
+    ordered: dict[str, int] = {}
+    for row in order_lines:
+        by_sku.setdefault(row.sku, row)
+        ordered[row.sku] = ordered.get(row.sku, 0) + row.quantity
+    for earlier in credited_before:
+        if earlier["sku"] in ordered:
+            ordered[earlier["sku"]] -= earlier["quantity"]
+    wanted: dict[str, int] = {}
+    pairs = []
+    for i, line in enumerate(lines):
+        row = by_sku.get(line.sku)
+        if row is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"{line.sku} is not on this order.", [*field, "lines", str(i), "sku"])
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+        if line.quantity < 1 or wanted[line.sku] > ordered[line.sku]:
+            raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"At most {ordered[line.sku]} of {line.sku} can still be credited.",
+                              [*field, "lines", str(i), "quantity"])
+        pairs.append((line_total(row.unit_price, line.quantity), row.tax_rate))
+    totals = compute_totals(pairs)
+    return totals.subtotal + totals.tax_total
+
+
+async def _earlier_lines_refund(uow: UnitOfWork, order: Order, marker: str) -> tuple[Decimal, Invoice | None] | None:
+    """The result of an earlier refund_lines with the same operation key, in this unit or committed."""
+    data = next((e["data"] for e in uow.pending_events
+                 if e["order_id"] == order.id and e["type"] == LINES_REFUNDED and e["data"]["operation"] == marker), None)
+    if data is None:
+        data = (
+            await uow.session.execute(
+                select(OrderEvent.data).where(OrderEvent.order_id == order.id, OrderEvent.type == LINES_REFUNDED,
+                                              OrderEvent.data["operation"].astext == marker)
+            )
+        ).scalar_one_or_none()
+    if data is None:
+        return None
+    note = None
+    if data.get("creditNote"):
+        note = (await uow.session.execute(select(Invoice).where(Invoice.number == data["creditNote"]))).scalar_one()
+    return Decimal(data["amount"]), note
+
+
+async def refund_lines(
+    *, uow: UnitOfWork, order: Order, lines: Sequence[invoicing.CreditLine], reason: str, operation_key: str,
+) -> tuple[Decimal, Invoice | None]:
+    """Credit and refund units of the order (returned goods). The caller holds the order row lock.
+
+    - With an invoice: a credit note for those units at the invoiced prices, referencing it; the
+      amount to refund is the note's gross total. Without one: the units' gross at the order's
+      prices incl. VAT, and no document.
+    - That amount goes back through the order's payments, oldest first, never more than each
+      captured minus refunded: a card through the provider, a transfer/cash/other recorded as a
+      manual refund owed. If less was captured (cash on delivery not yet collected), only what was
+      captured is refunded — possibly 0 — and the units are still credited.
+    - `operation_key` (unique per refund, e.g. the return's id) derives the provider keys, so a
+      retry after a crash between the provider's refund and our commit is replayed by the provider,
+      and a call repeated after commit returns the first result without acting again.
+
+    Returns (amount refunded, credit note or None). Refuses unknown SKUs and more units than
+    invoiced/ordered and not yet credited (NOT_FOUND / LIMIT_EXCEEDED).
+    """
+    field = ["input"]
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"A reason of 1 to {MAX_REASON} characters is required.", [*field, "reason"])
+    if not operation_key or len(operation_key) > MAX_KEY:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"The operation key must be 1 to {MAX_KEY} characters.", [*field, "operationKey"])
+    if not lines:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", [*field, "lines"])
+    marker = _digest("refund-lines", order.id, operation_key)[:40]
+    if (earlier := await _earlier_lines_refund(uow, order, marker)) is not None:
+        return earlier
+
+    invoice = await invoicing.invoice_for_order(uow, order.id)
+    note: Invoice | None = None
+    if invoice is not None:
+        note = await invoicing.issue_credit_note(uow=uow, invoice=invoice, reason=reason, lines=lines, field=field)
+        owed = -note.total if note is not None else ZERO
+    else:
+        order_lines = (
+            await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))
+        ).scalars().all()
+        earlier_events = list((
+            await uow.session.execute(select(OrderEvent.data).where(OrderEvent.order_id == order.id, OrderEvent.type == LINES_REFUNDED))
+        ).scalars().all())
+        earlier_events += [e["data"] for e in uow.pending_events if e["order_id"] == order.id and e["type"] == LINES_REFUNDED]
+        credited_before = [line for data in earlier_events for line in data["lines"]]
+        owed = _gross_of_order_lines(order_lines, credited_before, lines, field)
+
+    refunded = ZERO
+    for payment in await payments_of(uow, order.id, lock=True):
+        share = min(owed - refunded, payment.captured_amount - payment.refunded_amount)
+        if share <= 0:
+            continue
+        # One provider key per (operation, payment): the same on every retry of this operation.
+        await _refund(uow, order, payment, share, reason, f"{payment.id}:refund:lines:{marker}", None)
+        refunded += share
+        if refunded >= owed:
+            break
+    events.record(uow, order, LINES_REFUNDED, data={
+        "operation": marker, "amount": str(refunded), "credited": str(owed), "currency": order.currency, "reason": reason,
+        "creditNote": note.number if note is not None else None,
+        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
+    })
+    await refresh_order_status(uow, order)
+    return refunded, note
