@@ -19,6 +19,7 @@ from models import Order, OrderEvent, StockLevel
 from models.billing import Invoice, Payment, PaymentOperation
 from resolvers.ids import to_global_id
 from tests import factories
+from tests.conftest import make_key
 from tests.factories import ADDRESS_INPUT
 
 YEAR = datetime.now(timezone.utc).year
@@ -622,3 +623,126 @@ async def test_refund_lines_without_invoice_refunds_the_order_prices_incl_vat_ma
 async def _invoice(db, order_id):
     async with db.read() as session:
         return (await session.execute(select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == "INVOICE"))).scalar_one()
+
+
+# --- invoice numbering under concurrency ----------------------------------------------------------------
+
+
+class ForcedRollback(Exception):
+    pass
+
+
+async def test_200_concurrent_invoice_issues_with_forced_rollbacks_number_1_to_n_without_gaps(db, provider, billing_settings):
+    # given: 200 confirmed, not yet invoiced orders (cash on delivery confirms at once; invoicing is manual)
+    billing_settings(invoice_moment="manual")
+    await factories.basic_catalog(db)
+    await factories.stock(db, "A", "MAD", 500)
+    orders = await asyncio.gather(*(factories.place(db, [("A", 1)], payment_method="CASH_ON_DELIVERY") for _ in range(200)))
+    doomed = {order.id for order in orders[::5]}  # 40 issuers roll back after taking their number
+
+    async def issue(order_id):
+        async def work(uow):
+            invoice = await invoicing.issue_invoice_for_order(uow=uow, order_id=order_id)
+            if order_id in doomed:
+                raise ForcedRollback(invoice.number)
+            return invoice.number
+
+        try:
+            return await db.run(work)
+        except ForcedRollback:
+            return None
+
+    # when: all 200 at once
+    numbers = await asyncio.gather(*(issue(order.id) for order in orders))
+    # then: the 160 that committed hold 1..160, the rolled-back numbers were given back
+    assert sum(n is None for n in numbers) == 40
+    async with db.read() as session:
+        rows = (await session.execute(select(Invoice.sequence, Invoice.issued_at, Invoice.order_id).order_by(Invoice.sequence))).all()
+    assert [r.sequence for r in rows] == list(range(1, 161))
+    assert {r.order_id for r in rows}.isdisjoint(doomed)
+    assert [r.issued_at for r in rows] == sorted(r.issued_at for r in rows)  # dates never run backwards as numbers go up
+    assert sorted(n for n in numbers if n) == [f"F{YEAR}-{i:06d}" for i in range(1, 161)]
+    # and the rolled-back orders, issued again, continue the series with no gap
+    await asyncio.gather(*(db.run(lambda uow, oid=oid: invoicing.issue_invoice_for_order(uow=uow, order_id=oid)) for oid in doomed))
+    async with db.read() as session:
+        sequences = (await session.execute(select(Invoice.sequence).order_by(Invoice.sequence))).scalars().all()
+    assert sequences == list(range(1, 201))
+
+
+async def test_20_concurrent_requests_to_invoice_one_order_give_one_invoice(gql, db, provider, billing_settings):
+    # given
+    billing_settings(invoice_moment="manual")
+    await factories.basic_catalog(db)
+    order = (await place(gql, [("A", 1), ("B", 2)], "CASH_ON_DELIVERY"))["order"]
+    # when
+    results = await asyncio.gather(*(gql(ISSUE, {"input": {"orderId": order["id"]}}) for _ in range(20)))
+    # then: every request answers with the same invoice, and only one exists
+    assert all("errors" not in r and r["data"]["issueInvoice"]["userErrors"] == [] for r in results), results
+    assert {r["data"]["issueInvoice"]["invoice"]["number"] for r in results} == {f"F{YEAR}-000001"}
+    assert await count(db, Invoice) == 1
+    after = await read_order(gql, order["id"])
+    assert event_types(after).count("INVOICE_ISSUED") == 1
+
+
+# --- documents -------------------------------------------------------------------------------------------
+
+INVOICES = """
+query Invoices($first: Int, $after: String, $orderId: ID) {
+  invoices(first: $first, after: $after, orderId: $orderId) {
+    edges { cursor node { number kind order { number } } } pageInfo { hasNextPage endCursor } totalCount
+  }
+}
+"""
+INVOICE = """query Invoice($number: String!) { invoice(number: $number) { number kind total { amount currency } pdfUrl htmlUrl } }"""
+
+
+def pdf_text(content: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+async def test_the_invoice_pdf_shows_number_lines_and_vat_breakdown_to_an_authorised_request(gql, db, client, provider):
+    # given: an invoice with two VAT rates, and its credit note after a partial refund
+    await factories.basic_catalog(db)
+    order = (await place(gql, [("A", 2), ("B", 3)], "CARD", "test_approve"))["order"]
+    await gql(CONFIRM, {"input": {"orderId": order["id"]}})
+    await gql(REFUND, {"input": {"paymentId": order["payments"][0]["id"], "amount": "10.00", "reason": "damaged box"}})
+    invoice = (await gql(INVOICE, {"number": f"F{YEAR}-000001"}))["data"]["invoice"]
+    reader = await make_key(db, "invoices:read")
+    outsider = await make_key(db, "orders:read")
+    # when
+    pdf = await client.get(invoice["pdfUrl"], headers={"Authorization": f"Bearer {reader}"})
+    page = await client.get(invoice["htmlUrl"], headers={"Authorization": f"Bearer {reader}"})
+    note_pdf = await client.get(f"/documents/invoices/R{YEAR}-000001.pdf", headers={"Authorization": f"Bearer {reader}"})
+    anonymous = await client.get(invoice["pdfUrl"])
+    forbidden = await client.get(invoice["pdfUrl"], headers={"Authorization": f"Bearer {outsider}"})
+    missing = await client.get(f"/documents/invoices/F{YEAR}-999999.pdf", headers={"Authorization": f"Bearer {reader}"})
+    # then: 2 x A @ 10.00 (21%) + 3 x B @ 5.50 (10%): bases 20.00 and 16.50, VAT 4.20 and 1.65, total 42.35
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text_ = pdf_text(pdf.content)
+    for expected in (f"F{YEAR}-000001", "Product A", "Product B", "20.00", "16.50", "VAT breakdown", "21%", "10%", "4.20 EUR",
+                     "1.65 EUR", "42.35 EUR", "OMS Demo Shop S.L."):
+        assert expected in text_, (expected, text_)
+    assert page.status_code == 200 and f"F{YEAR}-000001" in page.text and "42.35" in page.text
+    note_text = pdf_text(note_pdf.content)
+    assert f"R{YEAR}-000001" in note_text and f"Corrects invoice: F{YEAR}-000001" in note_text and "-10.00 EUR" in note_text
+    assert (anonymous.status_code, forbidden.status_code, missing.status_code) == (401, 403, 404)
+
+
+async def test_invoices_list_pages_newest_first_and_invoice_by_number(gql, db, provider):
+    await factories.basic_catalog(db)
+    first = (await place(gql, [("A", 1)], "CASH_ON_DELIVERY"))["order"]
+    second = (await place(gql, [("B", 1)], "CASH_ON_DELIVERY"))["order"]
+    await gql(CANCEL, {"input": {"orderId": second["id"], "reason": "changed mind"}})  # credits its invoice
+    page1 = (await gql(INVOICES, {"first": 2}))["data"]["invoices"]
+    page2 = (await gql(INVOICES, {"first": 2, "after": page1["pageInfo"]["endCursor"]}))["data"]["invoices"]
+    only_first = (await gql(INVOICES, {"orderId": first["id"]}))["data"]["invoices"]
+    assert [e["node"]["number"] for e in page1["edges"] + page2["edges"]] == [f"R{YEAR}-000001", f"F{YEAR}-000002", f"F{YEAR}-000001"]
+    assert page1["totalCount"] == 3 and page1["pageInfo"]["hasNextPage"] and not page2["pageInfo"]["hasNextPage"]
+    assert [e["node"]["order"]["number"] for e in only_first["edges"]] == [first["number"]]
+    one = (await gql(INVOICE, {"number": f"F{YEAR}-000002"}))["data"]["invoice"]
+    assert one["kind"] == "INVOICE" and one["total"] == {"amount": "6.05", "currency": "EUR"}
+    assert (await gql(INVOICE, {"number": "nope"}))["data"]["invoice"] is None
