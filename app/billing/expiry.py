@@ -15,6 +15,7 @@ import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from app.billing import config, payments
 from app.database import Database, UnitOfWork
@@ -30,9 +31,17 @@ REASON = "unpaid bank transfer expired"
 ACTOR = "system:payment-expiry"
 
 
-async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> uuid.UUID | None:
-    """Cancel one pending order whose bank transfer is overdue and nothing was received; its id, or None."""
+def _overdue(payment: Payment, now: datetime) -> bool:
+    return (payment.method == payments.BANK_TRANSFER and payment.status == payments.PENDING and payment.captured_amount == 0
+            and payment.expires_at is not None and payment.expires_at <= now)
+
+
+async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[uuid.UUID, bool] | None:
+    """Claim one pending order whose bank transfer is overdue and on which nothing was received,
+    and cancel it. (order id, whether it was cancelled), or None when none is due."""
     now = now or datetime.now(timezone.utc)
+    other = aliased(Payment)
+    received = select(other.id).where(other.order_id == Order.id, other.captured_amount > 0).exists()
     claim = (
         select(Order.id)
         .join(Payment, Payment.order_id == Order.id)
@@ -42,6 +51,7 @@ async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> uuid.UU
             Payment.status == payments.PENDING,
             Payment.captured_amount == 0,
             Payment.expires_at <= now,
+            ~received,
         )
         .order_by(Payment.expires_at)
         .limit(1)
@@ -51,22 +61,30 @@ async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> uuid.UU
     if order_id is None:
         return None
     order = await order_service.get_for_update(uow=uow, order_id=order_id)
-    for payment in await payments.payments_of(uow, order.id, lock=True):
-        if payment.method == payments.BANK_TRANSFER and payment.status == payments.PENDING and payment.captured_amount == 0:
-            payment.status, payment.expires_at = payments.VOIDED, None
-            events.record(uow, order, payments.PAYMENT_EXPIRED, data={"paymentId": str(payment.id), "method": payment.method, "reason": REASON})
+    # The claim locked only the order row and judged the payments from its snapshot: a payment
+    # recorded just before we got the lock is only visible now, so decide again under the lock.
+    current = await payments.payments_of(uow, order.id, lock=True)
+    overdue = [p for p in current if _overdue(p, now)]
+    if order.status != OrderStatus.PENDING.value or not overdue or any(p.captured_amount > 0 for p in current):
+        return order.id, False
+    for payment in overdue:
+        payment.status, payment.expires_at = payments.VOIDED, None
+        events.record(uow, order, payments.PAYMENT_EXPIRED, data={"paymentId": str(payment.id), "method": payment.method, "reason": REASON})
     await order_service.cancel_order(uow=uow, order_id=order.id, reason=REASON)
-    return order.id
+    return order.id, True
 
 
 async def expire_due(db: Database, *, now: datetime | None = None, limit: int = 500) -> list[uuid.UUID]:
-    """Expire overdue transfers, one transaction per order; the ids of the cancelled orders."""
+    """Expire overdue transfers, one transaction per order (at most `limit` claims per call);
+    the ids of the cancelled orders."""
     expired: list[uuid.UUID] = []
-    while len(expired) < limit:
-        order_id = await db.run(lambda uow: expire_one(uow=uow, now=now), actor=ACTOR)
-        if order_id is None:
+    for _ in range(limit):
+        outcome = await db.run(lambda uow: expire_one(uow=uow, now=now), actor=ACTOR)
+        if outcome is None:
             break
-        expired.append(order_id)
+        order_id, cancelled = outcome
+        if cancelled:
+            expired.append(order_id)
     return expired
 
 
