@@ -211,6 +211,24 @@ async def test_capture_at_shipment_when_configured(gql, db, provider, billing_se
     assert [op[0] for op in provider.operations] == ["authorize", "capture"]
 
 
+async def test_a_capture_declined_at_confirmation_leaves_the_order_unconfirmed_and_nothing_charged(gql, db, provider):
+    # given: an authorised card whose authorisation the provider has since dropped (expired at the bank)
+    await factories.basic_catalog(db)
+    placed = (await place(gql, [("A", 1)], "CARD", "test_approve"))["order"]
+    authorization = next(ref for kind, ref, _ in provider.operations if kind == "authorize")
+    provider.authorizations[authorization].voided = True
+    # when
+    confirmed = await gql(CONFIRM, {"input": {"orderId": placed["id"]}})
+    # then: refused, and the confirmation rolled back with everything it did
+    payload = confirmed["data"]["confirmOrder"]
+    assert payload["order"] is None and [e["code"] for e in payload["userErrors"]] == ["PAYMENT_DECLINED"]
+    after = await read_order(gql, placed["id"])
+    assert (after["status"], after["paymentStatus"], after["invoices"]) == ("PENDING", "AUTHORIZED", [])
+    assert after["payments"][0]["capturedAmount"]["amount"] == "0.00"
+    assert provider.captured_total(authorization) == Decimal("0.00")
+    assert event_types(after) == ["PLACED", "PAYMENT_AUTHORIZED"]
+
+
 # --- capture retries --------------------------------------------------------------------------------
 
 
