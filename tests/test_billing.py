@@ -560,11 +560,11 @@ def _uuid(global_id: str):
 # --- refunds of returned lines (payments.refund_lines, used by returns) ------------------------------------
 
 
-async def _refund_lines(db, order_id, lines: list[tuple[str, int]], key: str, *, crash: bool = False):
+async def _refund_lines(db, order_id, lines: list[tuple[str, int]], key: str, *, crash: bool = False, limit: Decimal | None = None):
     async def work(uow):
         order = await order_service.get_for_update(uow=uow, order_id=order_id)
         result = await payments.refund_lines(uow=uow, order=order, lines=[invoicing.CreditLine(s, q) for s, q in lines],
-                                             reason="returned", operation_key=key)
+                                             reason="returned", operation_key=key, refund_limit=limit)
         if crash:
             raise RuntimeError("crash after the provider refunded, before our commit")
         return result
@@ -607,6 +607,18 @@ async def test_refund_lines_of_everything_nets_the_invoice_and_refunds_all_captu
     assert first + rest == Decimal("30.25")
     after = await read_order(gql, to_global_id("Order", order.id))
     assert net(after["invoices"]) == 0 and after["paymentStatus"] == "REFUNDED"
+
+
+async def test_refund_lines_with_a_refund_limit_credits_in_full_but_refunds_only_the_limit(db, provider):
+    # given: an exchange where the returned unit of A (12.10) paid for a replacement costing 10.10
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 2)], payment_method="CARD", payment_token="test_approve")
+    await db.run(lambda uow: order_service.confirm_order(uow=uow, order_id=order.id))
+    # when
+    refunded, note = await _refund_lines(db, order.id, [("A", 1)], "exchange-1", limit=Decimal("2.00"))
+    # then
+    assert refunded == Decimal("2.00") and note.total == Decimal("-12.10")
+    assert [(kind, amount) for kind, _, amount in provider.operations if kind == "refund"] == [("refund", Decimal("2.00"))]
 
 
 async def test_refund_lines_of_unpaid_cash_on_delivery_credits_without_refunding(gql, db, provider):

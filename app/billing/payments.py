@@ -442,6 +442,7 @@ async def _earlier_lines_refund(uow: UnitOfWork, order: Order, marker: str) -> t
 
 async def refund_lines(
     *, uow: UnitOfWork, order: Order, lines: Sequence[invoicing.CreditLine], reason: str, operation_key: str,
+    refund_limit: Decimal | None = None,
 ) -> tuple[Decimal, Invoice | None]:
     """Credit and refund units of the order (returned goods). The caller holds the order row lock.
 
@@ -452,6 +453,8 @@ async def refund_lines(
       captured minus refunded: a card through the provider, a transfer/cash/other recorded as a
       manual refund owed. If less was captured (cash on delivery not yet collected), only what was
       captured is refunded — possibly 0 — and the units are still credited.
+    - `refund_limit` caps the money sent back while the units are still credited in full (an
+      exchange: the returned goods' value paid for the replacement; only a surplus goes back).
     - `operation_key` (unique per refund, e.g. the return's id) derives the provider keys, so a
       retry after a crash between the provider's refund and our commit is replayed by the provider,
       and a call repeated after commit returns the first result without acting again.
@@ -487,6 +490,11 @@ async def refund_lines(
         credited_before = [line for data in earlier_events for line in data["lines"]]
         owed = _gross_of_order_lines(order_lines, credited_before, lines, field)
 
+    credited = owed
+    if refund_limit is not None:
+        if not refund_limit.is_finite() or refund_limit < 0:
+            raise DomainError(ErrorCode.INVALID_INPUT, "The refund limit cannot be negative.", [*field, "refundLimit"])
+        owed = min(owed, refund_limit)
     refunded = ZERO
     for payment in await payments_of(uow, order.id, lock=True):
         share = min(owed - refunded, payment.captured_amount - payment.refunded_amount)
@@ -498,7 +506,7 @@ async def refund_lines(
         if refunded >= owed:
             break
     events.record(uow, order, LINES_REFUNDED, data={
-        "operation": marker, "amount": str(refunded), "credited": str(owed), "currency": order.currency, "reason": reason,
+        "operation": marker, "amount": str(refunded), "credited": str(credited), "currency": order.currency, "reason": reason,
         "creditNote": note.number if note is not None else None,
         "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
     })
