@@ -582,6 +582,11 @@ async def test_refund_lines_credits_the_invoice_and_refunds_the_card_once(gql, d
         await _refund_lines(db, order.id, [("A", 1)], "return-1", crash=True)
     refunded, note = await _refund_lines(db, order.id, [("A", 1)], "return-1")
     again, same_note = await _refund_lines(db, order.id, [("A", 1)], "return-1")
+    from app.errors import DomainError
+
+    with pytest.raises(DomainError) as conflict:
+        await _refund_lines(db, order.id, [("B", 1)], "return-1")
+    assert conflict.value.code.value == "IDEMPOTENCY_CONFLICT"
     # then: one unit of A incl. VAT, credited against the invoice, refunded once at the provider
     assert refunded == again == Decimal("12.10")
     assert note is not None and note.kind == "CREDIT_NOTE" and note.total == Decimal("-12.10") and same_note.number == note.number

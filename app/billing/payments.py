@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -421,7 +422,7 @@ def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Seq
     return totals.subtotal + totals.tax_total
 
 
-async def _earlier_lines_refund(uow: UnitOfWork, order: Order, marker: str) -> tuple[Decimal, Invoice | None] | None:
+async def _earlier_lines_refund(uow: UnitOfWork, order: Order, marker: str, requested: list[dict[str, Any]]) -> tuple[Decimal, Invoice | None] | None:
     """The result of an earlier refund_lines with the same operation key, in this unit or committed."""
     data = next((e["data"] for e in uow.pending_events
                  if e["order_id"] == order.id and e["type"] == LINES_REFUNDED and e["data"]["operation"] == marker), None)
@@ -434,6 +435,8 @@ async def _earlier_lines_refund(uow: UnitOfWork, order: Order, marker: str) -> t
         ).scalar_one_or_none()
     if data is None:
         return None
+    if data["lines"] != requested:
+        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "This operation was already carried out with other lines.", ["input", "lines"])
     note = None
     if data.get("creditNote"):
         note = (await uow.session.execute(select(Invoice).where(Invoice.number == data["creditNote"]))).scalar_one()
@@ -471,7 +474,8 @@ async def refund_lines(
     if not lines:
         raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", [*field, "lines"])
     marker = _digest("refund-lines", order.id, operation_key)[:40]
-    if (earlier := await _earlier_lines_refund(uow, order, marker)) is not None:
+    requested = [{"sku": line.sku, "quantity": line.quantity} for line in lines]
+    if (earlier := await _earlier_lines_refund(uow, order, marker, requested)) is not None:
         return earlier
 
     invoice = await invoicing.invoice_for_order(uow, order.id)
@@ -508,7 +512,7 @@ async def refund_lines(
     events.record(uow, order, LINES_REFUNDED, data={
         "operation": marker, "amount": str(refunded), "credited": str(credited), "currency": order.currency, "reason": reason,
         "creditNote": note.number if note is not None else None,
-        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
+        "lines": requested,
     })
     await refresh_order_status(uow, order)
     return refunded, note
