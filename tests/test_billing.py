@@ -530,6 +530,23 @@ async def test_unpaid_bank_transfers_expire_releasing_stock(gql, db, provider):
     assert statuses[fresh.id] == statuses[partly_paid.id] == statuses[paid_otherwise.id] == "PENDING"
 
 
+async def test_several_expiry_workers_share_the_overdue_orders_without_doing_one_twice(db, provider):
+    # given: 12 overdue transfers, and four workers as four server processes would run them
+    from app.billing.expiry import expire_due
+
+    await factories.basic_catalog(db)
+    await factories.stock(db, "A", "MAD", 100)
+    overdue = [await _overdue_transfer(db, quantity=1) for _ in range(12)]
+    # when
+    results = await asyncio.gather(*(expire_due(db) for _ in range(4)))
+    # then: every order expired exactly once, by exactly one worker
+    done = sum(results, [])
+    assert sorted(done) == sorted(o.id for o in overdue) and len(set(done)) == len(done)
+    assert await count(db, OrderEvent, OrderEvent.type == "PAYMENT_EXPIRED") == 12
+    assert await count(db, OrderEvent, OrderEvent.type == "STATUS_CHANGED", OrderEvent.status == "CANCELLED") == 12
+    assert await reserved(db, "A") == 0
+
+
 async def test_the_expiry_worker_runs_in_the_background(db, provider):
     from app.billing.expiry import ExpiryWorker
 
