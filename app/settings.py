@@ -23,6 +23,21 @@ class Settings:
     order_number_prefix: str = "SO"
     currency: str = "EUR"
     extra: dict[str, str] = field(default_factory=dict)
+    # Billing (app/billing): when cards are captured and invoices issued: "confirmation" or "shipment"
+    # ("manual" for invoices: only the issueInvoice mutation issues them).
+    payment_provider: str = "test"
+    capture_moment: str = "confirmation"
+    invoice_moment: str = "confirmation"
+    bank_transfer_expiry_hours: int = 72
+    expiry_interval_seconds: int = 60
+    invoice_series_prefix: str = "F"
+    credit_note_series_prefix: str = "R"
+    seller_name: str = "OMS Demo Shop S.L."
+    seller_tax_id: str = "ESB00000000"
+    seller_address: str = "Calle Mayor 1, 28013 Madrid, ES"
+    seller_email: str = "billing@example.com"
+    # Returns (app/returns): days after delivery a return can be requested.
+    return_window_days: int = 30
 
     @property
     def production(self) -> bool:
@@ -36,4 +51,16 @@ class Settings:
             broadcast_url=os.environ.get("BROADCAST_URL") or "memory://",
             env=os.environ.get("OMS_ENV") or "development",
             db_pool_size=_int("OMS_DB_POOL_SIZE", 20),
+            payment_provider=os.environ.get("OMS_PAYMENT_PROVIDER") or "test",
+            capture_moment=os.environ.get("OMS_CAPTURE_MOMENT") or "confirmation",
+            invoice_moment=os.environ.get("OMS_INVOICE_MOMENT") or "confirmation",
+            bank_transfer_expiry_hours=_int("OMS_BANK_TRANSFER_EXPIRY_HOURS", 72),
+            expiry_interval_seconds=_int("OMS_PAYMENT_EXPIRY_INTERVAL_SECONDS", 60),
+            invoice_series_prefix=os.environ.get("OMS_INVOICE_SERIES_PREFIX") or "F",
+            credit_note_series_prefix=os.environ.get("OMS_CREDIT_NOTE_SERIES_PREFIX") or "R",
+            seller_name=os.environ.get("OMS_SELLER_NAME") or "OMS Demo Shop S.L.",
+            seller_tax_id=os.environ.get("OMS_SELLER_TAX_ID") or "ESB00000000",
+            seller_address=os.environ.get("OMS_SELLER_ADDRESS") or "Calle Mayor 1, 28013 Madrid, ES",
+            seller_email=os.environ.get("OMS_SELLER_EMAIL") or "billing@example.com",
+            return_window_days=_int("OMS_RETURN_WINDOW_DAYS", 30),
         )
