@@ -15,10 +15,12 @@ from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, Pay
 from resolvers import fulfilment as resolve_fulfilment
 from resolvers import billing as resolve_billing
 from resolvers import orders as resolve
+from resolvers import returns as resolve_returns
 from resolvers.ids import to_global_id
 
 if TYPE_CHECKING:
     from graphql_schema.billing import Invoice, Payment
+    from graphql_schema.returns import Inquiry, Return
     from graphql_schema.fulfilment import Shipment
 
 
@@ -97,6 +99,12 @@ class Order(Node):
     )
     payments: list[Annotated["Payment", strawberry.lazy("graphql_schema.billing")]] = strawberry.field(
         resolver=resolve_billing.order_payments
+    )
+    returns: list[Annotated["Return", strawberry.lazy("graphql_schema.returns")]] = strawberry.field(
+        resolver=resolve_returns.order_returns, description="Needs returns:read."
+    )
+    inquiries: list[Annotated["Inquiry", strawberry.lazy("graphql_schema.returns")]] = strawberry.field(
+        resolver=resolve_returns.order_inquiries
     )
 
     @strawberry.field

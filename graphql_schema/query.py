@@ -11,8 +11,9 @@ from graphql_schema.common import Node
 from graphql_schema.enums import SalesChannel
 from graphql_schema.fulfilment import Carrier, ShipmentConnection
 from graphql_schema.orders import Order, OrderConnection, OrderFilter, OrderSort, OrderStats
+from graphql_schema.returns import Inquiry, InquiryConnection, InquiryFilter, Return, ReturnConnection, ReturnFilter
 from graphql_schema.tracking import OrderTracking
-from resolvers import billing, catalog, fulfilment, node, orders, tracking
+from resolvers import billing, catalog, fulfilment, node, orders, returns, tracking
 
 
 @strawberry.type
@@ -68,3 +69,19 @@ class Query:
     @strawberry.field(description="Public: no API key. Both values must match one order.")
     async def track_order(self, info: Info, number: str, email: str) -> OrderTracking | None:
         return await tracking.track_order(info, number=number, email=email)
+
+    @strawberry.field(description="Newest first; `first` at most 100. Needs returns:read.")
+    async def returns(self, info: Info, first: int | None = None, after: str | None = None, filter: ReturnFilter | None = None) -> ReturnConnection:
+        return await returns.list_returns(info, first=first, after=after, filter=filter)
+
+    @strawberry.field(description="Most recently active first; `first` at most 100. Needs orders:read.")
+    async def inquiries(self, info: Info, first: int | None = None, after: str | None = None, filter: InquiryFilter | None = None) -> InquiryConnection:
+        return await returns.list_inquiries(info, first=first, after=after, filter=filter)
+
+    @strawberry.field(description="Public: the customer's returns, by the tracking pair (empty for a wrong pair).")
+    async def tracked_returns(self, info: Info, number: str, email: str) -> list[Return]:
+        return await returns.tracked_returns(info, number=number, email=email)
+
+    @strawberry.field(description="Public: the customer's support cases with their messages, by the tracking pair (empty for a wrong pair).")
+    async def tracked_inquiries(self, info: Info, number: str, email: str) -> list[Inquiry]:
+        return await returns.tracked_inquiries(info, number=number, email=email)

@@ -5,7 +5,7 @@ from models.access import ApiKey
 from models.catalog import Product, StockLevel, StockMovement, Warehouse
 from models.counters import Counter
 from models.orders import Allocation, Customer, Order, OrderEvent, OrderLine
-from models import billing, fulfilment  # noqa: F401  (registers their tables)
+from models import billing, fulfilment, returns  # noqa: F401  (registers their tables)
 
 __all__ = [
     "Allocation",

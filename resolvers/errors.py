@@ -25,13 +25,16 @@ def user_errors(exc: DomainError) -> list[SimpleNamespace]:
 
 
 async def run_mutation(
-    info: Info, *, scope: str, action: Callable[[UnitOfWork], Awaitable[T]], payload: Callable[[T | None], dict[str, Any]],
+    info: Info, *, scope: str | None, action: Callable[[UnitOfWork], Awaitable[T]], payload: Callable[[T | None], dict[str, Any]],
+    public_actor: str | None = None,
 ) -> SimpleNamespace:
     """Check the scope, run `action` in one transaction, and shape the payload.
 
+    `scope=None` is for the few public mutations (a customer proving access with the tracking
+    pair inside `action`); they run as `public_actor`.
     A DomainError rolls the transaction back (nothing is written) and comes back as userErrors.
     """
-    principal = await info.context.require(scope)
+    actor = (await info.context.require(scope)).actor if scope is not None else public_actor
     units: list[UnitOfWork] = []
 
     async def tracked(uow: UnitOfWork) -> T:
@@ -39,7 +42,7 @@ async def run_mutation(
         return await action(uow)
 
     try:
-        result = await info.context.db.run(tracked, actor=principal.actor)
+        result = await info.context.db.run(tracked, actor=actor)
     except DomainError as exc:
         return SimpleNamespace(**payload(None), user_errors=user_errors(exc), event_cursor=None)
     events = units[-1].committed_events

@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from models import StockLevel
-from resolvers import billing, fulfilment
+from resolvers import billing, fulfilment, returns
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 
@@ -37,6 +37,8 @@ NODE_TYPES: dict[str, tuple[str, Callable[[Info, Any], Any]]] = {
     "PickList": ("shipments:read", fulfilment.load_pick_list),
     "Payment": ("payments:read", billing.load_payment),
     "Invoice": ("invoices:read", billing.load_invoice),
+    "Return": ("returns:read", returns.load_return),
+    "Inquiry": ("orders:read", returns.load_inquiry),
 }
 
 

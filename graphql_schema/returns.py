@@ -1,0 +1,298 @@
+"""Post-sale: returns (RMA) with exchanges, and support inquiries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from graphql_schema.catalog import Warehouse
+from graphql_schema.common import Money, Node, PageInfo, UserError, money
+from models.returns import Inquiry as InquiryRow
+from models.returns import ReturnRequest as ReturnRow
+from resolvers import returns as resolve
+from resolvers.ids import to_global_id
+
+if TYPE_CHECKING:
+    from graphql_schema.orders import Order
+
+OrderRef = Annotated["Order", strawberry.lazy("graphql_schema.orders")]
+
+
+@strawberry.enum
+class ReturnStatus(Enum):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    RECEIVED = "RECEIVED"
+
+
+@strawberry.enum
+class ReturnResolution(Enum):
+    REFUND = "REFUND"
+    EXCHANGE = "EXCHANGE"
+
+
+@strawberry.enum
+class InspectionResult(Enum):
+    RESTOCK = "RESTOCK"
+    WRITE_OFF = "WRITE_OFF"
+
+
+@strawberry.enum
+class InquiryStatus(Enum):
+    OPEN = "OPEN"
+    ANSWERED = "ANSWERED"
+    CLOSED = "CLOSED"
+
+
+@strawberry.enum
+class AuthorType(Enum):
+    CUSTOMER = "CUSTOMER"
+    STAFF = "STAFF"
+
+
+@strawberry.type
+class ReturnLine:
+    sku: str
+    product_name: str
+    quantity: int
+    reason: str | None
+    inspection: InspectionResult | None
+    inspection_note: str | None
+    restock_warehouse: Warehouse | None = strawberry.field(resolver=resolve.restock_warehouse)
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("ReturnLine", self.id))
+
+    @strawberry.field
+    def order_line_id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("OrderLine", self.order_line_id))
+
+
+@strawberry.type(name="Return", description="A return (RMA) over delivered lines of one order.")
+class Return(Node):
+    number: str
+    status: ReturnStatus
+    resolution: ReturnResolution
+    reason: str
+    requested_by: AuthorType
+    decision_note: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    received_at: datetime | None
+    lines: list[ReturnLine] = strawberry.field(resolver=resolve.return_lines)
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Return", self.id))
+
+    @strawberry.field(description="What the customer paid for the returned units, VAT included.")
+    def value(self) -> Money:
+        return money(self.value, self.currency)
+
+    @strawberry.field
+    def refunded_amount(self) -> Money:
+        return money(self.refunded_amount, self.currency)
+
+    @strawberry.field(description="Exchanges: replacement total minus returned value; > 0 is due on the replacement, < 0 is refunded on receipt.")
+    def price_difference(self) -> Money | None:
+        return None if self.price_difference is None else money(self.price_difference, self.currency)
+
+    @strawberry.field(description="Needs orders:read.")
+    async def order(self, info: Info) -> OrderRef | None:
+        return await resolve.related_order(info, self.order_id)
+
+    @strawberry.field(description="Exchanges: the linked order that sends the replacement. Needs orders:read.")
+    async def replacement_order(self, info: Info) -> OrderRef | None:
+        return await resolve.related_order(info, self.replacement_order_id)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return isinstance(obj, (ReturnRow, cls))
+
+
+@strawberry.type
+class InquiryMessage:
+    author_type: AuthorType
+    body: str
+    created_at: datetime
+    author: str | None = strawberry.field(resolver=resolve.staff_author, description="Shown to staff only.")
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("InquiryMessage", self.id))
+
+
+@strawberry.type(description="A support case about one order.")
+class Inquiry(Node):
+    number: str
+    subject: str
+    status: InquiryStatus
+    opened_by: AuthorType
+    created_at: datetime
+    updated_at: datetime
+    messages: list[InquiryMessage] = strawberry.field(resolver=resolve.inquiry_messages)
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Inquiry", self.id))
+
+    @strawberry.field(description="Needs orders:read.")
+    async def order(self, info: Info) -> OrderRef | None:
+        return await resolve.related_order(info, self.order_id)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return isinstance(obj, (InquiryRow, cls))
+
+
+@strawberry.type
+class ReturnEdge:
+    cursor: str
+    node: Return
+
+
+@strawberry.type
+class ReturnConnection:
+    edges: list[ReturnEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.type
+class InquiryEdge:
+    cursor: str
+    node: Inquiry
+
+
+@strawberry.type
+class InquiryConnection:
+    edges: list[InquiryEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.input
+class ReturnFilter:
+    status: list[ReturnStatus] | None = strawberry.field(default=None, description="e.g. [REQUESTED, APPROVED] for the open ones")
+    order_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class InquiryFilter:
+    status: list[InquiryStatus] | None = strawberry.field(default=None, description="e.g. [OPEN] for cases waiting for staff")
+    order_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class ReturnLineInput:
+    quantity: int
+    order_line_id: strawberry.ID | None = strawberry.field(default=None, description="or `sku` when the order has one line of it")
+    sku: str | None = None
+    reason: str | None = None
+
+
+@strawberry.input
+class ReplacementLineInput:
+    sku: str
+    quantity: int
+
+
+@strawberry.input
+class RequestReturnInput:
+    order_id: strawberry.ID
+    lines: list[ReturnLineInput]
+    reason: str
+    resolution: ReturnResolution = ReturnResolution.REFUND
+    replacement_lines: list[ReplacementLineInput] | None = strawberry.field(
+        default=None, description="EXCHANGE only; defaults to the returned SKUs and quantities"
+    )
+
+
+@strawberry.input(description="A customer's return, proven by the order number and email pair of the tracking page.")
+class RequestCustomerReturnInput:
+    number: str
+    email: str
+    lines: list[ReturnLineInput]
+    reason: str
+    resolution: ReturnResolution = ReturnResolution.REFUND
+    replacement_lines: list[ReplacementLineInput] | None = None
+
+
+@strawberry.input
+class ReturnDecisionInput:
+    return_id: strawberry.ID
+    note: str | None = strawberry.field(default=None, description="required to reject")
+
+
+@strawberry.input
+class InspectionInput:
+    return_line_id: strawberry.ID
+    result: InspectionResult
+    warehouse_code: str | None = strawberry.field(default=None, description="where RESTOCK puts the units back")
+    note: str | None = None
+
+
+@strawberry.input
+class ReceiveReturnInput:
+    return_id: strawberry.ID
+    lines: list[InspectionInput] = strawberry.field(description="every line of the return, once")
+
+
+@strawberry.type
+class ReturnPayload:
+    return_: Return | None = strawberry.field(name="return")
+    user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")
+
+
+@strawberry.input
+class OpenInquiryInput:
+    order_id: strawberry.ID
+    subject: str
+    body: str
+
+
+@strawberry.input
+class OpenCustomerInquiryInput:
+    number: str
+    email: str
+    subject: str
+    body: str
+
+
+@strawberry.input
+class InquiryMessageInput:
+    inquiry_id: strawberry.ID
+    body: str
+
+
+@strawberry.input
+class CustomerInquiryMessageInput:
+    number: str
+    email: str
+    inquiry_id: strawberry.ID
+    body: str
+
+
+@strawberry.input
+class InquiryIdInput:
+    inquiry_id: strawberry.ID
+
+
+@strawberry.type
+class InquiryPayload:
+    inquiry: Inquiry | None
+    user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")
