@@ -373,8 +373,12 @@ async def test_an_exchange_without_stock_for_the_replacement_is_not_approved(gql
     # when
     approved = await call(gql, APPROVE, {"returnId": rma["id"]})
 
+    unknown = await call(gql, REQUEST, staff_request(order, [{"sku": "A", "quantity": 1}], resolution="EXCHANGE",
+                                                      replacementLines=[{"sku": "NOPE", "quantity": 1}]))
+
     # then
     assert [(e["code"], e["field"]) for e in approved["userErrors"]] == [("OUT_OF_STOCK", ["input", "returnId"])]
+    assert [(e["code"], e["field"]) for e in unknown["userErrors"]] == [("NOT_FOUND", ["input", "replacementLines", "0", "sku"])]
     assert (await gql(RETURNS, {"filter": {"status": ["REQUESTED"]}}))["data"]["returns"]["totalCount"] == 1
     assert await available(db, "C") == 3
 

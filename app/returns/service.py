@@ -32,7 +32,7 @@ from app.orders import service as orders
 from app.orders.allocation import notify_stock
 from app.orders.pricing import compute_totals, line_total
 from app.orders.state_machine import OrderStatus
-from models import Order, OrderEvent, OrderLine, StockLevel, StockMovement, Warehouse
+from models import Order, OrderEvent, OrderLine, Product, StockLevel, StockMovement, Warehouse
 from models.returns import ReturnLine, ReturnRequest
 
 REQUESTED, APPROVED, REJECTED, RECEIVED = "REQUESTED", "APPROVED", "REJECTED", "RECEIVED"
@@ -164,6 +164,14 @@ async def request_return(*, uow: UnitOfWork, request: ReturnRequestInput, reques
         if replacement.quantity < 1:
             errors.append(DomainError(ErrorCode.INVALID_INPUT, "Quantity must be at least 1.", ["input", "replacementLines", str(i), "quantity"]))
     collect(errors)
+
+    if request.replacement_lines:
+        skus = {r.sku.strip() for r in request.replacement_lines}
+        known = set((await uow.session.execute(select(Product.sku).where(Product.sku.in_(skus)))).scalars())
+        collect([
+            DomainError(ErrorCode.NOT_FOUND, f"Unknown SKU {r.sku!r}.", ["input", "replacementLines", str(i), "sku"])
+            for i, r in enumerate(request.replacement_lines) if r.sku.strip() not in known
+        ])
 
     order = await orders.get_for_update(uow=uow, order_id=request.order_id)
     if order.status not in RETURNABLE_STATUSES:
