@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -19,16 +20,22 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from app.billing import config as billing_config
+from app.billing import downloads as billing_downloads
+from app.billing.expiry import ExpiryWorker
 from app.database import Database
 from app.live import LiveHub
 from app.metrics import Metrics
 from app.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context, bearer_token
+from resolvers import fulfilment_downloads
 
 log = logging.getLogger("oms")
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
+# A socket that never sends connection_init is closed with 4408 after this long.
+WS_INIT_TIMEOUT_SECONDS = float(os.environ.get("OMS_WS_INIT_TIMEOUT") or 10)
 
 
 class GraphQLApp(GraphQL):
@@ -39,7 +46,7 @@ class GraphQLApp(GraphQL):
             build_schema(production=settings.production),
             graphql_ide=None if settings.production else "graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-            connection_init_wait_timeout=timedelta(seconds=10),
+            connection_init_wait_timeout=timedelta(seconds=WS_INIT_TIMEOUT_SECONDS),
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
         self.state = state
@@ -75,10 +82,14 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     db = Database(settings.database_url or "", pool_size=settings.db_pool_size)
     hub = LiveHub(db, settings.broadcast_url)
     app.state.db, app.state.hub = db, hub
+    billing_config.configure(settings)
     await hub.start()
+    payment_expiry = ExpiryWorker(db, settings.expiry_interval_seconds)
+    payment_expiry.start()
     try:
         yield
     finally:
+        await payment_expiry.stop()
         await hub.stop()
         await db.dispose()
 
@@ -125,6 +136,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *fulfilment_downloads.ROUTES,
+            Route("/documents/invoices/{number}.pdf", billing_downloads.invoice_pdf),
+            Route("/documents/invoices/{number}.html", billing_downloads.invoice_html),
         ]
     )
     return app
