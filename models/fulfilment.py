@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Time, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Time, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +21,8 @@ class Carrier(Base):
     """
 
     __tablename__ = "carriers"
+    # At most one default carrier.
+    __table_args__ = (Index("uq_carriers_default", "is_default", unique=True, postgresql_where=text("is_default")),)
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

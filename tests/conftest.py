@@ -25,7 +25,8 @@ from app.main import create_app
 from app.migrate import upgrade_to_head
 from app.settings import Settings
 
-KEEP_TABLES = {"alembic_version", "counters"}
+# carriers: reference data seeded by migration 0002, like the counters row.
+KEEP_TABLES = {"alembic_version", "counters", "carriers"}
 
 
 def _server_url() -> str:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,8 @@ from app.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.orders import allocation, events
 from app.orders.pricing import compute_totals, line_total
-from app.orders.promise import estimate_delivery
+from app.fulfilment.promise import placement_promise
+from app.orders import promise as calendar
 from app.orders.state_machine import HOLDABLE, OrderStatus, check_transition, release_target
 from app.validation import check_address, normalise_email
 from models import Allocation, Customer, Order, OrderLine, Product
@@ -170,8 +171,10 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order:
         tax_total=totals.tax_total,
         shipping_total=totals.shipping_total,
         total=totals.total,
-        estimated_delivery_date=estimate_delivery(
-            start=date.today(), lead_time_days=max((l.product.lead_time_days for l in lines if l.product.made_to_order), default=0)
+        estimated_delivery_date=await placement_promise(
+            uow.session, placed_at=calendar.utcnow(), channel=request.channel, destination_country=shipping["country"],
+            allocation_warehouse_ids=[p.warehouse_id for p in picks],
+            made_to_order_lead_days=max((l.product.lead_time_days for l in lines if l.product.made_to_order), default=None),
         ),
         idempotency_key=request.idempotency_key or None,
         request_fingerprint=request.fingerprint() if request.idempotency_key else None,

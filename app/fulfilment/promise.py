@@ -1,0 +1,122 @@
+"""The delivery promise of an order and of a shipment: which warehouses and carrier feed the arithmetic.
+
+- At placement: every warehouse holding a reservation sends a parcel with the default carrier;
+  made-to-order units leave, after their lead time, from the order's made-to-order warehouse.
+  The order's promise is the day its last parcel should arrive.
+- When it ships: a shipment's promise is its carrier's transit from its warehouse, counted from
+  the moment it was handed over (cut-off included). The order's promise is then recomputed over
+  its shipments (delivered ones count with their delivery day, returned ones not at all) and
+  whatever is still to ship, as if it left now.
+- Tracking events move a shipment's estimate (see app/fulfilment/tracking.py) and so the order's.
+A changed order promise is an order event, DELIVERY_ESTIMATE_CHANGED, so subscribers hear of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.database import UnitOfWork
+from app.fulfilment.carriers import CarrierRules, default_rules
+from app.orders import events
+from app.orders.promise import estimate_delivery, local_date
+from models import Allocation, Order, OrderLine, Product, Warehouse
+from models.fulfilment import Shipment
+
+DELIVERY_ESTIMATE_CHANGED = "DELIVERY_ESTIMATE_CHANGED"
+
+
+def choose_made_to_order_warehouse(warehouses: Iterable[Warehouse], *, channel: str, allocation_warehouse_ids: Iterable[uuid.UUID]) -> Warehouse | None:
+    """Where made-to-order units are packed and shipped from by default: the first (by priority)
+    warehouse already shipping part of the order, or else the first warehouse serving its channel."""
+    ids = set(allocation_warehouse_ids)
+    pool = [w for w in warehouses if w.id in ids] if ids else [w for w in warehouses if channel in (w.channels or [])]
+    return min(pool, key=lambda w: (w.priority, w.code), default=None)
+
+
+async def made_to_order_warehouse(session: AsyncSession, *, channel: str, allocation_warehouse_ids: Iterable[uuid.UUID]) -> Warehouse | None:
+    ids = sorted(set(allocation_warehouse_ids))
+    statement = select(Warehouse).where(Warehouse.id.in_(ids)) if ids else select(Warehouse).where(Warehouse.channels.contains([channel]))
+    candidates = (await session.execute(statement)).scalars().all()
+    return choose_made_to_order_warehouse(candidates, channel=channel, allocation_warehouse_ids=ids)
+
+
+def parcel_arrival(rules: CarrierRules, *, ready_at: datetime, origin_country: str, destination_country: str) -> date:
+    return estimate_delivery(
+        start=ready_at, transit_days=rules.transit_to(origin_country=origin_country, destination_country=destination_country),
+        cutoff=rules.cutoff_time, tz_name=rules.timezone,
+    )
+
+
+async def placement_promise(
+    session: AsyncSession, *, placed_at: datetime, channel: str, destination_country: str,
+    allocation_warehouse_ids: Sequence[uuid.UUID], made_to_order_lead_days: int | None,
+) -> date:
+    """`made_to_order_lead_days` is None when the order has no made-to-order line."""
+    rules = await default_rules(session)
+    ids = sorted(set(allocation_warehouse_ids))
+    warehouses = (await session.execute(select(Warehouse).where(Warehouse.id.in_(ids)))).scalars().all() if ids else []
+    arrivals = [
+        parcel_arrival(rules, ready_at=placed_at, origin_country=w.country, destination_country=destination_country)
+        for w in warehouses
+    ]
+    if made_to_order_lead_days is not None or not arrivals:
+        origin = await made_to_order_warehouse(session, channel=channel, allocation_warehouse_ids=ids)
+        arrivals.append(
+            parcel_arrival(
+                rules, ready_at=placed_at + timedelta(days=made_to_order_lead_days or 0),
+                origin_country=origin.country if origin is not None else destination_country, destination_country=destination_country,
+            )
+        )
+    return max(arrivals)
+
+
+async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -> date | None:
+    """The order's current promise over its shipments and what is still to ship (see module doc)."""
+    destination = (order.shipping_address or {}).get("country", "")
+    shipments = (await session.execute(select(Shipment).where(Shipment.order_id == order.id))).scalars().all()
+    arrivals: list[date] = []
+    for shipment in shipments:
+        if shipment.status == "DELIVERED" and shipment.delivered_at is not None:
+            arrivals.append(local_date(shipment.delivered_at))
+        elif shipment.status != "RETURNED_TO_SENDER" and shipment.estimated_delivery_date is not None:
+            arrivals.append(shipment.estimated_delivery_date)
+
+    allocations = (await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars().all()
+    open_warehouses = sorted({a.warehouse_id for a in allocations if a.open_quantity > 0})
+    rules = await default_rules(session)
+    if open_warehouses:
+        for warehouse in (await session.execute(select(Warehouse).where(Warehouse.id.in_(open_warehouses)))).scalars():
+            arrivals.append(parcel_arrival(rules, ready_at=now, origin_country=warehouse.country, destination_country=destination))
+
+    unshipped_made_to_order = (
+        await session.execute(
+            select(Product.lead_time_days)
+            .join(OrderLine, OrderLine.product_id == Product.id)
+            .where(OrderLine.order_id == order.id, OrderLine.made_to_order, OrderLine.quantity_shipped < OrderLine.quantity)
+        )
+    ).scalars().all()
+    if unshipped_made_to_order:
+        ready_at = max(now, order.placed_at + timedelta(days=max(unshipped_made_to_order)))
+        origin = await made_to_order_warehouse(session, channel=order.channel, allocation_warehouse_ids=[a.warehouse_id for a in allocations])
+        arrivals.append(
+            parcel_arrival(rules, ready_at=ready_at, origin_country=origin.country if origin else destination, destination_country=destination)
+        )
+    return max(arrivals) if arrivals else None
+
+
+def apply_order_promise(uow: UnitOfWork, order: Order, promise: date | None, *, reason: str) -> bool:
+    """Store a new promise on the (locked) order; a change is an order event. Returns whether it changed."""
+    if promise is None or promise == order.estimated_delivery_date:
+        return False
+    previous = order.estimated_delivery_date
+    order.estimated_delivery_date = promise
+    events.record(
+        uow, order, DELIVERY_ESTIMATE_CHANGED,
+        data={"previous": previous.isoformat() if previous else None, "estimatedDeliveryDate": promise.isoformat(), "reason": reason},
+    )
+    return True
