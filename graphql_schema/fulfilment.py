@@ -43,7 +43,8 @@ class Shipment(Node):
     delivered_at: datetime | None
     order: Annotated["Order", strawberry.lazy("graphql_schema.orders")] = strawberry.field(resolver=resolve.shipment_order)
     warehouse: Annotated["Warehouse", strawberry.lazy("graphql_schema.catalog")] = strawberry.field(resolver=resolve.shipment_warehouse)
-    events: list[TrackingEvent] = strawberry.field(resolver=resolve.shipment_events)
+    events: list[TrackingEvent] = strawberry.field(resolver=resolve.shipment_events, description="Sorted by time, whatever order the carrier reported them in.")
+    packing_slip_url: str | None = strawberry.field(resolver=resolve.shipment_packing_slip_url, description="authorised download of the order's packing slip (PDF)")
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -129,9 +130,11 @@ class TrackingEventInput:
 class ShipmentPayload:
     shipment: Shipment | None
     user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the last order event this write produced.")
 
 
 @strawberry.type
 class PickListPayload:
     pick_list: PickList | None
     user_errors: list[UserError]
+    event_cursor: str | None = strawberry.field(description="Cursor of the last order event this write produced.")

@@ -1,27 +1,50 @@
-"""Shipments, pick lists, carriers and public tracking. (Filled in by the fulfilment issue.)"""
+"""Shipments, pick lists, carriers and tracking: reads, mutations and nested fields."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
+from graphql import GraphQLError
+from sqlalchemy import func, select, tuple_
 from strawberry.types import Info
 
+from app.fulfilment import carriers as carrier_config
+from app.fulfilment import service
+from app.fulfilment.tracking import in_time_order
 from models import Order
+from models.fulfilment import PickList, PickListLine, Shipment, TrackingEvent
+from resolvers import pagination
+from resolvers.errors import run_mutation
+from resolvers.fulfilment_downloads import packing_slip_path, pick_list_csv_path
+from resolvers.ids import decode_id, from_global_id
+
+READ = "shipments:read"
+WRITE = "shipments:write"
 
 
 def is_shipment(obj: Any) -> bool:
-    return False
+    return isinstance(obj, Shipment)
 
 
 def is_pick_list(obj: Any) -> bool:
-    return False
+    return isinstance(obj, PickList)
+
+
+def _shipments_by_order(info: Info):  # type: ignore[no-untyped-def]
+    return info.context.loaders.extra("shipments_by_order", lambda l: l.grouped(Shipment, Shipment.order_id, Shipment.shipped_at))
 
 
 async def order_shipments(root: Order, info: Info) -> list[Any]:
-    return []
+    # Visible wherever the order is (including the public tracking view, which hides `Shipment.order`).
+    return await _shipments_by_order(info).load(root.id)
 
 
 async def shipment_order(root: Any, info: Info) -> Any:
+    # The order carries prices and the full address: never through a shipment without orders:read.
+    await info.context.require("orders:read")
     return await info.context.loaders.order.load(root.order_id)
 
 
@@ -30,7 +53,14 @@ async def shipment_warehouse(root: Any, info: Info) -> Any:
 
 
 async def shipment_events(root: Any, info: Info) -> list[Any]:
-    return []
+    loader = info.context.loaders.extra("tracking_by_shipment", lambda l: l.grouped(TrackingEvent, TrackingEvent.shipment_id, TrackingEvent.occurred_at))
+    return in_time_order(await loader.load(root.id))
+
+
+async def shipment_packing_slip_url(root: Any, info: Info) -> str | None:
+    # Null for callers who could not download it anyway (e.g. the public tracking view).
+    principal = await info.context.principal()
+    return packing_slip_path(root.order_id) if principal is not None and principal.has(READ) else None
 
 
 async def pick_list_warehouse(root: Any, info: Info) -> Any:
@@ -38,40 +68,86 @@ async def pick_list_warehouse(root: Any, info: Info) -> Any:
 
 
 async def pick_list_lines(root: Any, info: Info) -> list[Any]:
-    return []
+    loader = info.context.loaders.extra("lines_by_pick_list", lambda l: l.grouped(PickListLine, PickListLine.pick_list_id, PickListLine.position))
+    return await loader.load(root.id)
 
 
 def pick_list_csv_url(root: Any) -> str:
-    return f"/documents/pick-lists/{root.id}.csv"
+    return pick_list_csv_path(root.id)
 
 
 async def carriers(info: Info) -> list[Any]:
-    return []
+    await info.context.require(READ)
+    async with info.context.db.read() as session:
+        return await carrier_config.list_active(session)
 
 
-async def shipments(info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None) -> Any:
-    raise NotImplementedError("shipments arrive with the fulfilment issue")
+async def shipments(info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None) -> pagination.Connection:
+    """Newest first, keyset on (shippedAt, id)."""
+    await info.context.require(READ)
+    size = pagination.page_size(first)
+    conditions = []
+    if order_id is not None:
+        decoded = from_global_id(order_id)
+        if decoded is None or decoded[0] != "Order":
+            raise GraphQLError("Not a valid Order ID.", extensions={"code": "INVALID_INPUT"})
+        conditions.append(Shipment.order_id == decoded[1])
+    statement = select(Shipment).where(*conditions)
+    if after is not None:
+        shipped_at, raw_id = pagination.decode_cursor(after, 2)
+        try:
+            bound = (datetime.fromisoformat(str(shipped_at)), uuid.UUID(str(raw_id)))
+        except ValueError:
+            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
+        statement = statement.where(tuple_(Shipment.shipped_at, Shipment.id) < tuple_(*bound))
+    statement = statement.order_by(Shipment.shipped_at.desc(), Shipment.id.desc()).limit(size + 1)
+    db = info.context.db
+    async with db.read() as session:
+        rows = (await session.execute(statement)).scalars().all()
 
+    async def count() -> int:
+        async with db.read() as session:
+            return (await session.execute(select(func.count()).select_from(Shipment).where(*conditions))).scalar_one()
 
-async def track_order(info: Info, number: str, email: str) -> Any:
-    return None
-
-
-async def create_pick_list(info: Info, input: Any) -> Any:
-    raise NotImplementedError
-
-
-async def create_shipment(info: Info, input: Any) -> Any:
-    raise NotImplementedError
-
-
-async def record_tracking_event(info: Info, input: Any) -> Any:
-    raise NotImplementedError
+    return pagination.build(rows, size, after, lambda s: (s.shipped_at.isoformat(), str(s.id)), count)
 
 
 async def load_shipment(info: Info, key: Any) -> Any:
-    return None
+    return await info.context.loaders.extra("shipment", lambda l: l.by_key(Shipment, Shipment.id)).load(key)
 
 
 async def load_pick_list(info: Info, key: Any) -> Any:
-    return None
+    return await info.context.loaders.extra("pick_list", lambda l: l.by_key(PickList, PickList.id)).load(key)
+
+
+async def create_pick_list(info: Info, input: Any) -> SimpleNamespace:
+    async def work(uow):  # type: ignore[no-untyped-def]
+        order_ids = None
+        if input.order_ids is not None:
+            order_ids = [decode_id(gid, "Order", ["input", "orderIds", str(i)]) for i, gid in enumerate(input.order_ids)]
+        return await service.create_pick_list(uow=uow, warehouse_code=input.warehouse_code, order_ids=order_ids)
+
+    return await run_mutation(info, scope=WRITE, action=work, payload=lambda result: {"pick_list": result})
+
+
+async def create_shipment(info: Info, input: Any) -> SimpleNamespace:
+    async def work(uow):  # type: ignore[no-untyped-def]
+        order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
+        lines = None if input.lines is None else [service.ShipLine(line.sku, line.quantity) for line in input.lines]
+        return await service.create_shipment(
+            uow=uow, order_id=order_id, warehouse_code=input.warehouse_code, carrier_code=input.carrier,
+            tracking_number=input.tracking_number, lines=lines,
+        )
+
+    return await run_mutation(info, scope=WRITE, action=work, payload=lambda result: {"shipment": result})
+
+
+async def record_tracking_event(info: Info, input: Any) -> SimpleNamespace:
+    async def work(uow):  # type: ignore[no-untyped-def]
+        shipment_id = decode_id(input.shipment_id, "Shipment", ["input", "shipmentId"])
+        return await service.record_tracking_event(
+            uow=uow, shipment_id=shipment_id, status=input.status.value, occurred_at=input.occurred_at,
+            location=input.location, description=input.description,
+        )
+
+    return await run_mutation(info, scope=WRITE, action=work, payload=lambda result: {"shipment": result})
