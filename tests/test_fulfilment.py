@@ -3,6 +3,7 @@ documents and their downloads, the public tracking view and the shipments reads.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import date, datetime, time, timezone
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.errors import DomainError, ErrorCode
+from app.fulfilment import carriers as carrier_config
 from app.fulfilment import service as fulfilment
 from app.fulfilment.promise import DELIVERY_ESTIMATE_CHANGED
 from app.orders import promise as calendar
@@ -746,3 +748,57 @@ async def test_carriers_query_lists_the_configured_carriers(gql):
     # then
     assert [c["code"] for c in body["data"]["carriers"]] == ["CORREOS", "DHL", "SEUR", "UPS"]
     assert all("{tracking_number}" in c["trackingUrlTemplate"] for c in body["data"]["carriers"])
+
+
+async def test_a_configured_carrier_drives_tracking_url_transit_by_country_and_cutoff(gql, db, clock):
+    # given: a carrier with a country-specific transit, a zone transit and an early cut-off
+    await factories.basic_catalog(db)
+    await db.run(lambda uow: carrier_config.upsert_carrier(
+        uow=uow, code="fast", name="Fast Parcel", tracking_url_template="https://track.example/{tracking_number}",
+        transit_days={"es": 4, "DOMESTIC": 1}, default_transit_days=9, cutoff_time=time(12, 0),
+    ))
+    clock(at_madrid(WED, 11))
+    before_cutoff = await confirmed(db, [("B", 1)])
+    after_cutoff = await confirmed(db, [("C", 1)])
+
+    # when
+    first = await ship(gql, before_cutoff, "MAD", carrier="FAST", tracking="X 1")
+    clock(at_madrid(WED, 12, 30))
+    second = await ship(gql, after_cutoff, "BCN", carrier="fast", tracking="X2")
+
+    # then: the country entry (4 days) wins over the zone; after the cut-off it leaves Thursday
+    assert first["shipment"]["trackingUrl"] == "https://track.example/X%201"
+    assert first["shipment"]["estimatedDeliveryDate"] == TUE.isoformat()
+    assert second["shipment"]["estimatedDeliveryDate"] == WED_NEXT.isoformat()
+    assert second["shipment"]["carrier"] == "FAST"
+
+
+async def test_a_carrier_configuration_is_checked(db):
+    # when
+    with pytest.raises(DomainError) as refused:
+        await db.run(lambda uow: carrier_config.upsert_carrier(
+            uow=uow, code="bad code", name="", tracking_url_template="http://no-placeholder", transit_days={"MARS": 2, "ES": -1},
+            timezone="Nowhere/Else",
+        ))
+
+    # then
+    assert sorted(e.field[-1] for e in refused.value.errors) == ["ES", "MARS", "code", "name", "timezone", "trackingUrlTemplate"]
+
+
+async def test_racing_shipments_of_the_same_units_ship_them_once(db):
+    # given
+    await factories.basic_catalog(db)
+    order = await confirmed(db, [("B", 3)])
+
+    async def ship_all():  # type: ignore[no-untyped-def]
+        return await db.run(lambda uow: fulfilment.create_shipment(uow=uow, order_id=order.id, warehouse_code="MAD", carrier_code="CORREOS"))
+
+    # when
+    results = await asyncio.gather(*(ship_all() for _ in range(5)), return_exceptions=True)
+
+    # then: one shipment; the others found nothing left to ship
+    shipped = [r for r in results if isinstance(r, Shipment)]
+    refused = [r for r in results if isinstance(r, DomainError)]
+    assert len(shipped) == 1 and len(refused) == 4, results
+    assert await stock_of(db, "B", "MAD") == (2, 0)
+    assert await shipment_ledger(db) == [("B", "MAD", -3, -3, order.number)]
