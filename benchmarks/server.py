@@ -1,0 +1,181 @@
+"""The server under test: the real app (`app.main:create_app`) plus the baseline routes, in one process.
+
+The baselines are the physical limit of the same machine: one hand-written statement whose
+JSON PostgreSQL builds, behind a bare Starlette route, on the app's own connection pool
+(the same SQLAlchemy engine, using its asyncpg connection directly). No authentication,
+no ORM, no GraphQL: what is left is HTTP, one round trip and PostgreSQL's own work.
+
+Run as `python -m benchmarks.server --port N` (DATABASE_URL set); uvicorn is started with the
+same options as `oms serve` (uvloop and httptools when installed, access log on).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy import event
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.main import create_app as create_oms_app
+
+# Global IDs and cursors are built exactly as resolvers/ids.py and resolvers/pagination.py do:
+# base64url without padding of "Type:uuid", and base64url of the JSON [placedAt, id].
+_B64URL = "rtrim(translate(replace(encode(convert_to({value}, 'UTF8'), 'base64'), E'\\n', ''), '+/', '-_'), '=')"
+_B64URL_PADDED = "translate(replace(encode(convert_to({value}, 'UTF8'), 'base64'), E'\\n', ''), '+/', '-_')"
+_ISO = "to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+
+def _gid(type_name: str, column: str) -> str:
+    return _B64URL.format(value=f"'{type_name}:' || {column}::text")
+
+
+def _money(amount: str, currency: str) -> str:
+    return f"json_build_object('amount', {amount}::text, 'currency', {currency})"
+
+
+ORDER_SUMMARY = f"""
+  'id', {_gid('Order', 'o.id')}, 'number', o.number, 'status', o.status, 'paymentStatus', o.payment_status,
+  'channel', o.channel, 'email', o.email, 'placedAt', {_ISO.format(column='o.placed_at')},
+  'total', {_money('o.total', 'o.currency')}
+"""
+
+LINES = f"""
+  (SELECT coalesce(json_agg(json_build_object(
+      'id', {_gid('OrderLine', 'l.id')}, 'sku', l.sku, 'productName', l.product_name, 'quantity', l.quantity,
+      'unitPrice', {_money('l.unit_price', 'l.currency')}, 'total', {_money('l.total', 'l.currency')}
+   ) ORDER BY l.position), '[]') FROM order_lines l WHERE l.order_id = o.id)
+"""
+
+EVENTS = f"""
+  json_build_object('edges', (SELECT coalesce(json_agg(json_build_object(
+      'cursor', e.seq::text,
+      'node', json_build_object('type', e.type, 'status', e.status, 'previousStatus', e.previous_status,
+                                'occurredAt', {_ISO.format(column='e.occurred_at')}, 'actor', e.actor)
+   ) ORDER BY e.seq), '[]') FROM order_events e WHERE e.order_id = o.id))
+"""
+
+SHIPMENTS = f"""
+  (SELECT coalesce(json_agg(json_build_object('id', {_gid('Shipment', 's.id')}, 'status', s.status,
+                                              'trackingNumber', s.tracking_number) ORDER BY s.shipped_at), '[]')
+   FROM shipments s WHERE s.order_id = o.id)
+"""
+
+CURSOR = _B64URL_PADDED.format(value=f"'[\"' || {_ISO.format(column='o.placed_at')} || '\",\"' || o.id::text || '\"]'")
+
+
+def nested_orders_sql(with_shipments: bool) -> str:
+    """orders(first: $1) newest first, with lines, events and shipments: one statement, JSON from PostgreSQL."""
+    shipments = SHIPMENTS if with_shipments else "'[]'::json"
+    return f"""
+SELECT json_build_object('data', json_build_object('orders', json_build_object(
+  'edges', coalesce(json_agg(json_build_object('cursor', {CURSOR}, 'node', json_build_object({ORDER_SUMMARY},
+      'lines', {LINES}, 'events', {EVENTS}, 'shipments', {shipments}))
+    ORDER BY o.placed_at DESC, o.id DESC) FILTER (WHERE o.position <= $1), '[]'),
+  'pageInfo', json_build_object('hasNextPage', count(*) > $1,
+      'endCursor', (array_agg({CURSOR} ORDER BY o.placed_at DESC, o.id DESC) FILTER (WHERE o.position <= $1))[$1]))))::text
+FROM (SELECT *, row_number() OVER (ORDER BY placed_at DESC, id DESC) AS position
+      FROM orders ORDER BY placed_at DESC, id DESC LIMIT $1 + 1) o
+"""
+
+
+ORDER_BY_NUMBER_SQL = f"""
+SELECT json_build_object('data', json_build_object('order', (
+  SELECT json_build_object({ORDER_SUMMARY}) FROM orders o WHERE o.number = $1)))::text
+"""
+
+
+async def _fetch_json(request: Request, sql: str, *args: Any) -> Response:
+    engine = request.app.state.db.engine
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        body = await raw.driver_connection.fetchval(sql, *args)
+    return Response(body, media_type="application/json")
+
+
+async def raw_orders(request: Request) -> Response:
+    first = int(request.query_params.get("first", "50"))
+    state = request.app.state
+    if not hasattr(state, "nested_sql"):
+        async with state.db.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            has_shipments = await raw.driver_connection.fetchval("SELECT to_regclass('shipments') IS NOT NULL")
+        state.nested_sql = nested_orders_sql(bool(has_shipments))
+    return await _fetch_json(request, state.nested_sql, first)
+
+
+async def raw_order(request: Request) -> Response:
+    return await _fetch_json(request, ORDER_BY_NUMBER_SQL, request.query_params["number"])
+
+
+async def statements(request: Request) -> Response:
+    """SQL statements the app's engine has sent so far (the StatementCounter hook, counted process-wide)."""
+    state = request.app.state
+    if not hasattr(state, "statement_count"):
+        state.statement_count = [0]
+
+        def count(*args: Any, **kwargs: Any) -> None:
+            state.statement_count[0] += 1
+
+        event.listen(state.db.engine.sync_engine, "before_cursor_execute", count)
+    return JSONResponse({"statements": state.statement_count[0]})
+
+
+def create_app() -> Starlette:
+    app = create_oms_app()
+    app.router.routes.extend(
+        [
+            Route("/bench/raw/orders", raw_orders),
+            Route("/bench/raw/order", raw_order),
+            Route("/bench/statements", statements),
+        ]
+    )
+    return app
+
+
+def create_bare_app() -> Starlette:
+    """The cold-start baseline: Starlette and an asyncpg pool, /readyz answering after one query."""
+    import contextlib
+    import os
+
+    import asyncpg
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        dsn = os.environ["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    async def readyz(request: Request) -> Response:
+        await request.app.state.pool.fetchval("SELECT 1")
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/readyz", readyz)], lifespan=lifespan)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--access-log", choices=["on", "off"], default="on")
+    parser.add_argument("--bare", action="store_true", help="serve the cold-start baseline instead")
+    args = parser.parse_args()
+    if args.bare:
+        uvicorn.run("benchmarks.server:create_bare_app", factory=True, host="127.0.0.1", port=args.port, log_level="warning")
+        return
+    # The same options as `oms serve` (app/cli.py), so the figures are the product's.
+    uvicorn.run(
+        "benchmarks.server:create_app", factory=True, host="127.0.0.1", port=args.port, workers=1,
+        log_level="info", access_log=args.access_log == "on", proxy_headers=False, timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()
