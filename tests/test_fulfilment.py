@@ -802,3 +802,53 @@ async def test_racing_shipments_of_the_same_units_ship_them_once(db):
     assert len(shipped) == 1 and len(refused) == 4, results
     assert await stock_of(db, "B", "MAD") == (2, 0)
     assert await shipment_ledger(db) == [("B", "MAD", -3, -3, order.number)]
+
+
+SHIPMENTS_NESTED = """
+query($first: Int) {
+  shipments(first: $first) {
+    totalCount
+    edges { node { id warehouse { code } order { number lines { sku } } events { status occurredAt } } }
+  }
+}"""
+HUB_STATEMENTS = ("FROM counters", "FROM order_events JOIN orders")
+
+
+async def test_nested_shipment_fields_cost_the_same_number_of_statements_at_any_page_size(gql, db, clock):
+    # given: six orders shipped, each with two tracking events
+    clock(at_madrid(WED, 10))
+    await factories.basic_catalog(db)
+    await factories.stock(db, "B", "MAD", 10)
+    for _ in range(6):
+        order = await confirmed(db, [("B", 1)])
+        shipment = (await ship(gql, order, "MAD"))["shipment"]
+        await track(gql, shipment["id"], "IN_TRANSIT", at_madrid(WED, 9))
+        await track(gql, shipment["id"], "EXCEPTION", at_madrid(WED, 9, 30))
+    counts = {}
+
+    # when
+    for first in (2, 6):
+        with db.count_statements() as counter:
+            body = await gql(SHIPMENTS_NESTED, {"first": first})
+        assert "errors" not in body, body
+        edges = body["data"]["shipments"]["edges"]
+        assert len(edges) == first and all(len(e["node"]["events"]) == 2 and e["node"]["order"]["lines"] for e in edges)
+        counts[first] = sum(1 for sql in counter.statements if not any(p in sql for p in HUB_STATEMENTS))
+
+    # then: auth, page, count, and one batch each for warehouses, events, orders and their lines
+    assert counts[2] == counts[6] <= 7, counts
+
+
+async def test_node_resolves_shipments_and_pick_lists(gql, db):
+    # given
+    await factories.basic_catalog(db)
+    order = await confirmed(db, [("B", 1)])
+    pick_list = (await call(gql, CREATE_PICK_LIST, {"warehouseCode": "MAD"}))["pickList"]
+    shipment = (await ship(gql, order, "MAD", tracking="N1"))["shipment"]
+    node = "query($id: ID!) { node(id: $id) { __typename ... on Shipment { trackingNumber } ... on PickList { number } } }"
+
+    # when
+    found = [(await gql(node, {"id": gid_}))["data"]["node"] for gid_ in (shipment["id"], pick_list["id"])]
+
+    # then
+    assert found == [{"__typename": "Shipment", "trackingNumber": "N1"}, {"__typename": "PickList", "number": pick_list["number"]}]
