@@ -53,8 +53,8 @@ class Plan:
 
 FULL = Plan(DatasetSize(), runs=3, duration=5.0, warmup=2.0, max_requests=1_000_000,
             chart_concurrencies=(1, 4, 16, 32), cold_starts=3, fanout=((1_000, 50), (5_000, 20)))
-QUICK = Plan(DatasetSize(skus=60, orders=300, customers=50, hot_skus=8, hot_units_per_warehouse=10), runs=1, duration=0.6,
-             warmup=0.2, max_requests=400, chart_concurrencies=(1, 16), cold_starts=1, fanout=((20, 3),))
+QUICK = Plan(DatasetSize(skus=60, orders=300, customers=50, hot_skus=8, hot_units_per_warehouse=10), runs=1, duration=0.4,
+             warmup=0.1, max_requests=400, chart_concurrencies=(1, 16), cold_starts=1, fanout=((20, 3),))
 
 
 # ---------------------------------------------------------------- processes and the database
@@ -178,7 +178,7 @@ class Server:
 def drive(spec: dict[str, Any]) -> dict[str, Any]:
     """One load run in its own process."""
     done = subprocess.run([PYTHON, "-m", "benchmarks.load", json.dumps(spec)], cwd=ROOT, capture_output=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=spec["duration"] + 120)
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=(spec["duration"] + 30) * spec.get("runs", 1) + 120)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
     return json.loads(done.stdout)
@@ -199,9 +199,8 @@ class Bench:
 
     def measure(self, kind: str, concurrency: int, *, warm: bool = True, **extra: Any) -> dict[str, Any]:
         """Warm-up, then `runs` runs; the median of each figure, the runs kept for the JSON."""
-        if warm:
-            drive({**self.spec(kind, concurrency, **extra), "duration": self.plan.warmup, "seed": 99})
-        runs = [drive({**self.spec(kind, concurrency, **extra), "seed": i + 1}) for i in range(self.plan.runs)]
+        spec = {**self.spec(kind, concurrency, **extra), "warmup": self.plan.warmup if warm else 0, "runs": self.plan.runs}
+        runs = drive(spec)["runs"]
         for run in runs:
             if run["errors"]:
                 raise RuntimeError(f"{kind} at concurrency {concurrency}: {run['errors']} errors, e.g. {run['sample_error']}")

@@ -343,7 +343,11 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    print(json.dumps(run(json.loads(sys.argv[1]))))
+    spec = json.loads(sys.argv[1])
+    # The warm-up and the measured runs share one process (one interpreter start per figure, not per run).
+    if spec.get("warmup"):
+        run({**spec, "duration": spec["warmup"], "seed": 99})
+    print(json.dumps({"runs": [run({**spec, "seed": i + 1}) for i in range(spec.get("runs", 1))]}))
 
 
 if __name__ == "__main__":
