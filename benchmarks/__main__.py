@@ -243,11 +243,15 @@ class Bench:
             self.server.post_graphql(self.token, NESTED_QUERY, {"first": first})  # registers the counter, warms up
             before = self.server.get_json("/bench/statements")["statements"]
             reply = self.server.post_graphql(self.token, NESTED_QUERY, {"first": first})
-            after = self.server.get_json("/bench/statements")["statements"]
+            counted = self.server.get_json("/bench/statements")
+            after = counted["statements"]
+            self.statement_texts = counted["recent"][-(after - before):]
             if reply.get("errors") or len(reply["data"]["orders"]["edges"]) != min(first, self.plan.size.orders):
                 raise RuntimeError(f"nested read at first={first} failed: {str(reply)[:500]}")
             counts[first] = after - before
             self.log(f"  first={first}: {counts[first]} statements")
+            if os.environ.get("BENCH_SHOW_STATEMENTS"):
+                self.log("    " + "\n    ".join(s.replace("\n", " ")[:160] for s in self.statement_texts))
         constant = len(set(counts.values())) == 1
         for first, count in counts.items():
             self.row(f"statements_first_{first}", f"2 statements/request first={first}", "statements", count, 1,

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from graphql_schema.billing import Invoice, Payment
@@ -18,12 +25,23 @@ from resolvers.errors import MaskUnexpectedErrors
 NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice]
 
 
+# The limiters' rule classes, built once: a limiter built per request makes new classes each time,
+# which would defeat the validation cache (its key includes the rules).
+LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=12).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=30).validation_rules,
+]
+# Documents parsed and validated once per distinct text (bounded: clients send a handful of operations).
+DOCUMENT_CACHE_SIZE = 256
+
+
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     extensions = [
         MaskUnexpectedErrors,
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
+        lambda: AddValidationRules(LIMIT_RULES),
         lambda: MaxTokensLimiter(max_token_count=5000),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
     if production:
         from strawberry.extensions import DisableIntrospection
