@@ -90,7 +90,7 @@ async def track_order(info: Info, number: str, email: str) -> AsyncGenerator[Any
     if order is None:
         raise GraphQLError("No order matches that number and email.", extensions={"code": "NOT_FOUND"})
     hub = info.context.hub
-    start = hub.last_seq
+    start = await hub.committed_cursor()  # taken before the first view: a change in between is shown again, never lost
     yield await tracking_view(info, order)
     async for delivery in hub.follow(lambda d: d.event.order_id == order.id, after=start, order_id=order.id):
         _fresh_loaders(info)

@@ -1,0 +1,279 @@
+"""Subscriptions over real WebSockets against a running server (`oms serve` in a subprocess, memory:// broadcast)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+from app.orders import service as orders
+from app.orders.state_machine import OrderStatus
+from models import OrderEvent
+from resolvers.ids import to_global_id
+from tests import factories
+from tests.conftest import make_key
+from tests.live_server import LiveServer, WsClient
+
+ORDER_CHANGES = """
+subscription Changes($orderId: ID, $channel: SalesChannel, $after: String) {
+  orderStatusChanged(orderId: $orderId, channel: $channel, after: $after) {
+    cursor previousStatus status order { id number status }
+  }
+}
+"""
+
+TRACK = """
+subscription Track($number: String!, $email: String!) {
+  trackOrder(number: $number, email: $email) { number status events { type status } }
+}
+"""
+
+STOCK_CHANGES = """
+subscription Stock($sku: String, $warehouseCode: String) {
+  stockLevelChanged(sku: $sku, warehouseCode: $warehouseCode) { sku onHand reserved }
+}
+"""
+
+HOLD = """
+mutation Hold($id: ID!) { holdOrder(input: {orderId: $id}) { order { status } userErrors { code message } eventCursor } }
+"""
+
+RELEASE = """
+mutation Release($id: ID!) { releaseOrder(input: {orderId: $id}) { order { status } userErrors { code message } eventCursor } }
+"""
+
+ADJUST = """
+mutation Adjust($input: AdjustStockInput!) { adjustStock(input: $input) { userErrors { code message } } }
+"""
+
+
+@pytest_asyncio.fixture(scope="module")
+async def server(database_url: str, app: Any):  # app: the session's migrated database and in-process services
+    live = await LiveServer(database_url, env={"OMS_WS_INIT_TIMEOUT": "1"}).start()
+    yield live
+    await live.stop()
+
+
+@pytest_asyncio.fixture
+async def writer(db) -> str:
+    return await make_key(db, "orders:read", "orders:write", "stock:write", name="writer")
+
+
+async def client(server: LiveServer, token: str | None) -> WsClient:
+    return await WsClient(server.ws_url).connect(token)
+
+
+async def placed_order(db, email: str = "buyer@example.com") -> Any:
+    await factories.basic_catalog(db)
+    return await factories.place(db, [("A", 1)], email=email)
+
+
+async def hold(server: LiveServer, token: str, order_id: str) -> str:
+    body = await server.gql(HOLD, {"id": order_id}, token=token)
+    assert body["data"]["holdOrder"]["userErrors"] == [], body
+    return body["data"]["holdOrder"]["eventCursor"]
+
+
+async def release(server: LiveServer, token: str, order_id: str) -> str:
+    body = await server.gql(RELEASE, {"id": order_id}, token=token)
+    assert body["data"]["releaseOrder"]["userErrors"] == [], body
+    return body["data"]["releaseOrder"]["eventCursor"]
+
+
+async def test_a_committed_status_change_reaches_a_subscriber(server, db, writer):
+    # given
+    order = await placed_order(db)
+    order_id = to_global_id("Order", order.id)
+    ws = await client(server, writer)
+    sub = await ws.subscribe(ORDER_CHANGES, {"orderId": order_id})
+    await asyncio.sleep(0.3)  # let the subscription register before the change
+    # when
+    cursor = await hold(server, writer, order_id)
+    # then
+    change = (await ws.data(sub, timeout=5))["orderStatusChanged"]
+    assert change == {"cursor": cursor, "previousStatus": "PENDING", "status": "ON_HOLD",
+                      "order": {"id": order_id, "number": order.number, "status": "ON_HOLD"}}
+    await ws.close()
+
+
+async def test_a_rolled_back_change_is_never_published(server, db, writer):
+    # given
+    order = await placed_order(db)
+    order_id = to_global_id("Order", order.id)
+    before = await max_cursor(db)
+    ws = await client(server, writer)
+    sub = await ws.subscribe(ORDER_CHANGES, {})
+    await asyncio.sleep(0.3)
+
+    async def hold_then_fail(uow):
+        held = await orders.get_for_update(uow=uow, order_id=order.id)
+        orders.transition(uow, held, OrderStatus.ON_HOLD, data={"action": "hold"})
+        raise RuntimeError("boom after the change")
+
+    # when: the same change rolled back, then committed
+    with pytest.raises(RuntimeError):
+        await db.run(hold_then_fail)
+    await asyncio.sleep(1.5)  # longer than the server's poll of the log
+    cursor = await hold(server, writer, order_id)
+    # then: only the committed change is seen, and the rolled-back one took no cursor
+    change = (await ws.data(sub, timeout=5))["orderStatusChanged"]
+    assert (change["previousStatus"], change["status"], change["cursor"]) == ("PENDING", "ON_HOLD", cursor)
+    assert int(cursor) == before + 1
+    assert await ws.nothing_for(sub, 1.2)
+    await ws.close()
+
+
+async def max_cursor(db, *, below: int | None = None) -> int:
+    statement = select(func.max(OrderEvent.seq))
+    if below is not None:
+        statement = statement.where(OrderEvent.seq < below)
+    async with db.read() as session:
+        return (await session.execute(statement)).scalar_one()
+
+
+async def test_resume_after_a_disconnect_during_a_burst_gets_every_event_exactly_once_in_order(server, db, writer):
+    # given: five orders, and a cursor taken right after the last one was placed
+    await factories.basic_catalog(db)
+    placed = [await factories.place(db, [("A", 1)]) for _ in range(5)]
+    ids = [to_global_id("Order", o.id) for o in placed]
+    start = await max_cursor(db)
+    ws = await client(server, writer)
+    sub = await ws.subscribe(ORDER_CHANGES, {"after": str(start)})
+
+    async def flip(order_id: str) -> list[str]:
+        cursors = []
+        for _ in range(50):
+            cursors.append(await hold(server, writer, order_id))
+            cursors.append(await release(server, writer, order_id))
+        return cursors
+
+    # when: 500 status changes from 5 concurrent writers; the client drops mid-burst and resumes
+    burst = asyncio.gather(*(flip(i) for i in ids))
+    received: list[dict[str, Any]] = []
+    while len(received) < 120:
+        received.append((await ws.data(sub))["orderStatusChanged"])
+    await ws.drop()
+    ws = await client(server, writer)
+    sub = await ws.subscribe(ORDER_CHANGES, {"after": received[-1]["cursor"]})
+    written = sorted(int(c) for group in await burst for c in group)
+    while len(received) < 500:
+        received.append((await ws.data(sub))["orderStatusChanged"])
+    # then
+    cursors = [int(c["cursor"]) for c in received]
+    assert cursors == written
+    assert cursors == list(range(start + 1, start + 501))  # gapless: nothing else committed meanwhile
+    assert await ws.nothing_for(sub, 1.2)
+    await ws.close()
+
+
+async def test_resume_from_a_mutation_cursor_misses_nothing_committed_after_it(server, db, writer):
+    # given: a change whose cursor the client got back, and two more changes before it subscribes
+    order = await placed_order(db)
+    order_id = to_global_id("Order", order.id)
+    cursor = await hold(server, writer, order_id)
+    await release(server, writer, order_id)
+    await hold(server, writer, order_id)
+    # when
+    ws = await client(server, writer)
+    sub = await ws.subscribe(ORDER_CHANGES, {"orderId": order_id, "after": cursor})
+    # then: the two later changes, then live
+    first, second = (await ws.data(sub))["orderStatusChanged"], (await ws.data(sub))["orderStatusChanged"]
+    assert [(first["previousStatus"], first["status"]), (second["previousStatus"], second["status"])] == [("ON_HOLD", "PENDING"), ("PENDING", "ON_HOLD")]
+    live = await release(server, writer, order_id)
+    assert (await ws.data(sub))["orderStatusChanged"]["cursor"] == live
+    await ws.close()
+
+
+async def test_a_bad_key_is_closed_with_4403_before_anything_runs(server):
+    # when
+    ws = await client(server, "oms_not-a-real-key")
+    # then
+    assert ws.close_code == 4403
+    malformed = await WsClient(server.ws_url).connect(payload={"authorization": "Basic abc"})
+    assert malformed.close_code == 4403
+
+
+async def test_a_key_without_orders_read_is_refused(server, db):
+    # given
+    stock_only = await make_key(db, "stock:read", name="stock-only")
+    # when
+    ws = await client(server, stock_only)
+    sub = await ws.subscribe(ORDER_CHANGES, {})
+    # then
+    message = await ws.next(sub)
+    assert message["type"] in ("error", "next")
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    anonymous = await client(server, None)
+    sub = await anonymous.subscribe(ORDER_CHANGES, {})
+    message = await anonymous.next(sub)
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await ws.close()
+    await anonymous.close()
+
+
+async def test_track_order_shows_its_own_order_only(server, db, writer):
+    # given: two customers' orders
+    await factories.basic_catalog(db)
+    mine = await factories.place(db, [("A", 1)], email="me@example.com")
+    theirs = await factories.place(db, [("A", 1)], email="them@example.com")
+    public = await client(server, None)
+    sub = await public.subscribe(TRACK, {"number": mine.number, "email": "me@example.com"})
+    assert (await public.data(sub))["trackOrder"] == {"number": mine.number, "status": "PENDING", "events": [{"type": "PLACED", "status": "PENDING"}]}
+    # when
+    await hold(server, writer, to_global_id("Order", theirs.id))
+    await hold(server, writer, to_global_id("Order", mine.id))
+    # then: only my order's change arrives
+    view = (await public.data(sub))["trackOrder"]
+    assert (view["number"], view["status"]) == (mine.number, "ON_HOLD")
+    assert await public.nothing_for(sub, 1.2)
+    # and a wrong email answers like an unknown order
+    wrong = await public.subscribe(TRACK, {"number": theirs.number, "email": "me@example.com"})
+    message = await public.next(wrong)
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    await public.close()
+
+
+async def test_stock_level_changes_reach_a_filtered_subscriber(server, db, writer):
+    # given
+    await factories.basic_catalog(db)
+    reader = await make_key(db, "stock:read", name="stock-reader")
+    ws = await client(server, reader)
+    sub = await ws.subscribe(STOCK_CHANGES, {"sku": "A", "warehouseCode": "MAD"})
+    await asyncio.sleep(0.3)
+    # when
+    for sku, warehouse in (("B", "MAD"), ("A", "BCN"), ("A", "MAD")):
+        body = await server.gql(ADJUST, {"input": {"sku": sku, "warehouseCode": warehouse, "delta": 5, "reason": "count"}}, token=writer)
+        assert body["data"]["adjustStock"]["userErrors"] == [], body
+    # then
+    assert (await ws.data(sub))["stockLevelChanged"] == {"sku": "A", "onHand": 15, "reserved": 0}
+    assert await ws.nothing_for(sub, 0.5)
+    await ws.close()
+
+
+async def test_subscriptions_per_connection_are_limited(server, writer):
+    # given
+    ws = await client(server, writer)
+    # when
+    ids = [await ws.subscribe(ORDER_CHANGES, {}) for _ in range(51)]
+    # then
+    message = await ws.next(ids[-1])
+    assert message["type"] == "error" and "limit" in message["payload"][0]["message"].lower()
+    await ws.close()
+
+
+async def test_a_connection_that_never_initialises_is_closed(server):
+    # given
+    import websockets
+
+    raw = await websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"])
+    # when: no connection_init (the test server's init timeout is 1 s)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await asyncio.wait_for(raw.recv(), 5)
+    # then
+    assert closed.value.rcvd.code == 4408
