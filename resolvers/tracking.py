@@ -13,7 +13,11 @@ from resolvers import fulfilment
 
 
 # Besides status changes, the events a customer may see; payment, billing and staff events stay internal.
-PUBLIC_EVENT_TYPES = frozenset({"PLACED", "SHIPMENT_CREATED", "TRACKING_UPDATED", "DELIVERY_ESTIMATE_CHANGED"})
+PUBLIC_EVENT_TYPES = frozenset({
+    "PLACED", "SHIPMENT_CREATED", "TRACKING_UPDATED", "DELIVERY_ESTIMATE_CHANGED",
+    # post-sale steps the customer takes part in (details through trackedReturns / trackedInquiries)
+    "RETURN_REQUESTED", "RETURN_APPROVED", "RETURN_REJECTED", "INQUIRY_OPENED", "INQUIRY_MESSAGE", "INQUIRY_CLOSED",
+})
 MAX_NUMBER_LENGTH = 32
 MAX_EMAIL_LENGTH = 320
 

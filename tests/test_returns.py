@@ -151,6 +151,12 @@ async def test_a_customer_partial_return_is_restocked_and_refunded_with_a_credit
         invoice = (await session.execute(select(Invoice).where(Invoice.kind == "INVOICE"))).scalar_one()
     assert note.corrects_id == invoice.id
     assert [(l["sku"], l["quantity"]) for l in note.lines] == [("A", -1)]
+    public = await gql("query($n: String!, $e: String!) { trackOrder(number: $n, email: $e) { status events { type data } } }",
+                       {"n": order.number, "e": "buyer@example.com"}, token=None)
+    public_types = [e["type"] for e in public["data"]["trackOrder"]["events"]]
+    assert public["data"]["trackOrder"]["status"] == "PARTIALLY_RETURNED"
+    assert {"RETURN_REQUESTED", "RETURN_APPROVED", "RETURN_RECEIVED"} <= set(public_types)
+    assert "CREDIT_NOTE_ISSUED" not in public_types and all(e["data"] is None for e in public["data"]["trackOrder"]["events"])
     types = [e["node"]["type"] for e in view["events"]["edges"]]
     for expected in ("RETURN_REQUESTED", "RETURN_APPROVED", "PAYMENT_REFUNDED", "CREDIT_NOTE_ISSUED", "RETURN_RECEIVED"):
         assert expected in types
