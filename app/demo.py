@@ -15,8 +15,12 @@ from app.catalog import service as catalog
 from app.database import Database
 from app.errors import DomainError
 from app.orders import service as orders
+from app.fulfilment import service as fulfilment
+from app.inquiries import service as inquiries
 from app.orders.service import LineRequest, PlaceOrderRequest
-from models import Warehouse
+from app.returns import service as returns
+from models import Allocation, Order, OrderLine, Warehouse
+from models.fulfilment import Shipment
 
 WAREHOUSES = [
     ("MAD", "Madrid central warehouse", ["WEB", "MOBILE", "PHONE", "STORE"]),
@@ -64,7 +68,10 @@ async def seed_demo(db: Database, *, orders_count: int = 24) -> bool:
 
     rng = random.Random(42)
     # Spread the orders over statuses: the action sequence applied after placing.
-    plans = [[], ["confirm"], ["confirm"], ["hold"], ["confirm", "hold"], ["cancel"], ["confirm", "cancel"]]
+    plans = [
+        [], ["confirm"], ["confirm", "ship"], ["hold"], ["confirm", "hold"], ["cancel"], ["confirm", "cancel"],
+        ["confirm", "ship", "deliver"], ["confirm", "ship", "deliver", "return"], ["ask"],
+    ]
     for i in range(orders_count):
         channel = CHANNELS[i % len(CHANNELS)]
         skus = rng.sample([p[0] for p in PRODUCTS if not p[4]], k=rng.randint(1, 3))
@@ -84,6 +91,47 @@ async def seed_demo(db: Database, *, orders_count: int = 24) -> bool:
         for step in plans[i % len(plans)]:
             if step == "confirm" and status != "PENDING":
                 continue  # cash on delivery is confirmed (and invoiced) at placement already
-            action = {"confirm": orders.confirm_order, "hold": orders.hold_order, "cancel": orders.cancel_order}[step]
-            status = (await db.run(lambda uow: action(uow=uow, order_id=order.id, reason="demo"), actor=ACTOR)).status
+            try:
+                if step in POST_CONFIRMATION:
+                    await POST_CONFIRMATION[step](db, order)
+                    continue
+                action = {"confirm": orders.confirm_order, "hold": orders.hold_order, "cancel": orders.cancel_order}[step]
+                status = (await db.run(lambda uow: action(uow=uow, order_id=order.id, reason="demo"), actor=ACTOR)).status
+            except DomainError:
+                break  # e.g. a made-to-order line with nothing to ship yet: the order stays where it got to
     return True
+
+
+async def _ship(db: Database, order: Order) -> None:
+    """One shipment from every warehouse holding a reservation for the order."""
+    async with db.read() as session:
+        codes = (await session.execute(
+            select(Warehouse.code).join(Allocation, Allocation.warehouse_id == Warehouse.id).where(Allocation.order_id == order.id).distinct()
+        )).scalars().all()
+    for code in sorted(codes):
+        await db.run(lambda uow: fulfilment.create_shipment(uow=uow, order_id=order.id, warehouse_code=code, carrier_code="CORREOS",
+                                                             tracking_number=f"PQ{order.number[-6:]}{code}"), actor=ACTOR)
+
+
+async def _deliver(db: Database, order: Order) -> None:
+    async with db.read() as session:
+        shipment_ids = (await session.execute(select(Shipment.id).where(Shipment.order_id == order.id))).scalars().all()
+    for shipment_id in shipment_ids:
+        await db.run(lambda uow: fulfilment.record_tracking_event(uow=uow, shipment_id=shipment_id, status="DELIVERED"), actor="carrier")
+
+
+async def _return(db: Database, order: Order) -> None:
+    async with db.read() as session:
+        line = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))).scalars().first()
+    request = returns.ReturnRequestInput(order_id=order.id, lines=[returns.ReturnLineRequest(quantity=1, order_line_id=line.id)],
+                                         reason="wrong size")
+    await db.run(lambda uow: returns.request_return(uow=uow, request=request, requested_by=returns.CUSTOMER), actor=f"customer:{order.email}")
+
+
+async def _ask(db: Database, order: Order) -> None:
+    await db.run(lambda uow: inquiries.open_inquiry(uow=uow, order_id=order.id, subject="Can I change the delivery address?",
+                                                    body="I will be away next week.", author_type=inquiries.CUSTOMER,
+                                                    author=order.email), actor=f"customer:{order.email}")
+
+
+POST_CONFIRMATION = {"ship": _ship, "deliver": _deliver, "return": _return, "ask": _ask}
