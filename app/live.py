@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -43,6 +44,8 @@ PUBLISH_TIMEOUT = 2.0
 TEARDOWN_TIMEOUT = 2.0
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 STOCK_OUTBOX_LIMIT = 10_000
+# The log is read at least this often even without a signal; tests raise it to prove the broadcast path.
+POLL_INTERVAL = float(os.environ.get("OMS_LIVE_POLL_SECONDS") or 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,15 @@ class _RedisPublisher(_Publisher):
         await self.client.aclose()
 
 
+def _restart_redis_listener(broadcast: Broadcast) -> None:
+    """broadcaster 0.3.1's Redis listener wakes when subscribe() starts, before redis-py 8 counts the
+    channel as subscribed, so `pubsub.listen()` returns at once and the listener parks for good (no
+    message ever arrives). Waking it again once subscribed starts listening for real."""
+    ready = getattr(getattr(broadcast, "_backend", None), "_ready", None)
+    if isinstance(ready, asyncio.Event):
+        ready.set()
+
+
 class SignalBus:
     """broadcaster 0.3.1 with failure detection, reconnection and non-blocking publishing.
 
@@ -268,6 +280,7 @@ class SignalBus:
                 await asyncio.wait_for(broadcast.connect(), CONNECT_TIMEOUT)
                 subscription = contextlib.AsyncExitStack()
                 subscriber = await asyncio.wait_for(subscription.enter_async_context(broadcast.subscribe(CHANNEL)), CONNECT_TIMEOUT)
+                _restart_redis_listener(broadcast)
                 self.broadcast = broadcast
                 await self._pump(broadcast, subscriber, on_first_echo=self._mark_connected)
             except asyncio.CancelledError:
@@ -350,7 +363,7 @@ class SignalBus:
 
 
 class LiveHub:
-    def __init__(self, db: Database, broadcast_url: str, *, poll_interval: float = 1.0) -> None:
+    def __init__(self, db: Database, broadcast_url: str, *, poll_interval: float = POLL_INTERVAL) -> None:
         self.db = db
         self.poll_interval = poll_interval
         self.bus = SignalBus(broadcast_url, on_message=self._on_remote_message, on_connect=self.wake)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.orders import service as orders
 from app.orders.state_machine import OrderStatus
@@ -15,7 +15,7 @@ from models import OrderEvent
 from resolvers.ids import to_global_id
 from tests import factories
 from tests.conftest import make_key
-from tests.live_server import LiveServer, WsClient
+from tests.live_server import LiveServer, RedisServer, WsClient, plain_pg_url
 
 ORDER_CHANGES = """
 subscription Changes($orderId: ID, $channel: SalesChannel, $after: String) {
@@ -277,3 +277,129 @@ async def test_a_connection_that_never_initialises_is_closed(server):
         await asyncio.wait_for(raw.recv(), 5)
     # then
     assert closed.value.rcvd.code == 4408
+
+
+# -- across processes, and through a lost backend connection ---------------------------------
+# The servers below poll the log only every 60 s, so anything arriving sooner came through the
+# broadcast backend (or its reconnection), not through the safety-net poll.
+
+SLOW_POLL = {"OMS_LIVE_POLL_SECONDS": "60"}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def postgres_pair(database_url: str, app: Any):
+    broadcast = plain_pg_url(database_url)
+    pair = await asyncio.gather(*(LiveServer(database_url, broadcast_url=broadcast, env=SLOW_POLL).start() for _ in range(2)))
+    yield pair
+    await asyncio.gather(*(server.stop() for server in pair))
+
+
+@pytest_asyncio.fixture(scope="module")
+async def redis_server():
+    redis = await RedisServer().start()
+    yield redis
+    redis.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def redis_pair(database_url: str, app: Any, redis_server: RedisServer):
+    pair = await asyncio.gather(*(LiveServer(database_url, broadcast_url=redis_server.url, env=SLOW_POLL).start() for _ in range(2)))
+    yield pair
+    await asyncio.gather(*(server.stop() for server in pair))
+
+
+async def a_change_made_on_one_process_reaches_a_subscriber_on_the_other(pair: list[LiveServer], db, writer) -> None:
+    subscribed_on, changed_on = pair
+    order = await placed_order(db)
+    order_id = to_global_id("Order", order.id)
+    ws = await client(subscribed_on, writer)
+    sub = await ws.subscribe(ORDER_CHANGES, {"orderId": order_id})
+    await asyncio.sleep(0.3)
+    cursor = await hold(changed_on, writer, order_id)
+    change = (await ws.data(sub, timeout=5))["orderStatusChanged"]
+    assert (change["status"], change["cursor"]) == ("ON_HOLD", cursor)
+    await ws.close()
+
+
+async def test_two_processes_on_the_postgres_backend_deliver_across(postgres_pair, db, writer):
+    await a_change_made_on_one_process_reaches_a_subscriber_on_the_other(postgres_pair, db, writer)
+
+
+async def test_two_processes_on_the_redis_backend_deliver_across(redis_pair, db, writer):
+    await a_change_made_on_one_process_reaches_a_subscriber_on_the_other(redis_pair, db, writer)
+
+
+async def until_ready(server: LiveServer, *, connected: bool, within: float) -> float:
+    """Seconds until /readyz reports the broadcast backend (dis)connected."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < within:
+        if (await server.ready())["broadcast"] is connected:
+            return loop.time() - started
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"broadcast never became connected={connected} within {within}s:\n{server.log()[-3000:]}")
+
+
+async def changes_made_during_and_after_an_outage_all_arrive(pair: list[LiveServer], db, writer, outage) -> None:
+    """`outage()` breaks the backend and returns a coroutine that ends it (or None if it heals itself)."""
+    subscribed_on, changed_on = pair
+    order = await placed_order(db)
+    order_id = to_global_id("Order", order.id)
+    ws = await client(subscribed_on, writer)
+    sub = await ws.subscribe(ORDER_CHANGES, {"orderId": order_id})
+    await asyncio.sleep(0.3)
+    # when: the backend connection is lost, and a change commits on the other process meanwhile
+    heal = await outage()
+    assert await until_ready(subscribed_on, connected=False, within=6) < 6  # noticed within seconds
+    during = await hold(changed_on, writer, order_id)
+    if heal is not None:
+        await heal()
+    await until_ready(subscribed_on, connected=True, within=15)
+    await until_ready(changed_on, connected=True, within=15)
+    after = await release(changed_on, writer, order_id)
+    # then: nothing was lost or stalled (the poll is 60 s away), nothing came twice
+    first = (await ws.data(sub, timeout=5))["orderStatusChanged"]
+    second = (await ws.data(sub, timeout=5))["orderStatusChanged"]
+    assert [first["cursor"], second["cursor"]] == [during, after]
+    assert await ws.nothing_for(sub, 0.5)
+    await ws.close()
+
+
+async def test_a_terminated_listen_connection_is_detected_and_recovered(postgres_pair, db, writer):
+    async def outage():
+        async with db.read() as session:
+            killed = (await session.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            ))).scalar_one()
+        assert killed >= 2  # one LISTEN connection per server process
+        return None
+
+    await changes_made_during_and_after_an_outage_all_arrive(postgres_pair, db, writer, outage)
+
+
+async def test_a_redis_restart_is_detected_and_recovered(redis_pair, redis_server, db, writer):
+    async def outage():
+        redis_server.stop()
+
+        async def restart():
+            await asyncio.sleep(1)
+            await redis_server.start()
+
+        return restart
+
+    await changes_made_during_and_after_an_outage_all_arrive(redis_pair, db, writer, outage)
+
+
+async def test_sigterm_closes_open_sockets_and_exits_promptly(database_url, app, writer):
+    # given: a server with a live subscription
+    server = await LiveServer(database_url).start()
+    ws = await client(server, writer)
+    await ws.subscribe(ORDER_CHANGES, {})
+    await asyncio.sleep(0.3)
+    # when
+    server.terminate()
+    # then
+    await asyncio.wait_for(ws.closed.wait(), 5)
+    assert ws.close_code in (1001, 1012)
+    assert await server.wait_exit(5) == 0
+    await server.stop()
