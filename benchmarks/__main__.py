@@ -237,25 +237,26 @@ class Bench:
     def statements(self) -> None:
         from benchmarks.load import NESTED_QUERY
 
-        self.log("2 statements per nested read")
-        counts = {}
+        self.log("2 statements per nested read (5 samples per page size: fewest and most)")
+        counts: dict[int, list[int]] = {}
+        texts: dict[int, list[str]] = {}
         for first in (10, 50, 100):
             self.server.post_graphql(self.token, NESTED_QUERY, {"first": first})  # registers the counter, warms up
-            before = self.server.get_json("/bench/statements")["statements"]
-            reply = self.server.post_graphql(self.token, NESTED_QUERY, {"first": first})
-            counted = self.server.get_json("/bench/statements")
-            after = counted["statements"]
-            self.statement_texts = counted["recent"][-(after - before):]
-            if reply.get("errors") or len(reply["data"]["orders"]["edges"]) != min(first, self.plan.size.orders):
-                raise RuntimeError(f"nested read at first={first} failed: {str(reply)[:500]}")
-            counts[first] = after - before
-            self.log(f"  first={first}: {counts[first]} statements")
-            if os.environ.get("BENCH_SHOW_STATEMENTS"):
-                self.log("    " + "\n    ".join(s.replace("\n", " ")[:160] for s in self.statement_texts))
-        constant = len(set(counts.values())) == 1
-        for first, count in counts.items():
-            self.row(f"statements_first_{first}", f"2 statements/request first={first}", "statements", count, 1,
-                     "constant in page size", ratio=count, met=constant)
+            for _ in range(5):
+                before = self.server.get_json("/bench/statements")["statements"]
+                reply = self.server.post_graphql(self.token, NESTED_QUERY, {"first": first})
+                counted = self.server.get_json("/bench/statements")
+                if reply.get("errors") or len(reply["data"]["orders"]["edges"]) != min(first, self.plan.size.orders):
+                    raise RuntimeError(f"nested read at first={first} failed: {str(reply)[:500]}")
+                n = counted["statements"] - before
+                counts.setdefault(first, []).append(n)
+                texts[first] = [t.split("\n")[0][:70] for t in counted["recent"][-n:]]
+            self.log(f"  first={first}: {min(counts[first])}-{max(counts[first])} statements: {texts[first]}")
+        constant = len({min(c) for c in counts.values()}) == 1
+        for first, samples in counts.items():
+            self.row(f"statements_first_{first}", f"2 statements/request first={first}", "statements", min(samples), 1,
+                     "constant in page size", ratio=min(samples), met=constant, most=max(samples), samples=samples,
+                     statements=texts[first])
 
     # 3 -------------------------------------------------------------
     def placement(self) -> None:

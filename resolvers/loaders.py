@@ -7,7 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.dataloader import DataLoader
 
@@ -32,7 +33,7 @@ class Loaders:
     def by_key(self, model: type, column: InstrumentedAttribute) -> DataLoader[Any, Any]:
         async def load(keys: Sequence[Any]) -> list[Any]:
             async with self.db.read() as session:
-                rows = (await session.execute(select(model).where(column.in_(keys)))).scalars().all()
+                rows = (await session.execute(select(model).where(in_array(column, keys)))).scalars().all()
             found = {getattr(row, column.key): row for row in rows}
             return [found.get(key) for key in keys]
 
@@ -41,7 +42,7 @@ class Loaders:
     def grouped(self, model: type, column: InstrumentedAttribute, order_by: InstrumentedAttribute) -> DataLoader[Any, list[Any]]:
         async def load(keys: Sequence[Any]) -> list[list[Any]]:
             async with self.db.read() as session:
-                rows = (await session.execute(select(model).where(column.in_(keys)).order_by(column, order_by))).scalars().all()
+                rows = (await session.execute(select(model).where(in_array(column, keys)).order_by(column, order_by))).scalars().all()
             groups: dict[Any, list[Any]] = defaultdict(list)
             for row in rows:
                 groups[getattr(row, column.key)].append(row)
@@ -59,6 +60,12 @@ class Loaders:
     def prime_orders(self, orders: Sequence[Order]) -> None:
         for order in orders:
             self.order.prime(order.id, order)
+
+
+def in_array(column: InstrumentedAttribute, keys: Sequence[Any]) -> Any:
+    """`column = ANY($1)`: one array parameter, so the statement's text is the same for any batch size
+    (compiled once, prepared once) instead of one `IN (...)` parameter per key."""
+    return column == any_(bindparam("keys", list(keys), type_=ARRAY(column.type)))
 
 
 def as_uuid(value: str | uuid.UUID) -> uuid.UUID:
