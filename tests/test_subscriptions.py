@@ -9,6 +9,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select, text
 
+from app import live
+from app.live import LiveHub
 from app.orders import service as orders
 from app.orders.state_machine import OrderStatus
 from models import OrderEvent
@@ -403,3 +405,39 @@ async def test_sigterm_closes_open_sockets_and_exits_promptly(database_url, app,
     assert ws.close_code in (1001, 1012)
     assert await server.wait_exit(5) == 0
     await server.stop()
+
+
+async def test_a_slow_subscriber_stays_bounded_and_then_catches_up_from_the_log(db, monkeypatch):
+    # given: a hub whose per-subscriber queue holds 5, and a subscriber that reads one event and stalls
+    monkeypatch.setattr(live, "QUEUE_LIMIT", 5)
+    order = await placed_order(db)
+    previous_publisher = db.publisher
+    hub = LiveHub(db, "memory://", poll_interval=0.1)
+    await hub.start()
+    try:
+        start = await max_cursor(db)
+        events = hub.follow(lambda delivery: True, after=None)
+        first = asyncio.create_task(events.__anext__())
+        await asyncio.sleep(0.2)
+
+        async def flip(status: OrderStatus):
+            async def change(uow):
+                locked = await orders.get_for_update(uow=uow, order_id=order.id)
+                orders.transition(uow, locked, status, data={"action": status.value.lower()})
+            await db.run(change)
+
+        # when: 20 changes commit while it does not read
+        for _ in range(10):
+            await flip(OrderStatus.ON_HOLD)
+            await flip(OrderStatus.PENDING)
+        await asyncio.sleep(0.5)
+        # then: its queue never grew past the limit, and it still gets every event once, in order
+        (subscription,) = hub.order_subscriptions
+        assert subscription.overflowed and subscription.queue.qsize() <= 5
+        received = [await first] + [await asyncio.wait_for(events.__anext__(), 5) for _ in range(19)]
+        assert [d.seq for d in received] == list(range(start + 1, start + 21))
+        await events.aclose()
+        assert not hub.order_subscriptions
+    finally:
+        await hub.stop()
+        db.publisher = previous_publisher
