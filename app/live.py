@@ -21,7 +21,7 @@ import os
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -54,6 +54,8 @@ class Delivery:
 
     event: OrderEvent
     order: Order
+    # GraphQL results for this event by subscription shape, filled by the first subscriber of each.
+    results: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def seq(self) -> int:

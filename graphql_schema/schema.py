@@ -20,6 +20,7 @@ from graphql_schema.mutation import Mutation
 from graphql_schema.orders import Order
 from graphql_schema.query import Query
 from graphql_schema.subscription import Subscription
+from resolvers.live import SharedEventExecutionContext
 from resolvers.errors import MaskUnexpectedErrors
 
 NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice]
@@ -50,6 +51,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription, types=NODE_TYPES,
         extensions=extensions, config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=SharedEventExecutionContext,  # a subscription event executes once per shape
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from graphql import GraphQLError
 from sqlalchemy import select
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from app.live import Delivery
@@ -15,6 +19,51 @@ from models import StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 from resolvers.tracking import find_tracked_order, tracking_view
+
+
+@dataclass(frozen=True, slots=True)
+class SharedEvent:
+    """A subscription payload whose GraphQL result is the same for every subscriber asking the same thing.
+
+    `results` belongs to the event (one dict per Delivery, shared by all of this process's
+    subscribers); `audience` is what may change the result besides the document and the
+    variables: the key's scopes."""
+
+    value: Any
+    results: dict[Any, Any]
+    audience: frozenset[str]
+
+
+class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Executes a subscription event once per distinct shape (document, operation, variables, scopes),
+    not once per subscriber: the others reuse that result (the JSON is still written per socket)."""
+
+    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        payload = self.root_value
+        if not isinstance(payload, SharedEvent):
+            return super().execute_operation(*args, **kwargs)
+        self.root_value = payload.value
+        source = self.operation.loc.source.body if self.operation.loc else id(self.operation)
+        operation = self.operation.name.value if self.operation.name else None
+        shape = (source, operation, json.dumps(self.variable_values.coerced, sort_keys=True, default=str), payload.audience)
+        shared = payload.results.get(shape)
+        if shared is None:
+            result = super().execute_operation(*args, **kwargs)
+            if not self.is_awaitable(result):
+                if not result.errors:
+                    payload.results[shape] = result
+                return result
+            shared = payload.results[shape] = asyncio.ensure_future(result)
+            shared.add_done_callback(lambda done: _forget_failed(payload.results, shape, done))
+        if isinstance(shared, asyncio.Future):
+            return asyncio.shield(shared)  # one subscriber leaving must not cancel the others' result
+        return shared
+
+
+def _forget_failed(results: dict[Any, Any], shape: Any, done: asyncio.Future[Any]) -> None:
+    # Errors may depend on the moment (a timeout, a dead connection): the next subscriber tries again.
+    if done.cancelled() or done.exception() is not None or done.result().errors:
+        results.pop(shape, None)
 
 
 def _fresh_loaders(info: Info) -> None:
@@ -27,7 +76,7 @@ def _is_status_change(delivery: Delivery) -> bool:
 
 
 async def order_status_changed(info: Info, order_id: str | None = None, channel: Any = None, after: str | None = None) -> AsyncGenerator[Any, None]:
-    await info.context.require("orders:read")
+    principal = await info.context.require("orders:read")
     wanted_order = None
     if order_id is not None:
         decoded = from_global_id(order_id)
@@ -51,10 +100,11 @@ async def order_status_changed(info: Info, order_id: str | None = None, channel:
     async for delivery in info.context.hub.follow(match, after=after_seq, order_id=wanted_order):
         _fresh_loaders(info)
         event = delivery.event
-        yield SimpleNamespace(
+        change = SimpleNamespace(
             cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
             status=event.status, occurred_at=event.occurred_at,
         )
+        yield SharedEvent(change, delivery.results, principal.scopes)
 
 
 async def stock_level_changed(info: Info, sku: str | None = None, warehouse_code: str | None = None) -> AsyncGenerator[Any, None]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import strawberry
 from sqlalchemy import func, select, text
 
 from app import live
@@ -15,6 +17,7 @@ from app.orders import service as orders
 from app.orders.state_machine import OrderStatus
 from models import OrderEvent
 from resolvers.ids import to_global_id
+from resolvers.live import SharedEvent, SharedEventExecutionContext
 from tests import factories
 from tests.conftest import make_key
 from tests.live_server import LiveServer, RedisServer, WsClient, plain_pg_url
@@ -441,3 +444,54 @@ async def test_a_slow_subscriber_stays_bounded_and_then_catches_up_from_the_log(
     finally:
         await hub.stop()
         db.publisher = previous_publisher
+
+
+RESOLVED_LABELS: list[str] = []
+SHARED_EVENTS: dict[str, SharedEvent] = {}
+
+
+@strawberry.type
+class CountedChange:
+    status: str
+
+    @strawberry.field
+    def label(self, prefix: str) -> str:
+        RESOLVED_LABELS.append(prefix)
+        return prefix + self.status
+
+
+@strawberry.type
+class CountingQuery:
+    ok: bool = True
+
+
+@strawberry.type
+class CountingSubscription:
+    @strawberry.subscription
+    async def changes(self, audience: str = "narrow") -> AsyncIterator[CountedChange]:
+        yield SHARED_EVENTS[audience]  # type: ignore[misc]
+
+
+async def test_an_event_is_executed_once_per_subscription_shape_not_per_subscriber():
+    # given: a schema counting how often the event's fields are resolved, and one shared event
+    RESOLVED_LABELS.clear()
+    change, results = CountedChange(status="ON_HOLD"), {}
+    SHARED_EVENTS["narrow"] = SharedEvent(change, results, frozenset({"orders:read"}))
+    SHARED_EVENTS["wide"] = SharedEvent(change, results, frozenset({"orders:read", "billing:read"}))
+    schema = strawberry.Schema(query=CountingQuery, subscription=CountingSubscription, execution_context_class=SharedEventExecutionContext)
+
+    async def first_result(document: str) -> Any:
+        stream = await schema.subscribe(document)
+        async for result in stream:
+            await stream.aclose()
+            return result.data
+
+    # when: 50 subscribers of one shape, 2 of another, 1 with other scopes
+    same = await asyncio.gather(*(first_result('subscription { changes { label(prefix: "a:") } }') for _ in range(50)))
+    other = [await first_result('subscription { changes { label(prefix: "b:") } }') for _ in range(2)]
+    wider = await first_result('subscription { changes(audience: "wide") { label(prefix: "a:") } }')
+    # then: each distinct shape was executed once, and each subscriber got its own shape's result
+    assert same == [{"changes": {"label": "a:ON_HOLD"}}] * 50
+    assert other == [{"changes": {"label": "b:ON_HOLD"}}] * 2
+    assert wider == {"changes": {"label": "a:ON_HOLD"}}
+    assert sorted(RESOLVED_LABELS) == ["a:", "a:", "b:"]
