@@ -48,6 +48,9 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
         shape = (source, operation, json.dumps(self.variable_values.coerced, sort_keys=True, default=str), payload.audience)
         shared = payload.results.get(shape)
         if shared is None:
+            if isinstance(getattr(self.context_value, "loaders", None), Loaders):
+                # This subscriber executes for all: its long-lived context must read current data.
+                self.context_value.loaders = Loaders(self.context_value.db)
             result = super().execute_operation(*args, **kwargs)
             if not self.is_awaitable(result):
                 if not result.errors:
@@ -98,8 +101,7 @@ async def order_status_changed(info: Info, order_id: str | None = None, channel:
         )
 
     async for delivery in info.context.hub.follow(match, after=after_seq, order_id=wanted_order):
-        _fresh_loaders(info)
-        event = delivery.event
+        event = delivery.event  # fresh loaders are made by whichever subscriber executes the shape
         change = SimpleNamespace(
             cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
             status=event.status, occurred_at=event.occurred_at,
