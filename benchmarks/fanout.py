@@ -34,6 +34,8 @@ import websockets
 SUBPROTOCOL = "graphql-transport-ws"
 CONNECT_BATCH = 100
 RECEIVE_TIMEOUT = 60.0
+# Browsers offer permessage-deflate, and uvicorn accepts it: a zlib context per socket each way.
+COMPRESSION: str | None = os.environ.get("FANOUT_COMPRESSION", "deflate") or None
 
 SUBSCRIPTION = """
 subscription Fanout($orderId: ID!) {
@@ -57,7 +59,7 @@ class Subscriber:
         self.reader: asyncio.Task[None] | None = None
 
     async def open(self, ws_url: str, api_key: str, order_id: str) -> None:
-        self.ws = await websockets.connect(ws_url, subprotocols=[SUBPROTOCOL], open_timeout=30, max_size=None)
+        self.ws = await websockets.connect(ws_url, subprotocols=[SUBPROTOCOL], open_timeout=30, max_size=None, compression=COMPRESSION)
         await self.ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}}))
         ack = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
         if ack.get("type") != "connection_ack":
