@@ -12,6 +12,7 @@ same options as `oms serve` (uvloop and httptools when installed, access log on)
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from sqlalchemy import event
@@ -172,7 +173,11 @@ def main() -> None:
     if args.bare:
         uvicorn.run("benchmarks.server:create_bare_app", factory=True, host="127.0.0.1", port=args.port, log_level="warning")
         return
-    # The same options as `oms serve` (app/cli.py), so the figures are the product's.
+    # The same options and collector settings as `oms serve` (app/cli.py), so the figures are the product's.
+    if os.environ.get("BENCH_DEFAULT_GC") != "1":
+        from app.cli import tune_gc
+
+        tune_gc()
     uvicorn.run(
         "benchmarks.server:create_app", factory=True, host="127.0.0.1", port=args.port, workers=1,
         log_level="info", access_log=args.access_log == "on", proxy_headers=False, timeout_graceful_shutdown=5,
