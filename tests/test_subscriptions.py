@@ -291,10 +291,19 @@ async def test_a_connection_that_never_initialises_is_closed(server):
 SLOW_POLL = {"OMS_LIVE_POLL_SECONDS": "60"}
 
 
+async def start_pair(database_url: str, broadcast_url: str) -> list[LiveServer]:
+    servers = [LiveServer(database_url, broadcast_url=broadcast_url, env=SLOW_POLL) for _ in range(2)]
+    started = await asyncio.gather(*(server.start() for server in servers), return_exceptions=True)
+    failures = [result for result in started if isinstance(result, BaseException)]
+    if failures:  # never leave the other process running
+        await asyncio.gather(*(server.stop() for server in servers))
+        raise failures[0]
+    return servers
+
+
 @pytest_asyncio.fixture(scope="module")
 async def postgres_pair(database_url: str, app: Any):
-    broadcast = plain_pg_url(database_url)
-    pair = await asyncio.gather(*(LiveServer(database_url, broadcast_url=broadcast, env=SLOW_POLL).start() for _ in range(2)))
+    pair = await start_pair(database_url, plain_pg_url(database_url))
     yield pair
     await asyncio.gather(*(server.stop() for server in pair))
 
@@ -308,7 +317,7 @@ async def redis_server():
 
 @pytest_asyncio.fixture(scope="module")
 async def redis_pair(database_url: str, app: Any, redis_server: RedisServer):
-    pair = await asyncio.gather(*(LiveServer(database_url, broadcast_url=redis_server.url, env=SLOW_POLL).start() for _ in range(2)))
+    pair = await start_pair(database_url, redis_server.url)
     yield pair
     await asyncio.gather(*(server.stop() for server in pair))
 
