@@ -504,3 +504,30 @@ async def test_an_event_is_executed_once_per_subscription_shape_not_per_subscrib
     assert other == [{"changes": {"label": "b:ON_HOLD"}}] * 2
     assert wider == {"changes": {"label": "a:ON_HOLD"}}
     assert sorted(RESOLVED_LABELS) == ["a:", "a:", "b:"]
+
+
+async def test_a_customers_return_and_support_case_reach_their_tracking_page_live(server, db):
+    # given: a delivered order, and its customer's tracking page subscribed
+    from tests.test_returns import OPEN_CUSTOMER_INQUIRY, REQUEST_CUSTOMER, delivered_order
+
+    await factories.basic_catalog(db)
+    order = await delivered_order(db, [("A", 2)])
+    pair = {"number": order.number, "email": "buyer@example.com"}
+    page = await client(server, None)
+    sub = await page.subscribe(TRACK, pair)
+    assert (await page.data(sub))["trackOrder"]["status"] == "DELIVERED"
+
+    async def seen(event_type: str) -> list[str]:
+        while True:
+            types = [e["type"] for e in (await page.data(sub, timeout=5))["trackOrder"]["events"]]
+            if event_type in types:
+                return types
+
+    # when / then: each step the customer takes is pushed to the page
+    returned = await server.gql(REQUEST_CUSTOMER, {"input": {**pair, "reason": "too big", "lines": [{"sku": "A", "quantity": 1}]}}, token=None)
+    assert returned["data"]["requestCustomerReturn"]["userErrors"] == []
+    assert "RETURN_REQUESTED" in await seen("RETURN_REQUESTED")
+    asked = await server.gql(OPEN_CUSTOMER_INQUIRY, {"input": {**pair, "subject": "Refund", "body": "When?"}}, token=None)
+    assert asked["data"]["openCustomerInquiry"]["userErrors"] == []
+    assert "INQUIRY_OPENED" in await seen("INQUIRY_MESSAGE")
+    await page.close()
