@@ -181,6 +181,7 @@ def main() -> None:
     uvicorn.run(
         "benchmarks.server:create_app", factory=True, host="127.0.0.1", port=args.port, workers=1,
         log_level="info", access_log=args.access_log == "on", proxy_headers=False, timeout_graceful_shutdown=5,
+        ws_per_message_deflate=False,
     )
 
 
