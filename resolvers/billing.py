@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from graphql import GraphQLError
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select
 from strawberry.types import Info
 
 from app.billing import invoicing, payments
@@ -18,7 +15,7 @@ from models import Order
 from models.billing import Invoice, Payment
 from resolvers import pagination
 from resolvers.errors import run_mutation
-from resolvers.ids import decode_id, from_global_id
+from resolvers.ids import decode_id
 
 PAYMENTS_READ, PAYMENTS_WRITE = "payments:read", "payments:write"
 INVOICES_READ, INVOICES_WRITE = "invoices:read", "invoices:write"
@@ -94,31 +91,8 @@ def invoice_html_url(root: Any) -> str:
 async def invoices(info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None) -> Any:
     """Newest first, keyset-paginated on (issued_at, id)."""
     await info.context.require(INVOICES_READ)
-    size = pagination.page_size(first)
-    conditions = []
-    if order_id is not None:
-        decoded = from_global_id(order_id)
-        if decoded is None or decoded[0] != "Order":
-            raise GraphQLError("Not a valid Order ID.", extensions={"code": "INVALID_INPUT"})
-        conditions.append(Invoice.order_id == decoded[1])
-    statement = select(Invoice).where(*conditions)
-    if after is not None:
-        issued, raw_id = pagination.decode_cursor(after, 2)
-        try:
-            bound = (datetime.fromisoformat(issued), uuid.UUID(raw_id))
-        except (TypeError, ValueError):
-            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
-        statement = statement.where(tuple_(Invoice.issued_at, Invoice.id) < tuple_(*bound))
-    statement = statement.order_by(Invoice.issued_at.desc(), Invoice.id.desc()).limit(size + 1)
-    db = info.context.db
-    async with db.read() as session:
-        rows = (await session.execute(statement)).scalars().all()
-
-    async def count() -> int:
-        async with db.read() as session:
-            return (await session.execute(select(func.count()).select_from(Invoice).where(*conditions))).scalar_one()
-
-    return pagination.build(rows, size, after, lambda i: (i.issued_at.isoformat(), str(i.id)), count)
+    conditions = pagination.order_filter(Invoice.order_id, order_id)
+    return await pagination.newest_first(info.context.db, Invoice, Invoice.issued_at, conditions, first, after)
 
 
 async def invoice(info: Info, number: str) -> Any:

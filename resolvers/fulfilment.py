@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from graphql import GraphQLError
-from sqlalchemy import func, select, tuple_
 from strawberry.types import Info
 
 from app.fulfilment import carriers as carrier_config
@@ -19,7 +15,7 @@ from models.fulfilment import PickList, PickListLine, Shipment, TrackingEvent
 from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.fulfilment_downloads import packing_slip_path, pick_list_csv_path
-from resolvers.ids import decode_id, from_global_id
+from resolvers.ids import decode_id
 
 READ = "shipments:read"
 WRITE = "shipments:write"
@@ -85,31 +81,8 @@ async def carriers(info: Info) -> list[Any]:
 async def shipments(info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None) -> pagination.Connection:
     """Newest first, keyset on (shippedAt, id)."""
     await info.context.require(READ)
-    size = pagination.page_size(first)
-    conditions = []
-    if order_id is not None:
-        decoded = from_global_id(order_id)
-        if decoded is None or decoded[0] != "Order":
-            raise GraphQLError("Not a valid Order ID.", extensions={"code": "INVALID_INPUT"})
-        conditions.append(Shipment.order_id == decoded[1])
-    statement = select(Shipment).where(*conditions)
-    if after is not None:
-        shipped_at, raw_id = pagination.decode_cursor(after, 2)
-        try:
-            bound = (datetime.fromisoformat(str(shipped_at)), uuid.UUID(str(raw_id)))
-        except ValueError:
-            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
-        statement = statement.where(tuple_(Shipment.shipped_at, Shipment.id) < tuple_(*bound))
-    statement = statement.order_by(Shipment.shipped_at.desc(), Shipment.id.desc()).limit(size + 1)
-    db = info.context.db
-    async with db.read() as session:
-        rows = (await session.execute(statement)).scalars().all()
-
-    async def count() -> int:
-        async with db.read() as session:
-            return (await session.execute(select(func.count()).select_from(Shipment).where(*conditions))).scalar_one()
-
-    return pagination.build(rows, size, after, lambda s: (s.shipped_at.isoformat(), str(s.id)), count)
+    conditions = pagination.order_filter(Shipment.order_id, order_id)
+    return await pagination.newest_first(info.context.db, Shipment, Shipment.shipped_at, conditions, first, after)
 
 
 async def load_shipment(info: Info, key: Any) -> Any:

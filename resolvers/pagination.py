@@ -5,11 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from graphql import GraphQLError
+from sqlalchemy import func, select, tuple_
+
+from resolvers.ids import from_global_id
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100  # documented in the README
@@ -72,3 +77,35 @@ def build(rows: Sequence[Any], first: int, after: str | None, cursor_of: Callabl
         ),
         count=count,
     )
+
+
+def order_filter(column: Any, order_id: str | None) -> list[Any]:
+    """The `orderId` argument of a list, as a condition; a malformed or foreign ID is a top-level error."""
+    if order_id is None:
+        return []
+    decoded = from_global_id(order_id)
+    if decoded is None or decoded[0] != "Order":
+        raise GraphQLError("Not a valid Order ID.", extensions={"code": "INVALID_INPUT"})
+    return [column == decoded[1]]
+
+
+async def newest_first(db: Any, model: Any, time_column: Any, conditions: list[Any], first: int | None, after: str | None) -> Connection:
+    """A page of `model` rows, newest first by the keyset (time_column, id)."""
+    size = page_size(first)
+    statement = select(model).where(*conditions)
+    if after is not None:
+        when, raw_id = decode_cursor(after, 2)
+        try:
+            bound = (datetime.fromisoformat(str(when)), uuid.UUID(str(raw_id)))
+        except ValueError:
+            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
+        statement = statement.where(tuple_(time_column, model.id) < tuple_(*bound))
+    statement = statement.order_by(time_column.desc(), model.id.desc()).limit(size + 1)
+    async with db.read() as session:
+        rows = (await session.execute(statement)).scalars().all()
+
+    async def count() -> int:
+        async with db.read() as session:
+            return (await session.execute(select(func.count()).select_from(model).where(*conditions))).scalar_one()
+
+    return build(rows, size, after, lambda row: (getattr(row, time_column.key).isoformat(), str(row.id)), count)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-from graphql import GraphQLError
-from sqlalchemy import func, select, tuple_
 from strawberry.types import Info
 
 from app.database import UnitOfWork
@@ -18,7 +15,7 @@ from models import Order, Warehouse
 from models.returns import Inquiry, InquiryMessage, ReturnLine, ReturnRequest
 from resolvers import pagination
 from resolvers.errors import run_mutation
-from resolvers.ids import decode_id, from_global_id
+from resolvers.ids import decode_id
 from resolvers.tracking import find_tracked_order
 
 # --- loaders (one statement per batch, whatever the page size) -----------------------------------
@@ -86,50 +83,20 @@ async def staff_author(root: InquiryMessage, info: Info) -> str | None:
 # --- lists ---------------------------------------------------------------------------------------
 
 
-async def _page(info: Info, model: Any, time_column: Any, conditions: list[Any], first: int | None, after: str | None) -> pagination.Connection:
-    """Newest first by (time, id) keyset."""
-    size = pagination.page_size(first)
-    statement = select(model).where(*conditions)
-    if after is not None:
-        when, raw_id = pagination.decode_cursor(after, 2)
-        try:
-            bound = (datetime.fromisoformat(when), uuid.UUID(raw_id))
-        except (TypeError, ValueError):
-            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
-        statement = statement.where(tuple_(time_column, model.id) < tuple_(*bound))
-    statement = statement.order_by(time_column.desc(), model.id.desc()).limit(size + 1)
-    db = info.context.db
-    async with db.read() as session:
-        rows = (await session.execute(statement)).scalars().all()
-
-    async def count() -> int:
-        async with db.read() as session:
-            return (await session.execute(select(func.count()).select_from(model).where(*conditions))).scalar_one()
-
-    return pagination.build(rows, size, after, lambda r: (getattr(r, time_column.key).isoformat(), str(r.id)), count)
-
-
-def _order_condition(column: Any, order_id: str | None) -> list[Any]:
-    if order_id is None:
-        return []
-    decoded = from_global_id(order_id)
-    return [column == (decoded[1] if decoded and decoded[0] == "Order" else None)]
-
-
 async def list_returns(info: Info, first: int | None, after: str | None, filter: Any) -> pagination.Connection:
     await info.context.require("returns:read")
-    conditions = _order_condition(ReturnRequest.order_id, filter.order_id if filter else None)
+    conditions = pagination.order_filter(ReturnRequest.order_id, filter.order_id if filter else None)
     if filter is not None and filter.status:
         conditions.append(ReturnRequest.status.in_([s.value for s in filter.status]))
-    return await _page(info, ReturnRequest, ReturnRequest.created_at, conditions, first, after)
+    return await pagination.newest_first(info.context.db, ReturnRequest, ReturnRequest.created_at, conditions, first, after)
 
 
 async def list_inquiries(info: Info, first: int | None, after: str | None, filter: Any) -> pagination.Connection:
     await info.context.require("orders:read")
-    conditions = _order_condition(Inquiry.order_id, filter.order_id if filter else None)
+    conditions = pagination.order_filter(Inquiry.order_id, filter.order_id if filter else None)
     if filter is not None and filter.status:
         conditions.append(Inquiry.status.in_([s.value for s in filter.status]))
-    return await _page(info, Inquiry, Inquiry.updated_at, conditions, first, after)
+    return await pagination.newest_first(info.context.db, Inquiry, Inquiry.updated_at, conditions, first, after)
 
 
 async def tracked_returns(info: Info, number: str, email: str) -> list[ReturnRequest]:

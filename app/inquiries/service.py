@@ -78,14 +78,7 @@ async def open_inquiry(*, uow: UnitOfWork, order_id: uuid.UUID, subject: str, bo
 
 
 async def _lock(uow: UnitOfWork, inquiry_id: uuid.UUID) -> tuple[Order, Inquiry]:
-    order_id = (await uow.session.execute(select(Inquiry.order_id).where(Inquiry.id == inquiry_id))).scalar_one_or_none()
-    if order_id is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such inquiry.", ["input", "inquiryId"])
-    order = await orders.get_for_update(uow=uow, order_id=order_id)
-    inquiry = (await uow.session.execute(
-        select(Inquiry).where(Inquiry.id == inquiry_id).with_for_update().execution_options(populate_existing=True)
-    )).scalar_one()
-    return order, inquiry
+    return await orders.lock_order_row(uow=uow, model=Inquiry, row_id=inquiry_id, field=["input", "inquiryId"], missing="No such inquiry.")
 
 
 async def post_message(*, uow: UnitOfWork, inquiry_id: uuid.UUID, body: str, author_type: str, author: str | None = None,

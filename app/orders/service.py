@@ -210,6 +210,19 @@ async def get_for_update(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:
     return order
 
 
+async def lock_order_row(*, uow: UnitOfWork, model: Any, row_id: uuid.UUID, field: list[str], missing: str) -> tuple[Order, Any]:
+    """A row that belongs to an order (a return, a case, ...), locked after its order: the order row
+    first, as every order change does, so concurrent changes of one order queue instead of deadlocking."""
+    order_id = (await uow.session.execute(select(model.order_id).where(model.id == row_id))).scalar_one_or_none()
+    if order_id is None:
+        raise DomainError(ErrorCode.NOT_FOUND, missing, field)
+    order = await get_for_update(uow=uow, order_id=order_id)
+    row = (await uow.session.execute(
+        select(model).where(model.id == row_id).with_for_update().execution_options(populate_existing=True)
+    )).scalar_one()
+    return order, row
+
+
 def transition(uow: UnitOfWork, order: Order, target: OrderStatus, *, data: dict[str, Any] | None = None, type_: str = events.STATUS_CHANGED) -> None:
     """Move `order` (locked by the caller) to `target` through the state machine, with its event."""
     check_transition(order.status, target)

@@ -222,15 +222,7 @@ async def request_return(*, uow: UnitOfWork, request: ReturnRequestInput, reques
 
 
 async def _lock(uow: UnitOfWork, return_id: uuid.UUID) -> tuple[Order, ReturnRequest]:
-    """Order row first, then the return: the same lock order as every other order change."""
-    order_id = (await uow.session.execute(select(ReturnRequest.order_id).where(ReturnRequest.id == return_id))).scalar_one_or_none()
-    if order_id is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such return.", ["input", "returnId"])
-    order = await orders.get_for_update(uow=uow, order_id=order_id)
-    rma = (await uow.session.execute(
-        select(ReturnRequest).where(ReturnRequest.id == return_id).with_for_update().execution_options(populate_existing=True)
-    )).scalar_one()
-    return order, rma
+    return await orders.lock_order_row(uow=uow, model=ReturnRequest, row_id=return_id, field=["input", "returnId"], missing="No such return.")
 
 
 def _require(rma: ReturnRequest, status: str, action: str) -> None:
