@@ -96,3 +96,36 @@ class OrderSortField(Enum):
 class SortDirection(Enum):
     ASC = "ASC"
     DESC = "DESC"
+
+
+@strawberry.enum
+class ReturnStatus(Enum):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    RECEIVED = "RECEIVED"
+
+
+@strawberry.enum
+class ReturnResolution(Enum):
+    REFUND = "REFUND"
+    EXCHANGE = "EXCHANGE"
+
+
+@strawberry.enum
+class InspectionResult(Enum):
+    RESTOCK = "RESTOCK"
+    WRITE_OFF = "WRITE_OFF"
+
+
+@strawberry.enum
+class InquiryStatus(Enum):
+    OPEN = "OPEN"
+    ANSWERED = "ANSWERED"
+    CLOSED = "CLOSED"
+
+
+@strawberry.enum
+class AuthorType(Enum):
+    CUSTOMER = "CUSTOMER"
+    STAFF = "STAFF"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -11,6 +10,7 @@ from strawberry.types import Info
 
 from graphql_schema.catalog import Warehouse
 from graphql_schema.common import Money, Node, PageInfo, UserError, money
+from graphql_schema.enums import AuthorType, InquiryStatus, InspectionResult, ReturnResolution, ReturnStatus
 from models.returns import Inquiry as InquiryRow
 from models.returns import ReturnRequest as ReturnRow
 from resolvers import returns as resolve
@@ -20,39 +20,6 @@ if TYPE_CHECKING:
     from graphql_schema.orders import Order
 
 OrderRef = Annotated["Order", strawberry.lazy("graphql_schema.orders")]
-
-
-@strawberry.enum
-class ReturnStatus(Enum):
-    REQUESTED = "REQUESTED"
-    APPROVED = "APPROVED"
-    REJECTED = "REJECTED"
-    RECEIVED = "RECEIVED"
-
-
-@strawberry.enum
-class ReturnResolution(Enum):
-    REFUND = "REFUND"
-    EXCHANGE = "EXCHANGE"
-
-
-@strawberry.enum
-class InspectionResult(Enum):
-    RESTOCK = "RESTOCK"
-    WRITE_OFF = "WRITE_OFF"
-
-
-@strawberry.enum
-class InquiryStatus(Enum):
-    OPEN = "OPEN"
-    ANSWERED = "ANSWERED"
-    CLOSED = "CLOSED"
-
-
-@strawberry.enum
-class AuthorType(Enum):
-    CUSTOMER = "CUSTOMER"
-    STAFF = "STAFF"
 
 
 @strawberry.type
