@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from graphql_schema.common import Money, Node, PageInfo, UserError
+from graphql_schema.common import Money, Node, PageInfo, UserError, money
 from graphql_schema.enums import InvoiceKind, PaymentMethod, PaymentTransactionStatus
 from resolvers import billing as resolve
 from resolvers.ids import to_global_id
@@ -49,8 +49,14 @@ class Payment(Node):
 @strawberry.type
 class TaxBreakdown:
     rate: Decimal
-    base: Money
-    tax: Money
+
+    @strawberry.field
+    def base(self) -> Money:
+        return money(self.base, self.currency)
+
+    @strawberry.field
+    def tax(self) -> Money:
+        return money(self.tax, self.currency)
 
 
 @strawberry.type
@@ -58,9 +64,15 @@ class InvoiceLine:
     sku: str | None = strawberry.field(description="absent on a credit note line that credits an amount rather than goods")
     description: str
     quantity: int = strawberry.field(description="negative on a credit note")
-    unit_price: Money
     tax_rate: Decimal
-    total: Money = strawberry.field(description="quantity x unitPrice, before tax")
+
+    @strawberry.field
+    def unit_price(self) -> Money:
+        return money(self.unit_price, self.currency)
+
+    @strawberry.field(description="quantity x unitPrice, before tax")
+    def total(self) -> Money:
+        return money(self.total, self.currency)
 
 
 @strawberry.type

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from app.billing import invoicing, payments
-from graphql_schema.common import Money
 from models import Order
 from models.billing import Invoice, Payment
 from resolvers import pagination
@@ -65,8 +64,7 @@ async def invoice_corrects(root: Any, info: Info) -> Any:
 
 async def invoice_tax_breakdown(root: Any, info: Info) -> list[Any]:
     return [
-        SimpleNamespace(rate=Decimal(row["rate"]), base=Money(amount=Decimal(row["base"]), currency=root.currency),
-                        tax=Money(amount=Decimal(row["tax"]), currency=root.currency))
+        SimpleNamespace(rate=Decimal(row["rate"]), base=Decimal(row["base"]), tax=Decimal(row["tax"]), currency=root.currency)
         for row in root.tax_breakdown
     ]
 
@@ -74,8 +72,7 @@ async def invoice_tax_breakdown(root: Any, info: Info) -> list[Any]:
 def invoice_lines(root: Any) -> list[Any]:
     return [
         SimpleNamespace(sku=row["sku"], description=row["description"], quantity=row["quantity"], tax_rate=Decimal(row["tax_rate"]),
-                        unit_price=Money(amount=Decimal(row["unit_price"]), currency=root.currency),
-                        total=Money(amount=Decimal(row["total"]), currency=root.currency))
+                        unit_price=Decimal(row["unit_price"]), total=Decimal(row["total"]), currency=root.currency)
         for row in root.lines
     ]
 
