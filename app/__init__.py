@@ -1,5 +1,3 @@
-"""Composition root and business core of the OMS.
-
-Domain packages (`app.orders`, `app.catalog`, ...) hold the rules and know
-nothing of GraphQL; `app.main` wires them to HTTP, WebSocket and the database.
-"""
+"""The business core of the OMS: domain packages (`app.orders`, `app.catalog`, `app.billing`, ...)
+that decide, `app.flows` for work spanning them, and `app.infra` they run on. Knows nothing of GraphQL;
+`server` wires it to HTTP, WebSocket and the database."""

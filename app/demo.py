@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from app.catalog import service as catalog
-from app.database import Database
+from app.infra.database import Database
 from app.errors import DomainError
 from app.orders import service as orders
 from app.fulfilment import service as fulfilment

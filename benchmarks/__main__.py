@@ -104,7 +104,7 @@ class BenchDatabase:
             self.url = base.rsplit("/", 1)[0] + "/" + self.name + ("?" + query if query else "")
             asyncio.run(self._execute(f'CREATE DATABASE "{self.name}"'))
         else:
-            from app.embedded_pg import start_embedded
+            from app.infra.embedded_pg import start_embedded
 
             self.data_dir = Path(tempfile.mkdtemp(prefix="oms-bench-"))
             self.url = start_embedded(self.data_dir)
@@ -332,7 +332,7 @@ class Bench:
         oms = str(Path(PYTHON).with_name("oms")) if Path(PYTHON).with_name("oms").exists() else None
         for _ in range(self.plan.cold_starts):
             port = free_port()
-            command = [oms, "serve", "--port", str(port)] if oms else [PYTHON, "-m", "app.cli", "serve", "--port", str(port)]
+            command = [oms, "serve", "--port", str(port)] if oms else [PYTHON, "-m", "server.cli", "serve", "--port", str(port)]
             ours.append(_time_start(command, self.db.server_env(), port))
             port = free_port()
             base.append(_time_start([PYTHON, "-m", "benchmarks.server", "--bare", "--port", str(port)],
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     db = BenchDatabase()
     server = None
     try:
-        from app.migrate import upgrade_to_head
+        from app.infra.migrate import upgrade_to_head
 
         upgrade_to_head(db.url)
         loaded = asyncio.run(load(db.dsn, plan.size))

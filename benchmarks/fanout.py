@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         for count in args.subscribers:
             results.append(asyncio.run(run_fanout(args.base_url, args.api_key, count, args.changes)))
     else:
-        from app.migrate import upgrade_to_head
+        from app.infra.migrate import upgrade_to_head
         from benchmarks.__main__ import QUICK, BenchDatabase, Server
         from benchmarks.dataset import load
 

@@ -1,4 +1,4 @@
-"""The server under test: the real app (`app.main:create_app`) plus the baseline routes, in one process.
+"""The server under test: the real app (`server.app:create_app`) plus the baseline routes, in one process.
 
 The baselines are the physical limit of the same machine: one hand-written statement whose
 JSON PostgreSQL builds, behind a bare Starlette route, on the app's own connection pool
@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.main import create_app as create_oms_app
+from server.app import create_app as create_oms_app
 
 # Global IDs and cursors are built exactly as resolvers/ids.py and resolvers/pagination.py do:
 # base64url without padding of "Type:uuid", and base64url of the JSON [placedAt, id].
@@ -173,9 +173,9 @@ def main() -> None:
     if args.bare:
         uvicorn.run("benchmarks.server:create_bare_app", factory=True, host="127.0.0.1", port=args.port, log_level="warning")
         return
-    # The same options and collector settings as `oms serve` (app/cli.py), so the figures are the product's.
+    # The same options and collector settings as `oms serve` (server/cli.py), so the figures are the product's.
     if os.environ.get("BENCH_DEFAULT_GC") != "1":
-        from app.cli import tune_gc
+        from server.cli import tune_gc
 
         tune_gc()
     uvicorn.run(

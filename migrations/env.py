@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
-from app.database import to_async_url
+from app.infra.database import to_async_url
 
 config = context.config
 target_metadata = models.Base.metadata

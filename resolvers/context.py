@@ -8,8 +8,8 @@ from typing import Any
 from graphql import GraphQLError
 
 from app.auth.service import Principal, authenticate
-from app.database import Database
-from app.settings import Settings
+from app.infra.database import Database
+from app.infra.settings import Settings
 from resolvers.loaders import Loaders
 
 
@@ -52,9 +52,3 @@ class Context:
             raise Forbidden(f"This API key lacks the {scope!r} scope.")
         return principal
 
-
-def bearer_token(value: str | None) -> str | None:
-    if not value:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None

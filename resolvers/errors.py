@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ValidationErrors
 
 log = logging.getLogger("oms.errors")

@@ -14,11 +14,20 @@ from models import Order
 from models.fulfilment import PickList, PickListLine, Shipment, TrackingEvent
 from resolvers import pagination
 from resolvers.errors import run_mutation
-from resolvers.fulfilment_downloads import packing_slip_path, pick_list_csv_path
-from resolvers.ids import decode_id
+from resolvers.ids import decode_id, to_global_id
 
 READ = "shipments:read"
 WRITE = "shipments:write"
+
+
+def pick_list_csv_path(pick_list_id: object) -> str:
+    """Where server.downloads serves a pick list's CSV."""
+    return f"/documents/pick-lists/{to_global_id('PickList', str(pick_list_id))}.csv"
+
+
+def packing_slip_path(order_id: object) -> str:
+    """Where server.downloads serves an order's packing slip."""
+    return f"/documents/orders/{to_global_id('Order', str(order_id))}/packing-slip.pdf"
 
 
 def is_shipment(obj: Any) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
-from app.live import Delivery
+from app.infra.live import Delivery
 from models import StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders

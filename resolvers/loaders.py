@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.dataloader import DataLoader
 
-from app.database import Database
+from app.infra.database import Database
 from models import Order, OrderEvent, OrderLine, Product, StockLevel, Warehouse
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from strawberry.types import Info
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode
 from app.inquiries import service as inquiries
 from app.returns import service as returns

@@ -20,10 +20,10 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from app.auth.service import create_api_key
-from app.database import Database
-from app.main import create_app
-from app.migrate import upgrade_to_head
-from app.settings import Settings
+from app.infra.database import Database
+from server.app import create_app
+from app.infra.migrate import upgrade_to_head
+from app.infra.settings import Settings
 
 # carriers: reference data seeded by migration 0002, like the counters row.
 KEEP_TABLES = {"alembic_version", "counters", "carriers"}
@@ -33,7 +33,7 @@ def _server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from app.embedded_pg import start_embedded
+    from app.infra.embedded_pg import start_embedded
 
     return start_embedded(Path(tempfile.mkdtemp(prefix="oms-test-")))
 

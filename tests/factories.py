@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.catalog import service as catalog
-from app.database import Database
+from app.infra.database import Database
 from app.orders import service as orders
 from app.orders.service import LineRequest, PlaceOrderRequest
 

@@ -9,7 +9,7 @@ from contextlib import redirect_stdout
 
 from sqlalchemy import func, select
 
-from app.cli import main as oms
+from server.cli import main as oms
 from models import ApiKey, Order, Product
 from tests import factories
 from tests.conftest import make_key

@@ -11,8 +11,8 @@ import pytest_asyncio
 import strawberry
 from sqlalchemy import func, select, text
 
-from app import live
-from app.live import LiveHub
+from app.infra import live
+from app.infra.live import LiveHub
 from app.orders import service as orders
 from app.orders.state_machine import OrderStatus
 from models import OrderEvent

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select, update
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode
 from models import ApiKey
 
@@ -35,6 +35,14 @@ class Principal:
 
     def has(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, or None when it is absent or malformed."""
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def hash_token(token: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.settings import Settings
+from app.infra.settings import Settings
 
 CAPTURE_MOMENTS = frozenset({"confirmation", "shipment"})
 INVOICE_MOMENTS = frozenset({"confirmation", "shipment", "manual"})

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from app.billing import config, payments
-from app.database import Database, UnitOfWork
+from app.infra.database import Database, UnitOfWork
 from app.orders import events
 from app.orders import service as order_service
 from app.orders.state_machine import OrderStatus

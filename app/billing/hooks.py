@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.billing import config, invoicing, payments
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.orders import service as order_service
 from app.orders.state_machine import OrderStatus
 from models import Order

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from app.billing import config, invoicing
 from app.billing.providers import FAILED as PROVIDER_FAILED
 from app.billing.providers import PaymentProvider, ProviderResult, get_provider
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode
 from app.orders import events
 from app.orders import service as order_service

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.orders.allocation import notify_stock
 from app.orders.service import SALES_CHANNELS

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.validation import COUNTRIES
 from models.fulfilment import Carrier

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.fulfilment.carriers import CarrierRules, default_rules
 from app.orders import events
 from app.orders.promise import estimate_delivery, local_date

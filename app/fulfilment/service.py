@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.billing import hooks as billing_hooks
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.fulfilment import carriers as carrier_rules
 from app.fulfilment.promise import apply_order_promise, choose_made_to_order_warehouse, order_promise, parcel_arrival

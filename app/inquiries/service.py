@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select, text
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.orders import events
 from app.orders import service as orders

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from models import Order
 
 PLACED = "PLACED"

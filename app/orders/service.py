@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.billing import hooks as billing_hooks
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.orders import allocation, events
 from app.orders.pricing import compute_totals, line_total

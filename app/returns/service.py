@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, select, text
 from app.billing import config as settings_in_force
 from app.billing import payments
 from app.billing.invoicing import CreditLine
-from app.database import UnitOfWork
+from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
 from app.orders import events
 from app.orders import service as orders

@@ -181,7 +181,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_allocations_order_id'), 'allocations', ['order_id'], unique=False)
     op.create_index(op.f('ix_allocations_order_line_id'), 'allocations', ['order_line_id'], unique=False)
     op.create_index(op.f('ix_allocations_warehouse_id'), 'allocations', ['warehouse_id'], unique=False)
-    # The event cursor counter: advanced under a row lock at commit (see app/database.py).
+    # The event cursor counter: advanced under a row lock at commit (see app/infra/database.py).
     op.execute("INSERT INTO counters (name, value) VALUES ('order_event', 0)")
 
 

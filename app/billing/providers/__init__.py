@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from app.settings import Settings
+from app.infra.settings import Settings
 
 APPROVED = "APPROVED"
 DECLINED = "DECLINED"  # the provider said no (card refused, amount over the authorisation, ...)

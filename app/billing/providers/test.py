@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from app.billing.providers import APPROVED, DECLINED, FAILED, ProviderResult
-from app.settings import Settings
+from app.infra.settings import Settings
 
 APPROVE, DECLINE, FAIL = "test_approve", "test_decline", "test_fail"
 

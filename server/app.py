@@ -21,15 +21,15 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from app.billing import config as billing_config
-from app.billing import downloads as billing_downloads
 from app.billing.expiry import ExpiryWorker
-from app.database import Database
-from app.live import LiveHub
-from app.metrics import Metrics
-from app.settings import Settings
+from app.infra.database import Database
+from app.infra.live import LiveHub
+from app.infra.metrics import Metrics
+from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
-from resolvers.context import Context, bearer_token
-from resolvers import fulfilment_downloads
+from app.auth.service import bearer_token
+from resolvers.context import Context
+from server import downloads
 
 log = logging.getLogger("oms")
 
@@ -99,7 +99,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    from app.migrate import head_revisions
+    from app.infra.migrate import head_revisions
 
     state = request.app.state
     try:
@@ -136,9 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-            *fulfilment_downloads.ROUTES,
-            Route("/documents/invoices/{number}.pdf", billing_downloads.invoice_pdf),
-            Route("/documents/invoices/{number}.html", billing_downloads.invoice_html),
+            *downloads.ROUTES,
         ]
     )
     return app

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.settings import Settings
+from app.infra.settings import Settings
 
 log = logging.getLogger("oms")
 
@@ -21,13 +21,13 @@ def database_url(settings: Settings) -> str:
     """DATABASE_URL, or the embedded server under OMS_DATA_DIR (started now, stopped at exit)."""
     if settings.database_url:
         return settings.database_url
-    from app.embedded_pg import start_embedded
+    from app.infra.embedded_pg import start_embedded
 
     return start_embedded(settings.data_dir)
 
 
 def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from app.database import Database
+    from app.infra.database import Database
 
     async def run() -> Any:
         db = Database(database_url(settings), pool_size=2)
@@ -40,7 +40,7 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from app.migrate import upgrade_to_head
+    from app.infra.migrate import upgrade_to_head
 
     upgrade_to_head(database_url(settings))
     print("database migrated to head")
@@ -49,7 +49,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo import seed_demo
-    from app.migrate import upgrade_to_head
+    from app.infra.migrate import upgrade_to_head
 
     if not args.demo:
         print("nothing to seed: pass --demo", file=sys.stderr)
@@ -102,7 +102,7 @@ def tune_gc() -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app.migrate import upgrade_to_head
+    from app.infra.migrate import upgrade_to_head
 
     url = database_url(settings)
     os.environ["DATABASE_URL"] = url  # workers (and reloads) reuse the same server
@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     tune_gc()
     uvicorn.run(
-        "app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        "server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_level="info", proxy_headers=False, timeout_graceful_shutdown=5,
         # Live messages are a few hundred bytes: per-message deflate would cost a zlib context
         # (~40 KiB) per socket and latency on every send for little saving.

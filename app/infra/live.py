@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 from broadcaster import Broadcast
 from sqlalchemy import select, text
 
-from app.database import EVENT_COUNTER, Database
+from app.infra.database import EVENT_COUNTER, Database
 from models import Order, OrderEvent
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,118 @@
+"""Authorised document downloads beside /graphql: pick lists (CSV), packing slips (PDF), invoices (PDF, HTML).
+
+The same Bearer API keys as the GraphQL API, each document behind the read scope of what it shows:
+no or bad key 401, a key without the scope 403, an unknown or malformed id 404.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.auth.service import authenticate, bearer_token
+from app.billing import documents as invoice_documents
+from app.fulfilment import documents as shipping_documents
+from app.orders import promise as calendar
+from models.billing import Invoice
+from resolvers.ids import from_global_id
+
+NO_STORE = "private, no-store"
+
+
+async def _refusal(request: Request, scope: str) -> Response | None:
+    """None when the request carries a valid key with `scope`; otherwise the 401 or 403 to send."""
+    token = bearer_token(request.headers.get("authorization"))
+    principal = None
+    if token is not None:
+        async with request.app.state.db.read() as session:
+            principal = await authenticate(session=session, token=token)
+    if principal is None:
+        return JSONResponse(
+            {"error": "A valid API key is required (Authorization: Bearer <token>)."}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    if not principal.has(scope):
+        return JSONResponse({"error": f"This API key lacks the {scope!r} scope."}, status_code=403)
+    return None
+
+
+def _not_found(what: str = "Not found.") -> Response:
+    return JSONResponse({"error": what}, status_code=404)
+
+
+def _decoded(raw: str, expected: str) -> str | None:
+    decoded = from_global_id(raw)
+    return decoded[1] if decoded is not None and decoded[0] == expected else None
+
+
+def _send(document: shipping_documents.Document | None) -> Response:
+    if document is None:
+        return _not_found()
+    return Response(
+        document.body, media_type=document.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{document.filename}"', "Cache-Control": NO_STORE},
+    )
+
+
+async def pick_list_csv(request: Request) -> Response:
+    if (refusal := await _refusal(request, "shipments:read")) is not None:
+        return refusal
+    pick_list_id = _decoded(request.path_params["pick_list_id"], "PickList")
+    if pick_list_id is None:
+        return _send(None)
+    async with request.app.state.db.read() as session:
+        return _send(await shipping_documents.pick_list_csv(session, pick_list_id=pick_list_id))
+
+
+async def packing_slip_pdf(request: Request) -> Response:
+    if (refusal := await _refusal(request, "shipments:read")) is not None:
+        return refusal
+    order_id = _decoded(request.path_params["order_id"], "Order")
+    if order_id is None:
+        return _send(None)
+    async with request.app.state.db.read() as session:
+        return _send(await shipping_documents.packing_slip_pdf(session, order_id=order_id, printed_at=calendar.utcnow()))
+
+
+async def _invoice(request: Request) -> tuple[Invoice, str | None] | Response:
+    if (refusal := await _refusal(request, "invoices:read")) is not None:
+        return refusal
+    async with request.app.state.db.read() as session:
+        invoice = (await session.execute(select(Invoice).where(Invoice.number == request.path_params["number"]))).scalar_one_or_none()
+        if invoice is None:
+            return _not_found("No such invoice.")
+        corrects = None
+        if invoice.corrects_id is not None:
+            corrects = (await session.execute(select(Invoice.number).where(Invoice.id == invoice.corrects_id))).scalar_one()
+    return invoice, corrects
+
+
+def _inline(invoice: Invoice, extension: str) -> dict[str, str]:
+    return {"Content-Disposition": f'inline; filename="{invoice.number}.{extension}"', "Cache-Control": NO_STORE}
+
+
+async def invoice_pdf(request: Request) -> Response:
+    found = await _invoice(request)
+    if isinstance(found, Response):
+        return found
+    invoice, corrects = found
+    return Response(invoice_documents.render_pdf(invoice, corrects_number=corrects), media_type="application/pdf",
+                    headers=_inline(invoice, "pdf"))
+
+
+async def invoice_html(request: Request) -> Response:
+    found = await _invoice(request)
+    if isinstance(found, Response):
+        return found
+    invoice, corrects = found
+    return Response(invoice_documents.render_html(invoice, corrects_number=corrects), media_type="text/html; charset=utf-8",
+                    headers=_inline(invoice, "html"))
+
+
+ROUTES = [
+    Route("/documents/pick-lists/{pick_list_id}.csv", pick_list_csv, methods=["GET"]),
+    Route("/documents/orders/{order_id}/packing-slip.pdf", packing_slip_pdf, methods=["GET"]),
+    Route("/documents/invoices/{number}.pdf", invoice_pdf, methods=["GET"]),
+    Route("/documents/invoices/{number}.html", invoice_html, methods=["GET"]),
+]
