@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from graphql_schema.common import Money, Node, PageInfo, UserError, money
+from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import InvoiceKind, PaymentMethod, PaymentTransactionStatus
 from resolvers import billing as resolve
 from resolvers.ids import to_global_id
@@ -109,22 +109,6 @@ class Invoice(Node):
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return resolve.is_invoice(obj) or isinstance(obj, cls)
-
-
-@strawberry.type
-class InvoiceEdge:
-    cursor: str
-    node: Invoice
-
-
-@strawberry.type
-class InvoiceConnection:
-    edges: list[InvoiceEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
 
 @strawberry.input

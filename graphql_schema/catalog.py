@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 import models
-from graphql_schema.common import Money, Node, PageInfo, UserError, money
+from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import SalesChannel
 from resolvers import catalog as resolve
 from resolvers.ids import to_global_id
@@ -69,38 +69,6 @@ class Product(Node):
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return isinstance(obj, (models.Product, cls))
-
-
-@strawberry.type
-class ProductEdge:
-    cursor: str
-    node: Product
-
-
-@strawberry.type
-class ProductConnection:
-    edges: list[ProductEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
-
-
-@strawberry.type
-class StockLevelEdge:
-    cursor: str
-    node: StockLevel
-
-
-@strawberry.type
-class StockLevelConnection:
-    edges: list[StockLevelEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
 
 @strawberry.input

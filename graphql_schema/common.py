@@ -1,13 +1,16 @@
-"""Shapes shared by every domain: Node, PageInfo, Money, UserError, Address."""
+"""Shapes shared by every domain: Node, PageInfo, Connection, Money, UserError, Address."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from graphql_schema.enums import ErrorCode
+from resolvers import pagination
+
+NodeT = TypeVar("NodeT")
 
 
 @strawberry.interface
@@ -21,6 +24,30 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+
+# Relay connections, one generic for every list. Strawberry names a specialisation after its type
+# argument: Connection[Order] is `OrderConnection` with `OrderEdge` edges. Their values are
+# resolvers.pagination.Connection pages.
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type(name="Connection")
+class BareConnection(Generic[NodeT]):
+    """A page without totalCount: for a list that is small and loaded whole (an order's timeline)."""
+
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+
+@strawberry.type(name="Connection")
+class Connection(BareConnection[NodeT]):
+    @strawberry.field
+    async def total_count(root: pagination.Connection[object]) -> int:
+        return await root.count()
 
 
 @strawberry.type

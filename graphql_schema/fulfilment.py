@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from graphql_schema.common import Node, PageInfo, UserError
+from graphql_schema.common import Node, UserError
 from graphql_schema.enums import ShipmentStatus
 from resolvers import fulfilment as resolve
 from resolvers.ids import to_global_id
@@ -78,22 +78,6 @@ class PickList(Node):
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return resolve.is_pick_list(obj) or isinstance(obj, cls)
-
-
-@strawberry.type
-class ShipmentEdge:
-    cursor: str
-    node: Shipment
-
-
-@strawberry.type
-class ShipmentConnection:
-    edges: list[ShipmentEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
 
 @strawberry.input

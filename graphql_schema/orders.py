@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 import models
-from graphql_schema.common import Address, AddressInput, Money, Node, PageInfo, UserError, money
+from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
 from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
 from resolvers import fulfilment as resolve_fulfilment
 from resolvers import billing as resolve_billing
@@ -68,18 +68,6 @@ class OrderEvent:
 
 
 @strawberry.type
-class OrderEventEdge:
-    cursor: str
-    node: OrderEvent
-
-
-@strawberry.type
-class OrderEventConnection:
-    edges: list[OrderEventEdge]
-    page_info: PageInfo
-
-
-@strawberry.type
 class Order(Node):
     number: str
     status: OrderStatus
@@ -90,7 +78,7 @@ class Order(Node):
     updated_at: datetime
     estimated_delivery_date: date | None
     lines: list[OrderLine] = strawberry.field(resolver=resolve.order_lines)
-    events: OrderEventConnection = strawberry.field(resolver=resolve.order_events)
+    events: BareConnection[OrderEvent] = strawberry.field(resolver=resolve.order_events)
     shipments: list[Annotated["Shipment", strawberry.lazy("graphql_schema.fulfilment")]] = strawberry.field(
         resolver=resolve_fulfilment.order_shipments
     )
@@ -138,22 +126,6 @@ class Order(Node):
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return isinstance(obj, (models.Order, cls))
-
-
-@strawberry.type
-class OrderEdge:
-    cursor: str
-    node: Order
-
-
-@strawberry.type
-class OrderConnection:
-    edges: list[OrderEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
 
 @strawberry.type

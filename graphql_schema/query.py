@@ -5,13 +5,13 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from graphql_schema.billing import Invoice, InvoiceConnection
-from graphql_schema.catalog import ProductConnection, StockLevelConnection, Warehouse
-from graphql_schema.common import Node
+from graphql_schema.billing import Invoice
+from graphql_schema.catalog import Product, StockLevel, Warehouse
+from graphql_schema.common import Connection, Node
 from graphql_schema.enums import SalesChannel
-from graphql_schema.fulfilment import Carrier, ShipmentConnection
-from graphql_schema.orders import Order, OrderConnection, OrderFilter, OrderSort, OrderStats
-from graphql_schema.returns import Inquiry, InquiryConnection, InquiryFilter, Return, ReturnConnection, ReturnFilter
+from graphql_schema.fulfilment import Carrier, Shipment
+from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
+from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
 from graphql_schema.tracking import OrderTracking
 from resolvers import billing, catalog, fulfilment, node, orders, returns, tracking
 
@@ -29,11 +29,11 @@ class Query:
     @strawberry.field(description="Newest first unless sorted otherwise; `first` at most 100.")
     async def orders(
         self, info: Info, first: int | None = None, after: str | None = None, filter: OrderFilter | None = None, sort: OrderSort | None = None
-    ) -> OrderConnection:
+    ) -> Connection[Order]:
         return await orders.orders(info, first=first, after=after, filter=filter, sort=sort)
 
     @strawberry.field
-    async def products(self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> ProductConnection:
+    async def products(self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> Connection[Product]:
         return await catalog.products(info, first=first, after=after, search=search)
 
     @strawberry.field
@@ -47,15 +47,15 @@ class Query:
     @strawberry.field
     async def stock_levels(
         self, info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None
-    ) -> StockLevelConnection:
+    ) -> Connection[StockLevel]:
         return await catalog.stock_levels(info, first=first, after=after, sku=sku, warehouse_code=warehouse_code)
 
     @strawberry.field
-    async def shipments(self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None) -> ShipmentConnection:
+    async def shipments(self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None) -> Connection[Shipment]:
         return await fulfilment.shipments(info, first=first, after=after, order_id=order_id)
 
     @strawberry.field
-    async def invoices(self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None) -> InvoiceConnection:
+    async def invoices(self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None) -> Connection[Invoice]:
         return await billing.invoices(info, first=first, after=after, order_id=order_id)
 
     @strawberry.field
@@ -71,11 +71,11 @@ class Query:
         return await tracking.track_order(info, number=number, email=email)
 
     @strawberry.field(description="Newest first; `first` at most 100. Needs returns:read.")
-    async def returns(self, info: Info, first: int | None = None, after: str | None = None, filter: ReturnFilter | None = None) -> ReturnConnection:
+    async def returns(self, info: Info, first: int | None = None, after: str | None = None, filter: ReturnFilter | None = None) -> Connection[Return]:
         return await returns.list_returns(info, first=first, after=after, filter=filter)
 
     @strawberry.field(description="Most recently active first; `first` at most 100. Needs orders:read.")
-    async def inquiries(self, info: Info, first: int | None = None, after: str | None = None, filter: InquiryFilter | None = None) -> InquiryConnection:
+    async def inquiries(self, info: Info, first: int | None = None, after: str | None = None, filter: InquiryFilter | None = None) -> Connection[Inquiry]:
         return await returns.list_inquiries(info, first=first, after=after, filter=filter)
 
     @strawberry.field(description="Public: the customer's returns, by the tracking pair (empty for a wrong pair).")

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from graphql_schema.catalog import Warehouse
-from graphql_schema.common import Money, Node, PageInfo, UserError, money
+from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import AuthorType, InquiryStatus, InspectionResult, ReturnResolution, ReturnStatus
 from models.returns import Inquiry as InquiryRow
 from models.returns import ReturnRequest as ReturnRow
@@ -116,38 +116,6 @@ class Inquiry(Node):
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return isinstance(obj, (InquiryRow, cls))
-
-
-@strawberry.type
-class ReturnEdge:
-    cursor: str
-    node: Return
-
-
-@strawberry.type
-class ReturnConnection:
-    edges: list[ReturnEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
-
-
-@strawberry.type
-class InquiryEdge:
-    cursor: str
-    node: Inquiry
-
-
-@strawberry.type
-class InquiryConnection:
-    edges: list[InquiryEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.count()
 
 
 @strawberry.input

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from graphql import GraphQLError
 from sqlalchemy import func, select, tuple_
@@ -19,11 +19,13 @@ from resolvers.ids import from_global_id
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100  # documented in the README
 
+RowT = TypeVar("RowT", covariant=True)
 
-@dataclass(slots=True)
-class Edge:
+
+@dataclass(frozen=True, slots=True)
+class Edge(Generic[RowT]):
     cursor: str
-    node: Any
+    node: RowT
 
 
 @dataclass(slots=True)
@@ -34,9 +36,11 @@ class PageInfo:
     end_cursor: str | None
 
 
-@dataclass(slots=True)
-class Connection:
-    edges: list[Edge]
+@dataclass(frozen=True, slots=True)
+class Connection(Generic[RowT]):
+    """One page of a list: what graphql_schema.common.Connection shows."""
+
+    edges: Sequence[Edge[RowT]]
     page_info: PageInfo
     count: Callable[[], Awaitable[int]]  # run only when a client asks for totalCount
 
