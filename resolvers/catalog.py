@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from types import SimpleNamespace
 from typing import Any
 
-from graphql import GraphQLError
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import or_, select
 from strawberry.types import Info
 
 from app.catalog import service
@@ -16,26 +14,13 @@ from resolvers import pagination
 from resolvers.errors import run_mutation
 
 
-async def products(info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> pagination.Connection:
+async def products(info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> pagination.Connection[Product]:
     await info.context.require("stock:read")
-    size = pagination.page_size(first)
     conditions = []
     if search and search.strip():
         pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(or_(Product.sku.ilike(pattern), Product.name.ilike(pattern)))
-    statement = select(Product).where(*conditions)
-    if after is not None:
-        (sku,) = pagination.decode_cursor(after, 1)
-        statement = statement.where(Product.sku > str(sku))
-    db = info.context.db
-    async with db.read() as session:
-        rows = (await session.execute(statement.order_by(Product.sku).limit(size + 1))).scalars().all()
-
-    async def count() -> int:
-        async with db.read() as session:
-            return (await session.execute(select(func.count()).select_from(Product).where(*conditions))).scalar_one()
-
-    return pagination.build(rows, size, after, lambda p: (p.sku,), count)
+    return await pagination.keyset(info.context.db, Product, (pagination.text_key(Product.sku),), where=conditions, first=first, after=after)
 
 
 async def warehouses(info: Info) -> list[Warehouse]:
@@ -44,30 +29,15 @@ async def warehouses(info: Info) -> list[Warehouse]:
         return list((await session.execute(select(Warehouse).order_by(Warehouse.code))).scalars())
 
 
-async def stock_levels(info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None) -> pagination.Connection:
+async def stock_levels(info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None) -> pagination.Connection[StockLevel]:
     await info.context.require("stock:read")
-    size = pagination.page_size(first)
     conditions = []
     if sku:
         conditions.append(StockLevel.sku == sku)
     if warehouse_code:
         conditions.append(StockLevel.warehouse_id.in_(select(Warehouse.id).where(Warehouse.code == warehouse_code)))
-    statement = select(StockLevel).where(*conditions)
-    if after is not None:
-        after_sku, after_warehouse = pagination.decode_cursor(after, 2)
-        try:
-            statement = statement.where(tuple_(StockLevel.sku, StockLevel.warehouse_id) > tuple_(str(after_sku), uuid.UUID(after_warehouse)))
-        except ValueError:
-            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
-    db = info.context.db
-    async with db.read() as session:
-        rows = (await session.execute(statement.order_by(StockLevel.sku, StockLevel.warehouse_id).limit(size + 1))).scalars().all()
-
-    async def count() -> int:
-        async with db.read() as session:
-            return (await session.execute(select(func.count()).select_from(StockLevel).where(*conditions))).scalar_one()
-
-    return pagination.build(rows, size, after, lambda s: (s.sku, str(s.warehouse_id)), count)
+    keys = (pagination.text_key(StockLevel.sku), pagination.uuid_key(StockLevel.warehouse_id))
+    return await pagination.keyset(info.context.db, StockLevel, keys, where=conditions, first=first, after=after)
 
 
 async def product_stock_levels(root: Product, info: Info) -> list[StockLevel]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 from graphql import GraphQLError
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from strawberry.types import Info
 
 from app.orders import service
@@ -19,13 +18,12 @@ from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.ids import decode_id, from_global_id
 
-SORT_KEYS: dict[str, tuple[Any, Any]] = {
-    # field -> (column, cursor value parser)
-    "PLACED_AT": (Order.placed_at, datetime.fromisoformat),
-    "NUMBER": (Order.serial, int),
-    "TOTAL": (Order.total, Decimal),
+SORT_KEYS: dict[str, pagination.Key[Any]] = {
+    # field -> the column it sorts on, and how its value sits in a cursor; ties broken by id
+    "PLACED_AT": pagination.time_key(Order.placed_at),
+    "NUMBER": pagination.Key(Order.serial, int, int),
+    "TOTAL": pagination.Key(Order.total, str, Decimal),
 }
-SORT_VALUE = {"PLACED_AT": lambda o: o.placed_at.isoformat(), "NUMBER": lambda o: o.serial, "TOTAL": lambda o: str(o.total)}
 EVENTS_PAGE_MAX = 500
 
 
@@ -63,33 +61,16 @@ async def order(info: Info, id: str | None = None, number: str | None = None) ->
     return None
 
 
-async def orders(info: Info, first: int | None = None, after: str | None = None, filter: Any = None, sort: Any = None) -> pagination.Connection:
+async def orders(info: Info, first: int | None = None, after: str | None = None, filter: Any = None, sort: Any = None) -> pagination.Connection[Order]:
     await info.context.require("orders:read")
-    size = pagination.page_size(first)
     field = sort.field.value if sort else "PLACED_AT"
     descending = (sort.direction.value == "DESC") if sort else True
-    column, parse = SORT_KEYS[field]
-    conditions = _order_conditions(filter)
-    statement = select(Order).where(*conditions)
-    if after is not None:
-        key, raw_id = pagination.decode_cursor(after, 2)
-        try:
-            bound = tuple_(column, Order.id), (parse(key), uuid.UUID(raw_id))
-        except (ValueError, ArithmeticError):
-            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
-        statement = statement.where(bound[0] < tuple_(*bound[1]) if descending else bound[0] > tuple_(*bound[1]))
-    ordering = (column.desc(), Order.id.desc()) if descending else (column.asc(), Order.id.asc())
-    statement = statement.order_by(*ordering).limit(size + 1)
-    db = info.context.db
-    async with db.read() as session:
-        rows = (await session.execute(statement)).scalars().all()
-    info.context.loaders.prime_orders(rows)
-
-    async def count() -> int:
-        async with db.read() as session:
-            return (await session.execute(select(func.count()).select_from(Order).where(*conditions))).scalar_one()
-
-    return pagination.build(rows, size, after, lambda o: (SORT_VALUE[field](o), str(o.id)), count)
+    keys = (SORT_KEYS[field], pagination.uuid_key(Order.id))
+    page = await pagination.keyset(
+        info.context.db, Order, keys, where=_order_conditions(filter), first=first, after=after, descending=descending
+    )
+    info.context.loaders.prime_orders([edge.node for edge in page.edges])
+    return page
 
 
 async def order_stats(info: Info, channel: Any = None, placed_after: datetime | None = None) -> SimpleNamespace:
@@ -108,31 +89,21 @@ async def order_lines(root: Order, info: Info) -> list[OrderLine]:
     return await info.context.loaders.lines_by_order.load(root.id)
 
 
-async def order_events(root: Order, info: Info, first: int | None = None, after: str | None = None) -> pagination.Connection:
-    if first is not None and (first < 0 or first > EVENTS_PAGE_MAX):
-        raise GraphQLError(f"`first` must be between 0 and {EVENTS_PAGE_MAX}.", extensions={"code": "LIMIT_EXCEEDED"})
+async def order_events(root: Order, info: Info, first: int | None = None, after: str | None = None) -> pagination.Connection[OrderEvent]:
+    """The whole timeline is loaded (one batch for every order on the page), then sliced: cursors are the plain event seq."""
+    size = pagination.page_size(first, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX)
     events: list[OrderEvent] = await info.context.loaders.events_by_order.load(root.id)
     if after is not None:
         try:
             after_seq = int(after)
         except ValueError:
-            raise GraphQLError("Invalid cursor.", extensions={"code": "INVALID_INPUT"}) from None
+            raise pagination.invalid_cursor() from None
         events = [e for e in events if e.seq > after_seq]
-    size = EVENTS_PAGE_MAX if first is None else first
-    page = events[:size]
-    edges = [pagination.Edge(str(e.seq), e) for e in page]
 
     async def count() -> int:
         return len(events)
 
-    return pagination.Connection(
-        edges=edges,
-        page_info=pagination.PageInfo(
-            has_next_page=len(events) > size, has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None,
-        ),
-        count=count,
-    )
+    return pagination.build(events, size, after, lambda e: str(e.seq), count)
 
 
 def _address(value: Any) -> dict[str, Any] | None:
