@@ -41,10 +41,6 @@ class Payment(Node):
     def refunded_amount(self) -> Money:
         return Money(amount=self.refunded_amount, currency=self.currency)
 
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return resolve.is_payment(obj) or isinstance(obj, cls)
-
 
 @strawberry.type
 class TaxBreakdown:
@@ -105,10 +101,6 @@ class Invoice(Node):
     @strawberry.field
     def total(self) -> Money:
         return Money(amount=self.total, currency=self.currency)
-
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return resolve.is_invoice(obj) or isinstance(obj, cls)
 
 
 @strawberry.input

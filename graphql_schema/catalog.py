@@ -24,10 +24,6 @@ class Warehouse(Node):
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("Warehouse", self.id))
 
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return isinstance(obj, (models.Warehouse, cls))
-
 
 @strawberry.type
 class StockLevel(Node):
@@ -43,10 +39,6 @@ class StockLevel(Node):
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("StockLevel", self.id))
-
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return isinstance(obj, (models.StockLevel, cls))
 
 
 @strawberry.type
@@ -65,10 +57,6 @@ class Product(Node):
     @strawberry.field
     def price(self) -> Money:
         return money(self.price, self.currency)
-
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return isinstance(obj, (models.Product, cls))
 
 
 @strawberry.input

@@ -6,9 +6,12 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import GraphQLResolveInfo
+from strawberry.types.base import get_object_definition
 
 from graphql_schema.enums import ErrorCode
 from resolvers import pagination
+from resolvers.node import model_of
 
 NodeT = TypeVar("NodeT")
 
@@ -16,6 +19,11 @@ NodeT = TypeVar("NodeT")
 @strawberry.interface
 class Node:
     id: strawberry.ID
+
+    @classmethod
+    def is_type_of(cls, obj: object, info: GraphQLResolveInfo) -> bool:
+        """Resolvers return ORM rows: a row is of the node type whose model resolvers.node registers for it."""
+        return isinstance(obj, (model_of(get_object_definition(cls, strict=True).name), cls))
 
 
 @strawberry.type

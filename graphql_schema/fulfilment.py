@@ -50,10 +50,6 @@ class Shipment(Node):
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("Shipment", self.id))
 
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return resolve.is_shipment(obj) or isinstance(obj, cls)
-
 
 @strawberry.type
 class PickListLine:
@@ -74,10 +70,6 @@ class PickList(Node):
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("PickList", self.id))
-
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return resolve.is_pick_list(obj) or isinstance(obj, cls)
 
 
 @strawberry.input

@@ -123,10 +123,6 @@ class Order(Node):
     def total(self) -> Money:
         return money(self.total, self.currency)
 
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return isinstance(obj, (models.Order, cls))
-
 
 @strawberry.type
 class OrderStats:

@@ -11,8 +11,6 @@ from strawberry.types import Info
 from graphql_schema.catalog import Warehouse
 from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import AuthorType, InquiryStatus, InspectionResult, ReturnResolution, ReturnStatus
-from models.returns import Inquiry as InquiryRow
-from models.returns import ReturnRequest as ReturnRow
 from resolvers import returns as resolve
 from resolvers.ids import to_global_id
 
@@ -78,10 +76,6 @@ class Return(Node):
     async def replacement_order(self, info: Info) -> OrderRef | None:
         return await resolve.related_order(info, self.replacement_order_id)
 
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return isinstance(obj, (ReturnRow, cls))
-
 
 @strawberry.type
 class InquiryMessage:
@@ -112,10 +106,6 @@ class Inquiry(Node):
     @strawberry.field(description="Needs orders:read.")
     async def order(self, info: Info) -> OrderRef | None:
         return await resolve.related_order(info, self.order_id)
-
-    @classmethod
-    def is_type_of(cls, obj: Any, info: Any) -> bool:
-        return isinstance(obj, (InquiryRow, cls))
 
 
 @strawberry.input

@@ -12,6 +12,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.base import get_object_definition
 
 from graphql_schema.billing import Invoice, Payment
 from graphql_schema.catalog import Product, StockLevel, Warehouse
@@ -19,11 +20,17 @@ from graphql_schema.fulfilment import PickList, Shipment
 from graphql_schema.mutation import Mutation
 from graphql_schema.orders import Order
 from graphql_schema.query import Query
+from graphql_schema.returns import Inquiry, Return
 from graphql_schema.subscription import Subscription
+from resolvers import node
 from resolvers.live import SharedEventExecutionContext
 from resolvers.errors import MaskUnexpectedErrors
 
-NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice]
+# Every Node type, each once: exactly the types resolvers.node registers (model, scope, loader).
+NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice, Return, Inquiry]
+_names = [get_object_definition(t, strict=True).name for t in NODE_TYPES]
+if sorted(_names) != sorted(node.NODE_TYPES):
+    raise RuntimeError(f"Node types {sorted(_names)} differ from resolvers.node.NODE_TYPES {sorted(node.NODE_TYPES)}")
 
 
 # The limiters' rule classes, built once: a limiter built per request makes new classes each time,

@@ -20,14 +20,6 @@ PAYMENTS_READ, PAYMENTS_WRITE = "payments:read", "payments:write"
 INVOICES_READ, INVOICES_WRITE = "invoices:read", "invoices:write"
 
 
-def is_payment(obj: Any) -> bool:
-    return isinstance(obj, Payment)
-
-
-def is_invoice(obj: Any) -> bool:
-    return isinstance(obj, Invoice)
-
-
 def _payments_by_order(info: Info) -> Any:
     return info.context.loaders.extra("payments_by_order", lambda l: l.grouped(Payment, Payment.order_id, Payment.created_at))
 
@@ -37,11 +29,11 @@ def _invoices_by_order(info: Info) -> Any:
 
 
 def _invoice_by_id(info: Info) -> Any:
-    return info.context.loaders.extra("invoice_by_id", lambda l: l.by_key(Invoice, Invoice.id))
+    return info.context.loaders.by_id(Invoice)
 
 
 def _payment_by_id(info: Info) -> Any:
-    return info.context.loaders.extra("payment_by_id", lambda l: l.by_key(Payment, Payment.id))
+    return info.context.loaders.by_id(Payment)
 
 
 async def order_invoices(root: Order, info: Info) -> list[Any]:
@@ -145,10 +137,3 @@ async def issue_invoice(info: Info, input: Any) -> Any:
 
     return await run_mutation(info, scope=INVOICES_WRITE, action=work, payload=lambda invoice: {"invoice": invoice})
 
-
-async def load_payment(info: Info, key: Any) -> Any:
-    return await _payment_by_id(info).load(key)
-
-
-async def load_invoice(info: Info, key: Any) -> Any:
-    return await _invoice_by_id(info).load(key)

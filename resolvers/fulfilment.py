@@ -30,14 +30,6 @@ def packing_slip_path(order_id: object) -> str:
     return f"/documents/orders/{to_global_id('Order', str(order_id))}/packing-slip.pdf"
 
 
-def is_shipment(obj: Any) -> bool:
-    return isinstance(obj, Shipment)
-
-
-def is_pick_list(obj: Any) -> bool:
-    return isinstance(obj, PickList)
-
-
 def _shipments_by_order(info: Info):  # type: ignore[no-untyped-def]
     return info.context.loaders.extra("shipments_by_order", lambda l: l.grouped(Shipment, Shipment.order_id, Shipment.shipped_at))
 
@@ -92,14 +84,6 @@ async def shipments(info: Info, first: int | None = None, after: str | None = No
     await info.context.require(READ)
     conditions = pagination.order_filter(Shipment.order_id, order_id)
     return await pagination.newest_first(info.context.db, Shipment, Shipment.shipped_at, conditions, first, after)
-
-
-async def load_shipment(info: Info, key: Any) -> Any:
-    return await info.context.loaders.extra("shipment", lambda l: l.by_key(Shipment, Shipment.id)).load(key)
-
-
-async def load_pick_list(info: Info, key: Any) -> Any:
-    return await info.context.loaders.extra("pick_list", lambda l: l.by_key(PickList, PickList.id)).load(key)
 
 
 async def create_pick_list(info: Info, input: Any) -> SimpleNamespace:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
-from sqlalchemy import any_, bindparam, select
+from sqlalchemy import ColumnElement, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.dataloader import DataLoader
@@ -16,22 +16,35 @@ from app.infra.database import Database
 from models import Order, OrderEvent, OrderLine, Product, StockLevel, Warehouse
 
 
+class Identified(Protocol):
+    """A model with a UUID primary key `id`."""
+
+    id: ClassVar[InstrumentedAttribute[uuid.UUID]]
+
+
+M = TypeVar("M")
+IdentifiedT = TypeVar("IdentifiedT", bound=Identified)
+K = TypeVar("K", bound=Hashable)
+LoaderT = TypeVar("LoaderT", bound=DataLoader[Any, Any])
+
+
 class Loaders:
     """Created per request; one batch query per kind of row, whatever the page size."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._extra: dict[str, DataLoader[Any, Any]] = {}
-        self.order = self.by_key(Order, Order.id)
+        self._by_id: dict[type, DataLoader[uuid.UUID, Any]] = {}
+        self.order = self.by_id(Order)
         self.order_by_number = self.by_key(Order, Order.number)
-        self.product = self.by_key(Product, Product.id)
-        self.warehouse = self.by_key(Warehouse, Warehouse.id)
+        self.product = self.by_id(Product)
+        self.warehouse = self.by_id(Warehouse)
         self.lines_by_order = self.grouped(OrderLine, OrderLine.order_id, OrderLine.position)
         self.events_by_order = self.grouped(OrderEvent, OrderEvent.order_id, OrderEvent.seq)
         self.stock_by_sku = self.grouped(StockLevel, StockLevel.sku, StockLevel.warehouse_id)
 
-    def by_key(self, model: type, column: InstrumentedAttribute) -> DataLoader[Any, Any]:
-        async def load(keys: Sequence[Any]) -> list[Any]:
+    def by_key(self, model: type[M], column: InstrumentedAttribute[K]) -> DataLoader[K, M | None]:
+        async def load(keys: Sequence[K]) -> list[M | None]:
             async with self.db.read() as session:
                 rows = (await session.execute(select(model).where(in_array(column, keys)))).scalars().all()
             found = {getattr(row, column.key): row for row in rows}
@@ -39,34 +52,37 @@ class Loaders:
 
         return DataLoader(load_fn=load)
 
-    def grouped(self, model: type, column: InstrumentedAttribute, order_by: InstrumentedAttribute) -> DataLoader[Any, list[Any]]:
-        async def load(keys: Sequence[Any]) -> list[list[Any]]:
+    def by_id(self, model: type[IdentifiedT]) -> DataLoader[uuid.UUID, IdentifiedT | None]:
+        """The request's one loader of `model` rows by primary key (node(id:), nested references)."""
+        loader = self._by_id.get(model)
+        if loader is None:
+            loader = self._by_id[model] = self.by_key(model, model.id)
+        return cast(DataLoader[uuid.UUID, IdentifiedT | None], loader)
+
+    def grouped(self, model: type[M], column: InstrumentedAttribute[K], order_by: InstrumentedAttribute[Any]) -> DataLoader[K, list[M]]:
+        async def load(keys: Sequence[K]) -> list[list[M]]:
             async with self.db.read() as session:
                 rows = (await session.execute(select(model).where(in_array(column, keys)).order_by(column, order_by))).scalars().all()
-            groups: dict[Any, list[Any]] = defaultdict(list)
+            groups: dict[K, list[M]] = defaultdict(list)
             for row in rows:
                 groups[getattr(row, column.key)].append(row)
             return [groups.get(key, []) for key in keys]
 
         return DataLoader(load_fn=load)
 
-    def extra(self, name: str, factory: Any) -> DataLoader[Any, Any]:
+    def extra(self, name: str, factory: Callable[[Loaders], LoaderT]) -> LoaderT:
         """A loader another domain defines (`factory(self)`), created once per request."""
         loader = self._extra.get(name)
         if loader is None:
             loader = self._extra[name] = factory(self)
-        return loader
+        return cast(LoaderT, loader)
 
     def prime_orders(self, orders: Sequence[Order]) -> None:
         for order in orders:
             self.order.prime(order.id, order)
 
 
-def in_array(column: InstrumentedAttribute, keys: Sequence[Any]) -> Any:
+def in_array(column: InstrumentedAttribute[K], keys: Sequence[K]) -> ColumnElement[bool]:
     """`column = ANY($1)`: one array parameter, so the statement's text is the same for any batch size
     (compiled once, prepared once) instead of one `IN (...)` parameter per key."""
     return column == any_(bindparam("keys", list(keys), type_=ARRAY(column.type)))
-
-
-def as_uuid(value: str | uuid.UUID) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)

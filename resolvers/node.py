@@ -1,51 +1,60 @@
-"""`node(id:)`: any refetchable object by global ID, subject to the read scope of its kind."""
+"""`node(id:)`: any refetchable object by global ID, subject to the read scope of its kind.
+
+NODE_TYPES is the one registry of refetchable types: GraphQL type name -> model, read scope and
+loader. node(id:) decodes and loads through it, the schema's Node types are checked against it
+(graphql_schema.schema) and tell ORM rows apart by its models (graphql_schema.common.Node).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import uuid
+from dataclasses import dataclass
+from typing import Any, Generic
 
-from sqlalchemy import select
 from strawberry.dataloader import DataLoader
-from strawberry.types import Info
 
-from models import StockLevel
-from resolvers import billing, fulfilment, returns
+from models import Order, Product, StockLevel, Warehouse
+from models.billing import Invoice, Payment
+from models.fulfilment import PickList, Shipment
+from models.returns import Inquiry, ReturnRequest
 from resolvers.ids import from_global_id
-from resolvers.loaders import Loaders
+from resolvers.loaders import IdentifiedT, Loaders
+from resolvers.types import Info
 
 
-async def _stock_level(info: Info, key: Any) -> Any:
-    async with info.context.db.read() as session:
-        return (await session.execute(select(StockLevel).where(StockLevel.id == key))).scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class NodeType(Generic[IdentifiedT]):
+    model: type[IdentifiedT]
+    scope: str  # node(id:) answers only a key with this scope
+
+    def loader(self, loaders: Loaders) -> DataLoader[uuid.UUID, IdentifiedT | None]:
+        # The request's one loader of these rows by id: shared with nested fields and primed by lists.
+        return loaders.by_id(self.model)
 
 
-def _loader(pick: Callable[[Loaders], DataLoader[Any, Any]]) -> Callable[[Info, Any], Any]:
-    async def load(info: Info, key: Any) -> Any:
-        return await pick(info.context.loaders).load(key)
-
-    return load
-
-
-# type name -> (read scope, fetch). Other domains register theirs here.
-NODE_TYPES: dict[str, tuple[str, Callable[[Info, Any], Any]]] = {
-    "Order": ("orders:read", _loader(lambda l: l.order)),
-    "Product": ("stock:read", _loader(lambda l: l.product)),
-    "Warehouse": ("stock:read", _loader(lambda l: l.warehouse)),
-    "StockLevel": ("stock:read", _stock_level),
-    "Shipment": ("shipments:read", fulfilment.load_shipment),
-    "PickList": ("shipments:read", fulfilment.load_pick_list),
-    "Payment": ("payments:read", billing.load_payment),
-    "Invoice": ("invoices:read", billing.load_invoice),
-    "Return": ("returns:read", returns.load_return),
-    "Inquiry": ("orders:read", returns.load_inquiry),
+NODE_TYPES: dict[str, NodeType[Any]] = {
+    "Order": NodeType(Order, "orders:read"),
+    "Product": NodeType(Product, "stock:read"),
+    "Warehouse": NodeType(Warehouse, "stock:read"),
+    "StockLevel": NodeType(StockLevel, "stock:read"),
+    "Shipment": NodeType(Shipment, "shipments:read"),
+    "PickList": NodeType(PickList, "shipments:read"),
+    "Payment": NodeType(Payment, "payments:read"),
+    "Invoice": NodeType(Invoice, "invoices:read"),
+    "Return": NodeType(ReturnRequest, "returns:read"),
+    "Inquiry": NodeType(Inquiry, "orders:read"),
 }
 
 
-async def node(info: Info, id: str) -> Any:
+def model_of(type_name: str) -> type[Any]:
+    """The model whose rows a node type shows."""
+    return NODE_TYPES[type_name].model
+
+
+async def node(info: Info, id: str) -> object | None:
     decoded = from_global_id(id)
     if decoded is None or decoded[0] not in NODE_TYPES:
         return None
-    scope, fetch = NODE_TYPES[decoded[0]]
-    await info.context.require(scope)
-    return await fetch(info, decoded[1])
+    kind = NODE_TYPES[decoded[0]]
+    await info.context.require(kind.scope)
+    return await kind.loader(info.context.loaders).load(decoded[1])

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from graphql import GraphQLError
 from sqlalchemy import ColumnElement, func, select, tuple_
@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.infra.database import Database
 from resolvers.ids import from_global_id
+from resolvers.loaders import Identified
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100  # documented in the README
@@ -76,12 +77,6 @@ def uuid_key(column: InstrumentedAttribute[uuid.UUID]) -> Key[uuid.UUID]:
 
 def time_key(column: InstrumentedAttribute[datetime]) -> Key[datetime]:
     return Key(column, datetime.isoformat, datetime.fromisoformat)
-
-
-class Identified(Protocol):
-    """A model with a UUID primary key `id`."""
-
-    id: ClassVar[InstrumentedAttribute[uuid.UUID]]
 
 
 IdentifiedT = TypeVar("IdentifiedT", bound=Identified)

@@ -37,14 +37,6 @@ def _messages(info: Info) -> Any:
     return info.context.loaders.extra("inquiry_messages", lambda l: l.grouped(InquiryMessage, InquiryMessage.inquiry_id, InquiryMessage.created_at))
 
 
-async def load_return(info: Info, key: uuid.UUID) -> ReturnRequest | None:
-    return await info.context.loaders.extra("return", lambda l: l.by_key(ReturnRequest, ReturnRequest.id)).load(key)
-
-
-async def load_inquiry(info: Info, key: uuid.UUID) -> Inquiry | None:
-    return await info.context.loaders.extra("inquiry", lambda l: l.by_key(Inquiry, Inquiry.id)).load(key)
-
-
 async def return_lines(root: ReturnRequest, info: Info) -> list[ReturnLine]:
     return await _return_lines(info).load(root.id)
 
