@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
-from sqlalchemy import or_, select
-from strawberry.types import Info
+from sqlalchemy import ColumnElement, or_, select
 
 from app.catalog import service
+from app.infra.database import UnitOfWork
 from models import Product, StockLevel, Warehouse
 from resolvers import pagination
 from resolvers.errors import run_mutation
+from resolvers.inputs import AdjustStockArgs, ProductArgs, WarehouseArgs
+from resolvers.types import Info, MutationPayload
 
 
 async def products(info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> pagination.Connection[Product]:
     await info.context.require("stock:read")
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if search and search.strip():
         pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions.append(or_(Product.sku.ilike(pattern), Product.name.ilike(pattern)))
@@ -29,9 +28,11 @@ async def warehouses(info: Info) -> list[Warehouse]:
         return list((await session.execute(select(Warehouse).order_by(Warehouse.code))).scalars())
 
 
-async def stock_levels(info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None) -> pagination.Connection[StockLevel]:
+async def stock_levels(
+    info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None
+) -> pagination.Connection[StockLevel]:
     await info.context.require("stock:read")
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if sku:
         conditions.append(StockLevel.sku == sku)
     if warehouse_code:
@@ -44,12 +45,12 @@ async def product_stock_levels(root: Product, info: Info) -> list[StockLevel]:
     return await info.context.loaders.stock_by_sku.load(root.sku)
 
 
-async def stock_level_warehouse(root: StockLevel, info: Info) -> Warehouse:
+async def stock_level_warehouse(root: StockLevel, info: Info) -> Warehouse | None:
     return await info.context.loaders.warehouse.load(root.warehouse_id)
 
 
-async def upsert_product(info: Info, input: Any) -> SimpleNamespace:
-    async def work(uow):  # type: ignore[no-untyped-def]
+async def upsert_product(info: Info, input: ProductArgs) -> MutationPayload:
+    async def work(uow: UnitOfWork) -> Product:
         return await service.upsert_product(
             uow=uow, sku=input.sku, name=input.name, price=input.price, currency=input.currency,
             tax_rate=input.tax_rate, made_to_order=input.made_to_order, lead_time_days=input.lead_time_days,
@@ -58,15 +59,15 @@ async def upsert_product(info: Info, input: Any) -> SimpleNamespace:
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda p: {"product": p})
 
 
-async def upsert_warehouse(info: Info, input: Any) -> SimpleNamespace:
-    async def work(uow):  # type: ignore[no-untyped-def]
+async def upsert_warehouse(info: Info, input: WarehouseArgs) -> MutationPayload:
+    async def work(uow: UnitOfWork) -> Warehouse:
         return await service.upsert_warehouse(uow=uow, code=input.code, name=input.name, channels=[c.value for c in input.channels])
 
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda w: {"warehouse": w})
 
 
-async def adjust_stock(info: Info, input: Any) -> SimpleNamespace:
-    async def work(uow):  # type: ignore[no-untyped-def]
+async def adjust_stock(info: Info, input: AdjustStockArgs) -> MutationPayload:
+    async def work(uow: UnitOfWork) -> StockLevel:
         return await service.adjust_stock(uow=uow, sku=input.sku, warehouse_code=input.warehouse_code, delta=input.delta, reason=input.reason)
 
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda s: {"stock_level": s})

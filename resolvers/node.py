@@ -46,7 +46,7 @@ NODE_TYPES: dict[str, NodeType[Any]] = {
 }
 
 
-def model_of(type_name: str) -> type[Any]:
+def model_of(type_name: str) -> type[object]:
     """The model whose rows a node type shows."""
     return NODE_TYPES[type_name].model
 

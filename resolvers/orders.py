@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from types import SimpleNamespace
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
-from graphql import GraphQLError
-from sqlalchemy import func, select
-from strawberry.types import Info
+from sqlalchemy import ColumnElement, func, select
 
+from app.infra.database import UnitOfWork
 from app.orders import service
 from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
 from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.ids import decode_id, from_global_id
+from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
+from resolvers.types import Info, MutationPayload
 
 SORT_KEYS: dict[str, pagination.Key[Any]] = {
     # field -> the column it sorts on, and how its value sits in a cursor; ties broken by id
@@ -27,14 +31,20 @@ SORT_KEYS: dict[str, pagination.Key[Any]] = {
 EVENTS_PAGE_MAX = 500
 
 
-def _enum_values(values: list[Any] | None) -> list[str] | None:
+@dataclass(frozen=True, slots=True)
+class OrderStats:
+    count_by_status: dict[str, int]
+    total_orders: int
+
+
+def _enum_values(values: Sequence[Enum] | None) -> list[str] | None:
     return [v.value for v in values] if values else None
 
 
-def _order_conditions(filter: Any) -> list[Any]:
+def _order_conditions(filter: OrderFilterArgs | None) -> list[ColumnElement[bool]]:
     if filter is None:
         return []
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if statuses := _enum_values(filter.status):
         conditions.append(Order.status.in_(statuses))
     if channels := _enum_values(filter.channel):
@@ -61,9 +71,11 @@ async def order(info: Info, id: str | None = None, number: str | None = None) ->
     return None
 
 
-async def orders(info: Info, first: int | None = None, after: str | None = None, filter: Any = None, sort: Any = None) -> pagination.Connection[Order]:
+async def orders(
+    info: Info, first: int | None = None, after: str | None = None, filter: OrderFilterArgs | None = None, sort: OrderSortArgs | None = None
+) -> pagination.Connection[Order]:
     await info.context.require("orders:read")
-    field = sort.field.value if sort else "PLACED_AT"
+    field: str = sort.field.value if sort else "PLACED_AT"
     descending = (sort.direction.value == "DESC") if sort else True
     keys = (SORT_KEYS[field], pagination.uuid_key(Order.id))
     page = await pagination.keyset(
@@ -73,7 +85,7 @@ async def orders(info: Info, first: int | None = None, after: str | None = None,
     return page
 
 
-async def order_stats(info: Info, channel: Any = None, placed_after: datetime | None = None) -> SimpleNamespace:
+async def order_stats(info: Info, channel: Enum | None = None, placed_after: datetime | None = None) -> OrderStats:
     await info.context.require("orders:read")
     statement = select(Order.status, func.count()).group_by(Order.status)
     if channel is not None:
@@ -82,7 +94,7 @@ async def order_stats(info: Info, channel: Any = None, placed_after: datetime | 
         statement = statement.where(Order.placed_at >= placed_after)
     async with info.context.db.read() as session:
         counts = {status: n for status, n in (await session.execute(statement)).all()}
-    return SimpleNamespace(count_by_status=counts, total_orders=sum(counts.values()))
+    return OrderStats(count_by_status=counts, total_orders=sum(counts.values()))
 
 
 async def order_lines(root: Order, info: Info) -> list[OrderLine]:
@@ -106,7 +118,7 @@ async def order_events(root: Order, info: Info, first: int | None = None, after:
     return pagination.build(events, size, after, lambda e: str(e.seq), count)
 
 
-def _address(value: Any) -> dict[str, Any] | None:
+def _address(value: AddressArgs | None) -> dict[str, str | None] | None:
     if value is None:
         return None
     return {
@@ -115,11 +127,11 @@ def _address(value: Any) -> dict[str, Any] | None:
     }
 
 
-def _order_payload(order: Order | None) -> dict[str, Any]:
+def _order_payload(order: Order | None) -> dict[str, object]:
     return {"order": order}
 
 
-async def place_order(info: Info, input: Any) -> SimpleNamespace:
+async def place_order(info: Info, input: PlaceOrderArgs) -> MutationPayload:
     request = PlaceOrderRequest(
         channel=input.channel.value,
         email=input.email,
@@ -133,9 +145,13 @@ async def place_order(info: Info, input: Any) -> SimpleNamespace:
     return await run_mutation(info, scope="orders:write", action=lambda uow: service.place_order(uow=uow, request=request), payload=_order_payload)
 
 
-def _transition_mutation(action: Any):  # type: ignore[no-untyped-def]
-    async def mutate(info: Info, input: Any) -> SimpleNamespace:
-        async def work(uow):  # type: ignore[no-untyped-def]
+class _Transition(Protocol):
+    def __call__(self, *, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Awaitable[Order]: ...
+
+
+def _transition_mutation(action: _Transition) -> Callable[[Info, OrderTransitionArgs], Awaitable[MutationPayload]]:
+    async def mutate(info: Info, input: OrderTransitionArgs) -> MutationPayload:
+        async def work(uow: UnitOfWork) -> Order:
             order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
             return await action(uow=uow, order_id=order_id, reason=input.reason)
 

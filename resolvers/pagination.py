@@ -98,7 +98,7 @@ def encode_cursor(values: Sequence[str | int]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(values), default=str, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str, size: int) -> list[Any]:
+def decode_cursor(cursor: str, size: int) -> list[object]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -126,7 +126,7 @@ def build(rows: Sequence[M], first: int, after: str | None, cursor: Callable[[M]
 def _bound(keys: Sequence[Key[Any]], after: str) -> list[object]:
     values = decode_cursor(after, len(keys))
     try:
-        return [key.parse(str(value)) for key, value in zip(keys, values)]
+        return [key.parse(str(value)) for key, value in zip(keys, values, strict=True)]
     except (ValueError, ArithmeticError):
         raise invalid_cursor() from None
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from strawberry.types import Info
+from strawberry.dataloader import DataLoader
 
 from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode
@@ -16,25 +17,30 @@ from models.returns import Inquiry, InquiryMessage, ReturnLine, ReturnRequest
 from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.ids import decode_id
+from resolvers.inputs import (
+    CustomerInquiryMessageArgs, CustomerReturnArgs, InquiryIdArgs, InquiryMessageArgs, OpenCustomerInquiryArgs, OpenInquiryArgs,
+    PostSaleFilterArgs, ReceiveReturnArgs, ReturnDecisionArgs, ReturnRequestArgs, StaffReturnArgs,
+)
 from resolvers.tracking import find_tracked_order
+from resolvers.types import Info, MutationPayload
 
 # --- loaders (one statement per batch, whatever the page size) -----------------------------------
 
 
-def _return_lines(info: Info) -> Any:
-    return info.context.loaders.extra("return_lines", lambda l: l.grouped(ReturnLine, ReturnLine.return_id, ReturnLine.position))
+def _return_lines(info: Info) -> DataLoader[uuid.UUID, list[ReturnLine]]:
+    return info.context.loaders.extra("return_lines", lambda loaders: loaders.grouped(ReturnLine, ReturnLine.return_id, ReturnLine.position))
 
 
-def _returns_by_order(info: Info) -> Any:
-    return info.context.loaders.extra("returns_by_order", lambda l: l.grouped(ReturnRequest, ReturnRequest.order_id, ReturnRequest.created_at))
+def _returns_by_order(info: Info) -> DataLoader[uuid.UUID, list[ReturnRequest]]:
+    return info.context.loaders.extra("returns_by_order", lambda loaders: loaders.grouped(ReturnRequest, ReturnRequest.order_id, ReturnRequest.created_at))
 
 
-def _inquiries_by_order(info: Info) -> Any:
-    return info.context.loaders.extra("inquiries_by_order", lambda l: l.grouped(Inquiry, Inquiry.order_id, Inquiry.created_at))
+def _inquiries_by_order(info: Info) -> DataLoader[uuid.UUID, list[Inquiry]]:
+    return info.context.loaders.extra("inquiries_by_order", lambda loaders: loaders.grouped(Inquiry, Inquiry.order_id, Inquiry.created_at))
 
 
-def _messages(info: Info) -> Any:
-    return info.context.loaders.extra("inquiry_messages", lambda l: l.grouped(InquiryMessage, InquiryMessage.inquiry_id, InquiryMessage.created_at))
+def _messages(info: Info) -> DataLoader[uuid.UUID, list[InquiryMessage]]:
+    return info.context.loaders.extra("inquiry_messages", lambda loaders: loaders.grouped(InquiryMessage, InquiryMessage.inquiry_id, InquiryMessage.created_at))
 
 
 async def return_lines(root: ReturnRequest, info: Info) -> list[ReturnLine]:
@@ -75,7 +81,7 @@ async def staff_author(root: InquiryMessage, info: Info) -> str | None:
 # --- lists ---------------------------------------------------------------------------------------
 
 
-async def list_returns(info: Info, first: int | None, after: str | None, filter: Any) -> pagination.Connection:
+async def list_returns(info: Info, first: int | None, after: str | None, filter: PostSaleFilterArgs | None) -> pagination.Connection[ReturnRequest]:
     await info.context.require("returns:read")
     conditions = pagination.order_filter(ReturnRequest.order_id, filter.order_id if filter else None)
     if filter is not None and filter.status:
@@ -83,7 +89,7 @@ async def list_returns(info: Info, first: int | None, after: str | None, filter:
     return await pagination.newest_first(info.context.db, ReturnRequest, ReturnRequest.created_at, conditions, first, after)
 
 
-async def list_inquiries(info: Info, first: int | None, after: str | None, filter: Any) -> pagination.Connection:
+async def list_inquiries(info: Info, first: int | None, after: str | None, filter: PostSaleFilterArgs | None) -> pagination.Connection[Inquiry]:
     await info.context.require("orders:read")
     conditions = pagination.order_filter(Inquiry.order_id, filter.order_id if filter else None)
     if filter is not None and filter.status:
@@ -104,16 +110,16 @@ async def tracked_inquiries(info: Info, number: str, email: str) -> list[Inquiry
 # --- mutations -----------------------------------------------------------------------------------
 
 
-def _return_payload(result: ReturnRequest | None) -> dict[str, Any]:
+def _return_payload(result: ReturnRequest | None) -> dict[str, object]:
     return {"return_": result}
 
 
-def _inquiry_payload(result: Inquiry | None) -> dict[str, Any]:
+def _inquiry_payload(result: Inquiry | None) -> dict[str, object]:
     return {"inquiry": result}
 
 
-def _request(input: Any, order_id: uuid.UUID) -> returns.ReturnRequestInput:
-    lines = []
+def _request(input: ReturnRequestArgs, order_id: uuid.UUID) -> returns.ReturnRequestInput:
+    lines: list[returns.ReturnLineRequest] = []
     for i, line in enumerate(input.lines):
         line_id = decode_id(line.order_line_id, "OrderLine", ["input", "lines", str(i), "orderLineId"]) if line.order_line_id else None
         lines.append(returns.ReturnLineRequest(quantity=line.quantity, order_line_id=line_id, sku=line.sku, reason=line.reason))
@@ -135,7 +141,7 @@ def _customer(email: str) -> str:
     return f"customer:{email.strip().lower()[:180]}"
 
 
-async def request_return(info: Info, input: Any) -> Any:
+async def request_return(info: Info, input: StaffReturnArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> ReturnRequest:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
         return await returns.request_return(uow=uow, request=_request(input, order_id), requested_by=returns.STAFF)
@@ -143,7 +149,7 @@ async def request_return(info: Info, input: Any) -> Any:
     return await run_mutation(info, scope="returns:write", action=work, payload=_return_payload)
 
 
-async def request_customer_return(info: Info, input: Any) -> Any:
+async def request_customer_return(info: Info, input: CustomerReturnArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> ReturnRequest:
         order = await _customer_order(info, input.number, input.email)
         return await returns.request_return(uow=uow, request=_request(input, order.id), requested_by=returns.CUSTOMER)
@@ -151,8 +157,12 @@ async def request_customer_return(info: Info, input: Any) -> Any:
     return await run_mutation(info, scope=None, public_actor=_customer(input.email), action=work, payload=_return_payload)
 
 
-def _decision(action: Any) -> Any:
-    async def mutate(info: Info, input: Any) -> Any:
+class _Decision(Protocol):
+    def __call__(self, *, uow: UnitOfWork, return_id: uuid.UUID, note: str | None = None) -> Awaitable[ReturnRequest]: ...
+
+
+def _decision(action: _Decision) -> Callable[[Info, ReturnDecisionArgs], Awaitable[MutationPayload]]:
+    async def mutate(info: Info, input: ReturnDecisionArgs) -> MutationPayload:
         async def work(uow: UnitOfWork) -> ReturnRequest:
             return await action(uow=uow, return_id=decode_id(input.return_id, "Return", ["input", "returnId"]), note=input.note)
 
@@ -165,7 +175,7 @@ approve_return = _decision(returns.approve_return)
 reject_return = _decision(returns.reject_return)
 
 
-async def receive_return(info: Info, input: Any) -> Any:
+async def receive_return(info: Info, input: ReceiveReturnArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> ReturnRequest:
         return_id = decode_id(input.return_id, "Return", ["input", "returnId"])
         inspections = [
@@ -180,7 +190,7 @@ async def receive_return(info: Info, input: Any) -> Any:
     return await run_mutation(info, scope="returns:write", action=work, payload=_return_payload)
 
 
-async def open_inquiry(info: Info, input: Any) -> Any:
+async def open_inquiry(info: Info, input: OpenInquiryArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
         return await inquiries.open_inquiry(uow=uow, order_id=order_id, subject=input.subject, body=input.body,
@@ -189,7 +199,7 @@ async def open_inquiry(info: Info, input: Any) -> Any:
     return await run_mutation(info, scope="orders:write", action=work, payload=_inquiry_payload)
 
 
-async def reply_to_inquiry(info: Info, input: Any) -> Any:
+async def reply_to_inquiry(info: Info, input: InquiryMessageArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         inquiry_id = decode_id(input.inquiry_id, "Inquiry", ["input", "inquiryId"])
         return await inquiries.post_message(uow=uow, inquiry_id=inquiry_id, body=input.body, author_type=inquiries.STAFF, author=uow.actor)
@@ -197,7 +207,7 @@ async def reply_to_inquiry(info: Info, input: Any) -> Any:
     return await run_mutation(info, scope="orders:write", action=work, payload=_inquiry_payload)
 
 
-async def close_inquiry(info: Info, input: Any) -> Any:
+async def close_inquiry(info: Info, input: InquiryIdArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         inquiry_id = decode_id(input.inquiry_id, "Inquiry", ["input", "inquiryId"])
         return await inquiries.close_inquiry(uow=uow, inquiry_id=inquiry_id, closed_by=inquiries.STAFF)
@@ -205,7 +215,7 @@ async def close_inquiry(info: Info, input: Any) -> Any:
     return await run_mutation(info, scope="orders:write", action=work, payload=_inquiry_payload)
 
 
-async def open_customer_inquiry(info: Info, input: Any) -> Any:
+async def open_customer_inquiry(info: Info, input: OpenCustomerInquiryArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         order = await _customer_order(info, input.number, input.email)
         return await inquiries.open_inquiry(uow=uow, order_id=order.id, subject=input.subject, body=input.body,
@@ -214,7 +224,7 @@ async def open_customer_inquiry(info: Info, input: Any) -> Any:
     return await run_mutation(info, scope=None, public_actor=_customer(input.email), action=work, payload=_inquiry_payload)
 
 
-async def post_customer_inquiry_message(info: Info, input: Any) -> Any:
+async def post_customer_inquiry_message(info: Info, input: CustomerInquiryMessageArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         order = await _customer_order(info, input.number, input.email)
         inquiry_id = decode_id(input.inquiry_id, "Inquiry", ["input", "inquiryId"])
