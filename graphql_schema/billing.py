@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+import models.billing
 from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import InvoiceKind, PaymentMethod, PaymentTransactionStatus
 from resolvers import billing as resolve
-from resolvers.ids import to_global_id
 
 if TYPE_CHECKING:
     from graphql_schema.orders import Order
+
+OrderRef = Annotated["Order", strawberry.lazy("graphql_schema.orders")]
+InvoiceRef = Annotated["Invoice", strawberry.lazy("graphql_schema.billing")]  # a self-reference inside the class body
 
 
 @strawberry.type
@@ -25,21 +28,17 @@ class Payment(Node):
     created_at: datetime
     expires_at: datetime | None = strawberry.field(description="an unpaid bank transfer's order is cancelled after this")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Payment", self.id))
-
     @strawberry.field(description="authorised or expected")
-    def amount(self) -> Money:
-        return Money(amount=self.amount, currency=self.currency)
+    def amount(root: models.billing.Payment) -> Money:
+        return Money(amount=root.amount, currency=root.currency)
 
     @strawberry.field
-    def captured_amount(self) -> Money:
-        return Money(amount=self.captured_amount, currency=self.currency)
+    def captured_amount(root: models.billing.Payment) -> Money:
+        return Money(amount=root.captured_amount, currency=root.currency)
 
     @strawberry.field
-    def refunded_amount(self) -> Money:
-        return Money(amount=self.refunded_amount, currency=self.currency)
+    def refunded_amount(root: models.billing.Payment) -> Money:
+        return Money(amount=root.refunded_amount, currency=root.currency)
 
 
 @strawberry.type
@@ -47,12 +46,12 @@ class TaxBreakdown:
     rate: Decimal
 
     @strawberry.field
-    def base(self) -> Money:
-        return money(self.base, self.currency)
+    def base(root: resolve.TaxLine) -> Money:
+        return money(root.base, root.currency)
 
     @strawberry.field
-    def tax(self) -> Money:
-        return money(self.tax, self.currency)
+    def tax(root: resolve.TaxLine) -> Money:
+        return money(root.tax, root.currency)
 
 
 @strawberry.type
@@ -63,12 +62,12 @@ class InvoiceLine:
     tax_rate: Decimal
 
     @strawberry.field
-    def unit_price(self) -> Money:
-        return money(self.unit_price, self.currency)
+    def unit_price(root: resolve.InvoiceLine) -> Money:
+        return money(root.unit_price, root.currency)
 
     @strawberry.field(description="quantity x unitPrice, before tax")
-    def total(self) -> Money:
-        return money(self.total, self.currency)
+    def total(root: resolve.InvoiceLine) -> Money:
+        return money(root.total, root.currency)
 
 
 @strawberry.type
@@ -77,30 +76,28 @@ class Invoice(Node):
     series: str
     kind: InvoiceKind
     issued_at: datetime
-    order: Annotated["Order", strawberry.lazy("graphql_schema.orders")] = strawberry.field(resolver=resolve.invoice_order)
-    corrects: Invoice | None = strawberry.field(resolver=resolve.invoice_corrects, description="the invoice a credit note corrects")
-    tax_breakdown: list[TaxBreakdown] = strawberry.field(resolver=resolve.invoice_tax_breakdown)
+    order: models.Order | None = strawberry.field(resolver=resolve.invoice_order, graphql_type=OrderRef)
+    corrects: models.billing.Invoice | None = strawberry.field(
+        resolver=resolve.invoice_corrects, graphql_type=InvoiceRef | None, description="the invoice a credit note corrects"
+    )
+    tax_breakdown: list[resolve.TaxLine] = strawberry.field(resolver=resolve.invoice_tax_breakdown, graphql_type=list[TaxBreakdown])
     pdf_url: str = strawberry.field(resolver=resolve.invoice_pdf_url, description="authorised download")
     html_url: str = strawberry.field(resolver=resolve.invoice_html_url, description="authorised download, HTML")
-    lines: list[InvoiceLine] = strawberry.field(resolver=resolve.invoice_lines, description="as frozen at issue")
+    lines: list[resolve.InvoiceLine] = strawberry.field(resolver=resolve.invoice_lines, graphql_type=list[InvoiceLine], description="as frozen at issue")
     reason: str | None = strawberry.field(description="why a credit note was issued")
     order_number: str
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Invoice", self.id))
-
     @strawberry.field(description="negative on a credit note")
-    def subtotal(self) -> Money:
-        return Money(amount=self.subtotal, currency=self.currency)
+    def subtotal(root: models.billing.Invoice) -> Money:
+        return Money(amount=root.subtotal, currency=root.currency)
 
     @strawberry.field
-    def tax_total(self) -> Money:
-        return Money(amount=self.tax_total, currency=self.currency)
+    def tax_total(root: models.billing.Invoice) -> Money:
+        return Money(amount=root.tax_total, currency=root.currency)
 
     @strawberry.field
-    def total(self) -> Money:
-        return Money(amount=self.total, currency=self.currency)
+    def total(root: models.billing.Invoice) -> Money:
+        return Money(amount=root.total, currency=root.currency)
 
 
 @strawberry.input
@@ -130,7 +127,7 @@ class RefundPaymentInput:
 @strawberry.type
 class PaymentPayload:
     payment: Payment | None
-    order: Annotated["Order", strawberry.lazy("graphql_schema.orders")] | None
+    order: OrderRef | None
     user_errors: list[UserError]
     event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")
 

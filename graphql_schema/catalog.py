@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import strawberry
 
@@ -11,7 +10,6 @@ import models
 from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import SalesChannel
 from resolvers import catalog as resolve
-from resolvers.ids import to_global_id
 
 
 @strawberry.type
@@ -20,25 +18,17 @@ class Warehouse(Node):
     name: str
     channels: list[SalesChannel]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Warehouse", self.id))
-
 
 @strawberry.type
 class StockLevel(Node):
     sku: str
     on_hand: int
     reserved: int
-    warehouse: Warehouse = strawberry.field(resolver=resolve.stock_level_warehouse)
+    warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.stock_level_warehouse, graphql_type=Warehouse)
 
     @strawberry.field(description="onHand - reserved, never negative")
-    def available(self) -> int:
-        return max(self.on_hand - self.reserved, 0)
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("StockLevel", self.id))
+    def available(root: models.StockLevel) -> int:
+        return max(root.on_hand - root.reserved, 0)
 
 
 @strawberry.type
@@ -48,15 +38,11 @@ class Product(Node):
     tax_rate: Decimal
     made_to_order: bool
     lead_time_days: int
-    stock_levels: list[StockLevel] = strawberry.field(resolver=resolve.product_stock_levels)
+    stock_levels: list[models.StockLevel] = strawberry.field(resolver=resolve.product_stock_levels, graphql_type=list[StockLevel])
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Product", self.id))
-
-    @strawberry.field
-    def price(self) -> Money:
-        return money(self.price, self.currency)
+    def price(root: models.Product) -> Money:
+        return money(root.price, root.currency)
 
 
 @strawberry.input

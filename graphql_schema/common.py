@@ -6,22 +6,29 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from graphql import GraphQLResolveInfo
 from strawberry.types.base import get_object_definition
 
 from graphql_schema.enums import ErrorCode
 from resolvers import pagination
+from resolvers.ids import to_global_id
+from resolvers.loaders import Identified
 from resolvers.node import model_of
+from resolvers.types import Info
 
 NodeT = TypeVar("NodeT")
 
 
 @strawberry.interface
 class Node:
-    id: strawberry.ID
+    @strawberry.field
+    def id(root: Identified, info: Info) -> strawberry.ID:
+        """The global ID names the object's own GraphQL type: the key of resolvers.node.NODE_TYPES."""
+        type_name = info.path.typename
+        assert type_name is not None  # always set on an object's field
+        return strawberry.ID(to_global_id(type_name, root.id))
 
     @classmethod
-    def is_type_of(cls, obj: object, info: GraphQLResolveInfo) -> bool:
+    def is_type_of(cls, obj: object, info: object) -> bool:
         """Resolvers return ORM rows: a row is of the node type whose model resolvers.node registers for it."""
         return isinstance(obj, (model_of(get_object_definition(cls, strict=True).name), cls))
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+import models
+import models.fulfilment
+from app.fulfilment.tracking import Reported
 from graphql_schema.common import Node, UserError
 from graphql_schema.enums import ShipmentStatus
 from resolvers import fulfilment as resolve
-from resolvers.ids import to_global_id
 
 if TYPE_CHECKING:
     from graphql_schema.catalog import Warehouse
     from graphql_schema.orders import Order
+
+OrderRef = Annotated["Order", strawberry.lazy("graphql_schema.orders")]
+WarehouseRef = Annotated["Warehouse", strawberry.lazy("graphql_schema.catalog")]
 
 
 @strawberry.type
@@ -41,14 +46,12 @@ class Shipment(Node):
     shipped_at: datetime | None
     estimated_delivery_date: date | None
     delivered_at: datetime | None
-    order: Annotated["Order", strawberry.lazy("graphql_schema.orders")] = strawberry.field(resolver=resolve.shipment_order)
-    warehouse: Annotated["Warehouse", strawberry.lazy("graphql_schema.catalog")] = strawberry.field(resolver=resolve.shipment_warehouse)
-    events: list[TrackingEvent] = strawberry.field(resolver=resolve.shipment_events, description="Sorted by time, whatever order the carrier reported them in.")
+    order: models.Order | None = strawberry.field(resolver=resolve.shipment_order, graphql_type=OrderRef)
+    warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.shipment_warehouse, graphql_type=WarehouseRef)
+    events: list[Reported] = strawberry.field(
+        resolver=resolve.shipment_events, graphql_type=list[TrackingEvent], description="Sorted by time, whatever order the carrier reported them in."
+    )
     packing_slip_url: str | None = strawberry.field(resolver=resolve.shipment_packing_slip_url, description="authorised download of the order's packing slip (PDF)")
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Shipment", self.id))
 
 
 @strawberry.type
@@ -63,13 +66,9 @@ class PickListLine:
 class PickList(Node):
     number: str
     created_at: datetime
-    warehouse: Annotated["Warehouse", strawberry.lazy("graphql_schema.catalog")] = strawberry.field(resolver=resolve.pick_list_warehouse)
-    lines: list[PickListLine] = strawberry.field(resolver=resolve.pick_list_lines)
+    warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.pick_list_warehouse, graphql_type=WarehouseRef)
+    lines: list[models.fulfilment.PickListLine] = strawberry.field(resolver=resolve.pick_list_lines, graphql_type=list[PickListLine])
     csv_url: str = strawberry.field(resolver=resolve.pick_list_csv_url, description="authorised download")
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("PickList", self.id))
 
 
 @strawberry.input

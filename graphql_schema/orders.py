@@ -1,20 +1,28 @@
-"""Orders, their lines and timeline, and the order mutations' inputs and payloads."""
+"""Orders, their lines and timeline, and the order mutations' inputs and payloads.
+
+Values are ORM rows: a field's annotation (or a resolver's return type) is the Python value, and
+`graphql_type` what the schema shows where the two differ.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
 import models
+import models.billing
+import models.fulfilment
+import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
 from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
 from resolvers import fulfilment as resolve_fulfilment
 from resolvers import billing as resolve_billing
 from resolvers import orders as resolve
+from resolvers import pagination
 from resolvers import returns as resolve_returns
 from resolvers.ids import to_global_id
 
@@ -22,6 +30,12 @@ if TYPE_CHECKING:
     from graphql_schema.billing import Invoice, Payment
     from graphql_schema.returns import Inquiry, Return
     from graphql_schema.fulfilment import Shipment
+
+ShipmentRef = Annotated["Shipment", strawberry.lazy("graphql_schema.fulfilment")]
+InvoiceRef = Annotated["Invoice", strawberry.lazy("graphql_schema.billing")]
+PaymentRef = Annotated["Payment", strawberry.lazy("graphql_schema.billing")]
+ReturnRef = Annotated["Return", strawberry.lazy("graphql_schema.returns")]
+InquiryRef = Annotated["Inquiry", strawberry.lazy("graphql_schema.returns")]
 
 
 @strawberry.type
@@ -34,20 +48,20 @@ class OrderLine:
     quantity_returned: int
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("OrderLine", self.id))
+    def id(root: models.OrderLine) -> strawberry.ID:
+        return strawberry.ID(to_global_id("OrderLine", root.id))
 
     @strawberry.field
-    def unit_price(self) -> Money:
-        return money(self.unit_price, self.currency)
+    def unit_price(root: models.OrderLine) -> Money:
+        return money(root.unit_price, root.currency)
 
     @strawberry.field(description="quantity x unitPrice, before tax")
-    def total(self) -> Money:
-        return money(self.total, self.currency)
+    def total(root: models.OrderLine) -> Money:
+        return money(root.total, root.currency)
 
     @strawberry.field(description="Made-to-order details given when the order was placed.")
-    def customization(self) -> JSON | None:
-        return self.customization
+    def customization(root: models.OrderLine) -> JSON | None:
+        return None if root.customization is None else JSON(root.customization)
 
 
 @strawberry.type
@@ -59,12 +73,12 @@ class OrderEvent:
     actor: str | None
 
     @strawberry.field(description="Totally ordered; a subscription resumes after it.")
-    def cursor(self) -> str:
-        return str(self.seq)
+    def cursor(root: models.OrderEvent) -> str:
+        return str(root.seq)
 
     @strawberry.field
-    def data(self) -> JSON | None:
-        return self.data
+    def data(root: models.OrderEvent) -> JSON | None:
+        return None if root.data is None else JSON(root.data)
 
 
 @strawberry.type
@@ -77,51 +91,39 @@ class Order(Node):
     placed_at: datetime
     updated_at: datetime
     estimated_delivery_date: date | None
-    lines: list[OrderLine] = strawberry.field(resolver=resolve.order_lines)
-    events: BareConnection[OrderEvent] = strawberry.field(resolver=resolve.order_events)
-    shipments: list[Annotated["Shipment", strawberry.lazy("graphql_schema.fulfilment")]] = strawberry.field(
-        resolver=resolve_fulfilment.order_shipments
+    lines: list[models.OrderLine] = strawberry.field(resolver=resolve.order_lines, graphql_type=list[OrderLine])
+    events: pagination.Connection[models.OrderEvent] = strawberry.field(resolver=resolve.order_events, graphql_type=BareConnection[OrderEvent])
+    shipments: list[models.fulfilment.Shipment] = strawberry.field(resolver=resolve_fulfilment.order_shipments, graphql_type=list[ShipmentRef])
+    invoices: list[models.billing.Invoice] = strawberry.field(resolver=resolve_billing.order_invoices, graphql_type=list[InvoiceRef])
+    payments: list[models.billing.Payment] = strawberry.field(resolver=resolve_billing.order_payments, graphql_type=list[PaymentRef])
+    returns: list[models.returns.ReturnRequest] = strawberry.field(
+        resolver=resolve_returns.order_returns, graphql_type=list[ReturnRef], description="Needs returns:read."
     )
-    invoices: list[Annotated["Invoice", strawberry.lazy("graphql_schema.billing")]] = strawberry.field(
-        resolver=resolve_billing.order_invoices
-    )
-    payments: list[Annotated["Payment", strawberry.lazy("graphql_schema.billing")]] = strawberry.field(
-        resolver=resolve_billing.order_payments
-    )
-    returns: list[Annotated["Return", strawberry.lazy("graphql_schema.returns")]] = strawberry.field(
-        resolver=resolve_returns.order_returns, description="Needs returns:read."
-    )
-    inquiries: list[Annotated["Inquiry", strawberry.lazy("graphql_schema.returns")]] = strawberry.field(
-        resolver=resolve_returns.order_inquiries
-    )
+    inquiries: list[models.returns.Inquiry] = strawberry.field(resolver=resolve_returns.order_inquiries, graphql_type=list[InquiryRef])
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Order", self.id))
+    def shipping_address(root: models.Order) -> Address | None:
+        return Address.from_stored(root.shipping_address)
 
     @strawberry.field
-    def shipping_address(self) -> Address | None:
-        return Address.from_stored(self.shipping_address)
+    def billing_address(root: models.Order) -> Address | None:
+        return Address.from_stored(root.billing_address)
 
     @strawberry.field
-    def billing_address(self) -> Address | None:
-        return Address.from_stored(self.billing_address)
+    def subtotal(root: models.Order) -> Money:
+        return money(root.subtotal, root.currency)
 
     @strawberry.field
-    def subtotal(self) -> Money:
-        return money(self.subtotal, self.currency)
+    def tax_total(root: models.Order) -> Money:
+        return money(root.tax_total, root.currency)
 
     @strawberry.field
-    def tax_total(self) -> Money:
-        return money(self.tax_total, self.currency)
+    def shipping_total(root: models.Order) -> Money:
+        return money(root.shipping_total, root.currency)
 
     @strawberry.field
-    def shipping_total(self) -> Money:
-        return money(self.shipping_total, self.currency)
-
-    @strawberry.field
-    def total(self) -> Money:
-        return money(self.total, self.currency)
+    def total(root: models.Order) -> Money:
+        return money(root.total, root.currency)
 
 
 @strawberry.type

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.types import Info
 
+import models
+import models.returns
 from graphql_schema.catalog import Warehouse
 from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import AuthorType, InquiryStatus, InspectionResult, ReturnResolution, ReturnStatus
 from resolvers import returns as resolve
 from resolvers.ids import to_global_id
+from resolvers.types import Info
 
 if TYPE_CHECKING:
     from graphql_schema.orders import Order
@@ -28,15 +30,15 @@ class ReturnLine:
     reason: str | None
     inspection: InspectionResult | None
     inspection_note: str | None
-    restock_warehouse: Warehouse | None = strawberry.field(resolver=resolve.restock_warehouse)
+    restock_warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.restock_warehouse, graphql_type=Warehouse | None)
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("ReturnLine", self.id))
+    def id(root: models.returns.ReturnLine) -> strawberry.ID:
+        return strawberry.ID(to_global_id("ReturnLine", root.id))
 
     @strawberry.field
-    def order_line_id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("OrderLine", self.order_line_id))
+    def order_line_id(root: models.returns.ReturnLine) -> strawberry.ID:
+        return strawberry.ID(to_global_id("OrderLine", root.order_line_id))
 
 
 @strawberry.type(name="Return", description="A return (RMA) over delivered lines of one order.")
@@ -50,31 +52,27 @@ class Return(Node):
     created_at: datetime
     decided_at: datetime | None
     received_at: datetime | None
-    lines: list[ReturnLine] = strawberry.field(resolver=resolve.return_lines)
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Return", self.id))
+    lines: list[models.returns.ReturnLine] = strawberry.field(resolver=resolve.return_lines, graphql_type=list[ReturnLine])
 
     @strawberry.field(description="What the customer paid for the returned units, VAT included.")
-    def value(self) -> Money:
-        return money(self.value, self.currency)
+    def value(root: models.returns.ReturnRequest) -> Money:
+        return money(root.value, root.currency)
 
     @strawberry.field
-    def refunded_amount(self) -> Money:
-        return money(self.refunded_amount, self.currency)
+    def refunded_amount(root: models.returns.ReturnRequest) -> Money:
+        return money(root.refunded_amount, root.currency)
 
     @strawberry.field(description="Exchanges: replacement total minus returned value; > 0 is due on the replacement, < 0 is refunded on receipt.")
-    def price_difference(self) -> Money | None:
-        return None if self.price_difference is None else money(self.price_difference, self.currency)
+    def price_difference(root: models.returns.ReturnRequest) -> Money | None:
+        return None if root.price_difference is None else money(root.price_difference, root.currency)
 
-    @strawberry.field(description="Needs orders:read.")
-    async def order(self, info: Info) -> OrderRef | None:
-        return await resolve.related_order(info, self.order_id)
+    @strawberry.field(graphql_type=OrderRef | None, description="Needs orders:read.")
+    async def order(root: models.returns.ReturnRequest, info: Info) -> models.Order | None:
+        return await resolve.related_order(info, root.order_id)
 
-    @strawberry.field(description="Exchanges: the linked order that sends the replacement. Needs orders:read.")
-    async def replacement_order(self, info: Info) -> OrderRef | None:
-        return await resolve.related_order(info, self.replacement_order_id)
+    @strawberry.field(graphql_type=OrderRef | None, description="Exchanges: the linked order that sends the replacement. Needs orders:read.")
+    async def replacement_order(root: models.returns.ReturnRequest, info: Info) -> models.Order | None:
+        return await resolve.related_order(info, root.replacement_order_id)
 
 
 @strawberry.type
@@ -85,8 +83,8 @@ class InquiryMessage:
     author: str | None = strawberry.field(resolver=resolve.staff_author, description="Shown to staff only.")
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("InquiryMessage", self.id))
+    def id(root: models.returns.InquiryMessage) -> strawberry.ID:
+        return strawberry.ID(to_global_id("InquiryMessage", root.id))
 
 
 @strawberry.type(description="A support case about one order.")
@@ -97,15 +95,11 @@ class Inquiry(Node):
     opened_by: AuthorType
     created_at: datetime
     updated_at: datetime
-    messages: list[InquiryMessage] = strawberry.field(resolver=resolve.inquiry_messages)
+    messages: list[models.returns.InquiryMessage] = strawberry.field(resolver=resolve.inquiry_messages, graphql_type=list[InquiryMessage])
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Inquiry", self.id))
-
-    @strawberry.field(description="Needs orders:read.")
-    async def order(self, info: Info) -> OrderRef | None:
-        return await resolve.related_order(info, self.order_id)
+    @strawberry.field(graphql_type=OrderRef | None, description="Needs orders:read.")
+    async def order(root: models.returns.Inquiry, info: Info) -> models.Order | None:
+        return await resolve.related_order(info, root.order_id)
 
 
 @strawberry.input

@@ -3,32 +3,35 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.types import Info
 
 from graphql_schema.catalog import StockLevel
 from graphql_schema.enums import SalesChannel
 from graphql_schema.tracking import OrderStatusChange, OrderTracking
 from resolvers import live
+from resolvers.types import Info
 
 
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
+        graphql_type=OrderStatusChange,
         description="Every status change, in commit order. Filters combine; none = all orders the caller may see. "
         "`after` replays what was missed since that cursor, then goes live, with no gap and no duplicate."
     )
     async def order_status_changed(
         self, info: Info, order_id: strawberry.ID | None = None, channel: SalesChannel | None = None, after: str | None = None
-    ) -> AsyncGenerator[OrderStatusChange, None]:
+    ) -> AsyncGenerator[object, None]:
         async for change in live.order_status_changed(info, order_id=order_id, channel=channel, after=after):
             yield change
 
-    @strawberry.subscription
-    async def stock_level_changed(self, info: Info, sku: str | None = None, warehouse_code: str | None = None) -> AsyncGenerator[StockLevel, None]:
+    @strawberry.subscription(graphql_type=StockLevel)
+    async def stock_level_changed(self, info: Info, sku: str | None = None, warehouse_code: str | None = None) -> AsyncGenerator[object, None]:
         async for level in live.stock_level_changed(info, sku=sku, warehouse_code=warehouse_code):
             yield level
 
-    @strawberry.subscription(description="Public, like the query of the same name: the current view at once, then again on every change.")
-    async def track_order(self, info: Info, number: str, email: str) -> AsyncGenerator[OrderTracking, None]:
+    @strawberry.subscription(
+        graphql_type=OrderTracking, description="Public, like the query of the same name: the current view at once, then again on every change."
+    )
+    async def track_order(self, info: Info, number: str, email: str) -> AsyncGenerator[object, None]:
         async for view in live.track_order(info, number=number, email=email):
             yield view
