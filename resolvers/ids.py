@@ -22,9 +22,15 @@ def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
         return None
 
 
+def id_of(global_id: str, expected: str) -> uuid.UUID | None:
+    """The UUID inside a global ID of the `expected` type; None for a malformed ID or one of another type."""
+    decoded = from_global_id(global_id)
+    return decoded[1] if decoded is not None and decoded[0] == expected else None
+
+
 def decode_id(global_id: str, expected: str, field: list[str]) -> uuid.UUID:
     """Decode an ID argument of a mutation input; a malformed or foreign ID is a NOT_FOUND userError."""
-    decoded = from_global_id(global_id)
-    if decoded is None or decoded[0] != expected:
+    value = id_of(global_id, expected)
+    if value is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"Not a valid {expected} ID.", field)
-    return decoded[1]
+    return value

@@ -18,7 +18,7 @@ from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
 from resolvers import pagination
 from resolvers.errors import run_mutation
-from resolvers.ids import decode_id, from_global_id
+from resolvers.ids import decode_id, id_of
 from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
 from resolvers.types import Info, MutationPayload
 
@@ -61,10 +61,10 @@ def _order_conditions(filter: OrderFilterArgs | None) -> list[ColumnElement[bool
 async def order(info: Info, id: str | None = None, number: str | None = None) -> Order | None:
     await info.context.require("orders:read")
     if id is not None:
-        decoded = from_global_id(id)
-        if decoded is None or decoded[0] != "Order":
+        order_id = id_of(id, "Order")
+        if order_id is None:
             return None
-        found = await info.context.loaders.order.load(decoded[1])
+        found = await info.context.loaders.order.load(order_id)
         return None if found is None or (number is not None and found.number != number) else found
     if number is not None:
         return await info.context.loaders.order_by_number.load(number.strip())

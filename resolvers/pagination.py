@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.infra.database import Database
-from resolvers.ids import from_global_id
+from resolvers.ids import id_of
 from resolvers.loaders import Identified
 
 DEFAULT_PAGE_SIZE = 20
@@ -165,10 +165,10 @@ def order_filter(column: InstrumentedAttribute[uuid.UUID], order_id: str | None)
     """The `orderId` argument of a list, as a condition; a malformed or foreign ID is a top-level error."""
     if order_id is None:
         return []
-    decoded = from_global_id(order_id)
-    if decoded is None or decoded[0] != "Order":
+    value = id_of(order_id, "Order")
+    if value is None:
         raise GraphQLError("Not a valid Order ID.", extensions={"code": "INVALID_INPUT"})
-    return [column == decoded[1]]
+    return [column == value]
 
 
 async def newest_first(
