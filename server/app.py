@@ -23,7 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from app.billing import config as billing_config
 from app.billing.expiry import ExpiryWorker
 from app.infra.database import Database
-from app.infra.live import LiveHub
+from app.infra.hub import LiveHub
 from app.infra.metrics import Metrics
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema

@@ -11,8 +11,8 @@ import pytest_asyncio
 import strawberry
 from sqlalchemy import func, select, text
 
-from app.infra import live
-from app.infra.live import LiveHub
+from app.infra import hub as live_hub
+from app.infra.hub import LiveHub
 from app.orders import service as orders
 from app.orders.state_machine import OrderStatus
 from models import OrderEvent
@@ -421,7 +421,7 @@ async def test_sigterm_closes_open_sockets_and_exits_promptly(database_url, app,
 
 async def test_a_slow_subscriber_stays_bounded_and_then_catches_up_from_the_log(db, monkeypatch):
     # given: a hub whose per-subscriber queue holds 5, and a subscriber that reads one event and stalls
-    monkeypatch.setattr(live, "QUEUE_LIMIT", 5)
+    monkeypatch.setattr(live_hub, "QUEUE_LIMIT", 5)
     order = await placed_order(db)
     previous_publisher = db.publisher
     hub = LiveHub(db, "memory://", poll_interval=0.1)
