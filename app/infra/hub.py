@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
 BATCH = 500
-# The log is read at least this often even without a signal; tests raise it to prove the broadcast path.
-POLL_INTERVAL = float(os.environ.get("OMS_LIVE_POLL_SECONDS") or 1.0)
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -103,7 +100,7 @@ class StockSubscription:
 
 
 class LiveHub:
-    def __init__(self, db: Database, broadcast_url: str, *, poll_interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, db: Database, broadcast_url: str, *, poll_interval: float) -> None:
         self.db = db
         self.poll_interval = poll_interval
         self.bus = SignalBus(broadcast_url, on_message=self._on_remote_message, on_connect=self.wake)
