@@ -25,6 +25,7 @@ from app.billing.expiry import ExpiryWorker
 from app.infra.database import Database
 from app.infra.hub import LiveHub
 from app.infra.metrics import Metrics
+from app.infra.migrate import head_revisions
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
@@ -97,8 +98,6 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    from app.infra.migrate import head_revisions
-
     state = request.app.state
     try:
         async with state.db.read() as session:
