@@ -113,8 +113,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state = request.app.state
-    hub = state.hub
-    body = state.metrics.render(subscribers=len(hub.order_subscriptions) + len(hub.stock_subscriptions), last_event_seq=hub.last_seq)
+    hub: LiveHub = state.hub
+    body = state.metrics.render(subscribers=hub.subscribers, subscriptions_opened=hub.registrations, last_event_seq=hub.last_seq)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 

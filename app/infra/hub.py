@@ -105,15 +105,23 @@ class LiveHub:
         self.poll_interval = poll_interval
         self.bus = SignalBus(broadcast_url, on_message=self._on_remote_message, on_connect=self.wake)
         self.last_seq = 0
+        # Subscriptions registered since start (never decreases): a readiness signal for operators and tests.
+        self.registrations = 0
         self.order_subscriptions: set[OrderSubscription] = set()
         self.stock_subscriptions: set[StockSubscription] = set()
         self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
         self._catch_up_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def connected(self) -> bool:
         return self.bus.connected
+
+    @property
+    def subscribers(self) -> int:
+        """Open subscriptions in this process."""
+        return len(self.order_subscriptions) + len(self.stock_subscriptions)
 
     async def start(self) -> None:
         self.last_seq = await self.committed_cursor()
@@ -131,6 +139,17 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.bus.stop()
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Returns once `condition()` holds; it is checked again whenever a subscription
+        registers and after every batch the hub reads from the log."""
+        while not condition():
+            await self._progress.wait()
+
+    def _progressed(self) -> None:
+        # Wakes every current waiter once; later waiters wait on a fresh event.
+        self._progress.set()
+        self._progress = asyncio.Event()
 
     # -- publishing (called by the unit of work after commit) --------------
 
@@ -188,6 +207,7 @@ class LiveHub:
                 for delivery in deliveries:
                     for subscription in list(self.order_subscriptions):
                         subscription.offer(delivery)
+                self._progressed()
                 if len(deliveries) < BATCH:
                     return
 
@@ -208,12 +228,18 @@ class LiveHub:
     def subscribe_orders(self, match: Callable[[Delivery], bool]) -> OrderSubscription:
         subscription = OrderSubscription(match, self.last_seq)
         self.order_subscriptions.add(subscription)
+        self._registered()
         return subscription
 
     def subscribe_stock(self, match: Callable[[dict[str, Any]], bool]) -> StockSubscription:
         subscription = StockSubscription(match)
         self.stock_subscriptions.add(subscription)
+        self._registered()
         return subscription
+
+    def _registered(self) -> None:
+        self.registrations += 1
+        self._progressed()
 
     def unsubscribe(self, subscription: OrderSubscription | StockSubscription) -> None:
         if isinstance(subscription, OrderSubscription):
