@@ -21,7 +21,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from app.billing import config as billing_config
-from app.billing.expiry import ExpiryWorker
+from app.flows.expiry import ExpiryWorker
 from app.infra.database import Database
 from app.infra.live import LiveHub
 from app.infra.metrics import Metrics
