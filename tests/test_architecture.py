@@ -193,6 +193,16 @@ def test_infrastructure_imports_no_domain_package() -> None:
     assert infra_reaching_into_the_domain(module_graph(modules, imports)) == []
 
 
+def test_models_take_only_the_domain_vocabularies_from_the_domain() -> None:
+    # The persistence layer stores the domain's enums; the enum modules import nothing of the project,
+    # so models -> app.<domain>.enums adds no path back into any domain's services.
+    _, model_imports = read_imports(ROOT, "models")
+    from_domain = {i.target for i in model_imports if i.target.split(".")[0] == DOMAIN}
+    assert {t for t in from_domain if t.split(".")[2:3] != ["enums"]} == set()
+    _, domain_imports = read_imports(ROOT)
+    assert [i for i in domain_imports if i.module.endswith(".enums") and i.target.split(".")[0] in (DOMAIN, "models")] == []
+
+
 # --- the checker itself: it must see what it is meant to see ------------------------------------------
 
 

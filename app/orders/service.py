@@ -57,7 +57,9 @@ class PlaceOrderRequest:
 
 
 @dataclass(slots=True)
-class _Line:
+class ResolvedLine:
+    """A request line found in the catalogue; lines with the same SKU and customization merged."""
+
     product: Product
     quantity: int
     customization: Any
@@ -74,7 +76,7 @@ class Placement:
     email: str
     shipping_address: dict[str, Any]
     billing_address: dict[str, Any] | None
-    lines: list[_Line] = field(default_factory=list)
+    lines: list[ResolvedLine] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     picks: list[Pick] = field(default_factory=list)
 
@@ -118,7 +120,7 @@ def _check(request: PlaceOrderRequest) -> Placement:
     return Placement(request, channel, method, email, shipping, billing)
 
 
-async def _resolve_lines(uow: UnitOfWork, request: PlaceOrderRequest) -> list[_Line]:
+async def _resolve_lines(uow: UnitOfWork, request: PlaceOrderRequest) -> list[ResolvedLine]:
     """Catalogue lookup; duplicate SKUs with the same customization merge into one line."""
     skus = sorted({line.sku.strip() for line in request.lines})
     products = {p.sku: p for p in (await uow.session.execute(select(Product).where(Product.sku.in_(skus)))).scalars()}
@@ -128,13 +130,13 @@ async def _resolve_lines(uow: UnitOfWork, request: PlaceOrderRequest) -> list[_L
         if line.sku.strip() not in products
     ]
     collect(errors)
-    merged: dict[tuple[str, str], _Line] = {}
+    merged: dict[tuple[str, str], ResolvedLine] = {}
     for i, line in enumerate(request.lines):
         key = (line.sku.strip(), json.dumps(line.customization, sort_keys=True))
         if key in merged:
             merged[key].quantity += line.quantity
         else:
-            merged[key] = _Line(products[key[0]], line.quantity, line.customization, ("lines", i))
+            merged[key] = ResolvedLine(products[key[0]], line.quantity, line.customization, ("lines", i))
     lines = list(merged.values())
     currencies = {line.product.currency for line in lines}
     if len(currencies) > 1:
