@@ -10,6 +10,7 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from app.billing import invoicing, payments
+from app.flows import payment as payment_flow
 from models import Order
 from models.billing import Invoice, Payment
 from resolvers import pagination
@@ -121,7 +122,7 @@ async def capture_payment(info: Info, input: Any) -> Any:
 async def record_payment(info: Info, input: Any) -> Any:
     async def work(uow: Any) -> tuple[Payment, Order]:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
-        payment = await payments.record_payment(uow=uow, order_id=order_id, method=input.method.value, amount=input.amount,
+        payment = await payment_flow.record_payment(uow=uow, order_id=order_id, method=input.method, amount=input.amount,
                                                 reference=input.reference, idempotency_key=input.idempotency_key)
         return await _with_order(uow, payment)
 

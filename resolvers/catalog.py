@@ -90,7 +90,7 @@ async def upsert_product(info: Info, input: Any) -> SimpleNamespace:
 
 async def upsert_warehouse(info: Info, input: Any) -> SimpleNamespace:
     async def work(uow):  # type: ignore[no-untyped-def]
-        return await service.upsert_warehouse(uow=uow, code=input.code, name=input.name, channels=[c.value for c in input.channels])
+        return await service.upsert_warehouse(uow=uow, code=input.code, name=input.name, channels=list(input.channels))
 
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda w: {"warehouse": w})
 

@@ -6,7 +6,8 @@ import base64
 import binascii
 import uuid
 
-from app.errors import DomainError, ErrorCode
+from app.errors import ErrorCode
+from resolvers.errors import InputError
 
 
 def to_global_id(type_name: str, value: uuid.UUID | str) -> str:
@@ -26,5 +27,5 @@ def decode_id(global_id: str, expected: str, field: list[str]) -> uuid.UUID:
     """Decode an ID argument of a mutation input; a malformed or foreign ID is a NOT_FOUND userError."""
     decoded = from_global_id(global_id)
     if decoded is None or decoded[0] != expected:
-        raise DomainError(ErrorCode.NOT_FOUND, f"Not a valid {expected} ID.", field)
+        raise InputError(ErrorCode.NOT_FOUND, f"Not a valid {expected} ID.", field)
     return decoded[1]

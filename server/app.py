@@ -21,7 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from app.auth.service import bearer_token
 from app.billing import config as billing_config
-from app.billing.expiry import ExpiryWorker
+from app.flows.expiry import ExpiryWorker
 from app.infra.database import Database
 from app.infra.hub import LiveHub
 from app.infra.metrics import Metrics
