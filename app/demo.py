@@ -12,20 +12,24 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from app.catalog import service as catalog
-from app.infra.database import Database
 from app.errors import DomainError
-from app.orders import service as orders
-from app.fulfilment import service as fulfilment
+from app.flows import cancellation, confirmation, placement, shipping
+from app.fulfilment import tracking
+from app.fulfilment.enums import ShipmentStatus
+from app.infra.database import Database
 from app.inquiries import service as inquiries
+from app.orders import service as orders
+from app.orders.enums import AuthorType, OrderStatus, PaymentMethod, SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from app.returns import service as returns
 from models import Allocation, Order, OrderLine, Warehouse
 from models.fulfilment import Shipment
 
+C = SalesChannel
 WAREHOUSES = [
-    ("MAD", "Madrid central warehouse", ["WEB", "MOBILE", "PHONE", "STORE"]),
-    ("BCN", "Barcelona marketplace hub", ["WEB", "MOBILE", "MARKETPLACE"]),
-    ("VLC", "Valencia store backroom", ["STORE", "PHONE"]),
+    ("MAD", "Madrid central warehouse", [C.WEB, C.MOBILE, C.PHONE, C.STORE]),
+    ("BCN", "Barcelona marketplace hub", [C.WEB, C.MOBILE, C.MARKETPLACE]),
+    ("VLC", "Valencia store backroom", [C.STORE, C.PHONE]),
 ]
 PRODUCTS = [
     # sku, name, price, VAT rate, made to order, lead days
@@ -43,7 +47,7 @@ PRODUCTS = [
     ("PRINT-A3", "Custom A3 print", "35.00", "0.21", True, 3),
 ]
 STOCK = {"MAD": 120, "BCN": 60, "VLC": 15}
-CHANNELS = ["WEB", "MOBILE", "PHONE", "MARKETPLACE", "STORE"]
+CHANNELS = list(SalesChannel)
 ADDRESS = {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES", "phone": "+34 600 000 000"}
 ACTOR = "demo-seed"
 
@@ -80,22 +84,22 @@ async def seed_demo(db: Database, *, orders_count: int = 24) -> bool:
             lines.append(LineRequest("PRINT-A3", 1, {"image": "summer-poster.png", "finish": "matte"}))
         request = PlaceOrderRequest(
             channel=channel, email=f"customer{i % 9}@example.com", lines=lines, shipping_address=ADDRESS,
-            payment_method=["CARD", "BANK_TRANSFER", "CASH_ON_DELIVERY"][i % 3],
+            payment_method=[PaymentMethod.CARD, PaymentMethod.BANK_TRANSFER, PaymentMethod.CASH_ON_DELIVERY][i % 3],
             payment_token="test_approve" if i % 3 == 0 else None,  # the built-in offline test provider approves it
         )
         try:
-            order = await db.run(lambda uow: orders.place_order(uow=uow, request=request), actor=ACTOR)
+            order = await db.run(lambda uow: placement.place_order(uow=uow, request=request), actor=ACTOR)
         except DomainError:
             continue  # e.g. a store channel with too little stock for this random basket
         status = order.status
         for step in plans[i % len(plans)]:
-            if step == "confirm" and status != "PENDING":
+            if step == "confirm" and status != OrderStatus.PENDING:
                 continue  # cash on delivery is confirmed (and invoiced) at placement already
             try:
                 if step in POST_CONFIRMATION:
                     await POST_CONFIRMATION[step](db, order)
                     continue
-                action = {"confirm": orders.confirm_order, "hold": orders.hold_order, "cancel": orders.cancel_order}[step]
+                action = {"confirm": confirmation.confirm_order, "hold": orders.hold_order, "cancel": cancellation.cancel_order}[step]
                 status = (await db.run(lambda uow: action(uow=uow, order_id=order.id, reason="demo"), actor=ACTOR)).status
             except DomainError:
                 break  # e.g. a made-to-order line with nothing to ship yet: the order stays where it got to
@@ -109,7 +113,7 @@ async def _ship(db: Database, order: Order) -> None:
             select(Warehouse.code).join(Allocation, Allocation.warehouse_id == Warehouse.id).where(Allocation.order_id == order.id).distinct()
         )).scalars().all()
     for code in sorted(codes):
-        await db.run(lambda uow: fulfilment.create_shipment(uow=uow, order_id=order.id, warehouse_code=code, carrier_code="CORREOS",
+        await db.run(lambda uow: shipping.create_shipment(uow=uow, order_id=order.id, warehouse_code=code, carrier_code="CORREOS",
                                                              tracking_number=f"PQ{order.number[-6:]}{code}"), actor=ACTOR)
 
 
@@ -117,7 +121,7 @@ async def _deliver(db: Database, order: Order) -> None:
     async with db.read() as session:
         shipment_ids = (await session.execute(select(Shipment.id).where(Shipment.order_id == order.id))).scalars().all()
     for shipment_id in shipment_ids:
-        await db.run(lambda uow: fulfilment.record_tracking_event(uow=uow, shipment_id=shipment_id, status="DELIVERED"), actor="carrier")
+        await db.run(lambda uow: tracking.record_tracking_event(uow=uow, shipment_id=shipment_id, status=ShipmentStatus.DELIVERED), actor="carrier")
 
 
 async def _return(db: Database, order: Order) -> None:
@@ -125,12 +129,12 @@ async def _return(db: Database, order: Order) -> None:
         line = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))).scalars().first()
     request = returns.ReturnRequestInput(order_id=order.id, lines=[returns.ReturnLineRequest(quantity=1, order_line_id=line.id)],
                                          reason="wrong size")
-    await db.run(lambda uow: returns.request_return(uow=uow, request=request, requested_by=returns.CUSTOMER), actor=f"customer:{order.email}")
+    await db.run(lambda uow: returns.request_return(uow=uow, request=request, requested_by=AuthorType.CUSTOMER), actor=f"customer:{order.email}")
 
 
 async def _ask(db: Database, order: Order) -> None:
     await db.run(lambda uow: inquiries.open_inquiry(uow=uow, order_id=order.id, subject="Can I change the delivery address?",
-                                                    body="I will be away next week.", author_type=inquiries.CUSTOMER,
+                                                    body="I will be away next week.", author_type=AuthorType.CUSTOMER,
                                                     author=order.email), actor=f"customer:{order.email}")
 
 

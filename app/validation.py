@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, Path
+
+E = TypeVar("E", bound=StrEnum)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -23,44 +26,51 @@ COUNTRIES = frozenset(
 CURRENCIES = frozenset("EUR USD GBP CHF SEK NOK DKK PLN CZK HUF RON BGN JPY CAD AUD MXN BRL".split())
 
 ADDRESS_REQUIRED = ("name", "line1", "city", "postal_code", "country")
-# Addresses are stored with snake_case keys; errors name the input's camelCase field.
-ADDRESS_FIELD = {"postal_code": "postalCode"}
+# Messages name a field as clients spell it.
+ADDRESS_LABEL = {"postal_code": "postalCode"}
 
 
-def normalise_email(email: str, field: list[str], errors: list[DomainError]) -> str:
+def normalise_email(email: str, path: Path, errors: list[DomainError]) -> str:
     email = email.strip().lower()
     if len(email) > 320 or not EMAIL.match(email):
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Enter a valid email address.", field))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Enter a valid email address.", path))
     return email
 
 
-def check_address(address: dict[str, Any], field: list[str], errors: list[DomainError]) -> dict[str, Any]:
+def check_address(address: dict[str, Any], path: Path, errors: list[DomainError]) -> dict[str, Any]:
     """Return the address with trimmed values and an upper-case country; collect problems."""
     clean = {key: (value.strip() if isinstance(value, str) else value) for key, value in address.items()}
     for key in ADDRESS_REQUIRED:
         if not clean.get(key):
-            name = ADDRESS_FIELD.get(key, key)
-            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"{name} is required.", [*field, name]))
+            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"{ADDRESS_LABEL.get(key, key)} is required.", (*path, key)))
     for key, value in clean.items():
         if isinstance(value, str) and len(value) > 300:
-            name = ADDRESS_FIELD.get(key, key)
-            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"{name} is too long.", [*field, name]))
+            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"{ADDRESS_LABEL.get(key, key)} is too long.", (*path, key)))
     country = (clean.get("country") or "").upper()
     if clean.get("country") and country not in COUNTRIES:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Use an ISO 3166-1 alpha-2 country code.", [*field, "country"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Use an ISO 3166-1 alpha-2 country code.", (*path, "country")))
     clean["country"] = country
     return clean
 
 
-def parse_decimal(value: Any, field: list[str], *, minimum: Decimal | None = None, maximum: Decimal | None = None) -> Decimal:
+def parse_decimal(value: Any, path: Path, *, minimum: Decimal | None = None, maximum: Decimal | None = None) -> Decimal:
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise DomainError(ErrorCode.INVALID_INPUT, "Not a decimal number.", field) from None
+        raise DomainError(ErrorCode.INVALID_INPUT, "Not a decimal number.", path) from None
     if not number.is_finite():
-        raise DomainError(ErrorCode.INVALID_INPUT, "Not a finite number.", field)
+        raise DomainError(ErrorCode.INVALID_INPUT, "Not a finite number.", path)
     if minimum is not None and number < minimum:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Must be at least {minimum}.", field)
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Must be at least {minimum}.", path)
     if maximum is not None and number > maximum:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Must be at most {maximum}.", field)
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Must be at most {maximum}.", path)
     return number
+
+
+def member_of(enum: type[E], value: str, path: Path, message: str, errors: list[DomainError]) -> E | None:
+    """`value` as a member of `enum` (callers outside the API may pass the plain value); collect a problem."""
+    try:
+        return enum(value)
+    except ValueError:
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, message, path))
+        return None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
-from sqlalchemy import DateTime, MetaData, Numeric, func
+from sqlalchemy import DateTime, Enum, MetaData, Numeric, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -37,3 +38,12 @@ def uuid_pk() -> Mapped[uuid.UUID]:
 
 def created_at() -> Mapped[datetime]:
     return mapped_column(server_default=func.now())
+
+
+def enum_column(enum: type[StrEnum], length: int) -> Enum:
+    """A domain enum stored as its values in a plain VARCHAR(length): no database enum type and no
+    CHECK constraint, so adding a value needs no migration; unknown strings are refused on write."""
+    return Enum(
+        enum, native_enum=False, create_constraint=False, length=length, validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )

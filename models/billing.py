@@ -11,7 +11,9 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, uuid_pk
+from app.billing.enums import InvoiceKind, PaymentOperationKind, PaymentTransactionStatus
+from app.orders.enums import PaymentMethod
+from models.base import Base, enum_column, uuid_pk
 from models.base import created_at as server_now
 
 
@@ -31,9 +33,8 @@ class Payment(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
-    method: Mapped[str] = mapped_column(String(24))
-    # PaymentTransactionStatus: PENDING AUTHORIZED CAPTURED PARTIALLY_REFUNDED REFUNDED VOIDED DECLINED FAILED
-    status: Mapped[str] = mapped_column(String(24))
+    method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod, 24))
+    status: Mapped[PaymentTransactionStatus] = mapped_column(enum_column(PaymentTransactionStatus, 24))
     provider: Mapped[str | None] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal]
@@ -58,7 +59,7 @@ class PaymentOperation(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # AUTHORIZE CAPTURE VOID REFUND RECORD
+    kind: Mapped[PaymentOperationKind] = mapped_column(enum_column(PaymentOperationKind, 16))
     amount: Mapped[Decimal]
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
@@ -81,7 +82,7 @@ class Invoice(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    kind: Mapped[str] = mapped_column(String(16))  # INVOICE CREDIT_NOTE
+    kind: Mapped[InvoiceKind] = mapped_column(enum_column(InvoiceKind, 16))
     series: Mapped[str] = mapped_column(String(16))
     sequence: Mapped[int]
     number: Mapped[str] = mapped_column(String(32), unique=True)

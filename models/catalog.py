@@ -8,7 +8,8 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, Rate, created_at, uuid_pk
+from app.orders.enums import SalesChannel
+from models.base import Base, Rate, created_at, enum_column, uuid_pk
 
 
 class Product(Base):
@@ -32,8 +33,8 @@ class Warehouse(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    # The sales channels this warehouse ships for (SalesChannel values).
-    channels: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    # The sales channels this warehouse ships for.
+    channels: Mapped[list[SalesChannel]] = mapped_column(ARRAY(enum_column(SalesChannel, 16)))
     country: Mapped[str] = mapped_column(String(2), default="ES")
     # Lower ships first when several warehouses could fill an order.
     priority: Mapped[int] = mapped_column(default=100)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Time, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, created_at, uuid_pk
+from app.fulfilment.enums import ShipmentStatus
+from models.base import Base, created_at, enum_column, uuid_pk
 
 
 class Carrier(Base):
@@ -88,8 +88,7 @@ class Shipment(Base):
     tracking_number: Mapped[str | None] = mapped_column(String(100))
     # Built from the carrier's template when shipped; kept even if the template changes later.
     tracking_url: Mapped[str | None] = mapped_column(String(700))
-    # READY, IN_TRANSIT, OUT_FOR_DELIVERY, DELIVERED, EXCEPTION, RETURNED_TO_SENDER
-    status: Mapped[str] = mapped_column(String(24), default="READY")
+    status: Mapped[ShipmentStatus] = mapped_column(enum_column(ShipmentStatus, 24), default=ShipmentStatus.READY)
     shipped_at: Mapped[datetime]
     # What was promised when it shipped; the current estimate is re-derived from it and the events.
     promised_delivery_date: Mapped[date | None]
@@ -121,7 +120,7 @@ class TrackingEvent(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     shipment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shipments.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(24))
+    status: Mapped[ShipmentStatus] = mapped_column(enum_column(ShipmentStatus, 24))
     occurred_at: Mapped[datetime]
     location: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(500))

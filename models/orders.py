@@ -9,7 +9,8 @@ from sqlalchemy import BigInteger, Computed, ForeignKey, Index, Sequence, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, Rate, created_at, uuid_pk
+from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
+from models.base import Base, Rate, created_at, enum_column, uuid_pk
 
 order_number_seq = Sequence("order_number_seq", start=100001, metadata=Base.metadata)
 
@@ -41,12 +42,12 @@ class Order(Base):
         Computed("'SO-' || right('00000' || serial::text, greatest(6, length(serial::text)))", persisted=True),
         unique=True,
     )
-    status: Mapped[str] = mapped_column(String(24))
+    status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus, 24))
     # Where ON_HOLD resumes to.
-    held_from: Mapped[str | None] = mapped_column(String(24))
-    payment_status: Mapped[str] = mapped_column(String(24), default="UNPAID")
-    payment_method: Mapped[str | None] = mapped_column(String(24))
-    channel: Mapped[str] = mapped_column(String(16))
+    held_from: Mapped[OrderStatus | None] = mapped_column(enum_column(OrderStatus, 24))
+    payment_status: Mapped[PaymentStatus] = mapped_column(enum_column(PaymentStatus, 24), default=PaymentStatus.UNPAID)
+    payment_method: Mapped[PaymentMethod | None] = mapped_column(enum_column(PaymentMethod, 24))
+    channel: Mapped[SalesChannel] = mapped_column(enum_column(SalesChannel, 16))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
     email: Mapped[str] = mapped_column(String(320))
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -116,11 +117,11 @@ class OrderEvent(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(24))
-    previous_status: Mapped[str | None] = mapped_column(String(24))
+    type: Mapped[OrderEventType] = mapped_column(enum_column(OrderEventType, 40))
+    status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus, 24))
+    previous_status: Mapped[OrderStatus | None] = mapped_column(enum_column(OrderStatus, 24))
     # Denormalised so subscriptions can filter without a join.
-    channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[SalesChannel] = mapped_column(enum_column(SalesChannel, 16))
     actor: Mapped[str | None] = mapped_column(String(200))
     occurred_at: Mapped[datetime] = mapped_column(server_default=text("clock_timestamp()"))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

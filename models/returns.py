@@ -11,7 +11,10 @@ from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, created_at, uuid_pk
+from app.inquiries.enums import InquiryStatus
+from app.orders.enums import AuthorType
+from app.returns.enums import InspectionResult, ReturnResolution, ReturnStatus
+from models.base import Base, created_at, enum_column, uuid_pk
 
 
 class ReturnRequest(Base):
@@ -25,12 +28,11 @@ class ReturnRequest(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     # REQUESTED -> APPROVED -> RECEIVED, or REQUESTED -> REJECTED
-    status: Mapped[str] = mapped_column(String(16))
-    # REFUND or EXCHANGE
-    resolution: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ReturnStatus] = mapped_column(enum_column(ReturnStatus, 16))
+    resolution: Mapped[ReturnResolution] = mapped_column(enum_column(ReturnResolution, 16))
     reason: Mapped[str] = mapped_column(String(500))
     # CUSTOMER (through the tracking pair) or STAFF
-    requested_by: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[AuthorType] = mapped_column(enum_column(AuthorType, 16))
     actor: Mapped[str | None] = mapped_column(String(200))
     decision_note: Mapped[str | None] = mapped_column(String(500))
     # Gross value of the returned units at the prices paid.
@@ -60,7 +62,7 @@ class ReturnLine(Base):
     quantity: Mapped[int]
     reason: Mapped[str | None] = mapped_column(String(500))
     # Filled when the goods arrive: RESTOCK (into restock_warehouse_id) or WRITE_OFF.
-    inspection: Mapped[str | None] = mapped_column(String(16))
+    inspection: Mapped[InspectionResult | None] = mapped_column(enum_column(InspectionResult, 16))
     restock_warehouse_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("warehouses.id"))
     inspection_note: Mapped[str | None] = mapped_column(String(500))
 
@@ -77,8 +79,8 @@ class Inquiry(Base):
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     subject: Mapped[str] = mapped_column(String(300))
     # OPEN (waiting for staff), ANSWERED (waiting for the customer), CLOSED
-    status: Mapped[str] = mapped_column(String(16))
-    opened_by: Mapped[str] = mapped_column(String(16))
+    status: Mapped[InquiryStatus] = mapped_column(enum_column(InquiryStatus, 16))
+    opened_by: Mapped[AuthorType] = mapped_column(enum_column(AuthorType, 16))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -90,8 +92,7 @@ class InquiryMessage(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     inquiry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"))
-    # CUSTOMER or STAFF
-    author_type: Mapped[str] = mapped_column(String(16))
+    author_type: Mapped[AuthorType] = mapped_column(enum_column(AuthorType, 16))
     author: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())

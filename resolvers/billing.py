@@ -10,6 +10,7 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from app.billing import invoicing, payments
+from app.flows import payment as payment_flow
 from app.infra.database import UnitOfWork
 from models import Order
 from models.billing import Invoice, Payment
@@ -131,7 +132,7 @@ async def capture_payment(info: Info, input: CapturePaymentArgs) -> MutationPayl
 async def record_payment(info: Info, input: RecordPaymentArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> tuple[Payment, Order]:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
-        payment = await payments.record_payment(uow=uow, order_id=order_id, method=input.method.value, amount=input.amount,
+        payment = await payment_flow.record_payment(uow=uow, order_id=order_id, method=input.method, amount=input.amount,
                                                 reference=input.reference, idempotency_key=input.idempotency_key)
         return await _with_order(uow, payment)
 

@@ -61,7 +61,7 @@ async def upsert_product(info: Info, input: ProductArgs) -> MutationPayload:
 
 async def upsert_warehouse(info: Info, input: WarehouseArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Warehouse:
-        return await service.upsert_warehouse(uow=uow, code=input.code, name=input.name, channels=[c.value for c in input.channels])
+        return await service.upsert_warehouse(uow=uow, code=input.code, name=input.name, channels=list(input.channels))
 
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda w: {"warehouse": w})
 

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 
 from app.auth.service import Principal, authenticate
 from app.infra.database import Database
+from app.infra.hub import LiveHub
 from app.infra.settings import Settings
 from resolvers.loaders import Loaders
 
@@ -23,8 +24,8 @@ class Context:
     db: Database
     settings: Settings
     request_id: str
+    hub: LiveHub
     token: str | None = None
-    hub: Any = None
     connection_params: Any = None  # WebSocket connection_init payload
     request: Any = None
     response: Any = None

@@ -1,8 +1,14 @@
-"""Domain errors to userErrors; unexpected errors to a generic message with a request id."""
+"""Domain errors to userErrors; unexpected errors to a generic message with a request id.
+
+The domain names an input by its own attribute names and indexes, ("lines", 1, "sku"); the
+contract names it by the mutation's argument path, ["input", "lines", "1", "sku"]. This module
+alone translates one into the other.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -11,17 +17,47 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
+from app.errors import DomainError, ErrorCode, Path, ValidationErrors
 from app.infra.database import UnitOfWork
-from app.errors import DomainError, ValidationErrors
 
 log = logging.getLogger("oms.errors")
 T = TypeVar("T")
 
+# An attribute name (snake_case); anything else in a path (a country code keying a map) stays as it is.
+SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+INPUT_ARGUMENT = "input"  # every mutation takes one `input` argument
 
-def user_errors(exc: DomainError) -> list[SimpleNamespace]:
+
+class InputError(Exception):
+    """A resolver refused an argument before the domain saw it (a malformed ID): `field` is already
+    the contract's path, e.g. ["input", "orderId"]."""
+
+    def __init__(self, code: ErrorCode, message: str, field: list[str]) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def input_field(path: Path | None) -> list[str] | None:
+    """("lines", 1, "sku") -> ["input", "lines", "1", "sku"]; ("shipping_address", "postal_code") ->
+    ["input", "shippingAddress", "postalCode"]."""
+    if path is None:
+        return None
+    return [INPUT_ARGUMENT, *(str(p) if isinstance(p, int) else _camel(p) if SNAKE.fullmatch(p) else p for p in path)]
+
+
+def user_errors(exc: DomainError | InputError) -> list[SimpleNamespace]:
     # Plain values: GraphQL execution would re-raise Exception instances found in a list.
+    if isinstance(exc, InputError):
+        return [SimpleNamespace(field=exc.field, code=exc.code.value, message=exc.message)]
     errors = exc.errors if isinstance(exc, ValidationErrors) else [exc]
-    return [SimpleNamespace(field=e.field, code=e.code.value, message=e.message) for e in errors]
+    return [SimpleNamespace(field=input_field(e.path), code=e.code.value, message=e.message) for e in errors]
 
 
 async def run_mutation(
@@ -32,7 +68,8 @@ async def run_mutation(
 
     `scope=None` is for the few public mutations (a customer proving access with the tracking
     pair inside `action`); they run as `public_actor`.
-    A DomainError rolls the transaction back (nothing is written) and comes back as userErrors.
+    A DomainError (or a resolver's InputError) rolls the transaction back (nothing is written) and
+    comes back as userErrors.
     """
     actor = (await info.context.require(scope)).actor if scope is not None else public_actor
     units: list[UnitOfWork] = []
@@ -43,7 +80,7 @@ async def run_mutation(
 
     try:
         result = await info.context.db.run(tracked, actor=actor)
-    except DomainError as exc:
+    except (DomainError, InputError) as exc:
         return SimpleNamespace(**payload(None), user_errors=user_errors(exc), event_cursor=None)
     events = units[-1].committed_events
     # The cursor of the last event this write produced: subscribe `after` it to miss nothing.

@@ -6,8 +6,10 @@ import uuid
 
 from strawberry.dataloader import DataLoader
 
+from app.flows import shipping
 from app.fulfilment import carriers as carrier_config
-from app.fulfilment import service
+from app.fulfilment import pick_lists, tracking
+from app.fulfilment.shipments import ShipLine
 from app.fulfilment.tracking import Reported, in_time_order
 from app.infra.database import UnitOfWork
 from models import Order, Warehouse
@@ -95,7 +97,7 @@ async def create_pick_list(info: Info, input: CreatePickListArgs) -> MutationPay
         order_ids = None
         if input.order_ids is not None:
             order_ids = [decode_id(gid, "Order", ["input", "orderIds", str(i)]) for i, gid in enumerate(input.order_ids)]
-        return await service.create_pick_list(uow=uow, warehouse_code=input.warehouse_code, order_ids=order_ids)
+        return await pick_lists.create_pick_list(uow=uow, warehouse_code=input.warehouse_code, order_ids=order_ids)
 
     return await run_mutation(info, scope=WRITE, action=work, payload=lambda result: {"pick_list": result})
 
@@ -103,8 +105,8 @@ async def create_pick_list(info: Info, input: CreatePickListArgs) -> MutationPay
 async def create_shipment(info: Info, input: CreateShipmentArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Shipment:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
-        lines = None if input.lines is None else [service.ShipLine(line.sku, line.quantity) for line in input.lines]
-        return await service.create_shipment(
+        lines = None if input.lines is None else [ShipLine(line.sku, line.quantity) for line in input.lines]
+        return await shipping.create_shipment(
             uow=uow, order_id=order_id, warehouse_code=input.warehouse_code, carrier_code=input.carrier,
             tracking_number=input.tracking_number, lines=lines,
         )
@@ -115,8 +117,8 @@ async def create_shipment(info: Info, input: CreateShipmentArgs) -> MutationPayl
 async def record_tracking_event(info: Info, input: TrackingEventArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Shipment:
         shipment_id = decode_id(input.shipment_id, "Shipment", ["input", "shipmentId"])
-        return await service.record_tracking_event(
-            uow=uow, shipment_id=shipment_id, status=input.status.value, occurred_at=input.occurred_at,
+        return await tracking.record_tracking_event(
+            uow=uow, shipment_id=shipment_id, status=input.status, occurred_at=input.occurred_at,
             location=input.location, description=input.description,
         )
 

@@ -6,7 +6,8 @@ import base64
 import binascii
 import uuid
 
-from app.errors import DomainError, ErrorCode
+from app.errors import ErrorCode
+from resolvers.errors import InputError
 
 
 def to_global_id(type_name: str, value: uuid.UUID | str) -> str:
@@ -32,5 +33,5 @@ def decode_id(global_id: str, expected: str, field: list[str]) -> uuid.UUID:
     """Decode an ID argument of a mutation input; a malformed or foreign ID is a NOT_FOUND userError."""
     value = id_of(global_id, expected)
     if value is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"Not a valid {expected} ID.", field)
+        raise InputError(ErrorCode.NOT_FOUND, f"Not a valid {expected} ID.", field)
     return value

@@ -8,26 +8,40 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
-from app.infra.live import Delivery
+from app.infra.hub import Delivery
 from models import StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 from resolvers.tracking import find_tracked_order, tracking_view
 
 
+# GraphQL results of one event by subscription shape, filled by the first subscriber of each shape.
+# Keyed by the hub's Delivery (one object per event, shared by all of this process's subscribers),
+# weakly: an event's results go when the last subscriber is done with it.
+_RESULTS: WeakKeyDictionary[Delivery, dict[Any, Any]] = WeakKeyDictionary()
+
+
+def shared_results(delivery: Delivery) -> dict[Any, Any]:
+    """The result cache of one event, made by the first subscriber that asks."""
+    results = _RESULTS.get(delivery)
+    if results is None:
+        results = _RESULTS[delivery] = {}
+    return results
+
+
 @dataclass(frozen=True, slots=True)
 class SharedEvent:
     """A subscription payload whose GraphQL result is the same for every subscriber asking the same thing.
 
-    `results` belongs to the event (one dict per Delivery, shared by all of this process's
-    subscribers); `audience` is what may change the result besides the document and the
-    variables: the key's scopes."""
+    `results` belongs to the event (`shared_results(delivery)`); `audience` is what may
+    change the result besides the document and the variables: the key's scopes."""
 
     value: Any
     results: dict[Any, Any]
@@ -106,7 +120,7 @@ async def order_status_changed(info: Info, order_id: str | None = None, channel:
             cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
             status=event.status, occurred_at=event.occurred_at,
         )
-        yield SharedEvent(change, delivery.results, principal.scopes)
+        yield SharedEvent(change, shared_results(delivery), principal.scopes)
 
 
 async def stock_level_changed(info: Info, sku: str | None = None, warehouse_code: str | None = None) -> AsyncGenerator[Any, None]:

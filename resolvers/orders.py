@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, func, select
 
+from app.flows import cancellation, confirmation, placement
 from app.infra.database import UnitOfWork
 from app.orders import service
 from app.orders.service import LineRequest, PlaceOrderRequest
@@ -133,16 +134,16 @@ def _order_payload(order: Order | None) -> dict[str, object]:
 
 async def place_order(info: Info, input: PlaceOrderArgs) -> MutationPayload:
     request = PlaceOrderRequest(
-        channel=input.channel.value,
+        channel=input.channel,
         email=input.email,
         lines=[LineRequest(line.sku, line.quantity, line.customization) for line in input.lines],
         shipping_address=_address(input.shipping_address) or {},
         billing_address=_address(input.billing_address),
-        payment_method=input.payment.method.value if input.payment else None,
+        payment_method=input.payment.method if input.payment else None,
         payment_token=input.payment.token if input.payment else None,
         idempotency_key=input.idempotency_key,
     )
-    return await run_mutation(info, scope="orders:write", action=lambda uow: service.place_order(uow=uow, request=request), payload=_order_payload)
+    return await run_mutation(info, scope="orders:write", action=lambda uow: placement.place_order(uow=uow, request=request), payload=_order_payload)
 
 
 class _Transition(Protocol):
@@ -160,7 +161,7 @@ def _transition_mutation(action: _Transition) -> Callable[[Info, OrderTransition
     return mutate
 
 
-confirm_order = _transition_mutation(service.confirm_order)
+confirm_order = _transition_mutation(confirmation.confirm_order)
 hold_order = _transition_mutation(service.hold_order)
 release_order = _transition_mutation(service.release_order)
-cancel_order = _transition_mutation(service.cancel_order)
+cancel_order = _transition_mutation(cancellation.cancel_order)

@@ -8,9 +8,10 @@ from typing import Protocol
 
 from strawberry.dataloader import DataLoader
 
+from app.flows import returns as return_flows
 from app.infra.database import UnitOfWork
-from app.errors import DomainError, ErrorCode
 from app.inquiries import service as inquiries
+from app.orders.enums import AuthorType
 from app.returns import service as returns
 from models import Order, Warehouse
 from models.returns import Inquiry, InquiryMessage, ReturnLine, ReturnRequest
@@ -21,7 +22,7 @@ from resolvers.inputs import (
     CustomerInquiryMessageArgs, CustomerReturnArgs, InquiryIdArgs, InquiryMessageArgs, OpenCustomerInquiryArgs, OpenInquiryArgs,
     PostSaleFilterArgs, ReceiveReturnArgs, ReturnDecisionArgs, ReturnRequestArgs, StaffReturnArgs,
 )
-from resolvers.tracking import find_tracked_order
+from resolvers.tracking import customer_order, find_tracked_order
 from resolvers.types import Info, MutationPayload
 
 # --- loaders (one statement per batch, whatever the page size) -----------------------------------
@@ -124,17 +125,9 @@ def _request(input: ReturnRequestArgs, order_id: uuid.UUID) -> returns.ReturnReq
         line_id = decode_id(line.order_line_id, "OrderLine", ["input", "lines", str(i), "orderLineId"]) if line.order_line_id else None
         lines.append(returns.ReturnLineRequest(quantity=line.quantity, order_line_id=line_id, sku=line.sku, reason=line.reason))
     return returns.ReturnRequestInput(
-        order_id=order_id, lines=lines, reason=input.reason, resolution=input.resolution.value,
+        order_id=order_id, lines=lines, reason=input.reason, resolution=input.resolution,
         replacement_lines=[returns.ReplacementLine(sku=r.sku, quantity=r.quantity) for r in input.replacement_lines or []],
     )
-
-
-async def _customer_order(info: Info, number: str, email: str) -> Order:
-    order = await find_tracked_order(info, number, email)
-    if order is None:
-        # Same answer for an unknown number and a wrong email.
-        raise DomainError(ErrorCode.NOT_FOUND, "No order matches that number and email.", ["input", "number"])
-    return order
 
 
 def _customer(email: str) -> str:
@@ -144,15 +137,15 @@ def _customer(email: str) -> str:
 async def request_return(info: Info, input: StaffReturnArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> ReturnRequest:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
-        return await returns.request_return(uow=uow, request=_request(input, order_id), requested_by=returns.STAFF)
+        return await returns.request_return(uow=uow, request=_request(input, order_id), requested_by=AuthorType.STAFF)
 
     return await run_mutation(info, scope="returns:write", action=work, payload=_return_payload)
 
 
 async def request_customer_return(info: Info, input: CustomerReturnArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> ReturnRequest:
-        order = await _customer_order(info, input.number, input.email)
-        return await returns.request_return(uow=uow, request=_request(input, order.id), requested_by=returns.CUSTOMER)
+        order = await customer_order(info, input.number, input.email)
+        return await returns.request_return(uow=uow, request=_request(input, order.id), requested_by=AuthorType.CUSTOMER)
 
     return await run_mutation(info, scope=None, public_actor=_customer(input.email), action=work, payload=_return_payload)
 
@@ -171,7 +164,7 @@ def _decision(action: _Decision) -> Callable[[Info, ReturnDecisionArgs], Awaitab
     return mutate
 
 
-approve_return = _decision(returns.approve_return)
+approve_return = _decision(return_flows.approve_return)
 reject_return = _decision(returns.reject_return)
 
 
@@ -181,7 +174,7 @@ async def receive_return(info: Info, input: ReceiveReturnArgs) -> MutationPayloa
         inspections = [
             returns.Inspection(
                 return_line_id=decode_id(line.return_line_id, "ReturnLine", ["input", "lines", str(i), "returnLineId"]),
-                result=line.result.value, warehouse_code=line.warehouse_code, note=line.note,
+                result=line.result, warehouse_code=line.warehouse_code, note=line.note,
             )
             for i, line in enumerate(input.lines)
         ]
@@ -194,7 +187,7 @@ async def open_inquiry(info: Info, input: OpenInquiryArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
         return await inquiries.open_inquiry(uow=uow, order_id=order_id, subject=input.subject, body=input.body,
-                                            author_type=inquiries.STAFF, author=uow.actor)
+                                            author_type=AuthorType.STAFF, author=uow.actor)
 
     return await run_mutation(info, scope="orders:write", action=work, payload=_inquiry_payload)
 
@@ -202,7 +195,7 @@ async def open_inquiry(info: Info, input: OpenInquiryArgs) -> MutationPayload:
 async def reply_to_inquiry(info: Info, input: InquiryMessageArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         inquiry_id = decode_id(input.inquiry_id, "Inquiry", ["input", "inquiryId"])
-        return await inquiries.post_message(uow=uow, inquiry_id=inquiry_id, body=input.body, author_type=inquiries.STAFF, author=uow.actor)
+        return await inquiries.post_message(uow=uow, inquiry_id=inquiry_id, body=input.body, author_type=AuthorType.STAFF, author=uow.actor)
 
     return await run_mutation(info, scope="orders:write", action=work, payload=_inquiry_payload)
 
@@ -210,25 +203,25 @@ async def reply_to_inquiry(info: Info, input: InquiryMessageArgs) -> MutationPay
 async def close_inquiry(info: Info, input: InquiryIdArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
         inquiry_id = decode_id(input.inquiry_id, "Inquiry", ["input", "inquiryId"])
-        return await inquiries.close_inquiry(uow=uow, inquiry_id=inquiry_id, closed_by=inquiries.STAFF)
+        return await inquiries.close_inquiry(uow=uow, inquiry_id=inquiry_id, closed_by=AuthorType.STAFF)
 
     return await run_mutation(info, scope="orders:write", action=work, payload=_inquiry_payload)
 
 
 async def open_customer_inquiry(info: Info, input: OpenCustomerInquiryArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
-        order = await _customer_order(info, input.number, input.email)
+        order = await customer_order(info, input.number, input.email)
         return await inquiries.open_inquiry(uow=uow, order_id=order.id, subject=input.subject, body=input.body,
-                                            author_type=inquiries.CUSTOMER, author=order.email)
+                                            author_type=AuthorType.CUSTOMER, author=order.email)
 
     return await run_mutation(info, scope=None, public_actor=_customer(input.email), action=work, payload=_inquiry_payload)
 
 
 async def post_customer_inquiry_message(info: Info, input: CustomerInquiryMessageArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Inquiry:
-        order = await _customer_order(info, input.number, input.email)
+        order = await customer_order(info, input.number, input.email)
         inquiry_id = decode_id(input.inquiry_id, "Inquiry", ["input", "inquiryId"])
-        return await inquiries.post_message(uow=uow, inquiry_id=inquiry_id, body=input.body, author_type=inquiries.CUSTOMER,
+        return await inquiries.post_message(uow=uow, inquiry_id=inquiry_id, body=input.body, author_type=AuthorType.CUSTOMER,
                                             author=order.email, order_id=order.id)
 
     return await run_mutation(info, scope=None, public_actor=_customer(input.email), action=work, payload=_inquiry_payload)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,22 +19,21 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from app.auth.service import bearer_token
 from app.billing import config as billing_config
-from app.billing.expiry import ExpiryWorker
+from app.flows.expiry import ExpiryWorker
 from app.infra.database import Database
-from app.infra.live import LiveHub
+from app.infra.hub import LiveHub
 from app.infra.metrics import Metrics
+from app.infra.migrate import head_revisions
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
-from app.auth.service import bearer_token
 from resolvers.context import Context
 from server import downloads
 
 log = logging.getLogger("oms")
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
-# A socket that never sends connection_init is closed with 4408 after this long.
-WS_INIT_TIMEOUT_SECONDS = float(os.environ.get("OMS_WS_INIT_TIMEOUT") or 10)
 
 
 class GraphQLApp(GraphQL):
@@ -46,7 +44,8 @@ class GraphQLApp(GraphQL):
             build_schema(production=settings.production),
             graphql_ide=None if settings.production else "graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-            connection_init_wait_timeout=timedelta(seconds=WS_INIT_TIMEOUT_SECONDS),
+            # A socket that never sends connection_init is closed with 4408 after this long.
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
         self.state = state
@@ -80,7 +79,7 @@ class GraphQLApp(GraphQL):
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     db = Database(settings.database_url or "", pool_size=settings.db_pool_size)
-    hub = LiveHub(db, settings.broadcast_url)
+    hub = LiveHub(db, settings.broadcast_url, poll_interval=settings.live_poll_seconds)
     app.state.db, app.state.hub = db, hub
     billing_config.configure(settings)
     await hub.start()
@@ -99,8 +98,6 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    from app.infra.migrate import head_revisions
-
     state = request.app.state
     try:
         async with state.db.read() as session:
@@ -116,8 +113,8 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state = request.app.state
-    hub = state.hub
-    body = state.metrics.render(subscribers=len(hub.order_subscriptions) + len(hub.stock_subscriptions), last_event_seq=hub.last_seq)
+    hub: LiveHub = state.hub
+    body = state.metrics.render(subscribers=hub.subscribers, subscriptions_opened=hub.registrations, last_event_seq=hub.last_seq)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 

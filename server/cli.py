@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from app.infra.settings import Settings
@@ -110,7 +111,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         from app.demo import seed_demo
 
-        _with_db(Settings.from_env(), lambda db: seed_demo(db))
+        _with_db(replace(settings, database_url=url), lambda db: seed_demo(db))
     log.info("serving on http://%s:%d/graphql", args.host, args.port)
     # uvicorn re-raises the SIGTERM it handled once it has shut down; exiting normally
     # instead lets atexit stop the embedded PostgreSQL.

@@ -1,7 +1,11 @@
 """Test fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), the app with its lifespan, an HTTP client.
 
-Each test starts from empty tables; concurrency tests need real commits, so
-isolation is by TRUNCATE rather than a rolled-back outer transaction.
+Nothing starts until a test asks for it: `database_url` (PostgreSQL, migrated), `app`
+and `db` are session-scoped and not autouse, and this module imports the app only
+inside them, so tests that need none of them (the unit tests) run without PostgreSQL.
+
+Each test that uses the database starts from empty tables; concurrency tests need
+real commits, so isolation is by TRUNCATE rather than a rolled-back outer transaction.
 """
 
 from __future__ import annotations
@@ -12,18 +16,15 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
 
-from app.auth.service import create_api_key
-from app.infra.database import Database
-from server.app import create_app
-from app.infra.migrate import upgrade_to_head
-from app.infra.settings import Settings
+if TYPE_CHECKING:
+    import httpx
+
+    from app.infra.database import Database
 
 # carriers: reference data seeded by migration 0002, like the counters row.
 KEEP_TABLES = {"alembic_version", "counters", "carriers"}
@@ -42,6 +43,8 @@ def _server_url() -> str:
 def database_url() -> str:
     """A fresh database on the server, migrated to head."""
     import asyncpg
+
+    from app.infra.migrate import upgrade_to_head
 
     server = _server_url().replace("postgresql+asyncpg://", "postgresql://")
     name = f"oms_test_{uuid.uuid4().hex[:8]}"
@@ -64,6 +67,9 @@ def database_url() -> str:
 
 @pytest_asyncio.fixture(scope="session")
 async def app(database_url: str) -> AsyncIterator[Any]:
+    from app.infra.settings import Settings
+    from server.app import create_app
+
     application = create_app(Settings(database_url=database_url, db_pool_size=30))
     async with application.router.lifespan_context(application):
         yield application
@@ -74,27 +80,36 @@ def db(app: Any) -> Database:
     return app.state.db
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    if "app" not in request.fixturenames and "db" not in request.fixturenames:
-        yield
-        return
-    database: Database = request.getfixturevalue("db")
-    async with database.engine.begin() as conn:
+@pytest.fixture(autouse=True)
+def clean(request: pytest.FixtureRequest) -> None:
+    """Empties the tables before each test that uses the app or the database; a no-op (and no
+    PostgreSQL) for the others."""
+    if "app" in request.fixturenames or "db" in request.fixturenames:
+        request.getfixturevalue("empty_tables")
+
+
+@pytest_asyncio.fixture
+async def empty_tables(db: Database) -> None:
+    from sqlalchemy import text
+
+    async with db.engine.begin() as conn:
         tables = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars().all()
         wipe = [f'"{t}"' for t in tables if t not in KEEP_TABLES]
         await conn.execute(text(f"TRUNCATE {', '.join(wipe)} CASCADE"))
         await conn.execute(text("DELETE FROM counters WHERE name <> 'order_event'"))
-    yield
 
 
 @pytest_asyncio.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    import httpx
+
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oms.test", timeout=60) as c:
         yield c
 
 
 async def make_key(db: Database, *scopes: str, name: str | None = None) -> str:
+    from app.auth.service import create_api_key
+
     return await db.run(lambda uow: create_api_key(uow=uow, name=name or f"key-{uuid.uuid4().hex[:6]}", scopes=list(scopes)))
 
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from app.catalog import service as catalog
+from app.flows import placement
 from app.infra.database import Database
-from app.orders import service as orders
 from app.orders.service import LineRequest, PlaceOrderRequest
 
 ADDRESS = {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES"}
@@ -45,4 +45,4 @@ async def basic_catalog(db: Database) -> None:
 
 async def place(db: Database, lines: list[tuple[str, int]], *, channel: str = "WEB", email: str = "buyer@example.com", **extra: Any) -> Any:
     request = PlaceOrderRequest(channel=channel, email=email, lines=[LineRequest(s, q) for s, q in lines], shipping_address=ADDRESS, **extra)
-    return await db.run(lambda uow: orders.place_order(uow=uow, request=request), actor="test")
+    return await db.run(lambda uow: placement.place_order(uow=uow, request=request), actor="test")

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBPROTOCOL = "graphql-transport-ws"
+# How often a readiness endpoint or metric is asked again while a test waits for it.
+POLL_SECONDS = 0.05
 
 
 def free_port() -> int:
@@ -34,13 +37,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+async def wait_ready(http_url: str, process: subprocess.Popen[Any], timeout: float, *, log: Callable[[], str]) -> None:
+    """Returns once the server answers /readyz with 200 (polled every POLL_SECONDS until `timeout`);
+    fails as soon as the process exits."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{log()}")
+            try:
+                if (await client.get(http_url + "/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready after {timeout}s:\n{log()}")
+            await asyncio.sleep(POLL_SECONDS)
+
+
 def plain_pg_url(database_url: str) -> str:
     """The test database as a libpq-style URL (what BROADCAST_URL=postgres://... takes)."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 class LiveServer:
-    """`oms serve` in a subprocess; `await start()` returns once /readyz answers 200."""
+    """`oms serve` in a subprocess; `await start()` returns once /readyz answers 200.
+
+    `await subscribe(ws, query)` returns once the server has registered the subscription."""
 
     def __init__(self, database_url: str, *, broadcast_url: str = "memory://", env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -66,19 +89,12 @@ class LiveServer:
                 [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-                try:
-                    if (await client.get(self.http_url + "/readyz")).status_code == 200:
-                        return self
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+        try:
+            await wait_ready(self.http_url, self.process, timeout, log=self.log)
+        except BaseException:
+            self.kill()
+            raise
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -99,13 +115,39 @@ class LiveServer:
             self.process.send_signal(signal.SIGTERM)
 
     async def wait_exit(self, timeout: float) -> int | None:
+        """The exit code, once the process has exited; None if it is still running after `timeout`."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return self.process.returncode
-            await asyncio.sleep(0.05)
-        return None
+        try:
+            return await asyncio.to_thread(self.process.wait, timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    async def metric(self, name: str) -> float:
+        """One sample of the server's /metrics (a gauge or counter without labels)."""
+        async with httpx.AsyncClient(timeout=2) as client:
+            body = (await client.get(self.http_url + "/metrics")).text
+        for line in body.splitlines():
+            metric, _, value = line.partition(" ")
+            if metric == name:
+                return float(value)
+        raise AssertionError(f"no metric {name!r} in:\n{body}")
+
+    async def until_metric(self, name: str, at_least: float, *, within: float = 10) -> None:
+        """Returns once the server reports `name` >= `at_least` (polled, no fixed wait); fails after `within` seconds."""
+        deadline = time.monotonic() + within
+        while (value := await self.metric(name)) < at_least:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} stayed at {value}, below {at_least}, for {within}s:\n{self.log()[-3000:]}")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def subscribe(self, ws: WsClient, query: str, variables: dict[str, Any] | None = None) -> str:
+        """Subscribes, and returns once this server's hub has registered the subscription: a change
+        committed from then on reaches it (the server counts registrations in
+        oms_live_subscriptions_opened_total)."""
+        opened = await self.metric("oms_live_subscriptions_opened_total")
+        operation_id = await ws.subscribe(query, variables)
+        await self.until_metric("oms_live_subscriptions_opened_total", opened + 1)
+        return operation_id
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -149,7 +191,7 @@ class RedisServer:
                     return self
             except OSError:
                 pass
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(POLL_SECONDS)
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:

@@ -14,6 +14,8 @@ from sqlalchemy import func, select, text
 from app.billing import config, hooks, invoicing, payments
 from app.billing.providers import get_provider
 from app.billing.providers.test import OfflineProvider
+from app.flows import confirmation
+from app.flows import payment as payment_flow
 from app.orders import service as order_service
 from models import Order, OrderEvent, StockLevel
 from models.billing import Invoice, Payment, PaymentOperation
@@ -507,15 +509,15 @@ async def _overdue_transfer(db, sku: str = "A", quantity: int = 2) -> Order:
 
 async def test_unpaid_bank_transfers_expire_releasing_stock(gql, db, provider):
     # given: one overdue transfer, one not yet due, one overdue but paid in part
-    from app.billing.expiry import expire_due
+    from app.flows.expiry import expire_due
 
     await factories.basic_catalog(db)
     overdue = await _overdue_transfer(db)
     fresh = await factories.place(db, [("A", 1)], payment_method="BANK_TRANSFER")
     partly_paid = await _overdue_transfer(db, quantity=1)
-    await db.run(lambda uow: payments.record_payment(uow=uow, order_id=partly_paid.id, method="BANK_TRANSFER", amount=Decimal("1.00")))
+    await db.run(lambda uow: payment_flow.record_payment(uow=uow, order_id=partly_paid.id, method="BANK_TRANSFER", amount=Decimal("1.00")))
     paid_otherwise = await _overdue_transfer(db, quantity=1)  # part paid by another method: the customer is paying
-    await db.run(lambda uow: payments.record_payment(uow=uow, order_id=paid_otherwise.id, method="OTHER", amount=Decimal("2.00")))
+    await db.run(lambda uow: payment_flow.record_payment(uow=uow, order_id=paid_otherwise.id, method="OTHER", amount=Decimal("2.00")))
     assert await reserved(db, "A") == 5
     # when: two workers (processes) race
     results = await asyncio.gather(expire_due(db), expire_due(db))
@@ -532,7 +534,7 @@ async def test_unpaid_bank_transfers_expire_releasing_stock(gql, db, provider):
 
 async def test_several_expiry_workers_share_the_overdue_orders_without_doing_one_twice(db, provider):
     # given: 12 overdue transfers, and four workers as four server processes would run them
-    from app.billing.expiry import expire_due
+    from app.flows.expiry import expire_due
 
     await factories.basic_catalog(db)
     await factories.stock(db, "A", "MAD", 100)
@@ -548,7 +550,7 @@ async def test_several_expiry_workers_share_the_overdue_orders_without_doing_one
 
 
 async def test_the_expiry_worker_runs_in_the_background(db, provider):
-    from app.billing.expiry import ExpiryWorker
+    from app.flows.expiry import ExpiryWorker
 
     await factories.basic_catalog(db)
     overdue = await _overdue_transfer(db)
@@ -593,7 +595,7 @@ async def test_refund_lines_credits_the_invoice_and_refunds_the_card_once(gql, d
     # given: 2 x A @21% + 1 x B @10% = 30.25, captured and invoiced at confirmation
     await factories.basic_catalog(db)
     order = await factories.place(db, [("A", 2), ("B", 1)], payment_method="CARD", payment_token="test_approve")
-    await db.run(lambda uow: order_service.confirm_order(uow=uow, order_id=order.id))
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=order.id))
     # when: a crash after the provider refunded, then the retry, then a repeat after commit
     with pytest.raises(RuntimeError):
         await _refund_lines(db, order.id, [("A", 1)], "return-1", crash=True)
@@ -618,7 +620,7 @@ async def test_refund_lines_credits_the_invoice_and_refunds_the_card_once(gql, d
 async def test_refund_lines_of_everything_nets_the_invoice_and_refunds_all_captured(gql, db, provider):
     await factories.basic_catalog(db)
     order = await factories.place(db, [("A", 2), ("B", 1)], payment_method="CARD", payment_token="test_approve")
-    await db.run(lambda uow: order_service.confirm_order(uow=uow, order_id=order.id))
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=order.id))
     first, _ = await _refund_lines(db, order.id, [("A", 1)], "r1")
     rest, _ = await _refund_lines(db, order.id, [("A", 1), ("B", 1)], "r2")
     from app.errors import DomainError
@@ -635,7 +637,7 @@ async def test_refund_lines_with_a_refund_limit_credits_in_full_but_refunds_only
     # given: an exchange where the returned unit of A (12.10) paid for a replacement costing 10.10
     await factories.basic_catalog(db)
     order = await factories.place(db, [("A", 2)], payment_method="CARD", payment_token="test_approve")
-    await db.run(lambda uow: order_service.confirm_order(uow=uow, order_id=order.id))
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=order.id))
     # when
     refunded, note = await _refund_lines(db, order.id, [("A", 1)], "exchange-1", limit=Decimal("2.00"))
     # then
@@ -657,7 +659,7 @@ async def test_refund_lines_without_invoice_refunds_the_order_prices_incl_vat_ma
     billing_settings(invoice_moment="manual")
     await factories.basic_catalog(db)
     order = await factories.place(db, [("A", 1), ("B", 2)], payment_method="BANK_TRANSFER")  # 12.10 + 12.10 = 24.20
-    await db.run(lambda uow: payments.record_payment(uow=uow, order_id=order.id, method="BANK_TRANSFER", amount=Decimal("24.20")))
+    await db.run(lambda uow: payment_flow.record_payment(uow=uow, order_id=order.id, method="BANK_TRANSFER", amount=Decimal("24.20")))
     # when
     refunded, note = await _refund_lines(db, order.id, [("B", 2)], "t1")
     from app.errors import DomainError

@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.errors import DomainError, ErrorCode
+from app.flows import cancellation, confirmation, shipping
 from app.fulfilment import carriers as carrier_config
-from app.fulfilment import service as fulfilment
-from app.fulfilment.promise import DELIVERY_ESTIMATE_CHANGED
 from app.orders import promise as calendar
-from app.orders import service as orders
+from app.orders.enums import OrderEventType
 from models import Allocation, Order, OrderEvent, OrderLine, StockLevel, StockMovement, Warehouse
 from models.fulfilment import Shipment, TrackingEvent
 from resolvers.ids import to_global_id
@@ -101,7 +100,7 @@ def gid(kind: str, value) -> str:  # type: ignore[no-untyped-def]
 
 async def confirmed(db, lines: list[tuple[str, int]], **extra):  # type: ignore[no-untyped-def]
     order = await factories.place(db, lines, **extra)
-    await db.run(lambda uow: orders.confirm_order(uow=uow, order_id=order.id), actor="test")
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=order.id), actor="test")
     return order
 
 
@@ -284,7 +283,7 @@ async def test_only_fulfillable_orders_ship(gql, db):
     await factories.basic_catalog(db)
     pending = await factories.place(db, [("B", 1)])
     cancelled = await factories.place(db, [("C", 1)])
-    await db.run(lambda uow: orders.cancel_order(uow=uow, order_id=cancelled.id), actor="test")
+    await db.run(lambda uow: cancellation.cancel_order(uow=uow, order_id=cancelled.id), actor="test")
 
     # when
     results = [await ship(gql, pending, "MAD"), await ship(gql, cancelled, "BCN")]
@@ -331,7 +330,7 @@ async def test_create_shipment_calls_the_billing_hook_inside_its_unit_of_work(gq
 
     async def refuse(*, uow, order, shipment):  # type: ignore[no-untyped-def]
         seen.append((order.status, shipment.tracking_number))
-        raise DomainError(ErrorCode.INVALID_INPUT, "capture declined", ["input", "orderId"])
+        raise DomainError(ErrorCode.INVALID_INPUT, "capture declined", ("order_id",))
 
     monkeypatch.setattr("app.billing.hooks.on_order_shipped", refuse)
 
@@ -519,7 +518,7 @@ async def test_promise_recomputed_on_shipping_and_tracking_and_each_change_is_an
     # then: every change of promise is an order event, with its reason
     assert out["shipment"]["order"]["estimatedDeliveryDate"] == MON.isoformat()
     read = await read_order(gql, order)
-    changes = [e["data"] for e in order_events(read) if e["type"] == DELIVERY_ESTIMATE_CHANGED]
+    changes = [e["data"] for e in order_events(read) if e["type"] == OrderEventType.DELIVERY_ESTIMATE_CHANGED]
     assert [(c["previous"], c["estimatedDeliveryDate"], c["reason"]) for c in changes] == [
         (FRI.isoformat(), THU.isoformat(), "SHIPMENT_CREATED"),
         (THU.isoformat(), FRI.isoformat(), "TRACKING_UPDATED"),
@@ -782,7 +781,7 @@ async def test_a_carrier_configuration_is_checked(db):
         ))
 
     # then
-    assert sorted(e.field[-1] for e in refused.value.errors) == ["ES", "MARS", "code", "name", "timezone", "trackingUrlTemplate"]
+    assert sorted(e.path[-1] for e in refused.value.errors) == ["ES", "MARS", "code", "name", "timezone", "tracking_url_template"]
 
 
 async def test_racing_shipments_of_the_same_units_ship_them_once(db):
@@ -791,7 +790,7 @@ async def test_racing_shipments_of_the_same_units_ship_them_once(db):
     order = await confirmed(db, [("B", 3)])
 
     async def ship_all():  # type: ignore[no-untyped-def]
-        return await db.run(lambda uow: fulfilment.create_shipment(uow=uow, order_id=order.id, warehouse_code="MAD", carrier_code="CORREOS"))
+        return await db.run(lambda uow: shipping.create_shipment(uow=uow, order_id=order.id, warehouse_code="MAD", carrier_code="CORREOS"))
 
     # when
     results = await asyncio.gather(*(ship_all() for _ in range(5)), return_exceptions=True)

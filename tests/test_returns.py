@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
-from app.fulfilment import service as fulfilment
-from app.orders import service as orders
+from app.flows import confirmation, shipping
+from app.fulfilment import tracking
 from models import Allocation, Order, OrderEvent, StockLevel, StockMovement, Warehouse
 from models.billing import Invoice, Payment
 from models.returns import ReturnRequest
@@ -64,15 +64,15 @@ TRACKED_INQUIRIES = """query($number: String!, $email: String!) {
 async def delivered_order(db, lines: list[tuple[str, int]], *, email: str = "buyer@example.com"):
     """Placed with a card (captured and invoiced on confirmation), shipped from where it was reserved, delivered."""
     order = await factories.place(db, lines, email=email, **CARD)
-    await db.run(lambda uow: orders.confirm_order(uow=uow, order_id=order.id), actor="test")
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=order.id), actor="test")
     async with db.read() as session:
         codes = (await session.execute(
             select(Warehouse.code).join(Allocation, Allocation.warehouse_id == Warehouse.id).where(Allocation.order_id == order.id).distinct()
         )).scalars().all()
     for code in sorted(codes):
-        shipment = await db.run(lambda uow: fulfilment.create_shipment(uow=uow, order_id=order.id, warehouse_code=code,
+        shipment = await db.run(lambda uow: shipping.create_shipment(uow=uow, order_id=order.id, warehouse_code=code,
                                                                         carrier_code="CORREOS", tracking_number=f"TRK-{code}"), actor="test")
-        await db.run(lambda uow: fulfilment.record_tracking_event(uow=uow, shipment_id=shipment.id, status="DELIVERED"), actor="carrier")
+        await db.run(lambda uow: tracking.record_tracking_event(uow=uow, shipment_id=shipment.id, status="DELIVERED"), actor="carrier")
     return order
 
 

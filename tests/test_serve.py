@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.live_server import free_port, wait_ready
+
 OMS = str(Path(sys.executable).with_name("oms"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_serve_demo_on_the_embedded_database(tmp_path):
+async def test_serve_demo_on_the_embedded_database(tmp_path):
     # given a machine with no DATABASE_URL
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROADCAST_URL")}
     env["OMS_DATA_DIR"] = str(tmp_path / "data")
@@ -30,17 +24,8 @@ def test_serve_demo_on_the_embedded_database(tmp_path):
     with log.open("w") as output:
         server = subprocess.Popen([OMS, "serve", "--demo", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        # when it is ready
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.5)
+        # when it is ready (first start: the embedded PostgreSQL is initialised, then migrated and seeded)
+        await wait_ready(f"http://127.0.0.1:{port}", server, 120, log=log.read_text)
         # then a key made with the CLI reads the demo orders in several statuses
         created = subprocess.run([OMS, "apikey", "create", "--name", "readme", "--scopes", "orders:read"], env=env, capture_output=True, text=True, check=True)
         token = created.stdout.strip().splitlines()[-1]

@@ -11,8 +11,8 @@ import pytest_asyncio
 import strawberry
 from sqlalchemy import func, select, text
 
-from app.infra import live
-from app.infra.live import LiveHub
+from app.infra import hub as live_hub
+from app.infra.hub import LiveHub
 from app.orders import service as orders
 from app.orders.state_machine import OrderStatus
 from models import OrderEvent
@@ -20,7 +20,7 @@ from resolvers.ids import to_global_id
 from resolvers.live import SharedEvent, SharedEventExecutionContext
 from tests import factories
 from tests.conftest import make_key
-from tests.live_server import LiveServer, RedisServer, WsClient, plain_pg_url
+from tests.live_server import POLL_SECONDS, LiveServer, RedisServer, WsClient, plain_pg_url
 
 ORDER_CHANGES = """
 subscription Changes($orderId: ID, $channel: SalesChannel, $after: String) {
@@ -93,8 +93,7 @@ async def test_a_committed_status_change_reaches_a_subscriber(server, db, writer
     order = await placed_order(db)
     order_id = to_global_id("Order", order.id)
     ws = await client(server, writer)
-    sub = await ws.subscribe(ORDER_CHANGES, {"orderId": order_id})
-    await asyncio.sleep(0.3)  # let the subscription register before the change
+    sub = await server.subscribe(ws, ORDER_CHANGES, {"orderId": order_id})
     # when
     cursor = await hold(server, writer, order_id)
     # then
@@ -110,8 +109,7 @@ async def test_a_rolled_back_change_is_never_published(server, db, writer):
     order_id = to_global_id("Order", order.id)
     before = await max_cursor(db)
     ws = await client(server, writer)
-    sub = await ws.subscribe(ORDER_CHANGES, {})
-    await asyncio.sleep(0.3)
+    sub = await server.subscribe(ws, ORDER_CHANGES, {})
 
     async def hold_then_fail(uow):
         held = await orders.get_for_update(uow=uow, order_id=order.id)
@@ -121,7 +119,9 @@ async def test_a_rolled_back_change_is_never_published(server, db, writer):
     # when: the same change rolled back, then committed
     with pytest.raises(RuntimeError):
         await db.run(hold_then_fail)
-    await asyncio.sleep(1.5)  # longer than the server's poll of the log
+    # the server has read the log up to everything committed so far (a cursor the rollback
+    # took would be among it) before the committed change is made
+    await server.until_metric("oms_last_event_cursor", await committed_cursor(db))
     cursor = await hold(server, writer, order_id)
     # then: only the committed change is seen, and the rolled-back one took no cursor
     change = (await ws.data(sub, timeout=5))["orderStatusChanged"]
@@ -129,6 +129,12 @@ async def test_a_rolled_back_change_is_never_published(server, db, writer):
     assert int(cursor) == before + 1
     assert await ws.nothing_for(sub, 1.2)
     await ws.close()
+
+
+async def committed_cursor(db) -> int:
+    """The event counter: the cursor the newest committed event took."""
+    async with db.read() as session:
+        return (await session.execute(text("SELECT value FROM counters WHERE name = 'order_event'"))).scalar_one()
 
 
 async def max_cursor(db, *, below: int | None = None) -> int:
@@ -249,8 +255,7 @@ async def test_stock_level_changes_reach_a_filtered_subscriber(server, db, write
     await factories.basic_catalog(db)
     reader = await make_key(db, "stock:read", name="stock-reader")
     ws = await client(server, reader)
-    sub = await ws.subscribe(STOCK_CHANGES, {"sku": "A", "warehouseCode": "MAD"})
-    await asyncio.sleep(0.3)
+    sub = await server.subscribe(ws, STOCK_CHANGES, {"sku": "A", "warehouseCode": "MAD"})
     # when
     for sku, warehouse in (("B", "MAD"), ("A", "BCN"), ("A", "MAD")):
         body = await server.gql(ADJUST, {"input": {"sku": sku, "warehouseCode": warehouse, "delta": 5, "reason": "count"}}, token=writer)
@@ -327,8 +332,7 @@ async def a_change_made_on_one_process_reaches_a_subscriber_on_the_other(pair: l
     order = await placed_order(db)
     order_id = to_global_id("Order", order.id)
     ws = await client(subscribed_on, writer)
-    sub = await ws.subscribe(ORDER_CHANGES, {"orderId": order_id})
-    await asyncio.sleep(0.3)
+    sub = await subscribed_on.subscribe(ws, ORDER_CHANGES, {"orderId": order_id})
     cursor = await hold(changed_on, writer, order_id)
     change = (await ws.data(sub, timeout=5))["orderStatusChanged"]
     assert (change["status"], change["cursor"]) == ("ON_HOLD", cursor)
@@ -350,7 +354,7 @@ async def until_ready(server: LiveServer, *, connected: bool, within: float) -> 
     while loop.time() - started < within:
         if (await server.ready())["broadcast"] is connected:
             return loop.time() - started
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(POLL_SECONDS)
     raise AssertionError(f"broadcast never became connected={connected} within {within}s:\n{server.log()[-3000:]}")
 
 
@@ -360,8 +364,7 @@ async def changes_made_during_and_after_an_outage_all_arrive(pair: list[LiveServ
     order = await placed_order(db)
     order_id = to_global_id("Order", order.id)
     ws = await client(subscribed_on, writer)
-    sub = await ws.subscribe(ORDER_CHANGES, {"orderId": order_id})
-    await asyncio.sleep(0.3)
+    sub = await subscribed_on.subscribe(ws, ORDER_CHANGES, {"orderId": order_id})
     # when: the backend connection is lost, and a change commits on the other process meanwhile
     heal = await outage()
     assert await until_ready(subscribed_on, connected=False, within=6) < 6  # noticed within seconds
@@ -396,7 +399,6 @@ async def test_a_redis_restart_is_detected_and_recovered(redis_pair, redis_serve
         redis_server.stop()
 
         async def restart():
-            await asyncio.sleep(1)
             await redis_server.start()
 
         return restart
@@ -408,8 +410,7 @@ async def test_sigterm_closes_open_sockets_and_exits_promptly(database_url, app,
     # given: a server with a live subscription
     server = await LiveServer(database_url).start()
     ws = await client(server, writer)
-    await ws.subscribe(ORDER_CHANGES, {})
-    await asyncio.sleep(0.3)
+    await server.subscribe(ws, ORDER_CHANGES, {})
     # when
     server.terminate()
     # then
@@ -421,7 +422,7 @@ async def test_sigterm_closes_open_sockets_and_exits_promptly(database_url, app,
 
 async def test_a_slow_subscriber_stays_bounded_and_then_catches_up_from_the_log(db, monkeypatch):
     # given: a hub whose per-subscriber queue holds 5, and a subscriber that reads one event and stalls
-    monkeypatch.setattr(live, "QUEUE_LIMIT", 5)
+    monkeypatch.setattr(live_hub, "QUEUE_LIMIT", 5)
     order = await placed_order(db)
     previous_publisher = db.publisher
     hub = LiveHub(db, "memory://", poll_interval=0.1)
@@ -429,8 +430,9 @@ async def test_a_slow_subscriber_stays_bounded_and_then_catches_up_from_the_log(
     try:
         start = await max_cursor(db)
         events = hub.follow(lambda delivery: True, after=None)
+        opened = hub.registrations
         first = asyncio.create_task(events.__anext__())
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(hub.wait_until(lambda: hub.registrations > opened), 5)
 
         async def flip(status: OrderStatus):
             async def change(uow):
@@ -442,7 +444,7 @@ async def test_a_slow_subscriber_stays_bounded_and_then_catches_up_from_the_log(
         for _ in range(10):
             await flip(OrderStatus.ON_HOLD)
             await flip(OrderStatus.PENDING)
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(hub.wait_until(lambda: hub.last_seq >= start + 20), 5)
         # then: its queue never grew past the limit, and it still gets every event once, in order
         (subscription,) = hub.order_subscriptions
         assert subscription.overflowed and subscription.queue.qsize() <= 5

@@ -53,12 +53,12 @@ async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str]) -> st
     """Returns the token; it is shown once and only its hash is kept."""
     unknown = sorted(set(scopes) - SCOPES)
     if unknown or not scopes:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}; known: {', '.join(sorted(SCOPES))}", ["scopes"])
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}; known: {', '.join(sorted(SCOPES))}", ("scopes",))
     if not name.strip():
-        raise DomainError(ErrorCode.INVALID_INPUT, "A key needs a name.", ["name"])
+        raise DomainError(ErrorCode.INVALID_INPUT, "A key needs a name.", ("name",))
     existing = await uow.session.execute(select(ApiKey.id).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)))
     if existing.first() is not None:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"An active key named {name!r} exists; revoke it first.", ["name"])
+        raise DomainError(ErrorCode.INVALID_INPUT, f"An active key named {name!r} exists; revoke it first.", ("name",))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     uow.session.add(ApiKey(name=name, token_hash=hash_token(token), scopes=sorted(set(scopes))))
     return token
@@ -69,7 +69,7 @@ async def revoke_api_key(*, uow: UnitOfWork, name: str) -> int:
         update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(timezone.utc))
     )
     if result.rowcount == 0:
-        raise DomainError(ErrorCode.NOT_FOUND, f"No active key named {name!r}.", ["name"])
+        raise DomainError(ErrorCode.NOT_FOUND, f"No active key named {name!r}.", ("name",))
     return result.rowcount
 
 

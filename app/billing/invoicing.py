@@ -26,28 +26,23 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.billing import config
-from app.infra.database import UnitOfWork
+from app.billing.enums import InvoiceKind
 from app.errors import DomainError, ErrorCode
+from app.infra.database import UnitOfWork
 from app.orders import events
 from app.orders import service as order_service
+from app.orders.enums import OrderEventType, OrderStatus
 from app.orders.pricing import CENT, compute_totals, money
-from app.orders.state_machine import OrderStatus
 from models import Counter, Order, OrderLine
 from models.billing import Invoice
 
-INVOICE = "INVOICE"
-CREDIT_NOTE = "CREDIT_NOTE"
-INVOICE_ISSUED = "INVOICE_ISSUED"
-CREDIT_NOTE_ISSUED = "CREDIT_NOTE_ISSUED"
 ZERO = Decimal("0.00")
 
 # Statuses in which the goods are sold for good (not awaiting payment or review, not cancelled).
-INVOICEABLE = frozenset(
-    s.value for s in (
-        OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
-        OrderStatus.DELIVERED, OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED,
-    )
-)
+INVOICEABLE = frozenset({
+    OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED, OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED,
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +101,12 @@ def _line_json(sku: str | None, description: str, quantity: int, unit_price: Dec
 
 
 async def invoice_for_order(uow: UnitOfWork, order_id: uuid.UUID) -> Invoice | None:
-    statement = select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == INVOICE)
+    statement = select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == InvoiceKind.INVOICE)
     return (await uow.session.execute(statement)).scalar_one_or_none()
 
 
 def is_invoiceable(order: Order) -> bool:
-    status = order.held_from if order.status == OrderStatus.ON_HOLD.value else order.status
+    status = order.held_from if order.status == OrderStatus.ON_HOLD else order.status
     return status in INVOICEABLE
 
 
@@ -121,14 +116,14 @@ async def issue_invoice(*, uow: UnitOfWork, order: Order) -> Invoice:
     if existing is not None:
         return existing
     if not is_invoiceable(order):
-        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be invoiced yet.", ["input", "orderId"])
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be invoiced yet.", ("order_id",))
     lines = (
         await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))
     ).scalars().all()
     totals = compute_totals(((line.total, line.tax_rate) for line in lines), order.shipping_total)
     series, sequence, number, issued_at = await _next_number(uow, config.settings().invoice_series_prefix)
     invoice = Invoice(
-        id=uuid.uuid4(), kind=INVOICE, series=series, sequence=sequence, number=number, order_id=order.id,
+        id=uuid.uuid4(), kind=InvoiceKind.INVOICE, series=series, sequence=sequence, number=number, order_id=order.id,
         order_number=order.number, issued_at=issued_at, currency=order.currency,
         subtotal=totals.subtotal, tax_total=totals.tax_total, total=totals.total,
         seller=_seller(), buyer=_buyer(order),
@@ -137,7 +132,7 @@ async def issue_invoice(*, uow: UnitOfWork, order: Order) -> Invoice:
     )
     uow.session.add(invoice)
     await uow.session.flush()
-    events.record(uow, order, INVOICE_ISSUED, data={"number": number, "total": str(invoice.total), "currency": invoice.currency})
+    events.record(uow, order, OrderEventType.INVOICE_ISSUED, data={"number": number, "total": str(invoice.total), "currency": invoice.currency})
     return invoice
 
 
@@ -194,7 +189,6 @@ def _split_gross(amount: Decimal, left: dict[Decimal, _RateAmounts]) -> dict[Dec
 
 async def issue_credit_note(
     *, uow: UnitOfWork, invoice: Invoice, reason: str, lines: Sequence[CreditLine] | None = None, amount: Decimal | None = None,
-    field: Sequence[str] = ("input",),
 ) -> Invoice | None:
     """Credit part or all of `invoice`; the caller holds its order's row lock.
 
@@ -203,18 +197,18 @@ async def issue_credit_note(
     - neither: everything not credited yet (cancellation). Returns None when nothing is left.
     Never credits more than the invoice still bills (LIMIT_EXCEEDED).
     """
-    if invoice.kind != INVOICE:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Only an invoice can be credited.", list(field))
+    if invoice.kind != InvoiceKind.INVOICE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Only an invoice can be credited.", ())
     notes = await credit_notes_of(uow, invoice)
     left = _remaining(invoice, notes)
     left_total = sum((a.gross for a in left.values()), ZERO)
     if lines:
-        split, note_lines = _credit_lines(invoice, notes, left, lines, reason, field)
+        split, note_lines = _credit_lines(invoice, notes, left, lines)
     elif amount is not None:
         if amount <= 0:
-            raise DomainError(ErrorCode.INVALID_INPUT, "The amount to credit must be positive.", [*field, "amount"])
+            raise DomainError(ErrorCode.INVALID_INPUT, "The amount to credit must be positive.", ("amount",))
         if amount > left_total:
-            raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {left_total} {invoice.currency} of invoice {invoice.number} is left to credit.", [*field, "amount"])
+            raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {left_total} {invoice.currency} of invoice {invoice.number} is left to credit.", ("amount",))
         split = left if amount == left_total else _split_gross(amount, left)
         note_lines = [_line_json(None, reason, -1, a.base, rate, -a.base) for rate, a in sorted(split.items()) if a.gross]
     else:
@@ -235,7 +229,7 @@ async def issue_credit_note(
     assert order is not None
     series, sequence, number, issued_at = await _next_number(uow, config.settings().credit_note_series_prefix)
     note = Invoice(
-        id=uuid.uuid4(), kind=CREDIT_NOTE, series=series, sequence=sequence, number=number, order_id=invoice.order_id,
+        id=uuid.uuid4(), kind=InvoiceKind.CREDIT_NOTE, series=series, sequence=sequence, number=number, order_id=invoice.order_id,
         order_number=invoice.order_number, corrects_id=invoice.id, issued_at=issued_at, currency=invoice.currency,
         subtotal=-subtotal, tax_total=-tax_total, total=-(subtotal + tax_total),
         # Seller and buyer as on the corrected invoice: a credit note corrects that document.
@@ -244,13 +238,13 @@ async def issue_credit_note(
     )
     uow.session.add(note)
     await uow.session.flush()
-    events.record(uow, order, CREDIT_NOTE_ISSUED, data={"number": number, "corrects": invoice.number, "total": str(note.total),
+    events.record(uow, order, OrderEventType.CREDIT_NOTE_ISSUED, data={"number": number, "corrects": invoice.number, "total": str(note.total),
                                                         "currency": note.currency, "reason": reason})
     return note
 
 
 def _credit_lines(
-    invoice: Invoice, notes: Sequence[Invoice], left: dict[Decimal, _RateAmounts], lines: Sequence[CreditLine], reason: str, field: Sequence[str],
+    invoice: Invoice, notes: Sequence[Invoice], left: dict[Decimal, _RateAmounts], lines: Sequence[CreditLine],
 ) -> tuple[dict[Decimal, _RateAmounts], list[dict[str, Any]]]:
     invoiced: dict[str, dict[str, Any]] = {}
     quantities: dict[str, int] = {}
@@ -266,10 +260,10 @@ def _credit_lines(
     note_lines = []
     for i, line in enumerate(lines):
         if line.sku not in invoiced:
-            raise DomainError(ErrorCode.NOT_FOUND, f"{line.sku} is not on invoice {invoice.number}.", [*field, "lines", str(i), "sku"])
+            raise DomainError(ErrorCode.NOT_FOUND, f"{line.sku} is not on invoice {invoice.number}.", ("lines", i, "sku"))
         if line.quantity < 1 or line.quantity > quantities[line.sku]:
             raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"At most {quantities[line.sku]} of {line.sku} can still be credited.",
-                              [*field, "lines", str(i), "quantity"])
+                              ("lines", i, "quantity"))
         quantities[line.sku] -= line.quantity
         row = invoiced[line.sku]
         unit_price, rate = Decimal(row["unit_price"]), Decimal(row["tax_rate"])

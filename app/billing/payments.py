@@ -24,32 +24,21 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.billing import config, invoicing
-from app.billing.providers import FAILED as PROVIDER_FAILED
-from app.billing.providers import PaymentProvider, ProviderResult, get_provider
+from app.billing.enums import PaymentOperationKind as Op
+from app.billing.enums import PaymentTransactionStatus as Tx
+from app.billing.providers import PaymentProvider, ProviderOutcome, ProviderResult, get_provider
+from app.errors import DomainError, ErrorCode, Path
 from app.infra.database import UnitOfWork
-from app.errors import DomainError, ErrorCode
 from app.orders import events
 from app.orders import service as order_service
+from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus
 from app.orders.pricing import CENT, compute_totals, line_total
-from app.orders.state_machine import OrderStatus
 from models import Order, OrderEvent, OrderLine
 from models.billing import Invoice, Payment, PaymentOperation
 
-CARD, BANK_TRANSFER, CASH_ON_DELIVERY, OTHER = "CARD", "BANK_TRANSFER", "CASH_ON_DELIVERY", "OTHER"
-
-# PaymentTransactionStatus
-PENDING, AUTHORIZED, CAPTURED, PARTIALLY_REFUNDED, REFUNDED, VOIDED, DECLINED, FAILED = (
-    "PENDING", "AUTHORIZED", "CAPTURED", "PARTIALLY_REFUNDED", "REFUNDED", "VOIDED", "DECLINED", "FAILED",
-)
-
-# Order timeline events
-PAYMENT_AUTHORIZED = "PAYMENT_AUTHORIZED"
-PAYMENT_PENDING = "PAYMENT_PENDING"
-PAYMENT_CAPTURED = "PAYMENT_CAPTURED"
-PAYMENT_RECEIVED = "PAYMENT_RECEIVED"
-PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
-PAYMENT_VOIDED = "PAYMENT_VOIDED"
-PAYMENT_EXPIRED = "PAYMENT_EXPIRED"
+E = OrderEventType
+# Recorded by staff, not through the provider.
+MANUAL_METHODS = frozenset({PaymentMethod.BANK_TRANSFER, PaymentMethod.CASH_ON_DELIVERY, PaymentMethod.OTHER})
 
 ZERO = Decimal("0.00")
 MAX_KEY = 200
@@ -64,24 +53,24 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
 
 
-def _check_amount(amount: Decimal | None, field: list[str]) -> Decimal:
+def _check_amount(amount: Decimal | None, path: Path) -> Decimal:
     if amount is None or not amount.is_finite() or amount <= 0:
-        raise DomainError(ErrorCode.INVALID_INPUT, "The amount must be positive.", field)
+        raise DomainError(ErrorCode.INVALID_INPUT, "The amount must be positive.", path)
     if amount != amount.quantize(CENT):
-        raise DomainError(ErrorCode.INVALID_INPUT, "The amount has at most two decimals.", field)
+        raise DomainError(ErrorCode.INVALID_INPUT, "The amount has at most two decimals.", path)
     return amount
 
 
 def _check_client_key(key: str | None) -> str | None:
     if key is not None and (not key.strip() or len(key) > MAX_KEY):
-        raise DomainError(ErrorCode.INVALID_INPUT, f"idempotencyKey must be 1 to {MAX_KEY} characters.", ["input", "idempotencyKey"])
+        raise DomainError(ErrorCode.INVALID_INPUT, f"idempotencyKey must be 1 to {MAX_KEY} characters.", ("idempotency_key",))
     return key
 
 
-def _refuse(result: ProviderResult, field: list[str], what: str) -> DomainError:
-    if result.outcome == PROVIDER_FAILED:
-        return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider is unavailable; nothing was {what}. Try again later.", field)
-    return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider refused: {result.message or 'declined'}", field)
+def _refuse(result: ProviderResult, path: Path, what: str) -> DomainError:
+    if result.outcome == ProviderOutcome.FAILED:
+        return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider is unavailable; nothing was {what}. Try again later.", path)
+    return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider refused: {result.message or 'declined'}", path)
 
 
 async def payments_of(uow: UnitOfWork, order_id: uuid.UUID, *, lock: bool = False) -> list[Payment]:
@@ -96,7 +85,7 @@ async def lock_payment(uow: UnitOfWork, payment_id: uuid.UUID) -> tuple[Order, P
     """The payment and its order, locked in the global lock order (order row first)."""
     order_id = (await uow.session.execute(select(Payment.order_id).where(Payment.id == payment_id))).scalar_one_or_none()
     if order_id is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.", ["input", "paymentId"])
+        raise DomainError(ErrorCode.NOT_FOUND, "No such payment.", ("payment_id",))
     order = await order_service.get_for_update(uow=uow, order_id=order_id)
     payment = (
         await uow.session.execute(
@@ -106,19 +95,19 @@ async def lock_payment(uow: UnitOfWork, payment_id: uuid.UUID) -> tuple[Order, P
     return order, payment
 
 
-def derive_payment_status(order_total: Decimal, payments: Sequence[Payment]) -> str:
-    """The order's PaymentStatus (contract) from its payments."""
+def derive_payment_status(order_total: Decimal, payments: Sequence[Payment]) -> PaymentStatus:
+    """The order's payment status from its payments."""
     captured = sum((p.captured_amount for p in payments), ZERO)
     refunded = sum((p.refunded_amount for p in payments), ZERO)
     if refunded > 0:
-        return "REFUNDED" if refunded >= captured else "PARTIALLY_REFUNDED"
+        return PaymentStatus.REFUNDED if refunded >= captured else PaymentStatus.PARTIALLY_REFUNDED
     if captured > 0 and captured >= order_total:
-        return "PAID"
-    if any(p.status == AUTHORIZED for p in payments):
-        return "AUTHORIZED"
-    if payments and payments[-1].status in (DECLINED, FAILED) and captured == 0:
-        return "FAILED"
-    return "UNPAID"
+        return PaymentStatus.PAID
+    if any(p.status == Tx.AUTHORIZED for p in payments):
+        return PaymentStatus.AUTHORIZED
+    if payments and payments[-1].status in (Tx.DECLINED, Tx.FAILED) and captured == 0:
+        return PaymentStatus.FAILED
+    return PaymentStatus.UNPAID
 
 
 async def refresh_order_status(uow: UnitOfWork, order: Order) -> None:
@@ -131,7 +120,7 @@ async def _operation(uow: UnitOfWork, key: str) -> PaymentOperation | None:
     return (await uow.session.execute(select(PaymentOperation).where(PaymentOperation.idempotency_key == key))).scalar_one_or_none()
 
 
-async def _next_key(uow: UnitOfWork, payment: Payment, kind: str) -> str:
+async def _next_key(uow: UnitOfWork, payment: Payment, kind: Op) -> str:
     """A provider key from committed state: the same after a crash, a new one after each success."""
     await uow.session.flush()
     done = (
@@ -150,11 +139,11 @@ async def _replayed(uow: UnitOfWork, key: str | None, fingerprint: str) -> Payme
     if done is None:
         return None
     if done.request_fingerprint != fingerprint:
-        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "This idempotencyKey was used with a different input.", ["input", "idempotencyKey"])
+        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "This idempotencyKey was used with a different input.", ("idempotency_key",))
     return await uow.session.get(Payment, done.payment_id, populate_existing=True)
 
 
-def _record_operation(uow: UnitOfWork, payment: Payment, kind: str, amount: Decimal, key: str, *, fingerprint: str | None = None,
+def _record_operation(uow: UnitOfWork, payment: Payment, kind: Op, amount: Decimal, key: str, *, fingerprint: str | None = None,
                       reference: str | None = None, reason: str | None = None) -> None:
     uow.session.add(PaymentOperation(id=uuid.uuid4(), payment_id=payment.id, kind=kind, amount=amount, idempotency_key=key,
                                      request_fingerprint=fingerprint, provider_reference=reference, reason=reason))
@@ -172,36 +161,36 @@ def _authorization_key(order: Order) -> str:
     return f"authorize:order:{order.id}"
 
 
-async def open_payment(*, uow: UnitOfWork, order: Order, method: str | None, token: str | None) -> Payment | None:
+async def open_payment(*, uow: UnitOfWork, order: Order, method: PaymentMethod | None, token: str | None) -> Payment | None:
     """The payment an order starts with. A declined card raises PAYMENT_DECLINED, so the whole
     placement rolls back: no order, no reservation, nothing charged."""
     if method is None:
         return None
     payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, currency=order.currency, amount=order.total,
                       captured_amount=ZERO, refunded_amount=ZERO)
-    if method == CARD:
+    if method == PaymentMethod.CARD:
         if not token or not token.strip():
-            raise DomainError(ErrorCode.INVALID_INPUT, "A card payment needs the provider's token.", ["input", "payment", "token"])
+            raise DomainError(ErrorCode.INVALID_INPUT, "A card payment needs the provider's token.", ("payment", "token"))
         gateway = provider()
         key = _authorization_key(order)
         result = await gateway.authorize(amount=order.total, currency=order.currency, token=token, idempotency_key=key)
         if not result.approved:
-            raise _refuse(result, ["input", "payment", "token"], "charged")
-        payment.status, payment.provider, payment.reference = AUTHORIZED, gateway.name, result.reference
+            raise _refuse(result, ("payment", "token"), "charged")
+        payment.status, payment.provider, payment.reference = Tx.AUTHORIZED, gateway.name, result.reference
         uow.session.add(payment)
         await uow.session.flush()
-        _record_operation(uow, payment, "AUTHORIZE", order.total, key, reference=result.reference)
-        events.record(uow, order, PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
+        _record_operation(uow, payment, Op.AUTHORIZE, order.total, key, reference=result.reference)
+        events.record(uow, order, E.PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
                                                              "currency": order.currency, "reference": result.reference})
     else:
-        payment.status = PENDING
-        if method == BANK_TRANSFER:
+        payment.status = Tx.PENDING
+        if method == PaymentMethod.BANK_TRANSFER:
             # The customer quotes the order number on the transfer; unpaid transfers expire.
             payment.reference = order.number
             payment.expires_at = datetime.now(timezone.utc) + timedelta(hours=config.settings().bank_transfer_expiry_hours)
         uow.session.add(payment)
         await uow.session.flush()
-        events.record(uow, order, PAYMENT_PENDING, data={
+        events.record(uow, order, E.PAYMENT_PENDING, data={
             "paymentId": str(payment.id), "method": method, "amount": str(order.total), "currency": order.currency,
             "expiresAt": payment.expires_at.isoformat() if payment.expires_at else None,
         })
@@ -215,12 +204,12 @@ async def open_payment(*, uow: UnitOfWork, order: Order, method: str | None, tok
 async def _capture(uow: UnitOfWork, order: Order, payment: Payment, amount: Decimal, key: str, fingerprint: str | None) -> None:
     result = await provider().capture(authorization=payment.reference or "", amount=amount, currency=payment.currency, idempotency_key=key)
     if not result.approved:
-        raise _refuse(result, ["input", "paymentId"], "captured")
+        raise _refuse(result, ("payment_id",), "captured")
     payment.captured_amount += amount
     if payment.captured_amount >= payment.amount:
-        payment.status = CAPTURED
-    _record_operation(uow, payment, "CAPTURE", amount, key, fingerprint=fingerprint, reference=result.reference)
-    events.record(uow, order, PAYMENT_CAPTURED, data={"paymentId": str(payment.id), "amount": str(amount), "currency": payment.currency,
+        payment.status = Tx.CAPTURED
+    _record_operation(uow, payment, Op.CAPTURE, amount, key, fingerprint=fingerprint, reference=result.reference)
+    events.record(uow, order, E.PAYMENT_CAPTURED, data={"paymentId": str(payment.id), "amount": str(amount), "currency": payment.currency,
                                                        "capturedAmount": str(payment.captured_amount), "reference": result.reference})
 
 
@@ -236,18 +225,18 @@ async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Dec
     key = f"{payment.id}:capture:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:
         return replayed
-    if payment.method != CARD:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Only card payments are captured; record transfers and cash with recordPayment.", ["input", "paymentId"])
+    if payment.method != PaymentMethod.CARD:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Only card payments are captured; record transfers and cash with recordPayment.", ("payment_id",))
     left = payment.amount - payment.captured_amount
-    if payment.status != AUTHORIZED:
-        if amount is None and payment.status in (CAPTURED, PARTIALLY_REFUNDED, REFUNDED):
+    if payment.status != Tx.AUTHORIZED:
+        if amount is None and payment.status in (Tx.CAPTURED, Tx.PARTIALLY_REFUNDED, Tx.REFUNDED):
             return payment  # already captured in full: a retry is a no-op
-        raise DomainError(ErrorCode.INVALID_TRANSITION, f"A payment that is {payment.status} cannot be captured.", ["input", "paymentId"])
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"A payment that is {payment.status} cannot be captured.", ("payment_id",))
     if amount is not None:
-        _check_amount(amount, ["input", "amount"])
+        _check_amount(amount, ("amount",))
         if amount > left:
-            raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {left} {payment.currency} is still authorised.", ["input", "amount"])
-    await _capture(uow, order, payment, amount or left, key or await _next_key(uow, payment, "CAPTURE"), fingerprint if key else None)
+            raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {left} {payment.currency} is still authorised.", ("amount",))
+    await _capture(uow, order, payment, amount or left, key or await _next_key(uow, payment, Op.CAPTURE), fingerprint if key else None)
     await refresh_order_status(uow, order)
     return payment
 
@@ -255,8 +244,8 @@ async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Dec
 async def capture_open_authorizations(*, uow: UnitOfWork, order: Order) -> None:
     """Capture what every authorised card payment of the order still holds (at confirmation or shipment)."""
     for payment in await payments_of(uow, order.id, lock=True):
-        if payment.method == CARD and payment.status == AUTHORIZED and payment.captured_amount < payment.amount:
-            key = await _next_key(uow, payment, "CAPTURE")
+        if payment.method == PaymentMethod.CARD and payment.status == Tx.AUTHORIZED and payment.captured_amount < payment.amount:
+            key = await _next_key(uow, payment, Op.CAPTURE)
             await _capture(uow, order, payment, payment.amount - payment.captured_amount, key, None)
     await refresh_order_status(uow, order)
 
@@ -265,37 +254,35 @@ async def capture_open_authorizations(*, uow: UnitOfWork, order: Order) -> None:
 
 
 async def record_payment(
-    *, uow: UnitOfWork, order_id: uuid.UUID, method: str, amount: Decimal, reference: str | None = None, idempotency_key: str | None = None,
+    *, uow: UnitOfWork, order: Order, method: PaymentMethod, amount: Decimal, reference: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Payment:
-    """Money received outside the provider (bank transfer, cash on delivery, other).
-
-    A pending order that is paid in full is confirmed (and so captured/invoiced as configured).
-    """
-    order = await order_service.get_for_update(uow=uow, order_id=order_id)
+    """Money received outside the provider (bank transfer, cash on delivery, other); the caller holds
+    the order row lock. (A pending order paid in full is then confirmed: app/flows/payment.py.)"""
     client_key = _check_client_key(idempotency_key)
     fingerprint = _digest("record", method, amount, reference)
     key = f"{order.id}:record:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:
         return replayed
-    if method == CARD:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Card payments go through the payment provider.", ["input", "method"])
-    if method not in (BANK_TRANSFER, CASH_ON_DELIVERY, OTHER):
-        raise DomainError(ErrorCode.INVALID_INPUT, "Unknown payment method.", ["input", "method"])
-    _check_amount(amount, ["input", "amount"])
+    if method == PaymentMethod.CARD:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Card payments go through the payment provider.", ("method",))
+    if method not in MANUAL_METHODS:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Unknown payment method.", ("method",))
+    _check_amount(amount, ("amount",))
     if reference is not None and len(reference) > 200:
-        raise DomainError(ErrorCode.INVALID_INPUT, "The reference is at most 200 characters.", ["input", "reference"])
-    if order.status == OrderStatus.CANCELLED.value:
-        raise DomainError(ErrorCode.INVALID_TRANSITION, "The order is cancelled; nothing is due.", ["input", "orderId"])
+        raise DomainError(ErrorCode.INVALID_INPUT, "The reference is at most 200 characters.", ("reference",))
+    if order.status == OrderStatus.CANCELLED:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, "The order is cancelled; nothing is due.", ("order_id",))
     payments = await payments_of(uow, order.id, lock=True)
     covered = sum((p.captured_amount - p.refunded_amount for p in payments), ZERO) + sum(
-        (p.amount - p.captured_amount for p in payments if p.status == AUTHORIZED), ZERO
+        (p.amount - p.captured_amount for p in payments if p.status == Tx.AUTHORIZED), ZERO
     )
     due = order.total - covered
     if amount > due:
-        raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {max(due, ZERO)} {order.currency} is due on this order.", ["input", "amount"])
-    payment = next((p for p in payments if p.method == method and p.status == PENDING), None)
+        raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Only {max(due, ZERO)} {order.currency} is due on this order.", ("amount",))
+    payment = next((p for p in payments if p.method == method and p.status == Tx.PENDING), None)
     if payment is None:
-        payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, status=PENDING, currency=order.currency, amount=amount,
+        payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, status=Tx.PENDING, currency=order.currency, amount=amount,
                           captured_amount=ZERO, refunded_amount=ZERO)
         uow.session.add(payment)
         await uow.session.flush()
@@ -303,16 +290,11 @@ async def record_payment(
     if reference:
         payment.reference = reference
     if payment.captured_amount >= payment.amount:
-        payment.status, payment.expires_at = CAPTURED, None
-    _record_operation(uow, payment, "RECORD", amount, key or await _next_key(uow, payment, "RECORD"), fingerprint=fingerprint, reference=reference)
-    events.record(uow, order, PAYMENT_RECEIVED, data={"paymentId": str(payment.id), "method": method, "amount": str(amount),
+        payment.status, payment.expires_at = Tx.CAPTURED, None
+    _record_operation(uow, payment, Op.RECORD, amount, key or await _next_key(uow, payment, Op.RECORD), fingerprint=fingerprint, reference=reference)
+    events.record(uow, order, E.PAYMENT_RECEIVED, data={"paymentId": str(payment.id), "method": method, "amount": str(amount),
                                                        "currency": order.currency, "reference": reference})
     await refresh_order_status(uow, order)
-    if order.status == OrderStatus.PENDING.value and order.payment_status == "PAID":
-        from app.billing import hooks  # hooks imports this module
-
-        order_service.transition(uow, order, OrderStatus.CONFIRMED, data={"action": "confirm", "reason": "payment received"})
-        await hooks.on_order_confirmed(uow=uow, order=order)
     return payment
 
 
@@ -321,19 +303,19 @@ async def record_payment(
 
 async def _refund(uow: UnitOfWork, order: Order, payment: Payment, amount: Decimal, reason: str, key: str, fingerprint: str | None) -> None:
     reference = None
-    if payment.method == CARD:
+    if payment.method == PaymentMethod.CARD:
         result = await provider().refund(authorization=payment.reference or "", amount=amount, currency=payment.currency, idempotency_key=key)
         if not result.approved:
-            raise _refuse(result, ["input", "paymentId"], "refunded")
+            raise _refuse(result, ("payment_id",), "refunded")
         reference = result.reference
     payment.refunded_amount += amount
-    if payment.status != AUTHORIZED:  # an open authorisation stays open for the rest
-        payment.status = REFUNDED if payment.refunded_amount >= payment.captured_amount else PARTIALLY_REFUNDED
-    _record_operation(uow, payment, "REFUND", amount, key, fingerprint=fingerprint, reference=reference, reason=reason)
-    events.record(uow, order, PAYMENT_REFUNDED, data={
+    if payment.status != Tx.AUTHORIZED:  # an open authorisation stays open for the rest
+        payment.status = Tx.REFUNDED if payment.refunded_amount >= payment.captured_amount else Tx.PARTIALLY_REFUNDED
+    _record_operation(uow, payment, Op.REFUND, amount, key, fingerprint=fingerprint, reference=reference, reason=reason)
+    events.record(uow, order, E.PAYMENT_REFUNDED, data={
         "paymentId": str(payment.id), "amount": str(amount), "currency": payment.currency, "reason": reason,
         # Money received by transfer or cash goes back the same way, by staff; we record that it is owed.
-        "manual": payment.method != CARD, "reference": reference,
+        "manual": payment.method != PaymentMethod.CARD, "reference": reference,
     })
 
 
@@ -345,15 +327,15 @@ async def refund_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Deci
     key = f"{payment.id}:refund:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:
         return replayed
-    _check_amount(amount, ["input", "amount"])
+    _check_amount(amount, ("amount",))
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"A reason of 1 to {MAX_REASON} characters is required.", ["input", "reason"])
+        raise DomainError(ErrorCode.INVALID_INPUT, f"A reason of 1 to {MAX_REASON} characters is required.", ("reason",))
     refundable = payment.captured_amount - payment.refunded_amount
     if amount > refundable:
         raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"Refunds cannot exceed what was captured: {refundable} {payment.currency} is refundable.",
-                          ["input", "amount"])
-    await _refund(uow, order, payment, amount, reason, key or await _next_key(uow, payment, "REFUND"), fingerprint if key else None)
+                          ("amount",))
+    await _refund(uow, order, payment, amount, reason, key or await _next_key(uow, payment, Op.REFUND), fingerprint if key else None)
     invoice = await invoicing.invoice_for_order(uow, order.id)
     if invoice is not None:
         left = invoicing.remaining_credit(invoice, await invoicing.credit_notes_of(uow, invoice))
@@ -363,26 +345,25 @@ async def refund_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Deci
     return payment
 
 
-async def settle_cancelled_order(*, uow: UnitOfWork, order: Order, reason: str = "order cancelled", expired: bool = False) -> None:
+async def settle_cancelled_order(*, uow: UnitOfWork, order: Order, reason: str = "order cancelled") -> None:
     """Void what is only authorised or expected, refund what was captured, credit what was invoiced."""
     for payment in await payments_of(uow, order.id, lock=True):
-        if payment.status == PENDING:
-            payment.status, payment.expires_at = VOIDED if payment.captured_amount == 0 else CAPTURED, None
+        if payment.status == Tx.PENDING:
+            payment.status, payment.expires_at = Tx.VOIDED if payment.captured_amount == 0 else Tx.CAPTURED, None
             if payment.captured_amount == 0:
-                events.record(uow, order, PAYMENT_EXPIRED if expired else PAYMENT_VOIDED,
-                              data={"paymentId": str(payment.id), "method": payment.method, "reason": reason})
-        elif payment.status == AUTHORIZED:
+                events.record(uow, order, E.PAYMENT_VOIDED, data={"paymentId": str(payment.id), "method": payment.method, "reason": reason})
+        elif payment.status == Tx.AUTHORIZED:
             key = f"{payment.id}:void"
             result = await provider().void(authorization=payment.reference or "", idempotency_key=key)
             if not result.approved:
-                raise _refuse(result, ["input", "orderId"], "released")
-            _record_operation(uow, payment, "VOID", payment.amount - payment.captured_amount, key, reference=result.reference, reason=reason)
-            payment.status = VOIDED if payment.captured_amount == 0 else CAPTURED
-            events.record(uow, order, PAYMENT_VOIDED, data={"paymentId": str(payment.id), "amount": str(payment.amount - payment.captured_amount),
+                raise _refuse(result, ("order_id",), "released")
+            _record_operation(uow, payment, Op.VOID, payment.amount - payment.captured_amount, key, reference=result.reference, reason=reason)
+            payment.status = Tx.VOIDED if payment.captured_amount == 0 else Tx.CAPTURED
+            events.record(uow, order, E.PAYMENT_VOIDED, data={"paymentId": str(payment.id), "amount": str(payment.amount - payment.captured_amount),
                                                              "reason": reason})
         refundable = payment.captured_amount - payment.refunded_amount
         if refundable > 0:
-            await _refund(uow, order, payment, refundable, reason, await _next_key(uow, payment, "REFUND"), None)
+            await _refund(uow, order, payment, refundable, reason, await _next_key(uow, payment, Op.REFUND), None)
     invoice = await invoicing.invoice_for_order(uow, order.id)
     if invoice is not None:
         await invoicing.issue_credit_note(uow=uow, invoice=invoice, reason=reason)
@@ -391,11 +372,8 @@ async def settle_cancelled_order(*, uow: UnitOfWork, order: Order, reason: str =
 
 # --- refunds of returned lines (returns, issue 6) ------------------------------------------------
 
-LINES_REFUNDED = "LINES_REFUNDED"
-
-
-def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Sequence[dict], lines: Sequence[invoicing.CreditLine],
-                          field: list[str]) -> Decimal:
+def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Sequence[dict[str, Any]],
+                          lines: Sequence[invoicing.CreditLine]) -> Decimal:
     """What those units cost the customer incl. VAT when no invoice was issued: net per line,
     VAT rounded once per rate, as the order's own totals are computed. Units credited by earlier
     refund_lines calls (`credited_before`) cannot be credited again."""
@@ -412,11 +390,11 @@ def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Seq
     for i, line in enumerate(lines):
         row = by_sku.get(line.sku)
         if row is None:
-            raise DomainError(ErrorCode.NOT_FOUND, f"{line.sku} is not on this order.", [*field, "lines", str(i), "sku"])
+            raise DomainError(ErrorCode.NOT_FOUND, f"{line.sku} is not on this order.", ("lines", i, "sku"))
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
         if line.quantity < 1 or wanted[line.sku] > ordered[line.sku]:
             raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"At most {ordered[line.sku]} of {line.sku} can still be credited.",
-                              [*field, "lines", str(i), "quantity"])
+                              ("lines", i, "quantity"))
         pairs.append((line_total(row.unit_price, line.quantity), row.tax_rate))
     totals = compute_totals(pairs)
     return totals.subtotal + totals.tax_total
@@ -425,18 +403,18 @@ def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Seq
 async def _earlier_lines_refund(uow: UnitOfWork, order: Order, marker: str, requested: list[dict[str, Any]]) -> tuple[Decimal, Invoice | None] | None:
     """The result of an earlier refund_lines with the same operation key, in this unit or committed."""
     data = next((e["data"] for e in uow.pending_events
-                 if e["order_id"] == order.id and e["type"] == LINES_REFUNDED and e["data"]["operation"] == marker), None)
+                 if e["order_id"] == order.id and e["type"] == E.LINES_REFUNDED and e["data"]["operation"] == marker), None)
     if data is None:
         data = (
             await uow.session.execute(
-                select(OrderEvent.data).where(OrderEvent.order_id == order.id, OrderEvent.type == LINES_REFUNDED,
+                select(OrderEvent.data).where(OrderEvent.order_id == order.id, OrderEvent.type == E.LINES_REFUNDED,
                                               OrderEvent.data["operation"].astext == marker)
             )
         ).scalar_one_or_none()
     if data is None:
         return None
     if data["lines"] != requested:
-        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "This operation was already carried out with other lines.", ["input", "lines"])
+        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "This operation was already carried out with other lines.", ("lines",))
     note = None
     if data.get("creditNote"):
         note = (await uow.session.execute(select(Invoice).where(Invoice.number == data["creditNote"]))).scalar_one()
@@ -465,14 +443,13 @@ async def refund_lines(
     Returns (amount refunded, credit note or None). Refuses unknown SKUs and more units than
     invoiced/ordered and not yet credited (NOT_FOUND / LIMIT_EXCEEDED).
     """
-    field = ["input"]
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"A reason of 1 to {MAX_REASON} characters is required.", [*field, "reason"])
+        raise DomainError(ErrorCode.INVALID_INPUT, f"A reason of 1 to {MAX_REASON} characters is required.", ("reason",))
     if not operation_key or len(operation_key) > MAX_KEY:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"The operation key must be 1 to {MAX_KEY} characters.", [*field, "operationKey"])
+        raise DomainError(ErrorCode.INVALID_INPUT, f"The operation key must be 1 to {MAX_KEY} characters.", ("operation_key",))
     if not lines:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", [*field, "lines"])
+        raise DomainError(ErrorCode.INVALID_INPUT, "Nothing to refund.", ("lines",))
     marker = _digest("refund-lines", order.id, operation_key)[:40]
     requested = [{"sku": line.sku, "quantity": line.quantity} for line in lines]
     if (earlier := await _earlier_lines_refund(uow, order, marker, requested)) is not None:
@@ -481,23 +458,23 @@ async def refund_lines(
     invoice = await invoicing.invoice_for_order(uow, order.id)
     note: Invoice | None = None
     if invoice is not None:
-        note = await invoicing.issue_credit_note(uow=uow, invoice=invoice, reason=reason, lines=lines, field=field)
+        note = await invoicing.issue_credit_note(uow=uow, invoice=invoice, reason=reason, lines=lines)
         owed = -note.total if note is not None else ZERO
     else:
         order_lines = (
             await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))
         ).scalars().all()
         earlier_events = list((
-            await uow.session.execute(select(OrderEvent.data).where(OrderEvent.order_id == order.id, OrderEvent.type == LINES_REFUNDED))
+            await uow.session.execute(select(OrderEvent.data).where(OrderEvent.order_id == order.id, OrderEvent.type == E.LINES_REFUNDED))
         ).scalars().all())
-        earlier_events += [e["data"] for e in uow.pending_events if e["order_id"] == order.id and e["type"] == LINES_REFUNDED]
+        earlier_events += [e["data"] for e in uow.pending_events if e["order_id"] == order.id and e["type"] == E.LINES_REFUNDED]
         credited_before = [line for data in earlier_events for line in data["lines"]]
-        owed = _gross_of_order_lines(order_lines, credited_before, lines, field)
+        owed = _gross_of_order_lines(order_lines, credited_before, lines)
 
     credited = owed
     if refund_limit is not None:
         if not refund_limit.is_finite() or refund_limit < 0:
-            raise DomainError(ErrorCode.INVALID_INPUT, "The refund limit cannot be negative.", [*field, "refundLimit"])
+            raise DomainError(ErrorCode.INVALID_INPUT, "The refund limit cannot be negative.", ("refund_limit",))
         owed = min(owed, refund_limit)
     refunded = ZERO
     for payment in await payments_of(uow, order.id, lock=True):
@@ -509,7 +486,7 @@ async def refund_lines(
         refunded += share
         if refunded >= owed:
             break
-    events.record(uow, order, LINES_REFUNDED, data={
+    events.record(uow, order, E.LINES_REFUNDED, data={
         "operation": marker, "amount": str(refunded), "credited": str(credited), "currency": order.currency, "reason": reason,
         "creditNote": note.number if note is not None else None,
         "lines": requested,

@@ -8,11 +8,11 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode, collect
+from app.infra.database import UnitOfWork
 from app.orders.allocation import notify_stock
-from app.orders.service import SALES_CHANNELS
-from app.validation import CURRENCIES, parse_decimal
+from app.orders.enums import SalesChannel
+from app.validation import CURRENCIES, member_of, parse_decimal
 from models import Product, StockLevel, StockMovement, Warehouse
 
 MAX_STOCK_DELTA = 1_000_000
@@ -25,27 +25,27 @@ async def upsert_product(
     errors: list[DomainError] = []
     sku, name, currency = sku.strip(), name.strip(), currency.strip().upper()
     if not sku or len(sku) > 64:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "SKU must be 1 to 64 characters.", ["input", "sku"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "SKU must be 1 to 64 characters.", ("sku",)))
     if not name or len(name) > 300:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Name must be 1 to 300 characters.", ["input", "name"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Name must be 1 to 300 characters.", ("name",)))
     if currency not in CURRENCIES:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Unsupported ISO 4217 currency.", ["input", "currency"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Unsupported ISO 4217 currency.", ("currency",)))
     try:
-        price_value = parse_decimal(price, ["input", "price"], minimum=Decimal("0"), maximum=Decimal("999999999.99"))
+        price_value = parse_decimal(price, ("price",), minimum=Decimal("0"), maximum=Decimal("999999999.99"))
         if price_value != price_value.quantize(Decimal("0.01")):
-            raise DomainError(ErrorCode.INVALID_INPUT, "Price has at most 2 decimals.", ["input", "price"])
+            raise DomainError(ErrorCode.INVALID_INPUT, "Price has at most 2 decimals.", ("price",))
     except DomainError as exc:
         errors.append(exc)
     try:
-        rate = parse_decimal(tax_rate, ["input", "taxRate"], minimum=Decimal("0"), maximum=Decimal("1"))
+        rate = parse_decimal(tax_rate, ("tax_rate",), minimum=Decimal("0"), maximum=Decimal("1"))
     except DomainError as exc:
         errors.append(exc)
     mto = bool(made_to_order)
     lead = lead_time_days or 0
     if lead < 0 or lead > 365:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "leadTimeDays must be between 0 and 365.", ["input", "leadTimeDays"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "leadTimeDays must be between 0 and 365.", ("lead_time_days",)))
     elif lead and not mto:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Only made-to-order products have a lead time.", ["input", "leadTimeDays"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Only made-to-order products have a lead time.", ("lead_time_days",)))
     collect(errors)
     values = {"updated_at": func.now(), "name": name, "price": price_value, "currency": currency, "tax_rate": rate, "made_to_order": mto, "lead_time_days": lead}
     statement = (
@@ -58,18 +58,16 @@ async def upsert_product(
     return (await uow.session.scalars(statement)).one()
 
 
-async def upsert_warehouse(*, uow: UnitOfWork, code: str, name: str, channels: list[str]) -> Warehouse:
+async def upsert_warehouse(*, uow: UnitOfWork, code: str, name: str, channels: list[SalesChannel]) -> Warehouse:
     errors: list[DomainError] = []
     code, name = code.strip(), name.strip()
     if not code or len(code) > 32:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Code must be 1 to 32 characters.", ["input", "code"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Code must be 1 to 32 characters.", ("code",)))
     if not name or len(name) > 200:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Name must be 1 to 200 characters.", ["input", "name"]))
-    for i, channel in enumerate(channels):
-        if channel not in SALES_CHANNELS:
-            errors.append(DomainError(ErrorCode.INVALID_INPUT, "Unknown sales channel.", ["input", "channels", str(i)]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Name must be 1 to 200 characters.", ("name",)))
+    known = [member_of(SalesChannel, channel, ("channels", i), "Unknown sales channel.", errors) for i, channel in enumerate(channels)]
     collect(errors)
-    values = {"name": name, "channels": sorted(set(channels))}
+    values = {"name": name, "channels": sorted({channel for channel in known if channel is not None})}
     statement = (
         pg_insert(Warehouse)
         .values(id=uuid.uuid4(), code=code, **values)
@@ -84,17 +82,17 @@ async def adjust_stock(*, uow: UnitOfWork, sku: str, warehouse_code: str, delta:
     """A receipt (+) or write-off (-). On-hand never drops below what is reserved."""
     errors: list[DomainError] = []
     if delta == 0:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "delta must not be 0.", ["input", "delta"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "delta must not be 0.", ("delta",)))
     elif abs(delta) > MAX_STOCK_DELTA:
-        errors.append(DomainError(ErrorCode.LIMIT_EXCEEDED, f"|delta| is at most {MAX_STOCK_DELTA}.", ["input", "delta"]))
+        errors.append(DomainError(ErrorCode.LIMIT_EXCEEDED, f"|delta| is at most {MAX_STOCK_DELTA}.", ("delta",)))
     if not reason.strip():
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Give a reason.", ["input", "reason"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Give a reason.", ("reason",)))
     collect(errors)
     product = (await uow.session.execute(select(Product.id).where(Product.sku == sku))).scalar_one_or_none()
     warehouse = (await uow.session.execute(select(Warehouse.id).where(Warehouse.code == warehouse_code))).scalar_one_or_none()
     collect(
-        ([DomainError(ErrorCode.NOT_FOUND, f"Unknown SKU {sku!r}.", ["input", "sku"])] if product is None else [])
-        + ([DomainError(ErrorCode.NOT_FOUND, f"Unknown warehouse {warehouse_code!r}.", ["input", "warehouseCode"])] if warehouse is None else [])
+        ([DomainError(ErrorCode.NOT_FOUND, f"Unknown SKU {sku!r}.", ("sku",))] if product is None else [])
+        + ([DomainError(ErrorCode.NOT_FOUND, f"Unknown warehouse {warehouse_code!r}.", ("warehouse_code",))] if warehouse is None else [])
     )
     await uow.session.execute(
         pg_insert(StockLevel)
@@ -110,7 +108,7 @@ async def adjust_stock(*, uow: UnitOfWork, sku: str, warehouse_code: str, delta:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             f"On hand would fall to {level.on_hand + delta}, below the {level.reserved} units reserved.",
-            ["input", "delta"],
+            ("delta",),
         )
     level.on_hand += delta
     await uow.session.execute(

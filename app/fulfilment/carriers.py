@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import UnitOfWork
-from app.errors import DomainError, ErrorCode, collect
 from app.validation import COUNTRIES
 from models.fulfilment import Carrier
 
@@ -72,10 +72,10 @@ def tracking_url(template: str | None, tracking_number: str | None) -> str | Non
     return template.replace(PLACEHOLDER, quote(tracking_number, safe=""))
 
 
-async def get_active(session: AsyncSession, code: str, field: list[str]) -> Carrier:
+async def get_active(session: AsyncSession, code: str, path: Path) -> Carrier:
     carrier = (await session.execute(select(Carrier).where(Carrier.code == code.strip().upper()))).scalar_one_or_none()
     if carrier is None or not carrier.active:
-        raise DomainError(ErrorCode.NOT_FOUND, f"Unknown carrier {code!r}.", field)
+        raise DomainError(ErrorCode.NOT_FOUND, f"Unknown carrier {code!r}.", path)
     return carrier
 
 
@@ -94,22 +94,22 @@ async def list_active(session: AsyncSession) -> list[Carrier]:
 def _check(code: str, name: str, template: str | None, transit_days: dict[str, Any], default_transit_days: int, tz_name: str) -> list[DomainError]:
     errors: list[DomainError] = []
     if not code or len(code) > 32 or not code.replace("_", "").replace("-", "").isalnum():
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Code must be 1 to 32 letters, digits, '-' or '_'.", ["input", "code"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Code must be 1 to 32 letters, digits, '-' or '_'.", ("code",)))
     if not name or len(name) > 200:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Name must be 1 to 200 characters.", ["input", "name"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Name must be 1 to 200 characters.", ("name",)))
     if template is not None and (PLACEHOLDER not in template or len(template) > 500 or not template.startswith("https://")):
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, f"The template must be an https URL containing {PLACEHOLDER}.", ["input", "trackingUrlTemplate"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, f"The template must be an https URL containing {PLACEHOLDER}.", ("tracking_url_template",)))
     for key, days in transit_days.items():
         if key not in ZONES and key not in COUNTRIES:
-            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"{key!r} is neither a country code nor one of {', '.join(ZONES)}.", ["input", "transitDays", key]))
+            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"{key!r} is neither a country code nor one of {', '.join(ZONES)}.", ("transit_days", key)))
         if not isinstance(days, int) or not 0 <= days <= MAX_TRANSIT_DAYS:
-            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Transit days must be 0 to {MAX_TRANSIT_DAYS}.", ["input", "transitDays", key]))
+            errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Transit days must be 0 to {MAX_TRANSIT_DAYS}.", ("transit_days", key)))
     if not 0 <= default_transit_days <= MAX_TRANSIT_DAYS:
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Transit days must be 0 to {MAX_TRANSIT_DAYS}.", ["input", "defaultTransitDays"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Transit days must be 0 to {MAX_TRANSIT_DAYS}.", ("default_transit_days",)))
     try:
         ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Unknown time zone.", ["input", "timezone"]))
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Unknown time zone.", ("timezone",)))
     return errors
 
 

@@ -20,17 +20,17 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.infra.database import UnitOfWork
 from app.fulfilment.carriers import CarrierRules, default_rules
+from app.fulfilment.enums import ShipmentStatus
+from app.infra.database import UnitOfWork
 from app.orders import events
+from app.orders.enums import OrderEventType, SalesChannel
 from app.orders.promise import estimate_delivery, local_date
 from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Shipment
 
-DELIVERY_ESTIMATE_CHANGED = "DELIVERY_ESTIMATE_CHANGED"
 
-
-def choose_made_to_order_warehouse(warehouses: Iterable[Warehouse], *, channel: str, allocation_warehouse_ids: Iterable[uuid.UUID]) -> Warehouse | None:
+def choose_made_to_order_warehouse(warehouses: Iterable[Warehouse], *, channel: SalesChannel, allocation_warehouse_ids: Iterable[uuid.UUID]) -> Warehouse | None:
     """Where made-to-order units are packed and shipped from by default: the first (by priority)
     warehouse already shipping part of the order, or else the first warehouse serving its channel."""
     ids = set(allocation_warehouse_ids)
@@ -38,7 +38,7 @@ def choose_made_to_order_warehouse(warehouses: Iterable[Warehouse], *, channel: 
     return min(pool, key=lambda w: (w.priority, w.code), default=None)
 
 
-async def made_to_order_warehouse(session: AsyncSession, *, channel: str, allocation_warehouse_ids: Iterable[uuid.UUID]) -> Warehouse | None:
+async def made_to_order_warehouse(session: AsyncSession, *, channel: SalesChannel, allocation_warehouse_ids: Iterable[uuid.UUID]) -> Warehouse | None:
     ids = sorted(set(allocation_warehouse_ids))
     statement = select(Warehouse).where(Warehouse.id.in_(ids)) if ids else select(Warehouse).where(Warehouse.channels.contains([channel]))
     candidates = (await session.execute(statement)).scalars().all()
@@ -53,7 +53,7 @@ def parcel_arrival(rules: CarrierRules, *, ready_at: datetime, origin_country: s
 
 
 async def placement_promise(
-    session: AsyncSession, *, placed_at: datetime, channel: str, destination_country: str,
+    session: AsyncSession, *, placed_at: datetime, channel: SalesChannel, destination_country: str,
     allocation_warehouse_ids: Sequence[uuid.UUID], made_to_order_lead_days: int | None,
 ) -> date:
     """`made_to_order_lead_days` is None when the order has no made-to-order line."""
@@ -81,9 +81,9 @@ async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -
     shipments = (await session.execute(select(Shipment).where(Shipment.order_id == order.id))).scalars().all()
     arrivals: list[date] = []
     for shipment in shipments:
-        if shipment.status == "DELIVERED" and shipment.delivered_at is not None:
+        if shipment.status == ShipmentStatus.DELIVERED and shipment.delivered_at is not None:
             arrivals.append(local_date(shipment.delivered_at))
-        elif shipment.status != "RETURNED_TO_SENDER" and shipment.estimated_delivery_date is not None:
+        elif shipment.status != ShipmentStatus.RETURNED_TO_SENDER and shipment.estimated_delivery_date is not None:
             arrivals.append(shipment.estimated_delivery_date)
 
     allocations = (await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars().all()
@@ -109,14 +109,14 @@ async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -
     return max(arrivals) if arrivals else None
 
 
-def apply_order_promise(uow: UnitOfWork, order: Order, promise: date | None, *, reason: str) -> bool:
+def apply_order_promise(uow: UnitOfWork, order: Order, promise: date | None, *, reason: OrderEventType) -> bool:
     """Store a new promise on the (locked) order; a change is an order event. Returns whether it changed."""
     if promise is None or promise == order.estimated_delivery_date:
         return False
     previous = order.estimated_delivery_date
     order.estimated_delivery_date = promise
     events.record(
-        uow, order, DELIVERY_ESTIMATE_CHANGED,
+        uow, order, OrderEventType.DELIVERY_ESTIMATE_CHANGED,
         data={"previous": previous.isoformat() if previous else None, "estimatedDeliveryDate": promise.isoformat(), "reason": reason},
     )
     return True

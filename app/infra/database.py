@@ -50,25 +50,21 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class UnitOfWork:
-    """A session inside one transaction, plus what must happen at and after commit."""
+    """A session inside one transaction, plus the events and notices to publish once it commits."""
 
     def __init__(self, session: AsyncSession, actor: str | None) -> None:
         self.session = session
         self.actor = actor
         self.pending_events: list[dict[str, Any]] = []
         self.committed_events: list[dict[str, Any]] = []
+        # (topic, payload) change notices, e.g. a stock level, for subscribers once this unit commits.
         self.notices: list[tuple[str, dict[str, Any]]] = []
-        self.after_commit: list[Callable[[], Awaitable[None]]] = []
 
     def record_event(self, values: dict[str, Any]) -> dict[str, Any]:
         """Queue an order event row; it gets its cursor when the unit commits."""
         values.setdefault("actor", self.actor)
         self.pending_events.append(values)
         return values
-
-    def notify(self, topic: str, payload: dict[str, Any]) -> None:
-        """Announce a change (e.g. a stock level) to subscribers once this unit commits."""
-        self.notices.append((topic, payload))
 
     async def _flush_events(self) -> None:
         if not self.pending_events:
@@ -89,14 +85,13 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = to_async_url(url)
         self.engine: AsyncEngine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=30,
-            echo=echo,
             connect_args={"server_settings": {"application_name": "oms"}},
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
@@ -132,8 +127,6 @@ class Database:
                 await self.publisher(uow.committed_events, uow.notices)
             except Exception:  # the event is committed; subscribers resume from the log
                 log.exception("publishing committed events failed")
-        for hook in uow.after_commit:
-            await hook()
         return result
 
     def count_statements(self) -> StatementCounter:

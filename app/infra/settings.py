@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +24,11 @@ class Settings:
     broadcast_url: str = "memory://"
     env: str = "development"
     db_pool_size: int = 20
-    max_page_size: int = 100
-    order_number_prefix: str = "SO"
-    currency: str = "EUR"
-    extra: dict[str, str] = field(default_factory=dict)
+    # Live updates: the hub reads the event log at least this often, a safety net under the broadcast
+    # signals (tests raise it to prove the broadcast path); a WebSocket that never sends
+    # connection_init is closed with 4408 after ws_init_timeout_seconds.
+    live_poll_seconds: float = 1.0
+    ws_init_timeout_seconds: float = 10.0
     # Billing (app/billing): when cards are captured and invoices issued: "confirmation" or "shipment"
     # ("manual" for invoices: only the issueInvoice mutation issues them).
     payment_provider: str = "test"
@@ -51,6 +57,8 @@ class Settings:
             broadcast_url=os.environ.get("BROADCAST_URL") or "memory://",
             env=os.environ.get("OMS_ENV") or "development",
             db_pool_size=_int("OMS_DB_POOL_SIZE", 20),
+            live_poll_seconds=_float("OMS_LIVE_POLL_SECONDS", 1.0),
+            ws_init_timeout_seconds=_float("OMS_WS_INIT_TIMEOUT", 10.0),
             payment_provider=os.environ.get("OMS_PAYMENT_PROVIDER") or "test",
             capture_moment=os.environ.get("OMS_CAPTURE_MOMENT") or "confirmation",
             invoice_moment=os.environ.get("OMS_INVOICE_MOMENT") or "confirmation",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, Path
+from app.orders.enums import SalesChannel
 from models import Allocation, StockLevel, StockMovement, Warehouse
 
 
@@ -44,7 +45,7 @@ class Pick:
     quantity: int
 
 
-def plan_allocation(demand: Mapping[str, int], candidates: list[Candidate], sku_fields: Mapping[str, list[str]]) -> list[Pick]:
+def plan_allocation(demand: Mapping[str, int], candidates: list[Candidate], sku_paths: Mapping[str, Path]) -> list[Pick]:
     """Prefer one warehouse that fills the whole order; otherwise split, favouring warehouses that fill most lines.
 
     Raises OUT_OF_STOCK naming the first SKU that the serving warehouses cannot fill together.
@@ -54,7 +55,7 @@ def plan_allocation(demand: Mapping[str, int], candidates: list[Candidate], sku_
         by_warehouse.setdefault(c.warehouse_id, {})[c.sku] = c
     for sku, quantity in demand.items():
         if sum(c.available for c in candidates if c.sku == sku) < quantity:
-            raise DomainError(ErrorCode.OUT_OF_STOCK, f"Not enough stock of {sku} for this order.", sku_fields[sku])
+            raise DomainError(ErrorCode.OUT_OF_STOCK, f"Not enough stock of {sku} for this order.", sku_paths[sku])
 
     def fills(warehouse_id: uuid.UUID, sku: str) -> bool:
         c = by_warehouse[warehouse_id].get(sku)
@@ -81,7 +82,7 @@ def plan_allocation(demand: Mapping[str, int], candidates: list[Candidate], sku_
     return picks
 
 
-async def lock_candidates(session: AsyncSession, *, skus: list[str], channel: str) -> list[Candidate]:
+async def lock_candidates(session: AsyncSession, *, skus: list[str], channel: SalesChannel) -> list[Candidate]:
     rows = await session.execute(
         select(StockLevel.id, StockLevel.sku, StockLevel.warehouse_id, Warehouse.priority, StockLevel.on_hand, StockLevel.reserved)
         .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from app.infra.database import UnitOfWork
+from app.orders.enums import OrderEventType, OrderStatus
 from models import Order
-
-PLACED = "PLACED"
-STATUS_CHANGED = "STATUS_CHANGED"
-
 
 _UNCHANGED: Any = object()
 
 
-def record(uow: UnitOfWork, order: Order, type_: str, *, previous_status: str | None = _UNCHANGED, data: dict[str, Any] | None = None) -> dict[str, Any]:
+def record(
+    uow: UnitOfWork, order: Order, type_: OrderEventType, *, previous_status: OrderStatus | None = _UNCHANGED,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Append an event for `order` in its current status; it gets its cursor at commit.
 
     Without `previous_status` the event does not change the status (previous == current);

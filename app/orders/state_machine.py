@@ -6,23 +6,8 @@ Shipments, deliveries and returns move an order too; they call
 
 from __future__ import annotations
 
-from enum import Enum
-
 from app.errors import DomainError, ErrorCode
-
-
-class OrderStatus(str, Enum):
-    PENDING = "PENDING"
-    CONFIRMED = "CONFIRMED"
-    ON_HOLD = "ON_HOLD"
-    PROCESSING = "PROCESSING"
-    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    PARTIALLY_RETURNED = "PARTIALLY_RETURNED"
-    RETURNED = "RETURNED"
-    CANCELLED = "CANCELLED"
-
+from app.orders.enums import OrderStatus
 
 S = OrderStatus
 
@@ -43,16 +28,12 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 HOLDABLE = frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING, S.PARTIALLY_SHIPPED})
 
 
-def check_transition(current: str, target: OrderStatus, *, field: list[str] | None = None) -> None:
-    if target not in TRANSITIONS[OrderStatus(current)]:
-        raise DomainError(
-            ErrorCode.INVALID_TRANSITION,
-            f"An order that is {current} cannot become {target.value}.",
-            field or ["input", "orderId"],
-        )
+def check_transition(current: OrderStatus, target: OrderStatus) -> None:
+    if target not in TRANSITIONS[current]:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {current} cannot become {target}.", ("order_id",))
 
 
-def release_target(current: str, held_from: str | None) -> OrderStatus:
+def release_target(current: OrderStatus, held_from: OrderStatus | None) -> OrderStatus:
     if current != S.ON_HOLD or held_from is None:
-        raise DomainError(ErrorCode.INVALID_TRANSITION, f"Only an order on hold can be released (it is {current}).", ["input", "orderId"])
-    return OrderStatus(held_from)
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"Only an order on hold can be released (it is {current}).", ("order_id",))
+    return held_from

@@ -13,24 +13,27 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from app.infra.settings import Settings
 
-APPROVED = "APPROVED"
-DECLINED = "DECLINED"  # the provider said no (card refused, amount over the authorisation, ...)
-FAILED = "FAILED"  # the provider could not answer (outage); nothing is known to have happened
+
+class ProviderOutcome(StrEnum):
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"  # the provider said no (card refused, amount over the authorisation, ...)
+    FAILED = "FAILED"  # the provider could not answer (outage); nothing is known to have happened
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderResult:
-    outcome: str
+    outcome: ProviderOutcome
     reference: str | None = None
     message: str = ""
 
     @property
     def approved(self) -> bool:
-        return self.outcome == APPROVED
+        return self.outcome == ProviderOutcome.APPROVED
 
 
 class PaymentProvider(Protocol):

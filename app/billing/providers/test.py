@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.billing.providers import APPROVED, DECLINED, FAILED, ProviderResult
+from app.billing.providers import ProviderOutcome, ProviderResult
 from app.infra.settings import Settings
 
 APPROVE, DECLINE, FAIL = "test_approve", "test_decline", "test_fail"
@@ -56,23 +56,23 @@ class OfflineProvider:
             if key in self.replies:
                 seen, result = self.replies[key]
                 if seen != fingerprint:
-                    return ProviderResult(DECLINED, None, "idempotency key reused with different parameters")
+                    return ProviderResult(ProviderOutcome.DECLINED, None, "idempotency key reused with different parameters")
                 return result
             result = act()
-            if result.outcome != FAILED:  # an outage stores nothing: the retry really retries
+            if result.outcome != ProviderOutcome.FAILED:  # an outage stores nothing: the retry really retries
                 self.replies[key] = (fingerprint, result)
             return result
 
     async def authorize(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str) -> ProviderResult:
         def act() -> ProviderResult:
             if token == FAIL:
-                return ProviderResult(FAILED, None, "The test provider is unavailable (test_fail).")
+                return ProviderResult(ProviderOutcome.FAILED, None, "The test provider is unavailable (test_fail).")
             if token != APPROVE:
-                return ProviderResult(DECLINED, None, "The card was declined.")
+                return ProviderResult(ProviderOutcome.DECLINED, None, "The card was declined.")
             reference = "tp_auth_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
             self.authorizations[reference] = Authorization(reference, amount, currency)
             self.operations.append(("authorize", reference, amount))
-            return ProviderResult(APPROVED, reference)
+            return ProviderResult(ProviderOutcome.APPROVED, reference)
 
         return await self._once(idempotency_key, f"authorize|{amount}|{currency}|{token}", act)
 
@@ -80,12 +80,12 @@ class OfflineProvider:
         def act() -> ProviderResult:
             auth = self.authorizations.get(authorization)
             if auth is None or auth.voided:
-                return ProviderResult(DECLINED, None, "No open authorisation.")
+                return ProviderResult(ProviderOutcome.DECLINED, None, "No open authorisation.")
             if auth.captured + amount > auth.amount:
-                return ProviderResult(DECLINED, None, "Capture exceeds the authorised amount.")
+                return ProviderResult(ProviderOutcome.DECLINED, None, "Capture exceeds the authorised amount.")
             auth.captured += amount
             self.operations.append(("capture", authorization, amount))
-            return ProviderResult(APPROVED, f"tp_cap_{len(self.operations)}")
+            return ProviderResult(ProviderOutcome.APPROVED, f"tp_cap_{len(self.operations)}")
 
         return await self._once(idempotency_key, f"capture|{authorization}|{amount}|{currency}", act)
 
@@ -93,10 +93,10 @@ class OfflineProvider:
         def act() -> ProviderResult:
             auth = self.authorizations.get(authorization)
             if auth is None:
-                return ProviderResult(DECLINED, None, "No such authorisation.")
+                return ProviderResult(ProviderOutcome.DECLINED, None, "No such authorisation.")
             auth.voided = True
             self.operations.append(("void", authorization, auth.amount - auth.captured))
-            return ProviderResult(APPROVED, f"tp_void_{len(self.operations)}")
+            return ProviderResult(ProviderOutcome.APPROVED, f"tp_void_{len(self.operations)}")
 
         return await self._once(idempotency_key, f"void|{authorization}", act)
 
@@ -104,10 +104,10 @@ class OfflineProvider:
         def act() -> ProviderResult:
             auth = self.authorizations.get(authorization)
             if auth is None or auth.refunded + amount > auth.captured:
-                return ProviderResult(DECLINED, None, "Refund exceeds the captured amount.")
+                return ProviderResult(ProviderOutcome.DECLINED, None, "Refund exceeds the captured amount.")
             auth.refunded += amount
             self.operations.append(("refund", authorization, amount))
-            return ProviderResult(APPROVED, f"tp_ref_{len(self.operations)}")
+            return ProviderResult(ProviderOutcome.APPROVED, f"tp_ref_{len(self.operations)}")
 
         return await self._once(idempotency_key, f"refund|{authorization}|{amount}|{currency}", act)
 

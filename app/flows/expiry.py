@@ -1,4 +1,5 @@
-"""Unpaid bank transfers expire: the order is cancelled (stock released, payment voided, events recorded).
+"""Unpaid bank transfers expire: the order is cancelled (stock released, payment voided, events recorded),
+through the same cancellation flow as a staff cancellation.
 
 Safe with several server processes: each order is claimed with FOR UPDATE SKIP LOCKED on its
 row (the same lock every order change takes first), so two workers never handle one order and
@@ -18,10 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from app.billing import config, payments
+from app.billing.enums import PaymentTransactionStatus as Tx
+from app.flows.cancellation import cancel_order
 from app.infra.database import Database, UnitOfWork
 from app.orders import events
 from app.orders import service as order_service
-from app.orders.state_machine import OrderStatus
+from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod
 from models import Order
 from models.billing import Payment
 
@@ -32,7 +35,7 @@ ACTOR = "system:payment-expiry"
 
 
 def _overdue(payment: Payment, now: datetime) -> bool:
-    return (payment.method == payments.BANK_TRANSFER and payment.status == payments.PENDING and payment.captured_amount == 0
+    return (payment.method == PaymentMethod.BANK_TRANSFER and payment.status == Tx.PENDING and payment.captured_amount == 0
             and payment.expires_at is not None and payment.expires_at <= now)
 
 
@@ -46,9 +49,9 @@ async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[u
         select(Order.id)
         .join(Payment, Payment.order_id == Order.id)
         .where(
-            Order.status == OrderStatus.PENDING.value,
-            Payment.method == payments.BANK_TRANSFER,
-            Payment.status == payments.PENDING,
+            Order.status == OrderStatus.PENDING,
+            Payment.method == PaymentMethod.BANK_TRANSFER,
+            Payment.status == Tx.PENDING,
             Payment.captured_amount == 0,
             Payment.expires_at <= now,
             ~received,
@@ -65,12 +68,12 @@ async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[u
     # recorded just before we got the lock is only visible now, so decide again under the lock.
     current = await payments.payments_of(uow, order.id, lock=True)
     overdue = [p for p in current if _overdue(p, now)]
-    if order.status != OrderStatus.PENDING.value or not overdue or any(p.captured_amount > 0 for p in current):
+    if order.status != OrderStatus.PENDING or not overdue or any(p.captured_amount > 0 for p in current):
         return order.id, False
     for payment in overdue:
-        payment.status, payment.expires_at = payments.VOIDED, None
-        events.record(uow, order, payments.PAYMENT_EXPIRED, data={"paymentId": str(payment.id), "method": payment.method, "reason": REASON})
-    await order_service.cancel_order(uow=uow, order_id=order.id, reason=REASON)
+        payment.status, payment.expires_at = Tx.VOIDED, None
+        events.record(uow, order, OrderEventType.PAYMENT_EXPIRED, data={"paymentId": str(payment.id), "method": payment.method, "reason": REASON})
+    await cancel_order(uow=uow, order_id=order.id, reason=REASON)
     return order.id, True
 
 

@@ -1,0 +1,205 @@
+"""Shipments: parcels leaving one warehouse with one carrier, consuming the reservations they ship.
+
+Lock order, as everywhere: order rows (by id) -> stock rows (by sku, warehouse) -> counter rows.
+Made-to-order units: see app/fulfilment/outbound.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from app.errors import DomainError, ErrorCode, Path, collect
+from app.fulfilment import carriers as carrier_rules
+from app.fulfilment.enums import ShipmentStatus
+from app.fulfilment.outbound import FULFILLABLE, Take, get_warehouse, order_rows
+from app.fulfilment.promise import apply_order_promise, choose_made_to_order_warehouse, order_promise, parcel_arrival
+from app.infra.database import UnitOfWork
+from app.orders import events
+from app.orders import promise as calendar
+from app.orders.allocation import notify_stock
+from app.orders.enums import OrderEventType, OrderStatus
+from app.orders.service import get_for_update, transition
+from models import Allocation, Order, OrderLine, StockLevel, StockMovement, Warehouse
+from models.fulfilment import Shipment, ShipmentLine
+
+MAX_SHIP_QUANTITY = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ShipLine:
+    sku: str
+    quantity: int
+
+
+def _plan_shipment(
+    *, order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation], requested: list[ShipLine] | None,
+    packs_made_to_order: bool,
+) -> list[Take]:
+    by_line = {l.id: l for l in lines}
+    open_here: dict[str, list[Allocation]] = defaultdict(list)
+    for a in sorted(allocations, key=lambda a: by_line[a.order_line_id].position):
+        if a.warehouse_id == warehouse.id and a.open_quantity > 0:
+            open_here[a.sku].append(a)
+    made_to_order: dict[str, list[OrderLine]] = defaultdict(list)
+    for line in lines:
+        if line.made_to_order and line.quantity > line.quantity_shipped:
+            made_to_order[line.sku].append(line)
+
+    if requested is None:
+        everything = [Take(by_line[a.order_line_id], a, a.open_quantity) for group in open_here.values() for a in group]
+        if packs_made_to_order:
+            everything += [Take(l, None, l.quantity - l.quantity_shipped) for group in made_to_order.values() for l in group]
+        if not everything:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"Order {order.number} has nothing left to ship from {warehouse.code}.", ("warehouse_code",))
+        return everything
+
+    skus_on_order = {l.sku for l in lines}
+    merged: dict[str, tuple[int, int]] = {}  # sku -> (first input index, total quantity)
+    errors: list[DomainError] = []
+    for i, wanted in enumerate(requested):
+        path: Path = ("lines", i)
+        sku = wanted.sku.strip()
+        if wanted.quantity < 1:
+            errors.append(DomainError(ErrorCode.INVALID_INPUT, "Quantity must be at least 1.", (*path, "quantity")))
+        elif wanted.quantity > MAX_SHIP_QUANTITY:
+            errors.append(DomainError(ErrorCode.LIMIT_EXCEEDED, f"Quantity must be at most {MAX_SHIP_QUANTITY}.", (*path, "quantity")))
+        elif sku not in skus_on_order:
+            errors.append(DomainError(ErrorCode.NOT_FOUND, f"{sku!r} is not on order {order.number}.", (*path, "sku")))
+        else:
+            first, total = merged.get(sku, (i, 0))
+            merged[sku] = (first, total + wanted.quantity)
+    collect(errors)
+
+    takes: list[Take] = []
+    for sku, (first, quantity) in merged.items():
+        if sku in made_to_order or any(l.made_to_order and l.sku == sku for l in lines):
+            left = sum(l.quantity - l.quantity_shipped for l in made_to_order[sku])
+            if quantity > left:
+                errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Only {left} made-to-order units of {sku} are left to ship.", ("lines", first, "quantity")))
+                continue
+            for line in made_to_order[sku]:
+                take = min(quantity, line.quantity - line.quantity_shipped)
+                if take > 0:
+                    takes.append(Take(line, None, take))
+                    quantity -= take
+        else:
+            left = sum(a.open_quantity for a in open_here[sku])
+            if quantity > left:
+                errors.append(DomainError(
+                    ErrorCode.INVALID_INPUT, f"Only {left} units of {sku} are reserved in {warehouse.code} and not yet shipped.",
+                    ("lines", first, "quantity"),
+                ))
+                continue
+            for allocation in open_here[sku]:
+                take = min(quantity, allocation.open_quantity)
+                if take > 0:
+                    takes.append(Take(by_line[allocation.order_line_id], allocation, take))
+                    quantity -= take
+    collect(errors)
+    return takes
+
+
+async def _consume_reservations(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, takes: list[Take], shipment_id: uuid.UUID) -> None:
+    """Shipped units leave both `reserved` and `on_hand`, with SHIPMENT ledger rows."""
+    per_sku: dict[str, int] = defaultdict(int)
+    for take in takes:
+        if take.allocation is not None:
+            per_sku[take.allocation.sku] += take.quantity
+    if not per_sku:
+        return
+    levels = (
+        await uow.session.execute(
+            select(StockLevel)
+            .where(StockLevel.warehouse_id == warehouse.id, StockLevel.sku.in_(sorted(per_sku)))
+            .order_by(StockLevel.sku, StockLevel.warehouse_id)
+            .with_for_update()
+        )
+    ).scalars().all()
+    by_sku = {level.sku: level for level in levels}
+    for sku, quantity in sorted(per_sku.items()):
+        level = by_sku.get(sku)
+        if level is None or level.reserved < quantity or level.on_hand < quantity:
+            # Allocations and stock levels move together; a mismatch is a bug, not a user error.
+            raise RuntimeError(f"stock level {sku}@{warehouse.code} holds less than the order's reservation")
+    await uow.session.execute(
+        update(StockLevel),
+        [{"id": by_sku[sku].id, "on_hand": by_sku[sku].on_hand - q, "reserved": by_sku[sku].reserved - q} for sku, q in sorted(per_sku.items())],
+    )
+    await uow.session.execute(
+        insert(StockMovement),
+        [
+            {"sku": sku, "warehouse_id": warehouse.id, "kind": "SHIPMENT", "on_hand_delta": -q, "reserved_delta": -q,
+             "actor": uow.actor, "reference": order.number, "reason": f"shipment {shipment_id}"}
+            for sku, q in sorted(per_sku.items())
+        ],
+    )
+    for sku in sorted(per_sku):
+        notify_stock(uow.notices, sku, warehouse.id)
+
+
+async def create_shipment(
+    *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str, tracking_number: str | None = None,
+    lines: list[ShipLine] | None = None,
+) -> Shipment:
+    """Ship units of an order from one warehouse: partial (`lines`) or all it still has to send from there.
+    (Capturing and invoicing at shipment is billing's: app/flows/shipping.py.)"""
+    tracking_number = (tracking_number or "").strip() or None
+    errors: list[DomainError] = []
+    if tracking_number is not None and len(tracking_number) > 100:
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "trackingNumber is at most 100 characters.", ("tracking_number",)))
+    if lines is not None and not lines:
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Give at least one line, or leave lines out to ship everything.", ("lines",)))
+    collect(errors)
+
+    order = await get_for_update(uow=uow, order_id=order_id)
+    if order.status not in FULFILLABLE:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be shipped.", ("order_id",))
+    warehouse = await get_warehouse(uow=uow, code=warehouse_code)
+    carrier = await carrier_rules.get_active(uow.session, carrier_code, ("carrier",))
+    order_lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
+    all_warehouses = (await uow.session.execute(select(Warehouse))).scalars().all()
+    packing = choose_made_to_order_warehouse(all_warehouses, channel=order.channel, allocation_warehouse_ids=[a.warehouse_id for a in allocations[order.id]])
+    takes = _plan_shipment(
+        order=order, warehouse=warehouse, lines=order_lines[order.id], allocations=allocations[order.id], requested=lines,
+        packs_made_to_order=packing is not None and packing.id == warehouse.id,
+    )
+
+    shipment_id = uuid.uuid4()
+    await _consume_reservations(uow, order=order, warehouse=warehouse, takes=takes, shipment_id=shipment_id)
+    for take in takes:
+        take.line.quantity_shipped += take.quantity
+        if take.allocation is not None:
+            take.allocation.quantity_shipped += take.quantity
+
+    now = calendar.utcnow()
+    destination = (order.shipping_address or {}).get("country", warehouse.country)
+    promised = parcel_arrival(carrier_rules.CarrierRules.of(carrier), ready_at=now, origin_country=warehouse.country, destination_country=destination)
+    shipment = Shipment(
+        id=shipment_id, order_id=order.id, warehouse_id=warehouse.id, carrier=carrier.code, tracking_number=tracking_number,
+        tracking_url=carrier_rules.tracking_url(carrier.tracking_url_template, tracking_number), status=ShipmentStatus.READY, shipped_at=now,
+        promised_delivery_date=promised, estimated_delivery_date=promised, created_by=uow.actor,
+    )
+    uow.session.add(shipment)
+    uow.session.add_all(
+        ShipmentLine(id=uuid.uuid4(), shipment_id=shipment_id, order_line_id=t.line.id, allocation_id=t.allocation.id if t.allocation else None,
+                     sku=t.line.sku, quantity=t.quantity)
+        for t in takes
+    )
+    await uow.session.flush()
+
+    everything_shipped = all(l.quantity_shipped >= l.quantity for l in order_lines[order.id])
+    target = OrderStatus.SHIPPED if everything_shipped else OrderStatus.PARTIALLY_SHIPPED
+    data = {
+        "shipment": str(shipment_id), "warehouse": warehouse.code, "carrier": carrier.code, "trackingNumber": tracking_number,
+        "lines": [{"sku": t.line.sku, "quantity": t.quantity} for t in takes],
+    }
+    if target != order.status:
+        transition(uow, order, target, data=data, type_=OrderEventType.SHIPMENT_CREATED)
+    else:
+        events.record(uow, order, OrderEventType.SHIPMENT_CREATED, data=data)
+    apply_order_promise(uow, order, await order_promise(uow.session, order=order, now=now), reason=OrderEventType.SHIPMENT_CREATED)
+    return shipment

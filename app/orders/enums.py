@@ -1,0 +1,93 @@
+"""The order domain's vocabularies: where an order comes from, where it stands, how it is paid, what its
+timeline records. Other domains (billing, fulfilment, returns, inquiries) build on these; orders import none of theirs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SalesChannel(StrEnum):
+    """Where an order was placed; warehouses say which channels they serve."""
+
+    WEB = "WEB"
+    MOBILE = "MOBILE"
+    PHONE = "PHONE"
+    MARKETPLACE = "MARKETPLACE"
+    STORE = "STORE"
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands; the moves between them are in app/orders/state_machine.py."""
+
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    ON_HOLD = "ON_HOLD"
+    PROCESSING = "PROCESSING"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    PARTIALLY_RETURNED = "PARTIALLY_RETURNED"
+    RETURNED = "RETURNED"
+    CANCELLED = "CANCELLED"
+
+
+class PaymentMethod(StrEnum):
+    """How the customer pays: chosen at placement, the method of each payment (app/billing)."""
+
+    CARD = "CARD"
+    BANK_TRANSFER = "BANK_TRANSFER"
+    CASH_ON_DELIVERY = "CASH_ON_DELIVERY"
+    OTHER = "OTHER"
+
+
+class PaymentStatus(StrEnum):
+    """The order's payment status; billing derives it from the order's payments (app/billing/payments.py)."""
+
+    UNPAID = "UNPAID"
+    AUTHORIZED = "AUTHORIZED"
+    PAID = "PAID"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    FAILED = "FAILED"
+
+
+class AuthorType(StrEnum):
+    """Who acted on an order's post-sale care: the customer (through the tracking pair) or staff."""
+
+    CUSTOMER = "CUSTOMER"
+    STAFF = "STAFF"
+
+
+class OrderEventType(StrEnum):
+    """Every kind of entry on an order's timeline (app/orders/events.py), whichever domain records it."""
+
+    # orders
+    PLACED = "PLACED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    # billing: payments
+    PAYMENT_AUTHORIZED = "PAYMENT_AUTHORIZED"
+    PAYMENT_PENDING = "PAYMENT_PENDING"
+    PAYMENT_CAPTURED = "PAYMENT_CAPTURED"
+    PAYMENT_RECEIVED = "PAYMENT_RECEIVED"
+    PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
+    PAYMENT_VOIDED = "PAYMENT_VOIDED"
+    PAYMENT_EXPIRED = "PAYMENT_EXPIRED"
+    LINES_REFUNDED = "LINES_REFUNDED"
+    # billing: invoicing
+    INVOICE_ISSUED = "INVOICE_ISSUED"
+    CREDIT_NOTE_ISSUED = "CREDIT_NOTE_ISSUED"
+    # fulfilment
+    PICK_LIST_CREATED = "PICK_LIST_CREATED"
+    SHIPMENT_CREATED = "SHIPMENT_CREATED"
+    TRACKING_UPDATED = "TRACKING_UPDATED"
+    DELIVERY_ESTIMATE_CHANGED = "DELIVERY_ESTIMATE_CHANGED"
+    # returns
+    RETURN_REQUESTED = "RETURN_REQUESTED"
+    RETURN_APPROVED = "RETURN_APPROVED"
+    RETURN_REJECTED = "RETURN_REJECTED"
+    RETURN_RECEIVED = "RETURN_RECEIVED"
+    EXCHANGE_ORDER_PLACED = "EXCHANGE_ORDER_PLACED"
+    # inquiries
+    INQUIRY_OPENED = "INQUIRY_OPENED"
+    INQUIRY_MESSAGE = "INQUIRY_MESSAGE"
+    INQUIRY_CLOSED = "INQUIRY_CLOSED"
