@@ -70,7 +70,7 @@ def test_holdable_statuses_are_the_ones_that_may_go_on_hold() -> None:
 
 @pytest.mark.parametrize("held_from", sorted(HOLDABLE_VALUES))
 def test_release_goes_back_to_the_status_it_was_held_from(held_from: str) -> None:
-    target = release_target(OrderStatus("ON_HOLD"), held_from)
+    target = release_target(OrderStatus("ON_HOLD"), OrderStatus(held_from))
     assert target == OrderStatus(held_from)
     assert allowed("ON_HOLD", target.value)
 
