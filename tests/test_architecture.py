@@ -256,3 +256,19 @@ def test_the_check_passes_a_tree_whose_arrows_point_one_way(tmp_path: Path) -> N
         "app/infra/database.py": "import sqlalchemy\n",
     })
     assert check(root) == []
+
+
+# The callers of flows: the outer layers, and the demo data loader (which drives use cases like a client would).
+FLOW_CALLERS_IN_APP = {"app.demo"}
+
+
+def test_no_domain_service_calls_a_flow() -> None:
+    # Flows sit above the single-aggregate services: a service that called a flow would make the
+    # layering a matter of luck (today no circle, tomorrow one).
+    _, imports = read_imports(ROOT)
+    upward = [
+        f"{i.where}: {i.target}" for i in imports
+        if (i.target == "app.flows" or i.target.startswith("app.flows."))
+        and not i.module.startswith("app.flows") and i.module not in FLOW_CALLERS_IN_APP
+    ]
+    assert upward == []
