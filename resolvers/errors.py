@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -52,18 +52,45 @@ def input_field(path: Path | None) -> list[str] | None:
     return [INPUT_ARGUMENT, *(str(p) if isinstance(p, int) else _camel(p) if SNAKE.fullmatch(p) else p for p in path)]
 
 
-def user_errors(exc: DomainError | InputError) -> list[SimpleNamespace]:
+@dataclass(frozen=True, slots=True)
+class UserError:
+    """One refusal as the contract shows it (`UserError { field code message }`)."""
+
+    field: list[str] | None
+    code: str
+    message: str
+
+
+class MutationOutcome:
+    """What `run_mutation` returns: the payload's own fields (e.g. `order`), `user_errors` and `event_cursor`.
+    Payload types differ only in their own fields, so those are kept by name and read as attributes."""
+
+    __slots__ = ("_fields", "event_cursor", "user_errors")
+
+    def __init__(self, fields: dict[str, Any], user_errors: list[UserError], event_cursor: str | None) -> None:
+        self._fields = fields
+        self.user_errors = user_errors
+        self.event_cursor = event_cursor
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def user_errors(exc: DomainError | InputError) -> list[UserError]:
     # Plain values: GraphQL execution would re-raise Exception instances found in a list.
     if isinstance(exc, InputError):
-        return [SimpleNamespace(field=exc.field, code=exc.code.value, message=exc.message)]
+        return [UserError(field=exc.field, code=exc.code.value, message=exc.message)]
     errors = exc.errors if isinstance(exc, ValidationErrors) else [exc]
-    return [SimpleNamespace(field=input_field(e.path), code=e.code.value, message=e.message) for e in errors]
+    return [UserError(field=input_field(e.path), code=e.code.value, message=e.message) for e in errors]
 
 
 async def run_mutation(
     info: Info, *, scope: str | None, action: Callable[[UnitOfWork], Awaitable[T]], payload: Callable[[T | None], dict[str, Any]],
     public_actor: str | None = None,
-) -> SimpleNamespace:
+) -> MutationOutcome:
     """Check the scope, run `action` in one transaction, and shape the payload.
 
     `scope=None` is for the few public mutations (a customer proving access with the tracking
@@ -81,10 +108,10 @@ async def run_mutation(
     try:
         result = await info.context.db.run(tracked, actor=actor)
     except (DomainError, InputError) as exc:
-        return SimpleNamespace(**payload(None), user_errors=user_errors(exc), event_cursor=None)
+        return MutationOutcome(payload(None), user_errors(exc), None)
     events = units[-1].committed_events
     # The cursor of the last event this write produced: subscribe `after` it to miss nothing.
-    return SimpleNamespace(**payload(result), user_errors=[], event_cursor=str(events[-1]["seq"]) if events else None)
+    return MutationOutcome(payload(result), [], str(events[-1]["seq"]) if events else None)
 
 
 class MaskUnexpectedErrors(SchemaExtension):

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from types import SimpleNamespace
+from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -16,11 +16,11 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from app.infra.hub import Delivery
-from models import StockLevel, Warehouse
+from app.orders.enums import OrderStatus
+from models import Order, StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 from resolvers.tracking import find_tracked_order, tracking_view
-
 
 # GraphQL results of one event by subscription shape, filled by the first subscriber of each shape.
 # Keyed by the hub's Delivery (one object per event, shared by all of this process's subscribers),
@@ -34,6 +34,17 @@ def shared_results(delivery: Delivery) -> dict[Any, Any]:
     if results is None:
         results = _RESULTS[delivery] = {}
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One `orderStatusChanged` event: the order as it is now, and the move the event recorded."""
+
+    cursor: str
+    order: Order
+    previous_status: OrderStatus | None
+    status: OrderStatus
+    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +127,7 @@ async def order_status_changed(info: Info, order_id: str | None = None, channel:
 
     async for delivery in info.context.hub.follow(match, after=after_seq, order_id=wanted_order):
         event = delivery.event  # fresh loaders are made by whichever subscriber executes the shape
-        change = SimpleNamespace(
+        change = StatusChange(
             cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
             status=event.status, occurred_at=event.occurred_at,
         )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import TypeAlias
 
 from strawberry.types import Info as StrawberryInfo
 
 from resolvers.context import Context
+from resolvers.errors import MutationOutcome
 
 # What every resolver receives: the request's Context, and no root value.
 Info: TypeAlias = StrawberryInfo[Context, None]
 
 # What resolvers.errors.run_mutation returns (the payload's fields, userErrors and eventCursor).
-MutationPayload: TypeAlias = SimpleNamespace
+MutationPayload: TypeAlias = MutationOutcome
