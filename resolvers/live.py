@@ -21,7 +21,6 @@ from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 from resolvers.tracking import find_tracked_order, tracking_view
 
-
 # GraphQL results of one event by subscription shape, filled by the first subscriber of each shape.
 # Keyed by the hub's Delivery (one object per event, shared by all of this process's subscribers),
 # weakly: an event's results go when the last subscriber is done with it.

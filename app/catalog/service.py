@@ -47,7 +47,8 @@ async def upsert_product(
     elif lead and not mto:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "Only made-to-order products have a lead time.", ("lead_time_days",)))
     collect(errors)
-    values = {"updated_at": func.now(), "name": name, "price": price_value, "currency": currency, "tax_rate": rate, "made_to_order": mto, "lead_time_days": lead}
+    values = {"updated_at": func.now(), "name": name, "price": price_value, "currency": currency, "tax_rate": rate,
+              "made_to_order": mto, "lead_time_days": lead}
     statement = (
         pg_insert(Product)
         .values(id=uuid.uuid4(), sku=sku, **values)

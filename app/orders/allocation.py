@@ -18,7 +18,6 @@ from app.errors import DomainError, ErrorCode, Path
 from app.orders.enums import SalesChannel
 from models import Allocation, StockLevel, StockMovement, Warehouse
 
-
 STOCK_TOPIC = "stock"
 
 
