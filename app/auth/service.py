@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from app.errors import DomainError, ErrorCode
 from app.infra.database import UnitOfWork
@@ -66,9 +67,10 @@ async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str]) -> st
 
 
 async def revoke_api_key(*, uow: UnitOfWork, name: str) -> int:
-    result = await uow.session.execute(
+    # An UPDATE's result is a CursorResult (it has rowcount); execute() is typed with the general Result.
+    result = cast(CursorResult[Any], await uow.session.execute(
         update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
-    )
+    ))
     if result.rowcount == 0:
         raise DomainError(ErrorCode.NOT_FOUND, f"No active key named {name!r}.", ("name",))
     return result.rowcount

@@ -50,8 +50,8 @@ def render_pdf(invoice: Invoice, *, corrects_number: str | None = None) -> bytes
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, _latin1(f"{TITLES[invoice.kind]} {invoice.number}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=9)
-    for row in _header(invoice, corrects_number):
-        pdf.cell(0, 5, _latin1(row), new_x="LMARGIN", new_y="NEXT")
+    for text in _header(invoice, corrects_number):
+        pdf.cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 9)
     pdf.cell(95, 5, "Seller", new_x="RIGHT", new_y="TOP")

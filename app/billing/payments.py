@@ -379,9 +379,9 @@ def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Seq
     refund_lines calls (`credited_before`) cannot be credited again."""
     by_sku: dict[str, OrderLine] = {}
     ordered: dict[str, int] = {}
-    for row in order_lines:
-        by_sku.setdefault(row.sku, row)
-        ordered[row.sku] = ordered.get(row.sku, 0) + row.quantity
+    for order_line in order_lines:
+        by_sku.setdefault(order_line.sku, order_line)
+        ordered[order_line.sku] = ordered.get(order_line.sku, 0) + order_line.quantity
     for earlier in credited_before:
         if earlier["sku"] in ordered:
             ordered[earlier["sku"]] -= earlier["quantity"]

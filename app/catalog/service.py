@@ -95,6 +95,7 @@ async def adjust_stock(*, uow: UnitOfWork, sku: str, warehouse_code: str, delta:
         ([DomainError(ErrorCode.NOT_FOUND, f"Unknown SKU {sku!r}.", ("sku",))] if product is None else [])
         + ([DomainError(ErrorCode.NOT_FOUND, f"Unknown warehouse {warehouse_code!r}.", ("warehouse_code",))] if warehouse is None else [])
     )
+    assert warehouse is not None  # collect() raised otherwise
     await uow.session.execute(
         pg_insert(StockLevel)
         .values(id=uuid.uuid4(), product_id=product, sku=sku, warehouse_id=warehouse, on_hand=0, reserved=0)
