@@ -126,7 +126,7 @@ async def _deliver(db: Database, order: Order) -> None:
 
 async def _return(db: Database, order: Order) -> None:
     async with db.read() as session:
-        line = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))).scalars().first()
+        line = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position).limit(1))).scalar_one()
     request = returns.ReturnRequestInput(order_id=order.id, lines=[returns.ReturnLineRequest(quantity=1, order_line_id=line.id)],
                                          reason="wrong size")
     await db.run(lambda uow: returns.request_return(uow=uow, request=request, requested_by=AuthorType.CUSTOMER), actor=f"customer:{order.email}")

@@ -146,7 +146,7 @@ class Server:
     def __init__(self, db: BenchDatabase) -> None:
         self.port = free_port()
         env = dict(os.environ, PYTHONPATH=str(ROOT), DATABASE_URL=db.url, OMS_PAYMENT_EXPIRY_INTERVAL_SECONDS="3600")
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's output for its whole life; closed in close())
         self.process = subprocess.Popen([PYTHON, "-m", "benchmarks.server", "--port", str(self.port), "--access-log", "off"],
                                         cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
@@ -219,7 +219,7 @@ class Bench:
     # 1 -------------------------------------------------------------
     def nested_read(self) -> None:
         self.log("1 nested read: orders(first: 50) with lines, events, shipments")
-        for concurrency in sorted(set((1, 16) + self.plan.chart_concurrencies)):
+        for concurrency in sorted({1, 16, *self.plan.chart_concurrencies}):
             ours = self.measure("nested", concurrency, first=50)
             base = self.measure("raw_nested", concurrency, first=50)
             self.curves.setdefault("GraphQL orders(first: 50)", {})[concurrency] = ours
@@ -398,10 +398,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     header = ["scenario", "unit", "ours", "baseline", "ratio", "target", "met"]
     lines = [[r["scenario"], r["unit"], fmt(r["ours"]), fmt(r["baseline"]), fmt(r["ratio"]) + ("x" if r["ratio"] is not None else ""),
               r["target"], {True: "yes", False: "NO", None: ""}[r["met"]]] for r in rows]
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
-    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines, strict=True)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",
            "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    out += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) + " |" for line in lines]
     return "\n".join(out)
 
 

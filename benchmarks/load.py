@@ -18,10 +18,11 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 
 NESTED_QUERY = """query Nested($first: Int!) {
   orders(first: $first) {
@@ -165,7 +166,7 @@ def summarise(tally: Tally, elapsed: float) -> dict[str, Any]:
     def pct(p: float) -> float | None:
         if not latencies:
             return None
-        return round(latencies[min(len(latencies) - 1, int(round(p * (len(latencies) - 1))))] * 1000, 3)
+        return round(latencies[min(len(latencies) - 1, round(p * (len(latencies) - 1)))] * 1000, 3)
 
     return {
         "requests": len(latencies), "ok": tally.ok, "errors": tally.errors, "codes": tally.codes, "seconds": round(elapsed, 3),
@@ -225,7 +226,7 @@ async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel
             reserved[chosen["id"]] += demand[sku]
         totals = [(Decimal(products[s]["price"]) * q).quantize(CENT, ROUND_HALF_UP) for s, q in lines]
         bases: dict[Decimal, Decimal] = {}
-        for (sku, _), amount in zip(lines, totals):
+        for (sku, _), amount in zip(lines, totals, strict=True):
             bases[products[sku]["tax_rate"]] = bases.get(products[sku]["tax_rate"], Decimal(0)) + amount
         subtotal = sum(bases.values(), Decimal(0)).quantize(CENT)
         tax = sum(((b * r).quantize(CENT, ROUND_HALF_UP) for r, b in bases.items()), Decimal(0))
@@ -239,7 +240,7 @@ async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel
         await conn.executemany(INSERT_LINE, [
             (line_ids[sku], order_id, position, products[sku]["id"], sku, products[sku]["name"], quantity,
              products[sku]["price"], "EUR", products[sku]["tax_rate"], amount, False)
-            for position, ((sku, quantity), amount) in enumerate(zip(lines, totals))
+            for position, ((sku, quantity), amount) in enumerate(zip(lines, totals, strict=True))
         ])
         touched = sorted({p[0] for p in picks})
         await conn.executemany(UPDATE_RESERVED, [(reserved[level], level) for level in touched])

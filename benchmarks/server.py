@@ -121,7 +121,7 @@ async def statements(request: Request) -> Response:
 
         def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             state.statement_count[0] += 1
-            state.recent_statements = (state.recent_statements + [statement[:300]])[-20:]
+            state.recent_statements = [*state.recent_statements, statement[:300]][-20:]
 
         event.listen(state.db.engine.sync_engine, "before_cursor_execute", count)
     return JSONResponse({"statements": state.statement_count[0], "recent": state.recent_statements})

@@ -51,7 +51,9 @@ class Shipment(Node):
     events: list[Reported] = strawberry.field(
         resolver=resolve.shipment_events, graphql_type=list[TrackingEvent], description="Sorted by time, whatever order the carrier reported them in."
     )
-    packing_slip_url: str | None = strawberry.field(resolver=resolve.shipment_packing_slip_url, description="authorised download of the order's packing slip (PDF)")
+    packing_slip_url: str | None = strawberry.field(
+        resolver=resolve.shipment_packing_slip_url, description="authorised download of the order's packing slip (PDF)"
+    )
 
 
 @strawberry.type

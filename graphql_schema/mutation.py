@@ -9,8 +9,17 @@ from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayloa
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
 from graphql_schema.returns import (
-    CustomerInquiryMessageInput, InquiryIdInput, InquiryMessageInput, InquiryPayload, OpenCustomerInquiryInput, OpenInquiryInput,
-    ReceiveReturnInput, RequestCustomerReturnInput, RequestReturnInput, ReturnDecisionInput, ReturnPayload,
+    CustomerInquiryMessageInput,
+    InquiryIdInput,
+    InquiryMessageInput,
+    InquiryPayload,
+    OpenCustomerInquiryInput,
+    OpenInquiryInput,
+    ReceiveReturnInput,
+    RequestCustomerReturnInput,
+    RequestReturnInput,
+    ReturnDecisionInput,
+    ReturnPayload,
 )
 from resolvers import billing, catalog, fulfilment, orders, returns
 from resolvers.types import Info, MutationPayload

@@ -19,8 +19,8 @@ import models.fulfilment
 import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
 from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
-from resolvers import fulfilment as resolve_fulfilment
 from resolvers import billing as resolve_billing
+from resolvers import fulfilment as resolve_fulfilment
 from resolvers import orders as resolve
 from resolvers import pagination
 from resolvers import returns as resolve_returns
@@ -28,8 +28,8 @@ from resolvers.ids import to_global_id
 
 if TYPE_CHECKING:
     from graphql_schema.billing import Invoice, Payment
-    from graphql_schema.returns import Inquiry, Return
     from graphql_schema.fulfilment import Shipment
+    from graphql_schema.returns import Inquiry, Return
 
 ShipmentRef = Annotated["Shipment", strawberry.lazy("graphql_schema.fulfilment")]
 InvoiceRef = Annotated["Invoice", strawberry.lazy("graphql_schema.billing")]

@@ -26,8 +26,8 @@ from graphql_schema.query import Query
 from graphql_schema.returns import Inquiry, Return
 from graphql_schema.subscription import Subscription
 from resolvers import node
-from resolvers.live import SharedEventExecutionContext
 from resolvers.errors import MaskUnexpectedErrors
+from resolvers.live import SharedEventExecutionContext
 
 # Every Node type, each once: exactly the types resolvers.node registers (model, scope, loader).
 NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice, Return, Inquiry]

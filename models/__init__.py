@@ -1,11 +1,11 @@
 """Persistence: typed SQLAlchemy models. Importing this package registers every table on `Base.metadata`."""
 
-from models.base import Base
+from models import billing, fulfilment, returns  # noqa: F401  (registers their tables)
 from models.access import ApiKey
+from models.base import Base
 from models.catalog import Product, StockLevel, StockMovement, Warehouse
 from models.counters import Counter
 from models.orders import Allocation, Customer, Order, OrderEvent, OrderLine
-from models import billing, fulfilment, returns  # noqa: F401  (registers their tables)
 
 __all__ = [
     "Allocation",

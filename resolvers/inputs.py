@@ -3,7 +3,9 @@
 The input types themselves are declared in graphql_schema/, which this layer does not import;
 the schema passes them in, and the type checker proves there that each one fits its protocol.
 Plain members must match the schema's declaration exactly; read-only properties accept a narrower
-type (an enum class, a nested input, a list of them).
+type (an enum class, a nested input, a list of them). The domain's vocabularies are the API's enums
+(graphql_schema/enums.py), so those members are typed with the domain's classes; the API's own
+reading options (sorting) and the filters shared by two types stay plain Enum.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Protocol
 import strawberry
 from strawberry.scalars import JSON
 
+from app.fulfilment.enums import ShipmentStatus
+from app.orders.enums import OrderStatus, PaymentMethod, SalesChannel
+from app.returns.enums import InspectionResult, ReturnResolution
+
 # --- orders ----------------------------------------------------------------------------------------
 
 
@@ -26,9 +32,9 @@ class OrderFilterArgs(Protocol):
     placed_before: datetime | None
 
     @property
-    def status(self) -> Sequence[Enum] | None: ...
+    def status(self) -> Sequence[OrderStatus] | None: ...
     @property
-    def channel(self) -> Sequence[Enum] | None: ...
+    def channel(self) -> Sequence[SalesChannel] | None: ...
 
 
 class OrderSortArgs(Protocol):
@@ -59,7 +65,7 @@ class PaymentArgs(Protocol):
     token: str | None
 
     @property
-    def method(self) -> Enum: ...
+    def method(self) -> PaymentMethod: ...
 
 
 class PlaceOrderArgs(Protocol):
@@ -67,7 +73,7 @@ class PlaceOrderArgs(Protocol):
     idempotency_key: str | None
 
     @property
-    def channel(self) -> Enum: ...
+    def channel(self) -> SalesChannel: ...
     @property
     def lines(self) -> Sequence[OrderLineArgs]: ...
     @property
@@ -104,7 +110,7 @@ class WarehouseArgs(Protocol):
     name: str
 
     @property
-    def channels(self) -> Sequence[Enum]: ...
+    def channels(self) -> Sequence[SalesChannel]: ...
 
 
 class AdjustStockArgs(Protocol):
@@ -146,7 +152,7 @@ class TrackingEventArgs(Protocol):
     description: str | None
 
     @property
-    def status(self) -> Enum: ...
+    def status(self) -> ShipmentStatus: ...
 
 
 # --- billing ---------------------------------------------------------------------------------------
@@ -165,7 +171,7 @@ class RecordPaymentArgs(Protocol):
     idempotency_key: str | None
 
     @property
-    def method(self) -> Enum: ...
+    def method(self) -> PaymentMethod: ...
 
 
 class RefundPaymentArgs(Protocol):
@@ -207,7 +213,7 @@ class ReturnRequestArgs(Protocol):
     @property
     def lines(self) -> Sequence[ReturnLineArgs]: ...
     @property
-    def resolution(self) -> Enum: ...
+    def resolution(self) -> ReturnResolution: ...
     @property
     def replacement_lines(self) -> Sequence[ReplacementLineArgs] | None: ...
 
@@ -238,7 +244,7 @@ class InspectionArgs(Protocol):
     note: str | None
 
     @property
-    def result(self) -> Enum: ...
+    def result(self) -> InspectionResult: ...
 
 
 class ReceiveReturnArgs(Protocol):

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError
 from sqlalchemy import select
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
@@ -78,7 +78,8 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 self.context_value.loaders = Loaders(self.context_value.db)
             result = super().execute_operation(*args, **kwargs)
             if not self.is_awaitable(result):
-                if not result.errors:
+                # Only a whole result is shared (never an incremental one, which a subscription event does not produce).
+                if isinstance(result, ExecutionResult) and not result.errors:
                     payload.results[shape] = result
                 return result
             shared = payload.results[shape] = asyncio.ensure_future(result)

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, select
 from app.flows import cancellation, confirmation, placement
 from app.infra.database import UnitOfWork
 from app.orders import service
+from app.orders.enums import OrderStatus
 from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
 from resolvers import pagination
@@ -34,7 +35,7 @@ EVENTS_PAGE_MAX = 500
 
 @dataclass(frozen=True, slots=True)
 class OrderStats:
-    count_by_status: dict[str, int]
+    count_by_status: dict[OrderStatus, int]
     total_orders: int
 
 

@@ -19,8 +19,17 @@ from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.ids import decode_id
 from resolvers.inputs import (
-    CustomerInquiryMessageArgs, CustomerReturnArgs, InquiryIdArgs, InquiryMessageArgs, OpenCustomerInquiryArgs, OpenInquiryArgs,
-    PostSaleFilterArgs, ReceiveReturnArgs, ReturnDecisionArgs, ReturnRequestArgs, StaffReturnArgs,
+    CustomerInquiryMessageArgs,
+    CustomerReturnArgs,
+    InquiryIdArgs,
+    InquiryMessageArgs,
+    OpenCustomerInquiryArgs,
+    OpenInquiryArgs,
+    PostSaleFilterArgs,
+    ReceiveReturnArgs,
+    ReturnDecisionArgs,
+    ReturnRequestArgs,
+    StaffReturnArgs,
 )
 from resolvers.tracking import customer_order, find_tracked_order
 from resolvers.types import Info, MutationPayload

@@ -36,7 +36,7 @@ log = logging.getLogger("oms")
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
 
 
-class GraphQLApp(GraphQL):
+class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context and WebSocket authentication."""
 
     def __init__(self, state: Any, settings: Settings) -> None:

@@ -6,6 +6,8 @@ no or bad key 401, a key without the scope 403, an unknown or malformed id 404.
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,7 +43,7 @@ def _not_found(what: str = "Not found.") -> Response:
     return JSONResponse({"error": what}, status_code=404)
 
 
-def _decoded(raw: str, expected: str) -> str | None:
+def _decoded(raw: str, expected: str) -> uuid.UUID | None:
     decoded = from_global_id(raw)
     return decoded[1] if decoded is not None and decoded[0] == expected else None
 

@@ -125,7 +125,7 @@ class GraphQL:
         self.client = client
         self.token = token
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None | bool = True) -> dict[str, Any]:
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *, token: str | bool | None = True) -> dict[str, Any]:
         use = self.token if token is True else (token or None)
         headers = {"Authorization": f"Bearer {use}"} if use else {}
         response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)

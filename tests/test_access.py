@@ -9,8 +9,8 @@ from contextlib import redirect_stdout
 
 from sqlalchemy import func, select
 
-from server.cli import main as oms
 from models import ApiKey, Order, Product
+from server.cli import main as oms
 from tests import factories
 from tests.conftest import make_key
 from tests.factories import ADDRESS_INPUT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from tests import factories
 from tests.conftest import make_key
 from tests.factories import ADDRESS_INPUT
 
-YEAR = datetime.now(timezone.utc).year
+YEAR = datetime.now(UTC).year
 
 PLACE = """
 mutation Place($input: PlaceOrderInput!) {
@@ -419,10 +419,10 @@ async def test_cancelling_an_invoiced_card_order_refunds_and_credits_everything(
     # then
     assert cancelled["data"]["cancelOrder"]["order"] == {"status": "CANCELLED", "paymentStatus": "REFUNDED"}
     after = await read_order(gql, order["id"])
-    invoice, note = after["invoices"]
+    _invoice, note = after["invoices"]
     assert note["kind"] == "CREDIT_NOTE" and net(after["invoices"]) == 0
     # nothing credited before: the credit note mirrors the invoice's lines
-    assert [(l["sku"], l["quantity"], l["total"]["amount"]) for l in note["lines"]] == [("A", -2, "-20.00"), ("B", -1, "-5.50")]
+    assert [(line["sku"], line["quantity"], line["total"]["amount"]) for line in note["lines"]] == [("A", -2, "-20.00"), ("B", -1, "-5.50")]
     assert [op[0] for op in provider.operations] == ["authorize", "capture", "refund"]
     assert await reserved(db, "A") == 0
 
@@ -522,7 +522,7 @@ async def test_unpaid_bank_transfers_expire_releasing_stock(gql, db, provider):
     # when: two workers (processes) race
     results = await asyncio.gather(expire_due(db), expire_due(db))
     # then
-    assert sorted(sum(results, [])) == [overdue.id]
+    assert sorted(order_id for done in results for order_id in done) == [overdue.id]
     after = await read_order(gql, to_global_id("Order", overdue.id))
     assert after["status"] == "CANCELLED" and after["payments"][0]["status"] == "VOIDED"
     assert {"PAYMENT_EXPIRED", "STATUS_CHANGED"} <= set(event_types(after))
@@ -542,7 +542,7 @@ async def test_several_expiry_workers_share_the_overdue_orders_without_doing_one
     # when
     results = await asyncio.gather(*(expire_due(db) for _ in range(4)))
     # then: every order expired exactly once, by exactly one worker
-    done = sum(results, [])
+    done = [order_id for worker in results for order_id in worker]
     assert sorted(done) == sorted(o.id for o in overdue) and len(set(done)) == len(done)
     assert await count(db, OrderEvent, OrderEvent.type == "PAYMENT_EXPIRED") == 12
     assert await count(db, OrderEvent, OrderEvent.type == "STATUS_CHANGED", OrderEvent.status == "CANCELLED") == 12
@@ -609,7 +609,7 @@ async def test_refund_lines_credits_the_invoice_and_refunds_the_card_once(gql, d
     # then: one unit of A incl. VAT, credited against the invoice, refunded once at the provider
     assert refunded == again == Decimal("12.10")
     assert note is not None and note.kind == "CREDIT_NOTE" and note.total == Decimal("-12.10") and same_note.number == note.number
-    assert [(l["sku"], l["quantity"]) for l in note.lines] == [("A", -1)]
+    assert [(line["sku"], line["quantity"]) for line in note.lines] == [("A", -1)]
     assert [(kind, amount) for kind, _, amount in provider.operations if kind == "refund"] == [("refund", Decimal("12.10"))]
     after = await read_order(gql, to_global_id("Order", order.id))
     assert after["paymentStatus"] == "PARTIALLY_REFUNDED" and after["payments"][0]["refundedAmount"]["amount"] == "12.10"

@@ -60,8 +60,8 @@ async def test_adjust_stock_receipts_and_write_offs_with_ledger(gql, db):
     assert write_off["data"]["adjustStock"]["stockLevel"]["onHand"] == 5
     assert write_off["data"]["adjustStock"]["stockLevel"]["available"] == 0
     async with db.read() as session:
-        ledger = (await session.execute(select(StockMovement.kind, StockMovement.on_hand_delta, StockMovement.reserved_delta, StockMovement.reason, StockMovement.actor)
-                                        .order_by(StockMovement.id))).all()
+        ledger = (await session.execute(select(StockMovement.kind, StockMovement.on_hand_delta, StockMovement.reserved_delta, StockMovement.reason,
+                                               StockMovement.actor).order_by(StockMovement.id))).all()
     assert [tuple(r) for r in ledger] == [
         ("RECEIPT", 12, 0, "PO-7", "apikey:admin"),
         ("RESERVATION", 0, 5, None, "test"),

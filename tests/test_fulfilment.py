@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -18,7 +18,7 @@ from app.flows import cancellation, confirmation, shipping
 from app.fulfilment import carriers as carrier_config
 from app.orders import promise as calendar
 from app.orders.enums import OrderEventType
-from models import Allocation, Order, OrderEvent, OrderLine, StockLevel, StockMovement, Warehouse
+from models import Allocation, OrderEvent, OrderLine, StockLevel, StockMovement, Warehouse
 from models.fulfilment import Shipment, TrackingEvent
 from resolvers.ids import to_global_id
 from tests import factories
@@ -104,7 +104,7 @@ async def confirmed(db, lines: list[tuple[str, int]], **extra):  # type: ignore[
     return order
 
 
-async def call(gql, document: str, input: dict, *, token: str | None | bool = True) -> dict:
+async def call(gql, document: str, input: dict, *, token: str | bool | None = True) -> dict:
     body = await gql(document, {"input": input}, token=token)
     assert "errors" not in body, body
     return next(iter(body["data"].values()))
@@ -154,7 +154,7 @@ async def shipment_ledger(db) -> list[tuple[str, str, int, int, str]]:
 
 
 def at_madrid(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), MADRID).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour, minute), MADRID).astimezone(UTC)
 
 
 @pytest.fixture
@@ -306,8 +306,8 @@ async def test_pick_list_units_go_on_one_list_only_and_made_to_order_joins_its_w
     again = await call(gql, CREATE_PICK_LIST, {"warehouseCode": "MAD", "orderIds": [gid("Order", first.id)]})
 
     # then
-    assert [(l["sku"], l["quantity"]) for l in picked["pickList"]["lines"]] == [("B", 1), ("MTO", 1)]
-    assert [(l["orderNumber"], l["sku"], l["quantity"]) for l in rest["pickList"]["lines"]] == [(second.number, "B", 2)]
+    assert [(line["sku"], line["quantity"]) for line in picked["pickList"]["lines"]] == [("B", 1), ("MTO", 1)]
+    assert [(line["orderNumber"], line["sku"], line["quantity"]) for line in rest["pickList"]["lines"]] == [(second.number, "B", 2)]
     assert int(rest["pickList"]["number"].removeprefix("PL-")) == int(picked["pickList"]["number"].removeprefix("PL-")) + 1
     assert nothing["pickList"] is None and nothing["userErrors"][0]["field"] == ["input", "warehouseCode"]
     assert again["userErrors"] == [{

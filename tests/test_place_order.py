@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -68,7 +67,7 @@ async def test_place_order_prices_from_catalogue_and_reserves_in_one_warehouse(g
     assert order["subtotal"] == {"amount": "36.50", "currency": "EUR"}
     assert order["taxTotal"]["amount"] == "5.85"  # 4.20 + 1.65
     assert order["total"] == {"amount": "42.35", "currency": "EUR"}
-    assert [l["sku"] for l in order["lines"]] == ["A", "B"]
+    assert [line["sku"] for line in order["lines"]] == ["A", "B"]
     assert order["lines"][1]["total"]["amount"] == "16.50"
     assert order["shippingAddress"] == {"name": "Ana García", "postalCode": "28013", "country": "ES"}
     assert order["estimatedDeliveryDate"] is not None
@@ -80,7 +79,8 @@ async def test_place_order_prices_from_catalogue_and_reserves_in_one_warehouse(g
     assert (await levels(db))[("B", "MAD")] == (5, 3)
     assert (await levels(db))[("A", "BCN")] == (10, 0)
     async with db.read() as session:
-        kinds = (await session.execute(select(StockMovement.kind, StockMovement.reserved_delta, StockMovement.reference).where(StockMovement.kind == "RESERVATION"))).all()
+        statement = select(StockMovement.kind, StockMovement.reserved_delta, StockMovement.reference).where(StockMovement.kind == "RESERVATION")
+        kinds = (await session.execute(statement)).all()
     assert sorted(kinds) == sorted([("RESERVATION", 2, order["number"]), ("RESERVATION", 3, order["number"])])
 
 
@@ -116,7 +116,7 @@ async def test_duplicate_skus_are_merged_into_one_line(gql, db):
     await factories.basic_catalog(db)
     body = await gql(PLACE, {"input": order_input([("A", 2), ("A", 3)])})
     lines = body["data"]["placeOrder"]["order"]["lines"]
-    assert [(l["sku"], l["quantity"]) for l in lines] == [("A", 5)]
+    assert [(line["sku"], line["quantity"]) for line in lines] == [("A", 5)]
     assert sum(r for _, r in (await levels(db)).values()) == 5
 
 

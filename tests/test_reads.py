@@ -169,7 +169,8 @@ async def test_order_events_connection_pages_by_cursor(gql, db):
     gid = to_global_id("Order", order.id)
     for action in ("confirmOrder", "holdOrder", "releaseOrder"):
         await gql(f'mutation($id: ID!) {{ {action}(input: {{orderId: $id}}) {{ order {{ id }} }} }}', {"id": gid})
-    first = await gql("query($id: ID) { order(id: $id) { events(first: 2) { pageInfo { hasNextPage endCursor } edges { cursor node { status } } } } }", {"id": gid})
+    first = await gql("query($id: ID) { order(id: $id) { events(first: 2) { pageInfo { hasNextPage endCursor } edges { cursor node { status } } } } }",
+                      {"id": gid})
     events = first["data"]["order"]["events"]
     assert [e["node"]["status"] for e in events["edges"]] == ["PENDING", "CONFIRMED"] and events["pageInfo"]["hasNextPage"]
     rest = await gql("query($id: ID, $a: String) { order(id: $id) { events(after: $a) { edges { node { type status } } } } }",

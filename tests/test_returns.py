@@ -76,7 +76,7 @@ async def delivered_order(db, lines: list[tuple[str, int]], *, email: str = "buy
     return order
 
 
-async def call(gql, document: str, input: dict, *, token: str | None | bool = True) -> dict:
+async def call(gql, document: str, input: dict, *, token: str | bool | None = True) -> dict:
     body = await gql(document, {"input": input}, token=token)
     assert "errors" not in body, body
     return next(iter(body["data"].values()))
@@ -143,14 +143,14 @@ async def test_a_customer_partial_return_is_restocked_and_refunded_with_a_credit
     assert [(m.sku, m.on_hand_delta, m.reference) for m in ledger] == [("A", 1, rma["number"])]
     view = await read_order(gql, order)
     assert view["status"] == "PARTIALLY_RETURNED"
-    assert {l["sku"]: l["quantityReturned"] for l in view["lines"]} == {"A": 1, "B": 0}
+    assert {line["sku"]: line["quantityReturned"] for line in view["lines"]} == {"A": 1, "B": 0}
     invoices = {i["kind"]: i for i in view["invoices"]}
     assert invoices["CREDIT_NOTE"]["total"]["amount"] == "-12.10"
     async with db.read() as session:
         note = (await session.execute(select(Invoice).where(Invoice.kind == "CREDIT_NOTE"))).scalar_one()
         invoice = (await session.execute(select(Invoice).where(Invoice.kind == "INVOICE"))).scalar_one()
     assert note.corrects_id == invoice.id
-    assert [(l["sku"], l["quantity"]) for l in note.lines] == [("A", -1)]
+    assert [(line["sku"], line["quantity"]) for line in note.lines] == [("A", -1)]
     public = await gql("query($n: String!, $e: String!) { trackOrder(number: $n, email: $e) { status events { type data } } }",
                        {"n": order.number, "e": "buyer@example.com"}, token=None)
     public_types = [e["type"] for e in public["data"]["trackOrder"]["events"]]
@@ -171,7 +171,7 @@ async def test_returning_everything_across_two_returns_ends_returned_and_nets_th
     async def full_cycle(lines: list[dict], result: str) -> dict:
         rma = (await call(gql, REQUEST, staff_request(order, lines)))["return"]
         await call(gql, APPROVE, {"returnId": rma["id"]})
-        inspections = [{"returnLineId": l["id"], "result": result, "warehouseCode": "MAD"} for l in rma["lines"]]
+        inspections = [{"returnLineId": line["id"], "result": result, "warehouseCode": "MAD"} for line in rma["lines"]]
         return await call(gql, RECEIVE, {"returnId": rma["id"], "lines": inspections})
 
     # when: A comes back restocked, then the three B are written off

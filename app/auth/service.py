@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
-from app.infra.database import UnitOfWork
 from app.errors import DomainError, ErrorCode
+from app.infra.database import UnitOfWork
 from models import ApiKey
 
 SCOPES = frozenset(
@@ -53,7 +54,8 @@ async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str]) -> st
     """Returns the token; it is shown once and only its hash is kept."""
     unknown = sorted(set(scopes) - SCOPES)
     if unknown or not scopes:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}; known: {', '.join(sorted(SCOPES))}", ("scopes",))
+        raise DomainError(ErrorCode.INVALID_INPUT,
+                          f"Unknown or missing scopes: {', '.join(unknown) or '(none)'}; known: {', '.join(sorted(SCOPES))}", ("scopes",))
     if not name.strip():
         raise DomainError(ErrorCode.INVALID_INPUT, "A key needs a name.", ("name",))
     existing = await uow.session.execute(select(ApiKey.id).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)))
@@ -65,9 +67,10 @@ async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str]) -> st
 
 
 async def revoke_api_key(*, uow: UnitOfWork, name: str) -> int:
-    result = await uow.session.execute(
-        update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(timezone.utc))
-    )
+    # An UPDATE's result is a CursorResult (it has rowcount); execute() is typed with the general Result.
+    result = cast(CursorResult[Any], await uow.session.execute(
+        update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+    ))
     if result.rowcount == 0:
         raise DomainError(ErrorCode.NOT_FOUND, f"No active key named {name!r}.", ("name",))
     return result.rowcount

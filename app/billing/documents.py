@@ -50,8 +50,8 @@ def render_pdf(invoice: Invoice, *, corrects_number: str | None = None) -> bytes
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, _latin1(f"{TITLES[invoice.kind]} {invoice.number}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=9)
-    for row in _header(invoice, corrects_number):
-        pdf.cell(0, 5, _latin1(row), new_x="LMARGIN", new_y="NEXT")
+    for text in _header(invoice, corrects_number):
+        pdf.cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 9)
     pdf.cell(95, 5, "Seller", new_x="RIGHT", new_y="TOP")
@@ -65,25 +65,25 @@ def render_pdf(invoice: Invoice, *, corrects_number: str | None = None) -> bytes
 
     widths = (25, 70, 15, 25, 20, 35)
     pdf.set_font("Helvetica", "B", 9)
-    for width, title, align in zip(widths, ("SKU", "Description", "Qty", "Unit price", "VAT", "Amount"), "LLRRRR"):
+    for width, title, align in zip(widths, ("SKU", "Description", "Qty", "Unit price", "VAT", "Amount"), "LLRRRR", strict=True):
         pdf.cell(width, 6, title, border="B", align=align)
     pdf.ln()
     pdf.set_font("Helvetica", size=9)
     for line in invoice.lines:
         values = (line["sku"] or "", line["description"], str(line["quantity"]), line["unit_price"], _percent(line["tax_rate"]), line["total"])
-        for width, value, align in zip(widths, values, "LLRRRR"):
+        for width, value, align in zip(widths, values, "LLRRRR", strict=True):
             pdf.cell(width, 6, _latin1(value)[:48], align=align)
         pdf.ln()
     pdf.ln(4)
 
     pdf.set_font("Helvetica", "B", 9)
     pdf.cell(0, 6, "VAT breakdown", new_x="LMARGIN", new_y="NEXT")
-    for width, title in zip((40, 50, 50), ("Rate", "Base", "VAT")):
+    for width, title in zip((40, 50, 50), ("Rate", "Base", "VAT"), strict=True):
         pdf.cell(width, 6, title, border="B", align="R")
     pdf.ln()
     pdf.set_font("Helvetica", size=9)
     for row in invoice.tax_breakdown:
-        for width, value in zip((40, 50, 50), (_percent(row["rate"]), f"{row['base']} {invoice.currency}", f"{row['tax']} {invoice.currency}")):
+        for width, value in zip((40, 50, 50), (_percent(row["rate"]), f"{row['base']} {invoice.currency}", f"{row['tax']} {invoice.currency}"), strict=True):
             pdf.cell(width, 6, value, align="R")
         pdf.ln()
     pdf.ln(4)
@@ -98,9 +98,9 @@ def render_html(invoice: Invoice, *, corrects_number: str | None = None) -> str:
     e = html.escape
     title = f"{TITLES[invoice.kind]} {invoice.number}"
     lines = "".join(
-        f"<tr><td>{e(l['sku'] or '')}</td><td>{e(l['description'])}</td><td class=n>{l['quantity']}</td>"
-        f"<td class=n>{e(l['unit_price'])}</td><td class=n>{e(_percent(l['tax_rate']))}</td><td class=n>{e(l['total'])}</td></tr>"
-        for l in invoice.lines
+        f"<tr><td>{e(line['sku'] or '')}</td><td>{e(line['description'])}</td><td class=n>{line['quantity']}</td>"
+        f"<td class=n>{e(line['unit_price'])}</td><td class=n>{e(_percent(line['tax_rate']))}</td><td class=n>{e(line['total'])}</td></tr>"
+        for line in invoice.lines
     )
     breakdown = "".join(
         f"<tr><td class=n>{e(_percent(r['rate']))}</td><td class=n>{e(r['base'])}</td><td class=n>{e(r['tax'])}</td></tr>"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -65,7 +65,7 @@ class _RateAmounts:
 
 async def _next_number(uow: UnitOfWork, prefix: str) -> tuple[str, int, str, datetime]:
     """The next number in `prefix`+year, under the counter row lock held until commit."""
-    series = f"{prefix}{datetime.now(timezone.utc).year}"
+    series = f"{prefix}{datetime.now(UTC).year}"
     name = f"invoice_series:{series}"
     # First use of a series creates its row; a concurrent first user waits on the unique key, then finds it.
     await uow.session.execute(pg_insert(Counter).values(name=name, value=0).on_conflict_do_nothing(index_elements=[Counter.name]))
@@ -127,7 +127,7 @@ async def issue_invoice(*, uow: UnitOfWork, order: Order) -> Invoice:
         order_number=order.number, issued_at=issued_at, currency=order.currency,
         subtotal=totals.subtotal, tax_total=totals.tax_total, total=totals.total,
         seller=_seller(), buyer=_buyer(order),
-        lines=[_line_json(l.sku, l.product_name, l.quantity, l.unit_price, l.tax_rate, l.total) for l in lines],
+        lines=[_line_json(line.sku, line.product_name, line.quantity, line.unit_price, line.tax_rate, line.total) for line in lines],
         tax_breakdown=_breakdown_json({rate: _RateAmounts(base, tax) for rate, (base, tax) in totals.tax_by_rate.items()}),
     )
     uow.session.add(invoice)
@@ -217,8 +217,8 @@ async def issue_credit_note(
         split = left
         if not notes:  # nothing credited yet: mirror the invoice line by line
             note_lines = [
-                _line_json(l["sku"], l["description"], -l["quantity"], Decimal(l["unit_price"]), Decimal(l["tax_rate"]), -Decimal(l["total"]))
-                for l in invoice.lines
+                _line_json(line["sku"], line["description"], -line["quantity"], Decimal(line["unit_price"]), Decimal(line["tax_rate"]), -Decimal(line["total"]))
+                for line in invoice.lines
             ]
         else:
             note_lines = [_line_json(None, reason, -1, a.base, rate, -a.base) for rate, a in sorted(split.items()) if a.gross]

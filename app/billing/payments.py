@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -112,7 +112,7 @@ def derive_payment_status(order_total: Decimal, payments: Sequence[Payment]) -> 
 
 async def refresh_order_status(uow: UnitOfWork, order: Order) -> None:
     order.payment_status = derive_payment_status(order.total, await payments_of(uow, order.id))
-    order.updated_at = datetime.now(timezone.utc)
+    order.updated_at = datetime.now(UTC)
 
 
 async def _operation(uow: UnitOfWork, key: str) -> PaymentOperation | None:
@@ -147,7 +147,7 @@ def _record_operation(uow: UnitOfWork, payment: Payment, kind: Op, amount: Decim
                       reference: str | None = None, reason: str | None = None) -> None:
     uow.session.add(PaymentOperation(id=uuid.uuid4(), payment_id=payment.id, kind=kind, amount=amount, idempotency_key=key,
                                      request_fingerprint=fingerprint, provider_reference=reference, reason=reason))
-    payment.updated_at = datetime.now(timezone.utc)
+    payment.updated_at = datetime.now(UTC)
 
 
 # --- placement -------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ async def open_payment(*, uow: UnitOfWork, order: Order, method: PaymentMethod |
         if method == PaymentMethod.BANK_TRANSFER:
             # The customer quotes the order number on the transfer; unpaid transfers expire.
             payment.reference = order.number
-            payment.expires_at = datetime.now(timezone.utc) + timedelta(hours=config.settings().bank_transfer_expiry_hours)
+            payment.expires_at = datetime.now(UTC) + timedelta(hours=config.settings().bank_transfer_expiry_hours)
         uow.session.add(payment)
         await uow.session.flush()
         events.record(uow, order, E.PAYMENT_PENDING, data={
@@ -379,9 +379,9 @@ def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Seq
     refund_lines calls (`credited_before`) cannot be credited again."""
     by_sku: dict[str, OrderLine] = {}
     ordered: dict[str, int] = {}
-    for row in order_lines:
-        by_sku.setdefault(row.sku, row)
-        ordered[row.sku] = ordered.get(row.sku, 0) + row.quantity
+    for order_line in order_lines:
+        by_sku.setdefault(order_line.sku, order_line)
+        ordered[order_line.sku] = ordered.get(order_line.sku, 0) + order_line.quantity
     for earlier in credited_before:
         if earlier["sku"] in ordered:
             ordered[earlier["sku"]] -= earlier["quantity"]

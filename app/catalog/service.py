@@ -47,7 +47,8 @@ async def upsert_product(
     elif lead and not mto:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "Only made-to-order products have a lead time.", ("lead_time_days",)))
     collect(errors)
-    values = {"updated_at": func.now(), "name": name, "price": price_value, "currency": currency, "tax_rate": rate, "made_to_order": mto, "lead_time_days": lead}
+    values = {"updated_at": func.now(), "name": name, "price": price_value, "currency": currency, "tax_rate": rate,
+              "made_to_order": mto, "lead_time_days": lead}
     statement = (
         pg_insert(Product)
         .values(id=uuid.uuid4(), sku=sku, **values)
@@ -94,6 +95,7 @@ async def adjust_stock(*, uow: UnitOfWork, sku: str, warehouse_code: str, delta:
         ([DomainError(ErrorCode.NOT_FOUND, f"Unknown SKU {sku!r}.", ("sku",))] if product is None else [])
         + ([DomainError(ErrorCode.NOT_FOUND, f"Unknown warehouse {warehouse_code!r}.", ("warehouse_code",))] if warehouse is None else [])
     )
+    assert warehouse is not None  # collect() raised otherwise
     await uow.session.execute(
         pg_insert(StockLevel)
         .values(id=uuid.uuid4(), product_id=product, sku=sku, warehouse_id=warehouse, on_hand=0, reserved=0)

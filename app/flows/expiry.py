@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
@@ -42,7 +42,7 @@ def _overdue(payment: Payment, now: datetime) -> bool:
 async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[uuid.UUID, bool] | None:
     """Claim one pending order whose bank transfer is overdue and on which nothing was received,
     and cancel it. (order id, whether it was cancelled), or None when none is due."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     other = aliased(Payment)
     received = select(other.id).where(other.order_id == Order.id, other.captured_amount > 0).exists()
     claim = (

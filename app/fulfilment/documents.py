@@ -90,13 +90,13 @@ def render_packing_slip(*, order: Order, lines: list[OrderLine], shipments: list
 
     widths = (40, 90, 20, 20)
     pdf.set_font("Helvetica", "B", 10)
-    for width, title in zip(widths, ("SKU", "Product", "Ordered", "Shipped")):
+    for width, title in zip(widths, ("SKU", "Product", "Ordered", "Shipped"), strict=True):
         pdf.cell(width, 7, title, border=1)
     pdf.ln()
     pdf.set_font("Helvetica", size=10)
     for line in lines:
         name = line.product_name if len(line.product_name) <= 48 else line.product_name[:47] + "..."
-        for width, value, align in zip(widths, (line.sku, name, line.quantity, line.quantity_shipped), ("L", "L", "R", "R")):
+        for width, value, align in zip(widths, (line.sku, name, line.quantity, line.quantity_shipped), ("L", "L", "R", "R"), strict=True):
             pdf.cell(width, 6, _latin1(value), border=1, align=align)
         pdf.ln()
     if shipments:

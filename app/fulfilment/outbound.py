@@ -46,7 +46,8 @@ async def order_rows(
     """The orders' lines (in position order) and reservations, by order id."""
     lines: dict[uuid.UUID, list[OrderLine]] = defaultdict(list)
     allocations: dict[uuid.UUID, list[Allocation]] = defaultdict(list)
-    for line in (await uow.session.execute(select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.order_id, OrderLine.position))).scalars():
+    statement = select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.order_id, OrderLine.position)
+    for line in (await uow.session.execute(statement)).scalars():
         lines[line.order_id].append(line)
     for allocation in (await uow.session.execute(select(Allocation).where(Allocation.order_id.in_(order_ids)))).scalars():
         allocations[allocation.order_id].append(allocation)

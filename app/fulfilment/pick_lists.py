@@ -62,7 +62,7 @@ async def _unpicked(uow: UnitOfWork, orders: list[Order], warehouse: Warehouse) 
             .where(PickListLine.allocation_id.in_([a.id for a in all_allocations])).group_by(PickListLine.allocation_id)
         )).all()
     ) if all_allocations else {}
-    made_to_order_ids = [l.id for group in lines.values() for l in group if l.made_to_order]
+    made_to_order_ids = [line.id for group in lines.values() for line in group if line.made_to_order]
     listed_made_to_order = dict(
         (await uow.session.execute(
             select(PickListLine.order_line_id, func.sum(PickListLine.quantity))
@@ -73,7 +73,7 @@ async def _unpicked(uow: UnitOfWork, orders: list[Order], warehouse: Warehouse) 
 
     result: dict[uuid.UUID, list[Take]] = {}
     for order in orders:
-        by_line = {l.id: l for l in lines[order.id]}
+        by_line = {line.id: line for line in lines[order.id]}
         takes: list[Take] = []
         for allocation in sorted(allocations[order.id], key=lambda a: (by_line[a.order_line_id].position, a.sku)):
             if allocation.warehouse_id != warehouse.id:

@@ -30,7 +30,9 @@ from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Shipment
 
 
-def choose_made_to_order_warehouse(warehouses: Iterable[Warehouse], *, channel: SalesChannel, allocation_warehouse_ids: Iterable[uuid.UUID]) -> Warehouse | None:
+def choose_made_to_order_warehouse(
+    warehouses: Iterable[Warehouse], *, channel: SalesChannel, allocation_warehouse_ids: Iterable[uuid.UUID]
+) -> Warehouse | None:
     """Where made-to-order units are packed and shipped from by default: the first (by priority)
     warehouse already shipping part of the order, or else the first warehouse serving its channel."""
     ids = set(allocation_warehouse_ids)

@@ -39,7 +39,7 @@ def _plan_shipment(
     *, order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation], requested: list[ShipLine] | None,
     packs_made_to_order: bool,
 ) -> list[Take]:
-    by_line = {l.id: l for l in lines}
+    by_line = {line.id: line for line in lines}
     open_here: dict[str, list[Allocation]] = defaultdict(list)
     for a in sorted(allocations, key=lambda a: by_line[a.order_line_id].position):
         if a.warehouse_id == warehouse.id and a.open_quantity > 0:
@@ -52,12 +52,12 @@ def _plan_shipment(
     if requested is None:
         everything = [Take(by_line[a.order_line_id], a, a.open_quantity) for group in open_here.values() for a in group]
         if packs_made_to_order:
-            everything += [Take(l, None, l.quantity - l.quantity_shipped) for group in made_to_order.values() for l in group]
+            everything += [Take(line, None, line.quantity - line.quantity_shipped) for group in made_to_order.values() for line in group]
         if not everything:
             raise DomainError(ErrorCode.INVALID_INPUT, f"Order {order.number} has nothing left to ship from {warehouse.code}.", ("warehouse_code",))
         return everything
 
-    skus_on_order = {l.sku for l in lines}
+    skus_on_order = {line.sku for line in lines}
     merged: dict[str, tuple[int, int]] = {}  # sku -> (first input index, total quantity)
     errors: list[DomainError] = []
     for i, wanted in enumerate(requested):
@@ -76,8 +76,8 @@ def _plan_shipment(
 
     takes: list[Take] = []
     for sku, (first, quantity) in merged.items():
-        if sku in made_to_order or any(l.made_to_order and l.sku == sku for l in lines):
-            left = sum(l.quantity - l.quantity_shipped for l in made_to_order[sku])
+        if sku in made_to_order or any(line.made_to_order and line.sku == sku for line in lines):
+            left = sum(line.quantity - line.quantity_shipped for line in made_to_order[sku])
             if quantity > left:
                 errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Only {left} made-to-order units of {sku} are left to ship.", ("lines", first, "quantity")))
                 continue
@@ -191,7 +191,7 @@ async def create_shipment(
     )
     await uow.session.flush()
 
-    everything_shipped = all(l.quantity_shipped >= l.quantity for l in order_lines[order.id])
+    everything_shipped = all(line.quantity_shipped >= line.quantity for line in order_lines[order.id])
     target = OrderStatus.SHIPPED if everything_shipped else OrderStatus.PARTIALLY_SHIPPED
     data = {
         "shipment": str(shipment_id), "warehouse": warehouse.code, "carrier": carrier.code, "trackingNumber": tracking_number,

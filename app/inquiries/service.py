@@ -9,7 +9,7 @@ carries ids, the body is read from the case with the right access).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, text
 
@@ -42,7 +42,7 @@ def _waiting_on(author_type: AuthorType) -> InquiryStatus:
 def _add_message(uow: UnitOfWork, inquiry: Inquiry, order: Order, *, author_type: AuthorType, author: str | None, body: str) -> InquiryMessage:
     message = InquiryMessage(id=uuid.uuid4(), inquiry_id=inquiry.id, author_type=author_type, author=author, body=body)
     uow.session.add(message)
-    inquiry.status, inquiry.updated_at = _waiting_on(author_type), datetime.now(timezone.utc)
+    inquiry.status, inquiry.updated_at = _waiting_on(author_type), datetime.now(UTC)
     events.record(uow, order, OrderEventType.INQUIRY_MESSAGE, data={
         "inquiryNumber": inquiry.number, "messageId": str(message.id), "authorType": author_type, "inquiryStatus": inquiry.status,
     })
@@ -97,6 +97,6 @@ async def close_inquiry(*, uow: UnitOfWork, inquiry_id: uuid.UUID, closed_by: Au
         raise DomainError(ErrorCode.NOT_FOUND, "No such inquiry.", ("inquiry_id",))
     if inquiry.status == InquiryStatus.CLOSED:
         raise DomainError(ErrorCode.INVALID_TRANSITION, "The inquiry is already closed.", ("inquiry_id",))
-    inquiry.status, inquiry.updated_at = InquiryStatus.CLOSED, datetime.now(timezone.utc)
+    inquiry.status, inquiry.updated_at = InquiryStatus.CLOSED, datetime.now(UTC)
     events.record(uow, order, OrderEventType.INQUIRY_CLOSED, data={"inquiryNumber": inquiry.number, "closedBy": closed_by})
     return inquiry

@@ -18,7 +18,6 @@ from app.errors import DomainError, ErrorCode, Path
 from app.orders.enums import SalesChannel
 from models import Allocation, StockLevel, StockMovement, Warehouse
 
-
 STOCK_TOPIC = "stock"
 
 
@@ -51,8 +50,8 @@ def plan_allocation(demand: Mapping[str, int], candidates: list[Candidate], sku_
     Raises OUT_OF_STOCK naming the first SKU that the serving warehouses cannot fill together.
     """
     by_warehouse: dict[uuid.UUID, dict[str, Candidate]] = {}
-    for c in candidates:
-        by_warehouse.setdefault(c.warehouse_id, {})[c.sku] = c
+    for candidate in candidates:
+        by_warehouse.setdefault(candidate.warehouse_id, {})[candidate.sku] = candidate
     for sku, quantity in demand.items():
         if sum(c.available for c in candidates if c.sku == sku) < quantity:
             raise DomainError(ErrorCode.OUT_OF_STOCK, f"Not enough stock of {sku} for this order.", sku_paths[sku])

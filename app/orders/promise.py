@@ -6,7 +6,7 @@ Which warehouse and which carrier feed them is decided in app/fulfilment/promise
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DEFAULT_TRANSIT_DAYS = 2
@@ -16,7 +16,7 @@ DEFAULT_TIMEZONE = "Europe/Madrid"
 
 def utcnow() -> datetime:
     """The clock every promise is computed against (tests replace it)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def is_business_day(day: date) -> bool:

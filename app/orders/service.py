@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -230,7 +230,7 @@ async def create_order(*, uow: UnitOfWork, placement: Placement, estimated_deliv
     uow.session.add_all(order_lines)
     await uow.session.flush()  # order number and timestamps come back from the server
 
-    line_by_sku = {l.sku: l for l in order_lines if not l.made_to_order}
+    line_by_sku = {line.sku: line for line in order_lines if not line.made_to_order}
     uow.session.add_all(
         Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku].id, warehouse_id=p.warehouse_id, sku=p.sku, quantity=p.quantity)
         for p in placement.picks
@@ -269,7 +269,7 @@ def transition(
     check_transition(order.status, target)
     previous = order.status
     order.status = target
-    order.updated_at = datetime.now(timezone.utc)
+    order.updated_at = datetime.now(UTC)
     events.record(uow, order, type_, previous_status=previous, data=data)
 
 
@@ -300,7 +300,8 @@ async def cancel_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | No
     """Cancel and give back every unit the order still holds (the payments are billing's: app/flows/cancellation.py)."""
     order = await get_for_update(uow=uow, order_id=order_id)
     check_transition(order.status, OrderStatus.CANCELLED)
-    released = await allocation.release(uow.session, uow.notices, order_id=order.id, actor=uow.actor, reference=order.number, reason=reason or "order cancelled")
+    released = await allocation.release(uow.session, uow.notices, order_id=order.id, actor=uow.actor, reference=order.number,
+                                        reason=reason or "order cancelled")
     order.held_from = None
     transition(uow, order, OrderStatus.CANCELLED, data={"action": "cancel", "reason": reason, "releasedUnits": released})
     return order

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select, text
@@ -167,7 +167,7 @@ async def request_return(*, uow: UnitOfWork, request: ReturnRequestInput, reques
     if order.status not in RETURNABLE_STATUSES:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"Only a delivered order can be returned (this one is {order.status}).", ("order_id",))
     since = await delivered_at(uow, order.id)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     days = window_days()
     if since is not None and now > since + timedelta(days=days):
         closed = (since + timedelta(days=days)).date().isoformat()
@@ -246,7 +246,7 @@ def approve(*, uow: UnitOfWork, order: Order, rma: ReturnRequest, note: str | No
         rma.price_difference = replacement.total - rma.value
         data |= {"replacementOrderNumber": replacement.number, "priceDifference": str(rma.price_difference)}
         events.record(uow, replacement, OrderEventType.EXCHANGE_ORDER_PLACED, data={"returnNumber": rma.number, "originalOrderNumber": order.number})
-    rma.status, rma.decision_note, rma.decided_at = ReturnStatus.APPROVED, note, datetime.now(timezone.utc)
+    rma.status, rma.decision_note, rma.decided_at = ReturnStatus.APPROVED, note, datetime.now(UTC)
     events.record(uow, order, OrderEventType.RETURN_APPROVED, data=data)
     return rma
 
@@ -254,7 +254,7 @@ def approve(*, uow: UnitOfWork, order: Order, rma: ReturnRequest, note: str | No
 async def reject_return(*, uow: UnitOfWork, return_id: uuid.UUID, note: str | None = None) -> ReturnRequest:
     note = check_note(note, required=True)
     order, rma = await lock_return(uow=uow, return_id=return_id, expected=ReturnStatus.REQUESTED, action="rejected")
-    rma.status, rma.decision_note, rma.decided_at = ReturnStatus.REJECTED, note, datetime.now(timezone.utc)
+    rma.status, rma.decision_note, rma.decided_at = ReturnStatus.REJECTED, note, datetime.now(UTC)
     events.record(uow, order, OrderEventType.RETURN_REJECTED, data={"returnNumber": rma.number, "note": note})
     return rma
 
@@ -302,7 +302,7 @@ async def receive_return(*, uow: UnitOfWork, return_id: uuid.UUID, inspections: 
         errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Inspect every line; missing: {', '.join(missing)}.", ("lines",)))
     collect(errors)
 
-    order_lines = {l.id: l for l in (await uow.session.execute(
+    order_lines = {line.id: line for line in (await uow.session.execute(
         select(OrderLine).where(OrderLine.order_id == order.id).with_for_update()
     )).scalars()}
     # Stock rows are locked in (sku, warehouse) order, as allocation does, so returns cannot deadlock with orders.
@@ -320,12 +320,12 @@ async def receive_return(*, uow: UnitOfWork, return_id: uuid.UUID, inspections: 
     refunded, note = await payments.refund_lines(uow=uow, order=order, lines=credit_lines, reason=f"return {rma.number}",
                                                  operation_key=f"return:{rma.id}", refund_limit=refund_cap)
     rma.refunded_amount = refunded
-    rma.status, rma.received_at = ReturnStatus.RECEIVED, datetime.now(timezone.utc)
-    everything_back = all(l.quantity_returned >= l.quantity_shipped for l in order_lines.values() if l.quantity_shipped)
+    rma.status, rma.received_at = ReturnStatus.RECEIVED, datetime.now(UTC)
+    everything_back = all(line.quantity_returned >= line.quantity_shipped for line in order_lines.values() if line.quantity_shipped)
     target = OrderStatus.RETURNED if everything_back else OrderStatus.PARTIALLY_RETURNED
     orders.transition(uow, order, target, type_=OrderEventType.RETURN_RECEIVED, data={
         "returnNumber": rma.number, "refunded": str(refunded), "currency": order.currency,
         "creditNote": note.number if note is not None else None,
-        "lines": [{"sku": l.sku, "quantity": l.quantity, "inspection": l.inspection} for l in lines],
+        "lines": [{"sku": line.sku, "quantity": line.quantity, "inspection": line.inspection} for line in lines],
     })
     return rma
