@@ -25,7 +25,7 @@ from graphql_schema.orders import Order
 from graphql_schema.query import Query
 from graphql_schema.returns import Inquiry, Return
 from graphql_schema.subscription import Subscription
-from resolvers import node
+from resolvers import access, node
 from resolvers.live import SharedEventExecutionContext
 from resolvers.errors import MaskUnexpectedErrors
 
@@ -58,11 +58,13 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         from strawberry.extensions import DisableIntrospection
 
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    built = strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription, types=NODE_TYPES,
         extensions=extensions, config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=SharedEventExecutionContext,  # a subscription event executes once per shape
     )
+    access.install(built._schema)  # issue 13: object-level access on every cross-type field
+    return built
 
 
 schema = build_schema()

@@ -44,6 +44,10 @@ class Context:
             self._authenticated = True
         return self._principal
 
+    def cached_principal(self) -> tuple[bool, Principal | None]:
+        """(looked up yet?, the caller): lets a field guard decide without awaiting once the key is known."""
+        return self._authenticated, self._principal
+
     async def require(self, scope: str) -> Principal:
         """The caller, if its key has `scope`; otherwise a top-level GraphQL error."""
         principal = await self.principal()
