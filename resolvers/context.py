@@ -29,6 +29,7 @@ class Context:
     connection_params: Any = None  # WebSocket connection_init payload
     request: Any = None
     response: Any = None
+    rate_limiter: Any = None  # issue 13: app.infra.ratelimit.RateLimiter for public operations
     loaders: Loaders = field(init=False)
     _principal: Principal | None = field(default=None, init=False)
     _authenticated: bool = field(default=False, init=False)

@@ -70,7 +70,9 @@ async def app(database_url: str) -> AsyncIterator[Any]:
     from app.infra.settings import Settings
     from server.app import create_app
 
-    application = create_app(Settings(database_url=database_url, db_pool_size=30))
+    # Order numbers restart after each test's TRUNCATE: the public rate limits (tests/test_security_*) are raised here.
+    application = create_app(Settings(database_url=database_url, db_pool_size=30, public_rate_per_order="100000/minute",
+                                      public_rate_per_address="100000/minute"))
     async with application.router.lifespan_context(application):
         yield application
 
@@ -125,7 +127,7 @@ class GraphQL:
         self.client = client
         self.token = token
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None | bool = True) -> dict[str, Any]:
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *, token: str | bool | None = True) -> dict[str, Any]:
         use = self.token if token is True else (token or None)
         headers = {"Authorization": f"Bearer {use}"} if use else {}
         response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)

@@ -28,6 +28,7 @@ class Principal:
 
     name: str
     scopes: frozenset[str]
+    key_id: str | None = None  # the api_keys row: open WebSockets are re-checked by it (revocation, expiry)
 
     @property
     def actor(self) -> str:
@@ -77,6 +78,16 @@ async def authenticate(*, session, token: str) -> Principal | None:  # type: ign
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = (
-        await session.execute(select(ApiKey.name, ApiKey.scopes).where(ApiKey.token_hash == hash_token(token), ApiKey.revoked_at.is_(None)))
+        await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.scopes).where(ApiKey.token_hash == hash_token(token), ApiKey.revoked_at.is_(None))
+        )
     ).first()
-    return Principal(row.name, frozenset(row.scopes)) if row else None
+    return Principal(row.name, frozenset(row.scopes), str(row.id)) if row else None
+
+
+async def still_valid(*, session, key_ids: set[str]) -> set[str]:  # type: ignore[no-untyped-def]
+    """Of these key ids, those not revoked: one query for every open WebSocket of a process."""
+    if not key_ids:
+        return set()
+    rows = await session.execute(select(ApiKey.id).where(ApiKey.id.in_(list(key_ids)), ApiKey.revoked_at.is_(None)))
+    return {str(key_id) for key_id in rows.scalars()}
