@@ -26,12 +26,13 @@ def client_address(request: Any) -> str:
     return client.host if client else "unknown"
 
 
-async def enforce_public(context: Any, operation: str, number: str) -> None:
+async def enforce_public(context: Any, number: str) -> None:
+    """One attempt of any public operation (lookups and customer mutations share the counts)."""
     limiter: RateLimiter | None = getattr(context, "rate_limiter", None)
     if limiter is None:
         return
     settings = context.settings
-    wait = await limiter.hit(operation, [
+    wait = await limiter.hit("public", [
         (settings.public_rate_per_address, "address", client_address(context.request)),
         (settings.public_rate_per_order, "order", number.strip().upper()[:64]),
     ])
