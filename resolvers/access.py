@@ -193,7 +193,7 @@ def install(schema: GraphQLSchema) -> dict[str, str]:
             continue
         if type_name not in ROOT_TYPES and type_name not in NODE_TYPES and type_name not in VALUE_TYPES:
             problems.append(f"type {type_name} has no access policy")
-        for field_name, field in type_.fields.items():  # type: ignore[attr-defined]
+        for field_name, field in type_.fields.items():
             qualified = f"{type_name}.{field_name}"
             if type_name in ROOT_TYPES:
                 if qualified not in ROOT_POLICIES:

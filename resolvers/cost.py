@@ -51,6 +51,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_di
 from graphql.utilities import get_operation_ast
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class CostAnalysis:
         cond = self.schema.get_type(type_condition.name.value)
         if cond is object_type:
             return True
-        return is_abstract_type(cond) and self.schema.is_sub_type(cond, object_type)  # type: ignore[arg-type]
+        return is_abstract_type(cond) and self.schema.is_sub_type(cond, object_type)
 
     def collect(self, object_type: GraphQLObjectType, selection_sets: list[SelectionSetNode],
                 visited: frozenset[str] = frozenset()) -> dict[str, list[FieldNode]]:
@@ -353,8 +354,11 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
             # the same whatever the pair (tracking lookups keep their constant shape).
             self.report = True
 
-        async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        async def on_execute(self) -> AsyncIterator[None]:
             ec = self.execution_context
+            if ec.graphql_document is None:  # parsing failed: nothing to price
+                yield
+                return
             analysis = CostAnalysis(ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, limits.policy)
             requested = analysis.requested()
             self.cost = {"requestedQueryCost": requested, "maximumQueryCost": limits.max_cost}
@@ -380,7 +384,7 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
                                        extensions={"code": "THROTTLED", "retryAfter": retry_after})
             yield
             result = ec.result
-            if ec.operation_type is OperationType.SUBSCRIPTION or result is None:
+            if ec.operation_type is StrawberryOperationType.SUBSCRIPTION or result is None:  # an event is not charged again
                 return
             actual = analysis.actual(getattr(result, "data", None))
             self.cost["actualQueryCost"] = actual

@@ -97,6 +97,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
     finally:
         await key_sweeper.stop()
+        await app.state.rate_limiter.close()
         await payment_expiry.stop()
         await hub.stop()
         await db.dispose()

@@ -28,7 +28,7 @@ REVOKED_CODE = 4403
 
 
 class _Registered:
-    async def handle(self) -> None:  # type: ignore[override]
+    async def handle(self) -> None:
         OPEN.add(self)
         try:
             await super().handle()  # type: ignore[misc]
@@ -58,7 +58,7 @@ class LegacyWSHandler(_Registered, BaseGraphQLWSHandler):
         if isinstance(self.context, dict):
             self.context["connection_params"] = payload
         elif hasattr(self.context, "connection_params"):
-            self.context.connection_params = payload
+            self.context.connection_params = payload  # type: ignore[attr-defined]
         try:
             ack = await self.view.on_ws_connect(self.context)
         except ConnectionRejectionError as e:
@@ -119,6 +119,6 @@ class Sweeper:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await sweep(self.key_of, self.still_valid)  # type: ignore[arg-type]
+                await sweep(self.key_of, self.still_valid)
             except Exception:  # a failed check (database down) must not end the sweeper
                 log.exception("WebSocket key sweep failed")

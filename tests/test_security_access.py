@@ -60,7 +60,7 @@ def test_a_cross_type_field_without_a_policy_stops_the_schema_from_building(monk
     policies = dict(access.FIELD_POLICIES)
     del policies["Invoice.order"]
     monkeypatch.setattr(access, "FIELD_POLICIES", policies)
-    with pytest.raises(RuntimeError, match="Invoice.order reaches Order"):
+    with pytest.raises(RuntimeError, match=r"Invoice\.order reaches Order"):
         _schema()
 
 
@@ -183,7 +183,8 @@ async def test_a_public_tracking_view_cannot_be_walked_to_the_order(gql, db) -> 
     await factories.basic_catalog(db)
     order = await delivered_order(db, [("A", 1)], email="buyer@example.com")
     body = await gql(
-        "query($n: String!, $e: String!) { trackOrder(number: $n, email: $e) { shipments { carrier warehouse { code } order { email } } } }",
+        "query($n: String!, $e: String!) { trackOrder(number: $n, email: $e) {"
+        " shipments { carrier warehouse { code } order { email } } } }",
         {"n": order.number, "e": "buyer@example.com"}, token=None,
     )
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

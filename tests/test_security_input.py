@@ -53,7 +53,8 @@ async def test_hostile_json_bodies_are_400_not_500(client, admin_token) -> None:
 
 async def test_nul_bytes_are_refused_with_a_code_and_nothing_is_written(gql, db) -> None:
     await factories.basic_catalog(db)
-    literal = await gql('mutation { upsertProduct(input: {sku: "NEW\\u0000", name: "x", price: "1", currency: "EUR", taxRate: "0"}) { product { sku } } }')
+    literal = await gql('mutation { upsertProduct(input: {sku: "NEW\\u0000", name: "x", price: "1", currency: "EUR", taxRate: "0"})'
+                        " { product { sku } } }")
     assert is_client_error(literal, "INVALID_INPUT"), literal
     variable = await gql(UPSERT, {"input": product(name="evil\x00name")})
     assert is_client_error(variable, "INVALID_INPUT"), variable
@@ -101,7 +102,8 @@ async def test_a_body_over_the_limit_is_413_and_never_executed(client, admin_tok
         for _ in range(6):
             yield b" " * 1_000_000
 
-    chunked = await client.post("/graphql", content=chunks(), headers={"Authorization": f"Bearer {admin_token}", "content-type": "application/json"})
+    headers = {"Authorization": f"Bearer {admin_token}", "content-type": "application/json"}
+    chunked = await client.post("/graphql", content=chunks(), headers=headers)
     assert chunked.status_code == 413
     assert await products_named_new(db) == 0
     ok = await post(client, admin_token, json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * 5_000}}).encode())

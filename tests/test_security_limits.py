@@ -173,25 +173,27 @@ TRACK = "query($n: String!, $e: String!) { trackOrder(number: $n, email: $e) { n
 async def test_public_lookups_are_rate_limited_per_order_number_and_per_address(database_url, db) -> None:
     await factories.basic_catalog(db)
     order = await delivered_order(db, [("A", 1)])
-    async with app_with(database_url, public_rate_per_order="3/minute", public_rate_per_address="5/minute") as application:
-        async with client_of(application, "10.0.0.1") as one, client_of(application, "10.0.0.2") as two:
-            answers = []
-            for client, email in ((one, "wrong1@example.com"), (one, "wrong2@example.com"), (two, "wrong3@example.com"),
-                                  (two, "buyer@example.com")):
-                answers.append(await client.post("/graphql", json={"query": TRACK, "variables": {"n": order.number, "e": email}}))
-            assert [a.status_code for a in answers] == [200, 200, 200, 429]  # the 4th try on one order, from any address
-            assert answers[0].content == answers[1].content == answers[2].content == b'{"data":{"trackOrder":null}}'
-            assert 1 <= int(answers[3].headers["retry-after"]) <= 60
-            assert code(answers[3].json()) == "RATE_LIMITED" and answers[3].json()["data"] == {"trackOrder": None}
-            # per address: 5 per minute over any order numbers (two used 2 above)
-            statuses = [(await two.post("/graphql", json={"query": TRACK, "variables": {"n": f"SO-{i}", "e": "x@y.z"}})).status_code
-                        for i in range(4)]
-            assert statuses == [200, 200, 200, 429]
-            customer_return = await two.post("/graphql", json={
-                "query": "mutation($i: RequestCustomerReturnInput!) { requestCustomerReturn(input: $i) { userErrors { code } } }",
-                "variables": {"i": {"number": order.number, "email": "buyer@example.com", "lines": [{"sku": "A", "quantity": 1}],
-                                    "reason": "x"}}})
-            assert customer_return.status_code == 429, customer_return.text  # the customer mutations share the limits
+    async with (
+        app_with(database_url, public_rate_per_order="3/minute", public_rate_per_address="5/minute") as application,
+        client_of(application, "10.0.0.1") as one, client_of(application, "10.0.0.2") as two,
+    ):
+        answers = []
+        for client, email in ((one, "wrong1@example.com"), (one, "wrong2@example.com"), (two, "wrong3@example.com"),
+                              (two, "buyer@example.com")):
+            answers.append(await client.post("/graphql", json={"query": TRACK, "variables": {"n": order.number, "e": email}}))
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]  # the 4th try on one order, from any address
+        assert answers[0].content == answers[1].content == answers[2].content == b'{"data":{"trackOrder":null}}'
+        assert 1 <= int(answers[3].headers["retry-after"]) <= 60
+        assert code(answers[3].json()) == "RATE_LIMITED" and answers[3].json()["data"] == {"trackOrder": None}
+        # per address: 5 per minute over any order numbers (two used 2 above)
+        statuses = [(await two.post("/graphql", json={"query": TRACK, "variables": {"n": f"SO-{i}", "e": "x@y.z"}})).status_code
+                    for i in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        customer_return = await two.post("/graphql", json={
+            "query": "mutation($i: RequestCustomerReturnInput!) { requestCustomerReturn(input: $i) { userErrors { code } } }",
+            "variables": {"i": {"number": order.number, "email": "buyer@example.com", "lines": [{"sku": "A", "quantity": 1}],
+                                "reason": "x"}}})
+        assert customer_return.status_code == 429, customer_return.text  # the customer mutations share the limits
 
 
 async def test_a_single_scope_key_with_no_key_cost_in_public_answers(gql, db) -> None:
@@ -200,3 +202,23 @@ async def test_a_single_scope_key_with_no_key_cost_in_public_answers(gql, db) ->
     assert keyed["extensions"]["cost"]["requestedQueryCost"] == 2
     anonymous = await gql('{ trackOrder(number: "SO-1", email: "a@b.c") { number } }', token=None)
     assert anonymous == {"data": {"trackOrder": None}}  # constant shape: no per-caller numbers in public answers
+
+
+async def test_rate_limits_are_shared_across_processes_through_redis() -> None:
+    from app.infra.ratelimit import RateLimiter
+    from tests.live_server import RedisServer
+
+    redis = await RedisServer().start()
+    try:
+        # two limiters on one Redis: what two `oms serve` processes with OMS_RATE_LIMIT_STORAGE=redis://… do
+        first, second = RateLimiter.from_url(redis.url), RateLimiter.from_url(redis.url)
+        limits = [("3/minute", "order", "SO-000042")]
+        waits = [await limiter.hit("public", limits) for limiter in (first, second, first, second)]
+        assert waits[:3] == [None, None, None]
+        assert waits[3] is not None and 1 <= waits[3] <= 60
+        memory_one, memory_two = RateLimiter.from_url("memory://"), RateLimiter.from_url("memory://")
+        assert [await m.hit("public", limits) for m in (memory_one, memory_one, memory_one, memory_two)][3] is None  # memory: per process
+        await first.close()
+        await second.close()
+    finally:
+        redis.cleanup()

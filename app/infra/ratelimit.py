@@ -34,6 +34,12 @@ class RateLimiter:
             return cls(storage)
         raise ValueError(f"unsupported OMS_RATE_LIMIT_STORAGE {url!r}: memory:// or redis://…")
 
+    async def close(self) -> None:
+        """Closes a Redis storage's connections (limits has no close of its own: its bridge holds the client)."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None and hasattr(client, "aclose"):
+            await client.aclose()
+
     def item(self, spec: str) -> RateLimitItem:
         if spec not in self._items:
             self._items[spec] = parse(spec)
