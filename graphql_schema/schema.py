@@ -53,6 +53,7 @@ def build_schema(*, production: bool = False, settings: Settings | None = None) 
     bucket = cost.LeakyBucket(cost_limits.bucket_capacity, cost_limits.restore_rate) if settings.cost_bucket > 0 else None
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         MaskUnexpectedErrors,
+        limits.ClientErrorCodes,
         limits.parse_limits(limits.ParseSettings(max_tokens=settings.max_tokens)),
         lambda: limits.PrependValidationRules(list(rules)),
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),

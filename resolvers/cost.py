@@ -328,8 +328,8 @@ OMS_POLICY = CostPolicy(
 class CostLimits:
     policy: CostPolicy = OMS_POLICY
     max_cost: int = 20_000                # per request
-    bucket_capacity: float = 100_000      # per key (or per client address without a key)
-    restore_rate: float = 2_000           # points/s per key
+    bucket_capacity: float = 500_000      # per key (or per client address without a key)
+    restore_rate: float = 10_000          # points/s per key
 
 
 async def caller_key(context: Any) -> str | None:

@@ -305,3 +305,17 @@ def hide_suggestions_in_execution(base: type[StrawberryGraphQLCoreExecutionConte
             return super().build(*args, **kwargs)
 
     return HideSuggestionsExecutionContext
+
+
+class ClientErrorCodes(SchemaExtension):
+    """Every client error carries a code: a validation or coercion error (graphql-core gives none) gets
+    GRAPHQL_VALIDATION_FAILED, or BAD_USER_INPUT for a variable's value (a bad Decimal, an Int out of range)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in (result.errors if result is not None else None) or ():
+            if error.path is not None or (error.extensions and "code" in error.extensions):
+                continue
+            code = "BAD_USER_INPUT" if error.message.startswith("Variable ") else "GRAPHQL_VALIDATION_FAILED"
+            error.extensions = {**(error.extensions or {}), "code": code}

@@ -26,7 +26,8 @@ async def products_named_new(db) -> int:  # type: ignore[no-untyped-def]
 def is_client_error(body: dict, code: str | None = None) -> bool:
     errors = body.get("errors") or []
     codes = [(e.get("extensions") or {}).get("code") for e in errors]
-    return bool(errors) and "INTERNAL_SERVER_ERROR" not in codes and (code is None or code in codes)
+    # every error has a code, none is a masked internal error
+    return bool(errors) and None not in codes and "INTERNAL_SERVER_ERROR" not in codes and (code is None or code in codes)
 
 
 async def post(client, token: str, content: bytes, content_type: str = "application/json"):  # type: ignore[no-untyped-def]

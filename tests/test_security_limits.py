@@ -115,7 +115,7 @@ async def test_extensions_cost_reports_requested_and_actual(gql, db) -> None:
     cost = body["extensions"]["cost"]
     assert cost["requestedQueryCost"] == 2 + 50 * (1 + 100 * 1)
     assert cost["actualQueryCost"] == 2 + 2 * (1 + 1)
-    assert cost["throttleStatus"]["maximumAvailable"] == 100_000
+    assert cost["throttleStatus"]["maximumAvailable"] == 500_000
 
 
 @contextlib.asynccontextmanager

@@ -102,3 +102,17 @@ async def test_oversized_and_malformed_websocket_messages_close_the_socket(serve
     assert await raw_close_code(one.ws_url, ['"x"']) == 4400
     assert await raw_close_code(one.ws_url, [init, "5"]) == 4400
     assert "Traceback" not in one.log()
+
+
+async def test_a_rate_limited_public_subscription_gets_an_error_message(servers) -> None:
+    one, _ = servers
+    ws = await WsClient(one.ws_url).connect(None)
+    track = "subscription($n: String!, $e: String!) { trackOrder(number: $n, email: $e) { number } }"
+    first_messages = []
+    for attempt in range(11):  # OMS_PUBLIC_RATE_PER_ORDER defaults to 10/minute
+        operation = await ws.subscribe(track, {"n": "SO-RATE-1", "e": f"guess{attempt}@example.com"})
+        first_messages.append(await ws.next(operation))
+    assert all("RATE_LIMITED" not in json.dumps(m) for m in first_messages[:10]), first_messages[:10]
+    assert "RATE_LIMITED" in json.dumps(first_messages[10]), first_messages[10]
+    assert not ws.closed.is_set()  # an error for that operation; the socket stays
+    await ws.close()

@@ -52,8 +52,8 @@ class Settings:
     max_directives: int = 50
     max_tokens: int = 5000
     max_query_cost: int = 20_000
-    cost_bucket: int = 100_000
-    cost_restore_rate: int = 2_000
+    cost_bucket: int = 500_000
+    cost_restore_rate: int = 10_000
     rate_limit_storage: str = "memory://"
     public_rate_per_address: str = "60/minute"
     public_rate_per_order: str = "10/minute"
@@ -93,8 +93,8 @@ class Settings:
             max_directives=_int("OMS_MAX_DIRECTIVES", 50),
             max_tokens=_int("OMS_MAX_TOKENS", 5000),
             max_query_cost=_int("OMS_MAX_QUERY_COST", 20_000),
-            cost_bucket=_int("OMS_COST_BUCKET", 100_000),
-            cost_restore_rate=_int("OMS_COST_RESTORE_RATE", 2_000),
+            cost_bucket=_int("OMS_COST_BUCKET", 500_000),
+            cost_restore_rate=_int("OMS_COST_RESTORE_RATE", 10_000),
             rate_limit_storage=os.environ.get("OMS_RATE_LIMIT_STORAGE") or "memory://",
             public_rate_per_address=os.environ.get("OMS_PUBLIC_RATE_PER_ADDRESS") or "60/minute",
             public_rate_per_order=os.environ.get("OMS_PUBLIC_RATE_PER_ORDER") or "10/minute",
