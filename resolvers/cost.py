@@ -327,9 +327,9 @@ OMS_POLICY = CostPolicy(
 @dataclass(frozen=True)
 class CostLimits:
     policy: CostPolicy = OMS_POLICY
-    max_cost: int = 20_000                # per request
-    bucket_capacity: float = 500_000      # per key (or per client address without a key)
-    restore_rate: float = 10_000          # points/s per key
+    max_cost: int = 50_000                # per request
+    bucket_capacity: float = 1_000_000    # per key (or per client address without a key)
+    restore_rate: float = 20_000          # points/s per key
 
 
 async def caller_key(context: Any) -> str | None:

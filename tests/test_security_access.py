@@ -12,7 +12,9 @@ import uuid
 
 import pytest
 from graphql import GraphQLNonNull, get_named_type, is_leaf_type, is_object_type
+from sqlalchemy import select
 
+from models import Allocation, Warehouse
 from resolvers import access
 from resolvers.ids import to_global_id
 from resolvers.node import NODE_TYPES
@@ -114,7 +116,10 @@ async def _one_of_each_node(gql, db) -> dict[str, str]:  # type: ignore[no-untyp
         {"input": {"orderId": to_global_id("Order", delivered.id), "subject": "Where?", "body": "Hello"}},
     )
     stock = await gql("{ stockLevels(first: 1) { edges { node { id warehouse { id } } } } products(first: 1) { edges { node { id } } } }")
-    warehouse_code = (await gql("{ warehouses { code } }"))["data"]["warehouses"][0]["code"]
+    async with db.read() as session:  # the warehouse the open order is reserved in
+        warehouse_code = (await session.execute(
+            select(Warehouse.code).join(Allocation, Allocation.warehouse_id == Warehouse.id).where(Allocation.order_id == open_order.id)
+        )).scalars().first()
     pick = await gql(
         "mutation($input: CreatePickListInput!) { createPickList(input: $input) { pickList { id } userErrors { code message } } }",
         {"input": {"warehouseCode": warehouse_code}},

@@ -100,7 +100,7 @@ async def test_a_costly_query_is_refused_before_execution_with_its_cost(gql, ord
     assert code(body) == "MAX_COST_EXCEEDED", body
     assert body["data"] is None and orders_calls == []
     assert body["extensions"]["cost"]["requestedQueryCost"] == 103_020
-    assert body["extensions"]["cost"]["maximumQueryCost"] == 20_000
+    assert body["extensions"]["cost"]["maximumQueryCost"] == 50_000
     by_variable = await gql("query($n: Int) { orders(first: $n) { edges { node { events(first: $n) { edges { node { type } } } } } } }",
                             {"n": 100})
     assert by_variable["extensions"]["cost"]["requestedQueryCost"] == 10_302
@@ -115,7 +115,7 @@ async def test_extensions_cost_reports_requested_and_actual(gql, db) -> None:
     cost = body["extensions"]["cost"]
     assert cost["requestedQueryCost"] == 2 + 50 * (1 + 100 * 1)
     assert cost["actualQueryCost"] == 2 + 2 * (1 + 1)
-    assert cost["throttleStatus"]["maximumAvailable"] == 500_000
+    assert cost["throttleStatus"]["maximumAvailable"] == 1_000_000
 
 
 @contextlib.asynccontextmanager

@@ -51,9 +51,9 @@ class Settings:
     max_aliases: int = 30
     max_directives: int = 50
     max_tokens: int = 5000
-    max_query_cost: int = 20_000
-    cost_bucket: int = 500_000
-    cost_restore_rate: int = 10_000
+    max_query_cost: int = 50_000
+    cost_bucket: int = 1_000_000
+    cost_restore_rate: int = 20_000
     rate_limit_storage: str = "memory://"
     public_rate_per_address: str = "60/minute"
     public_rate_per_order: str = "10/minute"
@@ -92,9 +92,9 @@ class Settings:
             max_aliases=_int("OMS_MAX_ALIASES", 30),
             max_directives=_int("OMS_MAX_DIRECTIVES", 50),
             max_tokens=_int("OMS_MAX_TOKENS", 5000),
-            max_query_cost=_int("OMS_MAX_QUERY_COST", 20_000),
-            cost_bucket=_int("OMS_COST_BUCKET", 500_000),
-            cost_restore_rate=_int("OMS_COST_RESTORE_RATE", 10_000),
+            max_query_cost=_int("OMS_MAX_QUERY_COST", 50_000),
+            cost_bucket=_int("OMS_COST_BUCKET", 1_000_000),
+            cost_restore_rate=_int("OMS_COST_RESTORE_RATE", 20_000),
             rate_limit_storage=os.environ.get("OMS_RATE_LIMIT_STORAGE") or "memory://",
             public_rate_per_address=os.environ.get("OMS_PUBLIC_RATE_PER_ADDRESS") or "60/minute",
             public_rate_per_order=os.environ.get("OMS_PUBLIC_RATE_PER_ORDER") or "10/minute",
