@@ -24,3 +24,4 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     created_at: Mapped[datetime] = created_at()
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # issue 13: optional expiry (`oms apikey create --expires-in`)

@@ -29,6 +29,7 @@ class Context:
     connection_params: Any = None  # WebSocket connection_init payload
     request: Any = None
     response: Any = None
+    rate_limiter: Any = None  # issue 13: app.infra.ratelimit.RateLimiter for public operations
     loaders: Loaders = field(init=False)
     _principal: Principal | None = field(default=None, init=False)
     _authenticated: bool = field(default=False, init=False)
@@ -43,6 +44,10 @@ class Context:
                     self._principal = await authenticate(session=session, token=self.token)
             self._authenticated = True
         return self._principal
+
+    def cached_principal(self) -> tuple[bool, Principal | None]:
+        """(looked up yet?, the caller): lets a field guard decide without awaiting once the key is known."""
+        return self._authenticated, self._principal
 
     async def require(self, scope: str) -> Principal:
         """The caller, if its key has `scope`; otherwise a top-level GraphQL error."""

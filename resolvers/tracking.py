@@ -14,7 +14,7 @@ from app.orders import tracking
 from app.orders.enums import OrderEventType, OrderStatus
 from models import Order, OrderEvent
 from models.fulfilment import Shipment
-from resolvers import fulfilment
+from resolvers import fulfilment, ratelimit
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +41,14 @@ class TrackingView:
 
 
 async def find_tracked_order(info: Info[Any, Any], number: str, email: str) -> Order | None:
+    await ratelimit.enforce_public(info.context, number)  # issue 13: per address and per order number
     async with info.context.db.read() as session:
         return await tracking.find_tracked_order(session, number=number, email=email)
 
 
 async def customer_order(info: Info[Any, Any], number: str, email: str) -> Order:
     """The order a customer acts on through the tracking pair, or the domain's NOT_FOUND."""
+    await ratelimit.enforce_public(info.context, number)  # issue 13
     async with info.context.db.read() as session:
         return await tracking.prove_customer_access(session, number=number, email=email)
 

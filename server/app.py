@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -19,29 +20,34 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from app.auth.service import bearer_token
+from app.auth.service import bearer_token, still_valid
 from app.billing import config as billing_config
 from app.flows.expiry import ExpiryWorker
 from app.infra.database import Database
 from app.infra.hub import LiveHub
 from app.infra.metrics import Metrics
 from app.infra.migrate import head_revisions
+from app.infra.ratelimit import RateLimiter
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
-from server import downloads
+from server import downloads, guards, ws_keys
 
 log = logging.getLogger("oms")
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
 
 
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context and WebSocket authentication."""
+class GraphQLApp(guards.JSONGuard, GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context and WebSocket authentication; JSON decoding that only fails
+    as a 400 / 4400, and WebSocket handlers a revoked key's sweep can close (issue 13)."""
+
+    graphql_transport_ws_handler_class = ws_keys.TransportWSHandler
+    graphql_ws_handler_class = ws_keys.LegacyWSHandler
 
     def __init__(self, state: Any, settings: Settings) -> None:
         super().__init__(
-            build_schema(production=settings.production),
+            build_schema(production=settings.production, settings=settings),
             graphql_ide=None if settings.production else "graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             # A socket that never sends connection_init is closed with 4408 after this long.
@@ -55,7 +61,7 @@ class GraphQLApp(GraphQL[Context, None]):
         token = bearer_token(request.headers.get("authorization")) if isinstance(request, Request) else None
         context = Context(
             db=self.state.db, settings=self.settings, request_id=uuid.uuid4().hex[:16], token=token,
-            hub=self.state.hub, request=request, response=response,
+            hub=self.state.hub, request=request, response=response, rate_limiter=self.state.rate_limiter,
         )
         return context  # for a WebSocket, on_ws_connect sets the token from connection_init
 
@@ -85,12 +91,26 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await hub.start()
     payment_expiry = ExpiryWorker(db, settings.expiry_interval_seconds)
     payment_expiry.start()
+    key_sweeper = ws_keys.Sweeper(_socket_key, lambda ids: _valid_keys(db, ids), settings.key_sweep_seconds)  # issue 13
+    key_sweeper.start()
     try:
         yield
     finally:
+        await key_sweeper.stop()
+        await app.state.rate_limiter.close()
         await payment_expiry.stop()
         await hub.stop()
         await db.dispose()
+
+
+def _socket_key(context: Any) -> str | None:
+    principal = context.cached_principal()[1] if isinstance(context, Context) else None
+    return principal.key_id if principal is not None else None
+
+
+async def _valid_keys(db: Database, key_ids: Any) -> set[str]:
+    async with db.read() as session:
+        return await still_valid(session=session, key_ids=set(key_ids))
 
 
 async def healthz(request: Request) -> Response:
@@ -113,18 +133,33 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state = request.app.state
+    if state.settings.production and not await _is_admin(request):  # issue 13: behind an admin key in production
+        return JSONResponse({"error": "an API key with the admin scope is required"}, status_code=401)
     hub: LiveHub = state.hub
     body = state.metrics.render(subscribers=hub.subscribers, subscriptions_opened=hub.registrations, last_event_seq=hub.last_seq)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+async def _is_admin(request: Request) -> bool:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        return False
+    from app.auth.service import authenticate
+
+    async with request.app.state.db.read() as session:
+        principal = await authenticate(session=session, token=token)
+    return principal is not None and "admin" in principal.scopes
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; `oms serve` starts the embedded PostgreSQL and sets it")
-    app = Starlette(lifespan=lifespan)
+    app = Starlette(lifespan=lifespan, middleware=[  # issue 13: 413 over max_body_bytes, 1009 over ws_max_message_bytes
+        Middleware(guards.BodySizeLimit, max_body=settings.max_body_bytes, max_ws_message=settings.ws_max_message_bytes)])
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.rate_limiter = RateLimiter.from_url(settings.rate_limit_storage)  # issue 13
     graphql = GraphQLApp(app.state, settings)
     app.router.routes.extend(
         [

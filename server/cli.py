@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.infra.settings import Settings
@@ -61,14 +62,35 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def parse_duration(text: str) -> timedelta:
+    """"90d", "12h", "30m", "45s" (issue 13: `apikey create --expires-in`)."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in units or not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration like 90d, 12h, 30m or 45s, not {text!r}")
+    return timedelta(**{units[unit]: int(value)})
+
+
 def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
-    from app.auth.service import create_api_key, revoke_api_key
+    from app.auth.service import create_api_key, list_api_keys, revoke_api_key
     from app.errors import DomainError
 
     try:
-        if args.action == "create":
+        if args.action == "list":
+            async def keys(db: Any) -> Any:
+                async with db.read() as session:
+                    return await list_api_keys(session=session)
+
+            now = datetime.now(UTC)
+            for key in _with_db(settings, keys):
+                state = ("revoked" if key.revoked_at else "expired" if key.expires_at and key.expires_at <= now else "active")
+                expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
+                created = key.created_at.isoformat(timespec="seconds")
+                print(f"{key.name}\t{state}\t{','.join(key.scopes)}\tcreated {created}\texpires {expires}")
+        elif args.action == "create":
             scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-            token = _with_db(settings, lambda db: db.run(lambda uow: create_api_key(uow=uow, name=args.name, scopes=scopes)))
+            token = _with_db(settings, lambda db: db.run(
+                lambda uow: create_api_key(uow=uow, name=args.name, scopes=scopes, expires_in=args.expires_in)))
             print(f"created API key {args.name!r} with scopes {','.join(scopes)}; the token is shown once:")
             print(token)
         else:
@@ -117,14 +139,33 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # instead lets atexit stop the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     tune_gc()
+    quiet_logs()
     uvicorn.run(
         "server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_level="info", proxy_headers=False, timeout_graceful_shutdown=5,
         # Live messages are a few hundred bytes: per-message deflate would cost a zlib context
         # (~40 KiB) per socket and latency on every send for little saving.
         ws_per_message_deflate=False,
+        # issue 13: the transport's own WebSocket message limit (1009) above the app's (server/guards.py)
+        ws_max_size=max(settings.ws_max_message_bytes * 4, 1_048_576),
     )
     return 0
+
+
+class StripQueryString(logging.Filter):
+    """uvicorn.access logs `GET /graphql?query=…&variables=…`: a GET's variables (emails, tracking pairs)
+    would land in the log. Keep the path only (issue 13)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def quiet_logs() -> None:
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)  # SQL and its parameters are INFO there
+    logging.getLogger("uvicorn.access").addFilter(StripQueryString())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = apikey_sub.add_parser("create")
     create.add_argument("--name", required=True)
     create.add_argument("--scopes", required=True, help="comma-separated, e.g. orders:read,orders:write or admin")
+    create.add_argument("--expires-in", type=parse_duration, default=None, help="e.g. 90d, 12h, 30m: the key stops working then")
+    apikey_sub.add_parser("list", help="every key: name, state, scopes, created, expires (never a token)")
     revoke = apikey_sub.add_parser("revoke")
     revoke.add_argument("--name", required=True)
     apikey.set_defaults(run=cmd_apikey)

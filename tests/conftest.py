@@ -70,7 +70,9 @@ async def app(database_url: str) -> AsyncIterator[Any]:
     from app.infra.settings import Settings
     from server.app import create_app
 
-    application = create_app(Settings(database_url=database_url, db_pool_size=30))
+    # Order numbers restart after each test's TRUNCATE: the public rate limits (tests/test_security_*) are raised here.
+    application = create_app(Settings(database_url=database_url, db_pool_size=30, public_rate_per_order="100000/minute",
+                                      public_rate_per_address="100000/minute"))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 
 from app.errors import DomainError, ErrorCode
 from app.infra.database import UnitOfWork
@@ -29,6 +29,7 @@ class Principal:
 
     name: str
     scopes: frozenset[str]
+    key_id: str | None = None  # the api_keys row: open WebSockets are re-checked by it (revocation, expiry)
 
     @property
     def actor(self) -> str:
@@ -50,8 +51,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str]) -> str:
-    """Returns the token; it is shown once and only its hash is kept."""
+async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str], expires_in: timedelta | None = None) -> str:
+    """Returns the token; it is shown once and only its hash is kept. `expires_in`: the key stops working then
+    (and its open WebSockets are closed by the key sweep)."""
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise DomainError(ErrorCode.INVALID_INPUT, "An expiry must be in the future.", ("expires_in",))
     unknown = sorted(set(scopes) - SCOPES)
     if unknown or not scopes:
         raise DomainError(ErrorCode.INVALID_INPUT,
@@ -62,7 +66,8 @@ async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str]) -> st
     if existing.first() is not None:
         raise DomainError(ErrorCode.INVALID_INPUT, f"An active key named {name!r} exists; revoke it first.", ("name",))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    uow.session.add(ApiKey(name=name, token_hash=hash_token(token), scopes=sorted(set(scopes))))
+    expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
+    uow.session.add(ApiKey(name=name, token_hash=hash_token(token), scopes=sorted(set(scopes)), expires_at=expires_at))
     return token
 
 
@@ -80,6 +85,38 @@ async def authenticate(*, session, token: str) -> Principal | None:  # type: ign
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = (
-        await session.execute(select(ApiKey.name, ApiKey.scopes).where(ApiKey.token_hash == hash_token(token), ApiKey.revoked_at.is_(None)))
+        await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.scopes).where(ApiKey.token_hash == hash_token(token), _usable())
+        )
     ).first()
-    return Principal(row.name, frozenset(row.scopes)) if row else None
+    return Principal(row.name, frozenset(row.scopes), str(row.id)) if row else None
+
+
+async def still_valid(*, session, key_ids: set[str]) -> set[str]:  # type: ignore[no-untyped-def]
+    """Of these key ids, those not revoked: one query for every open WebSocket of a process."""
+    if not key_ids:
+        return set()
+    rows = await session.execute(select(ApiKey.id).where(ApiKey.id.in_(list(key_ids)), _usable()))
+    return {str(key_id) for key_id in rows.scalars()}
+
+
+def _usable():  # type: ignore[no-untyped-def]
+    """Not revoked and not expired (the database's clock, the same for every process)."""
+    return ApiKey.revoked_at.is_(None) & or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > func.now())
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def list_api_keys(*, session) -> list[KeyInfo]:  # type: ignore[no-untyped-def]
+    """Every key, newest first (never the token or its hash)."""
+    rows = await session.execute(
+        select(ApiKey.name, ApiKey.scopes, ApiKey.created_at, ApiKey.expires_at, ApiKey.revoked_at).order_by(ApiKey.created_at.desc())
+    )
+    return [KeyInfo(r.name, list(r.scopes), r.created_at, r.expires_at, r.revoked_at) for r in rows]

@@ -93,6 +93,7 @@ class Database:
             max_overflow=pool_size,
             pool_timeout=30,
             connect_args={"server_settings": {"application_name": "oms"}},
+            hide_parameters=True,  # issue 13: no bound values (emails, addresses) in error texts and logs
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.publisher: Publisher | None = None

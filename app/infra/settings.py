@@ -44,6 +44,20 @@ class Settings:
     seller_email: str = "billing@example.com"
     # Returns (app/returns): days after delivery a return can be requested.
     return_window_days: int = 30
+    # Issue 13 (security): limits before execution, public rate limits, key revocation sweep, /metrics.
+    max_body_bytes: int = 1_000_000
+    ws_max_message_bytes: int = 262_144
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_directives: int = 50
+    max_tokens: int = 5000
+    max_query_cost: int = 50_000
+    cost_bucket: int = 1_000_000
+    cost_restore_rate: int = 20_000
+    rate_limit_storage: str = "memory://"
+    public_rate_per_address: str = "60/minute"
+    public_rate_per_order: str = "10/minute"
+    key_sweep_seconds: float = 2.0
 
     @property
     def production(self) -> bool:
@@ -71,4 +85,18 @@ class Settings:
             seller_address=os.environ.get("OMS_SELLER_ADDRESS") or "Calle Mayor 1, 28013 Madrid, ES",
             seller_email=os.environ.get("OMS_SELLER_EMAIL") or "billing@example.com",
             return_window_days=_int("OMS_RETURN_WINDOW_DAYS", 30),
+            # Issue 13 (security)
+            max_body_bytes=_int("OMS_MAX_BODY_BYTES", 1_000_000),
+            ws_max_message_bytes=_int("OMS_WS_MAX_MESSAGE_BYTES", 262_144),
+            max_depth=_int("OMS_MAX_DEPTH", 12),
+            max_aliases=_int("OMS_MAX_ALIASES", 30),
+            max_directives=_int("OMS_MAX_DIRECTIVES", 50),
+            max_tokens=_int("OMS_MAX_TOKENS", 5000),
+            max_query_cost=_int("OMS_MAX_QUERY_COST", 50_000),
+            cost_bucket=_int("OMS_COST_BUCKET", 1_000_000),
+            cost_restore_rate=_int("OMS_COST_RESTORE_RATE", 20_000),
+            rate_limit_storage=os.environ.get("OMS_RATE_LIMIT_STORAGE") or "memory://",
+            public_rate_per_address=os.environ.get("OMS_PUBLIC_RATE_PER_ADDRESS") or "60/minute",
+            public_rate_per_order=os.environ.get("OMS_PUBLIC_RATE_PER_ORDER") or "10/minute",
+            key_sweep_seconds=_float("OMS_KEY_SWEEP_SECONDS", 2.0),
         )

@@ -1,0 +1,124 @@
+"""Close a revoked (or expired) key's open WebSockets within seconds, on every process (issue 13).
+
+strawberry builds one handler object per socket (`view.graphql_transport_ws_handler_class(...)` /
+`view.graphql_ws_handler_class(...)`, then `.handle()` until the socket ends). Subclasses register the
+handler for the life of `handle()`; a sweeper task in every process re-checks the keys of its open sockets
+(one query for all of them) and closes those whose key is no longer valid: operations first (so nothing is
+sent after the close frame), then `websocket.close(4403, ...)`. The same 4403 for a bad key at
+connection_init on the legacy `graphql-ws` protocol, where strawberry 0.341 hard-codes 1011.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.unset import UnsetType
+
+log = logging.getLogger("oms.ws")
+OPEN: weakref.WeakSet[Any] = weakref.WeakSet()   # this process's live handlers, both protocols
+REVOKED_CODE = 4403
+
+
+class _Registered:
+    async def handle(self) -> None:
+        OPEN.add(self)
+        try:
+            await super().handle()  # type: ignore[misc]
+        finally:
+            OPEN.discard(self)
+
+    async def close_for_revocation(self, reason: str = "API key revoked") -> None:
+        for operation_id in list(getattr(self, "operations", None) or getattr(self, "tasks", {})):
+            with contextlib.suppress(Exception):
+                await self.cleanup_operation(operation_id)  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=REVOKED_CODE, reason=reason)  # type: ignore[attr-defined]
+
+
+class TransportWSHandler(_Registered, BaseGraphQLTransportWSHandler[Any, Any]):
+    pass
+
+
+class LegacyWSHandler(_Registered, BaseGraphQLWSHandler[Any, Any]):
+    async def handle_connection_init(self, message: Any) -> None:
+        # strawberry 0.341.2's body, with 4403 instead of 1011 for a rejected connection.
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            await self.send_message({"type": "connection_error"})
+            await self.websocket.close(code=1000, reason="")
+            return
+        if isinstance(self.context, dict):
+            self.context["connection_params"] = payload
+        elif hasattr(self.context, "connection_params"):
+            self.context.connection_params = payload
+        try:
+            ack = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as e:
+            await self.send_message({"type": "connection_error", "payload": e.payload})
+            await self.websocket.close(code=REVOKED_CODE, reason="Forbidden")
+            return
+        if isinstance(ack, UnsetType) or ack is None:
+            await self.send_message({"type": "connection_ack"})
+        else:
+            await self.send_message({"type": "connection_ack", "payload": ack})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+
+async def sweep(key_of: Callable[[Any], str | None], still_valid: Callable[[set[str]], Awaitable[set[str]]]) -> int:
+    """Close every open socket whose key is not in `still_valid(keys)`; returns how many were closed."""
+    by_key: dict[str, list[Any]] = {}
+    for handler in list(OPEN):
+        key = key_of(handler.context)
+        if key is not None:
+            by_key.setdefault(key, []).append(handler)
+    if not by_key:
+        return 0
+    valid = await still_valid(set(by_key))
+    closed = 0
+    for key, handlers in by_key.items():
+        if key in valid:
+            continue
+        for handler in handlers:
+            await handler.close_for_revocation()
+            closed += 1
+        log.info("closed %d WebSocket(s) of a revoked or expired key", len(handlers))
+    return closed
+
+
+class Sweeper:
+    """One per process (start in the app's lifespan). In the OMS: `still_valid` = one query
+    `SELECT id FROM api_keys WHERE id = ANY(:ids) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`;
+    `interval` 2 s gives "within seconds" with no cross-process messaging; a NOTIFY from `oms apikey revoke`
+    (LISTEN in each process, then `sweep()` at once) makes it immediate."""
+
+    def __init__(self, key_of: Callable[[Any], str | None], still_valid: Callable[[Iterable[str]], Awaitable[set[str]]],
+                 interval: float = 2.0) -> None:
+        self.key_of, self.still_valid, self.interval = key_of, still_valid, interval
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await sweep(self.key_of, self.still_valid)
+            except Exception:  # a failed check (database down) must not end the sweeper
+                log.exception("WebSocket key sweep failed")
