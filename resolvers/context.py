@@ -39,8 +39,8 @@ class Context:
     async def principal(self) -> Principal | None:
         if not self._authenticated:
             if self.token:
-                async with self.db.read() as session:
-                    self._principal = await authenticate(session=session, token=self.token)
+                token = self.token
+                self._principal = await self.db.query(lambda session: authenticate(session=session, token=token))
             self._authenticated = True
         return self._principal
 

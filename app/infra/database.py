@@ -13,23 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import event, insert, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.errors import Unavailable
+from app.infra import metrics
+from app.infra.faults import DEADLOCK_OR_SERIALIZATION, LOCK_TIMEOUT, STATEMENT_TIMEOUT, is_connection_error, is_retryable, sqlstate
 from models.orders import OrderEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENT_COUNTER = "order_event"
-# Deadlock and serialization failures are retried whole; clients never see them.
-RETRYABLE_SQLSTATES = {"40P01", "40001"}
+# Deadlocks, serialization failures, lock timeouts and connections lost before COMMIT are retried
+# whole (the transaction rolled back), within the retry budget; clients never see them.
 MAX_ATTEMPTS = 5
+XID = text("SELECT pg_current_xact_id_if_assigned()")
+XACT_STATUS = text("SELECT pg_xact_status(CAST(:xid AS xid8))")
 
 # Receives the committed order events and the other change notices (topic, payload).
 Publisher = Callable[[Sequence[dict[str, Any]], Sequence[tuple[str, dict[str, Any]]]], Awaitable[None]]
@@ -40,13 +47,6 @@ def to_async_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix):]
     return url
-
-
-def is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError):
-        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return state in RETRYABLE_SQLSTATES
-    return False
 
 
 class UnitOfWork:
@@ -85,17 +85,43 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    """The engine and the unit of work, hardened against database faults (issue 14):
+
+    - a pooled connection the server already closed is never handed out (checked at checkout,
+      free: asyncpg has seen the FIN); `pre_ping=True` adds a real round trip for setups where a
+      proxy drops idle connections silently;
+    - lock_timeout / statement_timeout / idle_in_transaction_session_timeout are sent in the
+      startup packet (no cost per transaction), connecting gives up after `connect_timeout`;
+    - `run` retries a transaction whose connection was lost before COMMIT; a connection lost
+      during COMMIT is resolved with pg_xact_status; what cannot be done within the retry budget
+      raises `Unavailable` (NOT_WRITTEN or UNKNOWN);
+    - `query` runs an idempotent read with the same retries.
+    """
+
+    def __init__(
+        self, url: str, *, pool_size: int = 20, lock_timeout_ms: int = 2000, statement_timeout_ms: int = 10_000,
+        retry_budget_ms: int = 1000, connect_timeout: float = 3.0, pre_ping: bool = False,
+    ) -> None:
         self.url = to_async_url(url)
+        server_settings = {"application_name": "oms"}
+        if lock_timeout_ms:
+            server_settings["lock_timeout"] = str(lock_timeout_ms)
+        if statement_timeout_ms:
+            server_settings["statement_timeout"] = str(statement_timeout_ms)
+            server_settings["idle_in_transaction_session_timeout"] = str(max(statement_timeout_ms * 3, 30_000))
         self.engine: AsyncEngine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_timeout=30,
-            connect_args={"server_settings": {"application_name": "oms"}},
+            pool_timeout=5,
+            pool_pre_ping=pre_ping,
+            connect_args={"server_settings": server_settings, "timeout": connect_timeout},
         )
+        self.retry_budget = retry_budget_ms / 1000
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.publisher: Publisher | None = None
+        event.listen(self.engine.sync_engine, "checkout", _drop_closed)
+        metrics.instrument_engine(self.engine)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -106,9 +132,33 @@ class Database:
         async with self.sessions() as session:
             yield session
 
+    async def query(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run an idempotent read in a fresh session, again on a connection fault (within the retry
+        budget); `Unavailable` when the database stays unreachable."""
+        deadline = time.monotonic() + self.retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.sessions() as session:
+                    return await fn(session)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                if attempt >= MAX_ATTEMPTS or time.monotonic() >= deadline:
+                    raise Unavailable("NOT_WRITTEN", "DATABASE") from exc
+                metrics.DB_RETRIES.labels(reason="CONNECTION").inc()
+                await _backoff(attempt)
+
     async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, actor: str | None = None) -> T:
-        """Run `work` in one transaction, retrying it whole on deadlock or serialization failure."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        """Run `work` in one transaction, retrying it whole when it rolled back for a reason that
+        may pass (deadlock, serialization failure, lock timeout, lost connection)."""
+        deadline = time.monotonic() + self.retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            xid: int | None = None
+            committing = False
             try:
                 async with self.sessions() as session:
                     uow = UnitOfWork(session, actor)
@@ -116,12 +166,34 @@ class Database:
                         result = await work(uow)
                         await session.flush()
                         await uow._flush_events()
+                        xid = (await session.execute(XID)).scalar()
+                        committing = True
+                        metrics.mark_commit_started()
                 break
-            except DBAPIError as exc:
-                if attempt == MAX_ATTEMPTS or not is_retryable(exc):
+            except Exception as exc:
+                state = sqlstate(exc)
+                if committing and is_connection_error(exc):
+                    status = await self._xact_status(xid, deadline) if xid is not None else "aborted"
+                    if status == "committed":
+                        log.warning("connection lost during COMMIT; the transaction committed")
+                        break
+                    if status is None:
+                        raise Unavailable("UNKNOWN", "DATABASE") from exc
+                elif not is_retryable(exc):
+                    if state == STATEMENT_TIMEOUT:
+                        raise Unavailable("NOT_WRITTEN", "STATEMENT_TIMEOUT") from exc
+                    raise  # DomainError, IntegrityError, ...: unchanged
+                # deadlocks and serialization failures keep their attempts; faults also the time budget
+                if attempt >= MAX_ATTEMPTS or (time.monotonic() >= deadline and state not in DEADLOCK_OR_SERIALIZATION):
+                    if state == LOCK_TIMEOUT:
+                        raise Unavailable("NOT_WRITTEN", "LOCK_TIMEOUT") from exc
+                    if is_connection_error(exc) or committing:
+                        raise Unavailable("NOT_WRITTEN", "DATABASE") from exc
                     raise
-                log.info("retrying unit of work after %s (attempt %d)", type(exc.orig).__name__, attempt)
-                await asyncio.sleep(0.005 * attempt)
+                log.info("retrying unit of work after %s (attempt %d)", type(getattr(exc, "orig", exc)).__name__, attempt)
+                metrics.DB_RETRIES.labels(reason=_reason(exc)).inc()
+                await _backoff(attempt)
+        metrics.events_published(len(uow.committed_events))
         if (uow.committed_events or uow.notices) and self.publisher is not None:
             try:
                 await self.publisher(uow.committed_events, uow.notices)
@@ -129,8 +201,43 @@ class Database:
                 log.exception("publishing committed events failed")
         return result
 
+    async def _xact_status(self, xid: int, deadline: float) -> str | None:
+        """'committed' | 'aborted' for a transaction whose COMMIT reply was lost; None if the
+        server could not be asked in time."""
+        while time.monotonic() < deadline + 2:
+            try:
+                async with self.engine.connect() as conn:
+                    status = (await conn.execute(XACT_STATUS, {"xid": xid})).scalar()
+                if status != "in progress":
+                    return str(status) if status is not None else "aborted"
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+            await asyncio.sleep(0.05)
+        return None
+
     def count_statements(self) -> StatementCounter:
         return StatementCounter(self.engine)
+
+
+def _drop_closed(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection the server closed (restart, failover, terminate) is discarded here, and
+    the pool connects anew, instead of failing the request's first statement."""
+    if dbapi_conn.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+def _reason(exc: BaseException) -> str:
+    state = sqlstate(exc)
+    if state == LOCK_TIMEOUT:
+        return "LOCK_TIMEOUT"
+    if state in DEADLOCK_OR_SERIALIZATION:
+        return "DEADLOCK" if state == "40P01" else "SERIALIZATION"
+    return "CONNECTION"
+
+
+async def _backoff(attempt: int) -> None:
+    await asyncio.sleep(min(0.5, 0.02 * 2**attempt) * (0.5 + random.random()))
 
 
 class StatementCounter:

@@ -44,6 +44,16 @@ class Settings:
     seller_email: str = "billing@example.com"
     # Returns (app/returns): days after delivery a return can be requested.
     return_window_days: int = 30
+    # Issue 14 (reliability and operations): request transactions give up waiting on a lock after
+    # db_lock_timeout_ms and on a statement after db_statement_timeout_ms (0 = off); faults are retried
+    # within db_retry_budget_ms; db_pre_ping adds a round trip per checkout (for proxies that drop idle
+    # connections silently); SIGTERM lets requests finish for drain_seconds; log_format json|console.
+    db_lock_timeout_ms: int = 2000
+    db_statement_timeout_ms: int = 10_000
+    db_retry_budget_ms: int = 1000
+    db_pre_ping: bool = False
+    drain_seconds: float = 5.0
+    log_format: str = "console"
 
     @property
     def production(self) -> bool:
@@ -71,4 +81,11 @@ class Settings:
             seller_address=os.environ.get("OMS_SELLER_ADDRESS") or "Calle Mayor 1, 28013 Madrid, ES",
             seller_email=os.environ.get("OMS_SELLER_EMAIL") or "billing@example.com",
             return_window_days=_int("OMS_RETURN_WINDOW_DAYS", 30),
+            # issue 14
+            db_lock_timeout_ms=_int("OMS_DB_LOCK_TIMEOUT_MS", 2000),
+            db_statement_timeout_ms=_int("OMS_DB_STATEMENT_TIMEOUT_MS", 10_000),
+            db_retry_budget_ms=_int("OMS_DB_RETRY_BUDGET_MS", 1000),
+            db_pre_ping=(os.environ.get("OMS_DB_PRE_PING") or "").lower() in {"1", "true", "yes"},
+            drain_seconds=_float("OMS_DRAIN_SECONDS", 5.0),
+            log_format=os.environ.get("OMS_LOG_FORMAT") or ("json" if os.environ.get("OMS_ENV") == "production" else "console"),
         )
