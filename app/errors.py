@@ -52,17 +52,3 @@ def collect(errors: list[DomainError]) -> None:
     if errors:
         raise ValidationErrors(errors)
 
-
-class Unavailable(Exception):
-    """The database (or another dependency) could not serve the request; retrying is safe.
-
-    `outcome` is NOT_WRITTEN (nothing was committed) or UNKNOWN (the connection was lost while
-    COMMIT was in flight and its fate could not be learned: retry with the same idempotency key);
-    `reason` says why, e.g. DATABASE, LOCK_TIMEOUT, STATEMENT_TIMEOUT. Not a DomainError: it is no
-    business rule, and callers show it as a retryable top-level error (HTTP 503), not a userError.
-    """
-
-    def __init__(self, outcome: str = "NOT_WRITTEN", reason: str = "DATABASE") -> None:
-        super().__init__(f"unavailable ({reason}, {outcome})")
-        self.outcome = outcome
-        self.reason = reason

@@ -40,7 +40,9 @@ class Context:
         if not self._authenticated:
             if self.token:
                 token = self.token
-                self._principal = await self.db.query(lambda session: authenticate(session=session, token=token))
+                # on the primary: a revoked key stops working at once, even with a lagging replica
+                self._principal = await self.db.query(lambda session: authenticate(session=session, token=token), primary=True)
+                self.db.note_actor(self._principal.actor if self._principal else None)
             self._authenticated = True
         return self._principal
 

@@ -17,10 +17,10 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from app.errors import DomainError, ErrorCode, Path, Unavailable, ValidationErrors
+from app.errors import DomainError, ErrorCode, Path, ValidationErrors
 from app.infra import metrics
 from app.infra.database import UnitOfWork
-from app.infra.faults import is_connection_error
+from app.infra.faults import Unavailable, is_connection_error
 
 log = logging.getLogger("oms.errors")
 T = TypeVar("T")

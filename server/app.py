@@ -22,11 +22,10 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from app.auth.service import bearer_token
 from app.billing import config as billing_config
-from app.errors import Unavailable
 from app.flows.expiry import ExpiryWorker
 from app.infra import metrics as prometheus
 from app.infra.database import Database
-from app.infra.faults import is_connection_error
+from app.infra.faults import Unavailable, is_connection_error
 from app.infra.hub import LiveHub
 from app.infra.metrics import Metrics
 from app.infra.migrate import head_revisions
@@ -122,6 +121,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     db = Database(
         settings.database_url or "", pool_size=settings.db_pool_size, lock_timeout_ms=settings.db_lock_timeout_ms,
         statement_timeout_ms=settings.db_statement_timeout_ms, retry_budget_ms=settings.db_retry_budget_ms, pre_ping=settings.db_pre_ping,
+        replica_url=settings.database_replica_url, replica_max_wait_ms=settings.replica_max_wait_ms,
     )
     hub = LiveHub(db, settings.broadcast_url, poll_interval=settings.live_poll_seconds)
     app.state.db, app.state.hub = db, hub

@@ -28,6 +28,7 @@ from starlette.middleware import Middleware
 from strawberry.extensions import SchemaExtension
 
 from app.infra import metrics
+from app.infra.database import int_to_lsn, lsn_to_int
 from resolvers.errors import unavailable_error
 
 access = structlog.get_logger("oms.access")
@@ -101,7 +102,8 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state: dict[str, Any] = {"sql": 0, "status": None, "operation": None, "type": None, "key": None, "outcome": None}
+        state: dict[str, Any] = {"sql": 0, "status": None, "operation": None, "type": None, "key": None, "outcome": None,
+                                 "read_after": _read_after(scope)}
         token = metrics.REQUEST.set(state)
         structlog.contextvars.bind_contextvars(request_id=request_id())
         start = time.perf_counter()
@@ -109,6 +111,9 @@ class RequestLog:
         async def sending(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
+                if state.get("wrote_lsn"):  # read-your-writes: send it back as X-OMS-Read-After on later requests
+                    read_after = int_to_lsn(state["wrote_lsn"]).encode()
+                    message = {**message, "headers": [*message.get("headers", []), (READ_AFTER_HEADER, read_after)]}
             await send(message)
 
         try:
@@ -125,6 +130,19 @@ class RequestLog:
                             outcome=state["outcome"], sql=state["sql"], duration_ms=round(duration * 1000, 2))
             structlog.contextvars.unbind_contextvars("request_id")
             metrics.REQUEST.reset(token)
+
+
+READ_AFTER_HEADER = b"x-oms-read-after"
+
+
+def _read_after(scope: dict[str, Any]) -> int:
+    for name, value in scope.get("headers", []):
+        if name == READ_AFTER_HEADER:
+            try:
+                return lsn_to_int(value.decode("latin-1").strip())
+            except ValueError:
+                return 0
+    return 0
 
 
 class JsonOnCancel:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -23,9 +24,16 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from app.errors import Unavailable
 from app.infra import metrics
-from app.infra.faults import DEADLOCK_OR_SERIALIZATION, LOCK_TIMEOUT, STATEMENT_TIMEOUT, is_connection_error, is_retryable, sqlstate
+from app.infra.faults import (
+    DEADLOCK_OR_SERIALIZATION,
+    LOCK_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    Unavailable,
+    is_connection_error,
+    is_retryable,
+    sqlstate,
+)
 from models.orders import OrderEvent
 
 log = logging.getLogger(__name__)
@@ -101,6 +109,7 @@ class Database:
     def __init__(
         self, url: str, *, pool_size: int = 20, lock_timeout_ms: int = 2000, statement_timeout_ms: int = 10_000,
         retry_budget_ms: int = 1000, connect_timeout: float = 3.0, pre_ping: bool = False,
+        replica_url: str | None = None, replica_max_wait_ms: int = 200,
     ) -> None:
         self.url = to_async_url(url)
         server_settings = {"application_name": "oms"}
@@ -122,17 +131,95 @@ class Database:
         self.publisher: Publisher | None = None
         event.listen(self.engine.sync_engine, "checkout", _drop_closed)
         metrics.instrument_engine(self.engine)
+        # A streaming replica for reads (issue 14): see `read`.
+        self.replica: AsyncEngine | None = None
+        self.replica_sessions: async_sessionmaker[AsyncSession] | None = None
+        self.replica_max_wait = replica_max_wait_ms / 1000
+        self.replayed = 0  # highest LSN the replica is known to have replayed (monotonic)
+        self.last_write: OrderedDict[str, int] = OrderedDict()  # actor -> LSN of its last commit (bounded LRU)
+        if replica_url:
+            self.replica = create_async_engine(
+                to_async_url(replica_url), pool_size=pool_size, max_overflow=pool_size, pool_timeout=5, pool_pre_ping=pre_ping,
+                connect_args={"server_settings": server_settings, "timeout": connect_timeout},
+            )
+            event.listen(self.replica.sync_engine, "checkout", _drop_closed)
+            metrics.instrument_engine(self.replica)
+            self.replica_sessions = async_sessionmaker(self.replica, expire_on_commit=False, autoflush=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A short read-only session (autobegin; never commits)."""
-        async with self.sessions() as session:
+    async def read(self, *, primary: bool = False) -> AsyncIterator[AsyncSession]:
+        """A short read-only session (autobegin; never commits).
+
+        With a replica configured, on the replica, unless the caller must see a write the replica
+        has not replayed yet (the request's X-OMS-Read-After token, or the same key's last write in
+        this process): then it waits for the replica up to replica_max_wait, else reads the primary."""
+        sessions = self.sessions if primary else await self._read_sessions()
+        async with sessions() as session:
             yield session
 
-    async def query(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def _read_sessions(self) -> async_sessionmaker[AsyncSession]:
+        if self.replica_sessions is None:
+            return self.sessions
+        state = metrics.request_state() or {}
+        needed = max(int(state.get("read_after") or 0), self.last_write.get(state.get("actor") or "", 0))
+        if needed and not await self._replica_has(needed):
+            return self.sessions
+        return self.replica_sessions
+
+    async def _replica_has(self, lsn: int) -> bool:
+        if self.replayed >= lsn:
+            return True
+        assert self.replica is not None
+        deadline = time.monotonic() + self.replica_max_wait
+        try:
+            async with self.replica.connect() as conn:
+                while True:
+                    replayed = (await conn.execute(text("SELECT pg_last_wal_replay_lsn()::text"))).scalar()
+                    self.replayed = max(self.replayed, lsn_to_int(replayed) if replayed else 0)
+                    if self.replayed >= lsn:
+                        return True
+                    if time.monotonic() >= deadline:
+                        return False
+                    await asyncio.sleep(0.01)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            log.warning("replica unreachable; reading the primary")
+            return False
+
+    def note_actor(self, actor: str | None) -> None:
+        """The request's caller, so its reads see its own earlier writes (read-your-writes)."""
+        state = metrics.request_state()
+        if state is not None and actor:
+            state["actor"] = actor
+
+    async def _after_commit(self, actor: str | None) -> None:
+        """With a replica: the primary's WAL position after this commit, for read-your-writes."""
+        if self.replica is None:
+            return
+        try:
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                lsn = lsn_to_int(await driver.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+        except Exception as exc:
+            log.warning("could not read the WAL position after a commit: %s", exc)
+            return
+        if actor:
+            self.last_write[actor] = max(lsn, self.last_write.get(actor, 0))
+            self.last_write.move_to_end(actor)
+            while len(self.last_write) > 10_000:
+                self.last_write.popitem(last=False)
+        state = metrics.request_state()
+        if state is not None:
+            state["wrote_lsn"] = max(lsn, int(state.get("wrote_lsn") or 0))
+
+    async def query(self, fn: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False) -> T:
         """Run an idempotent read in a fresh session, again on a connection fault (within the retry
         budget); `Unavailable` when the database stays unreachable."""
         deadline = time.monotonic() + self.retry_budget
@@ -140,7 +227,7 @@ class Database:
         while True:
             attempt += 1
             try:
-                async with self.sessions() as session:
+                async with self.read(primary=primary) as session:
                     return await fn(session)
             except Exception as exc:
                 if not is_connection_error(exc):
@@ -194,6 +281,7 @@ class Database:
                 metrics.DB_RETRIES.labels(reason=_reason(exc)).inc()
                 await _backoff(attempt)
         metrics.events_published(len(uow.committed_events))
+        await self._after_commit(actor)
         if (uow.committed_events or uow.notices) and self.publisher is not None:
             try:
                 await self.publisher(uow.committed_events, uow.notices)
@@ -218,6 +306,16 @@ class Database:
 
     def count_statements(self) -> StatementCounter:
         return StatementCounter(self.engine)
+
+
+def lsn_to_int(lsn: str) -> int:
+    """'16/B374D848' -> a comparable integer."""
+    high, _, low = lsn.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def int_to_lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
 
 def _drop_closed(dbapi_conn: Any, record: Any, proxy: Any) -> None:

@@ -38,3 +38,18 @@ def is_connection_error(exc: BaseException) -> bool:
 def is_retryable(exc: BaseException) -> bool:
     """A whole transaction that failed this way rolled back and may simply run again."""
     return sqlstate(exc) in DEADLOCK_OR_SERIALIZATION or sqlstate(exc) == LOCK_TIMEOUT or is_connection_error(exc)
+
+
+class Unavailable(Exception):
+    """The database (or another dependency) could not serve the request; retrying is safe.
+
+    `outcome` is NOT_WRITTEN (nothing was committed) or UNKNOWN (the connection was lost while
+    COMMIT was in flight and its fate could not be learned: retry with the same idempotency key);
+    `reason` says why, e.g. DATABASE, LOCK_TIMEOUT, STATEMENT_TIMEOUT. Not a DomainError (infrastructure, not
+    a business rule): callers show it as a retryable top-level error (HTTP 503), not a userError.
+    """
+
+    def __init__(self, outcome: str = "NOT_WRITTEN", reason: str = "DATABASE") -> None:
+        super().__init__(f"unavailable ({reason}, {outcome})")
+        self.outcome = outcome
+        self.reason = reason

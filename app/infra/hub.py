@@ -196,7 +196,7 @@ class LiveHub:
         async def read(session: Any) -> int:
             return int((await session.execute(text("SELECT value FROM counters WHERE name = :n"), {"n": EVENT_COUNTER})).scalar_one())
 
-        return await self.db.query(read)
+        return await self.db.query(read, primary=True)  # "now" of a new subscription: never a lagging replica's
 
     async def catch_up(self) -> None:
         async with self._catch_up_lock:

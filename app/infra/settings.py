@@ -54,6 +54,10 @@ class Settings:
     db_pre_ping: bool = False
     drain_seconds: float = 5.0
     log_format: str = "console"
+    # A streaming replica for queries and subscription catch-up; a caller's reads wait up to
+    # replica_max_wait_ms for the replica to replay its own writes, then go to the primary.
+    database_replica_url: str | None = None
+    replica_max_wait_ms: int = 200
 
     @property
     def production(self) -> bool:
@@ -88,4 +92,6 @@ class Settings:
             db_pre_ping=(os.environ.get("OMS_DB_PRE_PING") or "").lower() in {"1", "true", "yes"},
             drain_seconds=_float("OMS_DRAIN_SECONDS", 5.0),
             log_format=os.environ.get("OMS_LOG_FORMAT") or ("json" if os.environ.get("OMS_ENV") == "production" else "console"),
+            database_replica_url=os.environ.get("DATABASE_REPLICA_URL") or None,
+            replica_max_wait_ms=_int("OMS_REPLICA_MAX_WAIT_MS", 200),
         )
