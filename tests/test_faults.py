@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
@@ -18,6 +19,7 @@ from app.infra.check import check_invariants
 from app.infra.database import Database
 from tests import factories
 from tests.conftest import make_key
+from tests.fault_proxy import FaultProxy
 from tests.live_server import LiveServer, WsClient
 from tests.pg_cluster import PgCluster, cleanup, start_cluster
 
@@ -136,8 +138,10 @@ async def test_200_concurrent_orders_for_10_units_with_a_restart_in_the_middle(e
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as client:
         # when: 200 clients order 1 unit each, and the database restarts (crash) while they do
         orders = [asyncio.create_task(env.place("RACE", 1, client)) for _ in range(200)]
-        while sum(task.done() for task in orders) < 5:  # the fault lands in the middle of the burst, not before it
-            await asyncio.sleep(0.005)
+        first_answers = asyncio.Event()  # the fault lands in the middle of the burst, not before it
+        for task in orders:
+            task.add_done_callback(lambda _: first_answers.set() if sum(t.done() for t in orders) >= 5 else None)
+        await asyncio.wait_for(first_answers.wait(), 30)
         await asyncio.to_thread(env.cluster.restart, "immediate")
         done_before_the_fault = sum(task.done() for task in orders)
         responses = await asyncio.gather(*orders)
@@ -197,3 +201,24 @@ async def test_a_lock_held_elsewhere_times_the_mutation_out_while_unrelated_read
     assert await check_invariants(env.db) == []
 
 
+
+
+@pytest.mark.parametrize("mode", ["drop_before_commit", "drop_after_commit"])
+async def test_a_connection_lost_around_commit_writes_the_order_exactly_once(env: Env, mode: str):
+    # given: the app's unit of work reaching the database through a proxy that loses the connection at COMMIT
+    proxy = await FaultProxy(env.cluster.port).start()
+    db = Database(proxy.url(), pool_size=2)
+    email = f"{mode}@example.com"
+    try:
+        proxy.mode = mode
+        # when: an order is placed; the COMMIT (or only its reply) is lost
+        order = await factories.place(db, [("A", 1)], email=email)
+        # then: the caller got its order, and it exists exactly once (retried if it aborted, not if it committed)
+        assert proxy.fired == 1
+        async with env.db.read() as session:
+            stored = (await session.execute(text("SELECT id FROM orders WHERE email = :e"), {"e": email})).scalars().all()
+        assert stored == [order.id]
+    finally:
+        await db.dispose()
+        await proxy.close()
+    assert await check_invariants(env.db) == []
