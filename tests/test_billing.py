@@ -166,7 +166,9 @@ async def test_card_is_authorised_at_placement_and_captured_and_invoiced_at_conf
     assert [(kind, amount) for kind, _, amount in provider.operations] == [("authorize", Decimal("42.35")), ("capture", Decimal("42.35"))]
 
 
-@pytest.mark.parametrize("token, message, code", [("test_decline", "refused", "PAYMENT_DECLINED"), ("test_fail", "unavailable", "UNAVAILABLE")])
+@pytest.mark.parametrize(
+    "token, message, code", [("test_decline", "refused", "PAYMENT_DECLINED"), ("test_fail", "unavailable", "UNAVAILABLE")]
+)
 async def test_a_declined_or_failed_card_charges_nothing_and_places_nothing(gql, db, provider, token, message, code):
     # given
     await factories.basic_catalog(db)

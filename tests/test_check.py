@@ -13,6 +13,7 @@ from app.infra.check import check_invariants
 from tests import factories
 from tests.live_server import ROOT
 
+
 def oms_check(database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url}
     env.pop("PYTHONWARNINGS", None)
@@ -56,4 +57,6 @@ async def test_check_reports_a_breach_and_the_cli_exits_1(db, database_url, brea
         async with db.engine.begin() as conn:
             await conn.execute(text("TRUNCATE orders, allocations, stock_levels, stock_movements CASCADE"))
             await conn.execute(text(f"ALTER TABLE stock_levels ADD CONSTRAINT {CONSTRAINT} CHECK (reserved >= 0 AND reserved <= on_hand)"))
-            await conn.execute(text("UPDATE counters SET value = (SELECT COALESCE(MAX(seq), value) FROM order_events) WHERE name = 'order_event'"))
+            await conn.execute(text(
+                "UPDATE counters SET value = (SELECT COALESCE(MAX(seq), value) FROM order_events) WHERE name = 'order_event'"
+            ))
