@@ -62,7 +62,7 @@ class GraphQLApp(GraphQL):
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
         schema: Any = self.schema
-        schema.extensions = (*schema.extensions, observability.RecordOperation)
+        schema.extensions = (*schema.extensions, observability.RecordOperation, *observability.tracing(settings.otel))
         self.state = state
         self.settings = settings
 

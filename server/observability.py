@@ -195,6 +195,23 @@ class JsonOnCancel:
             await send({"type": "http.response.body", "body": body})
 
 
+# The tracer provider spans go to; None: OpenTelemetry's global one (set by the SDK or opentelemetry-instrument).
+TRACER_PROVIDER: Any = None
+
+
+def tracing(enabled: bool) -> list[Any]:
+    """Strawberry's OpenTelemetry extension (a span per operation, parsing, validation and resolver),
+    when enabled; argument values are never put on spans (they may be personal data)."""
+    if not enabled:
+        return []
+    from strawberry.extensions.tracing import OpenTelemetryExtension
+
+    def no_arguments(args: dict[str, Any], info: Any) -> dict[str, Any]:
+        return {}
+
+    return [lambda: OpenTelemetryExtension(arg_filter=no_arguments, tracer_provider=TRACER_PROVIDER)]
+
+
 class RecordOperation(SchemaExtension):
     """Fills the request state: operation = the root field (bounded by the schema, so a safe metric
     label), its type, the key's name and the outcome (OK, USER_ERROR or the first error's code)."""

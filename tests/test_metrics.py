@@ -85,3 +85,35 @@ async def test_metrics_and_request_log_lines_move_with_requests(db, database_url
         "placeOrder", "mutation", "OK", "metrics", 200)
     assert mine[0]["duration_ms"] > 0 and mine[0]["sql"] > 0
     assert any(line.get("event", "").startswith("serving on") for line in lines)
+
+
+async def test_opentelemetry_tracing_is_off_by_default_and_traces_operations_when_enabled(database_url, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from app.infra.settings import Settings
+    from server import observability
+    from server.app import create_app
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(observability, "TRACER_PROVIDER", provider)
+    import httpx
+
+    for enabled in (False, True):
+        application = create_app(Settings(database_url=database_url, otel=enabled))
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://oms.test") as client:
+                track = 'query Track { trackOrder(number: "X", email: "a@b.c") { number } }'
+                response = await client.post("/graphql", json={"query": track})
+        assert response.status_code == 200
+        names = [span.name for span in exporter.get_finished_spans()]
+        if not enabled:
+            assert names == []
+    assert "GraphQL Query: Track" in names
+    assert any(span.attributes.get("graphql.path") == "trackOrder" for span in exporter.get_finished_spans())
+    assert not any("a@b.c" in str(value) for span in exporter.get_finished_spans() for key, value in span.attributes.items()
+                   if key.startswith("graphql.param"))

@@ -58,6 +58,8 @@ class Settings:
     # replica_max_wait_ms for the replica to replay its own writes, then go to the primary.
     database_replica_url: str | None = None
     replica_max_wait_ms: int = 200
+    # OpenTelemetry spans per GraphQL operation and resolver (needs the `otel` extra); off by default.
+    otel: bool = False
 
     @property
     def production(self) -> bool:
@@ -94,4 +96,5 @@ class Settings:
             log_format=os.environ.get("OMS_LOG_FORMAT") or ("json" if os.environ.get("OMS_ENV") == "production" else "console"),
             database_replica_url=os.environ.get("DATABASE_REPLICA_URL") or None,
             replica_max_wait_ms=_int("OMS_REPLICA_MAX_WAIT_MS", 200),
+            otel=(os.environ.get("OMS_OTEL") or "").lower() in {"1", "true", "yes"},
         )
