@@ -107,7 +107,7 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, pool_size: int = 20, lock_timeout_ms: int = 2000, statement_timeout_ms: int = 10_000,
+        self, url: str, *, pool_size: int = 20, lock_timeout_ms: int = 5000, statement_timeout_ms: int = 10_000,
         retry_budget_ms: int = 1000, connect_timeout: float = 3.0, pre_ping: bool = False,
         replica_url: str | None = None, replica_max_wait_ms: int = 200,
     ) -> None:
@@ -122,7 +122,7 @@ class Database:
             self.url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_timeout=5,
+            pool_timeout=30,  # waiting for a pooled connection is queueing, not a fault (then: UNAVAILABLE)
             pool_pre_ping=pre_ping,
             connect_args={"server_settings": server_settings, "timeout": connect_timeout},
         )
@@ -139,7 +139,7 @@ class Database:
         self.last_write: OrderedDict[str, int] = OrderedDict()  # actor -> LSN of its last commit (bounded LRU)
         if replica_url:
             self.replica = create_async_engine(
-                to_async_url(replica_url), pool_size=pool_size, max_overflow=pool_size, pool_timeout=5, pool_pre_ping=pre_ping,
+                to_async_url(replica_url), pool_size=pool_size, max_overflow=pool_size, pool_timeout=30, pool_pre_ping=pre_ping,
                 connect_args={"server_settings": server_settings, "timeout": connect_timeout},
             )
             event.listen(self.replica.sync_engine, "checkout", _drop_closed)

@@ -48,7 +48,7 @@ class Settings:
     # db_lock_timeout_ms and on a statement after db_statement_timeout_ms (0 = off); faults are retried
     # within db_retry_budget_ms; db_pre_ping adds a round trip per checkout (for proxies that drop idle
     # connections silently); SIGTERM lets requests finish for drain_seconds; log_format json|console.
-    db_lock_timeout_ms: int = 2000
+    db_lock_timeout_ms: int = 5000
     db_statement_timeout_ms: int = 10_000
     db_retry_budget_ms: int = 1000
     db_pre_ping: bool = False
@@ -88,7 +88,7 @@ class Settings:
             seller_email=os.environ.get("OMS_SELLER_EMAIL") or "billing@example.com",
             return_window_days=_int("OMS_RETURN_WINDOW_DAYS", 30),
             # issue 14
-            db_lock_timeout_ms=_int("OMS_DB_LOCK_TIMEOUT_MS", 2000),
+            db_lock_timeout_ms=_int("OMS_DB_LOCK_TIMEOUT_MS", 5000),
             db_statement_timeout_ms=_int("OMS_DB_STATEMENT_TIMEOUT_MS", 10_000),
             db_retry_budget_ms=_int("OMS_DB_RETRY_BUDGET_MS", 1000),
             db_pre_ping=(os.environ.get("OMS_DB_PRE_PING") or "").lower() in {"1", "true", "yes"},
