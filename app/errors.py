@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    # A dependency (the database, the payment provider) is unavailable; retrying later is safe.
+    UNAVAILABLE = "UNAVAILABLE"
 
 
 class DomainError(Exception):
@@ -49,3 +51,4 @@ def collect(errors: list[DomainError]) -> None:
         raise errors[0]
     if errors:
         raise ValidationErrors(errors)
+

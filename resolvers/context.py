@@ -40,8 +40,10 @@ class Context:
     async def principal(self) -> Principal | None:
         if not self._authenticated:
             if self.token:
-                async with self.db.read() as session:
-                    self._principal = await authenticate(session=session, token=self.token)
+                token = self.token
+                # on the primary: a revoked key stops working at once, even with a lagging replica
+                self._principal = await self.db.query(lambda session: authenticate(session=session, token=token), primary=True)
+                self.db.note_actor(self._principal.actor if self._principal else None)
             self._authenticated = True
         return self._principal
 

@@ -18,7 +18,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
 from app.errors import DomainError, ErrorCode, Path, ValidationErrors
+from app.infra import metrics
 from app.infra.database import UnitOfWork
+from app.infra.faults import Unavailable, is_connection_error
 
 log = logging.getLogger("oms.errors")
 T = TypeVar("T")
@@ -114,6 +116,22 @@ async def run_mutation(
     return MutationOutcome(payload(result), [], str(events[-1]["seq"]) if events else None)
 
 
+RETRY_AFTER_SECONDS = 1
+UNAVAILABLE_MESSAGES = {
+    "NOT_WRITTEN": "The service is temporarily unavailable; nothing was written. Retry.",
+    "UNKNOWN": "The connection to the database was lost while committing; the outcome is unknown. Retry with the same idempotencyKey.",
+}
+
+
+def unavailable_error(original: BaseException) -> tuple[str, str] | None:
+    """(outcome, reason) when `original` means the database could not serve the request."""
+    if isinstance(original, Unavailable):
+        return original.outcome, original.reason
+    if is_connection_error(original):
+        return "NOT_WRITTEN", "DATABASE"
+    return None
+
+
 class MaskUnexpectedErrors(SchemaExtension):
     """Only errors we raise on purpose reach the client; anything else becomes a generic
     message carrying the request id, and its details go to the log."""
@@ -129,6 +147,20 @@ class MaskUnexpectedErrors(SchemaExtension):
             original = error.original_error
             if original is None or isinstance(original, GraphQLError):
                 masked.append(error)
+                continue
+            unavailable = unavailable_error(original)
+            if unavailable is not None:
+                outcome, reason = unavailable
+                log.warning("unavailable [request %s] at %s: %s %s (%s)", request_id, error.path, reason, outcome, original)
+                metrics.UNAVAILABLE.labels(reason=reason).inc()
+                masked.append(
+                    GraphQLError(
+                        UNAVAILABLE_MESSAGES[outcome],
+                        nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+                        extensions={"code": "UNAVAILABLE", "outcome": outcome, "reason": reason, "retryAfter": RETRY_AFTER_SECONDS,
+                                    "requestId": request_id},
+                    )
+                )
                 continue
             log.error("unexpected error [request %s] at %s", request_id, error.path, exc_info=original)
             masked.append(

@@ -45,8 +45,7 @@ class Loaders:
 
     def by_key(self, model: type[M], column: InstrumentedAttribute[K]) -> DataLoader[K, M | None]:
         async def load(keys: Sequence[K]) -> list[M | None]:
-            async with self.db.read() as session:
-                rows = (await session.execute(select(model).where(in_array(column, keys)))).scalars().all()
+            rows = await self.db.query(lambda session: _all(session, select(model).where(in_array(column, keys))))
             found = {getattr(row, column.key): row for row in rows}
             return [found.get(key) for key in keys]
 
@@ -61,8 +60,8 @@ class Loaders:
 
     def grouped(self, model: type[M], column: InstrumentedAttribute[K], order_by: InstrumentedAttribute[Any]) -> DataLoader[K, list[M]]:
         async def load(keys: Sequence[K]) -> list[list[M]]:
-            async with self.db.read() as session:
-                rows = (await session.execute(select(model).where(in_array(column, keys)).order_by(column, order_by))).scalars().all()
+            statement = select(model).where(in_array(column, keys)).order_by(column, order_by)
+            rows = await self.db.query(lambda session: _all(session, statement))
             groups: dict[K, list[M]] = defaultdict(list)
             for row in rows:
                 groups[getattr(row, column.key)].append(row)
@@ -86,3 +85,7 @@ def in_array(column: InstrumentedAttribute[K], keys: Sequence[K]) -> ColumnEleme
     """`column = ANY($1)`: one array parameter, so the statement's text is the same for any batch size
     (compiled once, prepared once) instead of one `IN (...)` parameter per key."""
     return column == any_(bindparam("keys", list(keys), type_=ARRAY(column.type)))
+
+
+async def _all(session: Any, statement: Any) -> list[Any]:
+    return list((await session.execute(statement)).scalars().all())

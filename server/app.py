@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import uuid
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -15,15 +16,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from app.auth.service import bearer_token, still_valid
 from app.billing import config as billing_config
 from app.flows.expiry import ExpiryWorker
+from app.infra import metrics as prometheus
 from app.infra.database import Database
+from app.infra.faults import Unavailable, is_connection_error
 from app.infra.hub import LiveHub
 from app.infra.metrics import Metrics
 from app.infra.migrate import head_revisions
@@ -31,19 +34,30 @@ from app.infra.ratelimit import RateLimiter
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
-from server import downloads, guards, ws_keys
+from server import downloads, guards, observability, ws_keys
 
 log = logging.getLogger("oms")
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
 
 
+class ClosingAdapter(ASGIWebSocketAdapter):
+    """Tolerates a close of a socket on_ws_connect already closed with its own code (1011/1013)."""
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await self.ws.close(code=code, reason=reason)
+
+
 class GraphQLApp(guards.JSONGuard, GraphQL[Context, None]):
     """Strawberry's ASGI view with our context and WebSocket authentication; JSON decoding that only fails
-    as a 400 / 4400, and WebSocket handlers a revoked key's sweep can close (issue 13)."""
+    as a 400 / 4400 (issue 13), WebSocket handlers a revoked key's sweep can close (issue 13), and a
+    set-up that fails closes with 1011/1013 (issue 14)."""
 
     graphql_transport_ws_handler_class = ws_keys.TransportWSHandler
     graphql_ws_handler_class = ws_keys.LegacyWSHandler
+
+    websocket_adapter_class = ClosingAdapter
 
     def __init__(self, state: Any, settings: Settings) -> None:
         super().__init__(
@@ -54,20 +68,47 @@ class GraphQLApp(guards.JSONGuard, GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
+        schema: Any = self.schema
+        schema.extensions = (*schema.extensions, observability.RecordOperation, *observability.tracing(settings.otel))
         self.state = state
         self.settings = settings
+
+    def create_response(self, response_data: Any, sub_response: Any) -> Response:
+        """An UNAVAILABLE error (database down, lock or statement timeout) is HTTP 503 + Retry-After."""
+        response = super().create_response(response_data, sub_response)
+        items = response_data if isinstance(response_data, list) else [response_data]
+        if any((e.get("extensions") or {}).get("code") == "UNAVAILABLE" for r in items for e in (r.get("errors") or [])):
+            response.status_code = 503
+            response.headers["Retry-After"] = "1"
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         token = bearer_token(request.headers.get("authorization")) if isinstance(request, Request) else None
         context = Context(
-            db=self.state.db, settings=self.settings, request_id=uuid.uuid4().hex[:16], token=token,
+            db=self.state.db, settings=self.settings, request_id=observability.request_id(), token=token,
             hub=self.state.hub, request=request, response=response, rate_limiter=self.state.rate_limiter,
         )
         return context  # for a WebSocket, on_ws_connect sets the token from connection_init
 
     async def on_ws_connect(self, context: Context) -> Any:
         """A bad key closes the socket with 4403 before any subscription runs; no key is allowed
-        (public `trackOrder` only), and every subscription checks its own scope."""
+        (public `trackOrder` only), and every subscription checks its own scope. A database that
+        cannot be asked closes it with 1013 (try again later), any other failure with 1011."""
+        try:
+            return await self._authenticate_ws(context)
+        except ConnectionRejectionError:
+            raise
+        except Exception as exc:
+            retry = isinstance(exc, Unavailable) or is_connection_error(exc)
+            code, reason = (1013, "database unavailable; retry later") if retry else (1011, "internal error")
+            if retry:
+                log.warning("websocket set-up failed: %s", exc)
+            else:
+                log.exception("websocket set-up failed")
+            await context.request.close(code=code, reason=reason)
+            raise ConnectionRejectionError() from exc
+
+    async def _authenticate_ws(self, context: Context) -> Any:
         payload = context.connection_params if isinstance(context.connection_params, dict) else {}
         raw = payload.get("authorization") or payload.get("Authorization")
         if raw is None:
@@ -84,7 +125,11 @@ class GraphQLApp(guards.JSONGuard, GraphQL[Context, None]):
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    db = Database(settings.database_url or "", pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url or "", pool_size=settings.db_pool_size, lock_timeout_ms=settings.db_lock_timeout_ms,
+        statement_timeout_ms=settings.db_statement_timeout_ms, retry_budget_ms=settings.db_retry_budget_ms, pre_ping=settings.db_pre_ping,
+        replica_url=settings.database_replica_url, replica_max_wait_ms=settings.replica_max_wait_ms,
+    )
     hub = LiveHub(db, settings.broadcast_url, poll_interval=settings.live_poll_seconds)
     app.state.db, app.state.hub = db, hub
     billing_config.configure(settings)
@@ -96,11 +141,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await key_sweeper.stop()
-        await app.state.rate_limiter.close()
-        await payment_expiry.stop()
-        await hub.stop()
-        await db.dispose()
+        # bounded, so that SIGTERM exits within the drain time + ~2 s even with the database gone
+        for step in (key_sweeper.stop, app.state.rate_limiter.close, payment_expiry.stop, hub.stop, db.dispose):
+            try:
+                await asyncio.wait_for(step(), 2)
+            except Exception:
+                log.warning("shutdown step %s did not finish cleanly", step.__qualname__, exc_info=True)
+        prometheus.mark_process_dead()
 
 
 def _socket_key(context: Any) -> str | None:
@@ -153,10 +200,15 @@ async def _is_admin(request: Request) -> bool:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    if os.environ.get("OMS_CONFIGURE_LOGGING"):  # set by `oms serve`: spawned workers configure their own logging
+        observability.configure_logging(settings.log_format)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; `oms serve` starts the embedded PostgreSQL and sets it")
-    app = Starlette(lifespan=lifespan, middleware=[  # issue 13: 413 over max_body_bytes, 1009 over ws_max_message_bytes
-        Middleware(guards.BodySizeLimit, max_body=settings.max_body_bytes, max_ws_message=settings.ws_max_message_bytes)])
+    app = Starlette(lifespan=lifespan, middleware=[
+        *observability.middleware(),
+        # issue 13: 413 over max_body_bytes, 1009 over ws_max_message_bytes
+        Middleware(guards.BodySizeLimit, max_body=settings.max_body_bytes, max_ws_message=settings.ws_max_message_bytes),
+    ])
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.rate_limiter = RateLimiter.from_url(settings.rate_limit_storage)  # issue 13

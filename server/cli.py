@@ -1,4 +1,4 @@
-"""`oms` command line: serve, migrate, seed, apikey, export-schema."""
+"""`oms` command line: serve, migrate, seed, apikey, export-schema, check."""
 
 from __future__ import annotations
 
@@ -134,22 +134,67 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         from app.demo import seed_demo
 
         _with_db(replace(settings, database_url=url), lambda db: seed_demo(db))
-    log.info("serving on http://%s:%d/graphql", args.host, args.port)
     # uvicorn re-raises the SIGTERM it handled once it has shut down; exiting normally
     # instead lets atexit stop the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    os.environ["OMS_CONFIGURE_LOGGING"] = "1"  # spawned workers configure structlog the same way
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oms-metrics-")  # /metrics sums every worker
     tune_gc()
     quiet_logs()
-    uvicorn.run(
+    config = uvicorn.Config(
         "server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        log_level="info", proxy_headers=False, timeout_graceful_shutdown=5,
+        log_config=None, access_log=False, proxy_headers=False,
+        # SIGTERM: stop accepting, let requests finish for this long, then answer the rest with a JSON 503.
+        timeout_graceful_shutdown=settings.drain_seconds,  # type: ignore[arg-type]  # a float works; the hint says int
         # Live messages are a few hundred bytes: per-message deflate would cost a zlib context
         # (~40 KiB) per socket and latency on every send for little saving.
         ws_per_message_deflate=False,
         # issue 13: the transport's own WebSocket message limit (1009) above the app's (server/guards.py)
         ws_max_size=max(settings.ws_max_message_bytes * 4, 1_048_576),
     )
-    return 0
+    if config.workers > 1:
+        sock = config.bind_socket()  # exits if the port is taken
+        log.info("serving on http://%s:%d/graphql", args.host, sock.getsockname()[1])
+        uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server = BoundServer(config)
+    server.run()
+    return 0 if server.started else 3
+
+
+def _bound_server_class() -> Any:
+    import uvicorn
+
+    class Bound(uvicorn.Server):
+        """Prints `serving on` only once the socket is bound (a taken port prints an error instead)."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers:
+                host, port = self.servers[0].sockets[0].getsockname()[:2]
+                log.info("serving on http://%s:%d/graphql", host, port)
+
+    return Bound
+
+
+def BoundServer(config: Any) -> Any:  # a class made on first use: uvicorn is imported lazily
+    return _bound_server_class()(config)
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from app.infra.check import check_invariants
+
+    violations = _with_db(settings, check_invariants)
+    if not violations:
+        print("oms check: all invariants hold")
+        return 0
+    print(f"oms check: {len(violations)} violation(s)", file=sys.stderr)
+    for violation in violations:
+        print(f"  {violation}", file=sys.stderr)
+    return 1
 
 
 class StripQueryString(logging.Filter):
@@ -192,14 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--name", required=True)
     apikey.set_defaults(run=cmd_apikey)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(run=cmd_export_schema)
+    sub.add_parser("check", help="verify the data invariants; exits 1 with a report on any violation").set_defaults(run=cmd_check)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from server.observability import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
     args = build_parser().parse_args(argv)
-    return args.run(args, Settings.from_env())
+    return args.run(args, settings)
 
 
 if __name__ == "__main__":

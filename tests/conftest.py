@@ -88,6 +88,18 @@ def clean(request: pytest.FixtureRequest) -> None:
     PostgreSQL) for the others."""
     if "app" in request.fixturenames or "db" in request.fixturenames:
         request.getfixturevalue("empty_tables")
+        request.getfixturevalue("invariants_hold")
+
+
+@pytest_asyncio.fixture
+async def invariants_hold(db: Database) -> AsyncIterator[None]:
+    """After every test that used the database (the concurrency tests included), `oms check`'s
+    invariants hold (issue 14)."""
+    from app.infra.check import check_invariants
+
+    yield
+    violations = await check_invariants(db)
+    assert not violations, "oms check after the test:\n" + "\n".join(violations)
 
 
 @pytest_asyncio.fixture

@@ -166,8 +166,10 @@ async def test_card_is_authorised_at_placement_and_captured_and_invoiced_at_conf
     assert [(kind, amount) for kind, _, amount in provider.operations] == [("authorize", Decimal("42.35")), ("capture", Decimal("42.35"))]
 
 
-@pytest.mark.parametrize("token, message", [("test_decline", "refused"), ("test_fail", "unavailable")])
-async def test_a_declined_or_failed_card_charges_nothing_and_places_nothing(gql, db, provider, token, message):
+@pytest.mark.parametrize(
+    "token, message, code", [("test_decline", "refused", "PAYMENT_DECLINED"), ("test_fail", "unavailable", "UNAVAILABLE")]
+)
+async def test_a_declined_or_failed_card_charges_nothing_and_places_nothing(gql, db, provider, token, message, code):
     # given
     await factories.basic_catalog(db)
     # when
@@ -175,7 +177,7 @@ async def test_a_declined_or_failed_card_charges_nothing_and_places_nothing(gql,
     # then
     assert placed["order"] is None
     [error] = placed["userErrors"]
-    assert (error["code"], error["field"]) == ("PAYMENT_DECLINED", ["input", "payment", "token"])
+    assert (error["code"], error["field"]) == (code, ["input", "payment", "token"])
     assert message in error["message"]
     assert provider.operations == []  # nothing authorised, nothing captured
     assert await count(db, Order) == 0 and await count(db, Payment) == 0 and await count(db, OrderEvent) == 0

@@ -69,7 +69,7 @@ def _check_client_key(key: str | None) -> str | None:
 
 def _refuse(result: ProviderResult, path: Path, what: str) -> DomainError:
     if result.outcome == ProviderOutcome.FAILED:
-        return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider is unavailable; nothing was {what}. Try again later.", path)
+        return DomainError(ErrorCode.UNAVAILABLE, f"The payment provider is unavailable; nothing was {what}. Try again later.", path)
     return DomainError(ErrorCode.PAYMENT_DECLINED, f"The payment provider refused: {result.message or 'declined'}", path)
 
 

@@ -13,23 +13,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event, insert, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.infra import metrics
+from app.infra.faults import (
+    DEADLOCK_OR_SERIALIZATION,
+    LOCK_TIMEOUT,
+    STATEMENT_TIMEOUT,
+    Unavailable,
+    is_connection_error,
+    is_retryable,
+    sqlstate,
+)
 from models.orders import OrderEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENT_COUNTER = "order_event"
-# Deadlock and serialization failures are retried whole; clients never see them.
-RETRYABLE_SQLSTATES = {"40P01", "40001"}
+# Deadlocks, serialization failures, lock timeouts and connections lost before COMMIT are retried
+# whole (the transaction rolled back), within the retry budget; clients never see them.
 MAX_ATTEMPTS = 5
+XID = text("SELECT pg_current_xact_id_if_assigned()")
+XACT_STATUS = text("SELECT pg_xact_status(CAST(:xid AS xid8))")
 
 # Receives the committed order events and the other change notices (topic, payload).
 Publisher = Callable[[Sequence[dict[str, Any]], Sequence[tuple[str, dict[str, Any]]]], Awaitable[None]]
@@ -40,13 +55,6 @@ def to_async_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix):]
     return url
-
-
-def is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError):
-        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return state in RETRYABLE_SQLSTATES
-    return False
 
 
 class UnitOfWork:
@@ -85,31 +93,160 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    """The engine and the unit of work, hardened against database faults (issue 14):
+
+    - a pooled connection the server already closed is never handed out (checked at checkout,
+      free: asyncpg has seen the FIN); `pre_ping=True` adds a real round trip for setups where a
+      proxy drops idle connections silently;
+    - lock_timeout / statement_timeout / idle_in_transaction_session_timeout are sent in the
+      startup packet (no cost per transaction), connecting gives up after `connect_timeout`;
+    - `run` retries a transaction whose connection was lost before COMMIT; a connection lost
+      during COMMIT is resolved with pg_xact_status; what cannot be done within the retry budget
+      raises `Unavailable` (NOT_WRITTEN or UNKNOWN);
+    - `query` runs an idempotent read with the same retries.
+    """
+
+    def __init__(
+        self, url: str, *, pool_size: int = 20, lock_timeout_ms: int = 5000, statement_timeout_ms: int = 10_000,
+        retry_budget_ms: int = 1000, connect_timeout: float = 3.0, pre_ping: bool = False,
+        replica_url: str | None = None, replica_max_wait_ms: int = 200,
+    ) -> None:
         self.url = to_async_url(url)
+        server_settings = {"application_name": "oms"}
+        if lock_timeout_ms:
+            server_settings["lock_timeout"] = str(lock_timeout_ms)
+        if statement_timeout_ms:
+            server_settings["statement_timeout"] = str(statement_timeout_ms)
+            server_settings["idle_in_transaction_session_timeout"] = str(max(statement_timeout_ms * 3, 30_000))
         self.engine: AsyncEngine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_timeout=30,
-            connect_args={"server_settings": {"application_name": "oms"}},
+            pool_timeout=30,  # waiting for a pooled connection is queueing, not a fault (then: UNAVAILABLE)
+            pool_pre_ping=pre_ping,
+            connect_args={"server_settings": server_settings, "timeout": connect_timeout},
             hide_parameters=True,  # issue 13: no bound values (emails, addresses) in error texts and logs
         )
+        self.retry_budget = retry_budget_ms / 1000
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.publisher: Publisher | None = None
+        event.listen(self.engine.sync_engine, "checkout", _drop_closed)
+        metrics.instrument_engine(self.engine)
+        # A streaming replica for reads (issue 14): see `read`.
+        self.replica: AsyncEngine | None = None
+        self.replica_sessions: async_sessionmaker[AsyncSession] | None = None
+        self.replica_max_wait = replica_max_wait_ms / 1000
+        self.replayed = 0  # highest LSN the replica is known to have replayed (monotonic)
+        self.last_write: OrderedDict[str, int] = OrderedDict()  # actor -> LSN of its last commit (bounded LRU)
+        if replica_url:
+            self.replica = create_async_engine(
+                to_async_url(replica_url), pool_size=pool_size, max_overflow=pool_size, pool_timeout=30, pool_pre_ping=pre_ping,
+                connect_args={"server_settings": server_settings, "timeout": connect_timeout}, hide_parameters=True,
+            )
+            event.listen(self.replica.sync_engine, "checkout", _drop_closed)
+            metrics.instrument_engine(self.replica)
+            self.replica_sessions = async_sessionmaker(self.replica, expire_on_commit=False, autoflush=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A short read-only session (autobegin; never commits)."""
-        async with self.sessions() as session:
+    async def read(self, *, primary: bool = False) -> AsyncIterator[AsyncSession]:
+        """A short read-only session (autobegin; never commits).
+
+        With a replica configured, on the replica, unless the caller must see a write the replica
+        has not replayed yet (the request's X-OMS-Read-After token, or the same key's last write in
+        this process): then it waits for the replica up to replica_max_wait, else reads the primary."""
+        sessions = self.sessions if primary else await self._read_sessions()
+        async with sessions() as session:
             yield session
 
+    async def _read_sessions(self) -> async_sessionmaker[AsyncSession]:
+        if self.replica_sessions is None:
+            return self.sessions
+        state = metrics.request_state() or {}
+        needed = max(int(state.get("read_after") or 0), self.last_write.get(state.get("actor") or "", 0))
+        if needed and not await self._replica_has(needed):
+            return self.sessions
+        return self.replica_sessions
+
+    async def _replica_has(self, lsn: int) -> bool:
+        if self.replayed >= lsn:
+            return True
+        assert self.replica is not None
+        deadline = time.monotonic() + self.replica_max_wait
+        try:
+            async with self.replica.connect() as conn:
+                while True:
+                    replayed = (await conn.execute(text("SELECT pg_last_wal_replay_lsn()::text"))).scalar()
+                    self.replayed = max(self.replayed, lsn_to_int(replayed) if replayed else 0)
+                    if self.replayed >= lsn:
+                        return True
+                    if time.monotonic() >= deadline:
+                        return False
+                    await asyncio.sleep(0.01)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            log.warning("replica unreachable; reading the primary")
+            return False
+
+    def note_actor(self, actor: str | None) -> None:
+        """The request's caller, so its reads see its own earlier writes (read-your-writes)."""
+        state = metrics.request_state()
+        if state is not None and actor:
+            state["actor"] = actor
+
+    async def _after_commit(self, actor: str | None) -> None:
+        """With a replica: the primary's WAL position after this commit, for read-your-writes."""
+        if self.replica is None:
+            return
+        try:
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                lsn = lsn_to_int(await driver.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+        except Exception as exc:
+            log.warning("could not read the WAL position after a commit: %s", exc)
+            return
+        if actor:
+            self.last_write[actor] = max(lsn, self.last_write.get(actor, 0))
+            self.last_write.move_to_end(actor)
+            while len(self.last_write) > 10_000:
+                self.last_write.popitem(last=False)
+        state = metrics.request_state()
+        if state is not None:
+            state["wrote_lsn"] = max(lsn, int(state.get("wrote_lsn") or 0))
+
+    async def query(self, fn: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False) -> T:
+        """Run an idempotent read in a fresh session, again on a connection fault (within the retry
+        budget); `Unavailable` when the database stays unreachable."""
+        deadline = time.monotonic() + self.retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.read(primary=primary) as session:
+                    return await fn(session)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                if attempt >= MAX_ATTEMPTS or time.monotonic() >= deadline:
+                    raise Unavailable("NOT_WRITTEN", "DATABASE") from exc
+                metrics.DB_RETRIES.labels(reason="CONNECTION").inc()
+                await _backoff(attempt)
+
     async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, actor: str | None = None) -> T:
-        """Run `work` in one transaction, retrying it whole on deadlock or serialization failure."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        """Run `work` in one transaction, retrying it whole when it rolled back for a reason that
+        may pass (deadlock, serialization failure, lock timeout, lost connection)."""
+        deadline = time.monotonic() + self.retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            xid: int | None = None
+            committing = False
             try:
                 async with self.sessions() as session:
                     uow = UnitOfWork(session, actor)
@@ -117,12 +254,35 @@ class Database:
                         result = await work(uow)
                         await session.flush()
                         await uow._flush_events()
+                        xid = (await session.execute(XID)).scalar()
+                        committing = True
+                        metrics.mark_commit_started()
                 break
-            except DBAPIError as exc:
-                if attempt == MAX_ATTEMPTS or not is_retryable(exc):
+            except Exception as exc:
+                state = sqlstate(exc)
+                if committing and is_connection_error(exc):
+                    status = await self._xact_status(xid, deadline) if xid is not None else "aborted"
+                    if status == "committed":
+                        log.warning("connection lost during COMMIT; the transaction committed")
+                        break
+                    if status is None:
+                        raise Unavailable("UNKNOWN", "DATABASE") from exc
+                elif not is_retryable(exc):
+                    if state == STATEMENT_TIMEOUT:
+                        raise Unavailable("NOT_WRITTEN", "STATEMENT_TIMEOUT") from exc
+                    raise  # DomainError, IntegrityError, ...: unchanged
+                # deadlocks and serialization failures keep their attempts; faults also the time budget
+                if attempt >= MAX_ATTEMPTS or (time.monotonic() >= deadline and state not in DEADLOCK_OR_SERIALIZATION):
+                    if state == LOCK_TIMEOUT:
+                        raise Unavailable("NOT_WRITTEN", "LOCK_TIMEOUT") from exc
+                    if is_connection_error(exc) or committing:
+                        raise Unavailable("NOT_WRITTEN", "DATABASE") from exc
                     raise
-                log.info("retrying unit of work after %s (attempt %d)", type(exc.orig).__name__, attempt)
-                await asyncio.sleep(0.005 * attempt)
+                log.info("retrying unit of work after %s (attempt %d)", type(getattr(exc, "orig", exc)).__name__, attempt)
+                metrics.DB_RETRIES.labels(reason=_reason(exc)).inc()
+                await _backoff(attempt)
+        metrics.events_published(len(uow.committed_events))
+        await self._after_commit(actor)
         if (uow.committed_events or uow.notices) and self.publisher is not None:
             try:
                 await self.publisher(uow.committed_events, uow.notices)
@@ -130,8 +290,53 @@ class Database:
                 log.exception("publishing committed events failed")
         return result
 
+    async def _xact_status(self, xid: int, deadline: float) -> str | None:
+        """'committed' | 'aborted' for a transaction whose COMMIT reply was lost; None if the
+        server could not be asked in time."""
+        while time.monotonic() < deadline + 2:
+            try:
+                async with self.engine.connect() as conn:
+                    status = (await conn.execute(XACT_STATUS, {"xid": xid})).scalar()
+                if status != "in progress":
+                    return str(status) if status is not None else "aborted"
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+            await asyncio.sleep(0.05)
+        return None
+
     def count_statements(self) -> StatementCounter:
         return StatementCounter(self.engine)
+
+
+def lsn_to_int(lsn: str) -> int:
+    """'16/B374D848' -> a comparable integer."""
+    high, _, low = lsn.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def int_to_lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def _drop_closed(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection the server closed (restart, failover, terminate) is discarded here, and
+    the pool connects anew, instead of failing the request's first statement."""
+    if dbapi_conn.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+def _reason(exc: BaseException) -> str:
+    state = sqlstate(exc)
+    if state == LOCK_TIMEOUT:
+        return "LOCK_TIMEOUT"
+    if state in DEADLOCK_OR_SERIALIZATION:
+        return "DEADLOCK" if state == "40P01" else "SERIALIZATION"
+    return "CONNECTION"
+
+
+async def _backoff(attempt: int) -> None:
+    await asyncio.sleep(min(0.5, 0.02 * 2**attempt) * (0.5 + random.random()))
 
 
 class StatementCounter:

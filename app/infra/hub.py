@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from app.infra import metrics
 from app.infra.bus import CONNECT_TIMEOUT, SignalBus
 from app.infra.database import EVENT_COUNTER, Database
 from models import Order, OrderEvent
@@ -192,8 +193,10 @@ class LiveHub:
 
     async def committed_cursor(self) -> int:
         """The cursor of the newest committed event."""
-        async with self.db.read() as session:
+        async def read(session: Any) -> int:
             return int((await session.execute(text("SELECT value FROM counters WHERE name = :n"), {"n": EVENT_COUNTER})).scalar_one())
+
+        return await self.db.query(read, primary=True)  # "now" of a new subscription: never a lagging replica's
 
     async def catch_up(self) -> None:
         async with self._catch_up_lock:
@@ -204,6 +207,7 @@ class LiveHub:
                 # No await from here to the end of the fan-out: a subscription registered
                 # before it gets the whole batch, one registered after starts past it.
                 self.last_seq = deliveries[-1].seq
+                metrics.delivered([d.event.occurred_at for d in deliveries])
                 for delivery in deliveries:
                     for subscription in list(self.order_subscriptions):
                         subscription.offer(delivery)
@@ -219,9 +223,11 @@ class LiveHub:
             statement = statement.where(OrderEvent.seq <= upto)
         if order_id is not None:
             statement = statement.where(OrderEvent.order_id == order_id)
-        async with self.db.read() as session:
+        async def read(session: Any) -> list[Delivery]:
             rows = (await session.execute(statement.order_by(OrderEvent.seq).limit(limit))).all()
-        return [Delivery(event, order) for event, order in rows]
+            return [Delivery(event, order) for event, order in rows]
+
+        return await self.db.query(read)
 
     # -- subscribing ----------------------------------------------------------
 

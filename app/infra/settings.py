@@ -58,6 +58,22 @@ class Settings:
     public_rate_per_address: str = "60/minute"
     public_rate_per_order: str = "10/minute"
     key_sweep_seconds: float = 2.0
+    # Issue 14 (reliability and operations): request transactions give up waiting on a lock after
+    # db_lock_timeout_ms and on a statement after db_statement_timeout_ms (0 = off); faults are retried
+    # within db_retry_budget_ms; db_pre_ping adds a round trip per checkout (for proxies that drop idle
+    # connections silently); SIGTERM lets requests finish for drain_seconds; log_format json|console.
+    db_lock_timeout_ms: int = 5000
+    db_statement_timeout_ms: int = 10_000
+    db_retry_budget_ms: int = 1000
+    db_pre_ping: bool = False
+    drain_seconds: float = 5.0
+    log_format: str = "console"
+    # A streaming replica for queries and subscription catch-up; a caller's reads wait up to
+    # replica_max_wait_ms for the replica to replay its own writes, then go to the primary.
+    database_replica_url: str | None = None
+    replica_max_wait_ms: int = 200
+    # OpenTelemetry spans per GraphQL operation and resolver (needs the `otel` extra); off by default.
+    otel: bool = False
 
     @property
     def production(self) -> bool:
@@ -99,4 +115,14 @@ class Settings:
             public_rate_per_address=os.environ.get("OMS_PUBLIC_RATE_PER_ADDRESS") or "60/minute",
             public_rate_per_order=os.environ.get("OMS_PUBLIC_RATE_PER_ORDER") or "10/minute",
             key_sweep_seconds=_float("OMS_KEY_SWEEP_SECONDS", 2.0),
+            # issue 14
+            db_lock_timeout_ms=_int("OMS_DB_LOCK_TIMEOUT_MS", 5000),
+            db_statement_timeout_ms=_int("OMS_DB_STATEMENT_TIMEOUT_MS", 10_000),
+            db_retry_budget_ms=_int("OMS_DB_RETRY_BUDGET_MS", 1000),
+            db_pre_ping=(os.environ.get("OMS_DB_PRE_PING") or "").lower() in {"1", "true", "yes"},
+            drain_seconds=_float("OMS_DRAIN_SECONDS", 5.0),
+            log_format=os.environ.get("OMS_LOG_FORMAT") or ("json" if os.environ.get("OMS_ENV") == "production" else "console"),
+            database_replica_url=os.environ.get("DATABASE_REPLICA_URL") or None,
+            replica_max_wait_ms=_int("OMS_REPLICA_MAX_WAIT_MS", 200),
+            otel=(os.environ.get("OMS_OTEL") or "").lower() in {"1", "true", "yes"},
         )

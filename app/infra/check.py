@@ -1,0 +1,74 @@
+"""`oms check`: the data invariants, verified on a live database in one consistent snapshot.
+
+Each check is one SQL statement returning the offending rows (at most LIMIT per check); an
+empty report means every invariant holds. Runs without statement or lock timeouts, read-only,
+in a REPEATABLE READ transaction, so a busy server can be checked without pausing it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from app.infra.database import EVENT_COUNTER, Database
+
+LIMIT = 20
+
+CHECKS: list[tuple[str, str]] = [
+    ("reserved <= on_hand (and >= 0)",
+     "SELECT sku, warehouse_id, on_hand, reserved FROM stock_levels WHERE reserved > on_hand OR reserved < 0 OR on_hand < 0"),
+    ("reserved = open allocations",
+     """SELECT s.sku, s.warehouse_id, s.reserved, COALESCE(a.open, 0) AS open_allocations
+        FROM stock_levels s
+        FULL JOIN (SELECT sku, warehouse_id, SUM(quantity - quantity_shipped - quantity_released) AS open
+                   FROM allocations GROUP BY sku, warehouse_id) a
+          ON a.sku = s.sku AND a.warehouse_id = s.warehouse_id
+        WHERE COALESCE(s.reserved, 0) <> COALESCE(a.open, 0)"""),
+    ("allocations within their quantity",
+     "SELECT id, sku, quantity, quantity_shipped, quantity_released FROM allocations "
+     "WHERE quantity_shipped < 0 OR quantity_released < 0 OR quantity_shipped + quantity_released > quantity"),
+    ("every order has lines",
+     "SELECT o.number FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id)"),
+    ("every order has a PLACED event",
+     "SELECT o.number FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.type = 'PLACED')"),
+    ("event cursors gapless",
+     """SELECT e.seq, e.next_seq FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS next_seq FROM order_events) e
+        WHERE e.next_seq IS NOT NULL AND e.next_seq <> e.seq + 1"""),
+    ("newest event cursor = event counter",
+     f"""SELECT c.value AS counter, m.newest FROM counters c, (SELECT MAX(seq) AS newest FROM order_events) m
+         WHERE c.name = '{EVENT_COUNTER}' AND m.newest IS NOT NULL AND m.newest <> c.value"""),
+    ("invoice numbers gapless per series",
+     """SELECT series, COUNT(*) AS issued, MIN(sequence) AS first, MAX(sequence) AS last FROM invoices
+        GROUP BY series HAVING MIN(sequence) <> 1 OR MAX(sequence) <> COUNT(*) OR COUNT(DISTINCT sequence) <> COUNT(*)"""),
+    ("credit notes never above their invoice",
+     """SELECT i.number, i.total, -SUM(n.total) AS credited FROM invoices i JOIN invoices n ON n.corrects_id = i.id
+        WHERE i.kind = 'INVOICE' GROUP BY i.id, i.number, i.total HAVING -SUM(n.total) > i.total"""),
+    ("stock ledger sums = stock levels",
+     """SELECT COALESCE(s.sku, m.sku) AS sku, COALESCE(s.warehouse_id, m.warehouse_id) AS warehouse_id,
+               s.on_hand, m.on_hand AS ledger_on_hand, s.reserved, m.reserved AS ledger_reserved
+        FROM stock_levels s
+        FULL JOIN (SELECT sku, warehouse_id, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved
+                   FROM stock_movements GROUP BY sku, warehouse_id) m
+          ON m.sku = s.sku AND m.warehouse_id = s.warehouse_id
+        WHERE COALESCE(s.on_hand, 0) <> COALESCE(m.on_hand, 0) OR COALESCE(s.reserved, 0) <> COALESCE(m.reserved, 0)"""),
+]
+
+
+async def check_invariants(db: Database) -> list[str]:
+    """One line per violation (`invariant: column=value, ...`); empty when all hold."""
+    violations: list[str] = []
+    async with db.engine.connect() as plain:
+        conn = await plain.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        async with conn.begin() as transaction:
+            await conn.execute(text("SET LOCAL statement_timeout = 0"))
+            await conn.execute(text("SET LOCAL lock_timeout = 0"))
+            for name, sql in CHECKS:
+                rows = (await conn.execute(text(f"SELECT * FROM ({sql}) v LIMIT {LIMIT}"))).mappings().all()
+                violations.extend(f"{name}: {_row(row)}" for row in rows)
+            await transaction.rollback()
+    return violations
+
+
+def _row(row: Any) -> str:
+    return ", ".join(f"{key}={value}" for key, value in row.items())

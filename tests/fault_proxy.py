@@ -1,0 +1,74 @@
+"""A TCP proxy in front of PostgreSQL that loses the connection once around a COMMIT: either before
+forwarding it (the transaction aborts) or after the server committed, losing only the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.mode: str | None = None  # None | "drop_before_commit" | "drop_after_commit"; fires once
+        self.fired = 0
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> FaultProxy:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+
+    def url(self, database: str = "oms") -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        swallowing = False
+        replied = asyncio.Event()
+
+        def abort() -> None:
+            client_writer.transport.abort()
+            server_writer.transport.abort()
+
+        async def client_to_server() -> None:
+            nonlocal swallowing
+            while data := await client_reader.read(65536):
+                # asyncpg sends COMMIT as a simple Query message ('Q' ... "COMMIT\0")
+                hit = self.mode is not None and data[:1] == b"Q" and b"COMMIT" in data.upper()
+                if hit and self.mode == "drop_before_commit":
+                    self.mode, self.fired = None, self.fired + 1
+                    abort()
+                    return
+                if hit:
+                    self.mode, self.fired, swallowing = None, self.fired + 1, True
+                    server_writer.write(data)
+                    await server_writer.drain()
+                    await asyncio.wait_for(replied.wait(), 5)  # the server committed and answered; the client never hears it
+                    abort()
+                    return
+                server_writer.write(data)
+                await server_writer.drain()
+            server_writer.close()
+
+        async def server_to_client() -> None:
+            while data := await server_reader.read(65536):
+                if swallowing:
+                    replied.set()
+                    return
+                client_writer.write(data)
+                await client_writer.drain()
+            client_writer.close()
+
+        await asyncio.gather(client_to_server(), server_to_client(), return_exceptions=True)

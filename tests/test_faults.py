@@ -1,0 +1,225 @@
+"""Database faults against a PostgreSQL the tests kill and restart (tests/pg_cluster.py), with the
+real server (`oms serve` in a subprocess) reaching it over TCP like an external database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+from app.infra.check import check_invariants
+from app.infra.database import Database
+from tests import factories
+from tests.conftest import make_key
+from tests.fault_proxy import FaultProxy
+from tests.live_server import LiveServer, WsClient
+from tests.pg_cluster import PgCluster, cleanup, start_cluster
+
+ORDER_CHANGES = """
+subscription Changes($after: String) { orderStatusChanged(after: $after) { cursor status order { number } } }
+"""
+PLACE = """
+mutation Place($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id number } userErrors { code message } } }
+"""
+CANCEL = """mutation Cancel($id: ID!) { cancelOrder(input: {orderId: $id}) { order { status } userErrors { code } } }"""
+ORDER = """query One($id: ID!) { node(id: $id) { ... on Order { number status } } }"""
+STOCK = """{ products(first: 5) { edges { node { sku } } } }"""
+LOCK_TIMEOUT_MS = 2000
+
+
+class Env:
+    def __init__(self, cluster: PgCluster, server: LiveServer, db: Database, token: str) -> None:
+        self.cluster, self.server, self.db, self.token = cluster, server, db, token
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None, *, timeout: float = 30) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return await client.post(self.server.http_url + "/graphql", json={"query": query, "variables": variables or {}},
+                                     headers={"Authorization": f"Bearer {self.token}"})
+
+    async def place(self, sku: str = "A", quantity: int = 1, client: httpx.AsyncClient | None = None) -> httpx.Response:
+        variables = {"input": {"channel": "WEB", "email": "buyer@example.com", "lines": [{"sku": sku, "quantity": quantity}],
+                               "shippingAddress": factories.ADDRESS_INPUT}}
+        if client is not None:
+            return await client.post(self.server.http_url + "/graphql", json={"query": PLACE, "variables": variables},
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        return await self.post(PLACE, variables)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def env() -> AsyncIterator[Env]:
+    base, cluster = await asyncio.to_thread(start_cluster)
+    db = Database(cluster.database_url(), pool_size=5)
+    server = None
+    try:
+        await factories.basic_catalog(db)
+        token = await make_key(db, "admin", name="faults")
+        server = await LiveServer(cluster.database_url(), env={"OMS_DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS)}).start()
+        yield Env(cluster, server, db, token)
+    finally:
+        if server is not None:
+            await server.stop()
+        await db.dispose()
+        await asyncio.to_thread(cleanup, base, cluster)
+
+
+def unavailable(response: httpx.Response) -> bool:
+    """HTTP 503 + Retry-After + a JSON GraphQL error UNAVAILABLE."""
+    body = response.json()
+    return (response.status_code == 503 and response.headers.get("retry-after") == "1"
+            and [e["extensions"]["code"] for e in body["errors"]] == ["UNAVAILABLE"])
+
+
+async def test_after_the_database_drops_every_connection_the_next_query_mutation_and_websocket_succeed(env: Env):
+    # given: a warm server (pooled connections, a live LISTEN connection)
+    assert (await env.post(STOCK)).status_code == 200
+    assert (await env.place()).json()["data"]["placeOrder"]["userErrors"] == []
+    # when: the database terminates every client connection, as a failover or restart does
+    assert await asyncio.to_thread(env.cluster.terminate_clients) >= 1
+    # then: the very next query, mutation and WebSocket succeed
+    query = await env.post(STOCK)
+    assert query.status_code == 200 and "errors" not in query.json(), query.text
+    placed = await env.place()
+    assert placed.status_code == 200 and placed.json()["data"]["placeOrder"]["userErrors"] == [], placed.text
+    ws = await WsClient(env.server.ws_url).connect(env.token)
+    try:
+        assert ws.close_code is None  # acknowledged: the API-key lookup survived
+        await env.server.subscribe(ws, ORDER_CHANGES)
+    finally:
+        await ws.close()
+
+
+async def test_while_the_database_is_down_clients_get_503_unavailable_and_afterwards_everything_works(env: Env):
+    # given: an open subscription, positioned after every event so far
+    ws = await WsClient(env.server.ws_url).connect(env.token)
+    subscription = await env.server.subscribe(ws, ORDER_CHANGES)
+    before = await env.place()
+    assert before.json()["data"]["placeOrder"]["userErrors"] == []
+    first = await ws.data(subscription)
+    try:
+        # when: the database is down for 5 s (crash: no clean shutdown)
+        await asyncio.to_thread(env.cluster.stop, "immediate")
+        down_until = time.monotonic() + 5
+        answers: list[httpx.Response] = []
+        ws_codes: list[int | None] = []
+        while time.monotonic() < down_until:
+            answers.append(await env.post(STOCK))
+            answers.append(await env.place())
+            ws_codes.append((await WsClient(env.server.ws_url).connect(env.token)).close_code)
+        # then: every answer while down was a retryable 503 UNAVAILABLE, every WebSocket closed with 1013
+        assert answers and all(unavailable(a) for a in answers), [(a.status_code, a.text) for a in answers if not unavailable(a)][:3]
+        assert {a.json()["errors"][0]["extensions"]["outcome"] for a in answers} == {"NOT_WRITTEN"}
+        assert set(ws_codes) == {1013}
+        assert (await env.server.ready())["status"] == "unavailable"
+    finally:
+        await asyncio.to_thread(env.cluster.start)
+    # and once it is back, everything works without a restart of the server
+    placed = await env.place()
+    assert placed.status_code == 200 and placed.json()["data"]["placeOrder"]["userErrors"] == [], placed.text
+    assert (await env.post(STOCK)).status_code == 200
+    # and the subscription opened before the outage misses nothing: the next change arrives, right after the last one seen
+    after = await ws.data(subscription, timeout=15)
+    assert int(after["orderStatusChanged"]["cursor"]) == int(first["orderStatusChanged"]["cursor"]) + 1
+    assert after["orderStatusChanged"]["order"]["number"] == placed.json()["data"]["placeOrder"]["order"]["number"]
+    await ws.close()
+    assert await check_invariants(env.db) == []
+
+
+async def test_200_concurrent_orders_for_10_units_with_a_restart_in_the_middle(env: Env):
+    # given: 10 units of a fresh SKU, in one warehouse
+    await factories.product(env.db, "RACE", "3.00")
+    await factories.stock(env.db, "RACE", "MAD", 10)
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as client:
+        # when: 200 clients order 1 unit each, and the database restarts (crash) while they do
+        orders = [asyncio.create_task(env.place("RACE", 1, client)) for _ in range(200)]
+        first_answers = asyncio.Event()  # the fault lands in the middle of the burst, not before it
+        for task in orders:
+            task.add_done_callback(lambda _: first_answers.set() if sum(t.done() for t in orders) >= 5 else None)
+        await asyncio.wait_for(first_answers.wait(), 30)
+        await asyncio.to_thread(env.cluster.restart, "immediate")
+        done_before_the_fault = sum(task.done() for task in orders)
+        responses = await asyncio.gather(*orders)
+    assert done_before_the_fault < 150, done_before_the_fault  # most requests were in flight or not yet sent
+    # then: exactly 10 orders; every other client was told OUT_OF_STOCK or UNAVAILABLE (never an internal error)
+    outcomes: Counter[str] = Counter()
+    for response in responses:
+        body = response.json()
+        if response.status_code == 503:
+            assert unavailable(response), response.text
+            outcomes["UNAVAILABLE"] += 1
+        else:
+            assert response.status_code == 200 and "errors" not in body, response.text
+            errors = body["data"]["placeOrder"]["userErrors"]
+            outcomes[errors[0]["code"] if errors else "OK"] += 1
+    assert outcomes["OK"] == 10, outcomes
+    assert set(outcomes) <= {"OK", "OUT_OF_STOCK", "UNAVAILABLE"}, outcomes
+    async with env.db.read() as session:
+        ordered = (await session.execute(text("SELECT count(*) FROM order_lines WHERE sku = 'RACE'"))).scalar_one()
+        reserved = (await session.execute(text("SELECT reserved FROM stock_levels WHERE sku = 'RACE'"))).scalar_one()
+    assert (ordered, reserved) == (10, 10)
+    assert await check_invariants(env.db) == []
+
+
+async def test_a_lock_held_elsewhere_times_the_mutation_out_while_unrelated_reads_stay_fast(env: Env):
+    # given: an order whose row another session holds locked (for up to 10 s)
+    placed = (await env.place()).json()["data"]["placeOrder"]["order"]
+    holder = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{env.cluster.port}/oms")
+    locked = holder.transaction()
+    await locked.start()
+    await holder.execute("SELECT 1 FROM orders WHERE number = $1 FOR UPDATE", placed["number"])
+    release = asyncio.get_running_loop().call_later(10, lambda: asyncio.ensure_future(locked.rollback()))
+    try:
+        # when: a mutation needs that row, while other clients read (the same order, too)
+        started = time.monotonic()
+        cancel = asyncio.create_task(env.post(CANCEL, {"id": placed["id"]}))
+        read_times = []
+        while not cancel.done():
+            t0 = time.monotonic()
+            read = await env.post(ORDER, {"id": placed["id"]})
+            read_times.append(time.monotonic() - t0)
+            assert read.status_code == 200 and read.json()["data"]["node"]["status"] == "PENDING", read.text
+        response = await cancel
+        waited = time.monotonic() - started
+        # then: a retryable timeout error well before the lock is released; reads never waited on the lock
+        assert unavailable(response), response.text
+        assert response.json()["errors"][0]["extensions"]["reason"] == "LOCK_TIMEOUT"
+        assert waited < LOCK_TIMEOUT_MS / 1000 + 3, waited
+        assert len(read_times) >= 5 and max(read_times) < 0.5, read_times
+    finally:
+        release.cancel()
+        await locked.rollback()
+        await holder.close()
+    # and once the lock is gone the same mutation goes through
+    again = await env.post(CANCEL, {"id": placed["id"]})
+    assert again.json()["data"]["cancelOrder"]["order"]["status"] == "CANCELLED", again.text
+    assert await check_invariants(env.db) == []
+
+
+
+
+@pytest.mark.parametrize("mode", ["drop_before_commit", "drop_after_commit"])
+async def test_a_connection_lost_around_commit_writes_the_order_exactly_once(env: Env, mode: str):
+    # given: the app's unit of work reaching the database through a proxy that loses the connection at COMMIT
+    proxy = await FaultProxy(env.cluster.port).start()
+    db = Database(proxy.url(), pool_size=2)
+    email = f"{mode}@example.com"
+    try:
+        proxy.mode = mode
+        # when: an order is placed; the COMMIT (or only its reply) is lost
+        order = await factories.place(db, [("A", 1)], email=email)
+        # then: the caller got its order, and it exists exactly once (retried if it aborted, not if it committed)
+        assert proxy.fired == 1
+        async with env.db.read() as session:
+            stored = (await session.execute(text("SELECT id FROM orders WHERE email = :e"), {"e": email})).scalars().all()
+        assert stored == [order.id]
+    finally:
+        await db.dispose()
+        await proxy.close()
+    assert await check_invariants(env.db) == []
