@@ -53,6 +53,8 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from resolvers.errors import mask_exception
+
 
 @dataclass(frozen=True)
 class CostPolicy:
@@ -367,7 +369,11 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
                 raise GraphQLError(
                     f"Query cost {requested} exceeds the maximum of {limits.max_cost}; ask for fewer items (`first`).",
                     extensions={"code": "MAX_COST_EXCEEDED"})
-            key = await key_of(ec.context)
+            try:
+                key = await key_of(ec.context)  # may ask the database for the caller's key
+            except Exception as exc:
+                # Raised here, before execution, it would pass by MaskUnexpectedErrors: mask it the same way.
+                raise mask_exception(exc, getattr(ec.context, "request_id", "-")) from exc
             self.report = key is None or key.startswith("key:")
             if bucket is not None and key is not None:
                 allowed, available, wait = await bucket.take(key, requested)

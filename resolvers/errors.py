@@ -132,6 +132,28 @@ def unavailable_error(original: BaseException) -> tuple[str, str] | None:
     return None
 
 
+def mask_exception(original: Exception, request_id: str, error: GraphQLError | None = None) -> GraphQLError:
+    """What the client sees of an exception we did not raise on purpose: UNAVAILABLE (retryable, with its
+    outcome) for a database fault, otherwise a generic message with the request id; details go to the log.
+    `error` is graphql-core's wrapping of it, when it happened inside a field (its path and location are kept)."""
+    nodes, source, positions, path = (error.nodes, error.source, error.positions, error.path) if error else (None, None, None, None)
+    unavailable = unavailable_error(original)
+    if unavailable is not None:
+        outcome, reason = unavailable
+        log.warning("unavailable [request %s] at %s: %s %s (%s)", request_id, path, reason, outcome, original)
+        metrics.UNAVAILABLE.labels(reason=reason).inc()
+        return GraphQLError(
+            UNAVAILABLE_MESSAGES[outcome], nodes=nodes, source=source, positions=positions, path=path,
+            extensions={"code": "UNAVAILABLE", "outcome": outcome, "reason": reason, "retryAfter": RETRY_AFTER_SECONDS,
+                        "requestId": request_id},
+        )
+    log.error("unexpected error [request %s] at %s", request_id, path, exc_info=original)
+    return GraphQLError(
+        f"Internal server error (request id {request_id}).", nodes=nodes, source=source, positions=positions, path=path,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+    )
+
+
 class MaskUnexpectedErrors(SchemaExtension):
     """Only errors we raise on purpose reach the client; anything else becomes a generic
     message carrying the request id, and its details go to the log."""
@@ -148,26 +170,5 @@ class MaskUnexpectedErrors(SchemaExtension):
             if original is None or isinstance(original, GraphQLError):
                 masked.append(error)
                 continue
-            unavailable = unavailable_error(original)
-            if unavailable is not None:
-                outcome, reason = unavailable
-                log.warning("unavailable [request %s] at %s: %s %s (%s)", request_id, error.path, reason, outcome, original)
-                metrics.UNAVAILABLE.labels(reason=reason).inc()
-                masked.append(
-                    GraphQLError(
-                        UNAVAILABLE_MESSAGES[outcome],
-                        nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
-                        extensions={"code": "UNAVAILABLE", "outcome": outcome, "reason": reason, "retryAfter": RETRY_AFTER_SECONDS,
-                                    "requestId": request_id},
-                    )
-                )
-                continue
-            log.error("unexpected error [request %s] at %s", request_id, error.path, exc_info=original)
-            masked.append(
-                GraphQLError(
-                    f"Internal server error (request id {request_id}).",
-                    nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
-                    extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-                )
-            )
+            masked.append(mask_exception(original, request_id, error))
         result.errors = masked
