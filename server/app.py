@@ -11,13 +11,20 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 
 from app.auth.service import bearer_token
 from app.billing import config as billing_config
@@ -29,21 +36,28 @@ from app.infra.migrate import head_revisions
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
-from server import downloads
+from server import downloads, pages
+from server.cors import Origins, PathCORS
+from server.http_protocol import STATIC_DIR, BrowserProtocolMixin, StreamLimiter
 
 log = logging.getLogger("oms")
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
 
 
-class GraphQLApp(GraphQL):
-    """Strawberry's ASGI view with our context and WebSocket authentication."""
+class GraphQLApp(BrowserProtocolMixin, GraphQL):
+    """Strawberry's ASGI view with our context and WebSocket authentication (browser protocols: server/http_protocol.py)."""
 
     def __init__(self, state: Any, settings: Settings) -> None:
+        self.origins = Origins(settings.cors_origins, production=settings.production)
+        self.http_streams = StreamLimiter(settings.http_streams_per_caller)
         super().__init__(
             build_schema(production=settings.production),
             graphql_ide=None if settings.production else "graphiql",
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL,
+            ),
+            allowed_origins=self.origins.allowed_list,
             # A socket that never sends connection_init is closed with 4408 after this long.
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -122,7 +136,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; `oms serve` starts the embedded PostgreSQL and sets it")
-    app = Starlette(lifespan=lifespan)
+    origins = Origins(settings.cors_origins, production=settings.production)
+    app = Starlette(lifespan=lifespan, middleware=[Middleware(PathCORS, origins=origins)])
     app.state.settings = settings
     app.state.metrics = Metrics()
     graphql = GraphQLApp(app.state, settings)
@@ -134,6 +149,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             *downloads.ROUTES,
+            *pages.ROUTES,
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ]
     )
     return app

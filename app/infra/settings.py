@@ -44,6 +44,10 @@ class Settings:
     seller_email: str = "billing@example.com"
     # Returns (app/returns): days after delivery a return can be requested.
     return_window_days: int = 30
+    # Issue 12 (browser clients): OMS_CORS_ORIGINS as given (None = unset: the environment's default, see
+    # server/cors.py; "" = no cross-origin access); open subscription streams over HTTP per caller.
+    cors_origins: str | None = None
+    http_streams_per_caller: int = 50
 
     @property
     def production(self) -> bool:
@@ -71,4 +75,7 @@ class Settings:
             seller_address=os.environ.get("OMS_SELLER_ADDRESS") or "Calle Mayor 1, 28013 Madrid, ES",
             seller_email=os.environ.get("OMS_SELLER_EMAIL") or "billing@example.com",
             return_window_days=_int("OMS_RETURN_WINDOW_DAYS", 30),
+            # Issue 12
+            cors_origins=os.environ.get("OMS_CORS_ORIGINS"),
+            http_streams_per_caller=_int("OMS_HTTP_STREAMS_PER_CALLER", 50),
         )
