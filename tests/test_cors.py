@@ -64,7 +64,9 @@ async def test_responses_carry_the_allowed_origin_and_exposed_headers(server):
         ok = await client.post(server.http_url + "/graphql", json={"query": "{ __typename }"}, headers={"Origin": ALLOWED})
         download = await client.get(server.http_url + "/documents/invoices/F0000-1.pdf", headers={"Origin": ALLOWED})
         other = await client.post(server.http_url + "/graphql", json={"query": "{ __typename }"}, headers={"Origin": "http://evil.test"})
-        refused = await client.options(server.http_url + "/graphql", headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"})
+        refused = await client.options(
+            server.http_url + "/graphql", headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"}
+        )
     assert ok.headers["access-control-allow-origin"] == ALLOWED
     assert "content-disposition" in ok.headers["access-control-expose-headers"].lower()
     assert download.headers["access-control-allow-origin"] == ALLOWED

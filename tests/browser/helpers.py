@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from tests.live_server import LiveServer
@@ -24,5 +23,5 @@ async def screenshot(page: Any, name: str) -> None:
     """With OMS_SCREENSHOTS_DIR set (README screenshots: OMS_SCREENSHOTS_DIR=docs scripts/test tests/browser), save one."""
     directory = os.environ.get("OMS_SCREENSHOTS_DIR")
     if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(Path(directory) / name), full_page=True)
+        os.makedirs(directory, exist_ok=True)
+        await page.screenshot(path=os.path.join(directory, name), full_page=True)

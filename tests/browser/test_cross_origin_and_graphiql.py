@@ -135,3 +135,28 @@ async def test_track_says_the_same_not_found_for_a_wrong_email_and_an_unknown_nu
         assert await page.locator("#order").is_hidden()
         await page.evaluate("() => { document.getElementById('message').textContent = ''; }")
     assert messages == [NOT_FOUND, NOT_FOUND]
+
+
+async def test_the_reference_pages_work_from_another_allowed_origin(page, server, other_origin, db, writer):
+    # given: the pages' files served by a frontend team's own site, pointed at the API with ?api=
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], email="ana@example.com")
+    api = urllib.parse.quote(server.http_url + "/graphql")
+    opened = await server.metric(OPENED)
+    # when
+    await page.goto(f"http://localhost:{other_origin}/static/track.html?api={api}")
+    await page.get_by_label("Order number").fill(order.number)
+    await page.get_by_label("Email used for the order").fill("ana@example.com")
+    await page.get_by_role("button", name="Track order").click()
+    status = page.locator('#order [data-field="status"]')
+    await status.filter(has_text="Pending").wait_for()
+    await server.until_metric(OPENED, opened + 1)
+    await move(server, writer, HOLD, to_global_id("Order", order.id))
+    # then
+    await status.filter(has_text="On hold").wait_for()
+    await page.goto(f"http://localhost:{other_origin}/static/dashboard.html?api={api}")
+    await page.get_by_label("API key", exact=False).fill(writer)
+    await page.get_by_role("button", name="Connect").click()
+    await page.locator("#live[data-state=live]").wait_for()
+    assert (await page.locator('#status-counts [data-name="ON_HOLD"] dd').text_content()) == "1"
+    assert page.blocked == []
