@@ -173,6 +173,9 @@ class BrowserProtocolMixin:
         principal = await context.principal() if context is not None else None
         if principal is not None:
             return principal.actor
+        if context is not None and context.token:
+            # Like a bad key in connection_init (4403): refused before anything runs.
+            raise HTTPException(401, "Invalid API key.")
         client = request.client
         return f"ip:{client.host if client else '?'}"
 
