@@ -6,6 +6,7 @@ in `page.blocked`), and the host resolver maps every other name to nothing (cove
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.server
 import os
@@ -27,6 +28,7 @@ CHROMIUM = os.environ.get("OMS_CHROMIUM") or next(
 )
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 HERE = Path(__file__).parent
+BROWSER_CLOSE_SECONDS = 30
 STATIC = HERE.parent.parent / "server" / "static"
 
 
@@ -42,7 +44,8 @@ async def browser() -> AsyncIterator[Any]:
             args=["--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"],
         )
         yield launched
-        await launched.close()
+        # Bounded, so a stuck browser shows up as an error at teardown instead of a suite that never ends.
+        await asyncio.wait_for(launched.close(), BROWSER_CLOSE_SECONDS)
 
 
 async def new_page(browser: Any, **context_options: Any) -> Any:
