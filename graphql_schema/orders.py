@@ -128,8 +128,9 @@ class Order(Node):
 
 @strawberry.type
 class OrderStats:
-    count_by_status: JSON = strawberry.field(description='{"PENDING": 3, ...}')
+    count_by_status: JSON = strawberry.field(description='{"PENDING": 3, ...}; every status, 0 included')
     total_orders: int
+    count_by_channel: JSON = strawberry.field(description='{"WEB": 3, ...}; every channel, 0 included')
 
 
 @strawberry.input
@@ -139,6 +140,10 @@ class OrderFilter:
     email: str | None = None
     placed_after: datetime | None = None
     placed_before: datetime | None = None
+    delivery_at_risk: bool | None = strawberry.field(
+        default=None, description="true: the promised delivery date is today or past and the order is not delivered"
+    )
+    updated_after: datetime | None = strawberry.field(default=None, description="changed (status, payment) at or after this moment")
 
 
 @strawberry.input

@@ -4,6 +4,7 @@ the return annotation what the resolver hands back (ORM rows, resolver pages and
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -56,9 +57,12 @@ class Query:
 
     @strawberry.field(graphql_type=Connection[StockLevel])
     async def stock_levels(
-        self, info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None,
+        available_below: Annotated[int | None, strawberry.argument(description="low stock: fewer units available than this")] = None,
     ) -> pagination.Connection[models.StockLevel]:
-        return await catalog.stock_levels(info, first=first, after=after, sku=sku, warehouse_code=warehouse_code)
+        return await catalog.stock_levels(
+            info, first=first, after=after, sku=sku, warehouse_code=warehouse_code, available_below=available_below
+        )
 
     @strawberry.field(graphql_type=Connection[Shipment])
     async def shipments(

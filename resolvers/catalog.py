@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, or_, select
 
+from app.catalog import queries as catalog_queries
 from app.catalog import service
 from app.infra.database import UnitOfWork
 from models import Product, StockLevel, Warehouse
@@ -29,10 +30,13 @@ async def warehouses(info: Info) -> list[Warehouse]:
 
 
 async def stock_levels(
-    info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None
+    info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None,
+    available_below: int | None = None,
 ) -> pagination.Connection[StockLevel]:
     await info.context.require("stock:read")
     conditions: list[ColumnElement[bool]] = []
+    if available_below is not None:
+        conditions.append(catalog_queries.available_below(available_below))
     if sku:
         conditions.append(StockLevel.sku == sku)
     if warehouse_code:

@@ -30,6 +30,8 @@ class OrderFilterArgs(Protocol):
     email: str | None
     placed_after: datetime | None
     placed_before: datetime | None
+    delivery_at_risk: bool | None
+    updated_after: datetime | None
 
     @property
     def status(self) -> Sequence[OrderStatus] | None: ...

@@ -10,12 +10,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement
 
 from app.flows import cancellation, confirmation, placement
 from app.infra.database import UnitOfWork
-from app.orders import service
-from app.orders.enums import OrderStatus
+from app.orders import queries, service
+from app.orders.enums import SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
 from resolvers import pagination
@@ -35,8 +35,9 @@ EVENTS_PAGE_MAX = 500
 
 @dataclass(frozen=True, slots=True)
 class OrderStats:
-    count_by_status: dict[OrderStatus, int]
+    count_by_status: dict[str, int]  # JSON: status name -> count
     total_orders: int
+    count_by_channel: dict[str, int]
 
 
 def _enum_values(values: Sequence[Enum] | None) -> list[str] | None:
@@ -57,6 +58,10 @@ def _order_conditions(filter: OrderFilterArgs | None) -> list[ColumnElement[bool
         conditions.append(Order.placed_at >= filter.placed_after)
     if filter.placed_before:
         conditions.append(Order.placed_at < filter.placed_before)
+    if filter.delivery_at_risk is not None:
+        conditions.append(queries.delivery_at_risk(filter.delivery_at_risk))
+    if filter.updated_after:
+        conditions.append(queries.updated_after(filter.updated_after))
     return conditions
 
 
@@ -89,14 +94,11 @@ async def orders(
 
 async def order_stats(info: Info, channel: Enum | None = None, placed_after: datetime | None = None) -> OrderStats:
     await info.context.require("orders:read")
-    statement = select(Order.status, func.count()).group_by(Order.status)
-    if channel is not None:
-        statement = statement.where(Order.channel == channel.value)
-    if placed_after is not None:
-        statement = statement.where(Order.placed_at >= placed_after)
     async with info.context.db.read() as session:
-        counts = {status: n for status, n in (await session.execute(statement)).all()}
-    return OrderStats(count_by_status=counts, total_orders=sum(counts.values()))
+        counts = await queries.order_counts(
+            session, channel=SalesChannel(channel.value) if channel is not None else None, placed_after=placed_after
+        )
+    return OrderStats(count_by_status=counts.by_status, total_orders=counts.total, count_by_channel=counts.by_channel)
 
 
 async def order_lines(root: Order, info: Info) -> list[OrderLine]:

@@ -15,11 +15,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 
 from app.auth.service import bearer_token, still_valid
 from app.billing import config as billing_config
@@ -34,7 +40,9 @@ from app.infra.ratelimit import RateLimiter
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
-from server import downloads, guards, observability, ws_keys
+from server import downloads, guards, observability, pages, ws_keys
+from server.cors import Origins, PathCORS
+from server.http_protocol import STATIC_DIR, BrowserProtocolMixin, StreamLimiter
 
 log = logging.getLogger("oms")
 
@@ -49,10 +57,11 @@ class ClosingAdapter(ASGIWebSocketAdapter):
             await self.ws.close(code=code, reason=reason)
 
 
-class GraphQLApp(guards.JSONGuard, GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context and WebSocket authentication; JSON decoding that only fails
-    as a 400 / 4400 (issue 13), WebSocket handlers a revoked key's sweep can close (issue 13), and a
-    set-up that fails closes with 1011/1013 (issue 14)."""
+class GraphQLApp(BrowserProtocolMixin, guards.JSONGuard, GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context and WebSocket authentication; browser protocols (CORS origins,
+    subscriptions over HTTP, graphql-response+json: server/http_protocol.py, issue 12); JSON decoding that only
+    fails as a 400 / 4400 and WebSocket handlers a revoked key's sweep can close (issue 13); a set-up that
+    fails closes with 1011/1013 (issue 14)."""
 
     graphql_transport_ws_handler_class = ws_keys.TransportWSHandler
     graphql_ws_handler_class = ws_keys.LegacyWSHandler
@@ -60,10 +69,15 @@ class GraphQLApp(guards.JSONGuard, GraphQL[Context, None]):
     websocket_adapter_class = ClosingAdapter
 
     def __init__(self, state: Any, settings: Settings) -> None:
+        self.origins = Origins(settings.cors_origins, production=settings.production)
+        self.http_streams = StreamLimiter(settings.http_streams_per_caller)
         super().__init__(
             build_schema(production=settings.production, settings=settings),
             graphql_ide=None if settings.production else "graphiql",
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL,
+            ),
+            allowed_origins=self.origins.allowed_list,
             # A socket that never sends connection_init is closed with 4408 after this long.
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -204,8 +218,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         observability.configure_logging(settings.log_format)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; `oms serve` starts the embedded PostgreSQL and sets it")
+    origins = Origins(settings.cors_origins, production=settings.production)
     app = Starlette(lifespan=lifespan, middleware=[
         *observability.middleware(),
+        Middleware(PathCORS, origins=origins),  # issue 12
         # issue 13: 413 over max_body_bytes, 1009 over ws_max_message_bytes
         Middleware(guards.BodySizeLimit, max_body=settings.max_body_bytes, max_ws_message=settings.ws_max_message_bytes),
     ])
@@ -221,6 +237,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             *downloads.ROUTES,
+            *pages.ROUTES,
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ]
     )
     return app

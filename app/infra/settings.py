@@ -74,6 +74,10 @@ class Settings:
     replica_max_wait_ms: int = 200
     # OpenTelemetry spans per GraphQL operation and resolver (needs the `otel` extra); off by default.
     otel: bool = False
+    # Issue 12 (browser clients): OMS_CORS_ORIGINS as given (None = unset: the environment's default, see
+    # server/cors.py; "" = no cross-origin access); open subscription streams over HTTP per caller.
+    cors_origins: str | None = None
+    http_streams_per_caller: int = 50
 
     @property
     def production(self) -> bool:
@@ -125,4 +129,7 @@ class Settings:
             database_replica_url=os.environ.get("DATABASE_REPLICA_URL") or None,
             replica_max_wait_ms=_int("OMS_REPLICA_MAX_WAIT_MS", 200),
             otel=(os.environ.get("OMS_OTEL") or "").lower() in {"1", "true", "yes"},
+            # Issue 12
+            cors_origins=os.environ.get("OMS_CORS_ORIGINS"),
+            http_streams_per_caller=_int("OMS_HTTP_STREAMS_PER_CALLER", 50),
         )
