@@ -399,6 +399,10 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
                 self.cost["throttleStatus"]["currentlyAvailable"] = int(available)
 
         def get_results(self) -> dict[str, Any]:
+            # A subscription is priced once, when it starts; its events do not each repeat the figures.
+            ec = self.execution_context
+            if ec.graphql_document is not None and ec.operation_type is StrawberryOperationType.SUBSCRIPTION:
+                return {}
             return {"cost": self.cost} if self.cost and self.report else {}
 
     return QueryCost
