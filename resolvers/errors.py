@@ -20,7 +20,7 @@ from strawberry.types import Info
 from app.errors import DomainError, ErrorCode, Path, ValidationErrors
 from app.infra import metrics
 from app.infra.database import UnitOfWork
-from app.infra.faults import Unavailable, is_connection_error
+from app.infra.faults import LOCK_TIMEOUT, STATEMENT_TIMEOUT, Unavailable, is_connection_error, sqlstate
 
 log = logging.getLogger("oms.errors")
 T = TypeVar("T")
@@ -129,6 +129,10 @@ def unavailable_error(original: BaseException) -> tuple[str, str] | None:
         return original.outcome, original.reason
     if is_connection_error(original):
         return "NOT_WRITTEN", "DATABASE"
+    # a read outside the unit of work cut short by a timeout (the unit of work raises Unavailable itself)
+    timeout = {STATEMENT_TIMEOUT: "STATEMENT_TIMEOUT", LOCK_TIMEOUT: "LOCK_TIMEOUT"}.get(sqlstate(original))
+    if timeout is not None:
+        return "NOT_WRITTEN", timeout
     return None
 
 

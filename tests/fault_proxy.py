@@ -1,5 +1,8 @@
 """A TCP proxy in front of PostgreSQL that loses the connection once around a COMMIT: either before
-forwarding it (the transaction aborts) or after the server committed, losing only the reply."""
+forwarding it (the transaction aborts) or after the server committed, losing only the reply.
+
+With `partition` set, firing also cuts every other connection through the proxy and refuses new
+ones (the database unreachable, as in a network partition) until the test clears `refusing`."""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.mode: str | None = None  # None | "drop_before_commit" | "drop_after_commit"; fires once
         self.fired = 0
+        self.partition = False  # on firing, also become unreachable (see `refusing`)
+        self.refusing = False  # every connection through the proxy is refused (aborted on accept)
+        self._open: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -29,7 +35,17 @@ class FaultProxy:
     def url(self, database: str = "oms") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
+    def _fire(self) -> None:
+        self.mode, self.fired = None, self.fired + 1
+        if self.partition:
+            self.refusing = True
+            for writer in list(self._open):
+                writer.transport.abort()
+
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            client_writer.transport.abort()
+            return
         try:
             server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
@@ -48,14 +64,15 @@ class FaultProxy:
                 # asyncpg sends COMMIT as a simple Query message ('Q' ... "COMMIT\0")
                 hit = self.mode is not None and data[:1] == b"Q" and b"COMMIT" in data.upper()
                 if hit and self.mode == "drop_before_commit":
-                    self.mode, self.fired = None, self.fired + 1
+                    self._fire()
                     abort()
                     return
                 if hit:
-                    self.mode, self.fired, swallowing = None, self.fired + 1, True
+                    self.mode, swallowing = None, True
                     server_writer.write(data)
                     await server_writer.drain()
                     await asyncio.wait_for(replied.wait(), 5)  # the server committed and answered; the client never hears it
+                    self._fire()
                     abort()
                     return
                 server_writer.write(data)
@@ -71,4 +88,9 @@ class FaultProxy:
                 await client_writer.drain()
             client_writer.close()
 
-        await asyncio.gather(client_to_server(), server_to_client(), return_exceptions=True)
+        self._open.add(client_writer)
+        try:
+            await asyncio.gather(client_to_server(), server_to_client(), return_exceptions=True)
+        finally:
+            self._open.discard(client_writer)
+            server_writer.transport.abort()

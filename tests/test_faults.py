@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import text
 
 from app.infra.check import check_invariants
 from app.infra.database import Database
+from app.infra.faults import Unavailable
 from tests import factories
 from tests.conftest import make_key
 from tests.fault_proxy import FaultProxy
@@ -221,5 +223,143 @@ async def test_a_connection_lost_around_commit_writes_the_order_exactly_once(env
         assert stored == [order.id]
     finally:
         await db.dispose()
+        await proxy.close()
+    assert await check_invariants(env.db) == []
+
+
+# -- statement timeout; a COMMIT whose fate cannot be learned (outcome UNKNOWN) ---------------------
+STATEMENT_TIMEOUT_MS = 300
+QUIET = {"OMS_PAYMENT_EXPIRY_INTERVAL_SECONDS": "3600"}  # no background unit of work meets the proxy's COMMIT
+
+
+async def post(server: LiveServer, token: str, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(server.http_url + "/graphql", json={"query": query, "variables": variables or {}},
+                                 headers={"Authorization": f"Bearer {token}"})
+
+
+def place_input(email: str, idempotency_key: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"channel": "WEB", "email": email, "lines": [{"sku": "A", "quantity": 1}],
+                               "shippingAddress": factories.ADDRESS_INPUT}
+    if idempotency_key is not None:
+        payload["idempotencyKey"] = idempotency_key
+    return {"input": payload}
+
+
+async def orders_for(env: Env, email: str) -> list[Any]:
+    async with env.db.read() as session:
+        return list((await session.execute(text("SELECT number FROM orders WHERE email = :e"), {"e": email})).scalars())
+
+
+async def superuser(env: Env) -> asyncpg.Connection:
+    return await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{env.cluster.port}/oms")
+
+
+@pytest_asyncio.fixture
+async def short_timeouts(env: Env) -> AsyncIterator[LiveServer]:
+    """`oms serve` with a short statement_timeout (and a longer lock_timeout, so a wait on a lock ends by the statement timeout)."""
+    server = await LiveServer(env.cluster.database_url(), env={
+        **QUIET, "OMS_DB_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS), "OMS_DB_LOCK_TIMEOUT_MS": "5000",
+    }).start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_a_mutation_whose_statement_outlasts_the_statement_timeout_gets_503_unavailable_and_writes_nothing(
+    env: Env, short_timeouts: LiveServer,
+):
+    # given: inserting an order for one email takes 10 s (a trigger the test installs), far above the statement timeout
+    email = f"slow-{uuid.uuid4().hex[:8]}@example.com"
+    admin = await superuser(env)
+    await admin.execute("CREATE OR REPLACE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN PERFORM pg_sleep(10); RETURN NEW; END $$")
+    await admin.execute(f"CREATE TRIGGER test_slow_insert BEFORE INSERT ON orders FOR EACH ROW "
+                        f"WHEN (NEW.email = '{email}') EXECUTE FUNCTION test_slow_insert()")
+    try:
+        # when: that order is placed
+        started = time.monotonic()
+        response = await post(short_timeouts, env.token, PLACE, place_input(email))
+        waited = time.monotonic() - started
+        # (and the unit of work itself, called directly, refuses it the same way)
+        db = Database(env.cluster.database_url(), pool_size=1, statement_timeout_ms=STATEMENT_TIMEOUT_MS)
+        try:
+            with pytest.raises(Unavailable) as refused:
+                await factories.place(db, [("A", 1)], email=email)
+        finally:
+            await db.dispose()
+        assert (refused.value.outcome, refused.value.reason) == ("NOT_WRITTEN", "STATEMENT_TIMEOUT")
+    finally:
+        await admin.execute("DROP TRIGGER test_slow_insert ON orders")
+        await admin.execute("DROP FUNCTION test_slow_insert()")
+        await admin.close()
+    # then: 503 + Retry-After, UNAVAILABLE / STATEMENT_TIMEOUT / NOT_WRITTEN, answered soon after the timeout (not retried)
+    assert unavailable(response), (response.status_code, response.text)
+    extensions = response.json()["errors"][0]["extensions"]
+    assert (extensions["reason"], extensions["outcome"], extensions["retryAfter"]) == ("STATEMENT_TIMEOUT", "NOT_WRITTEN", 1)
+    assert waited < 5, waited
+    # and nothing was written
+    assert await orders_for(env, email) == []
+    assert await check_invariants(env.db) == []
+
+
+async def test_a_read_blocked_past_the_statement_timeout_gets_503_unavailable(env: Env, short_timeouts: LiveServer):
+    # given: another session holds an ACCESS EXCLUSIVE lock on the table the read needs (lock_timeout 5 s > statement_timeout)
+    assert (await post(short_timeouts, env.token, STOCK)).status_code == 200
+    admin = await superuser(env)
+    locked = admin.transaction()
+    await locked.start()
+    await admin.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+    try:
+        # when: a client reads the products
+        started = time.monotonic()
+        response = await post(short_timeouts, env.token, STOCK)
+        waited = time.monotonic() - started
+    finally:
+        await locked.rollback()
+        await admin.close()
+    # then: the statement timeout fired first: a retryable 503 UNAVAILABLE / STATEMENT_TIMEOUT, well before the lock timeout
+    assert unavailable(response), (response.status_code, response.text)
+    assert response.json()["errors"][0]["extensions"]["reason"] == "STATEMENT_TIMEOUT"
+    assert waited < 4, waited
+    # and once the lock is gone the read works
+    again = await post(short_timeouts, env.token, STOCK)
+    assert again.status_code == 200 and "errors" not in again.json(), again.text
+
+
+@pytest.mark.parametrize("mode", ["drop_after_commit", "drop_before_commit"])
+async def test_a_commit_whose_fate_cannot_be_learned_is_unknown_and_a_retry_with_the_same_key_places_one_order(
+    env: Env, mode: str,
+):
+    # given: `oms serve` reaching the database through a proxy that, at the next COMMIT, loses the connection
+    # and then leaves the database unreachable (so pg_xact_status cannot be asked)
+    proxy = await FaultProxy(env.cluster.port).start()
+    server = await LiveServer(proxy.url(), env={**QUIET, "OMS_DB_RETRY_BUDGET_MS": "500"}).start()
+    email = f"unknown-{mode}-{uuid.uuid4().hex[:8]}@example.com"
+    key = f"key-{uuid.uuid4().hex}"
+    try:
+        assert (await post(server, env.token, STOCK)).status_code == 200  # warm: the key lookup and pool work through the proxy
+        proxy.partition, proxy.mode = True, mode
+        # when: an order is placed with an idempotency key; its COMMIT (or only the reply) is lost, then the database is unreachable
+        first = await post(server, env.token, PLACE, place_input(email, key))
+        # then: 503 UNAVAILABLE with outcome UNKNOWN, telling the client to retry with the same idempotencyKey
+        assert proxy.fired == 1
+        assert unavailable(first), (first.status_code, first.text)
+        error = first.json()["errors"][0]
+        assert (error["extensions"]["outcome"], error["extensions"]["reason"]) == ("UNKNOWN", "DATABASE"), error
+        assert "same idempotencyKey" in error["message"], error
+        # and once the database is reachable again, retrying with the same key yields exactly one order
+        proxy.refusing = False
+        retried = await post(server, env.token, PLACE, place_input(email, key))
+        assert retried.status_code == 200, retried.text
+        payload = retried.json()["data"]["placeOrder"]
+        assert payload["userErrors"] == [], payload
+        assert await orders_for(env, email) == [payload["order"]["number"]]
+        again = await post(server, env.token, PLACE, place_input(email, key))
+        assert again.json()["data"]["placeOrder"]["order"]["number"] == payload["order"]["number"]
+        assert await orders_for(env, email) == [payload["order"]["number"]]
+    finally:
+        await server.stop()
         await proxy.close()
     assert await check_invariants(env.db) == []
