@@ -11,7 +11,9 @@ real commits, so isolation is by TRUNCATE rather than a rolled-back outer transa
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +30,15 @@ if TYPE_CHECKING:
 
 # carriers: reference data seeded by migration 0002, like the counters row.
 KEEP_TABLES = {"alembic_version", "counters", "carriers"}
+# After pytest is done, the interpreter still joins threads and runs atexit handlers (the embedded
+# PostgreSQL's `pg_ctl -w stop`); if that takes this long, print every thread's stack and exit.
+EXIT_TIMEOUT = 300
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # pytest-timeout (pyproject.toml) covers each test with its fixtures; this covers what comes after.
+    faulthandler.dump_traceback_later(EXIT_TIMEOUT, exit=True, file=sys.__stderr__)
 
 
 def _server_url() -> str:

@@ -10,7 +10,6 @@ handled in its own transaction, so one failure does not hold back the rest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from app.billing import config, payments
 from app.billing.enums import PaymentTransactionStatus as Tx
 from app.flows.cancellation import cancel_order
 from app.infra.database import Database, UnitOfWork
+from app.infra.tasks import cancel_and_wait
 from app.orders import events
 from app.orders import service as order_service
 from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod
@@ -115,7 +115,5 @@ class ExpiryWorker:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None

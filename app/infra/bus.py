@@ -15,11 +15,13 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlparse
 
 from broadcaster import Broadcast
+
+from app.infra.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +153,15 @@ class SignalBus:
 
     async def wait_connected(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected_event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected_event.wait()
         return self.connected
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._publisher.close(), TEARDOWN_TIMEOUT)
+            async with asyncio.timeout(TEARDOWN_TIMEOUT):
+                await self._publisher.close()
 
     # -- sending --------------------------------------------------------------
 
@@ -189,7 +189,8 @@ class SignalBus:
             for message in batch:
                 message["o"] = self.origin
                 try:
-                    await asyncio.wait_for(self._publisher.publish(json.dumps(message, separators=(",", ":"))), PUBLISH_TIMEOUT)
+                    async with asyncio.timeout(PUBLISH_TIMEOUT):
+                        await self._publisher.publish(json.dumps(message, separators=(",", ":")))
                 except Exception as exc:  # other processes still catch up by polling the log
                     log.warning("broadcast publish failed (%s: %s); message dropped", type(exc).__name__, exc)
 
@@ -201,9 +202,11 @@ class SignalBus:
             broadcast = Broadcast(self.url)
             subscription: contextlib.AsyncExitStack | None = None
             try:
-                await asyncio.wait_for(broadcast.connect(), CONNECT_TIMEOUT)
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    await broadcast.connect()
                 subscription = contextlib.AsyncExitStack()
-                subscriber = await asyncio.wait_for(subscription.enter_async_context(broadcast.subscribe(CHANNEL)), CONNECT_TIMEOUT)
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    subscriber = await subscription.enter_async_context(broadcast.subscribe(CHANNEL))
                 _restart_redis_listener(broadcast)
                 self.broadcast = broadcast
                 await self._pump(broadcast, subscriber, on_first_echo=self._mark_connected)
@@ -247,7 +250,8 @@ class SignalBus:
                 self._send_ready.set()
                 next_ping = now + HEARTBEAT_INTERVAL
             try:
-                event = await asyncio.wait_for(subscriber.get(), max(0.05, next_ping - loop.time()))
+                async with asyncio.timeout(max(0.05, next_ping - loop.time())):
+                    event = await subscriber.get()
             except TimeoutError:
                 continue
             try:
@@ -270,14 +274,28 @@ class SignalBus:
 
     async def _teardown(self, broadcast: Broadcast, subscription: contextlib.AsyncExitStack | None) -> None:
         # A dead connection can make UNLISTEN/close hang or raise; neither may block the reconnect.
+        # A cancellation of this task (the bus stopping) still runs every step, then propagates:
+        # swallowing it would keep _supervise reconnecting for ever and hang stop(). A CancelledError
+        # that is not ours (disconnect() re-raises that of broadcaster's cancelled listener) is ignored.
+        cancelled = False
+        steps: list[Callable[[], Awaitable[Any]]] = []
         if subscription is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(subscription.aclose(), TEARDOWN_TIMEOUT)
+            steps.append(subscription.aclose)
         if getattr(broadcast, "_listener_task", None) is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(broadcast.disconnect(), TEARDOWN_TIMEOUT)
+            steps.append(broadcast.disconnect)
+        for step in steps:
+            try:
+                async with asyncio.timeout(TEARDOWN_TIMEOUT):
+                    await step()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                cancelled = cancelled or (task is not None and task.cancelling() > 0)
+            except Exception:
+                pass
         backend = getattr(broadcast, "_backend", None)
         conn = getattr(backend, "_conn", None)
         if conn is not None and hasattr(conn, "terminate"):  # asyncpg: make sure the socket is gone
             with contextlib.suppress(Exception):
                 conn.terminate()
+        if cancelled:
+            raise asyncio.CancelledError

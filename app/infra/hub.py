@@ -30,6 +30,7 @@ from sqlalchemy import select, text
 from app.infra import metrics
 from app.infra.bus import CONNECT_TIMEOUT, SignalBus
 from app.infra.database import EVENT_COUNTER, Database
+from app.infra.tasks import cancel_and_wait
 from models import Order, OrderEvent
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,7 @@ class LiveHub:
 
     async def stop(self) -> None:
         self.db.publisher = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
         await self.bus.stop()
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
@@ -183,7 +180,8 @@ class LiveHub:
         """Reads new events on a signal, and every poll_interval anyway (the safety net for lost signals)."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.catch_up()
