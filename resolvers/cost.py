@@ -49,11 +49,11 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_directive_values, get_variable_values
 from graphql.utilities import get_operation_ast
-from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from resolvers.errors import mask_exception
+from resolvers.ratelimit import too_many_requests
 
 
 @dataclass(frozen=True)
@@ -381,11 +381,8 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
                                                "restoreRate": bucket.restore_rate}
                 if not allowed:
                     self.report = True
-                    response = getattr(ec.context, "response", None)
                     retry_after = max(1, math.ceil(wait))
-                    if isinstance(response, Response):  # the sub-response of an HTTP request, not a WebSocket
-                        response.status_code = 429
-                        response.headers["Retry-After"] = str(retry_after)
+                    too_many_requests(getattr(ec.context, "response", None), retry_after)
                     raise GraphQLError("Throttled: this API key's cost budget is spent; retry later.",
                                        extensions={"code": "THROTTLED", "retryAfter": retry_after})
             yield

@@ -38,7 +38,12 @@ async def enforce_public(context: Any, number: str) -> None:
     ])
     if wait is None:
         return
-    if isinstance(context.response, Response):
-        context.response.status_code = 429
-        context.response.headers["Retry-After"] = str(wait)
+    too_many_requests(context.response, wait)
     raise RateLimited(wait)
+
+
+def too_many_requests(response: Any, retry_after: int) -> None:
+    """Over HTTP (a sub-response; a WebSocket has none), the answer becomes 429 with Retry-After."""
+    if isinstance(response, Response):
+        response.status_code = 429
+        response.headers["Retry-After"] = str(retry_after)

@@ -7,6 +7,7 @@ no or bad key 401, a key without the scope 403, an unknown or malformed id 404.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -94,22 +95,19 @@ def _inline(invoice: Invoice, extension: str) -> dict[str, str]:
     return {"Content-Disposition": f'inline; filename="{invoice.number}.{extension}"', "Cache-Control": NO_STORE}
 
 
-async def invoice_pdf(request: Request) -> Response:
-    found = await _invoice(request)
-    if isinstance(found, Response):
-        return found
-    invoice, corrects = found
-    return Response(invoice_documents.render_pdf(invoice, corrects_number=corrects), media_type="application/pdf",
-                    headers=_inline(invoice, "pdf"))
+def _invoice_route(render: Callable[..., bytes | str], media_type: str, extension: str) -> Callable[[Request], Awaitable[Response]]:
+    async def download(request: Request) -> Response:
+        found = await _invoice(request)
+        if isinstance(found, Response):
+            return found
+        invoice, corrects = found
+        return Response(render(invoice, corrects_number=corrects), media_type=media_type, headers=_inline(invoice, extension))
+
+    return download
 
 
-async def invoice_html(request: Request) -> Response:
-    found = await _invoice(request)
-    if isinstance(found, Response):
-        return found
-    invoice, corrects = found
-    return Response(invoice_documents.render_html(invoice, corrects_number=corrects), media_type="text/html; charset=utf-8",
-                    headers=_inline(invoice, "html"))
+invoice_pdf = _invoice_route(invoice_documents.render_pdf, "application/pdf", "pdf")
+invoice_html = _invoice_route(invoice_documents.render_html, "text/html; charset=utf-8", "html")
 
 
 ROUTES = [
