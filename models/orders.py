@@ -13,6 +13,8 @@ from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, Payment
 from models.base import Base, Rate, created_at, enum_column, uuid_pk
 
 order_number_seq = Sequence("order_number_seq", start=100001, metadata=Base.metadata)
+# Event cursors (migration 0007); CACHE 1, so its last_value is the last number handed out by any session.
+order_event_seq = Sequence("order_event_seq", cache=1, metadata=Base.metadata)
 
 
 class Customer(Base):
@@ -108,14 +110,17 @@ class Allocation(Base):
 class OrderEvent(Base):
     """Append-only order timeline and transactional outbox.
 
-    `seq` is assigned at commit under a counter-row lock, so it is gapless and
-    in commit order: a subscriber that resumes after a cursor misses nothing.
+    `seq` is drawn from the sequence `order_event_seq` as the last statement before
+    commit (issue 16): unique and increasing, but not gapless (rolled-back and retried
+    transactions leave holes) and not in commit order. Readers deliver in `seq` order
+    and never past the visibility horizon of app/infra/horizon.py, so a subscriber that
+    resumes after a cursor still misses nothing.
     """
 
     __tablename__ = "order_events"
     __table_args__ = (Index("ix_order_events_order_id_seq", "order_id", "seq"),)
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, server_default=text("nextval('order_event_seq')"))
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     type: Mapped[OrderEventType] = mapped_column(enum_column(OrderEventType, 40))
     status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus, 24))

@@ -36,7 +36,8 @@ BREACHES = [
     ("DELETE FROM order_events WHERE type = 'PLACED'", "every order has a PLACED event"),
     ("DELETE FROM order_lines", "every order has lines"),
     ("UPDATE stock_levels SET on_hand = on_hand + 5", "stock ledger sums = stock levels"),
-    ("UPDATE counters SET value = value + 3 WHERE name = 'order_event'", "newest event cursor = event counter"),
+    ("UPDATE order_events SET seq = seq + 1000000", "event cursors drawn from the sequence"),
+    ("UPDATE order_events SET previous_status = 'CANCELLED'", "each order's events chain in cursor order"),
 ]
 
 
@@ -57,6 +58,3 @@ async def test_check_reports_a_breach_and_the_cli_exits_1(db, database_url, brea
         async with db.engine.begin() as conn:
             await conn.execute(text("TRUNCATE orders, allocations, stock_levels, stock_movements CASCADE"))
             await conn.execute(text(f"ALTER TABLE stock_levels ADD CONSTRAINT {CONSTRAINT} CHECK (reserved >= 0 AND reserved <= on_hand)"))
-            await conn.execute(text(
-                "UPDATE counters SET value = (SELECT COALESCE(MAX(seq), value) FROM order_events) WHERE name = 'order_event'"
-            ))

@@ -127,8 +127,9 @@ async def test_while_the_database_is_down_clients_get_503_unavailable_and_afterw
     assert placed.status_code == 200 and placed.json()["data"]["placeOrder"]["userErrors"] == [], placed.text
     assert (await env.post(STOCK)).status_code == 200
     # and the subscription opened before the outage misses nothing: the next change arrives, right after the last one seen
+    # (cursors come from a sequence, issue 16: after a crash it resumes up to 32 numbers further on)
     after = await ws.data(subscription, timeout=15)
-    assert int(after["orderStatusChanged"]["cursor"]) == int(first["orderStatusChanged"]["cursor"]) + 1
+    assert int(after["orderStatusChanged"]["cursor"]) > int(first["orderStatusChanged"]["cursor"])
     assert after["orderStatusChanged"]["order"]["number"] == placed.json()["data"]["placeOrder"]["order"]["number"]
     await ws.close()
     assert await check_invariants(env.db) == []

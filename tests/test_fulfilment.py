@@ -810,7 +810,7 @@ query($first: Int) {
     edges { node { id warehouse { code } order { number lines { sku } } events { status occurredAt } } }
   }
 }"""
-HUB_STATEMENTS = ("FROM counters", "FROM order_events JOIN orders")
+HUB_STATEMENTS = ("order_event_horizon", "FROM order_events JOIN orders")
 
 
 async def test_nested_shipment_fields_cost_the_same_number_of_statements_at_any_page_size(gql, db, clock):

@@ -27,7 +27,7 @@ query Nested($first: Int) {
 """
 
 
-HUB_STATEMENTS = ("FROM counters", "FROM order_events JOIN orders")
+HUB_STATEMENTS = ("order_event_horizon", "FROM order_events JOIN orders")
 
 
 async def many_orders(db, n: int) -> list:
@@ -98,7 +98,7 @@ async def test_nested_lists_cost_the_same_number_of_statements_at_any_page_size(
         assert "errors" not in body
         assert len(body["data"]["orders"]["edges"]) == first
         assert all(len(e["node"]["lines"]) == 1 and e["node"]["events"]["edges"] for e in body["data"]["orders"]["edges"])
-        # the live hub's own reads (event fan-out, counter check) run beside the request
+        # the live hub's own reads (event fan-out, horizon check) run beside the request
         counts[first] = sum(1 for sql in counter.statements if not any(p in sql for p in HUB_STATEMENTS))
     # auth + orders page + one batch each for lines, events, shipments, payments and invoices
     # (per-request DataLoaders: one statement per list, whatever the page size; constancy is the point)

@@ -4,9 +4,11 @@ One `AsyncSession` per unit of work: per mutation, and per DataLoader batch for
 reads (sibling resolvers run concurrently and a session refuses concurrent use).
 
 The unit of work is also the transactional outbox: order events recorded during
-it are numbered and inserted at the very end, under a lock on one counter row,
-so event cursors follow commit order exactly; they are handed to the publisher
-only after the commit succeeded, so a rolled-back change publishes nothing.
+it are inserted at the very end, numbered from the sequence `order_event_seq`
+(no lock shared between writers, issue 16), after the transaction has taken its
+id; readers order them by that number and never read past the horizon of
+app/infra/horizon.py. They are handed to the publisher only after the commit
+succeeded, so a rolled-back change publishes nothing (its numbers stay unused).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import ColumnElement, event, insert, literal_column, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -39,7 +41,11 @@ from models.orders import OrderEvent
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-EVENT_COUNTER = "order_event"
+# Event cursors (issue 16): the writer's transaction id is assigned BEFORE it draws a number, so a
+# reader that saw `last` and then took an id of its own knows every writer below `last` by a smaller id.
+ASSIGN_XID = text("SELECT pg_current_xact_id()::text::bigint")
+NEXT_EVENT_SEQ: ColumnElement[int] = literal_column("nextval('order_event_seq')")
+EVENT_INSERT_ROWS = 1000  # rows per INSERT (7 bound values each, far below the protocol's 32767)
 # Deadlocks, serialization failures, lock timeouts and connections lost before COMMIT are retried
 # whole (the transaction rolled back), within the retry budget; clients never see them.
 MAX_ATTEMPTS = 5
@@ -74,22 +80,25 @@ class UnitOfWork:
         self.pending_events.append(values)
         return values
 
-    async def _flush_events(self) -> None:
+    async def _flush_events(self) -> int | None:
+        """Insert the queued events, last thing before COMMIT; returns the transaction id (None: no events).
+
+        1. the transaction's id is assigned first (it may have written nothing else yet);
+        2. the numbers are drawn by the INSERT itself, one nextval per row in the order the events
+           were recorded, while the transaction holds the locks it took for them: the events of one
+           order are numbered in the order their transactions took that order's row lock.
+        Nothing is locked beyond the rows the change itself touched."""
         if not self.pending_events:
-            return
-        count = len(self.pending_events)
-        # The row lock is held until commit: cursor order == commit order.
-        last = (
-            await self.session.execute(
-                text("UPDATE counters SET value = value + :n WHERE name = :name RETURNING value"),
-                {"n": count, "name": EVENT_COUNTER},
-            )
-        ).scalar_one()
-        first = last - count + 1
-        for offset, values in enumerate(self.pending_events):
-            values["seq"] = first + offset
-        await self.session.execute(insert(OrderEvent), self.pending_events)
+            return None
+        xid = int((await self.session.execute(ASSIGN_XID)).scalar_one())
+        for start in range(0, len(self.pending_events), EVENT_INSERT_ROWS):
+            chunk = self.pending_events[start:start + EVENT_INSERT_ROWS]
+            statement = insert(OrderEvent).values([{**values, "seq": NEXT_EVENT_SEQ} for values in chunk]).returning(OrderEvent.seq)
+            # VALUES rows are evaluated in order: the smallest number went to the first row
+            for values, seq in zip(chunk, sorted((await self.session.execute(statement)).scalars().all()), strict=True):
+                values["seq"] = seq
         self.committed_events, self.pending_events = self.pending_events, []
+        return xid
 
 
 class Database:
@@ -253,8 +262,9 @@ class Database:
                     async with session.begin():
                         result = await work(uow)
                         await session.flush()
-                        await uow._flush_events()
-                        xid = (await session.execute(XID)).scalar()
+                        xid = await uow._flush_events()
+                        if xid is None:
+                            xid = (await session.execute(XID)).scalar()
                         committing = True
                         metrics.mark_commit_started()
                 break

@@ -5,10 +5,12 @@ only carries wake-up messages with the newest event cursor (PostgreSQL NOTIFY
 caps a payload at 8000 bytes). Each process keeps one hub with one reader task:
 on a signal, or every `poll_interval` at the latest, it reads the events after
 the last cursor it has seen once, with their orders, and hands the same rows to
-every local subscriber. Cursors are gapless and follow commit order, so the hub
-can never skip an event: a lost signal (or a broadcast backend that is down)
-only delays delivery until the next poll. A subscriber whose bounded queue
-overflows is not dropped silently: it catches up from the database.
+every local subscriber. Cursors are event seqs from a sequence: they have gaps and
+are not in commit order, so the hub reads only up to the visibility horizon of
+app/infra/horizon.py, below which the log is final; then it can never skip an
+event: a lost signal (or a broadcast backend that is down) only delays delivery
+until the next poll. A subscriber whose bounded queue overflows is not dropped
+silently: it catches up from the database.
 
 Stock notices are not logged: they go straight to this process's stock
 subscribers and over the bus to the other processes'.
@@ -25,11 +27,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app.infra import metrics
 from app.infra.bus import CONNECT_TIMEOUT, SignalBus
-from app.infra.database import EVENT_COUNTER, Database
+from app.infra.database import Database
+from app.infra.horizon import EventHorizon
 from app.infra.tasks import cancel_and_wait
 from models import Order, OrderEvent
 
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
 BATCH = 500
+# While numbers handed out are not confirmed yet (writers in flight): re-check at once, then after
+# this pause, doubling up to the poll interval; reset whenever the horizon moves.
+RECHECK = 0.001
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -106,6 +112,8 @@ class LiveHub:
         self.db = db
         self.poll_interval = poll_interval
         self.bus = SignalBus(broadcast_url, on_message=self._on_remote_message, on_connect=self.wake)
+        self.horizon = EventHorizon(db)
+        # The confirmed horizon this hub has delivered up to (every event <= it is final and was fanned out).
         self.last_seq = 0
         # Subscriptions registered since start (never decreases): a readiness signal for operators and tests.
         self.registrations = 0
@@ -177,55 +185,69 @@ class LiveHub:
             subscription.offer(notice)
 
     async def _read_loop(self) -> None:
-        """Reads new events on a signal, and every poll_interval anyway (the safety net for lost signals)."""
+        """Reads new events on a signal, and every poll_interval anyway (the safety net for lost signals);
+        sooner while numbers handed out wait for their writers to end (see RECHECK)."""
+        wait = self.poll_interval
+        recheck = 0.0
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await self._wake.wait()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
             self._wake.clear()
             try:
+                before = self.last_seq
                 await self.catch_up()
+                if not self.horizon.pending:
+                    wait, recheck = self.poll_interval, 0.0
+                elif self.last_seq > before:
+                    wait, recheck = 0.0, RECHECK
+                else:
+                    wait, recheck = recheck, min(max(recheck * 2, RECHECK), self.poll_interval)
             except Exception:
                 log.exception("reading new order events failed; retrying")
                 await asyncio.sleep(self.poll_interval)
+                wait = 0.0
 
     async def committed_cursor(self) -> int:
-        """The cursor of the newest committed event."""
-        async def read(session: Any) -> int:
-            return int((await session.execute(text("SELECT value FROM counters WHERE name = :n"), {"n": EVENT_COUNTER})).scalar_one())
-
-        return await self.db.query(read, primary=True)  # "now" of a new subscription: never a lagging replica's
+        """"Now" as a cursor: every event committed before this call is at or below it, and every
+        one at or below it is final (it waits for the write transactions in flight to end)."""
+        return await self.horizon.now()  # on the primary: never a lagging replica's
 
     async def catch_up(self) -> None:
         async with self._catch_up_lock:
-            while True:
-                deliveries = await self.read_events(after=self.last_seq, limit=BATCH)
-                if not deliveries:
-                    return
+            upto = await self.horizon.advance()
+            while self.last_seq < upto:
+                deliveries = await self.read_events(after=self.last_seq, upto=upto, limit=BATCH)
                 # No await from here to the end of the fan-out: a subscription registered
                 # before it gets the whole batch, one registered after starts past it.
-                self.last_seq = deliveries[-1].seq
-                metrics.delivered([d.event.occurred_at for d in deliveries])
+                self.last_seq = deliveries[-1].seq if len(deliveries) == BATCH else upto
+                if deliveries:
+                    metrics.delivered([d.event.occurred_at for d in deliveries])
                 for delivery in deliveries:
                     for subscription in list(self.order_subscriptions):
                         subscription.offer(delivery)
                 self._progressed()
-                if len(deliveries) < BATCH:
-                    return
 
     async def read_events(
         self, *, after: int, limit: int, upto: int | None = None, order_id: uuid.UUID | None = None
     ) -> list[Delivery]:
+        """Events after `after`, in cursor order. Callers pass `upto` <= a confirmed horizon (without
+        it, numbers above the horizon may still fill in below what is returned)."""
         statement = select(OrderEvent, Order).join(Order, Order.id == OrderEvent.order_id).where(OrderEvent.seq > after)
         if upto is not None:
             statement = statement.where(OrderEvent.seq <= upto)
         if order_id is not None:
             statement = statement.where(OrderEvent.order_id == order_id)
         async def read(session: Any) -> list[Delivery]:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})  # one statement: no BEGIN/ROLLBACK
             rows = (await session.execute(statement.order_by(OrderEvent.seq).limit(limit))).all()
             return [Delivery(event, order) for event, order in rows]
 
-        return await self.db.query(read)
+        # A replica only once it has replayed the horizon's WAL position: else it could miss a
+        # commit the horizon already counts, and a range read once is never read again.
+        primary = self.db.replica is None or not await self.db._replica_has(self.horizon.lsn)
+        return await self.db.query(read, primary=primary)
 
     # -- subscribing ----------------------------------------------------------
 

@@ -1,0 +1,116 @@
+"""The visibility horizon of the order event log (issue 16): up to where a reader may read it.
+
+Writers number events from the sequence `order_event_seq` (app/infra/database.py) with no lock
+shared between them, so numbers are not in commit order: seq 11 can be committed while the
+transaction holding seq 10 is still in flight, or roll back (a permanent gap). A reader that
+delivered 11 would then lose 10 for good. So readers deliver in seq order, but only up to a
+*horizon* H below which the log is final: every event with seq <= H that will ever commit has
+committed and is visible. The order is then the same for every reader in every process (seq
+order), and a cursor is just the seq: "after c" means the events with c < seq <= H, then later.
+
+How H is established, with no timeout and no guess (PgQ's ticks and Marten's high-water mark,
+with a transaction id of the reader's own as the tick). The function `order_event_horizon`
+(migration 0007), one round trip, returns in this order:
+  xmin  = pg_snapshot_xmin(pg_current_snapshot()): every transaction with a smaller id has ended;
+  lsn   = the WAL insert position, read after that snapshot;
+  last  = the highest seq handed out so far (the sequence has CACHE 1);
+  xid   = a transaction id assigned to the call, after `last` was read (only when last grew).
+The pair (last, xid) is a *candidate*; a later call whose xmin > xid *confirms* it: H = last.
+
+Proof. Let W be a writer that drew s <= last. Its number was drawn before `last` was read
+(the sequence only grows), and W's own id was assigned before it drew (the unit of work runs
+`SELECT pg_current_xact_id()` first), and ids are handed out in increasing order, so W's id is
+smaller than `xid`, which was assigned after `last` was read. xmin > xid then means W has
+ended, committed or rolled back: the snapshot of any later statement sees exactly the events
+with seq <= last that will ever exist. And no event can get a number <= last afterwards: later
+nextval calls return more. Hence: delivered once (a reader moves its cursor only to confirmed
+horizons and reads each range (c, H] once), one total order (seq), resumable after any cursor
+(the range after it is final), nothing before commit (only committed rows are read), and the
+events of one order in causal order (a writer draws its numbers while it holds the order's row
+lock, so the next holder of that lock draws larger ones).
+
+Why not the simpler rules (issue 16's traps):
+  - seq order with "xid < xmin" as the test: W2 (older id) can draw 11 after W1 (younger id)
+    drew 10; with W1 in flight and W2 below xmin, 11 passes the test and 10 comes later;
+  - xid order: a transaction with a smaller id can take an order's lock after one with a larger
+    id committed its event for that order: the order's events would be delivered reversed;
+  - snapshot xmax instead of our own id: xmax is the latest *completed* id + 1, so a writer with a
+    larger id that is still running is invisible to that bound.
+Replicas: a replica shows everything a confirmed horizon covers once it has replayed `lsn` (the
+writers' commit records came before the confirming snapshot); `lsn` is kept with H, and readers
+use the replica only once it has replayed it.
+
+Cost: one round trip per reader round, and a transaction id only when new numbers were handed
+out since the last sample. A horizon waits for the write transactions that were in flight when
+it was sampled (not for read-only ones): a long write transaction delays delivery, never loses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import text
+
+from app.infra.database import Database, lsn_to_int
+
+HORIZON = text("SELECT xmin, lsn, last, xid FROM order_event_horizon(:known)")
+# Waiting for a horizon in `now`: from the first re-check to the longest pause between two.
+FIRST_RECHECK = 0.0005
+LONGEST_RECHECK = 0.05
+
+
+class EventHorizon:
+    """One per process (the live hub's): confirmed horizon, its WAL position, and the candidates not yet confirmed."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.confirmed = 0  # every event with seq <= confirmed that will ever exist is committed
+        self.lsn = 0  # WAL position after which a replica shows all of them
+        self.sampled = 0  # the highest `last` a candidate was taken for
+        self.candidates: list[tuple[int, int]] = []  # (last, xid) not confirmed yet
+
+    @property
+    def pending(self) -> bool:
+        """Numbers were handed out beyond the confirmed horizon: a later call may confirm them."""
+        return bool(self.candidates)
+
+    async def advance(self) -> int:
+        """One round trip: confirms what earlier samples allow, and samples anew if new numbers were handed out."""
+        self._absorb(await self._call(self.sampled))
+        return self.confirmed
+
+    async def now(self) -> int:
+        """A horizon covering every number handed out before this call (for "from now"):
+        returns once the write transactions in flight at the call have ended."""
+        row = await self._call(self.confirmed)
+        self._absorb(row)
+        target = int(row["last"])
+        pause = FIRST_RECHECK
+        while self.confirmed < target:
+            await asyncio.sleep(pause)  # the database's state is polled: the writers in flight end when they end
+            pause = min(pause * 2, LONGEST_RECHECK)
+            await self.advance()
+        return max(target, 0)
+
+    def _absorb(self, row: dict[str, Any]) -> None:
+        # No await in here: concurrent callers (the hub's loop, a new subscription) never see half an update.
+        xmin = int(row["xmin"])
+        ready = [last for last, xid in self.candidates if xid < xmin]
+        if ready:
+            self.confirmed = max(self.confirmed, *ready)
+            self.lsn = max(self.lsn, lsn_to_int(row["lsn"]))
+            self.candidates = [(last, xid) for last, xid in self.candidates if xid >= xmin]
+        if row["xid"] is not None:
+            last = int(row["last"])
+            if last <= self.confirmed:
+                return
+            self.candidates.append((last, int(row["xid"])))
+            self.sampled = max(self.sampled, last)
+
+    async def _call(self, known: int) -> dict[str, Any]:
+        async def call(session: Any) -> dict[str, Any]:
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return dict((await connection.execute(HORIZON, {"known": known})).mappings().one())
+
+        return await self.db.query(call, primary=True)  # the sequence and transaction ids exist on the primary only
