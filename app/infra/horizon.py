@@ -12,10 +12,16 @@ How H is established, with no timeout and no guess (PgQ's ticks and Marten's hig
 with a transaction id of the reader's own as the tick). The function `order_event_horizon`
 (migration 0007), one round trip, returns in this order:
   xmin  = pg_snapshot_xmin(pg_current_snapshot()): every transaction with a smaller id has ended;
+  run   = the end of the unbroken run of committed numbers after the caller's H;
   lsn   = the WAL insert position, read after that snapshot;
   last  = the highest seq handed out so far (the sequence has CACHE 1);
   xid   = a transaction id assigned to the call, after `last` was read (only when last grew).
 The pair (last, xid) is a *candidate*; a later call whose xmin > xid *confirms* it: H = last.
+That waits for every write transaction in flight at the sample, so the same call also moves H
+along the unbroken run of committed numbers H+1, H+2, ... (`run`): a committed number is final
+(numbers are unique), so the common case (no rollback below) waits only for the writers that
+hold the next numbers, between their draw and their COMMIT; a gap left by a rollback, a retry or
+a crash (the sequence jumps ahead after one) is passed once a candidate above it is confirmed.
 
 Proof. Let W be a writer that drew s <= last. Its number was drawn before `last` was read
 (the sequence only grows), and W's own id was assigned before it drew (the unit of work runs
@@ -23,7 +29,8 @@ Proof. Let W be a writer that drew s <= last. Its number was drawn before `last`
 smaller than `xid`, which was assigned after `last` was read. xmin > xid then means W has
 ended, committed or rolled back: the snapshot of any later statement sees exactly the events
 with seq <= last that will ever exist. And no event can get a number <= last afterwards: later
-nextval calls return more. Hence: delivered once (a reader moves its cursor only to confirmed
+nextval calls return more. The run rule needs no proof beyond uniqueness: H+1 committed is the only event numbered H+1.
+Hence: delivered once (a reader moves its cursor only to confirmed
 horizons and reads each range (c, H] once), one total order (seq), resumable after any cursor
 (the range after it is final), nothing before commit (only committed rows are read), and the
 events of one order in causal order (a writer draws its numbers while it holds the order's row
@@ -54,7 +61,7 @@ from sqlalchemy import text
 
 from app.infra.database import Database, lsn_to_int
 
-HORIZON = text("SELECT xmin, lsn, last, xid FROM order_event_horizon(:known)")
+HORIZON = text("SELECT xmin, run, lsn, last, xid FROM order_event_horizon(:known, :after)")
 # Waiting for a horizon in `now`: from the first re-check to the longest pause between two.
 FIRST_RECHECK = 0.0005
 LONGEST_RECHECK = 0.05
@@ -96,11 +103,11 @@ class EventHorizon:
     def _absorb(self, row: dict[str, Any]) -> None:
         # No await in here: concurrent callers (the hub's loop, a new subscription) never see half an update.
         xmin = int(row["xmin"])
-        ready = [last for last, xid in self.candidates if xid < xmin]
-        if ready:
-            self.confirmed = max(self.confirmed, *ready)
+        ready = [last for last, xid in self.candidates if xid < xmin] + [int(row["run"])]
+        if max(ready) > self.confirmed:
+            self.confirmed = max(ready)
             self.lsn = max(self.lsn, lsn_to_int(row["lsn"]))
-            self.candidates = [(last, xid) for last, xid in self.candidates if xid >= xmin]
+        self.candidates = [(last, xid) for last, xid in self.candidates if xid >= xmin and last > self.confirmed]
         if row["xid"] is not None:
             last = int(row["last"])
             if last <= self.confirmed:
@@ -111,6 +118,6 @@ class EventHorizon:
     async def _call(self, known: int) -> dict[str, Any]:
         async def call(session: Any) -> dict[str, Any]:
             connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            return dict((await connection.execute(HORIZON, {"known": known})).mappings().one())
+            return dict((await connection.execute(HORIZON, {"known": known, "after": self.confirmed})).mappings().one())
 
         return await self.db.query(call, primary=True)  # the sequence and transaction ids exist on the primary only

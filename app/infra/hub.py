@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
 BATCH = 500
-# While numbers handed out are not confirmed yet (writers in flight): re-check at once, then after
-# this pause, doubling up to the poll interval; reset whenever the horizon moves.
-RECHECK = 0.001
+# While numbers handed out are not confirmed yet (writers in flight, or a gap a rollback left):
+# re-check after this pause, doubling up to the poll interval, reset whenever the horizon moves
+# (a writer's commit signal wakes the hub sooner; a rolled-back one sends none).
+RECHECK = 0.002
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -187,23 +188,17 @@ class LiveHub:
     async def _read_loop(self) -> None:
         """Reads new events on a signal, and every poll_interval anyway (the safety net for lost signals);
         sooner while numbers handed out wait for their writers to end (see RECHECK)."""
-        wait = self.poll_interval
-        recheck = 0.0
+        wait = recheck = self.poll_interval
         while True:
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 before = self.last_seq
                 await self.catch_up()
-                if not self.horizon.pending:
-                    wait, recheck = self.poll_interval, 0.0
-                elif self.last_seq > before:
-                    wait, recheck = 0.0, RECHECK
-                else:
-                    wait, recheck = recheck, min(max(recheck * 2, RECHECK), self.poll_interval)
+                recheck = RECHECK if self.last_seq > before else min(recheck * 2, self.poll_interval)
+                wait = recheck if self.horizon.pending else self.poll_interval
             except Exception:
                 log.exception("reading new order events failed; retrying")
                 await asyncio.sleep(self.poll_interval)

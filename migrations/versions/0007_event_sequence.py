@@ -17,17 +17,23 @@ depends_on = None
 # One round trip for a reader of the log, in this order (each statement of a VOLATILE plpgsql
 # function gets a fresh snapshot):
 #   1. xmin: the oldest transaction still in flight -> confirms candidates sampled by earlier calls;
-#   2. lsn: the WAL insert position, after that snapshot: a replica that replayed it sees every
-#      transaction the xmin says has finished;
-#   3. last: the highest seq handed out so far (NULL: none yet);
-#   4. xid: only when last > known, a transaction id assigned after `last` was read: every writer
+#   2. run: the end of the unbroken run of committed numbers after `after` (the caller's horizon):
+#      a committed number is final, so the horizon may move along it without waiting;
+#   3. lsn: the WAL insert position, after those snapshots: a replica that replayed it sees every
+#      transaction 1 and 2 counted;
+#   4. last: the highest seq handed out so far (0: none yet);
+#   5. xid: only when last > known, a transaction id assigned after `last` was read: every writer
 #      that drew a seq <= last had its own id before, so a smaller one. The function's own
 #      transaction ends with the call.
 HORIZON = """
-CREATE FUNCTION order_event_horizon(known bigint, OUT xmin bigint, OUT lsn text, OUT last bigint, OUT xid bigint)
+CREATE FUNCTION order_event_horizon(known bigint, after bigint, OUT xmin bigint, OUT run bigint, OUT lsn text, OUT last bigint, OUT xid bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     xmin := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+    SELECT COALESCE(max(seq), after) INTO run FROM (
+        SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM (
+            SELECT seq FROM order_events WHERE seq > after ORDER BY seq LIMIT 5000) numbers) ranked
+    WHERE seq = after + n;
     lsn := pg_current_wal_insert_lsn()::text;
     last := COALESCE(pg_sequence_last_value('order_event_seq'), 0);
     IF last > known THEN
@@ -50,7 +56,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION order_event_horizon(bigint)")
+    op.execute("DROP FUNCTION order_event_horizon(bigint, bigint)")
     op.execute(
         # the old scheme's check wants counter = newest event (gaps above it were never a cursor)
         "INSERT INTO counters (name, value) SELECT 'order_event', COALESCE((SELECT max(seq) FROM order_events), 0)"
