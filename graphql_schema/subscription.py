@@ -15,8 +15,9 @@ from resolvers.types import Info
 class Subscription:
     @strawberry.subscription(
         graphql_type=OrderStatusChange,
-        description="Every status change, in commit order. Filters combine; none = all orders the caller may see. "
-        "`after` replays what was missed since that cursor, then goes live, with no gap and no duplicate."
+        description="Every status change, in cursor order (the same for every subscriber; one order's changes in the order they "
+        "committed). Filters combine; none = all orders the caller may see. `after` replays what was missed since that cursor, "
+        "then goes live, with no gap and no duplicate. Cursors increase but are not consecutive: rely on this, not on n + 1."
     )
     async def order_status_changed(
         self, info: Info, order_id: strawberry.ID | None = None, channel: SalesChannel | None = None, after: str | None = None
