@@ -57,11 +57,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import text
+import asyncpg
 
 from app.infra.database import Database, lsn_to_int
 
-HORIZON = text("SELECT xmin, run, lsn, last, xid FROM order_event_horizon(:known, :after)")
+HORIZON = "SELECT xmin, run, lsn, last, xid FROM order_event_horizon($1, $2)"
 # Waiting for a horizon in `now`: from the first re-check to the longest pause between two.
 FIRST_RECHECK = 0.0005
 LONGEST_RECHECK = 0.05
@@ -117,7 +117,15 @@ class EventHorizon:
 
     async def _call(self, known: int) -> dict[str, Any]:
         async def call(session: Any) -> dict[str, Any]:
-            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            return dict((await connection.execute(HORIZON, {"known": known, "after": self.confirmed})).mappings().one())
+            # On the driver, outside a transaction: one round trip, no BEGIN/ROLLBACK, and the pooled
+            # connection's isolation setting untouched (SQLAlchemy starts its transaction lazily, at
+            # its first statement, so none is open here).
+            raw = await (await session.connection()).get_raw_connection()
+            try:
+                row = await raw.driver_connection.fetchrow(HORIZON, known, self.confirmed)
+            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                    asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError) as exc:
+                raise ConnectionError(str(exc)) from exc  # retried by Database.query like a lost connection
+            return dict(row)
 
         return await self.db.query(call, primary=True)  # the sequence and transaction ids exist on the primary only

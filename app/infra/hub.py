@@ -235,7 +235,6 @@ class LiveHub:
         if order_id is not None:
             statement = statement.where(OrderEvent.order_id == order_id)
         async def read(session: Any) -> list[Delivery]:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})  # one statement: no BEGIN/ROLLBACK
             rows = (await session.execute(statement.order_by(OrderEvent.seq).limit(limit))).all()
             return [Delivery(event, order) for event, order in rows]
 
