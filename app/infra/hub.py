@@ -40,10 +40,10 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
 BATCH = 500
-# While numbers handed out are not confirmed yet (writers in flight, or a gap a rollback left):
-# re-check after this pause, doubling up to the poll interval, reset whenever the horizon moves
-# (a writer's commit signal wakes the hub sooner; a rolled-back one sends none).
-RECHECK = 0.002
+# While numbers handed out are not confirmed yet: re-check after this pause, doubling up to the poll
+# interval, reset whenever the horizon moves. A writer's commit signal wakes the hub at once anyway
+# (the common case: the next numbers' writers commit); this is for gaps nobody signals (a rollback).
+RECHECK = 0.01
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
