@@ -189,8 +189,10 @@ def refusal(result: ProviderResult) -> DomainError:
     return _refuse(result, ("payment", "token"), "charged")
 
 
-async def record_authorization(*, uow: UnitOfWork, order: Order, provider_name: str, key: str, result: ProviderResult) -> Payment:
-    """The AUTHORIZED card payment of an order, its operation and its PAYMENT_AUTHORIZED event."""
+async def record_authorization(*, uow: UnitOfWork, order: Order, provider_name: str, key: str, result: ProviderResult,
+                               new_order: bool = False) -> Payment:
+    """The AUTHORIZED card payment of an order, its operation and its PAYMENT_AUTHORIZED event (`new_order`: written
+    in this unit of work, so this is its only payment)."""
     payment = Payment(id=uuid.uuid4(), order_id=order.id, method=PaymentMethod.CARD, currency=order.currency, amount=order.total,
                       captured_amount=ZERO, refunded_amount=ZERO)
     payment.status, payment.provider, payment.reference = Tx.AUTHORIZED, provider_name, result.reference
@@ -199,7 +201,11 @@ async def record_authorization(*, uow: UnitOfWork, order: Order, provider_name: 
     _record_operation(uow, payment, Op.AUTHORIZE, order.total, key, reference=result.reference)
     events.record(uow, order, E.PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
                                                          "currency": order.currency, "reference": result.reference})
-    await refresh_order_status(uow, order)
+    if new_order:  # its only payment: no need to read the others back
+        order.payment_status = derive_payment_status(order.total, [payment])
+        order.updated_at = datetime.now(UTC)
+    else:
+        await refresh_order_status(uow, order)
     return payment
 
 

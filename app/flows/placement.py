@@ -102,6 +102,7 @@ class _Held:
     placement: Placement
     serial: int
     key: str
+    promise: Any  # the delivery date, computed in the first step (before any lock)
 
 
 async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
@@ -118,9 +119,12 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
                                                    attempt_id=attempt_id, generation=generation)
         totals = orders.totals_of(planned)
         serial = await orders.next_serial(uow)
+        promise = await _promise(uow, planned)
         held = await orders.hold_stock(uow=uow, placement=planned, attempt_id=attempt_id, serial=serial, provider_key=key,
                                        amount=totals.total, currency=planned.lines[0].product.currency, hold_seconds=hold_seconds)
-        return _Held(attempt_id, held, serial, key)
+        if held.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
+            promise = await _promise(uow, held)
+        return _Held(attempt_id, held, serial, key, promise)
 
     units: list[UnitOfWork] = []
 
@@ -156,10 +160,8 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         if not await orders.take_hold(uow=uow, attempt_id=step.attempt_id):
             raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
                               ("payment", "token"))
-        placement = step.placement
-        order = await orders.write_held_order(uow=uow, placement=placement, estimated_delivery_date=await _promise(uow, placement),
-                                              serial=step.serial)
-        await payments.record_authorization(uow=uow, order=order, provider_name=provider_name, key=step.key, result=result)
+        order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial)
+        await payments.record_authorization(uow=uow, order=order, provider_name=provider_name, key=step.key, result=result, new_order=True)
         return order
 
     order = await db.run(confirm, actor=actor)
