@@ -25,6 +25,7 @@ from models import Order, OrderEvent, StockLevel, StockMovement
 from models.billing import Payment
 from models.placement import PlacementAttempt
 from tests import factories
+from tests.conftest import make_key
 from tests.factories import ADDRESS_INPUT
 
 PLACE = """
@@ -101,9 +102,8 @@ async def test_no_stock_lock_is_held_while_the_provider_answers(gql, db, provide
     assert await reserved(db) == 2
     assert await scalar(db, select(func.count()).select_from(Order)) == 0
     assert await scalar(db, select(func.count()).select_from(PlacementAttempt).where(PlacementAttempt.status == "HELD")) == 1
-    async with db.engine.connect() as conn:
-        async with conn.begin():
-            locked = (await conn.execute(text("SELECT reserved FROM stock_levels WHERE sku = 'HOT' FOR UPDATE NOWAIT"))).scalar_one()
+    async with db.engine.connect() as conn, conn.begin():
+        locked = (await conn.execute(text("SELECT reserved FROM stock_levels WHERE sku = 'HOT' FOR UPDATE NOWAIT"))).scalar_one()
     assert locked == 2
     gate.release.set()
     body = await placing
@@ -204,3 +204,29 @@ async def test_concurrent_retries_of_one_card_placement_place_it_once(gql, db, p
     assert await reserved(db) == 2
     assert await scalar(db, select(func.count()).select_from(Order)) == 1
     assert len([op for op in provider.operations if op[0] == "authorize"]) == 1
+
+
+async def test_a_server_killed_during_the_providers_call_is_recovered(db, database_url) -> None:
+    from tests.live_server import POLL_SECONDS, LiveServer
+
+    await hot_catalog(db)
+    token = await make_key(db, "orders:write", name="killed-writer")
+    server = await LiveServer(database_url).start()
+    try:
+        placing = asyncio.create_task(server.gql(PLACE, card_order([("HOT", 4)], "test_slow"), token=token))
+        # the first step committed (the units are held) and the provider is in its 300 ms call: kill the process
+        deadline = time.monotonic() + 30
+        while await scalar(db, select(func.count()).select_from(PlacementAttempt).where(PlacementAttempt.status == "HELD")) == 0:
+            assert time.monotonic() < deadline and not placing.done(), "the placement never held its stock"
+            await asyncio.sleep(POLL_SECONDS)
+        server.kill()
+        with pytest.raises(Exception):  # noqa: B017  (the connection dies with the server)
+            await placing
+    finally:
+        await server.stop()
+    assert await reserved(db) == 4 and await scalar(db, select(func.count()).select_from(Order)) == 0
+    later = datetime.now(UTC) + timedelta(seconds=config.settings().placement_hold_seconds + 1)
+    assert len(await expiry.recover_due(db, now=later)) == 1
+    assert await reserved(db) == 0
+    assert await scalar(db, select(PlacementAttempt.status)) == "RECOVERED"
+    assert await scalar(db, select(func.count()).select_from(OrderEvent)) == 0
