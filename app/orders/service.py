@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
@@ -122,17 +122,27 @@ def _check(request: PlaceOrderRequest) -> Placement:
     return Placement(request, channel, method, email, shipping, billing)
 
 
+_CATALOGUE_READS: dict[SalesChannel, Any] = {}  # the statement per channel, built once (building it costs more than sending it)
+
+
+def _catalogue_read(channel: SalesChannel) -> Any:
+    statement = _CATALOGUE_READS.get(channel)
+    if statement is None:
+        stock = allocation.candidate_join(channel)
+        statement = _CATALOGUE_READS[channel] = (
+            select(Product, *allocation.CANDIDATE_COLUMNS)
+            .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
+            .where(Product.sku.in_(bindparam("skus", expanding=True)))
+            .order_by(Product.sku, StockLevel.warehouse_id)
+        )
+    return statement
+
+
 async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel) -> tuple[dict[str, Product], list[Candidate]]:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
     serving the channel (and their priority, country, code: what allocation and the delivery promise need)."""
     skus = sorted({line.sku.strip() for line in request.lines})
-    stock = allocation.candidate_join(channel)
-    rows = (await uow.session.execute(
-        select(Product, *allocation.CANDIDATE_COLUMNS)
-        .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
-        .where(Product.sku.in_(skus))
-        .order_by(Product.sku, StockLevel.warehouse_id)
-    )).all()
+    rows = (await uow.session.execute(_catalogue_read(channel), {"skus": skus})).all()
     products = {row[0].sku: row[0] for row in rows}
     candidates = [allocation.candidate_of(row) for row in rows if row.id is not None]
     return products, candidates
@@ -177,14 +187,16 @@ async def existing_for_key(uow: UnitOfWork, request: PlaceOrderRequest) -> Order
     return existing
 
 
+_UPSERT_CUSTOMER = (
+    pg_insert(Customer)
+    .values(id=bindparam("id"), email=bindparam("email"))
+    .on_conflict_do_update(index_elements=[Customer.email], set_={"email": bindparam("email")})
+    .returning(Customer.id)
+)
+
+
 async def _customer_id(uow: UnitOfWork, email: str) -> uuid.UUID:
-    statement = (
-        pg_insert(Customer)
-        .values(id=uuid.uuid4(), email=email)
-        .on_conflict_do_update(index_elements=[Customer.email], set_={"email": email})
-        .returning(Customer.id)
-    )
-    return (await uow.session.execute(statement)).scalar_one()
+    return (await uow.session.execute(_UPSERT_CUSTOMER, {"id": uuid.uuid4(), "email": email})).scalar_one()
 
 
 def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]:
