@@ -163,6 +163,10 @@ def _authorization_key(order: Order) -> str:
     return f"authorize:order:{order.id}"
 
 
+# The payment status of an order whose only payment is an approved card authorisation.
+AUTHORIZED_ORDER_STATUS = PaymentStatus.AUTHORIZED
+
+
 def placement_authorization_key(*, idempotency_key: str | None, fingerprint: str, attempt_id: uuid.UUID, generation: int) -> str:
     """The provider key of a two-step card placement: from the client's key (a retry after a crash reuses the
     authorisation) unless there is none; `generation` counts this key's attempts the expiry worker recovered
@@ -201,9 +205,8 @@ async def record_authorization(*, uow: UnitOfWork, order: Order, provider_name: 
     _record_operation(uow, payment, Op.AUTHORIZE, order.total, key, reference=result.reference)
     events.record(uow, order, E.PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
                                                          "currency": order.currency, "reference": result.reference})
-    if new_order:  # its only payment: no need to read the others back
-        order.payment_status = derive_payment_status(order.total, [payment])
-        order.updated_at = datetime.now(UTC)
+    if new_order:  # written in this unit with the status its only payment gives it (AUTHORIZED_ORDER_STATUS)
+        assert order.payment_status == derive_payment_status(order.total, [payment])
     else:
         await refresh_order_status(uow, order)
     return payment

@@ -160,7 +160,8 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         if not await orders.take_hold(uow=uow, attempt_id=step.attempt_id):
             raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
                               ("payment", "token"))
-        order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial)
+        order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
+                                              payment_status=payments.AUTHORIZED_ORDER_STATUS)
         await payments.record_authorization(uow=uow, order=order, provider_name=provider_name, key=step.key, result=result, new_order=True)
         return order
 

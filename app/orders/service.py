@@ -242,6 +242,7 @@ def totals_of(placement: Placement) -> Any:
 
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
+    payment_status: PaymentStatus = PaymentStatus.UNPAID,
 ) -> tuple[Order, dict[str, uuid.UUID]]:
     """The PENDING order and its lines (flushed: number and timestamps come back); the SKU -> stocked line map."""
     request, lines = placement.request, placement.lines
@@ -250,7 +251,7 @@ async def write_order(
     order = Order(
         id=uuid.uuid4(),
         status=OrderStatus.PENDING,
-        payment_status=PaymentStatus.UNPAID,
+        payment_status=payment_status,
         payment_method=placement.payment_method,
         channel=placement.channel,
         customer_id=await _customer_id(uow, placement.email),
@@ -310,11 +311,13 @@ async def create_order(*, uow: UnitOfWork, placement: Placement, estimated_deliv
 
 
 async def write_held_order(
-    *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int,
+    *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int, payment_status: PaymentStatus,
 ) -> Order:
     """A card placement's second step: its stock is already reserved (held since the first step), so this writes
-    the order, its lines and allocations and the PLACED event without touching a stock row."""
-    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial)
+    the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
+    event without touching a stock row."""
+    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
+                                           payment_status=payment_status)
     uow.session.add_all(
         Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
                    quantity=p.quantity)
