@@ -7,6 +7,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 
 from app.auth.cache import KeyCache
 from app.auth.service import KEY_TOPIC, TOKEN_PREFIX, Principal, hash_token, lookup_key
@@ -60,12 +61,14 @@ class Context:
         return self._principal
 
     async def _lookup(self, token: str) -> Principal | None:
-        """From the process's key cache (no statement), else from the database, then cached."""
+        """From the process's key cache (no statement), else from the database, then cached. A WebSocket's key is
+        always checked against the database when it connects (a socket lives long; the key sweep re-checks it, and
+        a database that is down closes it with 1013): only requests are served from the cache."""
         if not token.startswith(TOKEN_PREFIX):
             return None
         token_hash = hash_token(token)
         cache = key_cache(self.hub, self.settings)
-        principal = cache.get(token_hash)
+        principal = None if isinstance(self.request, WebSocket) else cache.get(token_hash)
         if principal is not None:
             return principal
         generation = cache.generation

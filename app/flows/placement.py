@@ -58,15 +58,15 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
     )
 
 
-async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order:
+async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None) -> Order:
     """The whole placement in the caller's one transaction (a card is authorised inside it: the path of
-    factories, the demo seed and exchanges; `placeOrder` uses `place`)."""
+    factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand."""
     planned = await orders.plan_placement(uow=uow, request=request)
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
     payments.check_card_token(planned.payment_method, request.payment_token)
     promise = await _promise(uow, planned)
-    order, reserved = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise)
+    order, reserved = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id)
     if reserved.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
         order.estimated_delivery_date = await _promise(uow, reserved)
     await payments.open_payment(uow=uow, order=order, method=order.payment_method, token=request.payment_token)
@@ -83,17 +83,19 @@ def _pays_by_card(request: PlaceOrderRequest) -> bool:
 
 
 async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
-    """`placeOrder`: one transaction, or two around the provider's call for a card (see the module doc)."""
+    """`placeOrder`: one transaction, or two around the provider's call for a card (see the module doc); the
+    customer is found or added before either (`orders.customer_before`)."""
+    customer_id = await orders.customer_before(db, request)
     if not _pays_by_card(request) or not (request.payment_token or "").strip():
         units: list[UnitOfWork] = []
 
         async def work(uow: UnitOfWork) -> Order:
             units.append(uow)
-            return await place_order(uow=uow, request=request)
+            return await place_order(uow=uow, request=request, customer_id=customer_id)
 
         order = await db.run(work, actor=actor)
         return Placed(order, units[-1].committed_events)
-    return await _place_by_card(db, request=request, actor=actor)
+    return await _place_by_card(db, request=request, actor=actor, customer_id=customer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class _Held:
     promise: Any  # the delivery date, computed in the first step (before any lock)
 
 
-async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
+async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str | None, customer_id: uuid.UUID | None) -> Placed:
     assert request.payment_token is not None
     hold_seconds = config.settings().placement_hold_seconds
 
@@ -161,7 +163,7 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
             raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
                               ("payment", "token"))
         order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
-                                              payment_status=payments.AUTHORIZED_ORDER_STATUS)
+                                              payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer_id)
         await payments.record_authorization(uow=uow, order=order, provider_name=provider_name, key=step.key, result=result, new_order=True)
         return order
 

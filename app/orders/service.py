@@ -19,7 +19,8 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
-from app.infra.database import UnitOfWork
+from app.infra.database import Database, UnitOfWork
+from app.infra.faults import is_connection_error, sqlstate
 from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
@@ -187,6 +188,14 @@ async def existing_for_key(uow: UnitOfWork, request: PlaceOrderRequest) -> Order
     return existing
 
 
+# The customer by email, added if new, in one statement that locks nothing: an existing customer's row is not
+# updated (ON CONFLICT DO NOTHING), so concurrent orders of one customer never queue on it, and a placement
+# waiting on a stock row holds no customer lock. Only a brand-new email inserted concurrently by another
+# transaction (committed after this statement's snapshot) finds no row: then the locking upsert decides.
+_FIND_OR_ADD_CUSTOMER = text("""
+WITH added AS (INSERT INTO customers (id, email) VALUES (:id, :email) ON CONFLICT (email) DO NOTHING RETURNING id)
+SELECT id FROM added UNION ALL SELECT id FROM customers WHERE email = :email
+""")
 _UPSERT_CUSTOMER = (
     pg_insert(Customer)
     .values(id=bindparam("id"), email=bindparam("email"))
@@ -196,7 +205,37 @@ _UPSERT_CUSTOMER = (
 
 
 async def _customer_id(uow: UnitOfWork, email: str) -> uuid.UUID:
-    return (await uow.session.execute(_UPSERT_CUSTOMER, {"id": uuid.uuid4(), "email": email})).scalar_one()
+    params = {"id": uuid.uuid4(), "email": email}
+    found = (await uow.session.execute(_FIND_OR_ADD_CUSTOMER, params)).scalars().first()
+    if found is not None:
+        return found
+    return (await uow.session.execute(_UPSERT_CUSTOMER, params)).scalar_one()
+
+
+_FIND_OR_ADD_CUSTOMER_RAW = (
+    "WITH added AS (INSERT INTO customers (id, email) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id) "
+    "SELECT id FROM added UNION ALL SELECT id FROM customers WHERE email = $2"
+)
+
+
+async def customer_before(db: Database, request: PlaceOrderRequest) -> uuid.UUID | None:
+    """The customer of a valid request, found or added in one statement committed on its own BEFORE the
+    placement's transaction: a new customer's row is then never held uncommitted by a placement that waits on a
+    stock row (other placements by that customer would queue behind it). Sent on the pooled connection's driver,
+    outside any transaction (SQLAlchemy's statement events do not see it; the benchmark's asyncpg logger does).
+    Raises the request's input errors (those the placement would); None when the statement failed (the placement
+    then finds or adds the customer itself)."""
+    email = _check(request).email
+    try:
+        async with db.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            found = await driver.fetchval(_FIND_OR_ADD_CUSTOMER_RAW, uuid.uuid4(), email)
+    except Exception as exc:
+        if not is_connection_error(exc) and sqlstate(exc) is None:
+            raise
+        return None
+    return found if isinstance(found, uuid.UUID) else None
 
 
 def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]:
@@ -242,7 +281,7 @@ def totals_of(placement: Placement) -> Any:
 
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
-    payment_status: PaymentStatus = PaymentStatus.UNPAID,
+    payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None,
 ) -> tuple[Order, dict[str, uuid.UUID]]:
     """The PENDING order and its lines (flushed: number and timestamps come back); the SKU -> stocked line map."""
     request, lines = placement.request, placement.lines
@@ -254,7 +293,7 @@ async def write_order(
         payment_status=payment_status,
         payment_method=placement.payment_method,
         channel=placement.channel,
-        customer_id=await _customer_id(uow, placement.email),
+        customer_id=customer_id or await _customer_id(uow, placement.email),
         email=placement.email,
         shipping_address=placement.shipping_address,
         billing_address=placement.billing_address,
@@ -290,11 +329,14 @@ def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
                   data={"lines": len(placement.lines), "total": str(order.total), "currency": order.currency})
 
 
-async def create_order(*, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None) -> tuple[Order, Placement]:
+async def create_order(
+    *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
+) -> tuple[Order, Placement]:
     """Write a planned placement: the PENDING order, its lines, its reservations (one statement, the last before
     the events, so the stock rows stay locked only to the commit) and the PLACED event. Returns the placement as
     reserved: re-planned on locked rows when stock moved since the snapshot (its picks then differ)."""
-    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date)
+    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
+                                           customer_id=customer_id)
     reserved = await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
                                                 order_id=order.id, line_ids=line_by_sku)
     if not reserved:
@@ -312,12 +354,13 @@ async def create_order(*, uow: UnitOfWork, placement: Placement, estimated_deliv
 
 async def write_held_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int, payment_status: PaymentStatus,
+    customer_id: uuid.UUID | None = None,
 ) -> Order:
     """A card placement's second step: its stock is already reserved (held since the first step), so this writes
     the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
     event without touching a stock row."""
     order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
-                                           payment_status=payment_status)
+                                           payment_status=payment_status, customer_id=customer_id)
     uow.session.add_all(
         Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
                    quantity=p.quantity)
