@@ -204,12 +204,17 @@ _UPSERT_CUSTOMER = (
 )
 
 
+_CUSTOMER_BY_EMAIL = text("SELECT id FROM customers WHERE email = :email")
+
+
 async def _customer_id(uow: UnitOfWork, email: str) -> uuid.UUID:
     params = {"id": uuid.uuid4(), "email": email}
     found = (await uow.session.execute(_FIND_OR_ADD_CUSTOMER, params)).scalars().first()
+    if found is None:  # added meanwhile by a transaction that has committed since (its insert made ours wait): read again
+        found = (await uow.session.execute(_CUSTOMER_BY_EMAIL, params)).scalars().first()
     if found is not None:
         return found
-    return (await uow.session.execute(_UPSERT_CUSTOMER, params)).scalar_one()
+    return (await uow.session.execute(_UPSERT_CUSTOMER, params)).scalar_one()  # that transaction rolled back
 
 
 _FIND_OR_ADD_CUSTOMER_RAW = (
@@ -331,25 +336,32 @@ def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
 
 async def create_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
-) -> tuple[Order, Placement]:
-    """Write a planned placement: the PENDING order, its lines, its reservations (one statement, the last before
-    the events, so the stock rows stay locked only to the commit) and the PLACED event. Returns the placement as
-    reserved: re-planned on locked rows when stock moved since the snapshot (its picks then differ)."""
+) -> tuple[Order, dict[str, uuid.UUID]]:
+    """Write a planned placement: the PENDING order, its lines and the PLACED event; its units are reserved by
+    `reserve_for_order`, which the caller sends as late as it can (the stock rows stay locked from there to the
+    commit). Returns the order and its SKU -> stocked line map."""
     order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
                                            customer_id=customer_id)
-    reserved = await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
-                                                order_id=order.id, line_ids=line_by_sku)
-    if not reserved:
-        placement = await replan_locked(uow=uow, placement=placement)
-        uow.session.add_all(
-            Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
-                       quantity=p.quantity)
-            for p in placement.picks
-        )
-        await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
-                                 reference=order.number)
     _record_placed(uow, order, placement)
-    return order, placement
+    return order, line_by_sku
+
+
+async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, line_by_sku: dict[str, uuid.UUID]) -> Placement:
+    """Reserve the order's units with its allocations in one statement; should stock have moved since the snapshot,
+    re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the placement as reserved (its picks
+    differ when it was re-planned)."""
+    if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
+                                        order_id=order.id, line_ids=line_by_sku):
+        return placement
+    placement = await replan_locked(uow=uow, placement=placement)
+    uow.session.add_all(
+        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
+                   quantity=p.quantity)
+        for p in placement.picks
+    )
+    await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
+                             reference=order.number)
+    return placement
 
 
 async def write_held_order(
