@@ -256,7 +256,7 @@ def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]
 async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order | Placement:
     """Check the request, look its lines and their stock up in the catalogue (one statement, nothing locked)
     and plan where each unit is reserved. Refuses with every input problem at once, or OUT_OF_STOCK.
-    The units are reserved later, in one statement (`create_order` / `hold_stock`).
+    The units are reserved later, in one statement (`reserve_for_order` / `hold_stock`).
 
     A request repeated with its idempotency key gets the order the first one placed instead."""
     checked = _check(request)
