@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 
-from app.auth.service import Principal, authenticate
+from app.auth.cache import KeyCache
+from app.auth.service import KEY_TOPIC, TOKEN_PREFIX, Principal, hash_token, lookup_key
 from app.infra.database import Database
 from app.infra.hub import LiveHub
 from app.infra.settings import Settings
 from resolvers.loaders import Loaders
+
+# One API-key cache per live hub (one per serving app, so per process in production); the hub's
+# `apikey` messages (a key revoked here or in another process) empty it of those keys.
+_key_caches: WeakKeyDictionary[LiveHub, KeyCache] = WeakKeyDictionary()
+
+
+def key_cache(hub: LiveHub, settings: Settings) -> KeyCache:
+    cache = _key_caches.get(hub)
+    if cache is None:
+        cache = _key_caches[hub] = KeyCache(settings.key_cache_seconds)
+        hub.listen(KEY_TOPIC, cache.on_message)
+    return cache
 
 
 class Forbidden(GraphQLError):
@@ -40,12 +55,29 @@ class Context:
     async def principal(self) -> Principal | None:
         if not self._authenticated:
             if self.token:
-                token = self.token
-                # on the primary: a revoked key stops working at once, even with a lagging replica
-                self._principal = await self.db.query(lambda session: authenticate(session=session, token=token), primary=True)
+                self._principal = await self._lookup(self.token)
                 self.db.note_actor(self._principal.actor if self._principal else None)
             self._authenticated = True
         return self._principal
+
+    async def _lookup(self, token: str) -> Principal | None:
+        """From the process's key cache (no statement), else from the database, then cached. A WebSocket's key is
+        always checked against the database when it connects (a socket lives long; the key sweep re-checks it, and
+        a database that is down closes it with 1013): only requests are served from the cache."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        token_hash = hash_token(token)
+        cache = key_cache(self.hub, self.settings)
+        principal = None if isinstance(self.request, WebSocket) else cache.get(token_hash)
+        if principal is not None:
+            return principal
+        generation = cache.generation
+        # on the primary: a revoked key stops working at once, even with a lagging replica
+        record = await self.db.query(lambda session: lookup_key(session=session, token_hash=token_hash), primary=True)
+        if record is None:
+            return None
+        cache.put(token_hash, record.principal, record.expires_at, generation=generation)
+        return record.principal
 
     def cached_principal(self) -> tuple[bool, Principal | None]:
         """(looked up yet?, the caller): lets a field guard decide without awaiting once the key is known."""

@@ -72,7 +72,8 @@ def parse_duration(text: str) -> timedelta:
 
 
 def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
-    from app.auth.service import create_api_key, list_api_keys, revoke_api_key
+    from app.auth.cache import revoke_from_outside
+    from app.auth.service import create_api_key, list_api_keys
     from app.errors import DomainError
 
     try:
@@ -94,7 +95,8 @@ def cmd_apikey(args: argparse.Namespace, settings: Settings) -> int:
             print(f"created API key {args.name!r} with scopes {','.join(scopes)}; the token is shown once:")
             print(token)
         else:
-            _with_db(settings, lambda db: db.run(lambda uow: revoke_api_key(uow=uow, name=args.name)))
+            # issue 16: then every serving process drops the key from its cache (broadcast)
+            _with_db(settings, lambda db: revoke_from_outside(db, name=args.name, broadcast_url=settings.broadcast_url))
             print(f"revoked API key {args.name!r}")
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

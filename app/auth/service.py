@@ -6,9 +6,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from app.errors import DomainError, ErrorCode
 from app.infra.database import UnitOfWork
@@ -71,14 +70,25 @@ async def create_api_key(*, uow: UnitOfWork, name: str, scopes: list[str], expir
     return token
 
 
+KEY_TOPIC = "apikey"  # the notice (and bus message kind) that empties every process's key cache of these keys
+
+
 async def revoke_api_key(*, uow: UnitOfWork, name: str) -> int:
-    # An UPDATE's result is a CursorResult (it has rowcount); execute() is typed with the general Result.
-    result = cast(CursorResult[Any], await uow.session.execute(
-        update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
-    ))
-    if result.rowcount == 0:
+    """Revoke the active key of that name. After commit every serving process drops it from its key cache
+    (the `apikey` notice, published by the unit of work); `revoked_key_ids` has its id for callers that
+    run no hub (the CLI sends the message itself)."""
+    ids = [str(key_id) for key_id in (await uow.session.execute(
+        update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC)).returning(ApiKey.id)
+    )).scalars()]
+    if not ids:
         raise DomainError(ErrorCode.NOT_FOUND, f"No active key named {name!r}.", ("name",))
-    return result.rowcount
+    uow.notices.append((KEY_TOPIC, {"revoked": ids}))
+    return len(ids)
+
+
+def revoked_key_ids(uow: UnitOfWork) -> list[str]:
+    """The key ids this unit of work revoked."""
+    return [key_id for topic, payload in uow.notices if topic == KEY_TOPIC for key_id in payload.get("revoked", [])]
 
 
 async def authenticate(*, session, token: str) -> Principal | None:  # type: ignore[no-untyped-def]
@@ -90,6 +100,22 @@ async def authenticate(*, session, token: str) -> Principal | None:  # type: ign
         )
     ).first()
     return Principal(row.name, frozenset(row.scopes), str(row.id)) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    principal: Principal
+    expires_at: datetime | None
+
+
+async def lookup_key(*, session, token_hash: str) -> KeyRecord | None:  # type: ignore[no-untyped-def]
+    """The usable key with this hash and its expiry (what the key cache keeps)."""
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.expires_at).where(ApiKey.token_hash == token_hash, _usable())
+        )
+    ).first()
+    return KeyRecord(Principal(row.name, frozenset(row.scopes), str(row.id)), row.expires_at) if row else None
 
 
 async def still_valid(*, session, key_ids: set[str]) -> set[str]:  # type: ignore[no-untyped-def]

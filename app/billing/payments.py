@@ -8,8 +8,10 @@ Idempotency, so nothing is ever charged twice:
 - all changes to an order's payments happen under the order row lock, so concurrent
   requests for one order queue instead of racing.
 
-Provider calls happen inside the order's transaction: a refusal (decline) raises DomainError
-and rolls back everything the request did.
+Provider calls happen inside the order's transaction (a refusal raises DomainError and rolls back
+everything the request did), except the card authorisation of `placeOrder` (issue 16): it happens
+between two transactions, with no row locked (app/flows/placement.py), through `authorize_card`
+and `record_authorization`.
 """
 
 from __future__ import annotations
@@ -161,41 +163,97 @@ def _authorization_key(order: Order) -> str:
     return f"authorize:order:{order.id}"
 
 
+# The payment status of an order whose only payment is an approved card authorisation.
+AUTHORIZED_ORDER_STATUS = PaymentStatus.AUTHORIZED
+
+
+def placement_authorization_key(*, idempotency_key: str | None, fingerprint: str, attempt_id: uuid.UUID, generation: int) -> str:
+    """The provider key of a two-step card placement: from the client's key (a retry after a crash reuses the
+    authorisation) unless there is none; `generation` counts this key's attempts the expiry worker recovered
+    (their authorisation voided), so a later retry opens a new one instead of replaying a voided one."""
+    if idempotency_key:
+        base = "authorize:" + _digest(idempotency_key, fingerprint)
+        return base if generation == 0 else f"{base}:{generation}"
+    return f"authorize:attempt:{attempt_id}"
+
+
+def check_card_token(method: PaymentMethod | None, token: str | None) -> None:
+    if method == PaymentMethod.CARD and (not token or not token.strip()):
+        raise DomainError(ErrorCode.INVALID_INPUT, "A card payment needs the provider's token.", ("payment", "token"))
+
+
+async def authorize_card(*, amount: Decimal, currency: str, token: str, key: str) -> tuple[str, ProviderResult]:
+    """The remote call (no transaction of ours open around it): (provider name, its answer)."""
+    gateway = provider()
+    return gateway.name, await gateway.authorize(amount=amount, currency=currency, token=token, idempotency_key=key)
+
+
+def refusal(result: ProviderResult) -> DomainError:
+    """What a client hears of a declined (PAYMENT_DECLINED) or failed (UNAVAILABLE) authorisation."""
+    return _refuse(result, ("payment", "token"), "charged")
+
+
+async def record_authorization(*, uow: UnitOfWork, order: Order, provider_name: str, key: str, result: ProviderResult,
+                               new_order: bool = False) -> Payment:
+    """The AUTHORIZED card payment of an order, its operation and its PAYMENT_AUTHORIZED event (`new_order`: written
+    in this unit of work, so this is its only payment)."""
+    payment = Payment(id=uuid.uuid4(), order_id=order.id, method=PaymentMethod.CARD, currency=order.currency, amount=order.total,
+                      captured_amount=ZERO, refunded_amount=ZERO)
+    payment.status, payment.provider, payment.reference = Tx.AUTHORIZED, provider_name, result.reference
+    uow.session.add(payment)
+    await uow.session.flush()
+    _record_operation(uow, payment, Op.AUTHORIZE, order.total, key, reference=result.reference)
+    events.record(uow, order, E.PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
+                                                         "currency": order.currency, "reference": result.reference})
+    if new_order:  # written in this unit with the status its only payment gives it (AUTHORIZED_ORDER_STATUS)
+        assert order.payment_status == derive_payment_status(order.total, [payment])
+    else:
+        await refresh_order_status(uow, order)
+    return payment
+
+
 async def open_payment(*, uow: UnitOfWork, order: Order, method: PaymentMethod | None, token: str | None) -> Payment | None:
-    """The payment an order starts with. A declined card raises PAYMENT_DECLINED, so the whole
-    placement rolls back: no order, no reservation, nothing charged."""
+    """The payment an order starts with, inside the placement's transaction (a card is authorised here only
+    on this one-transaction path: factories, demo, exchanges; `placeOrder` authorises between two). A declined
+    card raises PAYMENT_DECLINED, so the whole placement rolls back: no order, no reservation, nothing charged."""
     if method is None:
         return None
+    if method == PaymentMethod.CARD:
+        check_card_token(method, token)
+        assert token is not None
+        key = _authorization_key(order)
+        name, result = await authorize_card(amount=order.total, currency=order.currency, token=token, key=key)
+        if not result.approved:
+            raise refusal(result)
+        return await record_authorization(uow=uow, order=order, provider_name=name, key=key, result=result)
     payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, currency=order.currency, amount=order.total,
                       captured_amount=ZERO, refunded_amount=ZERO)
-    if method == PaymentMethod.CARD:
-        if not token or not token.strip():
-            raise DomainError(ErrorCode.INVALID_INPUT, "A card payment needs the provider's token.", ("payment", "token"))
-        gateway = provider()
-        key = _authorization_key(order)
-        result = await gateway.authorize(amount=order.total, currency=order.currency, token=token, idempotency_key=key)
-        if not result.approved:
-            raise _refuse(result, ("payment", "token"), "charged")
-        payment.status, payment.provider, payment.reference = Tx.AUTHORIZED, gateway.name, result.reference
-        uow.session.add(payment)
-        await uow.session.flush()
-        _record_operation(uow, payment, Op.AUTHORIZE, order.total, key, reference=result.reference)
-        events.record(uow, order, E.PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
-                                                             "currency": order.currency, "reference": result.reference})
-    else:
-        payment.status = Tx.PENDING
-        if method == PaymentMethod.BANK_TRANSFER:
-            # The customer quotes the order number on the transfer; unpaid transfers expire.
-            payment.reference = order.number
-            payment.expires_at = datetime.now(UTC) + timedelta(hours=config.settings().bank_transfer_expiry_hours)
-        uow.session.add(payment)
-        await uow.session.flush()
-        events.record(uow, order, E.PAYMENT_PENDING, data={
-            "paymentId": str(payment.id), "method": method, "amount": str(order.total), "currency": order.currency,
-            "expiresAt": payment.expires_at.isoformat() if payment.expires_at else None,
-        })
+    payment.status = Tx.PENDING
+    if method == PaymentMethod.BANK_TRANSFER:
+        # The customer quotes the order number on the transfer; unpaid transfers expire.
+        payment.reference = order.number
+        payment.expires_at = datetime.now(UTC) + timedelta(hours=config.settings().bank_transfer_expiry_hours)
+    uow.session.add(payment)
+    await uow.session.flush()
+    events.record(uow, order, E.PAYMENT_PENDING, data={
+        "paymentId": str(payment.id), "method": method, "amount": str(order.total), "currency": order.currency,
+        "expiresAt": payment.expires_at.isoformat() if payment.expires_at else None,
+    })
     await refresh_order_status(uow, order)
     return payment
+
+
+async def void_lost_authorization(*, key: str) -> str | None:
+    """After a crash between a card placement's steps: void what the provider authorised under `key`, if
+    anything (the caller made sure no payment of ours uses it). The voided reference, or None."""
+    gateway = provider()
+    earlier = await gateway.authorization_for(idempotency_key=key)
+    if earlier is None or not earlier.approved or not earlier.reference:
+        return None
+    result = await gateway.void(authorization=earlier.reference, idempotency_key=f"{key}:void")
+    if result.outcome == ProviderOutcome.FAILED:
+        raise DomainError(ErrorCode.UNAVAILABLE, "The payment provider is unavailable; the void is retried later.", ("payment",))
+    return earlier.reference
 
 
 # --- captures --------------------------------------------------------------------------------

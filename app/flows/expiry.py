@@ -1,5 +1,8 @@
 """Unpaid bank transfers expire: the order is cancelled (stock released, payment voided, events recorded),
-through the same cancellation flow as a staff cancellation.
+through the same cancellation flow as a staff cancellation. And card placements interrupted between their
+two transactions (issue 16, app/flows/placement.py) are recovered: a HELD attempt older than
+`placement_hold_seconds` gets its stock back (RECOVERED) and what the provider authorised under its key
+is voided, unless a payment of ours uses that authorisation (a retry with the same key placed the order).
 
 Safe with several server processes: each order is claimed with FOR UPDATE SKIP LOCKED on its
 row (the same lock every order change takes first), so two workers never handle one order and
@@ -14,11 +17,12 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import aliased
 
 from app.billing import config, payments
 from app.billing.enums import PaymentTransactionStatus as Tx
+from app.errors import DomainError
 from app.flows.cancellation import cancel_order
 from app.infra.database import Database, UnitOfWork
 from app.infra.tasks import cancel_and_wait
@@ -26,12 +30,14 @@ from app.orders import events
 from app.orders import service as order_service
 from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod
 from models import Order
-from models.billing import Payment
+from models.billing import Payment, PaymentOperation
+from models.placement import PlacementAttempt
 
 log = logging.getLogger(__name__)
 
 REASON = "unpaid bank transfer expired"
 ACTOR = "system:payment-expiry"
+RECOVERY_REASON = "placement interrupted before its payment was recorded"
 
 
 def _overdue(payment: Payment, now: datetime) -> bool:
@@ -91,6 +97,48 @@ async def expire_due(db: Database, *, now: datetime | None = None, limit: int = 
     return expired
 
 
+async def recover_one(*, uow: UnitOfWork, now: datetime | None = None) -> PlacementAttempt | None:
+    """Claim one HELD card placement past its expiry (SKIP LOCKED: one worker per attempt), give its stock
+    back and mark it RECOVERED. The provider is asked after this commits (`recover_due`)."""
+    now = now or datetime.now(UTC)
+    claim = (
+        select(PlacementAttempt).where(PlacementAttempt.status == order_service.HELD, PlacementAttempt.expires_at <= now)
+        .order_by(PlacementAttempt.expires_at).limit(1).with_for_update(skip_locked=True)
+    )
+    attempt = (await uow.session.execute(claim)).scalar_one_or_none()
+    if attempt is None:
+        return None
+    if attempt.idempotency_key:
+        # Ordered with a retry's second step (it takes the same lock): see placement's `superseded`.
+        await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 7))"), {"key": attempt.idempotency_key})
+    await order_service.release_hold(uow=uow, attempt_id=attempt.id, status=order_service.RECOVERED, reason=RECOVERY_REASON)
+    return attempt
+
+
+async def recover_due(db: Database, *, now: datetime | None = None, limit: int = 500) -> list[uuid.UUID]:
+    """Recover interrupted card placements, one transaction each; the ids of the attempts recovered."""
+    recovered: list[uuid.UUID] = []
+    for _ in range(limit):
+        attempt = await db.run(lambda uow: recover_one(uow=uow, now=now), actor=ACTOR)
+        if attempt is None:
+            break
+        recovered.append(attempt.id)
+        # No lock held: is the authorisation made under its key used by a payment of ours (a retry placed it)?
+        async def used(session, key: str = attempt.provider_key) -> bool:  # type: ignore[no-untyped-def]
+            found = await session.execute(select(Payment.id).join(PaymentOperation, PaymentOperation.payment_id == Payment.id)
+                                          .where(PaymentOperation.idempotency_key == key).limit(1))
+            return found.first() is not None
+
+        if not await db.query(used, primary=True):
+            try:
+                voided = await payments.void_lost_authorization(key=attempt.provider_key)
+                if voided:
+                    log.info("voided authorisation %s of interrupted placement %s", voided, attempt.id)
+            except DomainError:
+                log.warning("could not void the authorisation of interrupted placement %s; the provider lets it lapse", attempt.id)
+    return recovered
+
+
 class ExpiryWorker:
     """Runs `expire_due` every `interval` seconds until stopped (started by the app's lifespan)."""
 
@@ -108,6 +156,12 @@ class ExpiryWorker:
                     log.info("expired %d unpaid bank-transfer orders", len(expired))
             except Exception:  # keep running: the next round retries
                 log.exception("bank-transfer expiry failed")
+            try:
+                recovered = await recover_due(self.db)
+                if recovered:
+                    log.info("recovered %d interrupted card placements", len(recovered))
+            except Exception:
+                log.exception("placement recovery failed")
 
     def start(self) -> None:
         if self._task is None:

@@ -1,31 +1,182 @@
-"""Placing an order: the orders domain checks the request, locks stock and plans the reservations;
-fulfilment promises a delivery date over the planned warehouses; the order is written with its
-reservations; billing opens its payment (a declined card refuses the whole placement, so nothing is
-written and nothing charged); cash on delivery confirms the order at once."""
+"""Placing an order: the orders domain checks the request, reads the catalogue with its stock (one
+statement, nothing locked) and plans the reservations; fulfilment promises a delivery date over the
+planned warehouses; the order is written and its units reserved in one statement just before the
+commit (so a hot SKU's row stays locked for a moment only); billing opens its payment; cash on
+delivery confirms the order at once.
+
+A card is authorised by a remote provider, and no stock lock may be held while it answers (issue 16),
+so `place` runs a card placement in two short transactions around the call:
+
+1. reserve: plan, reserve the units and write a HELD `placement_attempts` row (models/placement.py),
+   commit. No order exists yet: nothing a client could read, no event a subscriber could see.
+2. authorise with the provider (idempotency key from the client's key, or from the attempt).
+3. approved: write the order, lines, allocations (the held units become them: no stock row is touched),
+   the payment and the PLACED / PAYMENT_AUTHORIZED events, delete the hold, commit.
+   declined or failed: give the units back, keep the attempt as DECLINED (with the reason; the stock
+   ledger shows the RESERVATION and its RELEASE), answer PAYMENT_DECLINED / UNAVAILABLE.
+
+A process that dies between 1 and 3 leaves a HELD row; the expiry worker (app/flows/expiry.py) gives its
+stock back after `placement_hold_seconds` and voids whatever the provider authorised under its key.
+A retry with the client's idempotency key answers the first result: the order if one was written, the
+same authorisation (the provider replays it) otherwise.
+"""
 
 from __future__ import annotations
 
-from app.billing import payments
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from app.billing import config, payments
+from app.errors import DomainError, ErrorCode
 from app.flows.confirmation import confirm_locked_order
 from app.fulfilment import promise as delivery
-from app.infra.database import UnitOfWork
+from app.infra.database import Database, UnitOfWork
 from app.orders import promise as calendar
 from app.orders import service as orders
 from app.orders.enums import PaymentMethod
-from app.orders.service import PlaceOrderRequest
+from app.orders.service import Placement, PlaceOrderRequest
 from models import Order
 
+DECLINE_REASON = "payment declined"
 
-async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order:
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """What `placeOrder` answers: the order, and the events its last transaction committed (for eventCursor)."""
+
+    order: Order
+    events: list[dict[str, Any]]
+
+
+async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
+    by_warehouse = {c.warehouse_id: c for c in placement.candidates}
+    origins = [delivery.Origin(w, by_warehouse[w].country, by_warehouse[w].priority, by_warehouse[w].code) for w in placement.warehouse_ids]
+    return await delivery.placement_promise(
+        uow.session, placed_at=calendar.utcnow(), channel=placement.channel, destination_country=placement.destination_country,
+        origins=origins, made_to_order_lead_days=placement.made_to_order_lead_days,
+    )
+
+
+async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None) -> Order:
+    """The whole placement in the caller's one transaction (a card is authorised inside it: the path of
+    factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand."""
     planned = await orders.plan_placement(uow=uow, request=request)
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
-    promise = await delivery.placement_promise(
-        uow.session, placed_at=calendar.utcnow(), channel=planned.channel, destination_country=planned.destination_country,
-        allocation_warehouse_ids=planned.warehouse_ids, made_to_order_lead_days=planned.made_to_order_lead_days,
-    )
-    order = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise)
+    payments.check_card_token(planned.payment_method, request.payment_token)
+    promise = await _promise(uow, planned)
+    order, line_by_sku = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id)
+
+    async def reserve() -> None:
+        reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, line_by_sku=line_by_sku)
+        if reserved.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
+            order.estimated_delivery_date = await _promise(uow, reserved)
+
+    if order.payment_method == PaymentMethod.CARD:
+        await reserve()  # before the provider is asked (this path authorises inside the transaction)
     await payments.open_payment(uow=uow, order=order, method=order.payment_method, token=request.payment_token)
     if order.payment_method == PaymentMethod.CASH_ON_DELIVERY:
         await confirm_locked_order(uow=uow, order=order, reason="cash on delivery")
+    if order.payment_method != PaymentMethod.CARD:
+        # The last statement before the events: the stock rows stay locked only to the commit. (With invoices at
+        # confirmation, cash on delivery has taken the invoice counter by now; no path takes that counter after a
+        # stock row, since shipments invoice only when confirmations do not; a deadlock would be retried anyway.)
+        await reserve()
     return order
+
+
+def _pays_by_card(request: PlaceOrderRequest) -> bool:
+    try:
+        return request.payment_method is not None and PaymentMethod(getattr(request.payment_method, "value", request.payment_method)) == PaymentMethod.CARD
+    except ValueError:
+        return False  # refused by the request's checks
+
+
+async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
+    """`placeOrder`: one transaction, or two around the provider's call for a card (see the module doc); the
+    customer is found or added before either (`orders.customer_before`)."""
+    customer_id = await orders.customer_before(db, request)
+    if not _pays_by_card(request) or not (request.payment_token or "").strip():
+        units: list[UnitOfWork] = []
+
+        async def work(uow: UnitOfWork) -> Order:
+            units.append(uow)
+            return await place_order(uow=uow, request=request, customer_id=customer_id)
+
+        order = await db.run(work, actor=actor)
+        return Placed(order, units[-1].committed_events)
+    return await _place_by_card(db, request=request, actor=actor, customer_id=customer_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    attempt_id: uuid.UUID
+    placement: Placement
+    serial: int
+    key: str
+    promise: Any  # the delivery date, computed in the first step (before any lock)
+
+
+async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str | None, customer_id: uuid.UUID | None) -> Placed:
+    assert request.payment_token is not None
+    hold_seconds = config.settings().placement_hold_seconds
+
+    async def reserve(uow: UnitOfWork) -> Order | _Held:
+        planned = await orders.plan_placement(uow=uow, request=request)
+        if isinstance(planned, Order):
+            return planned
+        attempt_id = uuid.uuid4()
+        generation = await orders.recovered_attempts(uow, request.idempotency_key) if request.idempotency_key else 0
+        key = payments.placement_authorization_key(idempotency_key=request.idempotency_key, fingerprint=request.fingerprint(),
+                                                   attempt_id=attempt_id, generation=generation)
+        totals = orders.totals_of(planned)
+        serial = await orders.next_serial(uow)
+        promise = await _promise(uow, planned)
+        held = await orders.hold_stock(uow=uow, placement=planned, attempt_id=attempt_id, serial=serial, provider_key=key,
+                                       amount=totals.total, currency=planned.lines[0].product.currency, hold_seconds=hold_seconds)
+        if held.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
+            promise = await _promise(uow, held)
+        return _Held(attempt_id, held, serial, key, promise)
+
+    units: list[UnitOfWork] = []
+
+    async def first(uow: UnitOfWork) -> Order | _Held:
+        units.append(uow)
+        return await reserve(uow)
+
+    step = await db.run(first, actor=actor)
+    if isinstance(step, Order):
+        return Placed(step, [])  # an idempotent retry of a placed order: the first answer, no new event
+    totals = orders.totals_of(step.placement)
+    # The remote call: no transaction of ours is open, no row locked.
+    provider_name, result = await payments.authorize_card(amount=totals.total, currency=step.placement.lines[0].product.currency,
+                                                          token=request.payment_token, key=step.key)
+    if not result.approved:
+        reason = f"{DECLINE_REASON}: {result.outcome.lower()} {result.message}".strip()
+        await db.run(lambda uow: orders.release_hold(uow=uow, attempt_id=step.attempt_id, status=orders.DECLINED, reason=reason),
+                     actor=actor)
+        raise payments.refusal(result)
+
+    async def confirm(uow: UnitOfWork) -> Order:
+        units.append(uow)
+        if request.idempotency_key:
+            # A concurrent twin (same key) may have written the order meanwhile: then that is the answer.
+            existing = await orders.existing_for_key(uow, request)
+            if existing is not None:
+                await orders.release_hold(uow=uow, attempt_id=step.attempt_id, status=orders.DECLINED, reason="placed by a concurrent retry")
+                return existing
+            if await orders.superseded(uow=uow, provider_key=step.key):
+                await orders.release_hold(uow=uow, attempt_id=step.attempt_id, status=orders.DECLINED, reason="authorisation recovered")
+                raise DomainError(ErrorCode.UNAVAILABLE, "The payment could not be completed; nothing was charged. Try again.",
+                                  ("payment", "token"))
+        if not await orders.take_hold(uow=uow, attempt_id=step.attempt_id):
+            raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
+                              ("payment", "token"))
+        order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
+                                              payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer_id)
+        await payments.record_authorization(uow=uow, order=order, provider_name=provider_name, key=step.key, result=result, new_order=True)
+        return order
+
+    order = await db.run(confirm, actor=actor)
+    return Placed(order, units[-1].committed_events)

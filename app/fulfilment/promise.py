@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -54,24 +55,39 @@ def parcel_arrival(rules: CarrierRules, *, ready_at: datetime, origin_country: s
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """A warehouse a placement ships from, as its stock read found it (no further read needed)."""
+
+    id: uuid.UUID
+    country: str
+    priority: int
+    code: str
+
+
 async def placement_promise(
     session: AsyncSession, *, placed_at: datetime, channel: SalesChannel, destination_country: str,
-    allocation_warehouse_ids: Sequence[uuid.UUID], made_to_order_lead_days: int | None,
+    origins: Sequence[Origin], made_to_order_lead_days: int | None,
 ) -> date:
-    """`made_to_order_lead_days` is None when the order has no made-to-order line."""
+    """`origins`: the warehouses holding the order's reservations; `made_to_order_lead_days` is None when the
+    order has no made-to-order line. Reads the default carrier (and, for an order of made-to-order lines only,
+    the warehouses serving its channel); placement calls it before it reserves any stock."""
     rules = await default_rules(session)
-    ids = sorted(set(allocation_warehouse_ids))
-    warehouses = (await session.execute(select(Warehouse).where(Warehouse.id.in_(ids)))).scalars().all() if ids else []
+    unique = sorted({o.id: o for o in origins}.values(), key=lambda o: (o.priority, o.code))
     arrivals = [
-        parcel_arrival(rules, ready_at=placed_at, origin_country=w.country, destination_country=destination_country)
-        for w in warehouses
+        parcel_arrival(rules, ready_at=placed_at, origin_country=o.country, destination_country=destination_country)
+        for o in unique
     ]
     if made_to_order_lead_days is not None or not arrivals:
-        origin = await made_to_order_warehouse(session, channel=channel, allocation_warehouse_ids=ids)
+        if unique:
+            country = unique[0].country  # the first (by priority) warehouse already shipping part of the order
+        else:
+            origin = await made_to_order_warehouse(session, channel=channel, allocation_warehouse_ids=[])
+            country = origin.country if origin is not None else destination_country
         arrivals.append(
             parcel_arrival(
                 rules, ready_at=placed_at + timedelta(days=made_to_order_lead_days or 0),
-                origin_country=origin.country if origin is not None else destination_country, destination_country=destination_country,
+                origin_country=country, destination_country=destination_country,
             )
         )
     return max(arrivals)

@@ -299,3 +299,22 @@ class SignalBus:
                 conn.terminate()
         if cancelled:
             raise asyncio.CancelledError
+
+
+async def publish_once(url: str, message: dict[str, Any]) -> bool:
+    """Send one message from a process that runs no bus (the `oms` CLI, e.g. `oms apikey revoke`) to every
+    serving process (writes, issue 16). False when the backend cannot reach other processes (memory://)
+    or the publish failed; the receivers' own safety nets (cache lifetimes, polling) then apply."""
+    if urlparse(url).scheme == "memory":
+        return False
+    publisher = _PostgresPublisher(url) if urlparse(url).scheme in ("postgres", "postgresql") else _RedisPublisher(url)
+    try:
+        async with asyncio.timeout(PUBLISH_TIMEOUT):
+            await publisher.publish(json.dumps({**message, "o": "cli-" + uuid.uuid4().hex[:8]}, separators=(",", ":")))
+        return True
+    except Exception as exc:
+        log.warning("broadcast publish failed (%s: %s)", type(exc).__name__, exc)
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await publisher.close()

@@ -18,11 +18,16 @@ LIMIT = 20
 CHECKS: list[tuple[str, str]] = [
     ("reserved <= on_hand (and >= 0)",
      "SELECT sku, warehouse_id, on_hand, reserved FROM stock_levels WHERE reserved > on_hand OR reserved < 0 OR on_hand < 0"),
+    # (+ the units a card placement holds between its two transactions: issue 16, models/placement.py)
     ("reserved = open allocations",
      """SELECT s.sku, s.warehouse_id, s.reserved, COALESCE(a.open, 0) AS open_allocations
         FROM stock_levels s
-        FULL JOIN (SELECT sku, warehouse_id, SUM(quantity - quantity_shipped - quantity_released) AS open
-                   FROM allocations GROUP BY sku, warehouse_id) a
+        FULL JOIN (SELECT sku, warehouse_id, SUM(open) AS open FROM (
+                     SELECT sku, warehouse_id, quantity - quantity_shipped - quantity_released AS open FROM allocations
+                     UNION ALL
+                     SELECT p->>'sku', CAST(p->>'warehouse_id' AS uuid), CAST(p->>'quantity' AS integer)
+                     FROM placement_attempts h, jsonb_array_elements(h.picks) p WHERE h.status = 'HELD') u
+                   GROUP BY sku, warehouse_id) a
           ON a.sku = s.sku AND a.warehouse_id = s.warehouse_id
         WHERE COALESCE(s.reserved, 0) <> COALESCE(a.open, 0)"""),
     ("allocations within their quantity",

@@ -124,6 +124,8 @@ class LiveHub:
         self._progress = asyncio.Event()
         self._catch_up_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        # writes, issue 16: other message kinds (e.g. "apikey": a key revoked) -> this process's callbacks
+        self._listeners: dict[str, list[Callable[[Any], None]]] = {}
 
     @property
     def connected(self) -> bool:
@@ -168,6 +170,9 @@ class LiveHub:
             if topic == "stock":
                 self._deliver_stock(payload)
                 self.bus.send({"stock": payload})
+            elif topic not in ("seq", "ping", "o"):  # writes, issue 16: to this process's listeners and every other's
+                self._dispatch(topic, payload)
+                self.bus.send({topic: payload})
 
     # -- receiving ----------------------------------------------------------
 
@@ -180,6 +185,22 @@ class LiveHub:
                 self.wake()
         elif isinstance(message.get("stock"), dict):
             self._deliver_stock(message["stock"])
+        else:
+            for kind in self._listeners.keys() & message.keys():
+                self._dispatch(kind, message[kind])
+
+    def listen(self, kind: str, callback: Callable[[Any], None]) -> None:
+        """Call `callback(payload)` for every `{kind: payload}` message, from this process or another (writes, issue 16)."""
+        callbacks = self._listeners.setdefault(kind, [])
+        if callback not in callbacks:
+            callbacks.append(callback)
+
+    def _dispatch(self, kind: str, payload: Any) -> None:
+        for callback in list(self._listeners.get(kind, ())):
+            try:
+                callback(payload)
+            except Exception:
+                log.exception("%s listener failed", kind)
 
     def _deliver_stock(self, notice: dict[str, Any]) -> None:
         for subscription in list(self.stock_subscriptions):

@@ -78,6 +78,11 @@ class Settings:
     # server/cors.py; "" = no cross-origin access); open subscription streams over HTTP per caller.
     cors_origins: str | None = None
     http_streams_per_caller: int = 50
+    # writes, issue 16: an API key is served from the process's cache for key_cache_seconds (0 = off; revocation
+    # empties every process's cache through the broadcast); a card placement whose payment step never finished
+    # (a crash between reserving and confirming) is released by the expiry worker after placement_hold_seconds.
+    key_cache_seconds: float = 60.0
+    placement_hold_seconds: int = 120
 
     @property
     def production(self) -> bool:
@@ -132,4 +137,7 @@ class Settings:
             # Issue 12
             cors_origins=os.environ.get("OMS_CORS_ORIGINS"),
             http_streams_per_caller=_int("OMS_HTTP_STREAMS_PER_CALLER", 50),
+            # writes, issue 16
+            key_cache_seconds=_float("OMS_KEY_CACHE_SECONDS", 60.0),
+            placement_hold_seconds=_int("OMS_PLACEMENT_HOLD_SECONDS", 120),
         )

@@ -1,17 +1,27 @@
 """Which warehouse ships what, and the atomic reservation of those units.
 
-Rows are locked in one global order (sku, warehouse id), whoever locks them, so
-concurrent orders over the same SKUs queue instead of deadlocking; the plan is
-made on the locked, current figures, so two orders can never reserve one unit.
+Placement plans on a snapshot read without locks (`plan_allocation` over `Candidate`s), then
+reserves in ONE statement (`reserve_at_once`): `reserved = reserved + n` only where
+`on_hand - reserved >= n` still holds on the current row, with the ledger rows (and the order's
+allocations, or a card placement's hold) written by the same statement only when every pick
+succeeded. Concurrent orders on one SKU so hold its row lock from that statement to their commit
+only, not across the whole placement (issue 16: hot SKUs). Should stock have moved since the
+snapshot, the partial reservation is given back and the placement re-plans on locked rows
+(`lock_candidates`, the original path): never an oversell, the check constraint backing it.
+
+Rows are locked in one global order (sku, warehouse id), whoever locks them, so concurrent
+orders over the same SKUs queue instead of deadlocking.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path
@@ -34,6 +44,8 @@ class Candidate:
     priority: int
     reserved: int
     available: int
+    country: str = "ES"  # the warehouse's (for the delivery promise)
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +95,133 @@ def plan_allocation(demand: Mapping[str, int], candidates: list[Candidate], sku_
 
 async def lock_candidates(session: AsyncSession, *, skus: list[str], channel: SalesChannel) -> list[Candidate]:
     rows = await session.execute(
-        select(StockLevel.id, StockLevel.sku, StockLevel.warehouse_id, Warehouse.priority, StockLevel.on_hand, StockLevel.reserved)
-        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
-        .where(StockLevel.sku.in_(skus), Warehouse.channels.contains([channel]))
+        select(*CANDIDATE_COLUMNS)
+        .select_from(candidate_join(channel))
+        .where(StockLevel.sku.in_(skus))
         .order_by(StockLevel.sku, StockLevel.warehouse_id)
         .with_for_update(of=StockLevel)
     )
-    return [Candidate(r.id, r.sku, r.warehouse_id, r.priority, r.reserved, r.on_hand - r.reserved) for r in rows]
+    return [candidate_of(r) for r in rows]
+
+
+def candidate_join(channel: SalesChannel) -> Any:
+    """stock_levels joined to the warehouses serving `channel` (what `read_candidates` and placement's read use)."""
+    return StockLevel.__table__.join(Warehouse.__table__, and_(Warehouse.id == StockLevel.warehouse_id, Warehouse.channels.contains([channel])))
+
+
+CANDIDATE_COLUMNS = (StockLevel.id, StockLevel.sku, StockLevel.warehouse_id, Warehouse.priority, StockLevel.on_hand, StockLevel.reserved,
+                     Warehouse.country, Warehouse.code)
+
+
+def candidate_of(row: Any) -> Candidate:
+    return Candidate(row.id, row.sku, row.warehouse_id, row.priority, row.reserved, row.on_hand - row.reserved, row.country, row.code)
+
+
+# One statement: lock the picked levels in the global order, raise `reserved` where the units are still
+# there, and only if every pick succeeded write the ledger rows and the order's allocations (or a card
+# placement's hold). Returns the levels it raised; fewer than the picks means nothing but those raises
+# happened (see `give_back`).
+_RESERVE = """
+WITH wanted AS (
+    SELECT * FROM unnest(CAST(:level_ids AS uuid[]), CAST(:skus AS varchar[]), CAST(:warehouse_ids AS uuid[]),
+                         CAST(:quantities AS integer[]), CAST(:allocation_ids AS uuid[]), CAST(:line_ids AS uuid[]))
+        AS w(level_id, sku, warehouse_id, n, allocation_id, line_id)
+), locked AS (
+    SELECT s.id FROM stock_levels s WHERE s.id IN (SELECT level_id FROM wanted) ORDER BY s.sku, s.warehouse_id FOR UPDATE OF s
+), raised AS (
+    UPDATE stock_levels s SET reserved = s.reserved + w.n FROM wanted w
+    WHERE s.id = w.level_id AND s.id IN (SELECT id FROM locked) AND s.on_hand - s.reserved >= w.n
+    RETURNING s.id
+), complete AS (
+    SELECT count(*) = :count AS ok FROM raised
+), ledger AS (
+    INSERT INTO stock_movements (sku, warehouse_id, kind, on_hand_delta, reserved_delta, actor, reference)
+    SELECT w.sku, w.warehouse_id, 'RESERVATION', 0, w.n, :actor, :reference FROM wanted w, complete WHERE complete.ok
+){extra}
+SELECT id FROM raised
+"""
+_ALLOCATIONS = """, allocated AS (
+    INSERT INTO allocations (id, order_id, order_line_id, warehouse_id, sku, quantity, quantity_shipped, quantity_released)
+    SELECT w.allocation_id, CAST(:order_id AS uuid), w.line_id, w.warehouse_id, w.sku, w.n, 0, 0 FROM wanted w, complete WHERE complete.ok
+)"""
+_HOLD = """, held AS (
+    INSERT INTO placement_attempts (id, status, serial, picks, idempotency_key, provider_key, amount, currency, expires_at)
+    SELECT CAST(:attempt_id AS uuid), 'HELD', :serial, CAST(:picks AS jsonb), :idempotency_key, :provider_key, :amount, :currency,
+           now() + make_interval(secs => :hold_seconds)
+    FROM complete WHERE complete.ok
+)"""
+RESERVE_FOR_ORDER = text(_RESERVE.replace("{extra}", _ALLOCATIONS))
+RESERVE_FOR_HOLD = text(_RESERVE.replace("{extra}", _HOLD))
+_GIVE_BACK = text("""
+UPDATE stock_levels s SET reserved = s.reserved - w.n
+FROM unnest(CAST(:level_ids AS uuid[]), CAST(:quantities AS integer[])) AS w(level_id, n) WHERE s.id = w.level_id
+""")
+# Gives a hold's units back with their ledger rows (a declined card, a recovered crash).
+RELEASE_PICKS = text("""
+WITH wanted AS (
+    SELECT * FROM unnest(CAST(:level_ids AS uuid[]), CAST(:skus AS varchar[]), CAST(:warehouse_ids AS uuid[]), CAST(:quantities AS integer[]))
+        AS w(level_id, sku, warehouse_id, n)
+), locked AS (
+    SELECT s.id FROM stock_levels s WHERE s.id IN (SELECT level_id FROM wanted) ORDER BY s.sku, s.warehouse_id FOR UPDATE OF s
+), lowered AS (
+    UPDATE stock_levels s SET reserved = s.reserved - w.n FROM wanted w WHERE s.id = w.level_id AND s.id IN (SELECT id FROM locked)
+    RETURNING s.id
+)
+INSERT INTO stock_movements (sku, warehouse_id, kind, on_hand_delta, reserved_delta, actor, reference, reason)
+SELECT w.sku, w.warehouse_id, 'RELEASE', 0, -w.n, :actor, :reference, :reason FROM wanted w
+""")
+
+
+def _pick_arrays(picks: list[Pick]) -> dict[str, Any]:
+    ordered = sorted(picks, key=lambda p: (p.sku, str(p.warehouse_id)))
+    return {"level_ids": [p.stock_level_id for p in ordered], "skus": [p.sku for p in ordered],
+            "warehouse_ids": [p.warehouse_id for p in ordered], "quantities": [p.quantity for p in ordered], "count": len(ordered)}
+
+
+async def reserve_at_once(
+    session: AsyncSession, notices: list, *, picks: list[Pick], actor: str | None, reference: str,
+    order_id: uuid.UUID | None = None, line_ids: Mapping[str, uuid.UUID] | None = None, hold: Mapping[str, Any] | None = None,
+) -> bool:
+    """Reserve planned picks in one statement; with `order_id` + `line_ids` (sku -> order line) it also writes the
+    allocations, with `hold` (the placement_attempts values) the card placement's hold instead.
+    False when a level no longer had the units: then nothing is left changed (the partial raise is given back)."""
+    if not picks:
+        return True
+    params = _pick_arrays(picks)
+    ordered = sorted(picks, key=lambda p: (p.sku, str(p.warehouse_id)))
+    params.update(actor=actor, reference=reference, allocation_ids=[uuid.uuid4() for _ in ordered],
+                  line_ids=[(line_ids or {}).get(p.sku) for p in ordered])
+    if hold is not None:
+        statement = RESERVE_FOR_HOLD
+        params.update(hold, picks=json.dumps([{"stock_level_id": str(p.stock_level_id), "sku": p.sku, "warehouse_id": str(p.warehouse_id),
+                                               "quantity": p.quantity} for p in ordered]))
+    else:
+        statement = RESERVE_FOR_ORDER
+        params.update(order_id=order_id)
+    raised = list((await session.execute(statement, params)).scalars())
+    if len(raised) < len(ordered):
+        if raised:
+            quantity = {p.stock_level_id: p.quantity for p in ordered}
+            await session.execute(_GIVE_BACK, {"level_ids": raised, "quantities": [quantity[level_id] for level_id in raised]})
+        return False
+    for p in ordered:
+        notify_stock(notices, p.sku, p.warehouse_id)
+    return True
+
+
+async def release_picks(session: AsyncSession, notices: list, *, picks: list[Pick], actor: str | None, reference: str, reason: str) -> None:
+    """Give held units back (with RELEASE ledger rows)."""
+    if not picks:
+        return
+    params = _pick_arrays(picks)
+    params.pop("count")
+    await session.execute(RELEASE_PICKS, {**params, "actor": actor, "reference": reference, "reason": reason})
+    for p in picks:
+        notify_stock(notices, p.sku, p.warehouse_id)
+
+
+def picks_of(held: list[dict[str, Any]]) -> list[Pick]:
+    return [Pick(uuid.UUID(p["stock_level_id"]), p["sku"], uuid.UUID(p["warehouse_id"]), int(p["quantity"])) for p in held]
 
 
 async def reserve(session: AsyncSession, notices: list, *, picks: list[Pick], candidates: list[Candidate], actor: str | None, reference: str) -> None:

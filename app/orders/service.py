@@ -11,21 +11,24 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
-from app.infra.database import UnitOfWork
+from app.infra.database import Database, UnitOfWork
+from app.infra.faults import is_connection_error, sqlstate
 from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import compute_totals, line_total
 from app.orders.state_machine import HOLDABLE, check_transition, release_target
 from app.validation import check_address, member_of, normalise_email
-from models import Allocation, Customer, Order, OrderLine, Product
+from models import Allocation, Customer, Order, OrderLine, Product, StockLevel
+from models.placement import PlacementAttempt
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -120,10 +123,34 @@ def _check(request: PlaceOrderRequest) -> Placement:
     return Placement(request, channel, method, email, shipping, billing)
 
 
-async def _resolve_lines(uow: UnitOfWork, request: PlaceOrderRequest) -> list[ResolvedLine]:
-    """Catalogue lookup; duplicate SKUs with the same customization merge into one line."""
+_CATALOGUE_READS: dict[SalesChannel, Any] = {}  # the statement per channel, built once (building it costs more than sending it)
+
+
+def _catalogue_read(channel: SalesChannel) -> Any:
+    statement = _CATALOGUE_READS.get(channel)
+    if statement is None:
+        stock = allocation.candidate_join(channel)
+        statement = _CATALOGUE_READS[channel] = (
+            select(Product, *allocation.CANDIDATE_COLUMNS)
+            .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
+            .where(Product.sku.in_(bindparam("skus", expanding=True)))
+            .order_by(Product.sku, StockLevel.warehouse_id)
+        )
+    return statement
+
+
+async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel) -> tuple[dict[str, Product], list[Candidate]]:
+    """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
+    serving the channel (and their priority, country, code: what allocation and the delivery promise need)."""
     skus = sorted({line.sku.strip() for line in request.lines})
-    products = {p.sku: p for p in (await uow.session.execute(select(Product).where(Product.sku.in_(skus)))).scalars()}
+    rows = (await uow.session.execute(_catalogue_read(channel), {"skus": skus})).all()
+    products = {row[0].sku: row[0] for row in rows}
+    candidates = [allocation.candidate_of(row) for row in rows if row.id is not None]
+    return products, candidates
+
+
+def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
+    """Catalogue lookup; duplicate SKUs with the same customization merge into one line."""
     errors = [
         DomainError(ErrorCode.NOT_FOUND, f"Unknown SKU {line.sku!r}.", ("lines", i, "sku"))
         for i, line in enumerate(request.lines)
@@ -147,7 +174,7 @@ async def _resolve_lines(uow: UnitOfWork, request: PlaceOrderRequest) -> list[Re
     return lines
 
 
-async def _existing_for_key(uow: UnitOfWork, request: PlaceOrderRequest) -> Order | None:
+async def existing_for_key(uow: UnitOfWork, request: PlaceOrderRequest) -> Order | None:
     key = request.idempotency_key
     if not key:
         return None
@@ -161,50 +188,117 @@ async def _existing_for_key(uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     return existing
 
 
+# The customer by email, added if new, in one statement that locks nothing: an existing customer's row is not
+# updated (ON CONFLICT DO NOTHING), so concurrent orders of one customer never queue on it, and a placement
+# waiting on a stock row holds no customer lock. Only a brand-new email inserted concurrently by another
+# transaction (committed after this statement's snapshot) finds no row: then the locking upsert decides.
+_FIND_OR_ADD_CUSTOMER = text("""
+WITH added AS (INSERT INTO customers (id, email) VALUES (:id, :email) ON CONFLICT (email) DO NOTHING RETURNING id)
+SELECT id FROM added UNION ALL SELECT id FROM customers WHERE email = :email
+""")
+_UPSERT_CUSTOMER = (
+    pg_insert(Customer)
+    .values(id=bindparam("id"), email=bindparam("email"))
+    .on_conflict_do_update(index_elements=[Customer.email], set_={"email": bindparam("email")})
+    .returning(Customer.id)
+)
+
+
+_CUSTOMER_BY_EMAIL = text("SELECT id FROM customers WHERE email = :email")
+
+
 async def _customer_id(uow: UnitOfWork, email: str) -> uuid.UUID:
-    statement = (
-        pg_insert(Customer)
-        .values(id=uuid.uuid4(), email=email)
-        .on_conflict_do_update(index_elements=[Customer.email], set_={"email": email})
-        .returning(Customer.id)
-    )
-    return (await uow.session.execute(statement)).scalar_one()
+    params = {"id": uuid.uuid4(), "email": email}
+    found = (await uow.session.execute(_FIND_OR_ADD_CUSTOMER, params)).scalars().first()
+    if found is None:  # added meanwhile by a transaction that has committed since (its insert made ours wait): read again
+        found = (await uow.session.execute(_CUSTOMER_BY_EMAIL, params)).scalars().first()
+    if found is not None:
+        return found
+    return (await uow.session.execute(_UPSERT_CUSTOMER, params)).scalar_one()  # that transaction rolled back
 
 
-async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order | Placement:
-    """Check the request, look its lines up in the catalogue, lock the stock rows and plan where each
-    unit is reserved. Refuses with every input problem at once, or OUT_OF_STOCK.
+_FIND_OR_ADD_CUSTOMER_RAW = (
+    "WITH added AS (INSERT INTO customers (id, email) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id) "
+    "SELECT id FROM added UNION ALL SELECT id FROM customers WHERE email = $2"
+)
 
-    A request repeated with its idempotency key gets the order the first one placed instead."""
-    checked = _check(request)
-    existing = await _existing_for_key(uow, request)
-    if existing is not None:
-        return existing
-    lines = await _resolve_lines(uow, request)
 
+async def customer_before(db: Database, request: PlaceOrderRequest) -> uuid.UUID | None:
+    """The customer of a valid request, found or added in one statement committed on its own BEFORE the
+    placement's transaction: a new customer's row is then never held uncommitted by a placement that waits on a
+    stock row (other placements by that customer would queue behind it). Sent on the pooled connection's driver,
+    outside any transaction (SQLAlchemy's statement events do not see it; the benchmark's asyncpg logger does).
+    Raises the request's input errors (those the placement would); None when the statement failed (the placement
+    then finds or adds the customer itself)."""
+    email = _check(request).email
+    try:
+        async with db.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            found = await driver.fetchval(_FIND_OR_ADD_CUSTOMER_RAW, uuid.uuid4(), email)
+    except Exception as exc:
+        if not is_connection_error(exc) and sqlstate(exc) is None:
+            raise
+        return None
+    return found if isinstance(found, uuid.UUID) else None
+
+
+def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]:
     demand: dict[str, int] = {}
     sku_paths: dict[str, Path] = {}
     for line in lines:
         if not line.product.made_to_order:  # made to order: produced for the order, no stock needed
             demand[line.product.sku] = demand.get(line.product.sku, 0) + line.quantity
             sku_paths.setdefault(line.product.sku, (*line.path, "sku"))
-    candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=checked.channel) if demand else []
+    return demand, sku_paths
+
+
+async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order | Placement:
+    """Check the request, look its lines and their stock up in the catalogue (one statement, nothing locked)
+    and plan where each unit is reserved. Refuses with every input problem at once, or OUT_OF_STOCK.
+    The units are reserved later, in one statement (`reserve_for_order` / `hold_stock`).
+
+    A request repeated with its idempotency key gets the order the first one placed instead."""
+    checked = _check(request)
+    existing = await existing_for_key(uow, request)
+    if existing is not None:
+        return existing
+    products, candidates = await _read_catalogue(uow, request, checked.channel)
+    lines = _resolve_lines(request, products)
+    demand, sku_paths = _demand(lines)
+    candidates = [c for c in candidates if c.sku in demand]
     picks = allocation.plan_allocation(demand, candidates, sku_paths)
     return replace(checked, lines=lines, candidates=candidates, picks=picks)
 
 
-async def create_order(*, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None) -> Order:
-    """Write a planned placement: the PENDING order, its lines, its reservations and the PLACED event."""
+async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
+    """Stock moved since the snapshot: lock the candidate rows (global order) and plan again on current figures
+    (OUT_OF_STOCK if they no longer suffice). The caller reserves with `allocation.reserve`."""
+    demand, sku_paths = _demand(placement.lines)
+    candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=placement.channel)
+    return replace(placement, candidates=candidates, picks=allocation.plan_allocation(demand, candidates, sku_paths))
+
+
+def totals_of(placement: Placement) -> Any:
+    """The order's totals from catalogue prices (net per line, VAT rounded once per rate)."""
+    return compute_totals((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines)
+
+
+async def write_order(
+    *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
+    payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None,
+) -> tuple[Order, dict[str, uuid.UUID]]:
+    """The PENDING order and its lines (flushed: number and timestamps come back); the SKU -> stocked line map."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
-    totals = compute_totals((amount, line.product.tax_rate) for line, amount in priced)
+    totals = totals_of(placement)
     order = Order(
         id=uuid.uuid4(),
         status=OrderStatus.PENDING,
-        payment_status=PaymentStatus.UNPAID,
+        payment_status=payment_status,
         payment_method=placement.payment_method,
         channel=placement.channel,
-        customer_id=await _customer_id(uow, placement.email),
+        customer_id=customer_id or await _customer_id(uow, placement.email),
         email=placement.email,
         shipping_address=placement.shipping_address,
         billing_address=placement.billing_address,
@@ -217,6 +311,8 @@ async def create_order(*, uow: UnitOfWork, placement: Placement, estimated_deliv
         idempotency_key=request.idempotency_key or None,
         request_fingerprint=request.fingerprint() if request.idempotency_key else None,
     )
+    if serial is not None:
+        order.serial = serial
     uow.session.add(order)
     order_lines = [
         OrderLine(
@@ -229,16 +325,140 @@ async def create_order(*, uow: UnitOfWork, placement: Placement, estimated_deliv
     ]
     uow.session.add_all(order_lines)
     await uow.session.flush()  # order number and timestamps come back from the server
+    line_by_sku = {line.sku: line.id for line in order_lines if not line.made_to_order}
+    return order, line_by_sku
 
-    line_by_sku = {line.sku: line for line in order_lines if not line.made_to_order}
+
+def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
+    events.record(uow, order, OrderEventType.PLACED, previous_status=None,
+                  data={"lines": len(placement.lines), "total": str(order.total), "currency": order.currency})
+
+
+async def create_order(
+    *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
+) -> tuple[Order, dict[str, uuid.UUID]]:
+    """Write a planned placement: the PENDING order, its lines and the PLACED event; its units are reserved by
+    `reserve_for_order`, which the caller sends as late as it can (the stock rows stay locked from there to the
+    commit). Returns the order and its SKU -> stocked line map."""
+    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
+                                           customer_id=customer_id)
+    _record_placed(uow, order, placement)
+    return order, line_by_sku
+
+
+async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, line_by_sku: dict[str, uuid.UUID]) -> Placement:
+    """Reserve the order's units with its allocations in one statement; should stock have moved since the snapshot,
+    re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the placement as reserved (its picks
+    differ when it was re-planned)."""
+    if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
+                                        order_id=order.id, line_ids=line_by_sku):
+        return placement
+    placement = await replan_locked(uow=uow, placement=placement)
     uow.session.add_all(
-        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku].id, warehouse_id=p.warehouse_id, sku=p.sku, quantity=p.quantity)
+        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
+                   quantity=p.quantity)
         for p in placement.picks
     )
-    await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor, reference=order.number)
-    events.record(uow, order, OrderEventType.PLACED, previous_status=None,
-                  data={"lines": len(order_lines), "total": str(order.total), "currency": order.currency})
+    await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
+                             reference=order.number)
+    return placement
+
+
+async def write_held_order(
+    *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int, payment_status: PaymentStatus,
+    customer_id: uuid.UUID | None = None,
+) -> Order:
+    """A card placement's second step: its stock is already reserved (held since the first step), so this writes
+    the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
+    event without touching a stock row."""
+    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
+                                           payment_status=payment_status, customer_id=customer_id)
+    uow.session.add_all(
+        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
+                   quantity=p.quantity)
+        for p in placement.picks
+    )
+    _record_placed(uow, order, placement)
     return order
+
+
+# --- a card placement's hold (issue 16): the stock it reserves between its two transactions ---------------
+# models/placement.py has the lifecycle: HELD (stock reserved, provider asked), then deleted (the order was
+# written), DECLINED (the card was refused: stock given back; the record of the attempt) or RECOVERED (its
+# process died between the steps: the expiry worker gave the stock back and voided the authorisation).
+HELD, DECLINED, RECOVERED = "HELD", "DECLINED", "RECOVERED"
+
+
+def number_of(serial: int) -> str:
+    """The order number a serial gets (models.Order.number's expression)."""
+    return "SO-" + str(serial).zfill(6)
+
+
+async def next_serial(uow: UnitOfWork) -> int:
+    return int((await uow.session.execute(text("SELECT nextval('order_number_seq')"))).scalar_one())
+
+
+async def recovered_attempts(uow: UnitOfWork, idempotency_key: str) -> int:
+    """How many attempts with this client key the expiry worker recovered (their authorisations voided)."""
+    return int((await uow.session.execute(
+        select(func.count()).select_from(PlacementAttempt)
+        .where(PlacementAttempt.idempotency_key == idempotency_key, PlacementAttempt.status == RECOVERED)
+    )).scalar_one())
+
+
+async def hold_stock(
+    *, uow: UnitOfWork, placement: Placement, attempt_id: uuid.UUID, serial: int, provider_key: str, amount: Decimal,
+    currency: str, hold_seconds: float,
+) -> Placement:
+    """Reserve a planned card placement's units and write its HELD row (one statement), the first step.
+    Returns the placement as held (re-planned on locked rows if stock moved since the snapshot)."""
+    values = {"attempt_id": attempt_id, "serial": serial, "idempotency_key": placement.request.idempotency_key or None,
+              "provider_key": provider_key, "amount": amount, "currency": currency, "hold_seconds": float(hold_seconds)}
+    reference = number_of(serial)
+    if placement.picks and await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor,
+                                                            reference=reference, hold=values):
+        return placement
+    if placement.picks:
+        placement = await replan_locked(uow=uow, placement=placement)
+        await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
+                                 reference=reference)
+    uow.session.add(PlacementAttempt(
+        id=attempt_id, status=HELD, serial=serial, idempotency_key=values["idempotency_key"], provider_key=provider_key, amount=amount,
+        currency=currency, expires_at=datetime.now(UTC) + timedelta(seconds=hold_seconds),
+        picks=[{"stock_level_id": str(p.stock_level_id), "sku": p.sku, "warehouse_id": str(p.warehouse_id), "quantity": p.quantity}
+               for p in placement.picks],
+    ))
+    return placement
+
+
+async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID) -> bool:
+    """The second step on approval: the hold becomes the order's allocations (its row goes). False when it is no
+    longer HELD (the expiry worker recovered it: the stock was given back)."""
+    taken = await uow.session.execute(
+        delete(PlacementAttempt).where(PlacementAttempt.id == attempt_id, PlacementAttempt.status == HELD).returning(PlacementAttempt.id)
+    )
+    return taken.first() is not None
+
+
+async def release_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, status: str, reason: str) -> bool:
+    """Give a HELD attempt's units back and mark it `status` (DECLINED / RECOVERED). False if it was not HELD."""
+    row = (await uow.session.execute(
+        update(PlacementAttempt).where(PlacementAttempt.id == attempt_id, PlacementAttempt.status == HELD)
+        .values(status=status, reason=reason[:500]).returning(PlacementAttempt.picks, PlacementAttempt.serial)
+    )).first()
+    if row is None:
+        return False
+    await allocation.release_picks(uow.session, uow.notices, picks=allocation.picks_of(row.picks), actor=uow.actor,
+                                   reference=number_of(row.serial), reason=reason)
+    return True
+
+
+async def superseded(*, uow: UnitOfWork, provider_key: str) -> bool:
+    """Whether the expiry worker recovered an attempt under this provider key (so its authorisation may be voided)."""
+    found = await uow.session.execute(
+        select(PlacementAttempt.id).where(PlacementAttempt.provider_key == provider_key, PlacementAttempt.status == RECOVERED).limit(1)
+    )
+    return found.first() is not None
 
 
 async def get_for_update(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:

@@ -2,6 +2,8 @@
 
 A card `token` decides its fate: `test_approve` authorises and captures normally,
 `test_decline` is declined, `test_fail` fails as an outage would; any other token is declined.
+`test_slow` authorises like `test_approve` after SLOW_SECONDS (an asyncio.sleep standing for the
+round trip to a remote provider; issue 16 proves that no stock lock is held meanwhile).
 
 It behaves like a real remote provider in the ways that matter for tests: it keeps its own
 ledger outside our database transactions (a rollback on our side does not undo a charge here),
@@ -19,7 +21,8 @@ from decimal import Decimal
 from app.billing.providers import ProviderOutcome, ProviderResult
 from app.infra.settings import Settings
 
-APPROVE, DECLINE, FAIL = "test_approve", "test_decline", "test_fail"
+APPROVE, DECLINE, FAIL, SLOW = "test_approve", "test_decline", "test_fail", "test_slow"
+SLOW_SECONDS = 0.3
 
 
 @dataclass(slots=True)
@@ -64,10 +67,13 @@ class OfflineProvider:
             return result
 
     async def authorize(self, *, amount: Decimal, currency: str, token: str, idempotency_key: str) -> ProviderResult:
+        if token == SLOW:
+            await asyncio.sleep(SLOW_SECONDS)  # the remote call (outside the provider's own lock: calls overlap)
+
         def act() -> ProviderResult:
             if token == FAIL:
                 return ProviderResult(ProviderOutcome.FAILED, None, "The test provider is unavailable (test_fail).")
-            if token != APPROVE:
+            if token not in (APPROVE, SLOW):
                 return ProviderResult(ProviderOutcome.DECLINED, None, "The card was declined.")
             reference = "tp_auth_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
             self.authorizations[reference] = Authorization(reference, amount, currency)
@@ -75,6 +81,12 @@ class OfflineProvider:
             return ProviderResult(ProviderOutcome.APPROVED, reference)
 
         return await self._once(idempotency_key, f"authorize|{amount}|{currency}|{token}", act)
+
+    async def authorization_for(self, *, idempotency_key: str) -> ProviderResult | None:
+        """What an earlier authorize with this key answered, if it reached the provider (recovery)."""
+        async with self.lock:
+            reply = self.replies.get(idempotency_key)
+            return reply[1] if reply is not None else None
 
     async def capture(self, *, authorization: str, amount: Decimal, currency: str, idempotency_key: str) -> ProviderResult:
         def act() -> ProviderResult:

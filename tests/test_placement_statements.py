@@ -1,0 +1,80 @@
+"""placeOrder's statements (issue 16): few, the reference data read before any stock lock, the reservation
+made in one statement right before the commit; a hot SKU under concurrency never oversells."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from sqlalchemy import func, select
+
+from models import Allocation, Order, StockLevel
+from tests import factories
+from tests.factories import ADDRESS_INPUT
+
+PLACE = """
+mutation Place($input: PlaceOrderInput!) {
+  placeOrder(input: $input) { order { id number status total { amount currency } } userErrors { code field message } eventCursor }
+}
+"""
+COUNT = "{ orders(first: 1) { totalCount } }"
+# The raw asyncpg transaction of benchmarks/load.py `place_raw`, BEGIN and COMMIT aside: products, lock stock,
+# customer, order, lines, reserved, movements, allocations, event counter, event.
+RAW_BASELINE = 10
+
+
+def order_input(lines: list[tuple[str, int]]) -> dict:
+    return {"input": {"channel": "WEB", "email": "buyer@example.com", "lines": [{"sku": s, "quantity": q} for s, q in lines],
+                      "shippingAddress": ADDRESS_INPUT}}
+
+
+def locks_stock(statement: str) -> bool:
+    s = " ".join(statement.split()).upper()
+    return "STOCK_LEVELS" in s and ("FOR UPDATE" in s or "UPDATE STOCK_LEVELS" in s)
+
+
+async def test_place_order_sends_at_most_the_raw_transactions_statements_plus_two(gql, db) -> None:
+    await factories.basic_catalog(db)
+    await gql(COUNT)  # the key is looked up once, then cached
+    with db.count_statements() as counted:
+        body = await gql(PLACE, order_input([("A", 1), ("B", 1), ("C", 1)]))
+    assert body["data"]["placeOrder"]["userErrors"] == []
+    statements = counted.statements
+    # + the customer's find-or-add, sent on the driver before the transaction (app/orders/service.py `customer_before`)
+    assert len(statements) + 1 <= RAW_BASELINE + 2, "\n".join(statements)
+    assert not any("api_keys" in s for s in statements)
+    # Only the last statements run while a stock row is locked: the reservation, the events, the commit's own.
+    first_lock = next(i for i, s in enumerate(statements) if locks_stock(s))
+    after = statements[first_lock + 1:]
+    assert len(after) <= 3, "\n".join(after)
+    assert not any(("carriers" in s or "warehouses" in s or "products" in s) for s in after)
+    assert sum(locks_stock(s) for s in statements) == 1  # one statement reserves every line
+
+
+async def test_a_hot_sku_under_concurrency_never_oversells(gql, db) -> None:
+    # given: one hot SKU in two warehouses (30 units), and other SKUs that orders add at random
+    await factories.warehouse(db, "W1", ["WEB"])
+    await factories.warehouse(db, "W2", ["WEB"])
+    await factories.product(db, "HOT")
+    await factories.stock(db, "HOT", "W1", 18)
+    await factories.stock(db, "HOT", "W2", 12)
+    for sku in ("X", "Y", "Z"):
+        await factories.product(db, sku)
+        await factories.stock(db, sku, "W1", 100)
+        await factories.stock(db, sku, "W2", 100)
+    rng = random.Random(16)
+    orders = [order_input([("HOT", 1), (rng.choice("XYZ"), rng.randint(1, 2))]) for _ in range(48)]
+    # when: 48 at once
+    results = await asyncio.gather(*(gql(PLACE, o) for o in orders))
+    # then: exactly the 30 units are sold, the rest refused, reservations match allocations
+    assert all("errors" not in r for r in results)
+    placed = [r for r in results if r["data"]["placeOrder"]["order"]]
+    refused = [r["data"]["placeOrder"]["userErrors"] for r in results if not r["data"]["placeOrder"]["order"]]
+    assert len(placed) == 30
+    assert all(e[0]["code"] == "OUT_OF_STOCK" and e[0]["field"] == ["input", "lines", "0", "sku"] for e in refused)
+    async with db.read() as session:
+        hot = (await session.execute(select(StockLevel.on_hand, StockLevel.reserved).where(StockLevel.sku == "HOT"))).all()
+        allocated = (await session.execute(select(func.sum(Allocation.quantity)).where(Allocation.sku == "HOT"))).scalar_one()
+        count = (await session.execute(select(func.count()).select_from(Order))).scalar_one()
+    assert all(reserved == on_hand for on_hand, reserved in hot)
+    assert allocated == 30 and count == 30
