@@ -1,63 +1,89 @@
 """Relay connections in SQL: one aggregate pass over a page of rows numbered `__rn` (1..size+1), as
 resolvers/pagination.build shapes them: `size` edges, hasNextPage when the extra row is there,
-hasPreviousPage when a cursor was given, start/end cursors of the edges shown."""
+hasPreviousPage when a cursor was given, start/end cursors of the edges shown; the actual cost as
+resolvers/cost.py counts it (the connection's weight + each edge's node)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from resolvers.planner.core import Compiler, Selected, Unsupported, json_object, literal
+from resolvers.planner.core import Compiler, Selected, Unsupported, Value, add, json_object, literal
 
 
-def connection_json(
+def connection_select(
     c: Compiler, selected: Selected, *, rows: str, node_type: str, cursor: Callable[[str], str], size: str,
     has_previous: bool, total: str | None = None,
 ) -> str:
-    """A SELECT of the connection's JSON over `rows` (a FROM item of the page, at most size + 1 rows)."""
+    """A SELECT of one row: the connection's JSON (j) and cost (c, its own weight included) over `rows`
+    (a FROM item of the page, at most size + 1 rows)."""
     alias = c.alias("p")
     connection_type = c.object_type(selected.type_name)
-    pairs: list[tuple[str, str]] = []
-    for part in c.collect(connection_type, selected.selection_sets):
-        if part.name == "__typename":
-            pairs.append((part.key, literal(connection_type.name)))
-        elif part.name == "edges":
-            edge_type = c.object_type(part.type_name)
-            edge_pairs: list[tuple[str, str]] = []
-            for item in c.collect(edge_type, part.selection_sets):
-                if item.name == "__typename":
-                    edge_pairs.append((item.key, literal(edge_type.name)))
-                elif item.name == "cursor":
-                    edge_pairs.append((item.key, cursor(alias)))
-                elif item.name == "node":
-                    edge_pairs.append((item.key, c.object(node_type, alias, item.selection_sets)))
-                else:
-                    raise Unsupported(f"{edge_type.name}.{item.name}")
-            edge = json_object(edge_pairs)
-            pairs.append((part.key, f"coalesce(json_agg({edge} ORDER BY {alias}.__rn) FILTER (WHERE {alias}.__rn <= {size}), '[]'::json)"))
-        elif part.name == "pageInfo":
-            info_type = c.object_type("PageInfo")
-            info_pairs: list[tuple[str, str]] = []
-            for item in c.collect(info_type, part.selection_sets):
-                if item.name == "__typename":
-                    info_pairs.append((item.key, literal("PageInfo")))
-                elif item.name == "hasNextPage":
-                    info_pairs.append((item.key, f"count(*) > {size}"))
-                elif item.name == "hasPreviousPage":
-                    info_pairs.append((item.key, "true" if has_previous else "false"))
-                elif item.name == "startCursor":
-                    info_pairs.append((item.key, f"(array_agg({cursor(alias)} ORDER BY {alias}.__rn) FILTER (WHERE {alias}.__rn <= {size}))[1]"))
-                elif item.name == "endCursor":
-                    info_pairs.append((item.key, f"(array_agg({cursor(alias)} ORDER BY {alias}.__rn DESC) FILTER (WHERE {alias}.__rn <= {size}))[1]"))
-                else:
-                    raise Unsupported(f"PageInfo.{item.name}")
-            pairs.append((part.key, json_object(info_pairs)))
-        elif part.name == "totalCount" and total is not None:
-            pairs.append((part.key, total))
-        else:
-            raise Unsupported(f"{connection_type.name}.{part.name}")
-    return f"SELECT {json_object(pairs)} FROM {rows} {alias} GROUP BY ()"  # one row, even over no rows
+
+    def build() -> tuple[list[tuple[str, str]], list[str]]:
+        pairs: list[tuple[str, str]] = []
+        costs: list[str] = [str(c.weight(selected))]
+        shown = f"FILTER (WHERE {alias}.__rn <= {size})"
+        for part in c.collect(connection_type, selected.selection_sets):
+            if part.name == "__typename":
+                pairs.append((part.key, literal(connection_type.name)))
+            elif part.name == "edges":
+                edge_type = c.object_type(part.type_name)
+                edge_pairs: list[tuple[str, str]] = []
+                edge_costs: list[str] = [str(c.weight(part))]
+                for item in c.collect(edge_type, part.selection_sets):
+                    if item.name == "__typename":
+                        edge_pairs.append((item.key, literal(edge_type.name)))
+                    elif item.name == "cursor":
+                        edge_pairs.append((item.key, cursor(alias)))
+                    elif item.name == "node":
+                        node = c.child(item, alias, node_type)
+                        edge_pairs.append((item.key, node.json))
+                        edge_costs.append(node.cost)
+                    else:
+                        raise Unsupported(f"{edge_type.name}.{item.name}")
+                pairs.append((part.key, f"coalesce(json_agg({json_object(edge_pairs)} ORDER BY {alias}.__rn) {shown}, '[]'::json)"))
+                edge_cost = add(*edge_costs)
+                if edge_cost != "0":
+                    costs.append(f"coalesce(sum({edge_cost}) {shown}, 0)")
+            elif part.name == "pageInfo":
+                info_type = c.object_type("PageInfo")
+                info_pairs: list[tuple[str, str]] = []
+                costs.append(str(c.weight(part)))
+                for item in c.collect(info_type, part.selection_sets):
+                    if item.name == "__typename":
+                        info_pairs.append((item.key, literal("PageInfo")))
+                    elif item.name == "hasNextPage":
+                        info_pairs.append((item.key, f"count(*) > {size}"))
+                    elif item.name == "hasPreviousPage":
+                        info_pairs.append((item.key, "true" if has_previous else "false"))
+                    elif item.name == "startCursor":
+                        info_pairs.append((item.key, f"(array_agg({cursor(alias)} ORDER BY {alias}.__rn) {shown})[1]"))
+                    elif item.name == "endCursor":
+                        info_pairs.append((item.key, f"(array_agg({cursor(alias)} ORDER BY {alias}.__rn DESC) {shown})[1]"))
+                    else:
+                        raise Unsupported(f"PageInfo.{item.name}")
+                    if c.weight(item):
+                        raise Unsupported("a weighted PageInfo field")
+                pairs.append((part.key, json_object(info_pairs)))
+            elif part.name == "totalCount" and total is not None:
+                if c.weight(part):
+                    raise Unsupported("a weighted totalCount")
+                pairs.append((part.key, total))
+            else:
+                raise Unsupported(f"{connection_type.name}.{part.name}")
+        return pairs, costs
+
+    (pairs, costs), joins = c.joins(build)
+    # GROUP BY (): one row, even over no rows
+    return f"SELECT {json_object(pairs)} AS j, {add(*costs)} AS c FROM {rows} {alias}{joins} GROUP BY ()"
+
+
+def nested_connection(c: Compiler, selected: Selected, **kwargs: object) -> Value:
+    """A connection field of a row (e.g. Order.events), as a LATERAL subquery."""
+    x = c.lateral(connection_select(c, selected, **kwargs))  # type: ignore[arg-type]
+    return Value(f"{x}.j", f"{x}.c")
 
 
 def numbered(select_from_where: str, order_by: str, size: str) -> str:
-    """A page as a FROM item: the rows of `SELECT t.* FROM … WHERE …` in order, numbered, size + 1 at most."""
+    """A page as a FROM item: the rows of `SELECT * FROM … WHERE …` (unqualified columns) in order, numbered, size + 1 at most."""
     return f"(SELECT *, row_number() OVER (ORDER BY {order_by}) AS __rn FROM ({select_from_where} ORDER BY {order_by} LIMIT {size} + 1) __page)"

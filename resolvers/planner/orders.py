@@ -13,7 +13,7 @@ from models import Order
 from resolvers import pagination
 from resolvers.ids import id_of
 from resolvers.orders import EVENTS_PAGE_MAX, SORT_KEYS
-from resolvers.planner.connections import connection_json, numbered
+from resolvers.planner.connections import connection_select, nested_connection, numbered
 from resolvers.planner.core import (
     NODE_ROOTS,
     ROOTS,
@@ -23,17 +23,17 @@ from resolvers.planner.core import (
     Selected,
     TypeMapping,
     Unsupported,
+    Value,
     b64url,
     column,
     decimal_text,
     iso_date,
     iso_datetime,
     json_column,
-    json_list,
     literal,
     node_id,
     register,
-    single_row,
+    root_row,
 )
 
 # ---------------------------------------------------------------- Money, Address
@@ -42,7 +42,7 @@ from resolvers.planner.core import (
 def money(amount: str, currency: str) -> Any:
     """A field of Money type over (amount column, currency column) of the source alias."""
 
-    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+    def sql(c: Compiler, alias: Any, selected: Selected) -> Value:
         return c.child(selected, (f"{alias}.{amount}", f"{alias}.{currency}"), "Money")
 
     return sql
@@ -62,10 +62,9 @@ register(TypeMapping("Address", {graphql: (lambda key: lambda c, src, s: f"({src
 def address(name: str) -> Any:
     """graphql_schema.common.Address.from_stored: null for a missing or empty stored value."""
 
-    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+    def sql(c: Compiler, alias: Any, selected: Selected) -> Value:
         value = f"{alias}.{name}"
-        obj = c.child(selected, value, "Address")
-        return f"CASE WHEN jsonb_typeof({value}) = 'object' AND {value} <> '{{}}'::jsonb THEN {obj} END"
+        return c.optional(selected, value, f"(jsonb_typeof({value}) = 'object' AND {value} <> '{{}}'::jsonb)", "Address")
 
     return sql
 
@@ -110,7 +109,7 @@ def _events_after(value: Any) -> int:
         raise Fallback() from None
 
 
-def order_events(c: Compiler, alias: Any, selected: Selected) -> str:
+def order_events(c: Compiler, alias: Any, selected: Selected) -> Value:
     """resolvers.orders.order_events: the whole timeline by seq, after the cursor (a plain seq), sliced."""
     has_after = c.argument_shape(selected, "after", lambda value: value is not None)
     size = c.argument_param(selected, "first", _events_size, "int")
@@ -118,13 +117,12 @@ def order_events(c: Compiler, alias: Any, selected: Selected) -> str:
     if has_after:
         where += f" AND seq > {c.argument_param(selected, 'after', _events_after, 'bigint')}"
     rows = numbered(f"SELECT * FROM order_events WHERE {where}", "seq", size)
-    return "(" + connection_json(c, selected, rows=rows, node_type="OrderEvent", cursor=lambda p: f"({p}.seq)::text", size=size,
-                                 has_previous=has_after) + ")"
+    return nested_connection(c, selected, rows=rows, node_type="OrderEvent", cursor=lambda p: f"({p}.seq)::text", size=size,
+                             has_previous=has_after)
 
 
-def order_lines(c: Compiler, alias: Any, selected: Selected) -> str:
-    line = c.alias("l")
-    return json_list(c.child(selected, line), f"FROM order_lines {line} WHERE {line}.order_id = {alias}.id", f"{line}.position")
+def order_lines(c: Compiler, alias: Any, selected: Selected) -> Value:
+    return c.rows(selected, "order_lines", lambda line: f"{line}.order_id = {alias}.id", lambda line: f"{line}.position")
 
 
 # ---------------------------------------------------------------- Order
@@ -234,7 +232,7 @@ def orders_root(c: Compiler, selected: Selected) -> str:
     def cursor(p: str) -> str:
         return b64url("'[" + cursor_value(p) + ",\"' || (" + p + ".id)::text || '\"]'", padded=True)
 
-    return connection_json(c, selected, rows=rows, node_type="Order", cursor=cursor, size=size, has_previous=has_after, total=total)
+    return connection_select(c, selected, rows=rows, node_type="Order", cursor=cursor, size=size, has_previous=has_after, total=total)
 
 
 def _order_id(bind: Bind) -> Any:
@@ -249,16 +247,20 @@ def order_root(c: Compiler, selected: Selected) -> str:
     by = c.shape("order.by", lambda bind: ("id" if bind.args.get("id") is not None else "number" if bind.args.get("number") is not None else None,
                                            bind.args.get("number") is not None))
     kind, with_number = by
-    alias = c.alias("o")
     if kind == "id":
-        where = f"{alias}.id = {c.param(_order_id, 'uuid')}"
-        if with_number:
-            where += f" AND {alias}.number = {c.param(lambda b: b.args['number'], 'varchar')}"
+        order_id = c.param(_order_id, "uuid")
+        number = c.param(lambda b: b.args["number"], "varchar") if with_number else None
+
+        def where(o: str) -> str:
+            return f"{o}.id = {order_id}" + (f" AND {o}.number = {number}" if number else "")
     elif kind == "number":
-        where = f"{alias}.number = {c.param(lambda b: b.args['number'].strip(), 'varchar')}"
+        by_number = c.param(lambda b: b.args["number"].strip(), "varchar")
+
+        def where(o: str) -> str:
+            return f"{o}.number = {by_number}"
     else:
         raise Unsupported("order() without arguments")
-    return single_row(c.child(selected, alias, "Order"), f"FROM orders {alias} WHERE {where}")
+    return root_row(c, selected, "orders", where, "Order")
 
 
 ROOTS["Query.orders"] = orders_root
