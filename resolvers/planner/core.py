@@ -333,7 +333,7 @@ class Compiler:
         """project(value of the argument `name`) as a shape of the plan."""
         field_def, node = selected.field_def, selected.nodes[0]
         assert field_def is not None
-        key = f"arg:{id(node)}:{name}"
+        key = f"arg:{node.loc.start if node.loc else id(node)}:{name}"  # stable for the same document text
 
         def value(bind: Bind) -> Any:
             return project(get_argument_values(field_def, node, VariableValues({}, bind.variables)).get(name))
