@@ -284,3 +284,31 @@ async def test_empty_lists_and_pages(both, db):
     await factories.place(db, [("A", 1)])
     await both("""{ orders { edges { node { shipments { id } events(after: "999999999") { pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
                    edges { cursor } } } } } }""")
+
+
+SHIPMENTS = """query($first: Int, $after: String, $orderId: ID) {
+  shipments(first: $first, after: $after, orderId: $orderId) {
+    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id carrier trackingNumber trackingUrl status shippedAt estimatedDeliveryDate deliveredAt packingSlipUrl
+      warehouse { code channels } events { status occurredAt location description } order { number email lines { sku } } } }
+  }
+}"""
+
+
+async def test_shipments_root(both, seeded, db):
+    after, seen = None, 0
+    while True:
+        body = await both(SHIPMENTS, {"first": 1, "after": after})
+        seen += len(body["data"]["shipments"]["edges"])
+        if not body["data"]["shipments"]["pageInfo"]["hasNextPage"]:
+            break
+        after = body["data"]["shipments"]["pageInfo"]["endCursor"]
+    assert seen == 2
+    await both(SHIPMENTS, {"orderId": to_global_id("Order", seeded[0].id)})
+    await both(SHIPMENTS, {"orderId": to_global_id("Order", seeded[4].id)})
+    await both(SHIPMENTS, {"orderId": "not-an-id"}, planned=False)
+    await both(SHIPMENTS, {"after": "bad"}, planned=False)
+    shipments_only = await make_key(db, "shipments:read")
+    body = await both(SHIPMENTS, token=shipments_only, planned=False)  # Shipment.order needs orders:read
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    await both("{ shipments { totalCount edges { node { id packingSlipUrl warehouse { name } } } } }", token=shipments_only)

@@ -5,9 +5,12 @@ resolvers/cost.py counts it (the connection's weight + each edge's node)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from resolvers.planner.core import Compiler, Selected, Unsupported, Value, add, json_object, literal
+from resolvers import pagination
+from resolvers.planner.core import Bind, Compiler, Fallback, Selected, Unsupported, Value, add, b64url, iso_datetime, json_object, literal
 
 
 def connection_select(
@@ -87,3 +90,81 @@ def nested_connection(c: Compiler, selected: Selected, **kwargs: object) -> Valu
 def numbered(select_from_where: str, order_by: str, size: str) -> str:
     """A page as a FROM item: the rows of `SELECT * FROM … WHERE …` (unqualified columns) in order, numbered, size + 1 at most."""
     return f"(SELECT *, row_number() OVER (ORDER BY {order_by}) AS __rn FROM ({select_from_where} ORDER BY {order_by} LIMIT {size} + 1) __page)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyColumn:
+    """One column of a keyset ordering (resolvers/pagination.Key) in SQL: the unqualified column, the type of its
+    bound, and the SQL text its value takes in the cursor's JSON (as json.dumps writes the Key's dump)."""
+
+    column: str
+    cast: str
+    cursor_json: Callable[[str], str]  # row alias -> SQL text expression
+
+
+def time_key(column: str) -> KeyColumn:
+    """pagination.time_key: the isoformat() string."""
+    return KeyColumn(column, "timestamptz", lambda p: "'\"' || " + iso_datetime(f"{p}.{column}") + " || '\"'")
+
+
+def uuid_key(column: str = "id") -> KeyColumn:
+    return KeyColumn(column, "uuid", lambda p: f"'\"' || ({p}.{column})::text || '\"'")
+
+
+def int_key(column: str) -> KeyColumn:
+    return KeyColumn(column, "bigint", lambda p: f"({p}.{column})::text")
+
+
+def decimal_key(column: str) -> KeyColumn:
+    """A Decimal key dumped with str: a JSON string of numeric::text."""
+    return KeyColumn(column, "numeric", lambda p: f"'\"' || ({p}.{column})::text || '\"'")
+
+
+def page_size(first: Any) -> int:
+    """pagination.page_size, or Fallback (the ordinary resolver raises the LIMIT_EXCEEDED error)."""
+    try:
+        return pagination.page_size(first)
+    except Exception:
+        raise Fallback() from None
+
+
+def keyset_connection(
+    c: Compiler, selected: Selected, *, table: str, node_type: str, keys: Sequence[KeyColumn],
+    bound: Callable[[Bind], Sequence[Any]], descending: bool, conditions: Sequence[str],
+    first: Callable[[Bind], Any] = lambda bind: bind.args.get("first"), after: Callable[[Bind], Any] = lambda bind: bind.args.get("after"),
+) -> str:
+    """resolvers/pagination.keyset as one SELECT: rows of `table` matching `conditions` (SQL over unqualified columns),
+    ordered by `keys` (the last unique), after the cursor (`bound(bind)`: its decoded values, e.g. pagination._bound;
+    raise Fallback for an invalid cursor), `first` of them; totalCount over `conditions`; cursors as encode_cursor writes them."""
+    has_after = c.shape(f"{selected.key}.after", lambda bind: after(bind) is not None)
+    size = c.param(lambda bind: page_size(first(bind)), "int")
+    where = list(conditions)
+    if has_after:
+        def value(i: int) -> Callable[[Bind], Any]:
+            return lambda bind: bound(bind)[i]
+
+        values = [c.param(value(i), key.cast) for i, key in enumerate(keys)]
+        columns = ", ".join(key.column for key in keys)
+        operator = "<" if descending else ">"
+        where.append(f"({columns}) {operator} ({', '.join(values)})" if len(keys) > 1 else f"{columns} {operator} {values[0]}")
+    direction = " DESC" if descending else ""
+    order_by = ", ".join(f"{key.column}{direction}" for key in keys)
+    rows = numbered(f"SELECT * FROM {table}" + (" WHERE " + " AND ".join(where) if where else ""), order_by, size)
+    total = f"(SELECT count(*) FROM {table}" + (" WHERE " + " AND ".join(conditions) if conditions else "") + ")"
+
+    def cursor(p: str) -> str:
+        return b64url("'[' || " + " || ',' || ".join(key.cursor_json(p) for key in keys) + " || ']'", padded=True)
+
+    return connection_select(c, selected, rows=rows, node_type=node_type, cursor=cursor, size=size, has_previous=has_after, total=total)
+
+
+def keyset_bound(keys: Sequence[pagination.Key[Any]], after: Callable[[Bind], Any] = lambda bind: bind.args.get("after")) -> Callable[[Bind], Sequence[Any]]:
+    """The decoded `after` cursor over pagination Keys (as pagination.keyset), or Fallback when it is invalid."""
+
+    def bound(bind: Bind) -> Sequence[Any]:
+        try:
+            return pagination._bound(keys, after(bind))
+        except Exception:
+            raise Fallback() from None
+
+    return bound

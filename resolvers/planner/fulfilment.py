@@ -6,10 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from app.fulfilment.tracking import RANK
+from models.fulfilment import Shipment
+from resolvers import pagination
 from resolvers.fulfilment import READ
 from resolvers.planner import orders
+from resolvers.planner.connections import keyset_bound, keyset_connection, time_key, uuid_key
 from resolvers.planner.core import (
     NODE_ROOTS,
+    ROOTS,
     Compiler,
     Selected,
     TypeMapping,
@@ -86,6 +90,17 @@ def order_shipments(c: Compiler, alias: Any, selected: Selected) -> Value:
     return c.rows(selected, "shipments", lambda shipment: f"{shipment}.order_id = {alias}.id", lambda shipment: f"{shipment}.shipped_at")
 
 
+def shipments_root(c: Compiler, selected: Selected) -> str:
+    """resolvers.fulfilment.shipments: newest first, keyset (shippedAt, id); `order_id` is the decoded orderId (the
+    resolver refused a malformed one already)."""
+    by_order = c.shape("shipments.order", lambda bind: bind.args.get("order_id") is not None)
+    conditions = [f"order_id = {c.param(lambda bind: bind.args['order_id'], 'uuid')}"] if by_order else []
+    return keyset_connection(c, selected, table="shipments", node_type="Shipment", keys=(time_key("shipped_at"), uuid_key()),
+                             bound=keyset_bound((pagination.time_key(Shipment.shipped_at), pagination.uuid_key(Shipment.id))),
+                             descending=True, conditions=conditions)
+
+
 orders.ORDER.fields["shipments"] = order_shipments
+ROOTS["Query.shipments"] = shipments_root
 NODE_ROOTS["Shipment"] = "shipments"
 NODE_ROOTS["Warehouse"] = "warehouses"

@@ -13,7 +13,7 @@ from models import Order
 from resolvers import pagination
 from resolvers.ids import id_of
 from resolvers.orders import EVENTS_PAGE_MAX, SORT_KEYS
-from resolvers.planner.connections import connection_select, nested_connection, numbered
+from resolvers.planner.connections import decimal_key, int_key, keyset_bound, keyset_connection, nested_connection, numbered, time_key, uuid_key
 from resolvers.planner.core import (
     NODE_ROOTS,
     ROOTS,
@@ -24,7 +24,6 @@ from resolvers.planner.core import (
     TypeMapping,
     Unsupported,
     Value,
-    b64url,
     column,
     decimal_text,
     iso_date,
@@ -150,12 +149,8 @@ ORDER = register(TypeMapping("Order", {
 
 # ---------------------------------------------------------------- roots: orders, order, node(Order)
 
-# sort field -> (column, cast of its cursor value, cursor text of a row's value)
-SORT_COLUMNS = {
-    "PLACED_AT": ("placed_at", "timestamptz", lambda p: '"' + "' || " + iso_datetime(f"{p}.placed_at") + " || '" + '"'),
-    "NUMBER": ("serial", "bigint", lambda p: "' || " + f"({p}.serial)::text" + " || '"),
-    "TOTAL": ("total", "numeric", lambda p: '"' + "' || " + f"({p}.total)::text" + " || '" + '"'),
-}
+# OrderSortField -> its keyset column (resolvers.orders.SORT_KEYS), ties broken by id
+SORT_COLUMNS = {"PLACED_AT": time_key("placed_at"), "NUMBER": int_key("serial"), "TOTAL": decimal_key("total")}
 
 
 def _values(values: Sequence[Enum] | None) -> list[str] | None:
@@ -196,43 +191,12 @@ def order_conditions(c: Compiler) -> list[str]:
     return conditions
 
 
-def _orders_size(bind: Bind) -> int:
-    try:
-        return pagination.page_size(bind.args.get("first"))
-    except Exception:
-        raise Fallback() from None
-
-
-def _after_values(bind: Bind) -> list[Any]:
-    sort = bind.args.get("sort")
-    field = sort.field.value if sort else "PLACED_AT"
-    keys = (SORT_KEYS[field], pagination.uuid_key(Order.id))
-    try:
-        return pagination._bound(keys, bind.args["after"])
-    except Exception:
-        raise Fallback() from None
-
-
 def orders_root(c: Compiler, selected: Selected) -> str:
     sort_field, descending = c.shape("orders.sort", lambda bind: (
         (bind.args["sort"].field.value, bind.args["sort"].direction.value == "DESC") if bind.args.get("sort") else ("PLACED_AT", True)))
-    has_after = c.shape("orders.after", lambda bind: bind.args.get("after") is not None)
-    column_name, cast, cursor_value = SORT_COLUMNS[sort_field]
-    size = c.param(_orders_size, "int")
-    conditions = order_conditions(c)
-    where = list(conditions)
-    if has_after:
-        values = [c.param(lambda b: _after_values(b)[0], cast), c.param(lambda b: _after_values(b)[1], "uuid")]
-        where.append(f"({column_name}, id) {'<' if descending else '>'} ({values[0]}, {values[1]})")
-    direction = " DESC" if descending else ""
-    order_by = f"{column_name}{direction}, id{direction}"
-    rows = numbered("SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else ""), order_by, size)
-    total = "(SELECT count(*) FROM orders" + (" WHERE " + " AND ".join(conditions) if conditions else "") + ")"
-
-    def cursor(p: str) -> str:
-        return b64url("'[" + cursor_value(p) + ",\"' || (" + p + ".id)::text || '\"]'", padded=True)
-
-    return connection_select(c, selected, rows=rows, node_type="Order", cursor=cursor, size=size, has_previous=has_after, total=total)
+    return keyset_connection(c, selected, table="orders", node_type="Order", keys=(SORT_COLUMNS[sort_field], uuid_key()),
+                             bound=keyset_bound((SORT_KEYS[sort_field], pagination.uuid_key(Order.id))), descending=descending,
+                             conditions=order_conditions(c))
 
 
 def _order_id(bind: Bind) -> Any:
