@@ -312,3 +312,21 @@ async def test_shipments_root(both, seeded, db):
     body = await both(SHIPMENTS, token=shipments_only, planned=False)  # Shipment.order needs orders:read
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     await both("{ shipments { totalCount edges { node { id packingSlipUrl warehouse { name } } } } }", token=shipments_only)
+
+
+async def test_formatting_edges(both, seeded, db):
+    """Texts JSON must escape, a zero rate, whole-second and microsecond times, JSON values of every kind."""
+    order = seeded[3]
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE order_lines SET product_name = :n, tax_rate = 0, unit_price = 0.5 WHERE order_id = :o"),
+                           {"n": 'Tab\\t "quoted" \\\\ back\nline \u0001 ctl 🎁 ñ </script>', "o": order.id})
+        await conn.execute(text("UPDATE order_events SET occurred_at = date_trunc('second', occurred_at), actor = NULL, "
+                                "data = CAST(:d AS jsonb) WHERE order_id = :o"),
+                           {"d": '{"n": 12345678901234567890, "f": 1.0, "e": 1.5e-7, "s": "é\\n", "l": [], "o": {}, "b": false, "z": null}',
+                            "o": order.id})
+        await conn.execute(text("UPDATE orders SET shipping_address = CAST('{}' AS jsonb), billing_address = CAST('null' AS jsonb) WHERE id = :o"),
+                           {"o": order.id})
+    document = """query($n: String!) { order(number: $n) { placedAt updatedAt estimatedDeliveryDate shippingAddress { name } billingAddress { name }
+      lines { productName taxRate unitPrice { amount } total { amount } customization }
+      events { edges { cursor node { occurredAt actor data } } } } }"""
+    await both(document, {"n": order.number})
