@@ -213,6 +213,8 @@ async def test_errors_and_refusals_are_the_ordinary_ones(both, seeded, db):
     await both("{ orders(first: 2, after: \"garbage\") { totalCount } }", planned=False)
     await both("{ orders(first: 2) { edges { node { events(first: 501) { edges { cursor } } } } } }", planned=False)
     await both("{ orders(first: 2) { edges { node { events(after: \"x\") { edges { cursor } } } } } }", planned=False)
+    await both("{ orders(first: 2) { edges { node { events(after: \"99999999999999999999\") { edges { cursor } } } } } }", planned=False)
+    await both("{ orders(first: 2) { edges { node { events(after: \" 1 \") { edges { cursor } } } } } }")
     orders_only = await make_key(db, "orders:read")
     # Order.shipments needs shipments:read: the planner leaves the whole root field to the ordinary resolvers
     body = await both("{ orders(first: 2) { edges { node { number shipments { id } } } } }", token=orders_only, planned=False)

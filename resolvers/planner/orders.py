@@ -103,9 +103,12 @@ def _events_size(value: Any) -> int:
 
 def _events_after(value: Any) -> int:
     try:
-        return int(value)
+        seq = int(value)
     except ValueError:
         raise Fallback() from None
+    if not -(2**63) <= seq < 2**63:  # compared in Python by the ordinary resolver; beyond a bigint parameter here
+        raise Fallback()
+    return seq
 
 
 def order_events(c: Compiler, alias: Any, selected: Selected) -> Value:
