@@ -83,6 +83,9 @@ class Settings:
     # (a crash between reserving and confirming) is released by the expiry worker after placement_hold_seconds.
     key_cache_seconds: float = 60.0
     placement_hold_seconds: int = 120
+    # planner (issue 15): compile a root query field's selection to one SQL statement whose JSON PostgreSQL
+    # builds (resolvers/planner/); off = the ordinary resolvers only. OMS_READ_PLANNER=false|0|off turns it off.
+    read_planner: bool = True
 
     @property
     def production(self) -> bool:
@@ -140,4 +143,6 @@ class Settings:
             # writes, issue 16
             key_cache_seconds=_float("OMS_KEY_CACHE_SECONDS", 60.0),
             placement_hold_seconds=_int("OMS_PLACEMENT_HOLD_SECONDS", 120),
+            # planner (issue 15)
+            read_planner=(os.environ.get("OMS_READ_PLANNER") or "true").strip().lower() not in {"false", "0", "off", "no"},
         )
