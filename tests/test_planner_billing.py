@@ -13,10 +13,11 @@ from app.billing import config
 from app.billing.providers import get_provider
 from app.billing.providers.test import OfflineProvider
 from resolvers.cost import LeakyBucket
-from tests import factories
+from tests import factories, test_planner
 from tests.conftest import GraphQL, make_key
 from tests.factories import ADDRESS_INPUT
-from tests.test_planner import both, switch  # noqa: F401  (fixtures)
+
+both, switch = test_planner.both, test_planner.switch  # the planner off/on fixtures
 
 PLACE = """mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id payments { id } } userErrors { code message } } }"""
 CONFIRM = "mutation($input: OrderIdInput!) { confirmOrder(input: $input) { userErrors { code message } } }"
