@@ -14,7 +14,7 @@ from resolvers.cost import LeakyBucket
 from resolvers.ids import to_global_id
 from tests import factories, test_planner
 from tests.conftest import make_key
-from tests.test_returns import APPROVE, RECEIVE, REJECT, REQUEST, call, delivered_order, staff_request
+from tests.test_returns import APPROVE, OPEN_CUSTOMER_INQUIRY, RECEIVE, REJECT, REPLY, REQUEST, call, delivered_order, staff_request
 
 both, switch = test_planner.both, test_planner.switch  # the planner off/on fixtures
 
@@ -67,6 +67,10 @@ async def seeded(db: Any, gql: Any) -> AsyncIterator[list[Any]]:
                                                        replacementLines=[{"sku": "C", "quantity": 1}])))["return"]
     await call(gql, APPROVE, {"returnId": exchange["id"]})
     await call(gql, REQUEST, staff_request(second, [{"sku": "A", "quantity": 1}]))
+    # a case with a customer's and a staff member's messages
+    opened = await call(gql, OPEN_CUSTOMER_INQUIRY, {"number": first.number, "email": "ana@example.com", "subject": "Where?", "body": "A week."},
+                        token=None)
+    await call(gql, REPLY, {"inquiryId": opened["inquiry"]["id"], "body": "Tomorrow."})
     yield [first, second, plain]
 
 
@@ -141,3 +145,16 @@ async def test_track_order(both, seeded, db):
     await both(TRACK, {"number": "SO-999999", "email": "ana@example.com"}, token=None)
     await both(TRACK, {"number": " ", "email": "ana@example.com"}, token=None, planned=False)
     await both(TRACK, {"number": "N" * 33, "email": "ana@example.com"}, token=None, planned=False)
+
+
+async def test_order_inquiries_and_the_inquiry_node(both, seeded, db):
+    inquiry = """id number subject status openedBy createdAt updatedAt messages { id authorType author body createdAt }"""
+    body = await both("{ orders(first: 10) { edges { node { number inquiries { %s order { number } } } } } }" % inquiry)
+    ids = [case["id"] for edge in body["data"]["orders"]["edges"] for case in edge["node"]["inquiries"]]
+    assert len(ids) == 1
+    for scopes in (("orders:read",), ("admin",), ("returns:read",)):
+        token = await make_key(db, *scopes)
+        planned = "returns:read" not in scopes
+        await both("query($id: ID!) { node(id: $id) { id ... on Inquiry { %s order { number } } } }" % inquiry, {"id": ids[0]}, token=token,
+                   planned=planned)
+        await both("{ orders(first: 10) { edges { node { inquiries { %s } } } } }" % inquiry, token=token, planned=planned)

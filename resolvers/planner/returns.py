@@ -1,5 +1,6 @@
-"""Planner mappings of returns: Return (lines, value, refund, exchange's price difference and replacement order),
-ReturnLine; Order.returns; the root `returns`; the Return node. Each expression reproduces graphql_schema/returns.py
+"""Planner mappings of post-sale care: Return (lines, value, refund, exchange's price difference and replacement
+order), ReturnLine, Inquiry with its messages; Order.returns, Order.inquiries; the root `returns`; the Return and
+Inquiry nodes. Each expression reproduces graphql_schema/returns.py
 and resolvers/returns.py."""
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def related_order(id_column: str) -> Any:
 
     def sql(c: Compiler, alias: Any, selected: Selected) -> Value:
         if not c.has("orders:read"):
-            raise Unsupported(f"Return.{selected.name} without orders:read")
+            raise Unsupported(f"{selected.parent.name}.{selected.name} without orders:read")
         return c.row(selected, "orders", lambda order: f"{order}.id = {alias}.{id_column}")
 
     return sql
@@ -99,6 +100,45 @@ def order_returns(c: Compiler, alias: Any, selected: Selected) -> Value:
 orders.ORDER.fields["returns"] = order_returns
 
 
+# ---------------------------------------------------------------- Inquiry, InquiryMessage, Order.inquiries
+
+register(TypeMapping("InquiryMessage", {
+    "authorType": column("author_type"),
+    "body": column("body"),
+    "createdAt": column("created_at", iso_datetime),
+    # resolvers.returns.staff_author: who wrote it, for staff (orders:read) only
+    "author": lambda c, alias, s: f"{alias}.author" if c.has("orders:read") else "NULL::varchar",
+    "id": node_id("InquiryMessage"),
+}, table="inquiry_messages"))
+
+
+def inquiry_messages(c: Compiler, alias: Any, selected: Selected) -> Value:
+    return c.rows(selected, "inquiry_messages", lambda message: f"{message}.inquiry_id = {alias}.id", lambda message: f"{message}.created_at")
+
+
+register(TypeMapping("Inquiry", {
+    "id": node_id("Inquiry"),
+    "number": column("number"),
+    "subject": column("subject"),
+    "status": column("status"),
+    "openedBy": column("opened_by"),
+    "createdAt": column("created_at", iso_datetime),
+    "updatedAt": column("updated_at", iso_datetime),
+    "messages": inquiry_messages,
+    "order": related_order("order_id"),
+}, table="inquiries"))
+
+
+def order_inquiries(c: Compiler, alias: Any, selected: Selected) -> Value:
+    """resolvers.returns.order_inquiries (Order.inquiries needs Inquiry's read scope, orders:read): by createdAt, as the loader."""
+    if not c.has("orders:read"):
+        raise Unsupported("Order.inquiries without orders:read")
+    return c.rows(selected, "inquiries", lambda inquiry: f"{inquiry}.order_id = {alias}.id", lambda inquiry: f"{inquiry}.created_at")
+
+
+orders.ORDER.fields["inquiries"] = order_inquiries
+
+
 # ---------------------------------------------------------------- root: returns, node(Return)
 
 
@@ -122,3 +162,4 @@ def returns_root(c: Compiler, selected: Selected) -> str:
 
 ROOTS["Query.returns"] = returns_root
 NODE_ROOTS["Return"] = "returns"
+NODE_ROOTS["Inquiry"] = "inquiries"
