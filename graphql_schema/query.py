@@ -45,7 +45,7 @@ class Query:
     @strawberry.field(graphql_type=Connection[Product])
     async def products(
         self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None
-    ) -> pagination.Connection[models.Product]:
+    ) -> pagination.Connection[models.Product] | Planned:
         return await catalog.products(info, first=first, after=after, search=search)
 
     @strawberry.field(graphql_type=list[Warehouse])
@@ -60,7 +60,7 @@ class Query:
     async def stock_levels(
         self, info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None,
         available_below: Annotated[int | None, strawberry.argument(description="low stock: fewer units available than this")] = None,
-    ) -> pagination.Connection[models.StockLevel]:
+    ) -> pagination.Connection[models.StockLevel] | Planned:
         return await catalog.stock_levels(
             info, first=first, after=after, sku=sku, warehouse_code=warehouse_code, available_below=available_below
         )
@@ -74,11 +74,11 @@ class Query:
     @strawberry.field(graphql_type=Connection[Invoice])
     async def invoices(
         self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None
-    ) -> pagination.Connection[models.billing.Invoice]:
+    ) -> pagination.Connection[models.billing.Invoice] | Planned:
         return await billing.invoices(info, first=first, after=after, order_id=order_id)
 
     @strawberry.field(graphql_type=Invoice | None)
-    async def invoice(self, info: Info, number: str) -> models.billing.Invoice | None:
+    async def invoice(self, info: Info, number: str) -> models.billing.Invoice | Planned | None:
         return await billing.invoice(info, number=number)
 
     @strawberry.field(graphql_type=OrderStats)
@@ -86,13 +86,13 @@ class Query:
         return await orders.order_stats(info, channel=channel, placed_after=placed_after)
 
     @strawberry.field(graphql_type=OrderTracking | None, description="Public: no API key. Both values must match one order.")
-    async def track_order(self, info: Info, number: str, email: str) -> object | None:
+    async def track_order(self, info: Info, number: str, email: str) -> object | Planned | None:
         return await tracking.track_order(info, number=number, email=email)
 
     @strawberry.field(graphql_type=Connection[Return], description="Newest first; `first` at most 100. Needs returns:read.")
     async def returns(
         self, info: Info, first: int | None = None, after: str | None = None, filter: ReturnFilter | None = None
-    ) -> pagination.Connection[models.returns.ReturnRequest]:
+    ) -> pagination.Connection[models.returns.ReturnRequest] | Planned:
         return await returns.list_returns(info, first=first, after=after, filter=filter)
 
     @strawberry.field(graphql_type=Connection[Inquiry], description="Most recently active first; `first` at most 100. Needs orders:read.")

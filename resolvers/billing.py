@@ -18,6 +18,7 @@ from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.ids import decode_id
 from resolvers.inputs import CapturePaymentArgs, OrderIdArgs, RecordPaymentArgs, RefundPaymentArgs
+from resolvers.planner.api import Planned, planned
 from resolvers.types import Info, MutationPayload
 
 PAYMENTS_READ, PAYMENTS_WRITE = "payments:read", "payments:write"
@@ -96,15 +97,21 @@ def invoice_html_url(root: Invoice) -> str:
     return f"/documents/invoices/{root.number}.html"
 
 
-async def invoices(info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None) -> pagination.Connection[Invoice]:
+async def invoices(
+    info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None
+) -> pagination.Connection[Invoice] | Planned:
     """Newest first, keyset-paginated on (issued_at, id)."""
     await info.context.require(INVOICES_READ)
+    if (json := await planned(info, "Query.invoices", {"first": first, "after": after, "order_id": order_id})) is not None:
+        return json
     conditions = pagination.order_filter(Invoice.order_id, order_id)
     return await pagination.newest_first(info.context.db, Invoice, Invoice.issued_at, conditions, first, after)
 
 
-async def invoice(info: Info, number: str) -> Invoice | None:
+async def invoice(info: Info, number: str) -> Invoice | Planned | None:
     await info.context.require(INVOICES_READ)
+    if (json := await planned(info, "Query.invoice", {"number": number})) is not None:
+        return json
     async with info.context.db.read() as session:
         return (await session.execute(select(Invoice).where(Invoice.number == number.strip()))).scalar_one_or_none()
 

@@ -11,11 +11,16 @@ from models import Product, StockLevel, Warehouse
 from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.inputs import AdjustStockArgs, ProductArgs, WarehouseArgs
+from resolvers.planner.api import Planned, planned
 from resolvers.types import Info, MutationPayload
 
 
-async def products(info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> pagination.Connection[Product]:
+async def products(
+    info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+) -> pagination.Connection[Product] | Planned:
     await info.context.require("stock:read")
+    if (json := await planned(info, "Query.products", {"first": first, "after": after, "search": search})) is not None:
+        return json
     conditions: list[ColumnElement[bool]] = []
     if search and search.strip():
         pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -32,8 +37,11 @@ async def warehouses(info: Info) -> list[Warehouse]:
 async def stock_levels(
     info: Info, first: int | None = None, after: str | None = None, sku: str | None = None, warehouse_code: str | None = None,
     available_below: int | None = None,
-) -> pagination.Connection[StockLevel]:
+) -> pagination.Connection[StockLevel] | Planned:
     await info.context.require("stock:read")
+    args = {"first": first, "after": after, "sku": sku, "warehouse_code": warehouse_code, "available_below": available_below}
+    if (json := await planned(info, "Query.stockLevels", args)) is not None:
+        return json
     conditions: list[ColumnElement[bool]] = []
     if available_below is not None:
         conditions.append(catalog_queries.available_below(available_below))

@@ -31,6 +31,7 @@ from resolvers.inputs import (
     ReturnRequestArgs,
     StaffReturnArgs,
 )
+from resolvers.planner.api import Planned, planned
 from resolvers.tracking import customer_order, find_tracked_order
 from resolvers.types import Info, MutationPayload
 
@@ -91,8 +92,12 @@ async def staff_author(root: InquiryMessage, info: Info) -> str | None:
 # --- lists ---------------------------------------------------------------------------------------
 
 
-async def list_returns(info: Info, first: int | None, after: str | None, filter: PostSaleFilterArgs | None) -> pagination.Connection[ReturnRequest]:
+async def list_returns(
+    info: Info, first: int | None, after: str | None, filter: PostSaleFilterArgs | None
+) -> pagination.Connection[ReturnRequest] | Planned:
     await info.context.require("returns:read")
+    if (json := await planned(info, "Query.returns", {"first": first, "after": after, "filter": filter})) is not None:
+        return json
     conditions = pagination.order_filter(ReturnRequest.order_id, filter.order_id if filter else None)
     if filter is not None and filter.status:
         conditions.append(ReturnRequest.status.in_([s.value for s in filter.status]))

@@ -3,6 +3,6 @@ resolvers/planner/execution.py). A domain adds its module here."""
 
 from __future__ import annotations
 
-from resolvers.planner import fulfilment, orders
+from resolvers.planner import billing, catalog, fulfilment, orders, returns, tracking
 
-__all__ = ["fulfilment", "orders"]
+__all__ = ["billing", "catalog", "fulfilment", "orders", "returns", "tracking"]
