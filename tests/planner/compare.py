@@ -52,9 +52,10 @@ class Request:
     query: str
     variables: dict[str, Any] = field(default_factory=dict)
     key: str = "admin"  # a name in Pair.tokens; "public" sends no key
+    operation: str | None = None  # operationName
 
     def describe(self) -> str:
-        return f"key={self.key}\nquery: {self.query}\nvariables: {json.dumps(self.variables, ensure_ascii=False)}"
+        return f"key={self.key} operationName={self.operation}\nquery: {self.query}\nvariables: {json.dumps(self.variables, ensure_ascii=False)}"
 
 
 @dataclass(slots=True)
@@ -86,7 +87,10 @@ class Pair:
         token = self.tokens.get(request.key)
         assert token is not None or request.key == "public", f"unknown key {request.key}"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await client.post("/graphql", json={"query": request.query, "variables": request.variables}, headers=headers)
+        payload: dict[str, Any] = {"query": request.query, "variables": request.variables}
+        if request.operation is not None:
+            payload["operationName"] = request.operation
+        response = await client.post("/graphql", json=payload, headers=headers)
         return Answer.of(response)
 
     async def run(self, request: Request) -> Outcome:
