@@ -22,6 +22,7 @@ from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
 from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
 from graphql_schema.tracking import OrderTracking
 from resolvers import billing, catalog, fulfilment, node, orders, pagination, returns, tracking
+from resolvers.planner.api import Planned
 from resolvers.types import Info
 
 
@@ -32,13 +33,13 @@ class Query:
         return await node.node(info, id)
 
     @strawberry.field(graphql_type=Order | None)
-    async def order(self, info: Info, id: strawberry.ID | None = None, number: str | None = None) -> models.Order | None:
+    async def order(self, info: Info, id: strawberry.ID | None = None, number: str | None = None) -> models.Order | Planned | None:
         return await orders.order(info, id=id, number=number)
 
     @strawberry.field(graphql_type=Connection[Order], description="Newest first unless sorted otherwise; `first` at most 100.")
     async def orders(
         self, info: Info, first: int | None = None, after: str | None = None, filter: OrderFilter | None = None, sort: OrderSort | None = None
-    ) -> pagination.Connection[models.Order]:
+    ) -> pagination.Connection[models.Order] | Planned:
         return await orders.orders(info, first=first, after=after, filter=filter, sort=sort)
 
     @strawberry.field(graphql_type=Connection[Product])

@@ -53,6 +53,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from resolvers.errors import mask_exception
+from resolvers.planner import api as planner_api
 from resolvers.ratelimit import too_many_requests
 
 
@@ -389,7 +390,7 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
             result = ec.result
             if ec.operation_type is StrawberryOperationType.SUBSCRIPTION or result is None:  # an event is not charged again
                 return
-            actual = analysis.actual(getattr(result, "data", None))
+            actual = analysis.actual(planner_api.spliced(ec.context, getattr(result, "data", None)))
             self.cost["actualQueryCost"] = actual
             if bucket is not None and key is not None:
                 available = await bucket.refund(key, requested - actual)

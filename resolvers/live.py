@@ -12,7 +12,6 @@ from weakref import WeakKeyDictionary
 
 from graphql import ExecutionResult, GraphQLError
 from sqlalchemy import select
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from app.infra.hub import Delivery
@@ -20,6 +19,7 @@ from app.orders.enums import OrderStatus
 from models import Order, StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
+from resolvers.planner.execution import PlannedExecutionContext
 from resolvers.tracking import find_tracked_order, tracking_view
 
 # GraphQL results of one event by subscription shape, filled by the first subscriber of each shape.
@@ -59,7 +59,7 @@ class SharedEvent:
     audience: frozenset[str]
 
 
-class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecutionContext(PlannedExecutionContext):
     """Executes a subscription event once per distinct shape (document, operation, variables, scopes),
     not once per subscriber: the others reuse that result (the JSON is still written per socket)."""
 

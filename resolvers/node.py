@@ -19,6 +19,7 @@ from models.fulfilment import PickList, Shipment
 from models.returns import Inquiry, ReturnRequest
 from resolvers.ids import from_global_id
 from resolvers.loaders import IdentifiedT, Loaders
+from resolvers.planner.api import planned
 from resolvers.types import Info
 
 
@@ -57,4 +58,6 @@ async def node(info: Info, id: str) -> object | None:
         return None
     kind = NODE_TYPES[decoded[0]]
     await info.context.require(kind.scope)
+    if (json := await planned(info, "Query.node", {"id": decoded[1]}, node_type=decoded[0])) is not None:
+        return json
     return await kind.loader(info.context.loaders).load(decoded[1])

@@ -22,6 +22,7 @@ from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.ids import decode_id, id_of
 from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
+from resolvers.planner.api import Planned, planned
 from resolvers.types import Info, MutationPayload
 
 SORT_KEYS: dict[str, pagination.Key[Any]] = {
@@ -65,8 +66,10 @@ def _order_conditions(filter: OrderFilterArgs | None) -> list[ColumnElement[bool
     return conditions
 
 
-async def order(info: Info, id: str | None = None, number: str | None = None) -> Order | None:
+async def order(info: Info, id: str | None = None, number: str | None = None) -> Order | Planned | None:
     await info.context.require("orders:read")
+    if (json := await planned(info, "Query.order", {"id": id, "number": number})) is not None:
+        return json
     if id is not None:
         order_id = id_of(id, "Order")
         if order_id is None:
@@ -80,8 +83,10 @@ async def order(info: Info, id: str | None = None, number: str | None = None) ->
 
 async def orders(
     info: Info, first: int | None = None, after: str | None = None, filter: OrderFilterArgs | None = None, sort: OrderSortArgs | None = None
-) -> pagination.Connection[Order]:
+) -> pagination.Connection[Order] | Planned:
     await info.context.require("orders:read")
+    if (json := await planned(info, "Query.orders", {"first": first, "after": after, "filter": filter, "sort": sort})) is not None:
+        return json
     field: str = sort.field.value if sort else "PLACED_AT"
     descending = (sort.direction.value == "DESC") if sort else True
     keys = (SORT_KEYS[field], pagination.uuid_key(Order.id))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -86,6 +88,15 @@ class GraphQLApp(BrowserProtocolMixin, guards.JSONGuard, GraphQL[Context, None])
         schema.extensions = (*schema.extensions, observability.RecordOperation, *observability.tracing(settings.otel))
         self.state = state
         self.settings = settings
+
+    def encode_json(self, data: object) -> str:
+        """orjson on every response path (HTTP, multipart, SSE, WebSocket: text frames, so a str); it writes the
+        read planner's JSON fragments (resolvers/planner) as they are. Integers beyond 64 bits (a JSON scalar's
+        stored value) fall back to the standard library's encoder."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"))
 
     def create_response(self, response_data: Any, sub_response: Any) -> Response:
         """An UNAVAILABLE error (database down, lock or statement timeout) is HTTP 503 + Retry-After."""

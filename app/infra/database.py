@@ -238,6 +238,30 @@ class Database:
                 metrics.DB_RETRIES.labels(reason="CONNECTION").inc()
                 await _backoff(attempt)
 
+    async def read_json(self, sql: str, params: Sequence[Any]) -> str | None:
+        """The read planner's statement (issue 15): one SQL text returning one JSON value, sent as it is on a
+        connection in AUTOCOMMIT (no BEGIN/ROLLBACK around it), routed like `read` (replica, read-your-writes),
+        retried like `query` on a connection fault. asyncpg prepares a repeated text once per connection."""
+        deadline = time.monotonic() + self.retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                sessions = await self._read_sessions()
+                engine = self.replica if sessions is self.replica_sessions and self.replica is not None else self.engine
+                async with engine.connect() as conn:
+                    autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    result = await autocommit.exec_driver_sql(sql, tuple(params))
+                    value = result.scalar()
+                    return None if value is None else str(value)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                if attempt >= MAX_ATTEMPTS or time.monotonic() >= deadline:
+                    raise Unavailable("NOT_WRITTEN", "DATABASE") from exc
+                metrics.DB_RETRIES.labels(reason="CONNECTION").inc()
+                await _backoff(attempt)
+
     async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, actor: str | None = None) -> T:
         """Run `work` in one transaction, retrying it whole when it rolled back for a reason that
         may pass (deadlock, serialization failure, lock timeout, lost connection)."""

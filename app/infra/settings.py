@@ -78,6 +78,9 @@ class Settings:
     # server/cors.py; "" = no cross-origin access); open subscription streams over HTTP per caller.
     cors_origins: str | None = None
     http_streams_per_caller: int = 50
+    # planner (issue 15): compile a root query field's selection to one SQL statement whose JSON PostgreSQL
+    # builds (resolvers/planner/); off = the ordinary resolvers only. OMS_READ_PLANNER=false|0|off turns it off.
+    read_planner: bool = True
 
     @property
     def production(self) -> bool:
@@ -132,4 +135,6 @@ class Settings:
             # Issue 12
             cors_origins=os.environ.get("OMS_CORS_ORIGINS"),
             http_streams_per_caller=_int("OMS_HTTP_STREAMS_PER_CALLER", 50),
+            # planner (issue 15)
+            read_planner=(os.environ.get("OMS_READ_PLANNER") or "true").strip().lower() not in {"false", "0", "off", "no"},
         )

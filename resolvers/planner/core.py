@@ -1,0 +1,368 @@
+"""The read planner's core (issue 15): a root field's selection set -> one SQL statement whose JSON PostgreSQL builds.
+
+A `Compiler` walks graphql-core FieldNodes exactly as graphql-core's field collection does (fragments, inline
+fragments with type conditions, @skip/@include, aliases, merged response keys) and asks each GraphQL type's
+`TypeMapping` (registered by resolvers/planner/<domain>.py) for the SQL expression of each selected field.
+Anything a mapping cannot reproduce exactly raises `Unsupported`: the root field then falls back to the ordinary
+resolvers (a partial plan is per root field, never a different answer).
+
+Values reach the statement as bind parameters: a `Param` computes its value per request from the root field's
+coerced arguments and the operation's variables (`Bind`). What changes the statement's text (an @include
+variable, which filter fields are set, the sort, whether a cursor is given) is a *shape*: the compiler records
+each shape it read as (name, projection), and the plan cache keys plans by those projections' values.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    BooleanValueNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    NamedTypeNode,
+    SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+    is_abstract_type,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+
+JSON_MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
+
+
+class Unsupported(Exception):
+    """This selection cannot be compiled exactly: the root field falls back to the ordinary resolvers."""
+
+
+class Fallback(Exception):
+    """Raised while binding a plan's parameters: this request's values need the ordinary path (e.g. the
+    ordinary resolvers raise a precise error for an invalid cursor or page size)."""
+
+
+@dataclass(slots=True)
+class Bind:
+    """What a request gives a plan: the root field's coerced arguments and the operation's variables."""
+
+    args: dict[str, Any]
+    variables: dict[str, Any]
+
+
+ParamFn = Callable[[Bind], Any]
+
+
+@dataclass(slots=True)
+class Selected:
+    """One response key of a selection: its field, the merged field nodes, and where it sits."""
+
+    key: str
+    name: str
+    nodes: list[FieldNode]
+    parent: GraphQLObjectType
+    field_def: GraphQLField | None  # None for __typename
+
+    @property
+    def selection_sets(self) -> list[SelectionSetNode]:
+        return [node.selection_set for node in self.nodes if node.selection_set is not None]
+
+    @property
+    def type_name(self) -> str:
+        assert self.field_def is not None
+        return get_named_type(self.field_def.type).name
+
+
+FieldFn = Callable[["Compiler", Any, Selected], str]
+
+
+@dataclass
+class TypeMapping:
+    """How one GraphQL object type's fields are read in SQL. `fields` maps a GraphQL field name to a function
+    (compiler, source, selected) -> SQL expression; `source` is what the parent hands down (usually a table
+    alias). `table` is the row's table for node(id:) and generic lookups."""
+
+    name: str
+    fields: dict[str, FieldFn]
+    table: str | None = None
+
+
+MAPPINGS: dict[str, TypeMapping] = {}
+
+
+def register(mapping: TypeMapping) -> TypeMapping:
+    if mapping.name in MAPPINGS:
+        MAPPINGS[mapping.name].fields.update(mapping.fields)
+        if mapping.table:
+            MAPPINGS[mapping.name].table = mapping.table
+        return MAPPINGS[mapping.name]
+    MAPPINGS[mapping.name] = mapping
+    return mapping
+
+
+def field_fn(mapping: TypeMapping, name: str) -> Callable[[FieldFn], FieldFn]:
+    """Decorator: register `fn` as the SQL of `mapping`'s field `name`."""
+
+    def add(fn: FieldFn) -> FieldFn:
+        mapping.fields[name] = fn
+        return fn
+
+    return add
+
+
+# ---------------------------------------------------------------- formatting: the standard executor's, in SQL
+
+
+def literal(value: str) -> str:
+    """A SQL string literal (for names and fixed texts built by the planner)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def iso_datetime(expr: str) -> str:
+    """datetime.isoformat() of a timestamptz as asyncpg returns it (UTC): microseconds only when non-zero."""
+    return (f"to_char(({expr}) AT TIME ZONE 'UTC', CASE WHEN date_trunc('second', {expr}) = ({expr}) "
+            "THEN 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"' ELSE 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"' END)")
+
+
+def iso_date(expr: str) -> str:
+    return f"to_char({expr}, 'YYYY-MM-DD')"
+
+
+def b64url(expr: str, *, padded: bool) -> str:
+    """base64url of a text's UTF-8 bytes (PostgreSQL's base64 wraps lines every 76 characters: unwrapped here)."""
+    encoded = f"translate(replace(encode(convert_to({expr}, 'UTF8'), 'base64'), E'\\n', ''), '+/', '-_')"
+    return encoded if padded else f"rtrim({encoded}, '=')"
+
+
+def global_id(type_name: str, id_expr: str) -> str:
+    """resolvers/ids.to_global_id: base64url without padding of "Type:uuid"."""
+    return b64url(f"{literal(type_name + ':')} || ({id_expr})::text", padded=False)
+
+
+def decimal_text(expr: str) -> str:
+    """str(Decimal) of a numeric column as asyncpg decodes it (same digits and scale as numeric's text)."""
+    return f"({expr})::text"
+
+
+def json_object(pairs: Sequence[tuple[str, str]]) -> str:
+    if len(pairs) > JSON_MAX_PAIRS:
+        raise Unsupported("too many keys in one object")
+    if not pairs:
+        return "json_build_object()"
+    return "json_build_object(" + ", ".join(f"{literal(key)}, {value}" for key, value in pairs) + ")"
+
+
+def json_list(element: str, from_where: str, order_by: str) -> str:
+    """A JSON array (never null) of `element` over `from_where`, ordered."""
+    return f"coalesce((SELECT json_agg({element} ORDER BY {order_by}) {from_where}), '[]'::json)"
+
+
+# ---------------------------------------------------------------- the compiler
+
+
+@dataclass(slots=True)
+class Shape:
+    name: str
+    project: Callable[[Bind], Any]
+
+
+@dataclass
+class Compiler:
+    schema: GraphQLSchema
+    fragments: dict[str, FragmentDefinitionNode]
+    variables: dict[str, Any]
+    scopes: frozenset[str]
+    root_args: dict[str, Any] = field(default_factory=dict)
+    params: list[tuple[ParamFn, str]] = field(default_factory=list)
+    shapes: list[Shape] = field(default_factory=list)
+    _aliases: int = 0
+
+    # -- access
+    def has(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+    # -- SQL pieces
+    def alias(self, prefix: str = "t") -> str:
+        self._aliases += 1
+        return f"{prefix}{self._aliases}"
+
+    def param(self, fn: ParamFn, cast: str) -> str:
+        self.params.append((fn, cast))
+        return f"${len(self.params)}::{cast}"
+
+    def shape(self, name: str, project: Callable[[Bind], Any]) -> Any:
+        """A value that shapes the statement's text: recorded, so the plan is reused only when it is the same."""
+        self.shapes.append(Shape(name, project))
+        return project(Bind(self.root_args, self.variables))
+
+    # -- selections, as graphql-core collects them
+    def _included(self, node: FieldNode | FragmentSpreadNode | InlineFragmentNode) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+            value = self._boolean(condition)
+            if (name == "skip" and value) or (name == "include" and not value):
+                return False
+        return True
+
+    def _boolean(self, node: ValueNode | None) -> bool:
+        if isinstance(node, BooleanValueNode):
+            return node.value
+        if isinstance(node, VariableNode):
+            variable = node.name.value
+            return bool(self.shape(f"var:{variable}", lambda bind: bind.variables.get(variable) is True))
+        raise Unsupported("directive argument")
+
+    def _applies(self, condition: NamedTypeNode | None, type_: GraphQLObjectType) -> bool:
+        if condition is None:
+            return True
+        conditional = self.schema.get_type(condition.name.value)
+        if conditional is type_:
+            return True
+        if conditional is not None and is_abstract_type(conditional):
+            return self.schema.is_sub_type(conditional, type_)
+        return False
+
+    def collect(self, type_: GraphQLObjectType, selection_sets: Iterable[SelectionSetNode]) -> list[Selected]:
+        fields: OrderedDict[str, list[FieldNode]] = OrderedDict()
+        seen: set[str] = set()
+
+        def walk(selection_set: SelectionSetNode) -> None:
+            for selection in selection_set.selections:
+                if not self._included(selection):  # type: ignore[arg-type]
+                    continue
+                if isinstance(selection, FieldNode):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    fields.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    if self._applies(selection.type_condition, type_):
+                        walk(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None or name in seen:
+                        continue
+                    seen.add(name)
+                    if self._applies(fragment.type_condition, type_):
+                        walk(fragment.selection_set)
+
+        for selection_set in selection_sets:
+            walk(selection_set)
+        result = []
+        for key, nodes in fields.items():
+            name = nodes[0].name.value
+            if name.startswith("__") and name != "__typename":
+                raise Unsupported("introspection inside a planned field")
+            field_def = None if name == "__typename" else type_.fields.get(name)
+            if name != "__typename" and field_def is None:
+                raise Unsupported(f"unknown field {type_.name}.{name}")
+            result.append(Selected(key, name, nodes, type_, field_def))
+        return result
+
+    # -- arguments
+    def argument_values(self, selected: Selected) -> dict[str, Any]:
+        """The field's coerced arguments for *this* request (compile time): use only for what `shape` records."""
+        assert selected.field_def is not None
+        return get_argument_values(selected.field_def, selected.nodes[0], VariableValues({}, self.variables))
+
+    def argument_shape(self, selected: Selected, name: str, project: Callable[[Any], Any]) -> Any:
+        """project(value of the argument `name`) as a shape of the plan."""
+        field_def, node = selected.field_def, selected.nodes[0]
+        assert field_def is not None
+        key = f"arg:{id(node)}:{name}"
+
+        def value(bind: Bind) -> Any:
+            return project(get_argument_values(field_def, node, VariableValues({}, bind.variables)).get(name))
+
+        return self.shape(key, value)
+
+    def argument_param(self, selected: Selected, name: str, convert: Callable[[Any], Any], cast: str) -> str:
+        """A bind parameter: convert(value of the argument `name`) per request; `convert` may raise Fallback."""
+        field_def, node = selected.field_def, selected.nodes[0]
+        assert field_def is not None
+        return self.param(lambda bind: convert(get_argument_values(field_def, node, VariableValues({}, bind.variables)).get(name)), cast)
+
+    # -- objects
+    def object_type(self, name: str) -> GraphQLObjectType:
+        type_ = self.schema.get_type(name)
+        if not isinstance(type_, GraphQLObjectType):
+            raise Unsupported(f"{name} is not an object type")
+        return type_
+
+    def object(self, type_name: str, source: Any, selection_sets: Sequence[SelectionSetNode]) -> str:
+        """json_build_object over the selected fields of a `type_name` value whose SQL `source` is given."""
+        mapping = MAPPINGS.get(type_name)
+        if mapping is None:
+            raise Unsupported(f"no mapping for {type_name}")
+        type_ = self.object_type(type_name)
+        pairs = []
+        for selected in self.collect(type_, selection_sets):
+            if selected.name == "__typename":
+                pairs.append((selected.key, literal(type_name)))
+                continue
+            fn = mapping.fields.get(selected.name)
+            if fn is None:
+                raise Unsupported(f"{type_name}.{selected.name} is not mapped")
+            pairs.append((selected.key, fn(self, source, selected)))
+        return json_object(pairs)
+
+    def child(self, selected: Selected, source: Any, type_name: str | None = None) -> str:
+        """The object of a selected object-typed field."""
+        return self.object(type_name or selected.type_name, source, selected.selection_sets)
+
+
+# ---------------------------------------------------------------- field helpers for mappings
+
+
+def column(name: str, fmt: Callable[[str], str] | None = None) -> FieldFn:
+    """A plain column of the source table alias, optionally formatted (e.g. iso_datetime, decimal_text)."""
+
+    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+        expr = f"{alias}.{name}"
+        return fmt(expr) if fmt else expr
+
+    return sql
+
+
+def node_id(type_name: str, id_column: str = "id") -> FieldFn:
+    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+        return global_id(type_name, f"{alias}.{id_column}")
+
+    return sql
+
+
+def json_column(name: str) -> FieldFn:
+    """A JSONB column shown as the JSON scalar: the stored value as it is (null stays null)."""
+    return column(name, lambda expr: f"({expr})::json")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    sql: str
+    params: tuple[tuple[ParamFn, str], ...]
+
+    def bind(self, bind: Bind) -> tuple[Any, ...]:
+        return tuple(fn(bind) for fn, _ in self.params)
+
+
+# ---------------------------------------------------------------- root fields
+
+RootFn = Callable[[Compiler, Selected], str]
+# "Query.<field>" -> a function compiling the root field's selection to a SELECT of one JSON value.
+ROOTS: dict[str, RootFn] = {}
+# Node type name -> its table, for node(id:) (the id column is `id`).
+NODE_ROOTS: dict[str, str] = {}
+
+
+def single_row(obj: str, from_where: str) -> str:
+    """A SELECT of one object (or null when no row matches)."""
+    return f"SELECT ({f'SELECT {obj} {from_where}'})"

@@ -1,0 +1,266 @@
+"""Planner mappings of the order graph: Order, OrderLine, the events connection, Money, Address; the roots
+`orders`, `order` and the Order node. Each expression reproduces graphql_schema/orders.py + common.py exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from app.orders import queries
+from app.orders.queries import PROMISE_KEPT_OR_MOOT
+from models import Order
+from resolvers import pagination
+from resolvers.ids import id_of
+from resolvers.orders import EVENTS_PAGE_MAX, SORT_KEYS
+from resolvers.planner.connections import connection_json, numbered
+from resolvers.planner.core import (
+    NODE_ROOTS,
+    ROOTS,
+    Bind,
+    Compiler,
+    Fallback,
+    Selected,
+    TypeMapping,
+    Unsupported,
+    b64url,
+    column,
+    decimal_text,
+    iso_date,
+    iso_datetime,
+    json_column,
+    json_list,
+    literal,
+    node_id,
+    register,
+    single_row,
+)
+
+# ---------------------------------------------------------------- Money, Address
+
+
+def money(amount: str, currency: str) -> Any:
+    """A field of Money type over (amount column, currency column) of the source alias."""
+
+    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+        return c.child(selected, (f"{alias}.{amount}", f"{alias}.{currency}"), "Money")
+
+    return sql
+
+
+register(TypeMapping("Money", {
+    "amount": lambda c, src, s: decimal_text(src[0]),
+    "currency": lambda c, src, s: src[1],
+}))
+
+ADDRESS_KEYS = {"name": "name", "line1": "line1", "line2": "line2", "city": "city", "postalCode": "postal_code",
+                "region": "region", "country": "country", "phone": "phone"}
+register(TypeMapping("Address", {graphql: (lambda key: lambda c, src, s: f"({src})->>{literal(key)}")(stored)
+                                 for graphql, stored in ADDRESS_KEYS.items()}))
+
+
+def address(name: str) -> Any:
+    """graphql_schema.common.Address.from_stored: null for a missing or empty stored value."""
+
+    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+        value = f"{alias}.{name}"
+        obj = c.child(selected, value, "Address")
+        return f"CASE WHEN jsonb_typeof({value}) = 'object' AND {value} <> '{{}}'::jsonb THEN {obj} END"
+
+    return sql
+
+
+# ---------------------------------------------------------------- OrderLine, OrderEvent
+
+register(TypeMapping("OrderLine", {
+    "id": node_id("OrderLine"),
+    "sku": column("sku"),
+    "productName": column("product_name"),
+    "quantity": column("quantity"),
+    "taxRate": column("tax_rate", decimal_text),
+    "quantityShipped": column("quantity_shipped"),
+    "quantityReturned": column("quantity_returned"),
+    "unitPrice": money("unit_price", "currency"),
+    "total": money("total", "currency"),
+    "customization": json_column("customization"),
+}, table="order_lines"))
+
+register(TypeMapping("OrderEvent", {
+    "type": column("type"),
+    "status": column("status"),
+    "previousStatus": column("previous_status"),
+    "occurredAt": column("occurred_at", iso_datetime),
+    "actor": column("actor"),
+    "cursor": column("seq", lambda expr: f"({expr})::text"),
+    "data": json_column("data"),
+}, table="order_events"))
+
+
+def _events_size(value: Any) -> int:
+    try:
+        return pagination.page_size(value, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX)
+    except Exception:
+        raise Fallback() from None
+
+
+def _events_after(value: Any) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Fallback() from None
+
+
+def order_events(c: Compiler, alias: Any, selected: Selected) -> str:
+    """resolvers.orders.order_events: the whole timeline by seq, after the cursor (a plain seq), sliced."""
+    has_after = c.argument_shape(selected, "after", lambda value: value is not None)
+    size = c.argument_param(selected, "first", _events_size, "int")
+    where = f"order_id = {alias}.id"
+    if has_after:
+        where += f" AND seq > {c.argument_param(selected, 'after', _events_after, 'bigint')}"
+    rows = numbered(f"SELECT * FROM order_events WHERE {where}", "seq", size)
+    return "(" + connection_json(c, selected, rows=rows, node_type="OrderEvent", cursor=lambda p: f"({p}.seq)::text", size=size,
+                                 has_previous=has_after) + ")"
+
+
+def order_lines(c: Compiler, alias: Any, selected: Selected) -> str:
+    line = c.alias("l")
+    return json_list(c.child(selected, line), f"FROM order_lines {line} WHERE {line}.order_id = {alias}.id", f"{line}.position")
+
+
+# ---------------------------------------------------------------- Order
+
+ORDER = register(TypeMapping("Order", {
+    "id": node_id("Order"),
+    "number": column("number"),
+    "status": column("status"),
+    "paymentStatus": column("payment_status"),
+    "channel": column("channel"),
+    "email": column("email"),
+    "placedAt": column("placed_at", iso_datetime),
+    "updatedAt": column("updated_at", iso_datetime),
+    "estimatedDeliveryDate": column("estimated_delivery_date", iso_date),
+    "lines": order_lines,
+    "events": order_events,
+    "shippingAddress": address("shipping_address"),
+    "billingAddress": address("billing_address"),
+    "subtotal": money("subtotal", "currency"),
+    "taxTotal": money("tax_total", "currency"),
+    "shippingTotal": money("shipping_total", "currency"),
+    "total": money("total", "currency"),
+}, table="orders"))
+
+
+# ---------------------------------------------------------------- roots: orders, order, node(Order)
+
+# sort field -> (column, cast of its cursor value, cursor text of a row's value)
+SORT_COLUMNS = {
+    "PLACED_AT": ("placed_at", "timestamptz", lambda p: '"' + "' || " + iso_datetime(f"{p}.placed_at") + " || '" + '"'),
+    "NUMBER": ("serial", "bigint", lambda p: "' || " + f"({p}.serial)::text" + " || '"),
+    "TOTAL": ("total", "numeric", lambda p: '"' + "' || " + f"({p}.total)::text" + " || '" + '"'),
+}
+
+
+def _values(values: Sequence[Enum] | None) -> list[str] | None:
+    return [v.value for v in values] if values else None
+
+
+def _filter(bind: Bind) -> Any:
+    return bind.args.get("filter")
+
+
+def order_conditions(c: Compiler) -> list[str]:
+    """resolvers.orders._order_conditions, in SQL with parameters; which conditions apply is the plan's shape."""
+    shape = c.shape("orders.filter", lambda bind: None if _filter(bind) is None else (
+        bool(_values(_filter(bind).status)), bool(_values(_filter(bind).channel)), bool(_filter(bind).email),
+        bool(_filter(bind).placed_after), bool(_filter(bind).placed_before), _filter(bind).delivery_at_risk,
+        bool(_filter(bind).updated_after)))
+    if shape is None:
+        return []
+    status, channel, email, after, before, at_risk, updated = shape
+    conditions = []
+    if status:
+        conditions.append(f"status = ANY({c.param(lambda b: _values(_filter(b).status), 'varchar[]')})")
+    if channel:
+        conditions.append(f"channel = ANY({c.param(lambda b: _values(_filter(b).channel), 'varchar[]')})")
+    if email:
+        conditions.append(f"email = {c.param(lambda b: _filter(b).email.strip().lower(), 'varchar')}")
+    if after:
+        conditions.append(f"placed_at >= {c.param(lambda b: _filter(b).placed_after, 'timestamptz')}")
+    if before:
+        conditions.append(f"placed_at < {c.param(lambda b: _filter(b).placed_before, 'timestamptz')}")
+    if at_risk is not None:
+        kept = ", ".join(literal(s.value) for s in PROMISE_KEPT_OR_MOOT)
+        risky = (f"(estimated_delivery_date IS NOT NULL AND estimated_delivery_date <= {c.param(lambda b: queries.today(), 'date')} "
+                 f"AND status NOT IN ({kept}))")
+        conditions.append(risky if at_risk else f"NOT {risky}")
+    if updated:
+        conditions.append(f"updated_at >= {c.param(lambda b: _filter(b).updated_after, 'timestamptz')}")
+    return conditions
+
+
+def _orders_size(bind: Bind) -> int:
+    try:
+        return pagination.page_size(bind.args.get("first"))
+    except Exception:
+        raise Fallback() from None
+
+
+def _after_values(bind: Bind) -> list[Any]:
+    sort = bind.args.get("sort")
+    field = sort.field.value if sort else "PLACED_AT"
+    keys = (SORT_KEYS[field], pagination.uuid_key(Order.id))
+    try:
+        return pagination._bound(keys, bind.args["after"])
+    except Exception:
+        raise Fallback() from None
+
+
+def orders_root(c: Compiler, selected: Selected) -> str:
+    sort_field, descending = c.shape("orders.sort", lambda bind: (
+        (bind.args["sort"].field.value, bind.args["sort"].direction.value == "DESC") if bind.args.get("sort") else ("PLACED_AT", True)))
+    has_after = c.shape("orders.after", lambda bind: bind.args.get("after") is not None)
+    column_name, cast, cursor_value = SORT_COLUMNS[sort_field]
+    size = c.param(_orders_size, "int")
+    conditions = order_conditions(c)
+    where = list(conditions)
+    if has_after:
+        values = [c.param(lambda b: _after_values(b)[0], cast), c.param(lambda b: _after_values(b)[1], "uuid")]
+        where.append(f"({column_name}, id) {'<' if descending else '>'} ({values[0]}, {values[1]})")
+    direction = " DESC" if descending else ""
+    order_by = f"{column_name}{direction}, id{direction}"
+    rows = numbered("SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else ""), order_by, size)
+    total = "(SELECT count(*) FROM orders" + (" WHERE " + " AND ".join(conditions) if conditions else "") + ")"
+
+    def cursor(p: str) -> str:
+        return b64url("'[" + cursor_value(p) + ",\"' || (" + p + ".id)::text || '\"]'", padded=True)
+
+    return connection_json(c, selected, rows=rows, node_type="Order", cursor=cursor, size=size, has_previous=has_after, total=total)
+
+
+def _order_id(bind: Bind) -> Any:
+    value = id_of(bind.args["id"], "Order")
+    if value is None:
+        raise Fallback()  # the ordinary resolver answers null without a query
+    return value
+
+
+def order_root(c: Compiler, selected: Selected) -> str:
+    """resolvers.orders.order: by id (and the number, when both are given), else by number."""
+    by = c.shape("order.by", lambda bind: ("id" if bind.args.get("id") is not None else "number" if bind.args.get("number") is not None else None,
+                                           bind.args.get("number") is not None))
+    kind, with_number = by
+    alias = c.alias("o")
+    if kind == "id":
+        where = f"{alias}.id = {c.param(_order_id, 'uuid')}"
+        if with_number:
+            where += f" AND {alias}.number = {c.param(lambda b: b.args['number'], 'varchar')}"
+    elif kind == "number":
+        where = f"{alias}.number = {c.param(lambda b: b.args['number'].strip(), 'varchar')}"
+    else:
+        raise Unsupported("order() without arguments")
+    return single_row(c.child(selected, alias, "Order"), f"FROM orders {alias} WHERE {where}")
+
+
+ROOTS["Query.orders"] = orders_root
+ROOTS["Query.order"] = order_root
+NODE_ROOTS["Order"] = "orders"
