@@ -82,6 +82,7 @@ class Pair:
     def __init__(self, off: httpx.AsyncClient, on: httpx.AsyncClient, tokens: dict[str, str], *, planner: bool) -> None:
         self.off, self.on, self.tokens = off, on, tokens
         self.planner = planner  # False on a branch where Settings has no read_planner: both apps run the same mode
+        self.planned = 0  # statements the planner app's database ran through Database.read_json (see conftest.count_planned)
 
     async def _post(self, client: httpx.AsyncClient, request: Request) -> Answer:
         token = self.tokens.get(request.key)
