@@ -32,6 +32,12 @@ FULL_ORDER = ORDER_FIELDS + """
             priceDifference { amount } lines { id orderLineId sku productName quantity reason inspection inspectionNote restockWarehouse { code } }
             order { number } replacementOrder { number status } }
   inquiries { id number subject status openedBy createdAt updatedAt messages { id authorType body createdAt author } order { number } }"""
+# The order graph's core (what the planner compiles first): a selection with nothing else is planned as a whole.
+CORE_ORDER = ORDER_FIELDS + """
+  events(first: 50) { edges { cursor node { type status previousStatus occurredAt actor cursor data } }
+                      pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }
+  shipments { id carrier trackingNumber trackingUrl status shippedAt estimatedDeliveryDate deliveredAt packingSlipUrl
+              warehouse { id code name channels } events { status occurredAt location description } order { id number status } }"""
 EMAILS = ("puig@example.com", "partial@example.com", "two@example.com", "returns@example.com", "full@example.com", "exchange@example.com",
           "transfer@example.com", "unpaid@example.com", "held@example.com", "maker@example.com", "cancel@example.com")
 
@@ -64,6 +70,13 @@ async def test_every_order_in_full_on_one_page_and_one_by_one(pair: Pair) -> Non
             break
         after = body["data"]["orders"]["pageInfo"]["endCursor"]
     assert len(orders) == body["data"]["orders"]["totalCount"] > 40
+    planned = pair.planned
+    await pair.same("{ orders(first: 7) { totalCount edges { cursor node { " + CORE_ORDER + " } } } }")
+    for order in orders:
+        await pair.same("query($id: ID!) { order(id: $id) { " + CORE_ORDER + " } node(id: $id) { ... on Order { " + CORE_ORDER + " } } }",
+                        {"id": order["id"]})
+        await pair.same("query($n: String) { order(number: $n) { " + CORE_ORDER + " } }", {"n": order["number"]})
+    assert pair.planned > planned or not pair.planner  # the core selection is answered by the planner
     assert {o["status"] for o in orders} == {"PENDING", "CONFIRMED", "ON_HOLD", "PROCESSING", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED",
                                              "PARTIALLY_RETURNED", "RETURNED", "CANCELLED"}
     assert {o["channel"] for o in orders} == {"WEB", "MOBILE", "PHONE", "MARKETPLACE", "STORE"}
@@ -127,6 +140,10 @@ async def test_decimals_enums_dates_and_times(pair: Pair, known: dict[str, Any])
     assert any("." in t for t in times) and any("." not in t for t in times), times  # microseconds non-zero and zero
     for email in EMAILS:
         await pair.same("""query($e: String) { orders(filter: {email: $e}) { edges { node { placedAt updatedAt estimatedDeliveryDate
+            events(first: 100) { edges { node { occurredAt } } } lines { taxRate unitPrice { amount } total { amount } customization }
+            subtotal { amount } taxTotal { amount } shippingTotal { amount } total { amount currency }
+            shipments { shippedAt deliveredAt estimatedDeliveryDate status events { status occurredAt location description } } } } } }""", {"e": email})
+        await pair.same("""query($e: String) { orders(filter: {email: $e}) { edges { node { placedAt updatedAt estimatedDeliveryDate
             shipments { shippedAt deliveredAt estimatedDeliveryDate status events { status occurredAt location description } }
             payments { createdAt expiresAt method status } returns { createdAt decidedAt receivedAt status resolution requestedBy
             lines { inspection } } inquiries { createdAt updatedAt status openedBy messages { createdAt authorType } } } } } }""", {"e": email})
@@ -142,6 +159,9 @@ async def test_nulls(pair: Pair, known: dict[str, Any]) -> None:
     for order in (unpaid, two, maker, known["cancel@example.com"], known["held@example.com"]):
         await pair.same("query($id: ID!) { node(id: $id) { ... on Order { estimatedDeliveryDate billingAddress { name line2 region phone } "
                         "shippingAddress { line2 region phone } shipments { trackingUrl shippedAt deliveredAt packingSlipUrl } "
+                        "lines { customization } events(first: 100) { edges { node { previousStatus actor data } } } } } }", {"id": order["id"]})
+        await pair.same("query($id: ID!) { node(id: $id) { ... on Order { estimatedDeliveryDate billingAddress { name line2 region phone } "
+                        "shippingAddress { line2 region phone } shipments { trackingUrl shippedAt deliveredAt packingSlipUrl } "
                         "lines { customization } returns { decisionNote decidedAt receivedAt priceDifference { amount } replacementOrder { number } } "
                         "events(first: 100) { edges { node { previousStatus actor data } } } } } }", {"id": order["id"]})
 
@@ -149,6 +169,8 @@ async def test_nulls(pair: Pair, known: dict[str, Any]) -> None:
 async def test_ordering_of_lists_and_events(pair: Pair, known: dict[str, Any]) -> None:
     for email in EMAILS:
         order = known[email]
+        await pair.same("""query($id: ID!) { order(id: $id) { lines { sku quantity } events(first: 100) { edges { cursor node { type status } } }
+            shipments { trackingNumber events { status occurredAt } } } }""", {"id": order["id"]})
         await pair.same("""query($id: ID!) { order(id: $id) { lines { sku quantity } events(first: 100) { edges { cursor node { type status } } }
             shipments { trackingNumber events { status occurredAt } } invoices { number } payments { reference amount { amount } }
             returns { number } inquiries { number messages { body } } } }""", {"id": order["id"]})
@@ -323,6 +345,9 @@ async def test_errors(pair: Pair, known: dict[str, Any], pools: Any) -> None:
     # A cursor of another list with the same key shape (time, id) is read as a position in this one: no error, but the same rows.
     for name in ("invoices", "shipments", "returns", "orders:PLACED_AT:ASC", "events"):
         await pair.same("query($a: String) { orders(first: 3, after: $a) { edges { cursor node { number } } } }", {"a": pools.cursors[name][0]})
+    for odd in ("99999999999999999999", "-1", "0", " 5", "1e3", "00012"):  # events cursors are plain sequence numbers
+        await pair.same("query($id: ID!, $a: String) { order(id: $id) { events(first: 3, after: $a) { edges { cursor } pageInfo { hasNextPage } } } }",
+                        {"id": two["id"], "a": odd})
     for name in ("orders:NUMBER:ASC", "orders:TOTAL:DESC", "orders"):  # a cursor of another sort
         await pair.same("query($a: String) { orders(first: 2, after: $a, sort: {field: TOTAL, direction: ASC}) { edges { node { number } } } }",
                         {"a": pools.cursors[name][3]})
