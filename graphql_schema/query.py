@@ -68,7 +68,7 @@ class Query:
     @strawberry.field(graphql_type=Connection[Shipment])
     async def shipments(
         self, info: Info, first: int | None = None, after: str | None = None, order_id: strawberry.ID | None = None
-    ) -> pagination.Connection[models.fulfilment.Shipment]:
+    ) -> pagination.Connection[models.fulfilment.Shipment] | Planned:
         return await fulfilment.shipments(info, first=first, after=after, order_id=order_id)
 
     @strawberry.field(graphql_type=Connection[Invoice])

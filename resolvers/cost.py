@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -53,8 +55,10 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from resolvers.errors import mask_exception
-from resolvers.planner import api as planner_api
+from resolvers.planner import results as planner_results
 from resolvers.ratelimit import too_many_requests
+
+ANALYSIS_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class CostPolicy:
 class CostAnalysis:
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
                  variables: Mapping[str, Any] | None, policy: CostPolicy) -> None:
-        self.schema, self.policy = schema, policy
+        self.schema, self.policy, self.document = schema, policy, document
         self.operation: OperationDefinitionNode | None = get_operation_ast(document, operation_name)
         # graphql-core 3.3: argument/directive helpers take a VariableValues (coerced + sources), not a dict.
         # Coerced as execution does (defaults applied); with invalid variables execution refuses the request anyway.
@@ -350,6 +354,27 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
     """A SchemaExtension: refuses before execution (MAX_COST_EXCEEDED, or THROTTLED with 429 + Retry-After over
     HTTP) and reports {requestedQueryCost, actualQueryCost, maximumQueryCost, throttleStatus} in extensions.cost."""
 
+    # Issue 15: the analysis of a (document, operation, variables) is the same every time: kept (bounded), so a
+    # repeated request does not walk its document again.
+    analyses: OrderedDict[tuple[Any, ...], tuple[CostAnalysis, int]] = OrderedDict()
+
+    def analysed(ec: Any) -> tuple[CostAnalysis, int]:
+        try:
+            key: tuple[Any, ...] | None = (ec.query, ec.operation_name, orjson.dumps(ec.variables, option=orjson.OPT_SORT_KEYS))
+        except TypeError:
+            key = None
+        found = analyses.get(key) if key is not None else None
+        if key is not None and found is not None and found[0].document is ec.graphql_document:
+            analyses.move_to_end(key)
+            return found
+        analysis = CostAnalysis(ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, limits.policy)
+        found = (analysis, analysis.requested())
+        if key is not None:
+            analyses[key] = found
+            while len(analyses) > ANALYSIS_CACHE_SIZE:
+                analyses.popitem(last=False)
+        return found
+
     class QueryCost(SchemaExtension):
         def __init__(self, *, execution_context: Any = None) -> None:
             self.cost: dict[str, Any] = {}
@@ -362,8 +387,7 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
             if ec.graphql_document is None:  # parsing failed: nothing to price
                 yield
                 return
-            analysis = CostAnalysis(ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, limits.policy)
-            requested = analysis.requested()
+            analysis, requested = analysed(ec)
             self.cost = {"requestedQueryCost": requested, "maximumQueryCost": limits.max_cost}
             if requested > limits.max_cost:
                 self.report = True
@@ -390,7 +414,8 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
             result = ec.result
             if ec.operation_type is StrawberryOperationType.SUBSCRIPTION or result is None:  # an event is not charged again
                 return
-            actual = analysis.actual(planner_api.spliced(ec.context, getattr(result, "data", None)))
+            data, planned = planner_results.split(ec.context, getattr(result, "data", None))  # issue 15: priced by the planner's SQL
+            actual = analysis.actual(data) + planned
             self.cost["actualQueryCost"] = actual
             if bucket is not None and key is not None:
                 available = await bucket.refund(key, requested - actual)

@@ -16,8 +16,9 @@ from models import Order, Warehouse
 from models.fulfilment import Carrier, PickList, PickListLine, Shipment, TrackingEvent
 from resolvers import pagination
 from resolvers.errors import run_mutation
-from resolvers.ids import decode_id, to_global_id
+from resolvers.ids import decode_id, id_of, to_global_id
 from resolvers.inputs import CreatePickListArgs, CreateShipmentArgs, TrackingEventArgs
+from resolvers.planner.api import Planned, planned
 from resolvers.types import Info, MutationPayload
 
 READ = "shipments:read"
@@ -85,10 +86,15 @@ async def carriers(info: Info) -> list[Carrier]:
         return await carrier_config.list_active(session)
 
 
-async def shipments(info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None) -> pagination.Connection[Shipment]:
+async def shipments(
+    info: Info, first: int | None = None, after: str | None = None, order_id: str | None = None
+) -> pagination.Connection[Shipment] | Planned:
     """Newest first, keyset on (shippedAt, id)."""
     await info.context.require(READ)
     conditions = pagination.order_filter(Shipment.order_id, order_id)
+    args = {"first": first, "after": after, "order_id": None if order_id is None else id_of(order_id, "Order")}
+    if (json := await planned(info, "Query.shipments", args)) is not None:
+        return json
     return await pagination.newest_first(info.context.db, Shipment, Shipment.shipped_at, conditions, first, after)
 
 

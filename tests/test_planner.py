@@ -213,6 +213,8 @@ async def test_errors_and_refusals_are_the_ordinary_ones(both, seeded, db):
     await both("{ orders(first: 2, after: \"garbage\") { totalCount } }", planned=False)
     await both("{ orders(first: 2) { edges { node { events(first: 501) { edges { cursor } } } } } }", planned=False)
     await both("{ orders(first: 2) { edges { node { events(after: \"x\") { edges { cursor } } } } } }", planned=False)
+    await both("{ orders(first: 2) { edges { node { events(after: \"99999999999999999999\") { edges { cursor } } } } } }", planned=False)
+    await both("{ orders(first: 2) { edges { node { events(after: \" 1 \") { edges { cursor } } } } } }")
     orders_only = await make_key(db, "orders:read")
     # Order.shipments needs shipments:read: the planner leaves the whole root field to the ordinary resolvers
     body = await both("{ orders(first: 2) { edges { node { number shipments { id } } } } }", token=orders_only, planned=False)
@@ -284,3 +286,49 @@ async def test_empty_lists_and_pages(both, db):
     await factories.place(db, [("A", 1)])
     await both("""{ orders { edges { node { shipments { id } events(after: "999999999") { pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
                    edges { cursor } } } } } }""")
+
+
+SHIPMENTS = """query($first: Int, $after: String, $orderId: ID) {
+  shipments(first: $first, after: $after, orderId: $orderId) {
+    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id carrier trackingNumber trackingUrl status shippedAt estimatedDeliveryDate deliveredAt packingSlipUrl
+      warehouse { code channels } events { status occurredAt location description } order { number email lines { sku } } } }
+  }
+}"""
+
+
+async def test_shipments_root(both, seeded, db):
+    after, seen = None, 0
+    while True:
+        body = await both(SHIPMENTS, {"first": 1, "after": after})
+        seen += len(body["data"]["shipments"]["edges"])
+        if not body["data"]["shipments"]["pageInfo"]["hasNextPage"]:
+            break
+        after = body["data"]["shipments"]["pageInfo"]["endCursor"]
+    assert seen == 2
+    await both(SHIPMENTS, {"orderId": to_global_id("Order", seeded[0].id)})
+    await both(SHIPMENTS, {"orderId": to_global_id("Order", seeded[4].id)})
+    await both(SHIPMENTS, {"orderId": "not-an-id"}, planned=False)
+    await both(SHIPMENTS, {"after": "bad"}, planned=False)
+    shipments_only = await make_key(db, "shipments:read")
+    body = await both(SHIPMENTS, token=shipments_only, planned=False)  # Shipment.order needs orders:read
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    await both("{ shipments { totalCount edges { node { id packingSlipUrl warehouse { name } } } } }", token=shipments_only)
+
+
+async def test_formatting_edges(both, seeded, db):
+    """Texts JSON must escape, a zero rate, whole-second and microsecond times, JSON values of every kind."""
+    order = seeded[3]
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE order_lines SET product_name = :n, tax_rate = 0, unit_price = 0.5 WHERE order_id = :o"),
+                           {"n": 'Tab\\t "quoted" \\\\ back\nline \u0001 ctl 🎁 ñ </script>', "o": order.id})
+        await conn.execute(text("UPDATE order_events SET occurred_at = date_trunc('second', occurred_at), actor = NULL, "
+                                "data = CAST(:d AS jsonb) WHERE order_id = :o"),
+                           {"d": '{"n": 12345678901234567890, "f": 1.0, "e": 1.5e-7, "s": "é\\n", "l": [], "o": {}, "b": false, "z": null}',
+                            "o": order.id})
+        await conn.execute(text("UPDATE orders SET shipping_address = CAST('{}' AS jsonb), billing_address = CAST('null' AS jsonb) WHERE id = :o"),
+                           {"o": order.id})
+    document = """query($n: String!) { order(number: $n) { placedAt updatedAt estimatedDeliveryDate shippingAddress { name } billingAddress { name }
+      lines { productName taxRate unitPrice { amount } total { amount } customization }
+      events { edges { cursor node { occurredAt actor data } } } } }"""
+    await both(document, {"n": order.number})

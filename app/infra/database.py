@@ -238,8 +238,8 @@ class Database:
                 metrics.DB_RETRIES.labels(reason="CONNECTION").inc()
                 await _backoff(attempt)
 
-    async def read_json(self, sql: str, params: Sequence[Any]) -> str | None:
-        """The read planner's statement (issue 15): one SQL text returning one JSON value, sent as it is on a
+    async def read_json(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
+        """The read planner's statement (issue 15): one SQL text returning one row (its JSON text, ...), sent as it is on a
         connection in AUTOCOMMIT (no BEGIN/ROLLBACK around it), routed like `read` (replica, read-your-writes),
         retried like `query` on a connection fault. asyncpg prepares a repeated text once per connection."""
         deadline = time.monotonic() + self.retry_budget
@@ -252,8 +252,8 @@ class Database:
                 async with engine.connect() as conn:
                     autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
                     result = await autocommit.exec_driver_sql(sql, tuple(params))
-                    value = result.scalar()
-                    return None if value is None else str(value)
+                    row = result.first()
+                    return None if row is None else tuple(row)
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise

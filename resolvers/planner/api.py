@@ -13,19 +13,18 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import orjson
-from graphql import GraphQLObjectType
 
-from resolvers.planner.core import NODE_ROOTS, ROOTS, Bind, Compiler, Fallback, Plan, Selected, Unsupported, single_row
+from resolvers.cost import OMS_POLICY
+from resolvers.planner import results
+from resolvers.planner.core import NODE_ROOTS, ROOTS, Bind, Compiler, Fallback, Plan, Selected, Unsupported, root_row
 from resolvers.types import Info
 
 log = logging.getLogger(__name__)
 
 PLAN_CACHE_SIZE = 512
 Planned = orjson.Fragment  # what a root resolver returns when the planner answered
-NULL = b"null"
 
 
 @dataclass
@@ -69,29 +68,9 @@ class PlanCache:
 
 
 CACHE = PlanCache()
-# The JSON text of each fragment this request returned, for what reads result.data (the cost extension).
-_TEXTS: WeakKeyDictionary[Any, dict[int, tuple[orjson.Fragment, bytes | str]]] = WeakKeyDictionary()
-
-
-def fragment_json(context: Any, value: orjson.Fragment) -> Any:
-    """The value of a fragment the planner returned in this request's context, as Python data."""
-    texts = _TEXTS.get(context)
-    found = texts.get(id(value)) if texts is not None else None
-    if found is None or found[0] is not value:
-        raise LookupError("not a planned fragment of this request")
-    return orjson.loads(found[1])
-
-
-def spliced(context: Any, data: Any) -> Any:
-    """`data` with the planner's root-field fragments read back as Python values (for what walks result.data)."""
-    if not isinstance(data, dict) or not any(type(value) is orjson.Fragment for value in data.values()):
-        return data
-    return {key: fragment_json(context, value) if type(value) is orjson.Fragment else value for key, value in data.items()}
-
-
 def _compile(info: Info, root: str, node_type: str | None, scopes: frozenset[str], args: dict[str, Any]) -> tuple[Compiler, Plan | None]:
     raw = info._raw_info
-    c = Compiler(raw.schema, raw.fragments, info.variable_values, scopes, args)
+    c = Compiler(raw.schema, raw.fragments, info.variable_values, scopes, args, policy=OMS_POLICY)
     parent = c.object_type("Query")
     nodes = list(raw.field_nodes)
     key = nodes[0].alias.value if nodes[0].alias else nodes[0].name.value
@@ -101,15 +80,14 @@ def _compile(info: Info, root: str, node_type: str | None, scopes: frozenset[str
             table = NODE_ROOTS.get(node_type)
             if table is None:
                 raise Unsupported(f"node of type {node_type}")
-            alias = c.alias("n")
-            sql = single_row(c.object(node_type, alias, selected.selection_sets),
-                             f"FROM {table} {alias} WHERE {alias}.id = {c.param(lambda b: b.args['id'], 'uuid')}")
+            node_id = c.param(lambda b: b.args["id"], "uuid")
+            sql = root_row(c, selected, table, lambda n: f"{n}.id = {node_id}", node_type)
         else:
             compile_root = ROOTS.get(root)
             if compile_root is None:
                 raise Unsupported(root)
             sql = compile_root(c, selected)
-        return c, Plan(f"SELECT ({sql})::text", tuple(c.params))
+        return c, Plan(f"SELECT (q.j)::text, q.c FROM ({sql}) q", tuple(c.params))
     except Unsupported as exc:
         log.debug("planner: %s not compiled (%s)", root, exc)
         return c, None
@@ -150,14 +128,8 @@ async def planned(info: Info, root: str, args: dict[str, Any], *, node_type: str
         params = plan.bind(bind)
     except Fallback:
         return None
-    text = await context.db.read_json(plan.sql, params)
-    fragment = orjson.Fragment(NULL if text is None else text)
-    texts = _TEXTS.get(context)
-    if texts is None:
-        texts = _TEXTS[context] = {}
-    texts[id(fragment)] = (fragment, NULL if text is None else text)
+    row = await context.db.read_json(plan.sql, params)
+    text = row[0] if row is not None and row[0] is not None else "null"
+    fragment = orjson.Fragment(text)
+    results.remember(context, fragment, text, int(row[1] or 0) if row is not None else 0)
     return fragment
-
-
-def is_planned_type(type_: GraphQLObjectType) -> bool:
-    return type_.name in NODE_ROOTS

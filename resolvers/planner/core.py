@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
     BooleanValueNode,
@@ -34,9 +34,11 @@ from graphql import (
     VariableNode,
     get_named_type,
     is_abstract_type,
+    is_leaf_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values
 
+T = TypeVar("T")
 JSON_MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
 
 
@@ -80,7 +82,7 @@ class Selected:
         return get_named_type(self.field_def.type).name
 
 
-FieldFn = Callable[["Compiler", Any, Selected], str]
+FieldFn = Callable[["Compiler", Any, Selected], "str | Value"]
 
 
 @dataclass
@@ -159,9 +161,26 @@ def json_object(pairs: Sequence[tuple[str, str]]) -> str:
     return "json_build_object(" + ", ".join(f"{literal(key)}, {value}" for key, value in pairs) + ")"
 
 
-def json_list(element: str, from_where: str, order_by: str) -> str:
-    """A JSON array (never null) of `element` over `from_where`, ordered."""
-    return f"coalesce((SELECT json_agg({element} ORDER BY {order_by}) {from_where}), '[]'::json)"
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A selected field in SQL: its JSON (`json`) and its actual query cost (`cost`, an integer expression), as
+    resolvers/cost.py counts it on result.data (the field's weight when non-null, plus its children's)."""
+
+    json: str
+    cost: str = "0"
+
+
+def add(*terms: str) -> str:
+    """A sum of cost expressions, constants folded."""
+    constant, rest = 0, []
+    for term in terms:
+        if term.lstrip("-").isdigit():
+            constant += int(term)
+        else:
+            rest.append(term)
+    if constant or not rest:
+        rest.append(str(constant))
+    return rest[0] if len(rest) == 1 else "(" + " + ".join(rest) + ")"
 
 
 # ---------------------------------------------------------------- the compiler
@@ -180,6 +199,8 @@ class Compiler:
     variables: dict[str, Any]
     scopes: frozenset[str]
     root_args: dict[str, Any] = field(default_factory=dict)
+    policy: Any = None  # resolvers.cost.CostPolicy: the weights of the actual cost
+    laterals: list[list[str]] = field(default_factory=list)
     params: list[tuple[ParamFn, str]] = field(default_factory=list)
     shapes: list[Shape] = field(default_factory=list)
     _aliases: int = 0
@@ -196,6 +217,40 @@ class Compiler:
     def param(self, fn: ParamFn, cast: str) -> str:
         self.params.append((fn, cast))
         return f"${len(self.params)}::{cast}"
+
+    def lateral(self, select: str) -> str:
+        """Add `LEFT JOIN LATERAL (select) x ON true` to the FROM clause being built (see `joins`); returns x."""
+        if not self.laterals:
+            raise Unsupported("a lateral subquery outside a FROM clause")
+        alias = self.alias("x")
+        self.laterals[-1].append(f"LEFT JOIN LATERAL ({select}) {alias} ON true")
+        return alias
+
+    def joins(self, build: Callable[[], T]) -> tuple[T, str]:
+        """build() with a fresh FROM-clause scope; returns its result and the LATERAL joins it added."""
+        self.laterals.append([])
+        try:
+            result = build()
+        finally:
+            joins = self.laterals.pop()
+        return result, (" " + " ".join(joins) if joins else "")
+
+    def weight(self, selected: Selected) -> int:
+        """resolvers.cost.CostAnalysis._weight of a (query) field."""
+        policy = self.policy
+        if policy is None or selected.field_def is None:
+            return 0
+        key = f"{selected.parent.name}.{selected.name}"
+        if key in policy.field_costs:
+            return int(policy.field_costs[key])
+        named = get_named_type(selected.field_def.type)
+        if is_leaf_type(named):
+            return 0
+        if policy.is_connection(named.name):
+            return int(policy.connection_cost)
+        if policy.is_wrapper(named.name):
+            return 0
+        return int(policy.object_cost)
 
     def shape(self, name: str, project: Callable[[Bind], Any]) -> Any:
         """A value that shapes the statement's text: recorded, so the plan is reused only when it is the same."""
@@ -278,7 +333,7 @@ class Compiler:
         """project(value of the argument `name`) as a shape of the plan."""
         field_def, node = selected.field_def, selected.nodes[0]
         assert field_def is not None
-        key = f"arg:{id(node)}:{name}"
+        key = f"arg:{node.loc.start if node.loc else id(node)}:{name}"  # stable for the same document text
 
         def value(bind: Bind) -> Any:
             return project(get_argument_values(field_def, node, VariableValues({}, bind.variables)).get(name))
@@ -298,13 +353,14 @@ class Compiler:
             raise Unsupported(f"{name} is not an object type")
         return type_
 
-    def object(self, type_name: str, source: Any, selection_sets: Sequence[SelectionSetNode]) -> str:
-        """json_build_object over the selected fields of a `type_name` value whose SQL `source` is given."""
+    def object(self, type_name: str, source: Any, selection_sets: Sequence[SelectionSetNode]) -> Value:
+        """json_build_object over the selected fields of a `type_name` value whose SQL `source` is given; its cost
+        is its fields' (the caller adds the object's own weight)."""
         mapping = MAPPINGS.get(type_name)
         if mapping is None:
             raise Unsupported(f"no mapping for {type_name}")
         type_ = self.object_type(type_name)
-        pairs = []
+        pairs, costs = [], []
         for selected in self.collect(type_, selection_sets):
             if selected.name == "__typename":
                 pairs.append((selected.key, literal(type_name)))
@@ -312,12 +368,42 @@ class Compiler:
             fn = mapping.fields.get(selected.name)
             if fn is None:
                 raise Unsupported(f"{type_name}.{selected.name} is not mapped")
-            pairs.append((selected.key, fn(self, source, selected)))
-        return json_object(pairs)
+            value = fn(self, source, selected)
+            if isinstance(value, str):  # a leaf
+                weight = self.weight(selected)
+                if weight:
+                    costs.append(f"(CASE WHEN ({value}) IS NULL THEN 0 ELSE {weight} END)")
+                value = Value(value)
+            pairs.append((selected.key, value.json))
+            costs.append(value.cost)
+        return Value(json_object(pairs), add(*costs))
 
-    def child(self, selected: Selected, source: Any, type_name: str | None = None) -> str:
-        """The object of a selected object-typed field."""
-        return self.object(type_name or selected.type_name, source, selected.selection_sets)
+    def child(self, selected: Selected, source: Any, type_name: str | None = None) -> Value:
+        """The object of a selected non-null object-typed field, cost included."""
+        value = self.object(type_name or selected.type_name, source, selected.selection_sets)
+        return Value(value.json, add(str(self.weight(selected)), value.cost))
+
+    def optional(self, selected: Selected, source: Any, present: str, type_name: str | None = None) -> Value:
+        """The object of a nullable object field: null (cost 0) unless the SQL condition `present` holds."""
+        value = self.child(selected, source, type_name)
+        return Value(f"CASE WHEN {present} THEN {value.json} END", f"(CASE WHEN {present} THEN {value.cost} ELSE 0 END)")
+
+    def rows(self, selected: Selected, table: str, where: Callable[[str], str], order_by: Callable[[str], str],
+             type_name: str | None = None) -> Value:
+        """A list field: the JSON array (never null) of `table` rows matching `where` (a function of the row alias),
+        in `order_by` order, as one LATERAL subquery that also sums the items' cost."""
+        alias = self.alias("r")
+        item, joins = self.joins(lambda: self.child(selected, alias, type_name))
+        x = self.lateral(f"SELECT coalesce(json_agg({item.json} ORDER BY {order_by(alias)}), '[]'::json) AS j, "
+                         f"coalesce(sum({item.cost}), 0) AS c FROM {table} {alias}{joins} WHERE {where(alias)}")
+        return Value(f"{x}.j", f"{x}.c")
+
+    def row(self, selected: Selected, table: str, where: Callable[[str], str], type_name: str | None = None) -> Value:
+        """A nullable object field read from one row of `table` (null when none matches `where`)."""
+        alias = self.alias("r")
+        item, joins = self.joins(lambda: self.child(selected, alias, type_name))
+        x = self.lateral(f"SELECT {item.json} AS j, {item.cost} AS c FROM {table} {alias}{joins} WHERE {where(alias)}")
+        return Value(f"{x}.j", f"coalesce({x}.c, 0)")
 
 
 # ---------------------------------------------------------------- field helpers for mappings
@@ -357,12 +443,14 @@ class Plan:
 # ---------------------------------------------------------------- root fields
 
 RootFn = Callable[[Compiler, Selected], str]
-# "Query.<field>" -> a function compiling the root field's selection to a SELECT of one JSON value.
+# "Query.<field>" -> a function compiling the root field's selection to a SELECT of one row: its JSON (j) and its
+# actual cost (c, the root field's weight included).
 ROOTS: dict[str, RootFn] = {}
 # Node type name -> its table, for node(id:) (the id column is `id`).
 NODE_ROOTS: dict[str, str] = {}
 
 
-def single_row(obj: str, from_where: str) -> str:
-    """A SELECT of one object (or null when no row matches)."""
-    return f"SELECT ({f'SELECT {obj} {from_where}'})"
+def root_row(c: Compiler, selected: Selected, table: str, where: Callable[[str], str], type_name: str | None = None) -> str:
+    """A root field's SELECT of one object (null, cost 0, when no row matches `where`, a function of the row alias)."""
+    value, joins = c.joins(lambda: c.row(selected, table, where, type_name))
+    return f"SELECT {value.json} AS j, {value.cost} AS c FROM (SELECT 1) __one{joins}"

@@ -6,19 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from app.fulfilment.tracking import RANK
+from models.fulfilment import Shipment
+from resolvers import pagination
 from resolvers.fulfilment import READ
 from resolvers.planner import orders
+from resolvers.planner.connections import keyset_bound, keyset_connection, time_key, uuid_key
 from resolvers.planner.core import (
     NODE_ROOTS,
+    ROOTS,
     Compiler,
     Selected,
     TypeMapping,
     Unsupported,
+    Value,
     column,
     global_id,
     iso_date,
     iso_datetime,
-    json_list,
     literal,
     node_id,
     register,
@@ -42,22 +46,19 @@ register(TypeMapping("TrackingEvent", {
 _RANK = "CASE {alias}.status " + " ".join(f"WHEN {literal(status.value)} THEN {rank}" for status, rank in RANK.items()) + " ELSE 0 END"
 
 
-def shipment_events(c: Compiler, alias: Any, selected: Selected) -> str:
-    event = c.alias("te")
-    return json_list(c.child(selected, event), f"FROM tracking_events {event} WHERE {event}.shipment_id = {alias}.id",
-                     f"{event}.occurred_at, {_RANK.format(alias=event)}")
+def shipment_events(c: Compiler, alias: Any, selected: Selected) -> Value:
+    return c.rows(selected, "tracking_events", lambda event: f"{event}.shipment_id = {alias}.id",
+                  lambda event: f"{event}.occurred_at, {_RANK.format(alias=event)}")
 
 
-def shipment_warehouse(c: Compiler, alias: Any, selected: Selected) -> str:
-    warehouse = c.alias("w")
-    return f"(SELECT {c.child(selected, warehouse)} FROM warehouses {warehouse} WHERE {warehouse}.id = {alias}.warehouse_id)"
+def shipment_warehouse(c: Compiler, alias: Any, selected: Selected) -> Value:
+    return c.row(selected, "warehouses", lambda warehouse: f"{warehouse}.id = {alias}.warehouse_id")
 
 
-def shipment_order(c: Compiler, alias: Any, selected: Selected) -> str:
+def shipment_order(c: Compiler, alias: Any, selected: Selected) -> Value:
     if not c.has("orders:read"):
         raise Unsupported("Shipment.order without orders:read")  # the ordinary path raises the refusal
-    order = c.alias("o")
-    return f"(SELECT {c.child(selected, order)} FROM orders {order} WHERE {order}.id = {alias}.order_id)"
+    return c.row(selected, "orders", lambda order: f"{order}.id = {alias}.order_id")
 
 
 def packing_slip_url(c: Compiler, alias: Any, selected: Selected) -> str:
@@ -82,14 +83,24 @@ register(TypeMapping("Shipment", {
 }, table="shipments"))
 
 
-def order_shipments(c: Compiler, alias: Any, selected: Selected) -> str:
+def order_shipments(c: Compiler, alias: Any, selected: Selected) -> Value:
     """resolvers.fulfilment.order_shipments (guarded: needs shipments:read), by shippedAt."""
     if not c.has(READ):
         raise Unsupported("Order.shipments without shipments:read")
-    shipment = c.alias("s")
-    return json_list(c.child(selected, shipment), f"FROM shipments {shipment} WHERE {shipment}.order_id = {alias}.id", f"{shipment}.shipped_at")
+    return c.rows(selected, "shipments", lambda shipment: f"{shipment}.order_id = {alias}.id", lambda shipment: f"{shipment}.shipped_at")
+
+
+def shipments_root(c: Compiler, selected: Selected) -> str:
+    """resolvers.fulfilment.shipments: newest first, keyset (shippedAt, id); `order_id` is the decoded orderId (the
+    resolver refused a malformed one already)."""
+    by_order = c.shape("shipments.order", lambda bind: bind.args.get("order_id") is not None)
+    conditions = [f"order_id = {c.param(lambda bind: bind.args['order_id'], 'uuid')}"] if by_order else []
+    return keyset_connection(c, selected, table="shipments", node_type="Shipment", keys=(time_key("shipped_at"), uuid_key()),
+                             bound=keyset_bound((pagination.time_key(Shipment.shipped_at), pagination.uuid_key(Shipment.id))),
+                             descending=True, conditions=conditions)
 
 
 orders.ORDER.fields["shipments"] = order_shipments
+ROOTS["Query.shipments"] = shipments_root
 NODE_ROOTS["Shipment"] = "shipments"
 NODE_ROOTS["Warehouse"] = "warehouses"

@@ -13,7 +13,7 @@ from models import Order
 from resolvers import pagination
 from resolvers.ids import id_of
 from resolvers.orders import EVENTS_PAGE_MAX, SORT_KEYS
-from resolvers.planner.connections import connection_json, numbered
+from resolvers.planner.connections import decimal_key, int_key, keyset_bound, keyset_connection, nested_connection, numbered, time_key, uuid_key
 from resolvers.planner.core import (
     NODE_ROOTS,
     ROOTS,
@@ -23,17 +23,16 @@ from resolvers.planner.core import (
     Selected,
     TypeMapping,
     Unsupported,
-    b64url,
+    Value,
     column,
     decimal_text,
     iso_date,
     iso_datetime,
     json_column,
-    json_list,
     literal,
     node_id,
     register,
-    single_row,
+    root_row,
 )
 
 # ---------------------------------------------------------------- Money, Address
@@ -42,7 +41,7 @@ from resolvers.planner.core import (
 def money(amount: str, currency: str) -> Any:
     """A field of Money type over (amount column, currency column) of the source alias."""
 
-    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+    def sql(c: Compiler, alias: Any, selected: Selected) -> Value:
         return c.child(selected, (f"{alias}.{amount}", f"{alias}.{currency}"), "Money")
 
     return sql
@@ -62,10 +61,9 @@ register(TypeMapping("Address", {graphql: (lambda key: lambda c, src, s: f"({src
 def address(name: str) -> Any:
     """graphql_schema.common.Address.from_stored: null for a missing or empty stored value."""
 
-    def sql(c: Compiler, alias: Any, selected: Selected) -> str:
+    def sql(c: Compiler, alias: Any, selected: Selected) -> Value:
         value = f"{alias}.{name}"
-        obj = c.child(selected, value, "Address")
-        return f"CASE WHEN jsonb_typeof({value}) = 'object' AND {value} <> '{{}}'::jsonb THEN {obj} END"
+        return c.optional(selected, value, f"(jsonb_typeof({value}) = 'object' AND {value} <> '{{}}'::jsonb)", "Address")
 
     return sql
 
@@ -105,12 +103,15 @@ def _events_size(value: Any) -> int:
 
 def _events_after(value: Any) -> int:
     try:
-        return int(value)
+        seq = int(value)
     except ValueError:
         raise Fallback() from None
+    if not -(2**63) <= seq < 2**63:  # compared in Python by the ordinary resolver; beyond a bigint parameter here
+        raise Fallback()
+    return seq
 
 
-def order_events(c: Compiler, alias: Any, selected: Selected) -> str:
+def order_events(c: Compiler, alias: Any, selected: Selected) -> Value:
     """resolvers.orders.order_events: the whole timeline by seq, after the cursor (a plain seq), sliced."""
     has_after = c.argument_shape(selected, "after", lambda value: value is not None)
     size = c.argument_param(selected, "first", _events_size, "int")
@@ -118,13 +119,12 @@ def order_events(c: Compiler, alias: Any, selected: Selected) -> str:
     if has_after:
         where += f" AND seq > {c.argument_param(selected, 'after', _events_after, 'bigint')}"
     rows = numbered(f"SELECT * FROM order_events WHERE {where}", "seq", size)
-    return "(" + connection_json(c, selected, rows=rows, node_type="OrderEvent", cursor=lambda p: f"({p}.seq)::text", size=size,
-                                 has_previous=has_after) + ")"
+    return nested_connection(c, selected, rows=rows, node_type="OrderEvent", cursor=lambda p: f"({p}.seq)::text", size=size,
+                             has_previous=has_after)
 
 
-def order_lines(c: Compiler, alias: Any, selected: Selected) -> str:
-    line = c.alias("l")
-    return json_list(c.child(selected, line), f"FROM order_lines {line} WHERE {line}.order_id = {alias}.id", f"{line}.position")
+def order_lines(c: Compiler, alias: Any, selected: Selected) -> Value:
+    return c.rows(selected, "order_lines", lambda line: f"{line}.order_id = {alias}.id", lambda line: f"{line}.position")
 
 
 # ---------------------------------------------------------------- Order
@@ -152,12 +152,8 @@ ORDER = register(TypeMapping("Order", {
 
 # ---------------------------------------------------------------- roots: orders, order, node(Order)
 
-# sort field -> (column, cast of its cursor value, cursor text of a row's value)
-SORT_COLUMNS = {
-    "PLACED_AT": ("placed_at", "timestamptz", lambda p: '"' + "' || " + iso_datetime(f"{p}.placed_at") + " || '" + '"'),
-    "NUMBER": ("serial", "bigint", lambda p: "' || " + f"({p}.serial)::text" + " || '"),
-    "TOTAL": ("total", "numeric", lambda p: '"' + "' || " + f"({p}.total)::text" + " || '" + '"'),
-}
+# OrderSortField -> its keyset column (resolvers.orders.SORT_KEYS), ties broken by id
+SORT_COLUMNS = {"PLACED_AT": time_key("placed_at"), "NUMBER": int_key("serial"), "TOTAL": decimal_key("total")}
 
 
 def _values(values: Sequence[Enum] | None) -> list[str] | None:
@@ -198,43 +194,12 @@ def order_conditions(c: Compiler) -> list[str]:
     return conditions
 
 
-def _orders_size(bind: Bind) -> int:
-    try:
-        return pagination.page_size(bind.args.get("first"))
-    except Exception:
-        raise Fallback() from None
-
-
-def _after_values(bind: Bind) -> list[Any]:
-    sort = bind.args.get("sort")
-    field = sort.field.value if sort else "PLACED_AT"
-    keys = (SORT_KEYS[field], pagination.uuid_key(Order.id))
-    try:
-        return pagination._bound(keys, bind.args["after"])
-    except Exception:
-        raise Fallback() from None
-
-
 def orders_root(c: Compiler, selected: Selected) -> str:
     sort_field, descending = c.shape("orders.sort", lambda bind: (
         (bind.args["sort"].field.value, bind.args["sort"].direction.value == "DESC") if bind.args.get("sort") else ("PLACED_AT", True)))
-    has_after = c.shape("orders.after", lambda bind: bind.args.get("after") is not None)
-    column_name, cast, cursor_value = SORT_COLUMNS[sort_field]
-    size = c.param(_orders_size, "int")
-    conditions = order_conditions(c)
-    where = list(conditions)
-    if has_after:
-        values = [c.param(lambda b: _after_values(b)[0], cast), c.param(lambda b: _after_values(b)[1], "uuid")]
-        where.append(f"({column_name}, id) {'<' if descending else '>'} ({values[0]}, {values[1]})")
-    direction = " DESC" if descending else ""
-    order_by = f"{column_name}{direction}, id{direction}"
-    rows = numbered("SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else ""), order_by, size)
-    total = "(SELECT count(*) FROM orders" + (" WHERE " + " AND ".join(conditions) if conditions else "") + ")"
-
-    def cursor(p: str) -> str:
-        return b64url("'[" + cursor_value(p) + ",\"' || (" + p + ".id)::text || '\"]'", padded=True)
-
-    return connection_json(c, selected, rows=rows, node_type="Order", cursor=cursor, size=size, has_previous=has_after, total=total)
+    return keyset_connection(c, selected, table="orders", node_type="Order", keys=(SORT_COLUMNS[sort_field], uuid_key()),
+                             bound=keyset_bound((SORT_KEYS[sort_field], pagination.uuid_key(Order.id))), descending=descending,
+                             conditions=order_conditions(c))
 
 
 def _order_id(bind: Bind) -> Any:
@@ -249,16 +214,20 @@ def order_root(c: Compiler, selected: Selected) -> str:
     by = c.shape("order.by", lambda bind: ("id" if bind.args.get("id") is not None else "number" if bind.args.get("number") is not None else None,
                                            bind.args.get("number") is not None))
     kind, with_number = by
-    alias = c.alias("o")
     if kind == "id":
-        where = f"{alias}.id = {c.param(_order_id, 'uuid')}"
-        if with_number:
-            where += f" AND {alias}.number = {c.param(lambda b: b.args['number'], 'varchar')}"
+        order_id = c.param(_order_id, "uuid")
+        number = c.param(lambda b: b.args["number"], "varchar") if with_number else None
+
+        def where(o: str) -> str:
+            return f"{o}.id = {order_id}" + (f" AND {o}.number = {number}" if number else "")
     elif kind == "number":
-        where = f"{alias}.number = {c.param(lambda b: b.args['number'].strip(), 'varchar')}"
+        by_number = c.param(lambda b: b.args["number"].strip(), "varchar")
+
+        def where(o: str) -> str:
+            return f"{o}.number = {by_number}"
     else:
         raise Unsupported("order() without arguments")
-    return single_row(c.child(selected, alias, "Order"), f"FROM orders {alias} WHERE {where}")
+    return root_row(c, selected, "orders", where, "Order")
 
 
 ROOTS["Query.orders"] = orders_root
