@@ -82,6 +82,7 @@ class Pair:
     def __init__(self, off: httpx.AsyncClient, on: httpx.AsyncClient, tokens: dict[str, str], *, planner: bool) -> None:
         self.off, self.on, self.tokens = off, on, tokens
         self.planner = planner  # False on a branch where Settings has no read_planner: both apps run the same mode
+        self.compared = 0  # requests asked both ways
         self.planned = 0  # statements the planner app's database ran through Database.read_json (see conftest.count_planned)
 
     async def _post(self, client: httpx.AsyncClient, request: Request) -> Answer:
@@ -95,6 +96,7 @@ class Pair:
         return Answer.of(response)
 
     async def run(self, request: Request) -> Outcome:
+        self.compared += 1
         off, on = await asyncio.gather(self._post(self.off, request), self._post(self.on, request))
         warm = await self._post(self.on, request)  # after the cold one: its plan is cached now
         return Outcome(request, off, on, warm)

@@ -84,6 +84,7 @@ async def pair(difftest_database_url: str) -> AsyncIterator[Pair]:
             pair = Pair(off, on, tokens, planner=has_planner_setting())
             count_planned(pair, on_app.state.db)
             yield pair
+            print(f"\ndifftest: {pair.compared} requests compared both ways; {pair.planned} planner statements")
 
 
 def count_planned(pair: Pair, db: Any) -> None:
