@@ -2,7 +2,11 @@
 
 What it holds (sizes from `DatasetSize`):
 - 2 warehouses serving every channel; `skus` products, each stocked in both (ample units);
-- `hot_skus` extra products with few units, one per one-hot-SKU run;
+- `hot_skus` extra products, one per one-hot-SKU run: every order of that run takes it, so every
+  order contends for the same stock row (stocked so that a run does not sell it out: the rate is
+  of orders placed, not of OUT_OF_STOCK answers);
+- `scarce_skus` products with `scarce_units_per_warehouse` units, sold out on purpose by the
+  no-oversell check;
 - `customers` customers and `orders` orders of 1-5 lines over pseudo-random SKUs,
   PENDING (60 %), CONFIRMED (30 %) or CANCELLED (10 %);
 - the rows those orders imply, as the services would have written them: allocations
@@ -36,8 +40,10 @@ class DatasetSize:
     skus: int = 1_000
     orders: int = 20_000
     customers: int = 2_000
-    hot_skus: int = 8
-    hot_units_per_warehouse: int = 100
+    hot_skus: int = 16
+    hot_units_per_warehouse: int = 100_000
+    scarce_skus: int = 2
+    scarce_units_per_warehouse: int = 25
 
 
 def sku_name(i: int) -> str:
@@ -46,6 +52,10 @@ def sku_name(i: int) -> str:
 
 def hot_sku_name(i: int) -> str:
     return f"{HOT_SKU_PREFIX}{i}"
+
+
+def scarce_sku_name(i: int) -> str:
+    return f"{HOT_SKU_PREFIX}S{i}"
 
 
 LOAD_SQL = """
@@ -59,7 +69,10 @@ INSERT INTO products (id, sku, name, price, currency, tax_rate, made_to_order, l
 SELECT id, sku, name, price, 'EUR', tax_rate, false, 0, now(), now() FROM bench_products
 UNION ALL
 SELECT gen_random_uuid(), 'HOT-' || h, 'Hot product ' || h, 9.99, 'EUR', 0.21, false, 0, now(), now()
-FROM generate_series(1, {hot_skus}) AS h;
+FROM generate_series(1, {hot_skus}) AS h
+UNION ALL
+SELECT gen_random_uuid(), 'HOT-S' || h, 'Scarce product ' || h, 9.99, 'EUR', 0.21, false, 0, now(), now()
+FROM generate_series(1, {scarce_skus}) AS h;
 
 INSERT INTO warehouses (id, code, name, channels, country, priority, created_at) VALUES
   (gen_random_uuid(), 'BENCH-A', 'Bench warehouse A', ARRAY['WEB','MOBILE','PHONE','MARKETPLACE','STORE']::varchar[], 'ES', 10, now()),
@@ -123,7 +136,7 @@ FROM bench_lines bl JOIN bench_orders bo ON bo.id = bl.order_id JOIN warehouses 
 
 INSERT INTO stock_levels (id, product_id, sku, warehouse_id, on_hand, reserved)
 SELECT gen_random_uuid(), p.id, p.sku, w.id,
-       CASE WHEN p.sku LIKE 'HOT-%' THEN {hot_units} ELSE {ample_units} END,
+       CASE WHEN p.sku LIKE 'HOT-S%' THEN {scarce_units} WHEN p.sku LIKE 'HOT-%' THEN {hot_units} ELSE {ample_units} END,
        coalesce(open.units, 0)
 FROM products p CROSS JOIN warehouses w
 LEFT JOIN (SELECT sku, warehouse_id, sum(quantity - quantity_released) AS units FROM allocations GROUP BY sku, warehouse_id) open
@@ -176,7 +189,8 @@ async def load(dsn: str, size: DatasetSize) -> dict[str, object]:
             # Only integers we computed go into the script (asyncpg runs a multi-statement script unparameterised).
             await conn.execute(LOAD_SQL.format(
                 skus=int(size.skus), orders=int(size.orders), customers=int(size.customers), hot_skus=int(size.hot_skus),
-                hot_units=int(size.hot_units_per_warehouse), ample_units=AMPLE_UNITS,
+                hot_units=int(size.hot_units_per_warehouse), ample_units=AMPLE_UNITS, scarce_skus=int(size.scarce_skus),
+                scarce_units=int(size.scarce_units_per_warehouse),
             ))
             await conn.execute(
                 "INSERT INTO api_keys (id, name, token_hash, scopes, created_at) VALUES (gen_random_uuid(), 'bench', $1, $2, now())",

@@ -170,9 +170,52 @@ def summarise(tally: Tally, elapsed: float) -> dict[str, Any]:
 
     return {
         "requests": len(latencies), "ok": tally.ok, "errors": tally.errors, "codes": tally.codes, "seconds": round(elapsed, 3),
-        "rps": round(len(latencies) / elapsed, 2) if elapsed else 0.0, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+        "rps": round(len(latencies) / elapsed, 2) if elapsed else 0.0, "ok_rps": round(tally.ok / elapsed, 2) if elapsed else 0.0,
+        "p50_ms": pct(0.50), "p99_ms": pct(0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else None, "sample_error": tally.sample_error,
     }
+
+
+# ---------------------------------------------------------------- counting statements
+
+def install_prepared_statement_logging() -> None:
+    """Make asyncpg's query loggers see executions of prepared statements too.
+
+    asyncpg calls a connection's query loggers (Connection.add_query_logger) for `execute`,
+    `fetch*` and `executemany` on the connection, but not when a PreparedStatement runs, and
+    SQLAlchemy's asyncpg dialect runs every statement through one (`prepare`, then `fetch`). So
+    every execution of a prepared statement is wrapped in the connection's own `_time_and_log`,
+    the same context manager the connection's methods use (private API of asyncpg 0.29-0.32:
+    checked here, so a change fails loudly instead of counting nothing). Idempotent.
+    """
+    from asyncpg.connection import Connection
+    from asyncpg.prepared_stmt import PreparedStatement
+
+    name = "_PreparedStatement__do_execute"
+    original = getattr(PreparedStatement, name, None)
+    if original is None or not hasattr(Connection, "_time_and_log"):
+        raise RuntimeError("asyncpg's PreparedStatement internals changed: statement counting needs updating")
+    if getattr(original, "bench_logged", False):
+        return
+
+    async def do_execute(self: Any, executor: Any) -> Any:
+        connection = self._connection
+        if connection._query_loggers:
+            with connection._time_and_log(self._query, (), None):
+                return await original(self, executor)
+        return await original(self, executor)
+
+    do_execute.bench_logged = True  # type: ignore[attr-defined]
+    setattr(PreparedStatement, name, do_execute)
+
+
+TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|END)\b", re.IGNORECASE)
+
+
+def classify_statements(texts: list[str]) -> dict[str, int]:
+    """Counts of a request's statements: all, transaction control, API-key lookups."""
+    return {"total": len(texts), "transaction_control": sum(bool(TRANSACTION_CONTROL.match(t)) for t in texts),
+            "api_key_lookups": sum("api_keys" in t for t in texts)}
 
 
 # ---------------------------------------------------------------- the order-placement baseline
@@ -292,6 +335,25 @@ async def raw_place_load(dsn: str, *, concurrency: int, duration: float, max_req
     return summarise(tally, time.perf_counter() - started)
 
 
+async def count_raw_place_statements(dsn: str, skus: int, customers: int) -> list[str]:
+    """The statements of one raw placement (the second on a connection: the first may introspect types), seen by the
+    same kind of query logger as the server's."""
+    import asyncpg
+
+    install_prepared_statement_logging()
+    rng = random.Random(7)
+    conn = await asyncpg.connect(dsn)
+    texts: list[str] = []
+    try:
+        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers))
+        conn.add_query_logger(lambda record: texts.append(record.query))
+        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers))
+        await asyncio.sleep(0)  # the loggers run on the loop's next turn
+    finally:
+        await conn.close()
+    return texts
+
+
 # ---------------------------------------------------------------- entry point
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -327,10 +389,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     elif kind == "place":
         def make() -> bytes:
             lines = place_lines(rng, spec["skus"], spec.get("hot_sku"))
-            return _graphql(port, token, PLACE_MUTATION, {"input": {
+            place_input: dict[str, Any] = {
                 "channel": "WEB", "email": customer_email(rng, spec["customers"]), "shippingAddress": ADDRESS,
                 "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
-            }})
+            }
+            if spec.get("payment"):  # e.g. {"method": "CARD", "token": "test_slow"}: the 300 ms provider
+                place_input["payment"] = spec["payment"]
+            return _graphql(port, token, PLACE_MUTATION, {"input": place_input})
         classify = lambda t, s, b: classify_graphql(t, s, b, True)  # noqa: E731
     else:
         raise ValueError(f"unknown load kind {kind!r}")
