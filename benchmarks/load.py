@@ -245,13 +245,18 @@ INSERT_ALLOCATION = ("INSERT INTO allocations (id, order_id, order_line_id, ware
 NEXT_EVENT = "UPDATE counters SET value = value + $1 WHERE name = 'order_event' RETURNING value"
 INSERT_EVENT = ("INSERT INTO order_events (seq, order_id, type, status, channel, actor, data) "
                 "VALUES ($1, $2, 'PLACED', 'PENDING', $3, $4, $5::jsonb)")
+# Event cursors from the sequence `order_event_seq` (issue 16's migration; the counter row is gone): the number is
+# drawn by the INSERT itself, as the app's unit of work does.
+INSERT_EVENT_FROM_SEQUENCE = ("INSERT INTO order_events (order_id, type, status, channel, actor, data) "
+                              "VALUES ($1, 'PLACED', 'PENDING', $2, $3, $4::jsonb) RETURNING seq")
+EVENT_SEQUENCE_PRESENT = "SELECT to_regclass('order_event_seq') IS NOT NULL"
 
 
 class OutOfStock(Exception):
     pass
 
 
-async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel: str = "WEB") -> str:
+async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel: str = "WEB", *, event_sequence: bool = False) -> str:
     actor = "apikey:bench"
     skus = sorted(sku for sku, _ in lines)
     demand = dict(lines)
@@ -291,9 +296,12 @@ async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel
         await conn.executemany(INSERT_ALLOCATION, [
             (uuid.uuid4(), order_id, line_ids[sku], warehouse, sku, quantity) for _, sku, warehouse, quantity in picks
         ])
-        seq = await conn.fetchval(NEXT_EVENT, 1)
-        await conn.execute(INSERT_EVENT, seq, order_id, channel, actor,
-                           json.dumps({"lines": len(lines), "total": str(subtotal + tax), "currency": "EUR"}))
+        data = json.dumps({"lines": len(lines), "total": str(subtotal + tax), "currency": "EUR"})
+        if event_sequence:
+            await conn.fetchval(INSERT_EVENT_FROM_SEQUENCE, order_id, channel, actor, data)
+        else:
+            seq = await conn.fetchval(NEXT_EVENT, 1)
+            await conn.execute(INSERT_EVENT, seq, order_id, channel, actor, data)
     return created["number"]
 
 
@@ -303,6 +311,7 @@ async def raw_place_load(dsn: str, *, concurrency: int, duration: float, max_req
 
     rng = random.Random(seed)
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    event_sequence = bool(await pool.fetchval(EVENT_SEQUENCE_PRESENT))
     tally = Tally()
     budget = [max_requests]
     started = time.perf_counter()
@@ -317,7 +326,7 @@ async def raw_place_load(dsn: str, *, concurrency: int, duration: float, max_req
                 try:
                     for attempt in range(5):  # deadlocks are retried, as Database.run does
                         try:
-                            await place_raw(conn, lines, email)
+                            await place_raw(conn, lines, email, event_sequence=event_sequence)
                             break
                         except asyncpg.exceptions.DeadlockDetectedError:
                             await asyncio.sleep(0.005 * (attempt + 1))
@@ -345,9 +354,10 @@ async def count_raw_place_statements(dsn: str, skus: int, customers: int) -> lis
     conn = await asyncpg.connect(dsn)
     texts: list[str] = []
     try:
-        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers))
+        event_sequence = bool(await conn.fetchval(EVENT_SEQUENCE_PRESENT))
+        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers), event_sequence=event_sequence)
         conn.add_query_logger(lambda record: texts.append(record.query))
-        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers))
+        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers), event_sequence=event_sequence)
         await asyncio.sleep(0)  # the loggers run on the loop's next turn
     finally:
         await conn.close()
