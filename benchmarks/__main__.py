@@ -160,7 +160,7 @@ class Server:
     command (`oms serve --workers N`). Waits for /readyz unless `wait=False` (then call `ready()`)."""
 
     def __init__(self, db: BenchDatabase, *, label: str = "server", env: dict[str, str] | None = None, command: list[str] | None = None,
-                 wait: bool = True) -> None:
+                 wait: bool = True, workers: int = 1) -> None:
         self.label = label
         self.port = free_port()
         base_env = db.server_env() if command else dict(os.environ, PYTHONPATH=str(ROOT), DATABASE_URL=db.url, **SERVER_SETTINGS)
@@ -170,17 +170,27 @@ class Server:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115  (the server's output for its whole life; closed in close())
         self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         if wait:
-            self.ready()
+            self.ready(workers=workers)
 
-    def ready(self, timeout: float = 90) -> Server:
+    def ready(self, timeout: float = 90, *, workers: int = 1) -> Server:
+        """/readyz answers 200; with several workers (any of which may answer), also each worker's own
+        "Application startup complete." line in the server's output."""
         try:
             wait_ready(f"http://127.0.0.1:{self.port}/readyz", self.process, timeout)
+            deadline = time.perf_counter() + timeout
+            while workers > 1 and self.output().count("Application startup complete") < workers:
+                if time.perf_counter() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"{self.label}: not every one of {workers} workers started")
+                time.sleep(0.05)
         except RuntimeError:
-            self.log.seek(0)
-            sys.stderr.write(f"--- {self.label} output:\n" + self.log.read().decode(errors="replace")[-4000:])
+            sys.stderr.write(f"--- {self.label} output:\n" + self.output()[-4000:])
             self.close()
             raise
         return self
+
+    def output(self) -> str:
+        """What the server printed so far (read without moving the file offset the server writes at)."""
+        return os.pread(self.log.fileno(), 16 * 2**20, 0).decode(errors="replace")
 
     @property
     def base_url(self) -> str:
@@ -339,7 +349,7 @@ class Bench:
     def statements(self) -> None:
         """Real statements per nested read (every execution on the app's pool, transaction control and the API-key
         lookup included), planner off and on; then the first request of a key the server has never seen."""
-        from benchmarks.load import NESTED_QUERY, classify_statements
+        from benchmarks.load import NESTED_QUERY, classify_statements, first_line
 
         self.log(f"2 statements per nested read (asyncpg query logger on the pool's connections; {self.plan.statement_samples} samples per page size)")
         for mode in MODES:
@@ -354,9 +364,10 @@ class Bench:
                         reply, texts = server.counted(self.token, NESTED_QUERY, {"first": first})
                         if reply.get("errors") or len(reply["data"]["orders"]["edges"]) != min(first, self.plan.size.orders):
                             raise RuntimeError(f"nested read at first={first} failed: {str(reply)[:500]}")
-                        counts.setdefault(first, []).append(len(texts))
-                        if len(texts) == min(counts[first]):
-                            details = {**classify_statements(texts), "statements": [t.split("\n")[0][:90] for t in texts]}
+                        kinds = classify_statements(texts)
+                        counts.setdefault(first, []).append(kinds["total"])
+                        if kinds["total"] == min(counts[first]):
+                            details = {**kinds, "statements": [first_line(t) for t in texts]}
                     self.log(f"  planner {mode} first={first}: {min(counts[first])}-{max(counts[first])} statements: {details['statements']}")
                     fewest = min(counts[first])
                     self.row(f"statements_{mode}_first_{first}", f"2 statements/nested read planner {mode} first={first}", "statements", fewest, 1,
@@ -368,9 +379,9 @@ class Bench:
                 if reply.get("errors"):
                     raise RuntimeError(f"nested read with a new key failed: {str(reply)[:500]}")
                 kinds = classify_statements(texts)
-                self.log(f"  planner {mode}, a key not seen before: {len(texts)} statements ({kinds['api_key_lookups']} key lookup)")
-                self.row(f"statements_{mode}_new_key", f"2 statements/nested read planner {mode}, first use of a key", "statements", len(texts), 1,
-                         "report", ratio=len(texts), **kinds, statements=[t.split("\n")[0][:90] for t in texts])
+                self.log(f"  planner {mode}, a key not seen before: {kinds['total']} statements ({kinds['api_key_lookups']} key lookup)")
+                self.row(f"statements_{mode}_new_key", f"2 statements/nested read planner {mode}, first use of a key", "statements", kinds["total"], 1,
+                         "report", ratio=kinds["total"], **kinds, statements=[first_line(t) for t in texts])
             finally:
                 server.get_json("/bench/statements?action=stop")
 
@@ -410,7 +421,7 @@ class Bench:
 
     def placement_statements(self) -> None:
         """Real statements per placeOrder (as for the nested read) against the raw baseline's, counted the same way."""
-        from benchmarks.load import PLACE_MUTATION, classify_statements, count_raw_place_statements
+        from benchmarks.load import PLACE_MUTATION, classify_statements, count_raw_place_statements, first_line
 
         server = self.main
         server.get_json("/bench/statements?action=start")
@@ -427,12 +438,13 @@ class Bench:
                     samples.append(texts)
         finally:
             server.get_json("/bench/statements?action=stop")
-        ours = min(samples, key=len)
-        raw = asyncio.run(count_raw_place_statements(self.db.dsn, self.plan.size.skus, self.plan.size.customers))
-        self.log(f"  placeOrder: {len(ours)} statements, raw baseline {len(raw)}: {[t.split(chr(10))[0][:60] for t in ours]}")
-        self.row("place_statements", "3 statements per placeOrder", "statements", len(ours), len(raw), "<= baseline + 2",
-                 met=len(ours) <= len(raw) + 2, samples=[len(t) for t in samples], **classify_statements(ours),
-                 statements=[t.split("\n")[0][:90] for t in ours], baseline_statements=[t.split("\n")[0][:90] for t in raw])
+        ours = min(samples, key=lambda texts: classify_statements(texts)["total"])
+        raw_texts = asyncio.run(count_raw_place_statements(self.db.dsn, self.plan.size.skus, self.plan.size.customers))
+        kinds, raw = classify_statements(ours), classify_statements(raw_texts)
+        self.log(f"  placeOrder: {kinds['total']} statements, raw baseline {raw['total']}: {[first_line(t, 60) for t in ours]}")
+        self.row("place_statements", "3 statements per placeOrder", "statements", kinds["total"], raw["total"], "<= baseline + 2",
+                 met=kinds["total"] <= raw["total"] + 2, samples=[classify_statements(t)["total"] for t in samples], **kinds,
+                 statements=[first_line(t) for t in ours], baseline_statements=[first_line(t) for t in raw_texts])
 
     def sell_out(self) -> None:
         """A SKU with a few units, ordered by 16 clients until it is gone, ours and raw: every unit sold, none twice."""
@@ -501,7 +513,8 @@ class Bench:
         for n in self.plan.workers:
             self.log(f"7 oms serve --workers {n}: placeOrder and the nested read at concurrency 16")
             base_command = [oms, "serve"] if oms else [PYTHON, "-m", "server.cli", "serve"]
-            server = Server(self.db, label=f"oms serve --workers {n}", command=[*base_command, "--port", "{port}", "--workers", str(n)])
+            server = Server(self.db, label=f"oms serve --workers {n}", command=[*base_command, "--port", "{port}", "--workers", str(n)],
+                            workers=n)
             try:
                 place = self.measure("place", 16, server=server, label=f"place w={n}")
                 nested = self.measure("nested", 16, server=server, first=self.plan.nested_first, label=f"nested w={n}")

@@ -212,10 +212,21 @@ def install_prepared_statement_logging() -> None:
 TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|END)\b", re.IGNORECASE)
 
 
+def is_type_introspection(text: str) -> bool:
+    """asyncpg's own queries the first time a connection meets a type (the type tree, and jit off/on around it)."""
+    return "typeinfo_tree" in text or "set_config('jit'" in text
+
+
 def classify_statements(texts: list[str]) -> dict[str, int]:
-    """Counts of a request's statements: all, transaction control, API-key lookups."""
-    return {"total": len(texts), "transaction_control": sum(bool(TRANSACTION_CONTROL.match(t)) for t in texts),
-            "api_key_lookups": sum("api_keys" in t for t in texts)}
+    """Counts of a request's statements: per request (what is reported: all but asyncpg's one-off type introspection
+    on a connection new to a type), transaction control, API-key lookups, and that introspection."""
+    work = [t for t in texts if not is_type_introspection(t)]
+    return {"total": len(work), "transaction_control": sum(bool(TRANSACTION_CONTROL.match(t)) for t in work),
+            "api_key_lookups": sum("api_keys" in t for t in work), "type_introspection": len(texts) - len(work)}
+
+
+def first_line(text: str, width: int = 90) -> str:
+    return text.strip().split("\n")[0][:width]
 
 
 # ---------------------------------------------------------------- the order-placement baseline
