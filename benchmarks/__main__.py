@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -258,7 +259,7 @@ class Bench:
         self.curves: dict[str, dict[int, dict[str, float]]] = {}
         self.servers: dict[str, Server] = {}
         self.notes: dict[str, Any] = {"planner_setting": planner_setting_present()}
-        self.hot = iter(range(1, plan.size.hot_skus + 1))
+        self.hot = itertools.cycle(range(1, plan.size.hot_skus + 1))  # a fresh hot SKU per run (reused after 16 runs: none sells out)
         self.placed_per_second = 0.0
 
     @property
