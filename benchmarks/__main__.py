@@ -57,7 +57,7 @@ class Plan:
 
 
 FULL = Plan(DatasetSize(), runs=3, duration=5.0, warmup=2.0, max_requests=1_000_000, concurrencies=(1, 4, 16, 32), cold_starts=3,
-            fanout=((1_000, 30), (5_000, 20), (10_000, 10)), workers=(1, 2), slow_duration=5.0)
+            fanout=((1_000, 20), (5_000, 10), (10_000, 5)), workers=(1, 2), slow_duration=5.0)
 QUICK = Plan(DatasetSize(skus=60, orders=300, customers=50, hot_skus=16, hot_units_per_warehouse=10_000, scarce_skus=2,
                          scarce_units_per_warehouse=5),
              runs=1, duration=0.4, warmup=0.1, max_requests=400, concurrencies=(1, 16, 32), cold_starts=1, fanout=((20, 3),),
@@ -533,40 +533,42 @@ class Bench:
 
     # 5 -------------------------------------------------------------
     def fanout(self) -> None:
+        """Per size, a freshly started server (planner on): ours first (so the memory per idle subscriber is a fresh
+        server's), then the raw baseline endpoint of the same server (benchmarks/fanout_baseline.py), same client."""
         from benchmarks import fanout as fanout_module
 
-        run_fanout = getattr(fanout_module, "run_fanout", None)
-        baseline = load_fanout_baseline()
-        self.notes["fanout_baseline"] = baseline is not None
+        compare = getattr(fanout_module, "run_fanout_compare", None)
+        self.notes["fanout_baseline"] = compare is not None
         for subscribers, changes in self.plan.fanout:
             label = f"{subscribers // 1000}k" if subscribers >= 1000 and subscribers % 1000 == 0 else str(subscribers)
             aimed = subscribers in (1_000, 5_000)
-            self.log(f"5 fan-out: {subscribers} subscribers, {changes} changes, on a freshly started server; then the raw baseline")
+            self.log(f"5 fan-out: {subscribers} subscribers, {changes} changes, on a freshly started server"
+                     + ("; then the raw baseline" if compare else " (no raw baseline on this checkout)"))
             server = Server(self.db, label=f"fan-out {subscribers}")
+            ours: dict[str, Any] | None
+            base: dict[str, Any] | None = None
             try:
-                ours = asyncio.run(run_fanout(server.base_url, self.token, subscribers, changes)) if run_fanout else None
+                if compare is not None:
+                    both = asyncio.run(compare(server.base_url, self.token, subscribers, changes))
+                    ours, base = both["ours"], both["baseline"]
+                else:
+                    ours = asyncio.run(fanout_module.run_fanout(server.base_url, self.token, subscribers, changes))
             except Exception as exc:  # reported in the table, the other scenarios still count
                 self.log(f"  failed: {exc!r}")
                 ours = {"error": repr(exc)}
             finally:
                 server.close()
-            base: dict[str, Any] | None = None
-            if baseline is not None:
-                try:
-                    base = asyncio.run(baseline(subscribers, changes))
-                except Exception as exc:
-                    self.log(f"  baseline failed: {exc!r}")
-                    base = {"error": repr(exc)}
             p99, base_p99 = _pick(ours, "p99_ms"), _pick(base, "p99_ms")
-            self.log(f"  p99 {p99} ms (baseline {base_p99} ms), p50 {_pick(ours, 'p50_ms')} ms, {_pick(ours, 'kib_per_subscriber')} KiB per idle subscriber")
+            self.log(f"  p99 {p99} ms (baseline {base_p99} ms), p50 {_pick(ours, 'p50_ms')} ms (baseline {_pick(base, 'p50_ms')} ms), "
+                     f"{_pick(ours, 'kib_per_subscriber')} KiB per idle subscriber")
             ratio = p99 / base_p99 if p99 is not None and base_p99 else None
-            note = None if base is not None else "no baseline: benchmarks/fanout_baseline.py is not on this checkout"
+            note = None if compare else "no baseline: benchmarks/fanout.py has no run_fanout_compare on this checkout"
             self.row(f"fanout_{label}_p99", f"5 fan-out {subscribers} subs p99", "ms", p99, base_p99, "<= 2x" if aimed else "report", ratio=ratio,
-                     met=(ratio <= 2 if ratio is not None else False) if aimed else None, result=ours, baseline_result=base, note=note)
+                     met=(ratio is not None and ratio <= 2) if aimed else None, result=ours, baseline_result=base, note=note)
             self.row(f"fanout_{label}_p50", f"5 fan-out {subscribers} subs p50", "ms", _pick(ours, "p50_ms"), _pick(base, "p50_ms"), "-")
             kib = _pick(ours, "kib_per_subscriber")
-            self.row(f"fanout_{label}_memory", f"5 fan-out {subscribers} subs memory (fresh server)", "KiB/sub", kib, None, "<= 16",
-                     met=None if kib is None else kib <= 16)
+            self.row(f"fanout_{label}_memory", f"5 fan-out {subscribers} subs memory (fresh server)", "KiB/sub", kib,
+                     _pick(base, "kib_per_subscriber"), "<= 16 KiB", ratio=None, met=None if kib is None else kib <= 16)
 
     # 6 -------------------------------------------------------------
     def cold_start(self) -> None:
@@ -586,14 +588,10 @@ class Bench:
                  runs=ours, baseline_runs=base)
 
 
-def load_fanout_baseline() -> Any:
-    """The raw fan-out baseline from benchmarks/fanout_baseline.py, when this checkout has it: an async callable
-    (subscribers, changes) -> {p50_ms, p99_ms, ...}."""
-    try:
-        from benchmarks import fanout_baseline  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return getattr(fanout_baseline, "run_baseline", None)
+# Scenario groups (--only) and their methods, in the order they run: those before `workers` on the two
+# planner-mode servers, the rest on servers of their own.
+GROUPS = {"nested": "nested_read", "statements": "statements", "small": "small_read", "placement": "placement", "slow": "slow_provider",
+          "reference": "saleor_reference", "workers": "workers", "fanout": "fanout", "cold": "cold_start"}
 
 
 def load_address() -> dict[str, str]:
@@ -738,7 +736,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chart", type=Path, default=None, help="the latency chart PNG (default benchmarks/latency.png)")
     parser.add_argument("--runs", type=int, default=None, help="measured runs per figure (median reported)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measured run")
+    parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated scenario groups to run (default all: {','.join(GROUPS)})")
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"unknown scenario groups: {', '.join(sorted(only - set(GROUPS)))}")
     plan = QUICK if args.quick else FULL
     if args.runs or args.duration:
         plan = Plan(**{**plan.__dict__, "runs": args.runs or plan.runs, "duration": args.duration or plan.duration})
@@ -760,19 +762,18 @@ def main(argv: list[str] | None = None) -> int:
         loaded = asyncio.run(load(db.dsn, plan.size))
         log(f"data set loaded in {loaded['seconds']} s: {loaded['counts']}")
         bench = Bench(plan, db, str(loaded["token"]), log)
-        bench.start_read_servers()
-        try:
-            bench.nested_read()
-            bench.statements()
-            bench.small_read()
-            bench.placement()
-            bench.slow_provider()
-            bench.saleor_reference()
-        finally:
-            bench.stop_read_servers()
-        bench.workers()
-        bench.fanout()
-        bench.cold_start()
+        names = list(GROUPS)
+        on_read_servers = [g for g in names[:names.index("workers")] if g in only]
+        if on_read_servers:
+            bench.start_read_servers()
+            try:
+                for group in on_read_servers:
+                    getattr(bench, GROUPS[group])()
+            finally:
+                bench.stop_read_servers()
+        for group in names[names.index("workers"):]:
+            if group in only:
+                getattr(bench, GROUPS[group])()
         import asyncpg
 
         pg_version = asyncio.run(_pg_version(db.dsn, asyncpg))

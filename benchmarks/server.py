@@ -182,7 +182,7 @@ class CountTagged:
 
     def __init__(self, app: Starlette) -> None:
         self.app = app
-        self.state = app.state
+        self.state, self.router = app.state, app.router
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -208,6 +208,12 @@ def create_app() -> Any:
             Route("/bench/statements", statements),
         ]
     )
+    try:  # the fan-out baseline's WebSocket endpoint (/bench/raw/fanout), when this checkout has it (issue 15)
+        from benchmarks import fanout_baseline  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    else:
+        fanout_baseline.install(app)
     return CountTagged(app)
 
 
@@ -245,6 +251,13 @@ def main() -> None:
     if args.bare:
         uvicorn.run("benchmarks.server:create_bare_app", factory=True, host="127.0.0.1", port=args.port, log_level="warning")
         return
+    # 10,000 fan-out subscribers are 10,000 descriptors in this process: the soft limit up to the hard one
+    # (benchmarks/fanout.py lifts the client's the same way).
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # The same options and collector settings as `oms serve` (server/cli.py), so the figures are the product's.
     if os.environ.get("BENCH_DEFAULT_GC") != "1":
         from server.cli import tune_gc
