@@ -740,14 +740,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chart", type=Path, default=None, help="the latency chart PNG (default benchmarks/latency.png)")
     parser.add_argument("--runs", type=int, default=None, help="measured runs per figure (median reported)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before a figure's runs")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated scenario groups to run (default all: {','.join(GROUPS)})")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     if only - set(GROUPS):
         parser.error(f"unknown scenario groups: {', '.join(sorted(only - set(GROUPS)))}")
     plan = QUICK if args.quick else FULL
-    if args.runs or args.duration:
-        plan = Plan(**{**plan.__dict__, "runs": args.runs or plan.runs, "duration": args.duration or plan.duration})
+    if args.runs or args.duration or args.warmup is not None:
+        plan = Plan(**{**plan.__dict__, "runs": args.runs or plan.runs, "duration": args.duration or plan.duration,
+                       "warmup": plan.warmup if args.warmup is None else args.warmup})
     default_dir = ROOT / "benchmarks"
     json_path = args.json or (default_dir / ("results-quick.json" if args.quick else "results.json"))
     chart_path = args.chart or (None if args.quick else default_dir / "latency.png")
