@@ -2,15 +2,20 @@
 
 What it holds (sizes from `DatasetSize`):
 - 2 warehouses serving every channel; `skus` products, each stocked in both (ample units);
-- `hot_skus` extra products with few units, one per one-hot-SKU run;
+- `hot_skus` extra products, one per one-hot-SKU run: every order of that run takes it, so every
+  order contends for the same stock row (stocked so that a run does not sell it out: the rate is
+  of orders placed, not of OUT_OF_STOCK answers);
+- `scarce_skus` products with `scarce_units_per_warehouse` units, sold out on purpose by the
+  no-oversell check;
 - `customers` customers and `orders` orders of 1-5 lines over pseudo-random SKUs,
   PENDING (60 %), CONFIRMED (30 %) or CANCELLED (10 %);
 - the rows those orders imply, as the services would have written them: allocations
   (released for cancelled orders), `stock_levels.reserved` equal to the open allocations,
   a RECEIPT/RESERVATION/RELEASE ledger, and a PLACED event per order plus a STATUS_CHANGED
-  one for confirmed and cancelled orders. Event `seq` values continue the `counters`
-  row 'order_event', which is advanced by the number of events inserted, so cursors
-  stay gapless and later writes continue after them;
+  one for confirmed and cancelled orders. Event `seq` values are numbered as the app numbers
+  them: after the last number of the sequence `order_event_seq` (issue 16's cursors), which is
+  then set past them (or, on a schema before it, of the `counters` row 'order_event', advanced
+  by the number of events inserted), so later writes continue after them;
 - one admin API key whose token the loader returns.
 """
 
@@ -36,8 +41,10 @@ class DatasetSize:
     skus: int = 1_000
     orders: int = 20_000
     customers: int = 2_000
-    hot_skus: int = 8
-    hot_units_per_warehouse: int = 100
+    hot_skus: int = 16
+    hot_units_per_warehouse: int = 100_000
+    scarce_skus: int = 2
+    scarce_units_per_warehouse: int = 25
 
 
 def sku_name(i: int) -> str:
@@ -46,6 +53,10 @@ def sku_name(i: int) -> str:
 
 def hot_sku_name(i: int) -> str:
     return f"{HOT_SKU_PREFIX}{i}"
+
+
+def scarce_sku_name(i: int) -> str:
+    return f"{HOT_SKU_PREFIX}S{i}"
 
 
 LOAD_SQL = """
@@ -59,7 +70,10 @@ INSERT INTO products (id, sku, name, price, currency, tax_rate, made_to_order, l
 SELECT id, sku, name, price, 'EUR', tax_rate, false, 0, now(), now() FROM bench_products
 UNION ALL
 SELECT gen_random_uuid(), 'HOT-' || h, 'Hot product ' || h, 9.99, 'EUR', 0.21, false, 0, now(), now()
-FROM generate_series(1, {hot_skus}) AS h;
+FROM generate_series(1, {hot_skus}) AS h
+UNION ALL
+SELECT gen_random_uuid(), 'HOT-S' || h, 'Scarce product ' || h, 9.99, 'EUR', 0.21, false, 0, now(), now()
+FROM generate_series(1, {scarce_skus}) AS h;
 
 INSERT INTO warehouses (id, code, name, channels, country, priority, created_at) VALUES
   (gen_random_uuid(), 'BENCH-A', 'Bench warehouse A', ARRAY['WEB','MOBILE','PHONE','MARKETPLACE','STORE']::varchar[], 'ES', 10, now()),
@@ -123,7 +137,7 @@ FROM bench_lines bl JOIN bench_orders bo ON bo.id = bl.order_id JOIN warehouses 
 
 INSERT INTO stock_levels (id, product_id, sku, warehouse_id, on_hand, reserved)
 SELECT gen_random_uuid(), p.id, p.sku, w.id,
-       CASE WHEN p.sku LIKE 'HOT-%' THEN {hot_units} ELSE {ample_units} END,
+       CASE WHEN p.sku LIKE 'HOT-S%' THEN {scarce_units} WHEN p.sku LIKE 'HOT-%' THEN {hot_units} ELSE {ample_units} END,
        coalesce(open.units, 0)
 FROM products p CROSS JOIN warehouses w
 LEFT JOIN (SELECT sku, warehouse_id, sum(quantity - quantity_released) AS units FROM allocations GROUP BY sku, warehouse_id) open
@@ -153,14 +167,11 @@ SELECT o.id, o.serial, 1, 'STATUS_CHANGED', o.status, 'PENDING', o.channel, o.up
                                     'releasedUnits', lc.units) END
 FROM orders o JOIN bench_line_counts lc ON lc.order_id = o.id WHERE o.status <> 'PENDING';
 
--- Cursors continue the counter row (locked until commit) in time order; then the counter moves past them.
-WITH counter AS (SELECT value FROM counters WHERE name = 'order_event' FOR UPDATE)
+-- Cursors in time order, numbered after {first_seq} (the last number handed out before the load).
 INSERT INTO order_events (seq, order_id, type, status, previous_status, channel, actor, occurred_at, data)
-SELECT counter.value + row_number() OVER (ORDER BY e.occurred_at, e.serial, e.step), e.order_id, e.type, e.status,
+SELECT {first_seq} + row_number() OVER (ORDER BY e.occurred_at, e.serial, e.step), e.order_id, e.type, e.status,
        e.previous_status, e.channel, 'apikey:bench-seed', e.occurred_at, e.data
-FROM bench_events e CROSS JOIN counter;
-
-UPDATE counters SET value = value + (SELECT count(*) FROM bench_events) WHERE name = 'order_event';
+FROM bench_events e;
 """
 
 
@@ -174,10 +185,25 @@ async def load(dsn: str, size: DatasetSize) -> dict[str, object]:
             raise RuntimeError("the benchmark database is not empty")
         async with conn.transaction():
             # Only integers we computed go into the script (asyncpg runs a multi-statement script unparameterised).
+            # Event numbers as the app draws them: from the sequence `order_event_seq` (issue 16's migration), else
+            # from the counter row 'order_event' (before it). Either way the load continues after the last number
+            # handed out and moves the source past its own events, so later writes continue after them.
+            sequence = await conn.fetchval("SELECT to_regclass('order_event_seq') IS NOT NULL")
+            if sequence:
+                first_seq = await conn.fetchval("SELECT coalesce(pg_sequence_last_value('order_event_seq'), 0)")
+            else:
+                first_seq = await conn.fetchval("SELECT value FROM counters WHERE name = 'order_event' FOR UPDATE")
             await conn.execute(LOAD_SQL.format(
                 skus=int(size.skus), orders=int(size.orders), customers=int(size.customers), hot_skus=int(size.hot_skus),
-                hot_units=int(size.hot_units_per_warehouse), ample_units=AMPLE_UNITS,
+                hot_units=int(size.hot_units_per_warehouse), ample_units=AMPLE_UNITS, scarce_skus=int(size.scarce_skus),
+                scarce_units=int(size.scarce_units_per_warehouse), first_seq=int(first_seq),
             ))
+            events = await conn.fetchval("SELECT count(*) FROM order_events WHERE seq > $1", first_seq)
+            if sequence:
+                if events:
+                    await conn.execute("SELECT setval('order_event_seq', $1)", first_seq + events)
+            else:
+                await conn.execute("UPDATE counters SET value = value + $1 WHERE name = 'order_event'", events)
             await conn.execute(
                 "INSERT INTO api_keys (id, name, token_hash, scopes, created_at) VALUES (gen_random_uuid(), 'bench', $1, $2, now())",
                 hash_token(token), ["admin"],
@@ -187,7 +213,8 @@ async def load(dsn: str, size: DatasetSize) -> dict[str, object]:
             "SELECT (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM order_lines) AS lines,"
             " (SELECT count(*) FROM order_events) AS events, (SELECT count(*) FROM products) AS products,"
             " (SELECT count(*) FROM stock_levels) AS stock_levels, (SELECT count(*) FROM stock_movements) AS movements,"
-            " (SELECT value FROM counters WHERE name = 'order_event') AS event_counter,"
+            " (SELECT " + ("pg_sequence_last_value('order_event_seq')" if sequence else "value FROM counters WHERE name = 'order_event'")
+            + ") AS event_counter,"
             " (SELECT max(seq) FROM order_events) AS max_seq"
         )
     finally:

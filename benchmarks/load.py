@@ -170,9 +170,63 @@ def summarise(tally: Tally, elapsed: float) -> dict[str, Any]:
 
     return {
         "requests": len(latencies), "ok": tally.ok, "errors": tally.errors, "codes": tally.codes, "seconds": round(elapsed, 3),
-        "rps": round(len(latencies) / elapsed, 2) if elapsed else 0.0, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+        "rps": round(len(latencies) / elapsed, 2) if elapsed else 0.0, "ok_rps": round(tally.ok / elapsed, 2) if elapsed else 0.0,
+        "p50_ms": pct(0.50), "p99_ms": pct(0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else None, "sample_error": tally.sample_error,
     }
+
+
+# ---------------------------------------------------------------- counting statements
+
+def install_prepared_statement_logging() -> None:
+    """Make asyncpg's query loggers see executions of prepared statements too.
+
+    asyncpg calls a connection's query loggers (Connection.add_query_logger) for `execute`,
+    `fetch*` and `executemany` on the connection, but not when a PreparedStatement runs, and
+    SQLAlchemy's asyncpg dialect runs every statement through one (`prepare`, then `fetch`). So
+    every execution of a prepared statement is wrapped in the connection's own `_time_and_log`,
+    the same context manager the connection's methods use (private API of asyncpg 0.29-0.32:
+    checked here, so a change fails loudly instead of counting nothing). Idempotent.
+    """
+    from asyncpg.connection import Connection
+    from asyncpg.prepared_stmt import PreparedStatement
+
+    name = "_PreparedStatement__do_execute"
+    original = getattr(PreparedStatement, name, None)
+    if original is None or not hasattr(Connection, "_time_and_log"):
+        raise RuntimeError("asyncpg's PreparedStatement internals changed: statement counting needs updating")
+    if getattr(original, "bench_logged", False):
+        return
+
+    async def do_execute(self: Any, executor: Any) -> Any:
+        connection = self._connection
+        if connection._query_loggers:
+            with connection._time_and_log(self._query, (), None):
+                return await original(self, executor)
+        return await original(self, executor)
+
+    do_execute.bench_logged = True  # type: ignore[attr-defined]
+    setattr(PreparedStatement, name, do_execute)
+
+
+TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|END)\b", re.IGNORECASE)
+
+
+def is_type_introspection(text: str) -> bool:
+    """asyncpg's own queries the first time a connection meets a type (the type tree, and jit off/on around it)."""
+    return "typeinfo_tree" in text or "set_config('jit'" in text
+
+
+def classify_statements(texts: list[str]) -> dict[str, int]:
+    """Counts of a request's statements: per request (what is reported: all but asyncpg's one-off type introspection
+    on a connection new to a type), transaction control, API-key lookups, and that introspection."""
+    work = [t for t in texts if not is_type_introspection(t)]
+    return {"total": len(work), "transaction_control": sum(bool(TRANSACTION_CONTROL.match(t)) for t in work),
+            "api_key_lookups": sum("api_keys" in t for t in work), "type_introspection": len(texts) - len(work)}
+
+
+def first_line(text: str, width: int = 90) -> str:
+    return text.strip().split("\n")[0][:width]
 
 
 # ---------------------------------------------------------------- the order-placement baseline
@@ -202,13 +256,18 @@ INSERT_ALLOCATION = ("INSERT INTO allocations (id, order_id, order_line_id, ware
 NEXT_EVENT = "UPDATE counters SET value = value + $1 WHERE name = 'order_event' RETURNING value"
 INSERT_EVENT = ("INSERT INTO order_events (seq, order_id, type, status, channel, actor, data) "
                 "VALUES ($1, $2, 'PLACED', 'PENDING', $3, $4, $5::jsonb)")
+# Event cursors from the sequence `order_event_seq` (issue 16's migration; the counter row is gone): the number is
+# drawn by the INSERT itself, as the app's unit of work does.
+INSERT_EVENT_FROM_SEQUENCE = ("INSERT INTO order_events (order_id, type, status, channel, actor, data) "
+                              "VALUES ($1, 'PLACED', 'PENDING', $2, $3, $4::jsonb) RETURNING seq")
+EVENT_SEQUENCE_PRESENT = "SELECT to_regclass('order_event_seq') IS NOT NULL"
 
 
 class OutOfStock(Exception):
     pass
 
 
-async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel: str = "WEB") -> str:
+async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel: str = "WEB", *, event_sequence: bool = False) -> str:
     actor = "apikey:bench"
     skus = sorted(sku for sku, _ in lines)
     demand = dict(lines)
@@ -248,9 +307,12 @@ async def place_raw(conn: Any, lines: list[tuple[str, int]], email: str, channel
         await conn.executemany(INSERT_ALLOCATION, [
             (uuid.uuid4(), order_id, line_ids[sku], warehouse, sku, quantity) for _, sku, warehouse, quantity in picks
         ])
-        seq = await conn.fetchval(NEXT_EVENT, 1)
-        await conn.execute(INSERT_EVENT, seq, order_id, channel, actor,
-                           json.dumps({"lines": len(lines), "total": str(subtotal + tax), "currency": "EUR"}))
+        data = json.dumps({"lines": len(lines), "total": str(subtotal + tax), "currency": "EUR"})
+        if event_sequence:
+            await conn.fetchval(INSERT_EVENT_FROM_SEQUENCE, order_id, channel, actor, data)
+        else:
+            seq = await conn.fetchval(NEXT_EVENT, 1)
+            await conn.execute(INSERT_EVENT, seq, order_id, channel, actor, data)
     return created["number"]
 
 
@@ -260,6 +322,7 @@ async def raw_place_load(dsn: str, *, concurrency: int, duration: float, max_req
 
     rng = random.Random(seed)
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    event_sequence = bool(await pool.fetchval(EVENT_SEQUENCE_PRESENT))
     tally = Tally()
     budget = [max_requests]
     started = time.perf_counter()
@@ -274,7 +337,7 @@ async def raw_place_load(dsn: str, *, concurrency: int, duration: float, max_req
                 try:
                     for attempt in range(5):  # deadlocks are retried, as Database.run does
                         try:
-                            await place_raw(conn, lines, email)
+                            await place_raw(conn, lines, email, event_sequence=event_sequence)
                             break
                         except asyncpg.exceptions.DeadlockDetectedError:
                             await asyncio.sleep(0.005 * (attempt + 1))
@@ -290,6 +353,26 @@ async def raw_place_load(dsn: str, *, concurrency: int, duration: float, max_req
     finally:
         await pool.close()
     return summarise(tally, time.perf_counter() - started)
+
+
+async def count_raw_place_statements(dsn: str, skus: int, customers: int) -> list[str]:
+    """The statements of one raw placement (the second on a connection: the first may introspect types), seen by the
+    same kind of query logger as the server's."""
+    import asyncpg
+
+    install_prepared_statement_logging()
+    rng = random.Random(7)
+    conn = await asyncpg.connect(dsn)
+    texts: list[str] = []
+    try:
+        event_sequence = bool(await conn.fetchval(EVENT_SEQUENCE_PRESENT))
+        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers), event_sequence=event_sequence)
+        conn.add_query_logger(lambda record: texts.append(record.query))
+        await place_raw(conn, place_lines(rng, skus, None), customer_email(rng, customers), event_sequence=event_sequence)
+        await asyncio.sleep(0)  # the loggers run on the loop's next turn
+    finally:
+        await conn.close()
+    return texts
 
 
 # ---------------------------------------------------------------- entry point
@@ -327,10 +410,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     elif kind == "place":
         def make() -> bytes:
             lines = place_lines(rng, spec["skus"], spec.get("hot_sku"))
-            return _graphql(port, token, PLACE_MUTATION, {"input": {
+            place_input: dict[str, Any] = {
                 "channel": "WEB", "email": customer_email(rng, spec["customers"]), "shippingAddress": ADDRESS,
                 "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
-            }})
+            }
+            if spec.get("payment"):  # e.g. {"method": "CARD", "token": "test_slow"}: the 300 ms provider
+                place_input["payment"] = spec["payment"]
+            return _graphql(port, token, PLACE_MUTATION, {"input": place_input})
         classify = lambda t, s, b: classify_graphql(t, s, b, True)  # noqa: E731
     else:
         raise ValueError(f"unknown load kind {kind!r}")

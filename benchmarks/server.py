@@ -12,15 +12,19 @@ same options as `oms serve` (uvloop and httptools when installed, access log on)
 from __future__ import annotations
 
 import argparse
+import contextvars
 import os
+import weakref
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.pool import Pool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from benchmarks.load import install_prepared_statement_logging
 from server.app import create_app as create_oms_app
 
 # Global IDs and cursors are built exactly as resolvers/ids.py and resolvers/pagination.py do:
@@ -112,22 +116,90 @@ async def raw_order(request: Request) -> Response:
     return await _fetch_json(request, ORDER_BY_NUMBER_SQL, request.query_params["number"])
 
 
+# ---------------------------------------------------------------- counting real statements
+
+# Every statement the app's pool connections execute, transaction control included (BEGIN, COMMIT,
+# ROLLBACK, SAVEPOINT), seen by an asyncpg query logger (Connection.add_query_logger) on each of the
+# pool's connections. A request is counted when it carries `X-Bench-Count: <tag>`: the tag is a
+# context variable for that request, and asyncpg calls its loggers with the request's context
+# (loop.call_soon), so statements of other tasks (the hub's poll, the key sweeper) are not counted.
+# The loggers are attached only between /bench/statements?action=start and ?action=stop, so the
+# throughput figures never pay for them.
+COUNT_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_count_tag", default=None)
+COUNT_HEADER = b"x-bench-count"
+
+
+class StatementCounts:
+    def __init__(self) -> None:
+        self.connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.active = False
+        self.by_tag: dict[str, list[str]] = {}
+
+    def on_connect(self, dbapi_connection: Any, record: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is None or not hasattr(driver, "add_query_logger"):
+            return
+        self.connections.add(driver)
+        if self.active:
+            driver.add_query_logger(self.logged)
+
+    def logged(self, record: Any) -> None:
+        tag = COUNT_TAG.get()
+        if tag is not None:
+            self.by_tag.setdefault(tag, []).append(record.query)
+
+    def start(self) -> None:
+        if not self.active:
+            self.active = True
+            for driver in list(self.connections):
+                driver.add_query_logger(self.logged)
+
+    def stop(self) -> None:
+        if self.active:
+            self.active = False
+            for driver in list(self.connections):
+                driver.remove_query_logger(self.logged)
+        self.by_tag.clear()
+
+
+COUNTS = StatementCounts()
+
+
 async def statements(request: Request) -> Response:
-    """SQL statements the app's engine has sent so far (the StatementCounter hook, counted process-wide)."""
-    state = request.app.state
-    if not hasattr(state, "statement_count"):
-        state.statement_count = [0]
-        state.recent_statements = []
-
-        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            state.statement_count[0] += 1
-            state.recent_statements = [*state.recent_statements, statement[:300]][-20:]
-
-        event.listen(state.db.engine.sync_engine, "before_cursor_execute", count)
-    return JSONResponse({"statements": state.statement_count[0], "recent": state.recent_statements})
+    """?action=start|stop attaches/detaches the loggers; ?tag=T answers (and forgets) the statements of requests tagged T."""
+    action = request.query_params.get("action")
+    if action == "start":
+        COUNTS.start()
+    elif action == "stop":
+        COUNTS.stop()
+    tag = request.query_params.get("tag")
+    texts = COUNTS.by_tag.pop(tag, []) if tag else []
+    return JSONResponse({"active": COUNTS.active, "statements": len(texts), "texts": [t[:300] for t in texts]})
 
 
-def create_app() -> Starlette:
+class CountTagged:
+    """ASGI wrapper: a request with X-Bench-Count runs with that tag in COUNT_TAG."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.state, self.router = app.state, app.router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == COUNT_HEADER:
+                    token = COUNT_TAG.set(value.decode("latin-1"))
+                    try:
+                        await self.app(scope, receive, send)
+                    finally:
+                        COUNT_TAG.reset(token)
+                    return
+        await self.app(scope, receive, send)
+
+
+def create_app() -> Any:
+    install_prepared_statement_logging()
+    event.listen(Pool, "connect", COUNTS.on_connect)
     app = create_oms_app()
     app.router.routes.extend(
         [
@@ -136,7 +208,13 @@ def create_app() -> Starlette:
             Route("/bench/statements", statements),
         ]
     )
-    return app
+    try:  # the fan-out baseline's WebSocket endpoint (/bench/raw/fanout), when this checkout has it (issue 15)
+        from benchmarks import fanout_baseline  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    else:
+        fanout_baseline.install(app)
+    return CountTagged(app)
 
 
 def create_bare_app() -> Starlette:
@@ -173,6 +251,13 @@ def main() -> None:
     if args.bare:
         uvicorn.run("benchmarks.server:create_bare_app", factory=True, host="127.0.0.1", port=args.port, log_level="warning")
         return
+    # 10,000 fan-out subscribers are 10,000 descriptors in this process: the soft limit up to the hard one
+    # (benchmarks/fanout.py lifts the client's the same way).
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # The same options and collector settings as `oms serve` (server/cli.py), so the figures are the product's.
     if os.environ.get("BENCH_DEFAULT_GC") != "1":
         from server.cli import tune_gc
