@@ -61,8 +61,9 @@ class FaultProxy:
         async def client_to_server() -> None:
             nonlocal swallowing
             while data := await client_reader.read(65536):
-                # asyncpg sends COMMIT as a simple Query message ('Q' ... "COMMIT\0")
-                hit = self.mode is not None and data[:1] == b"Q" and b"COMMIT" in data.upper()
+                # asyncpg sends COMMIT as a simple Query message ('Q' ... "COMMIT\0"); exactly that statement, not
+                # "BEGIN ISOLATION LEVEL READ COMMITTED" (sent on a connection once used in AUTOCOMMIT)
+                hit = self.mode is not None and data[:1] == b"Q" and data[5:].rstrip(b"\0;").strip().upper() == b"COMMIT"
                 if hit and self.mode == "drop_before_commit":
                     self._fire()
                     abort()
