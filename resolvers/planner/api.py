@@ -68,6 +68,8 @@ class PlanCache:
 
 
 CACHE = PlanCache()
+
+
 def _compile(info: Info, root: str, node_type: str | None, scopes: frozenset[str], args: dict[str, Any]) -> tuple[Compiler, Plan | None]:
     raw = info._raw_info
     c = Compiler(raw.schema, raw.fragments, info.variable_values, scopes, args, policy=OMS_POLICY)
