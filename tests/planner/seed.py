@@ -7,7 +7,8 @@ what the demo lacks: an order in every status (PROCESSING, PARTIALLY_SHIPPED, PA
 too), several shipments per order with tracking events reported out of order and at times with and without
 microseconds, credit notes (a refund, a received return), an exchange with its replacement order, a rejected
 return, recorded and refunded bank transfers, answered and closed inquiries, a billing address, a JSON null
-customization, a made-to-order sofa with nested customization.
+customization, a made-to-order table with nested customization. One direct UPDATE (at the end, commented) makes
+one order a row without an estimated delivery date, which no service path produces any more.
 """
 
 from __future__ import annotations
