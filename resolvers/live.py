@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import orjson
 from graphql import ExecutionResult, GraphQLError
 from sqlalchemy import select
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -59,9 +60,72 @@ class SharedEvent:
     audience: frozenset[str]
 
 
+class SharedData(dict[str, Any]):
+    """The `data` of one shape's result of one event, the same object for every subscriber of that shape.
+
+    Its JSON payload (`{"data": ...}`) is written once, by the first transport that sends it
+    (`payload_json`); every socket and HTTP stream of the shape then sends those same characters
+    inside its own envelope (`next_message`, `shared_payload`). Nothing may mutate it once shared."""
+
+    __slots__ = ("_payload",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(data)
+        self._payload: str | None = None  # None: not written yet; "": not writable by orjson
+
+    def payload_json(self) -> str | None:
+        if self._payload is None:
+            try:
+                self._payload = encode_payload(self)
+            except TypeError:  # a value orjson cannot write: every sender falls back to its own encoder
+                self._payload = ""
+        return self._payload or None
+
+
+PAYLOAD_PREFIX = '{"data":'
+
+
+def encode_payload(data: Mapping[str, Any]) -> str:
+    """The one serialisation of a shared event payload (tests count the calls): `{"data":<data>}`, compact."""
+    return orjson.dumps({"data": data}).decode()
+
+
+def shared_payload(payload: Any) -> str | None:
+    """The JSON of a subscription result payload (`{"data": ..., "extensions"?: ...}`) whose data is shared,
+    spliced from the shape's pre-written characters; None when it is not shared (errors, an ordinary result)."""
+    if not isinstance(payload, dict) or "errors" in payload:
+        return None
+    data = payload.get("data")
+    if type(data) is not SharedData:
+        return None
+    body = data.payload_json()
+    if body is None or len(payload) == 1:
+        return body
+    try:
+        rest = orjson.dumps({"data": orjson.Fragment(body[len(PAYLOAD_PREFIX):-1]), **{k: v for k, v in payload.items() if k != "data"}})
+    except TypeError:
+        return None
+    return rest.decode()
+
+
+def next_message(message: Mapping[str, Any]) -> str | None:
+    """A WebSocket message (`{"id", "type", "payload"}`, either protocol) around a shared payload, as text;
+    None when its payload is not shared. Only the envelope is written per socket."""
+    payload = shared_payload(message.get("payload"))
+    if payload is None or len(message) != 3:
+        return None
+    return '{"id":' + orjson.dumps(message["id"]).decode() + ',"type":' + orjson.dumps(message["type"]).decode() + ',"payload":' + payload + "}"
+
+
+def _shareable(result: ExecutionResult) -> ExecutionResult:
+    if result.errors or not isinstance(result.data, dict):
+        return result
+    return ExecutionResult(SharedData(result.data), None, result.extensions)
+
+
 class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Executes a subscription event once per distinct shape (document, operation, variables, scopes),
-    not once per subscriber: the others reuse that result (the JSON is still written per socket)."""
+    not once per subscriber: the others reuse that result, and its JSON is written once (`SharedData`)."""
 
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
         payload = self.root_value
@@ -80,13 +144,18 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if not self.is_awaitable(result):
                 # Only a whole result is shared (never an incremental one, which a subscription event does not produce).
                 if isinstance(result, ExecutionResult) and not result.errors:
-                    payload.results[shape] = result
+                    result = payload.results[shape] = _shareable(result)
                 return result
-            shared = payload.results[shape] = asyncio.ensure_future(result)
+            shared = payload.results[shape] = asyncio.ensure_future(_share_when_done(result))
             shared.add_done_callback(lambda done: _forget_failed(payload.results, shape, done))
         if isinstance(shared, asyncio.Future):
             return asyncio.shield(shared)  # one subscriber leaving must not cancel the others' result
         return shared
+
+
+async def _share_when_done(result: Any) -> Any:
+    done = await result
+    return _shareable(done) if isinstance(done, ExecutionResult) else done
 
 
 def _forget_failed(results: dict[Any, Any], shape: Any, done: asyncio.Future[Any]) -> None:

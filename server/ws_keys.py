@@ -6,6 +6,10 @@ handler for the life of `handle()`; a sweeper task in every process re-checks th
 (one query for all of them) and closes those whose key is no longer valid: operations first (so nothing is
 sent after the close frame), then `websocket.close(4403, ...)`. The same 4403 for a bad key at
 connection_init on the legacy `graphql-ws` protocol, where strawberry 0.341 hard-codes 1011.
+
+Issue 15: a subscription event whose result is shared by every subscriber of its shape
+(resolvers.live.SharedData) is sent as the shape's pre-written JSON inside a per-socket envelope,
+not encoded again for each socket.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
+
+from resolvers.live import next_message
 
 log = logging.getLogger("oms.ws")
 OPEN: weakref.WeakSet[Any] = weakref.WeakSet()   # this process's live handlers, both protocols
@@ -28,6 +36,17 @@ REVOKED_CODE = 4403
 
 
 class _Registered:
+    async def send_message(self, message: Any) -> None:
+        text = next_message(message) if message.get("type") in ("next", "data") else None
+        ws = getattr(self.websocket, "ws", None)  # type: ignore[attr-defined]  # strawberry's ASGI adapter: the starlette WebSocket
+        if text is None or ws is None:
+            await super().send_message(message)  # type: ignore[misc]
+            return
+        try:
+            await ws.send_text(text)
+        except WebSocketDisconnect as exc:  # as strawberry's adapter does in send_json
+            raise WebSocketDisconnected from exc
+
     async def handle(self) -> None:
         OPEN.add(self)
         try:
