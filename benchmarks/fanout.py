@@ -60,11 +60,9 @@ HOLDABLE = {"PENDING", "CONFIRMED", "PROCESSING", "PARTIALLY_SHIPPED"}
 
 def raise_nofile_limit() -> int:
     """Lifts the soft RLIMIT_NOFILE to the hard limit (each socket is a descriptor); returns the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        return hard
-    return soft
+    from server.cli import raise_nofile_limit as raise_limit
+
+    return raise_limit()
 
 
 class Arrivals:

@@ -167,8 +167,8 @@ def main() -> None:
 
     import uvicorn
 
-    from benchmarks.fanout import raise_nofile_limit
-    from server.cli import tune_gc
+    from server.cli import raise_nofile_limit, tune_gc
+    from server.ws_protocol import WS_PROTOCOL
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -178,7 +178,7 @@ def main() -> None:
     uvicorn.run(
         "benchmarks.fanout_baseline:create_app", factory=True, host="127.0.0.1", port=args.port, workers=1,
         log_level="warning", access_log=False, proxy_headers=False, timeout_graceful_shutdown=5,
-        ws_per_message_deflate=False,
+        ws_per_message_deflate=False, ws=WS_PROTOCOL,  # as `oms serve` (server/cli.py)
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
+from functools import cached_property
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from sqlalchemy import ColumnElement, any_, bindparam, select
@@ -35,13 +36,36 @@ class Loaders:
         self.db = db
         self._extra: dict[str, DataLoader[Any, Any]] = {}
         self._by_id: dict[type, DataLoader[uuid.UUID, Any]] = {}
-        self.order = self.by_id(Order)
-        self.order_by_number = self.by_key(Order, Order.number)
-        self.product = self.by_id(Product)
-        self.warehouse = self.by_id(Warehouse)
-        self.lines_by_order = self.grouped(OrderLine, OrderLine.order_id, OrderLine.position)
-        self.events_by_order = self.grouped(OrderEvent, OrderEvent.order_id, OrderEvent.seq)
-        self.stock_by_sku = self.grouped(StockLevel, StockLevel.sku, StockLevel.warehouse_id)
+
+    # Each made on first use: a context that lives as long as a WebSocket (issue 15: memory per idle
+    # subscriber) or a request that needs two of them does not build all seven.
+    @cached_property
+    def order(self) -> DataLoader[uuid.UUID, Order | None]:
+        return self.by_id(Order)
+
+    @cached_property
+    def order_by_number(self) -> DataLoader[str, Order | None]:
+        return self.by_key(Order, Order.number)
+
+    @cached_property
+    def product(self) -> DataLoader[uuid.UUID, Product | None]:
+        return self.by_id(Product)
+
+    @cached_property
+    def warehouse(self) -> DataLoader[uuid.UUID, Warehouse | None]:
+        return self.by_id(Warehouse)
+
+    @cached_property
+    def lines_by_order(self) -> DataLoader[uuid.UUID, list[OrderLine]]:
+        return self.grouped(OrderLine, OrderLine.order_id, OrderLine.position)
+
+    @cached_property
+    def events_by_order(self) -> DataLoader[uuid.UUID, list[OrderEvent]]:
+        return self.grouped(OrderEvent, OrderEvent.order_id, OrderEvent.seq)
+
+    @cached_property
+    def stock_by_sku(self) -> DataLoader[str, list[StockLevel]]:
+        return self.grouped(StockLevel, StockLevel.sku, StockLevel.warehouse_id)
 
     def by_key(self, model: type[M], column: InstrumentedAttribute[K]) -> DataLoader[K, M | None]:
         async def load(keys: Sequence[K]) -> list[M | None]:

@@ -217,3 +217,136 @@ async def test_subscribers_on_every_transport_receive_byte_identical_payloads(se
                 await stream.aclose()
             for ws in sockets:
                 await ws.close()
+
+
+# ---------------------------------------------------------------- parked subscriptions (no task while idle)
+
+class FakeHub:
+    def __init__(self) -> None:
+        self.order_subscriptions: set[Any] = set()
+
+    def attach(self, subscription: Any) -> None:
+        self.order_subscriptions.add(subscription)
+
+    def unsubscribe(self, subscription: Any) -> None:
+        self.order_subscriptions.discard(subscription)
+
+
+def parked(hub: FakeHub, after: int) -> live.ParkedSubscription:
+    member = live.ParkedSubscription(hub, lambda delivery: True, after, frozenset({"orders:read"}))  # type: ignore[arg-type]
+    hub.attach(member)
+    member.bind(object(), ("shape",))
+    return member
+
+
+async def test_a_parked_subscription_writes_at_once_to_a_socket_that_can_take_it():
+    # given: a parked subscription on a socket that takes a message without waiting
+    hub, sent, handed = FakeHub(), [], []
+    member = parked(hub, 10)
+
+    async def send_text(text: str) -> None:
+        sent.append(text)
+
+    member.activate("op-1", send_text, handed.append)
+    # when: an event's shared payload is pushed
+    member.push(11, '{"data":{"x":1}}')
+    # then: written in the same step, in the operation's envelope; the subscription stays parked
+    assert sent == ['{"id":"op-1","type":"next","payload":{"data":{"x":1}}}']
+    assert member.state == live.ACTIVE and member in hub.order_subscriptions and handed == []
+
+
+async def test_a_parked_subscription_whose_socket_is_full_finishes_the_send_then_hands_back():
+    # given: a parked subscription whose socket cannot take the next message yet
+    hub, sent, handed = FakeHub(), [], []
+    member = parked(hub, 10)
+    writable, resumed = asyncio.Event(), asyncio.Event()
+
+    async def send_text(text: str) -> None:
+        await writable.wait()
+        sent.append(text)
+
+    member.activate("op-1", send_text, lambda after: (handed.append(after), resumed.set()))
+    # when: an event is pushed, and later the socket drains
+    member.push(11, '{"data":{"x":1}}')
+    stopped_at_once = member.state == live.DONE and member not in hub.order_subscriptions and not sent and not handed
+    writable.set()
+    await asyncio.wait_for(resumed.wait(), 5)
+    # then: it left the hub at once; the message was still sent whole, and only then was the subscription
+    # handed back to its transport, to run again after that cursor (the log replays what follows)
+    assert stopped_at_once
+    assert sent == ['{"id":"op-1","type":"next","payload":{"data":{"x":1}}}'] and handed == [11]
+
+
+async def subscriptions_gauge(server: LiveServer) -> float:
+    return await server.metric("oms_live_subscriptions")
+
+
+async def test_parked_subscribers_get_a_burst_in_order_exactly_once_and_leave_the_hub_on_complete(server, db):
+    # given: 5 graphql-transport-ws subscribers (parked while idle) and one graphql-ws (not parked) of one order
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], email="burst@example.com")
+    order_id = to_global_id("Order", order.id)
+    token = await make_key(db, "orders:read", "orders:write", name="burst")
+    opened = await server.metric("oms_live_subscriptions_opened_total")
+    sockets = [await raw_socket(server, "graphql-transport-ws", token, order_id) for _ in range(5)]
+    sockets.append(await raw_socket(server, "graphql-ws", token, order_id))
+    await server.until_metric("oms_live_subscriptions_opened_total", opened + 6)
+    try:
+        # when: eight status changes commit back to back
+        cursors = []
+        for number in range(8):
+            mutation = HOLD if number % 2 == 0 else HOLD.replace("holdOrder", "releaseOrder").replace("Hold", "Release")
+            body = await server.gql(mutation, {"id": order_id}, token=token)
+            cursors.append(next(iter(body["data"].values()))["eventCursor"])
+        # then: every subscriber receives those eight, in order, each once
+        for ws in sockets:
+            received = [json.loads(await next_raw(ws))["payload"]["data"]["orderStatusChanged"]["cursor"] for _ in range(8)]
+            assert received == cursors
+        # when: one parked subscriber completes its operation
+        before = await subscriptions_gauge(server)
+        await sockets[0].send(json.dumps({"id": "1", "type": "complete"}))
+        # then: the hub forgets it
+        deadline = asyncio.get_running_loop().time() + 10
+        while await subscriptions_gauge(server) > before - 1:
+            assert asyncio.get_running_loop().time() < deadline, "a completed parked subscription stayed in the hub"
+            await asyncio.sleep(0.05)
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+IDLE_SUBSCRIBERS = 400
+KIB_PER_IDLE_SUBSCRIBER = 40  # main before issue 15: ~57-64 KiB on a fresh server; now ~30-36 (see /work/notes/fanout-status.md)
+
+
+async def test_an_idle_subscriber_costs_the_server_little_memory(database_url: str, app: Any, db):
+    # given: a freshly started server, warmed up by a few subscribers that come and go
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], email="idle@example.com")
+    order_id = to_global_id("Order", order.id)
+    token = await make_key(db, "orders:read", name="idle")
+    fresh = await LiveServer(database_url).start()
+    assert fresh.process is not None
+    sockets: list[Any] = []
+    try:
+        warm = [await raw_socket(fresh, "graphql-transport-ws", token, order_id) for _ in range(10)]
+        await fresh.until_metric("oms_live_subscriptions_opened_total", 10)
+        for ws in warm:
+            await ws.close()
+        before = rss_kib(fresh.process.pid)
+        # when: IDLE_SUBSCRIBERS connections each subscribe and then wait
+        for _ in range(0, IDLE_SUBSCRIBERS, 50):
+            sockets += await asyncio.gather(*(raw_socket(fresh, "graphql-transport-ws", token, order_id) for _batch in range(50)))
+        await fresh.until_metric("oms_live_subscriptions_opened_total", 10 + IDLE_SUBSCRIBERS, within=60)
+        await fresh.until_metric("oms_live_subscriptions", IDLE_SUBSCRIBERS, within=10)
+        grown = rss_kib(fresh.process.pid) - before
+        # then: the server's resident memory grew by less than the bound per subscriber
+        assert grown / IDLE_SUBSCRIBERS < KIB_PER_IDLE_SUBSCRIBER, f"{grown / IDLE_SUBSCRIBERS:.1f} KiB per idle subscriber"
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await fresh.stop()
