@@ -43,6 +43,7 @@ import websockets
 
 SUBPROTOCOL = "graphql-transport-ws"
 CONNECT_BATCH = 100
+OPEN_ATTEMPTS = 5
 RECEIVE_TIMEOUT = 60.0
 # Browsers offer permessage-deflate, and uvicorn accepts it: a zlib context per socket each way.
 COMPRESSION: str | None = os.environ.get("FANOUT_COMPRESSION", "deflate") or None
@@ -94,9 +95,17 @@ class Subscriber:
         self.tally = tally
 
     async def open(self, ws_url: str, api_key: str, order_id: str) -> None:
-        self.ws = await websockets.connect(ws_url, subprotocols=[SUBPROTOCOL], open_timeout=30, max_size=None, compression=COMPRESSION)
-        await self.ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}}))
-        ack = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+        for attempt in range(OPEN_ATTEMPTS):
+            self.ws = await websockets.connect(ws_url, subprotocols=[SUBPROTOCOL], open_timeout=30, max_size=None, compression=COMPRESSION)
+            await self.ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}}))
+            try:
+                ack = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+                break
+            except websockets.ConnectionClosed as closed:
+                # 1013: the server could not ask its database in time (a burst of connection_init): try again later, as told
+                if closed.rcvd is None or closed.rcvd.code != 1013 or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
         if ack.get("type") != "connection_ack":
             raise RuntimeError(f"connection refused: {ack}")
         await self.ws.send(json.dumps({"id": "1", "type": "subscribe",
@@ -365,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     print(f"fan-out: {count} subscribers, {args.changes} changes (fresh server)", file=sys.stderr, flush=True)
                     results.append(asyncio.run(run(server.base_url, str(token), count, args.changes)))
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # each figure as soon as it is measured
                 finally:
                     server.close()
         finally:

@@ -320,7 +320,7 @@ class ParkedSubscription(OrderSubscription):
             waiting = coroutine.send(None)
         except StopIteration:
             return
-        except BaseException:  # the socket is gone: its handler ends the operation
+        except Exception:  # the socket is gone: its handler ends the operation
             self.close()
             return
         # Its buffer is full: finish this send in a task of its own, then the transport takes over.
