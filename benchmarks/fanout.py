@@ -11,8 +11,17 @@ Memory per idle subscriber is the growth of the server's resident set size betwe
 server and one holding all subscribers idle, divided by N; it needs the server's pid, found
 from its listening port in /proc when it runs on this machine (else reported as None).
 
+`run_fanout_baseline(...)` (same arguments, same result dict) does the same against the raw
+baseline (benchmarks/fanout_baseline.py: a bare Starlette WebSocket endpoint in the same server
+process, woken by the same after-commit signal, sending the same payload to as many sockets); the
+server must have it installed (`fanout_baseline.install(app)`). `run_fanout_compare(...)` runs both
+on one server, ours first, and adds their ratios.
+
+10,000 sockets need as many file descriptors on each side: `raise_nofile_limit()` lifts this
+process's soft RLIMIT_NOFILE to its hard limit (the server does the same in `oms serve`).
+
 `python -m benchmarks.fanout` runs it standalone: against `--base-url/--api-key`, or on a fresh
-database and server set up as `python -m benchmarks` does.
+database with a freshly started server per subscriber count (the memory figure is a fresh server's).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -33,6 +43,7 @@ import websockets
 
 SUBPROTOCOL = "graphql-transport-ws"
 CONNECT_BATCH = 100
+OPEN_ATTEMPTS = 5
 RECEIVE_TIMEOUT = 60.0
 # Browsers offer permessage-deflate, and uvicorn accepts it: a zlib context per socket each way.
 COMPRESSION: str | None = os.environ.get("FANOUT_COMPRESSION", "deflate") or None
@@ -48,20 +59,53 @@ RELEASE = "mutation($id: ID!) { releaseOrder(input: {orderId: $id}) { userErrors
 HOLDABLE = {"PENDING", "CONFIRMED", "PROCESSING", "PARTIALLY_SHIPPED"}
 
 
+def raise_nofile_limit() -> int:
+    """Lifts the soft RLIMIT_NOFILE to the hard limit (each socket is a descriptor); returns the new soft limit."""
+    from server.cli import raise_nofile_limit as raise_limit
+
+    return raise_limit()
+
+
+class Arrivals:
+    """How many subscribers have received each cursor; set when all of them have (no polling over N sockets)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.counts: dict[str, int] = {}
+        self.complete: dict[str, asyncio.Event] = {}
+
+    def event(self, cursor: str) -> asyncio.Event:
+        return self.complete.setdefault(cursor, asyncio.Event())
+
+    def arrived(self, cursor: str) -> None:
+        count = self.counts[cursor] = self.counts.get(cursor, 0) + 1
+        if count >= self.expected:
+            self.event(cursor).set()
+
+
 class Subscriber:
     """One connection with one subscription; records when each cursor arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, tally: Arrivals | None = None) -> None:
         self.ws: Any = None
         self.arrivals: dict[str, float] = {}
         self.arrived = asyncio.Event()
         self.errors: list[Any] = []
         self.reader: asyncio.Task[None] | None = None
+        self.tally = tally
 
     async def open(self, ws_url: str, api_key: str, order_id: str) -> None:
-        self.ws = await websockets.connect(ws_url, subprotocols=[SUBPROTOCOL], open_timeout=30, max_size=None, compression=COMPRESSION)
-        await self.ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}}))
-        ack = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+        for attempt in range(OPEN_ATTEMPTS):
+            self.ws = await websockets.connect(ws_url, subprotocols=[SUBPROTOCOL], open_timeout=30, max_size=None, compression=COMPRESSION)
+            await self.ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}}))
+            try:
+                ack = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+                break
+            except websockets.ConnectionClosed as closed:
+                # 1013: the server could not ask its database in time (a burst of connection_init): try again later, as told
+                if closed.rcvd is None or closed.rcvd.code != 1013 or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
         if ack.get("type") != "connection_ack":
             raise RuntimeError(f"connection refused: {ack}")
         await self.ws.send(json.dumps({"id": "1", "type": "subscribe",
@@ -74,8 +118,11 @@ class Subscriber:
                 stamp = time.perf_counter()  # before parsing: the parse is the client's cost, not the server's
                 message = json.loads(raw)
                 if message["type"] == "next" and not message["payload"].get("errors"):
-                    self.arrivals[message["payload"]["data"]["orderStatusChanged"]["cursor"]] = stamp
+                    cursor = message["payload"]["data"]["orderStatusChanged"]["cursor"]
+                    self.arrivals[cursor] = stamp
                     self.arrived.set()
+                    if self.tally is not None:
+                        self.tally.arrived(cursor)
                 elif message["type"] == "ping":
                     await self.ws.send(json.dumps({"type": "pong"}))
                 elif message["type"] in ("next", "error"):
@@ -156,10 +203,10 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-async def _open_all(count: int, ws_url: str, api_key: str, order_id: str) -> list[Subscriber]:
+async def _open_all(count: int, ws_url: str, api_key: str, order_id: str, tally: Arrivals | None = None) -> list[Subscriber]:
     subscribers: list[Subscriber] = []
     for start in range(0, count, CONNECT_BATCH):
-        batch = [Subscriber() for _ in range(min(CONNECT_BATCH, count - start))]
+        batch = [Subscriber(tally) for _ in range(min(CONNECT_BATCH, count - start))]
         await asyncio.gather(*(s.open(ws_url, api_key, order_id) for s in batch))
         subscribers += batch
     return subscribers
@@ -167,7 +214,28 @@ async def _open_all(count: int, ws_url: str, api_key: str, order_id: str) -> lis
 
 async def run_fanout(base_url: str, api_key: str, subscribers: int, changes: int) -> dict[str, Any]:
     """Latency (ms) from a status change to each of `subscribers` receiving it, over `changes` changes; memory per idle subscriber."""
-    ws_url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/") + "/graphql"
+    return await _run(base_url, api_key, subscribers, changes, "/graphql")
+
+
+async def run_fanout_baseline(base_url: str, api_key: str, subscribers: int, changes: int) -> dict[str, Any]:
+    """`run_fanout` against the raw baseline endpoint (benchmarks/fanout_baseline.py) of the same server."""
+    from benchmarks.fanout_baseline import PATH
+
+    return await _run(base_url, api_key, subscribers, changes, PATH)
+
+
+async def run_fanout_compare(base_url: str, api_key: str, subscribers: int, changes: int) -> dict[str, Any]:
+    """Ours, then the raw baseline, on one server: {"ours": {...}, "baseline": {...}, "p50_ratio", "p99_ratio"}."""
+    ours = await run_fanout(base_url, api_key, subscribers, changes)
+    baseline = await run_fanout_baseline(base_url, api_key, subscribers, changes)
+    return {"subscribers": subscribers, "ours": ours, "baseline": baseline,
+            "p50_ratio": round(ours["p50_ms"] / baseline["p50_ms"], 2) if baseline["p50_ms"] else None,
+            "p99_ratio": round(ours["p99_ms"] / baseline["p99_ms"], 2) if baseline["p99_ms"] else None}
+
+
+async def _run(base_url: str, api_key: str, subscribers: int, changes: int, path: str) -> dict[str, Any]:
+    raise_nofile_limit()
+    ws_url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/") + path
     pid = server_pid(base_url)
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         edges = (await _post(client, api_key, ORDERS))["orders"]["edges"]
@@ -188,7 +256,8 @@ async def run_fanout(base_url: str, api_key: str, subscribers: int, changes: int
         rss_before = rss_bytes(pid)
 
         opened = time.perf_counter()
-        subs = await _open_all(subscribers, ws_url, api_key, order_id)
+        tally = Arrivals(subscribers)
+        subs = await _open_all(subscribers, ws_url, api_key, order_id, tally)
         connect_seconds = time.perf_counter() - opened
         await asyncio.sleep(1.0)  # let every subscription register and settle
         rss_idle = rss_bytes(pid)
@@ -198,18 +267,15 @@ async def run_fanout(base_url: str, api_key: str, subscribers: int, changes: int
         mutation_ms: list[float] = []
         try:
             for _ in range(changes):
-                for s in subs:
-                    s.arrived.clear()
                 sent = time.perf_counter()
                 cursor = await _flip(client, api_key, order_id, held)
                 mutation_ms.append((time.perf_counter() - sent) * 1000)
                 held = not held
-                deadline = time.perf_counter() + RECEIVE_TIMEOUT
-                while not all(cursor in s.arrivals for s in subs):
-                    if time.perf_counter() > deadline:
-                        missing = sum(cursor not in s.arrivals for s in subs)
-                        raise RuntimeError(f"{missing} of {subscribers} subscribers did not receive cursor {cursor}")
-                    await asyncio.sleep(0.002)
+                try:
+                    await asyncio.wait_for(tally.event(cursor).wait(), RECEIVE_TIMEOUT)
+                except TimeoutError:
+                    missing = sum(cursor not in s.arrivals for s in subs)
+                    raise RuntimeError(f"{missing} of {subscribers} subscribers did not receive cursor {cursor}") from None
                 change = [(s.arrivals[cursor] - sent) * 1000 for s in subs]
                 latencies += change
                 per_change_p99.append(_percentile(change, 0.99))
@@ -221,6 +287,7 @@ async def run_fanout(base_url: str, api_key: str, subscribers: int, changes: int
 
     per_sub = None if rss_before is None or rss_idle is None else (rss_idle - rss_before) / subscribers
     return {
+        "endpoint": path,
         "subscribers": subscribers,
         "changes": changes,
         "deliveries": len(latencies),
@@ -240,40 +307,83 @@ async def run_fanout(base_url: str, api_key: str, subscribers: int, changes: int
     }
 
 
+class FreshServer:
+    """benchmarks/fanout_baseline.py's server (the OMS app + the raw baselines) as its own fresh process."""
+
+    def __init__(self, database_url: str) -> None:
+        import subprocess
+        import tempfile
+
+        from benchmarks.__main__ import PYTHON, ROOT, free_port, wait_ready
+
+        self.port = free_port()
+        env = dict(os.environ, PYTHONPATH=str(ROOT), DATABASE_URL=database_url, OMS_PAYMENT_EXPIRY_INTERVAL_SECONDS="3600")
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in close())
+        self.process = subprocess.Popen([PYTHON, "-m", "benchmarks.fanout_baseline", "--port", str(self.port)],
+                                        cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_ready(f"{self.base_url}/readyz", self.process, 60)
+        except RuntimeError:
+            self.log.seek(0)
+            sys.stderr.write(self.log.read().decode(errors="replace")[-4000:])
+            raise
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        from benchmarks.__main__ import stop
+
+        stop(self.process)
+        self.log.close()
+
+
+def _summary(result: dict[str, Any]) -> str:
+    return (f"{result['subscribers']:>6} subscribers on {result['endpoint']}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms "
+            f"(mutation p50 {result['mutation_p50_ms']} ms), {result['kib_per_subscriber']} KiB per idle subscriber")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1_000, 5_000])
     parser.add_argument("--changes", type=int, default=20)
-    parser.add_argument("--base-url", help="a running server (else a fresh database and server are set up)")
+    parser.add_argument("--base-url", help="a running server (else a fresh database, and a fresh server per count)")
     parser.add_argument("--api-key", help="an API key with orders:read and orders:write for --base-url")
+    parser.add_argument("--baseline", action="store_true", help="also the raw baseline, after ours, on the same server")
     args = parser.parse_args(argv)
+    print(f"RLIMIT_NOFILE: soft {raise_nofile_limit()}, hard {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}", file=sys.stderr)
     results: list[dict[str, Any]] = []
+    run = run_fanout_compare if args.baseline else run_fanout
     if args.base_url:
         if not args.api_key:
             parser.error("--api-key is required with --base-url")
         for count in args.subscribers:
-            results.append(asyncio.run(run_fanout(args.base_url, args.api_key, count, args.changes)))
+            results.append(asyncio.run(run(args.base_url, args.api_key, count, args.changes)))
     else:
         from app.infra.migrate import upgrade_to_head
-        from benchmarks.__main__ import QUICK, BenchDatabase, Server
+        from benchmarks.__main__ import QUICK, BenchDatabase
         from benchmarks.dataset import load
 
         db = BenchDatabase()
-        server = None
         try:
             upgrade_to_head(db.url)
             token = asyncio.run(load(db.dsn, QUICK.size))["token"]
-            server = Server(db)
             for count in args.subscribers:
-                print(f"fan-out: {count} subscribers, {args.changes} changes", file=sys.stderr, flush=True)
-                results.append(asyncio.run(run_fanout(server.base_url, str(token), count, args.changes)))
+                server = FreshServer(db.url)
+                try:
+                    print(f"fan-out: {count} subscribers, {args.changes} changes (fresh server)", file=sys.stderr, flush=True)
+                    results.append(asyncio.run(run(server.base_url, str(token), count, args.changes)))
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # each figure as soon as it is measured
+                finally:
+                    server.close()
         finally:
-            if server is not None:
-                server.close()
             db.close()
     for result in results:
-        print(f"{result['subscribers']:>6} subscribers: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms "
-              f"(mutation p50 {result['mutation_p50_ms']} ms), {result['kib_per_subscriber']} KiB per idle subscriber")
+        for one in (result["ours"], result["baseline"]) if "ours" in result else (result,):
+            print(_summary(one))
+        if "ours" in result:
+            print(f"{result['subscribers']:>6} subscribers: ours / baseline p50 {result['p50_ratio']}x, p99 {result['p99_ratio']}x")
     print(json.dumps(results, indent=2))
     return 0
 

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator
+import logging
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
+import orjson
 from graphql import ExecutionResult, GraphQLError
 from sqlalchemy import select
 from strawberry.types import Info
 
-from app.infra.hub import Delivery
+from app.infra.hub import Delivery, Idle, LiveHub, Mailbox, OrderSubscription
 from app.orders.enums import OrderStatus
 from models import Order, StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 from resolvers.planner.execution import PlannedExecutionContext
 from resolvers.tracking import find_tracked_order, tracking_view
+
+log = logging.getLogger("oms.live")
 
 # GraphQL results of one event by subscription shape, filled by the first subscriber of each shape.
 # Keyed by the hub's Delivery (one object per event, shared by all of this process's subscribers),
@@ -59,18 +64,89 @@ class SharedEvent:
     audience: frozenset[str]
 
 
+class SharedData(dict[str, Any]):
+    """The `data` of one shape's result of one event, the same object for every subscriber of that shape.
+
+    Its JSON payload (`{"data": ...}`) is written once, by the first transport that sends it
+    (`payload_json`); every socket and HTTP stream of the shape then sends those same characters
+    inside its own envelope (`next_message`, `shared_payload`). Nothing may mutate it once shared."""
+
+    __slots__ = ("_payload",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(data)
+        self._payload: str | None = None  # None: not written yet; "": not writable by orjson
+
+    def payload_json(self) -> str | None:
+        if self._payload is None:
+            try:
+                self._payload = encode_payload(self)
+            except TypeError:  # a value orjson cannot write: every sender falls back to its own encoder
+                self._payload = ""
+        return self._payload or None
+
+
+PAYLOAD_PREFIX = '{"data":'
+
+
+def encode_payload(data: Mapping[str, Any]) -> str:
+    """The one serialisation of a shared event payload (tests count the calls): `{"data":<data>}`, compact."""
+    return orjson.dumps({"data": data}).decode()
+
+
+def shared_payload(payload: Any) -> str | None:
+    """The JSON of a subscription result payload (`{"data": ..., "extensions"?: ...}`) whose data is shared,
+    spliced from the shape's pre-written characters; None when it is not shared (errors, an ordinary result)."""
+    if not isinstance(payload, dict) or "errors" in payload:
+        return None
+    data = payload.get("data")
+    if type(data) is not SharedData:
+        return None
+    body = data.payload_json()
+    if body is None or len(payload) == 1:
+        return body
+    try:
+        rest = orjson.dumps({"data": orjson.Fragment(body[len(PAYLOAD_PREFIX):-1]), **{k: v for k, v in payload.items() if k != "data"}})
+    except TypeError:
+        return None
+    return rest.decode()
+
+
+def next_message(message: Mapping[str, Any]) -> str | None:
+    """A WebSocket message (`{"id", "type", "payload"}`, either protocol) around a shared payload, as text;
+    None when its payload is not shared. Only the envelope is written per socket."""
+    payload = shared_payload(message.get("payload"))
+    if payload is None or len(message) != 3:
+        return None
+    return '{"id":' + orjson.dumps(message["id"]).decode() + ',"type":' + orjson.dumps(message["type"]).decode() + ',"payload":' + payload + "}"
+
+
+def _shareable(result: ExecutionResult) -> ExecutionResult:
+    if result.errors or not isinstance(result.data, dict):
+        return result
+    return ExecutionResult(SharedData(result.data), None, result.extensions)
+
+
 class SharedEventExecutionContext(PlannedExecutionContext):
     """Executes a subscription event once per distinct shape (document, operation, variables, scopes),
-    not once per subscriber: the others reuse that result (the JSON is still written per socket)."""
+    not once per subscriber: the others reuse that result, and its JSON is written once (`SharedData`)."""
+
+    def subscription_shape(self, audience: frozenset[str]) -> Any:
+        """What makes two subscribers' results of one event the same: document, operation, variables, scopes."""
+        source = self.operation.loc.source.body if self.operation.loc else id(self.operation)
+        operation = self.operation.name.value if self.operation.name else None
+        return (source, operation, json.dumps(self.variable_values.coerced, sort_keys=True, default=str), audience)
 
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
         payload = self.root_value
+        if isinstance(payload, Park):
+            # Not an event: the subscription goes idle. Its parked form keeps this executor to run later events.
+            payload.member.bind(self, self.subscription_shape(payload.member.audience))
+            return ExecutionResult(ParkData(payload.member))
         if not isinstance(payload, SharedEvent):
             return super().execute_operation(*args, **kwargs)
         self.root_value = payload.value
-        source = self.operation.loc.source.body if self.operation.loc else id(self.operation)
-        operation = self.operation.name.value if self.operation.name else None
-        shape = (source, operation, json.dumps(self.variable_values.coerced, sort_keys=True, default=str), payload.audience)
+        shape = self.subscription_shape(payload.audience)
         shared = payload.results.get(shape)
         if shared is None:
             if isinstance(getattr(self.context_value, "loaders", None), Loaders):
@@ -80,19 +156,285 @@ class SharedEventExecutionContext(PlannedExecutionContext):
             if not self.is_awaitable(result):
                 # Only a whole result is shared (never an incremental one, which a subscription event does not produce).
                 if isinstance(result, ExecutionResult) and not result.errors:
-                    payload.results[shape] = result
+                    result = payload.results[shape] = _shareable(result)
                 return result
-            shared = payload.results[shape] = asyncio.ensure_future(result)
+            shared = payload.results[shape] = asyncio.ensure_future(_share_when_done(result))
             shared.add_done_callback(lambda done: _forget_failed(payload.results, shape, done))
         if isinstance(shared, asyncio.Future):
             return asyncio.shield(shared)  # one subscriber leaving must not cancel the others' result
         return shared
 
 
+async def _share_when_done(result: Any) -> Any:
+    done = await result
+    return _shareable(done) if isinstance(done, ExecutionResult) else done
+
+
 def _forget_failed(results: dict[Any, Any], shape: Any, done: asyncio.Future[Any]) -> None:
     # Errors may depend on the moment (a timeout, a dead connection): the next subscriber tries again.
     if done.cancelled() or done.exception() is not None or done.result().errors:
         results.pop(shape, None)
+
+
+# ---------------------------------------------------------------- parking (issue 15: memory per idle subscriber)
+#
+# A live `orderStatusChanged` subscription on a transport that can park it (graphql-transport-ws:
+# server/ws_keys.py adds its connection's context to PARKING) does not wait in its own task through
+# strawberry's, graphql-core's and our generators once it has nothing to replay and nothing queued:
+# `OrderSubscription.get()` raises Idle, the resolver registers a `ParkedSubscription` in the hub at
+# once (no await in between, so no event is missed) and yields `Park`, which executes to a marker
+# result; the transport's handler then activates the parked form and ends the operation's task
+# (the socket keeps the operation id). The hub offers each event to the parked form as to any
+# subscription; one dispatcher task per hub executes each event once per shape (through the
+# executor kept from the subscription, so the same code, access checks and shared result) and
+# writes the shape's JSON into every member's envelope. A result with errors, a socket that cannot
+# take a message at once, or anything unexpected hands the subscription back to its transport,
+# which runs it again in full from the last cursor it sent (`Resume`): the log replays the rest.
+
+PARKING: WeakSet[Any] = WeakSet()  # connection contexts whose transport parks idle subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Root value of a parked subscription run again by its transport: every event after `after` was sent."""
+
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    """Yielded by the resolver when its subscription goes idle; executes to `ParkData`."""
+
+    member: ParkedSubscription
+
+
+class ParkData(dict[str, Any]):
+    """The marker result of `Park` (never sent: the transport's handler takes `member` from it)."""
+
+    __slots__ = ("member",)
+
+    def __init__(self, member: ParkedSubscription) -> None:
+        super().__init__()
+        self.member = member
+
+
+def parked_member(payload: Any) -> ParkedSubscription | None:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    return data.member if type(data) is ParkData else None
+
+
+class _Matcher:
+    """The resolver's filter, marked so that the hub parks its subscription when idle."""
+
+    __slots__ = ("park_when_idle", "test")
+
+    def __init__(self, test: Callable[[Delivery], bool], park_when_idle: bool) -> None:
+        self.test = test
+        self.park_when_idle = park_when_idle
+
+    def __call__(self, delivery: Delivery) -> bool:
+        return self.test(delivery)
+
+
+PENDING, ACTIVE, DONE = 0, 1, 2
+_NO_MAILBOX = Mailbox(0)
+
+
+class ParkedSubscription(OrderSubscription):
+    """An idle live subscription as one object: its filter, the last cursor it sent, the executor of its
+    operation, and how to write to its socket. `offer` (called by the hub, synchronously) hands
+    matching events to the hub's dispatcher; before `activate` they wait in `backlog`."""
+
+    __slots__ = ("audience", "backlog", "dispatcher", "envelope", "executor", "hub", "offered", "on_trouble", "send_text", "shape", "state")
+
+    def __init__(self, hub: LiveHub, match: Callable[[Delivery], bool], after: int, audience: frozenset[str]) -> None:
+        # OrderSubscription's fields, without a mailbox of its own (nothing is queued here)
+        self.match, self.overflowed, self.queue = match, False, _NO_MAILBOX
+        self.hub = hub
+        self.audience = audience
+        self.offered = after  # the newest cursor handed on (events are offered once, in order)
+        self.start_seq = after  # the newest cursor sent to the socket (`Resume` continues after it)
+        self.state = PENDING
+        self.backlog: list[Delivery] | None = []
+        self.executor: Any = None
+        self.shape: Any = None
+        self.envelope = ""
+        self.send_text: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self.on_trouble: Callable[[int], None] | None = None
+        self.dispatcher = dispatcher_of(hub)
+
+    def bind(self, executor: Any, shape: Any) -> None:
+        """The executor of this subscription's operation: kept once per shape by the dispatcher (any member's
+        runs an event for all of that shape, as the first subscriber's execution is shared already)."""
+        self.shape = shape
+        self.executor = self.dispatcher.join(shape, executor)
+
+    def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None]) -> None:
+        """Called by the transport with the marker result: from now on this object is the subscription."""
+        if self.state != PENDING or self.shape is None:
+            raise RuntimeError("a parked subscription is activated once, after it was bound")
+        self.envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
+        self.send_text, self.on_trouble = send_text, on_trouble
+        self.state = ACTIVE
+        backlog, self.backlog = self.backlog or [], None
+        for delivery in backlog:
+            self.dispatcher.submit(delivery, self)
+
+    def offer(self, delivery: Delivery) -> None:
+        if self.state == DONE or delivery.seq <= self.offered or not self.match(delivery):
+            return
+        self.offered = delivery.seq
+        if self.backlog is not None:
+            self.backlog.append(delivery)
+        else:
+            self.dispatcher.submit(delivery, self)
+
+    async def get(self) -> Delivery:  # never read: the dispatcher sends
+        raise RuntimeError("a parked subscription is not read")
+
+    def close(self) -> None:
+        """The operation ended (complete, socket closed, key revoked): forget it."""
+        if self.state == DONE:
+            return
+        self.state = DONE
+        self.backlog = None
+        self.hub.unsubscribe(self)
+        if self.executor is not None:
+            self.dispatcher.leave(self.shape)
+            self.executor = None
+
+    def hand_back(self) -> None:
+        """Stop here and let the transport run the subscription again after the last cursor sent."""
+        if self.state == DONE:
+            return
+        self.close()
+        if self.on_trouble is not None:
+            self.on_trouble(self.start_seq)
+
+    def push(self, seq: int, payload: str) -> None:
+        """Writes one event to the socket now, or hands the subscription back if the socket cannot take it at once."""
+        assert self.send_text is not None
+        self.start_seq = seq
+        coroutine = self.send_text(self.envelope + payload + "}")
+        try:
+            waiting = coroutine.send(None)
+        except StopIteration:
+            return
+        except Exception:  # the socket is gone: its handler ends the operation
+            self.close()
+            return
+        # Its buffer is full: finish this send in a task of its own, then the transport takes over.
+        self.close()
+        finisher = asyncio.ensure_future(_finish(coroutine, waiting))
+        finisher.add_done_callback(lambda done: self._sent_late(done))
+
+    def _sent_late(self, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is None and self.on_trouble is not None:
+            self.on_trouble(self.start_seq)
+
+
+async def _finish(coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Drives a coroutine that suspended (outside any task) to its end, as a task would."""
+    while True:
+        try:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                await waiting
+        except BaseException as exc:  # passed into the coroutine, as a task does
+            try:
+                waiting = coroutine.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting = coroutine.send(None)
+        except StopIteration:
+            return
+
+
+class Dispatcher:
+    """Sends events to parked subscriptions: one task at a time per hub, events in order, each executed
+    once per shape."""
+
+    def __init__(self) -> None:
+        self.queue: deque[tuple[Delivery, list[ParkedSubscription]]] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.sent = 0
+        self.executors: dict[Any, list[Any]] = {}  # shape -> [executor, members of that shape]
+
+    def join(self, shape: Any, executor: Any) -> Any:
+        entry = self.executors.get(shape)
+        if entry is None:
+            entry = self.executors[shape] = [executor, 0]
+        entry[1] += 1
+        return entry[0]
+
+    def leave(self, shape: Any) -> None:
+        entry = self.executors.get(shape)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self.executors[shape]
+
+    def submit(self, delivery: Delivery, member: ParkedSubscription) -> None:
+        if self.queue and self.queue[-1][0] is delivery:
+            self.queue[-1][1].append(member)
+        else:
+            self.queue.append((delivery, [member]))
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self.queue:
+                delivery, members = self.queue.popleft()
+                try:
+                    await self.dispatch(delivery, members)
+                except Exception:
+                    log.exception("sending an event to parked subscriptions failed; they resume from the log")
+                    for member in members:
+                        member.hand_back()
+        finally:
+            self.task = None
+
+    async def dispatch(self, delivery: Delivery, members: list[ParkedSubscription]) -> None:
+        groups: dict[Any, list[ParkedSubscription]] = {}
+        for member in members:
+            if member.state == ACTIVE:
+                groups.setdefault(member.shape, []).append(member)
+        if not groups:
+            return
+        event = delivery.event
+        change = StatusChange(cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
+                              status=event.status, occurred_at=event.occurred_at)
+        results = shared_results(delivery)
+        for shape, group in groups.items():
+            first = group[0]
+            executor = self.executors[shape][0].build_per_event_executor(SharedEvent(change, results, first.audience))
+            result = executor.execute_operation(False)
+            if executor.is_awaitable(result):
+                result = await result
+            data = getattr(result, "data", None)
+            payload = data.payload_json() if type(data) is SharedData and not result.errors else None
+            for member in group:
+                if member.state != ACTIVE:
+                    continue
+                if payload is None:  # errors, or nothing to share: the full path sends it, as it would have
+                    member.hand_back()
+                else:
+                    member.push(delivery.seq, payload)
+                    self.sent += 1
+
+
+_DISPATCHERS: WeakKeyDictionary[LiveHub, Dispatcher] = WeakKeyDictionary()
+
+
+def dispatcher_of(hub: LiveHub) -> Dispatcher:
+    dispatcher = _DISPATCHERS.get(hub)
+    if dispatcher is None:
+        dispatcher = _DISPATCHERS[hub] = Dispatcher()
+    return dispatcher
 
 
 def _fresh_loaders(info: Info) -> None:
@@ -126,13 +468,30 @@ async def order_status_changed(info: Info, order_id: str | None = None, channel:
             and (wanted_channel is None or event.channel == wanted_channel)
         )
 
-    async for delivery in info.context.hub.follow(match, after=after_seq, order_id=wanted_order):
-        event = delivery.event  # fresh loaders are made by whichever subscriber executes the shape
-        change = StatusChange(
-            cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
-            status=event.status, occurred_at=event.occurred_at,
-        )
-        yield SharedEvent(change, shared_results(delivery), principal.scopes)
+    hub = info.context.hub
+    if isinstance(info.root_value, Resume):  # run again after parking: continue after what was sent
+        after_seq = info.root_value.after
+    parking = info.context in PARKING
+    if parking and after_seq is None:
+        after_seq = await hub.committed_cursor()  # what follow() would take: a parked form must start from the same point
+    last = after_seq or 0
+    try:
+        async for delivery in hub.follow(_Matcher(match, parking), after=after_seq, order_id=wanted_order):
+            event = delivery.event  # fresh loaders are made by whichever subscriber executes the shape
+            last = event.seq
+            change = StatusChange(
+                cursor=str(event.seq), order=delivery.order, previous_status=event.previous_status,
+                status=event.status, occurred_at=event.occurred_at,
+            )
+            yield SharedEvent(change, shared_results(delivery), principal.scopes)
+    except Idle as idle:
+        member = ParkedSubscription(hub, match, max(last, idle.start_seq), principal.scopes)
+        hub.attach(member)  # no await since the hub's own subscription ended: nothing falls in between
+        try:
+            yield Park(member)
+        finally:
+            if member.state == PENDING:  # the transport did not take it over
+                member.close()
 
 
 async def stock_level_changed(info: Info, sku: str | None = None, warehouse_code: str | None = None) -> AsyncGenerator[Any, None]:

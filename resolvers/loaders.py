@@ -37,7 +37,8 @@ class Loaders:
         self._extra: dict[str, DataLoader[Any, Any]] = {}
         self._by_id: dict[type, DataLoader[uuid.UUID, Any]] = {}
 
-    # Made on first use: a request the read planner answers (issue 15) needs none of them.
+    # Each made on first use: a request the read planner answers needs none of them, and a context that lives as
+    # long as a WebSocket (memory per idle subscriber) or a request that needs two of them does not build all seven (issue 15).
     @cached_property
     def order(self) -> DataLoader[uuid.UUID, Order | None]:
         return self.by_id(Order)

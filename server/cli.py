@@ -124,10 +124,22 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def raise_nofile_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit: every open WebSocket is a file descriptor (issue 15)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.infra.migrate import upgrade_to_head
+    from server.ws_protocol import WS_PROTOCOL
 
     url = database_url(settings)
     os.environ["DATABASE_URL"] = url  # workers (and reloads) reuse the same server
@@ -146,6 +158,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oms-metrics-")  # /metrics sums every worker
     tune_gc()
     quiet_logs()
+    raise_nofile_limit()
     config = uvicorn.Config(
         "server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_config=None, access_log=False, proxy_headers=False,
@@ -156,6 +169,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_per_message_deflate=False,
         # issue 13: the transport's own WebSocket message limit (1009) above the app's (server/guards.py)
         ws_max_size=max(settings.ws_max_message_bytes * 4, 1_048_576),
+        ws=WS_PROTOCOL,  # issue 15: uvicorn's default protocol without the handshake kept per open socket
     )
     if config.workers > 1:
         sock = config.bind_socket()  # exits if the port is taken

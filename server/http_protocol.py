@@ -32,6 +32,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_operation_type
 
+from resolvers.live import shared_payload
 from server.cors import Origins
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -167,6 +168,17 @@ class BrowserProtocolMixin:
         except BaseException:
             limiter.release(caller)
             raise
+
+    def encode_json_string(self, data: object) -> str:
+        """Strawberry's encoder of stream parts (SSE `next` data: the payload; multipart: `{"payload": ...}`):
+        an event shared by every subscriber of its shape is its pre-written JSON, spliced (issue 15)."""
+        if isinstance(data, dict):
+            shared = shared_payload(data)
+            if shared is not None:
+                return shared
+            if len(data) == 1 and (inner := shared_payload(data.get("payload"))) is not None:
+                return '{"payload":' + inner + "}"
+        return super().encode_json_string(data)  # type: ignore[misc]
 
     async def _stream_caller(self, request: Request) -> str:
         context = getattr(request.state, "oms_context", None)

@@ -6,6 +6,10 @@ handler for the life of `handle()`; a sweeper task in every process re-checks th
 (one query for all of them) and closes those whose key is no longer valid: operations first (so nothing is
 sent after the close frame), then `websocket.close(4403, ...)`. The same 4403 for a bad key at
 connection_init on the legacy `graphql-ws` protocol, where strawberry 0.341 hard-codes 1011.
+
+Issue 15: a subscription event whose result is shared by every subscriber of its shape
+(resolvers.live.SharedData) is sent as the shape's pre-written JSON inside a per-socket envelope,
+not encoded again for each socket.
 """
 
 from __future__ import annotations
@@ -17,10 +21,15 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation, _OperationStreamClosed
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
+from strawberry.utils.aio import aclosing
+
+from resolvers.live import PARKING, Resume, next_message, parked_member
 
 log = logging.getLogger("oms.ws")
 OPEN: weakref.WeakSet[Any] = weakref.WeakSet()   # this process's live handlers, both protocols
@@ -28,6 +37,17 @@ REVOKED_CODE = 4403
 
 
 class _Registered:
+    async def send_message(self, message: Any) -> None:
+        text = next_message(message) if message.get("type") in ("next", "data") else None
+        ws = getattr(self.websocket, "ws", None)  # type: ignore[attr-defined]  # strawberry's ASGI adapter: the starlette WebSocket
+        if text is None or ws is None:
+            await super().send_message(message)  # type: ignore[misc]
+            return
+        try:
+            await ws.send_text(text)
+        except WebSocketDisconnect as exc:  # as strawberry's adapter does in send_json
+            raise WebSocketDisconnected from exc
+
     async def handle(self) -> None:
         OPEN.add(self)
         try:
@@ -43,8 +63,99 @@ class _Registered:
             await self.websocket.close(code=REVOKED_CODE, reason=reason)  # type: ignore[attr-defined]
 
 
+class _Parked(Exception):
+    """Ends an operation's task once its subscription is parked (resolvers/live.py); the operation stays open."""
+
+
+def _finished() -> asyncio.Future[None]:
+    """A done future standing for the ended task of a parked operation (strawberry cancels and awaits it on cleanup)."""
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
 class TransportWSHandler(_Registered, BaseGraphQLTransportWSHandler[Any, Any]):
-    pass
+    """graphql-transport-ws, with idle `orderStatusChanged` subscriptions parked (issue 15): no task while idle."""
+
+    def on_request_accepted(self) -> None:
+        super().on_request_accepted()
+        PARKING.add(self.context)
+        self.parked: dict[str, Any] | None = None  # made when the first subscription parks
+        self.resume_after: dict[str, int] | None = None
+        task = self.connection_init_timeout_task
+        if task is not None:
+            # Once it has ended (cancelled by connection_init), drop it: a cancelled task keeps its
+            # CancelledError, whose traceback keeps the frames, for as long as the socket is open.
+            task.add_done_callback(self._forget_init_timeout)
+
+    def _forget_init_timeout(self, task: asyncio.Task[None]) -> None:
+        if self.connection_init_timeout_task is task:
+            self.connection_init_timeout_task = None
+
+    async def send_message(self, message: Any) -> None:
+        member = parked_member(message.get("payload")) if message.get("type") == "next" else None
+        if member is None:
+            await super().send_message(message)
+            return
+        operation_id = message["id"]
+        ws = getattr(self.websocket, "ws", None)
+        if ws is None or operation_id not in self.operations:
+            raise RuntimeError("cannot park a subscription here")
+        member.activate(operation_id, ws.send_text, lambda after: self._resume(operation_id, after))
+        if self.parked is None:
+            self.parked = {}
+        self.parked[operation_id] = member
+        raise _Parked
+
+    def _resume(self, operation_id: str, after: int) -> None:
+        """A parked subscription hands itself back: run it again in full, after the last cursor it sent."""
+        if self.parked is not None:
+            self.parked.pop(operation_id, None)
+        operation = self.operations.get(operation_id)
+        if operation is None:
+            return
+        if operation.task is not None and not operation.task.done():  # the parked run is still ending
+            operation.task.add_done_callback(lambda _: self._resume(operation_id, after))
+            return
+        if self.resume_after is None:
+            self.resume_after = {}
+        self.resume_after[operation_id] = after
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(self._task_done)
+
+    async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        """strawberry 0.341.2's, with the root value of a resumed subscription and the end of a parked one's task."""
+        root_value: Any = self.root_value
+        after = self.resume_after.pop(operation.id, None) if self.resume_after else None
+        if after is not None:
+            root_value = Resume(after)
+        try:
+            result_source = await self.schema.stream(
+                operation.query, variable_values=operation.variables, context_value=self.context,
+                root_value=root_value, operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except _Parked:
+            # This task ends now; the open operation keeps a finished stand-in, not the task (and its context copy).
+            operation.task = _finished()  # type: ignore[assignment]  # strawberry only cancels, awaits and asks done()
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        parked = getattr(self, "parked", None)
+        member = parked.pop(operation_id, None) if parked else None
+        if member is not None:
+            member.close()
+        await super().cleanup_operation(operation_id)
 
 
 class LegacyWSHandler(_Registered, BaseGraphQLWSHandler[Any, Any]):
