@@ -14,6 +14,7 @@ import pytest_asyncio
 from sqlalchemy import event, text
 
 from app.flows import confirmation
+from resolvers.cost import LeakyBucket
 from resolvers.ids import to_global_id
 from resolvers.planner import api as planner_api
 from server.app import GraphQLApp
@@ -64,6 +65,13 @@ query Everything($first: Int, $after: String, $events: Int, $eventsAfter: String
     edges { __typename cursor node { ...OrderAll } }
   }
 }"""
+
+
+@pytest.fixture(autouse=True)
+def full_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cost bucket always full: its "currently available" figure (in extensions.cost) would otherwise depend on
+    how long the two requests took, and the comparison is exact."""
+    monkeypatch.setattr(LeakyBucket, "_available", lambda self, key, now: self.capacity)
 
 
 def view(app: Any) -> GraphQLApp:

@@ -149,12 +149,12 @@ async def test_track_order(both, seeded, db):
 
 async def test_order_inquiries_and_the_inquiry_node(both, seeded, db):
     inquiry = """id number subject status openedBy createdAt updatedAt messages { id authorType author body createdAt }"""
-    body = await both("{ orders(first: 10) { edges { node { number inquiries { %s order { number } } } } } }" % inquiry)
+    body = await both(f"{{ orders(first: 10) {{ edges {{ node {{ number inquiries {{ {inquiry} order {{ number }} }} }} }} }} }}")
     ids = [case["id"] for edge in body["data"]["orders"]["edges"] for case in edge["node"]["inquiries"]]
     assert len(ids) == 1
     for scopes in (("orders:read",), ("admin",), ("returns:read",)):
         token = await make_key(db, *scopes)
         planned = "returns:read" not in scopes
-        await both("query($id: ID!) { node(id: $id) { id ... on Inquiry { %s order { number } } } }" % inquiry, {"id": ids[0]}, token=token,
+        await both(f"query($id: ID!) {{ node(id: $id) {{ id ... on Inquiry {{ {inquiry} order {{ number }} }} }} }}", {"id": ids[0]}, token=token,
                    planned=planned)
-        await both("{ orders(first: 10) { edges { node { inquiries { %s } } } } }" % inquiry, token=token, planned=planned)
+        await both(f"{{ orders(first: 10) {{ edges {{ node {{ inquiries {{ {inquiry} }} }} }} }} }}", token=token, planned=planned)
