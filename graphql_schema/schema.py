@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 import strawberry
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
@@ -58,7 +58,7 @@ def build_schema(*, production: bool = False, settings: Settings | None = None) 
         lambda: limits.PrependValidationRules(list(rules)),
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         # production: the same cache, with "Did you mean …" hidden
-        limits.HideSuggestionsValidation if production else lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        limits.HideSuggestionsValidation if production else limits.cached_validation(DOCUMENT_CACHE_SIZE),
         limits.VariablesGuard,
         cost.make_query_cost(cost_limits, bucket),
     ]

@@ -23,11 +23,10 @@ from __future__ import annotations
 import decimal
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -279,9 +278,47 @@ def parse_limits(settings: ParseSettings) -> type[SchemaExtension]:
 # --- no "Did you mean …" (production): graphql-core 3.3's hide_suggestions, which strawberry never passes ---
 
 
-@lru_cache(maxsize=256)
-def _validate_quietly(schema: GraphQLSchema, document: Any, rules: tuple[Any, ...]) -> list[GraphQLError]:
-    return validate(schema, document, rules, max_errors=20, hide_suggestions=True)
+class DocumentValidationCache:
+    """Validation errors per (schema, document, rules), keyed by the document's *identity* (issue 15). graphql-core
+    3.3's AST nodes are dataclasses whose generated __hash__ walks the whole tree on every call, so an lru_cache
+    over the document (strawberry's ValidationCache) re-hashed the AST on each request. ParserCache hands back the
+    same DocumentNode for the same text, so identity is the key; each entry holds the document (and schema), so an
+    id cannot be reused while it is cached. Bounded (LRU)."""
+
+    def __init__(self, validate_fn: Any, maxsize: int) -> None:
+        self.validate_fn, self.maxsize = validate_fn, maxsize
+        self.entries: OrderedDict[tuple[int, int, tuple[Any, ...]], tuple[Any, Any, list[GraphQLError]]] = OrderedDict()
+
+    def __call__(self, schema: GraphQLSchema, document: Any, rules: tuple[Any, ...]) -> list[GraphQLError]:
+        key = (id(schema), id(document), rules)
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] is schema and entry[1] is document:
+            self.entries.move_to_end(key)
+            return entry[2]
+        errors = self.validate_fn(schema, document, rules)
+        self.entries[key] = (schema, document, errors)
+        while len(self.entries) > self.maxsize:
+            self.entries.popitem(last=False)
+        return errors
+
+
+def cached_validation(maxsize: int) -> type[SchemaExtension]:
+    """strawberry's ValidationCache (the same validate_document, the same cached list handed out), with the
+    identity-keyed cache above."""
+    from strawberry.schema.schema import validate_document
+
+    cache = DocumentValidationCache(validate_document, maxsize)
+
+    class CachedValidation(SchemaExtension):
+        def on_validate(self) -> Iterator[None]:
+            ec = self.execution_context
+            ec.pre_execution_errors = cache(ec.schema._schema, ec.graphql_document, ec.validation_rules)
+            yield
+
+    return CachedValidation
+
+
+_validate_quietly = DocumentValidationCache(lambda schema, document, rules: validate(schema, document, rules, max_errors=20, hide_suggestions=True), 256)
 
 
 class HideSuggestionsValidation(SchemaExtension):
