@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 import strawberry
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
@@ -21,7 +21,6 @@ from graphql_schema.query import Query
 from graphql_schema.returns import Inquiry, Return
 from graphql_schema.subscription import Subscription
 from resolvers import access, cost, limits, logs, node
-from resolvers.errors import MaskUnexpectedErrors
 from resolvers.live import SharedEventExecutionContext
 
 # Every Node type, each once: exactly the types resolvers.node registers (model, scope, loader).
@@ -52,14 +51,11 @@ def build_schema(*, production: bool = False, settings: Settings | None = None) 
                                   restore_rate=settings.cost_restore_rate)
     bucket = cost.LeakyBucket(cost_limits.bucket_capacity, cost_limits.restore_rate) if settings.cost_bucket > 0 else None
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        MaskUnexpectedErrors,
-        limits.ClientErrorCodes,
-        limits.parse_limits(limits.ParseSettings(max_tokens=settings.max_tokens)),
-        lambda: limits.PrependValidationRules(list(rules)),
+        # MaskUnexpectedErrors, ClientErrorCodes, parse limits, PrependValidationRules(rules), VariablesGuard: one extension
+        limits.request_steps(limits.ParseSettings(max_tokens=settings.max_tokens), tuple(rules)),
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         # production: the same cache, with "Did you mean …" hidden
-        limits.HideSuggestionsValidation if production else lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        limits.VariablesGuard,
+        limits.HideSuggestionsValidation if production else limits.cached_validation(DOCUMENT_CACHE_SIZE),
         cost.make_query_cost(cost_limits, bucket),
     ]
     if production:

@@ -164,15 +164,20 @@ class MaskUnexpectedErrors(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        request_id = getattr(self.execution_context.context, "request_id", "-")
-        masked = []
-        for error in result.errors:
-            original = error.original_error
-            if original is None or isinstance(original, GraphQLError):
-                masked.append(error)
-                continue
-            masked.append(mask_exception(original, request_id, error))
-        result.errors = masked
+        mask_errors(self.execution_context)
+
+
+def mask_errors(execution_context: Any) -> None:
+    """MaskUnexpectedErrors' work once the operation is done (also run by limits.request_steps)."""
+    result = execution_context.result
+    if result is None or not result.errors:
+        return
+    request_id = getattr(execution_context.context, "request_id", "-")
+    masked = []
+    for error in result.errors:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            masked.append(error)
+            continue
+        masked.append(mask_exception(original, request_id, error))
+    result.errors = masked

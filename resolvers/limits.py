@@ -23,11 +23,10 @@ from __future__ import annotations
 import decimal
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -50,6 +49,8 @@ from graphql.validation.validate import ValidationAbortedError  # not re-exporte
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from resolvers.errors import mask_errors
 
 
 @dataclass(frozen=True)
@@ -210,13 +211,17 @@ def _strings(value: Any, path: list[str | int]) -> Iterator[tuple[list[str | int
             stack.extend((v, [*at, i]) for i, v in enumerate(item))
 
 
+def check_variables(variables: Any) -> None:
+    for path, text in _strings(variables or {}, []):
+        problem = _bad_string(text)
+        if problem:
+            raise GraphQLError(problem, extensions={"code": "INVALID_INPUT",
+                                                    "variable": "$" + ".".join(map(str, path))})
+
+
 class VariablesGuard(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
-        for path, text in _strings(self.execution_context.variables or {}, []):
-            problem = _bad_string(text)
-            if problem:
-                raise GraphQLError(problem, extensions={"code": "INVALID_INPUT",
-                                                        "variable": "$" + ".".join(map(str, path))})
+        check_variables(self.execution_context.variables)
         yield
 
 
@@ -279,9 +284,47 @@ def parse_limits(settings: ParseSettings) -> type[SchemaExtension]:
 # --- no "Did you mean …" (production): graphql-core 3.3's hide_suggestions, which strawberry never passes ---
 
 
-@lru_cache(maxsize=256)
-def _validate_quietly(schema: GraphQLSchema, document: Any, rules: tuple[Any, ...]) -> list[GraphQLError]:
-    return validate(schema, document, rules, max_errors=20, hide_suggestions=True)
+class DocumentValidationCache:
+    """Validation errors per (schema, document, rules), keyed by the document's *identity* (issue 15). graphql-core
+    3.3's AST nodes are dataclasses whose generated __hash__ walks the whole tree on every call, so an lru_cache
+    over the document (strawberry's ValidationCache) re-hashed the AST on each request. ParserCache hands back the
+    same DocumentNode for the same text, so identity is the key; each entry holds the document (and schema), so an
+    id cannot be reused while it is cached. Bounded (LRU)."""
+
+    def __init__(self, validate_fn: Any, maxsize: int) -> None:
+        self.validate_fn, self.maxsize = validate_fn, maxsize
+        self.entries: OrderedDict[tuple[int, int, tuple[Any, ...]], tuple[Any, Any, list[GraphQLError]]] = OrderedDict()
+
+    def __call__(self, schema: GraphQLSchema, document: Any, rules: tuple[Any, ...]) -> list[GraphQLError]:
+        key = (id(schema), id(document), rules)
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] is schema and entry[1] is document:
+            self.entries.move_to_end(key)
+            return entry[2]
+        errors = self.validate_fn(schema, document, rules)
+        self.entries[key] = (schema, document, errors)
+        while len(self.entries) > self.maxsize:
+            self.entries.popitem(last=False)
+        return errors
+
+
+def cached_validation(maxsize: int) -> type[SchemaExtension]:
+    """strawberry's ValidationCache (the same validate_document, the same cached list handed out), with the
+    identity-keyed cache above."""
+    from strawberry.schema.schema import validate_document
+
+    cache = DocumentValidationCache(validate_document, maxsize)
+
+    class CachedValidation(SchemaExtension):
+        def on_validate(self) -> Iterator[None]:
+            ec = self.execution_context
+            ec.pre_execution_errors = cache(ec.schema._schema, ec.graphql_document, ec.validation_rules)
+            yield
+
+    return CachedValidation
+
+
+_validate_quietly = DocumentValidationCache(lambda schema, document, rules: validate(schema, document, rules, max_errors=20, hide_suggestions=True), 256)
 
 
 class HideSuggestionsValidation(SchemaExtension):
@@ -313,9 +356,39 @@ class ClientErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        for error in (result.errors if result is not None else None) or ():
-            if error.path is not None or (error.extensions and "code" in error.extensions):
-                continue
-            code = "BAD_USER_INPUT" if error.message.startswith("Variable ") else "GRAPHQL_VALIDATION_FAILED"
-            error.extensions = {**(error.extensions or {}), "code": code}
+        add_client_codes(self.execution_context.result)
+
+
+def add_client_codes(result: Any) -> None:
+    for error in (result.errors if result is not None else None) or ():
+        if error.path is not None or (error.extensions and "code" in error.extensions):
+            continue
+        code = "BAD_USER_INPUT" if error.message.startswith("Variable ") else "GRAPHQL_VALIDATION_FAILED"
+        error.extensions = {**(error.extensions or {}), "code": code}
+
+
+def request_steps(settings: ParseSettings, rules: tuple[type[ValidationRule], ...]) -> type[SchemaExtension]:
+    """MaskUnexpectedErrors, ClientErrorCodes, parse_limits, PrependValidationRules and VariablesGuard as ONE
+    extension, in that list order (issue 15: strawberry builds a context manager per extension and hook on every
+    request; five extensions that each do a few lines cost more in that machinery than in their work).
+    on_operation: the parse limits, then the prepended rules; after the operation, the codes of client errors
+    first, then the masking (extensions exit in reverse order). on_execute: the variables' strings (the first
+    on_execute of the list, as VariablesGuard was)."""
+
+    class RequestSteps(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            ec = self.execution_context
+            ec.parse_options.update(  # type: ignore[call-arg]
+                max_lexical_tokens=settings.max_tokens, max_comments=settings.max_comments,
+                max_source_length=settings.max_source_length,
+            )
+            ec.validation_rules = rules + tuple(ec.validation_rules)
+            yield
+            add_client_codes(ec.result)
+            mask_errors(ec)
+
+        def on_execute(self) -> Iterator[None]:
+            check_variables(self.execution_context.variables)
+            yield
+
+    return RequestSteps
