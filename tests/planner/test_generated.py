@@ -12,6 +12,8 @@ import asyncio
 import os
 from collections import Counter
 
+import pytest
+
 from tests.planner.compare import Request
 from tests.planner.generate import ROOTS, corpus
 
@@ -20,6 +22,16 @@ MINIMUM = 300
 OTHER_CALLERS = ("orders:read", "public", "stock:read", "shipments:read", "invoices:read", "returns:read", "payments:read")
 
 
+# Some generated documents fail a non-null field while sibling fields' resolvers are still pending: graphql-core then
+# abandons those siblings (settle_in_background / gather_with_cancel), and a resolver coroutine Strawberry created for
+# one of them can be collected unstarted, which Python reports as "never awaited" (seen ~1 run in 5, both modes, only
+# with several documents in flight). It is not an answer difference -- every answer is still compared -- so only that
+# exact report is ignored here.
+ABANDONED = "GraphQLCoreConverter.from_resolver.<locals>._async_resolver"
+
+
+@pytest.mark.filterwarnings(f"ignore:coroutine '{ABANDONED}' was never awaited:RuntimeWarning")
+@pytest.mark.filterwarnings(f"ignore:Exception ignored in. <coroutine object {ABANDONED}:pytest.PytestUnraisableExceptionWarning")
 async def test_generated_corpus_answers_the_same_both_ways(pair, pools) -> None:
     generated, invalid = await asyncio.to_thread(corpus, pools, PER_ROOT)
     assert len(generated) >= MINIMUM or PER_ROOT < 36, f"only {len(generated)} distinct valid documents ({invalid} invalid dropped)"
