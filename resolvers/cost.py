@@ -33,7 +33,6 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLIncludeDirective,
     GraphQLList,
@@ -41,7 +40,6 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLSkipDirective,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -57,6 +55,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from resolvers.errors import mask_exception
 from resolvers.planner import results as planner_results
 from resolvers.ratelimit import too_many_requests
+from resolvers.selection import collect_fields
 
 ANALYSIS_CACHE_SIZE = 512
 
@@ -105,44 +104,9 @@ class CostAnalysis:
         except Exception:  # a bad variable: count the field (validation/coercion will refuse it)
             return True
 
-    def _applies(self, type_condition: Any, object_type: GraphQLObjectType) -> bool:
-        if type_condition is None:
-            return True
-        cond = self.schema.get_type(type_condition.name.value)
-        if cond is object_type:
-            return True
-        return is_abstract_type(cond) and self.schema.is_sub_type(cond, object_type)
-
     def collect(self, object_type: GraphQLObjectType, selection_sets: list[SelectionSetNode],
                 visited: frozenset[str] = frozenset()) -> dict[str, list[FieldNode]]:
-        fields: dict[str, list[FieldNode]] = {}
-        # One visited set for the whole collection, as graphql-core's collect_fields: a fragment spread
-        # twice into the same selection set is collected (and executed) once. A per-path set would make
-        # `fragment F0 { ...F1 ...F1 } fragment F1 { ...F2 ...F2 } …` exponential (it executes in linear time).
-        seen = set(visited)
-
-        def walk(selection_set: SelectionSetNode) -> None:
-            for sel in selection_set.selections:
-                if not self._included(sel):
-                    continue
-                if isinstance(sel, FieldNode):
-                    key = sel.alias.value if sel.alias else sel.name.value
-                    fields.setdefault(key, []).append(sel)
-                elif isinstance(sel, InlineFragmentNode):
-                    if self._applies(sel.type_condition, object_type):
-                        walk(sel.selection_set)
-                elif isinstance(sel, FragmentSpreadNode):
-                    name = sel.name.value
-                    fragment = self.fragments.get(name)
-                    if fragment is None or name in seen:  # unknown, cyclic or already collected
-                        continue
-                    seen.add(name)
-                    if self._applies(fragment.type_condition, object_type):
-                        walk(fragment.selection_set)
-
-        for s in selection_sets:
-            walk(s)
-        return fields
+        return collect_fields(self.schema, self.fragments, object_type, selection_sets, self._included, visited)
 
     # ---- requested cost ----
     def requested(self) -> int:

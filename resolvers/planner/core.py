@@ -14,7 +14,6 @@ each shape it read as (name, projection), and the plan cache keys plans by those
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,15 +27,15 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
-    NamedTypeNode,
     SelectionSetNode,
     ValueNode,
     VariableNode,
     get_named_type,
-    is_abstract_type,
     is_leaf_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values
+
+from resolvers.selection import collect_fields
 
 T = TypeVar("T")
 JSON_MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
@@ -277,41 +276,8 @@ class Compiler:
             return bool(self.shape(f"var:{variable}", lambda bind: bind.variables.get(variable) is True))
         raise Unsupported("directive argument")
 
-    def _applies(self, condition: NamedTypeNode | None, type_: GraphQLObjectType) -> bool:
-        if condition is None:
-            return True
-        conditional = self.schema.get_type(condition.name.value)
-        if conditional is type_:
-            return True
-        if conditional is not None and is_abstract_type(conditional):
-            return self.schema.is_sub_type(conditional, type_)
-        return False
-
     def collect(self, type_: GraphQLObjectType, selection_sets: Iterable[SelectionSetNode]) -> list[Selected]:
-        fields: OrderedDict[str, list[FieldNode]] = OrderedDict()
-        seen: set[str] = set()
-
-        def walk(selection_set: SelectionSetNode) -> None:
-            for selection in selection_set.selections:
-                if not self._included(selection):  # type: ignore[arg-type]
-                    continue
-                if isinstance(selection, FieldNode):
-                    key = selection.alias.value if selection.alias else selection.name.value
-                    fields.setdefault(key, []).append(selection)
-                elif isinstance(selection, InlineFragmentNode):
-                    if self._applies(selection.type_condition, type_):
-                        walk(selection.selection_set)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = self.fragments.get(name)
-                    if fragment is None or name in seen:
-                        continue
-                    seen.add(name)
-                    if self._applies(fragment.type_condition, type_):
-                        walk(fragment.selection_set)
-
-        for selection_set in selection_sets:
-            walk(selection_set)
+        fields = collect_fields(self.schema, self.fragments, type_, selection_sets, self._included)
         result = []
         for key, nodes in fields.items():
             name = nodes[0].name.value
