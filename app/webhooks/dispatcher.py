@@ -123,6 +123,11 @@ ATTEMPT = text("""
 INSERT INTO webhook_attempts (delivery_id, number, started_at, duration_ms, response_status, error, response_excerpt)
 VALUES (:id, :attempt, :started_at, :duration_ms, :status, :error, :excerpt)
 """)
+# One table only (so an idle process never holds locks on several tables at once): is anything claimable by time?
+ANY_DUE = text(f"""
+SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+               WHERE (status IN ('PENDING', 'RETRYING') AND next_attempt_at <= {NOW}) OR (status = 'DELIVERING' AND lease_until < {NOW}))
+""")
 NEXT_DUE = text("""
 SELECT least((SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'RETRYING'),
              (SELECT min(lease_until) FROM webhook_deliveries WHERE status = 'DELIVERING'))
@@ -273,6 +278,9 @@ class WebhookDispatcher:
 
     async def claim(self, limit: int) -> list[Claimed]:
         """Claim up to `limit` due deliveries (each the oldest open one of its order for its endpoint)."""
+        async with self.db.read(primary=True) as session:
+            if not (await session.execute(ANY_DUE, {"now": self._now()})).scalar():
+                return []
         lease = self.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
         params = {"now": self._now(), "lease": lease, "n": limit, "endpoints": self.endpoint_ids}
 
