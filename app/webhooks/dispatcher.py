@@ -30,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ FAN_OUT_BATCH = 500  # events per fan-out transaction
 LEASE_MARGIN_SECONDS = 2.0  # beyond the attempt's timeout: time to record the outcome
 MAX_RETRY_DELAY_SECONDS = 3600.0
 ACTOR = "system:webhooks"
+HOST = socket.gethostname()
 POOL_SIZE = 2  # the dispatcher's own connections (and as many again in overflow)
 
 Clock = Callable[[], datetime]
@@ -60,7 +63,10 @@ Clock = Callable[[], datetime]
 # :now is the injected clock (tests jump an hour), or NULL: the database's clock, the same for every process.
 NOW = "COALESCE(CAST(:now AS timestamptz), clock_timestamp())"
 
-ENDPOINTS_BEHIND = text("SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL AND fanned_out_to < :upto ORDER BY id")
+ENDPOINTS_BEHIND = text(
+    "SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL AND fanned_out_to < :upto"
+    " AND (CAST(:endpoints AS uuid[]) IS NULL OR id = ANY(CAST(:endpoints AS uuid[]))) ORDER BY id"
+)
 LOCK_ENDPOINT = text(
     "SELECT fanned_out_to, event_types, channels FROM webhook_endpoints "
     "WHERE id = :id AND deleted_at IS NULL AND fanned_out_to < :upto FOR UPDATE SKIP LOCKED"
@@ -115,13 +121,13 @@ UPDATE webhook_deliveries SET
   delivered_at = CASE WHEN :ok THEN {NOW} END,
   dead_at = CASE WHEN NOT :ok AND (attempts >= :max_attempts OR {NOW} - queued_at >= make_interval(secs => :max_age)) THEN {NOW} END,
   next_attempt_at = CASE WHEN :ok THEN next_attempt_at ELSE {NOW} + make_interval(secs => :delay) END,
-  lease_until = NULL, last_error = :error, last_status = :status
+  lease_until = NULL, last_error = COALESCE(CAST(:error AS varchar), last_error), last_status = :status
 WHERE id = :id AND status = 'DELIVERING' AND attempts = :attempt
 RETURNING status
 """)
 ATTEMPT = text("""
-INSERT INTO webhook_attempts (delivery_id, number, started_at, duration_ms, response_status, error, response_excerpt)
-VALUES (:id, :attempt, :started_at, :duration_ms, :status, :error, :excerpt)
+INSERT INTO webhook_attempts (delivery_id, number, started_at, duration_ms, response_status, error, response_excerpt, worker)
+VALUES (:id, :attempt, :started_at, :duration_ms, :status, :error, :excerpt, :worker)
 """)
 # One table only (so an idle process never holds locks on several tables at once): is anything claimable by time?
 ANY_DUE = text(f"""
@@ -227,7 +233,7 @@ class WebhookDispatcher:
         """Queue the events up to the confirmed horizon `upto` for every endpoint behind it; returns how many
         deliveries were queued."""
         async with self.db.read(primary=True) as session:
-            endpoint_ids = list((await session.execute(ENDPOINTS_BEHIND, {"upto": upto})).scalars())
+            endpoint_ids = list((await session.execute(ENDPOINTS_BEHIND, {"upto": upto, "endpoints": self.endpoint_ids})).scalars())
         created = 0
         for endpoint_id in endpoint_ids:
             while True:
@@ -314,6 +320,7 @@ class WebhookDispatcher:
             "id": claimed.id, "attempt": claimed.attempt, "ok": outcome.succeeded, "status": outcome.status, "error": outcome.error,
             "excerpt": outcome.excerpt, "started_at": outcome.started_at, "duration_ms": outcome.duration_ms, "delay": delay,
             "max_attempts": self.settings.webhook_max_attempts, "max_age": self.settings.webhook_max_age_hours * 3600, "now": self._now(),
+            "worker": f"{HOST}:{os.getpid()}"[:200],  # which process made it
         }
 
         async def work(uow: UnitOfWork) -> str | None:

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("error", sa.String(500), nullable=True),
         sa.Column("response_excerpt", sa.String(500), nullable=True),
+        sa.Column("worker", sa.String(200), nullable=True),
         sa.ForeignKeyConstraint(["delivery_id"], ["webhook_deliveries.id"], name="fk_webhook_attempts_delivery_id_webhook_deliveries", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_attempts"),
     )
