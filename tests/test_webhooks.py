@@ -548,3 +548,43 @@ async def _count_open(db: Any, endpoint_id: str, expected: int) -> bool:
         count = (await session.execute(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.endpoint_id == id_of(endpoint_id, "WebhookEndpoint"), WebhookDelivery.status == WebhookDeliveryStatus.PENDING))).scalar_one()
     return int(count) == expected
+
+
+# --- the horizon ------------------------------------------------------------------------------------
+
+
+async def test_the_fan_out_never_reads_past_a_transaction_still_in_flight(app, gql, db, hooks, receiver) -> None:
+    # given: an endpoint, and a writer that has drawn an event number for order X but not committed yet
+    dispatcher = hooks(**FAST)
+    hub = app.state.hub
+    await factories.basic_catalog(db)
+    x = await factories.place(db, [("A", 1)])
+    _endpoint_id, _secret, start = await create_endpoint(gql, receiver.url)
+    async with db.engine.connect() as writer:
+        transaction = await writer.begin()
+        await writer.execute(text("SELECT pg_current_xact_id()"))
+        in_flight = (await writer.execute(text(
+            "INSERT INTO order_events (seq, order_id, type, status, previous_status, channel, actor, data) "
+            "VALUES (nextval('order_event_seq'), :order, 'INQUIRY_OPENED', 'PENDING', 'PENDING', 'WEB', 'test', '{}') RETURNING seq"),
+            {"order": x.id})).scalar_one()
+
+        # when: a later writer commits order Y (a larger cursor), and the hub and the fan-out run
+        y = await factories.place(db, [("A", 1)])
+        await hub.catch_up()
+        await hub.catch_up()
+        await dispatcher.fan_out(upto=hub.last_seq)
+
+        # then: nothing at or past the number in flight was queued, though Y's events are committed
+        assert hub.last_seq < in_flight
+        async with db.read() as session:
+            queued = (await session.execute(select(func.count()).select_from(WebhookDelivery))).scalar_one()
+        assert queued == 0 and receiver.received == []
+
+        # when: the writer commits
+        await transaction.commit()
+
+    # then: both orders' events arrive, each once
+    expected = await events_after(db, start)
+    assert {e.order_id for e in expected} == {x.id, y.id}
+    await receiver.wait_for(lambda: len(receiver.succeeded()) >= len(expected))
+    assert sorted(int(r.data["cursor"]) for r in receiver.received) == [e.seq for e in expected]
