@@ -588,3 +588,29 @@ async def test_the_fan_out_never_reads_past_a_transaction_still_in_flight(app, g
     assert {e.order_id for e in expected} == {x.id, y.id}
     await receiver.wait_for(lambda: len(receiver.succeeded()) >= len(expected))
     assert sorted(int(r.data["cursor"]) for r in receiver.received) == [e.seq for e in expected]
+
+
+async def test_a_paused_endpoint_with_overdue_retries_does_not_make_the_dispatcher_spin(gql, db, hooks, receiver) -> None:
+    # given: a delivery that failed once (due again in about a minute on the simulated clock)
+    clock = FakeClock()
+    await factories.basic_catalog(db)
+    endpoint_id, _secret, _start = await create_endpoint(gql, receiver.url)
+    dispatcher = hooks(clock=clock, start=False, endpoint_ids=await _endpoint_ids(db), webhook_retry_base_seconds=60.0)
+    await factories.place(db, [("A", 1)])
+    await dispatcher.fan_out(upto=await hooks_horizon(db))
+    receiver.default = 500
+    await dispatcher.deliver_due()
+
+    # then: the delivery loop sleeps until that retry is due, not less (at most its poll interval)
+    wait = await dispatcher._until_next_due(3600)
+    assert 25 <= wait <= 95, wait
+
+    # when: the endpoint is paused and the retry is overdue: nothing can be claimed, and nothing is due later either
+    await gql(UPDATE, {"input": {"endpointId": endpoint_id, "active": False}})
+    clock.advance(200)
+    assert await dispatcher.claim(10) == []
+    assert await dispatcher._until_next_due(1.0) == 1.0  # waits for a wake-up (or the poll), does not loop at once
+
+    # when: it is deleted, its open deliveries are dead
+    await gql(DELETE, {"input": {"endpointId": endpoint_id}})
+    assert set(await statuses(db)) == {"DEAD"}

@@ -134,10 +134,14 @@ ANY_DUE = text(f"""
 SELECT EXISTS (SELECT 1 FROM webhook_deliveries
                WHERE (status IN ('PENDING', 'RETRYING') AND next_attempt_at <= {NOW}) OR (status = 'DELIVERING' AND lease_until < {NOW}))
 """)
-NEXT_DUE = text("""
-SELECT least((SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'RETRYING'),
-             (SELECT min(lease_until) FROM webhook_deliveries WHERE status = 'DELIVERING'))
+# Seconds until the next retry falls due or a lease runs out (NULL: none). Only future times: a row already due but not
+# claimed is blocked (an earlier event of its order is open) or its endpoint is paused; it is woken, not polled.
+NEXT_DUE = text(f"""
+SELECT EXTRACT(EPOCH FROM least(
+  (SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'RETRYING' AND next_attempt_at > {NOW}),
+  (SELECT min(lease_until) FROM webhook_deliveries WHERE status = 'DELIVERING' AND lease_until > {NOW})) - {NOW})
 """)
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,8 +387,5 @@ class WebhookDispatcher:
     async def _until_next_due(self, poll: float) -> float:
         """Seconds until the next retry is due or a lease expires (at most `poll`); new deliveries wake the loop."""
         async with self.db.read(primary=True) as session:
-            due = (await session.execute(NEXT_DUE)).scalar()
-            if due is None:
-                return poll
-            now = self.clock() if self.clock is not None else (await session.execute(text("SELECT clock_timestamp()"))).scalar_one()
-        return max(0.0, min(poll, (due - now).total_seconds()))
+            seconds = (await session.execute(NEXT_DUE, {"now": self._now()})).scalar()
+        return poll if seconds is None else max(0.0, min(poll, float(seconds)))
