@@ -614,3 +614,23 @@ async def test_a_paused_endpoint_with_overdue_retries_does_not_make_the_dispatch
     # when: it is deleted, its open deliveries are dead
     await gql(DELETE, {"input": {"endpointId": endpoint_id}})
     assert set(await statuses(db)) == {"DEAD"}
+
+
+async def test_a_stopping_process_gives_back_the_lease_of_the_attempt_it_abandons(gql, db, hooks, receiver) -> None:
+    # given: an attempt in flight (the receiver holds it) under a long lease
+    first = hooks(**{**FAST, "webhook_timeout_seconds": 60.0})
+    await factories.basic_catalog(db)
+    await create_endpoint(gql, receiver.url)
+    receiver.script.append(HOLD)
+    await factories.place(db, [("A", 1)])
+    await receiver.wait_for(lambda: receiver.holding.is_set())
+
+    # when: the process stops (SIGTERM), and another dispatcher runs
+    await first.stop()
+    assert (await statuses(db))["RETRYING"] >= 1
+    hooks(**FAST)
+    await receiver.wait_for(lambda: len(receiver.succeeded()) >= 1)
+
+    # then: attempted again at once (not after the lease), with the same webhook-id
+    assert receiver.succeeded()[0].webhook_id == receiver.received[0].webhook_id
+    receiver.release.set()

@@ -129,6 +129,12 @@ ATTEMPT = text("""
 INSERT INTO webhook_attempts (delivery_id, number, started_at, duration_ms, response_status, error, response_excerpt, worker)
 VALUES (:id, :attempt, :started_at, :duration_ms, :status, :error, :excerpt, :worker)
 """)
+# A stopping process gives back the leases of the attempts it abandons (they may have been received: at least once).
+RELEASE = text(f"""
+UPDATE webhook_deliveries SET status = 'RETRYING', lease_until = NULL, next_attempt_at = {NOW}, last_error = 'abandoned at shutdown'
+WHERE status = 'DELIVERING'
+  AND (id, attempts) IN (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[])))  -- still ours: not taken over
+""")
 # One table only (so an idle process never holds locks on several tables at once): is anything claimable by time?
 ANY_DUE = text(f"""
 SELECT EXISTS (SELECT 1 FROM webhook_deliveries
@@ -188,6 +194,7 @@ class WebhookDispatcher:
         self.concurrency = max(1, settings.webhook_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self._claimed: dict[uuid.UUID, int] = {}  # delivery id -> attempt, while this process holds its lease
         self._fan_wake = asyncio.Event()
         self._deliver_wake = asyncio.Event()
 
@@ -213,10 +220,18 @@ class WebhookDispatcher:
             self._tasks.append(asyncio.create_task(self._watch_hub(), name="webhook-horizon"))
 
     async def stop(self) -> None:
-        """Stops at once: a POST in flight is abandoned; its delivery stays DELIVERING until the lease
-        expires, then any process attempts it again (same webhook-id)."""
+        """Stops at once: a POST in flight is abandoned and its lease given back (due again now, for any
+        process; same webhook-id). If that cannot be written, the lease simply expires."""
         await cancel_and_wait(*self._tasks, *self._inflight)
         self._tasks, self._inflight = [], set()
+        abandoned, self._claimed = self._claimed, {}
+        if abandoned:
+            try:
+                async with asyncio.timeout(1):
+                    params = {"ids": list(abandoned), "attempts": list(abandoned.values()), "now": self._now()}
+                    await self.db.run(lambda uow: uow.session.execute(RELEASE, params), actor=ACTOR)
+            except Exception:
+                log.warning("could not give back %d webhook leases; they expire on their own", len(abandoned), exc_info=True)
         if self.sender is not None:
             await self.sender.close()
             self.sender = None
@@ -362,6 +377,7 @@ class WebhookDispatcher:
                 except Exception:
                     log.exception("claiming webhook deliveries failed; retrying")
             for delivery in claimed:
+                self._claimed[delivery.id] = delivery.attempt
                 task = asyncio.create_task(self._attempt_logged(delivery), name=f"webhook-{delivery.webhook_id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
@@ -381,7 +397,9 @@ class WebhookDispatcher:
     async def _attempt_logged(self, claimed: Claimed) -> None:
         try:
             await self.attempt(claimed)
+            self._claimed.pop(claimed.id, None)
         except Exception:
+            self._claimed.pop(claimed.id, None)
             log.exception("webhook delivery %s failed to be recorded; its lease will expire and it is attempted again", claimed.webhook_id)
 
     async def _until_next_due(self, poll: float) -> float:
