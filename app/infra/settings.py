@@ -86,6 +86,8 @@ class Settings:
     # planner (issue 15): compile a root query field's selection to one SQL statement whose JSON PostgreSQL
     # builds (resolvers/planner/); off = the ordinary resolvers only. OMS_READ_PLANNER=false|0|off turns it off.
     read_planner: bool = True
+    # drafts, issue 18: an OPEN draft order expires this many hours (fractions allowed) after its last change.
+    draft_expiry_hours: float = 168.0
 
     @property
     def production(self) -> bool:
@@ -145,4 +147,6 @@ class Settings:
             placement_hold_seconds=_int("OMS_PLACEMENT_HOLD_SECONDS", 120),
             # planner (issue 15)
             read_planner=(os.environ.get("OMS_READ_PLANNER") or "true").strip().lower() not in {"false", "0", "off", "no"},
+            # drafts, issue 18
+            draft_expiry_hours=_float("OMS_DRAFT_EXPIRY_HOURS", 168.0),
         )
