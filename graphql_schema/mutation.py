@@ -6,6 +6,13 @@ import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
+from graphql_schema.drafts import (  # drafts, issue 18
+    CompleteDraftOrderInput,
+    CompleteDraftOrderPayload,
+    CreateDraftOrderInput,
+    DraftOrderPayload,
+    UpdateDraftOrderInput,
+)
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
 from graphql_schema.returns import (
@@ -22,6 +29,7 @@ from graphql_schema.returns import (
     ReturnPayload,
 )
 from resolvers import billing, catalog, fulfilment, orders, returns
+from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
 
@@ -128,3 +136,31 @@ class Mutation:
     @strawberry.mutation(graphql_type=InquiryPayload, description="Public: the customer writes on one of the order's cases (reopens a closed one).")
     async def post_customer_inquiry_message(self, info: Info, input: CustomerInquiryMessageInput) -> MutationPayload:
         return await returns.post_customer_inquiry_message(info, input)
+
+    # drafts, issue 18
+    @strawberry.mutation(
+        graphql_type=DraftOrderPayload,
+        description="Start a draft order for a PHONE or STORE sale; it reserves nothing. Refusals: INVALID_INPUT (channel, email, "
+                    "address, quantity), NOT_FOUND (unknown SKU, at [\"input\", \"lines\", i, \"sku\"]), LIMIT_EXCEEDED. Needs orders:write.",
+    )
+    async def create_draft_order(self, info: Info, input: CreateDraftOrderInput) -> MutationPayload:
+        return await draft_orders.create_draft_order(info, input)
+
+    @strawberry.mutation(
+        graphql_type=DraftOrderPayload,
+        description="Change an OPEN draft (lines, addresses, customer email, notes); reserves nothing. Refusals as createDraftOrder, and "
+                    "NOT_FOUND / INVALID_TRANSITION (completed, expired, being completed) at [\"input\", \"draftOrderId\"]. Needs orders:write.",
+    )
+    async def update_draft_order(self, info: Info, input: UpdateDraftOrderInput) -> MutationPayload:
+        return await draft_orders.update_draft_order(info, input)
+
+    @strawberry.mutation(
+        graphql_type=CompleteDraftOrderPayload,
+        description="Place an OPEN draft as an order through placeOrder's own path (same pricing, reservation, payment and PLACED event; "
+                    "the draft's channel). A draft is placed at most once, however often or concurrently this is called. Refusals: "
+                    "NOT_FOUND / INVALID_TRANSITION (completed, expired, being completed) at [\"input\", \"draftOrderId\"]; the draft's "
+                    "content (INVALID_INPUT, NOT_FOUND, OUT_OF_STOCK) at [\"draftOrder\", ...]; PAYMENT_DECLINED / UNAVAILABLE at "
+                    "[\"input\", \"payment\", \"token\"]; IDEMPOTENCY_CONFLICT. A refusal places and reserves nothing. Needs orders:write.",
+    )
+    async def complete_draft_order(self, info: Info, input: CompleteDraftOrderInput) -> MutationPayload:
+        return await draft_orders.complete_draft_order(info, input)

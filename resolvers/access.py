@@ -74,6 +74,9 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.openInquiry": "orders:write", "Mutation.replyToInquiry": "orders:write", "Mutation.closeInquiry": "orders:write",
     "Mutation.requestCustomerReturn": PUBLIC, "Mutation.openCustomerInquiry": PUBLIC, "Mutation.postCustomerInquiryMessage": PUBLIC,
     "Subscription.orderStatusChanged": "orders:read", "Subscription.stockLevelChanged": "stock:read", "Subscription.trackOrder": PUBLIC,
+    # drafts, issue 18
+    "Query.draftOrders": "orders:read", "Mutation.createDraftOrder": "orders:write", "Mutation.updateDraftOrder": "orders:write",
+    "Mutation.completeDraftOrder": "orders:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -97,6 +100,9 @@ FIELD_POLICIES: dict[str, Policy] = {
     "ReturnLine.restockWarehouse": Policy.EMBEDDED,
     "ReturnEdge.node": Policy.TARGET, "ReturnPayload.return": Policy.WRITTEN,
     "Inquiry.order": Policy.TARGET_IF_LINKED, "InquiryEdge.node": Policy.TARGET, "InquiryPayload.inquiry": Policy.WRITTEN,
+    # drafts, issue 18
+    "DraftOrder.order": Policy.TARGET_IF_LINKED, "DraftOrderEdge.node": Policy.TARGET, "DraftOrderPayload.draftOrder": Policy.WRITTEN,
+    "CompleteDraftOrderPayload.draftOrder": Policy.WRITTEN, "CompleteDraftOrderPayload.order": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -112,6 +118,10 @@ VALUE_TYPES: dict[str, str] = {
     "OrderEventConnection": "Order", "OrderEventEdge": "Order",
     **{f"{kind}Payload": "its mutation" for kind in (
         "Order", "PlaceOrder", "StockLevel", "Product", "Warehouse", "PickList", "Shipment", "Payment", "Invoice", "Return", "Inquiry")},
+    # drafts, issue 18
+    "DraftOrderLine": "DraftOrder", "DraftOrderPreview": "DraftOrder", "DraftOrderPreviewLine": "DraftOrder",
+    "DraftOrderConnection": "its root field", "DraftOrderEdge": "its root field", "DraftOrderPayload": "its mutation",
+    "CompleteDraftOrderPayload": "its mutation",
 }
 
 

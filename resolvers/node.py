@@ -15,6 +15,7 @@ from strawberry.dataloader import DataLoader
 
 from models import Order, Product, StockLevel, Warehouse
 from models.billing import Invoice, Payment
+from models.drafts import DraftOrder
 from models.fulfilment import PickList, Shipment
 from models.returns import Inquiry, ReturnRequest
 from resolvers.ids import from_global_id
@@ -44,6 +45,7 @@ NODE_TYPES: dict[str, NodeType[Any]] = {
     "Invoice": NodeType(Invoice, "invoices:read"),
     "Return": NodeType(ReturnRequest, "returns:read"),
     "Inquiry": NodeType(Inquiry, "orders:read"),
+    "DraftOrder": NodeType(DraftOrder, "orders:read"),  # drafts, issue 18
 }
 
 
