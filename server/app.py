@@ -31,7 +31,6 @@ from strawberry.subscriptions import (
 
 from app.auth.service import bearer_token, still_valid
 from app.billing import config as billing_config
-from app.drafts.expiry import DraftExpiryWorker  # drafts, issue 18
 from app.flows.expiry import ExpiryWorker
 from app.infra import metrics as prometheus
 from app.infra.database import Database
@@ -162,15 +161,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await hub.start()
     payment_expiry = ExpiryWorker(db, settings.expiry_interval_seconds)
     payment_expiry.start()
-    draft_expiry = DraftExpiryWorker(db, settings.expiry_interval_seconds)  # drafts, issue 18 (to server/background.py once it exists)
-    draft_expiry.start()
     key_sweeper = ws_keys.Sweeper(_socket_key, lambda ids: _valid_keys(db, ids), settings.key_sweep_seconds)  # issue 13
     key_sweeper.start()
     try:
         yield
     finally:
         # bounded, so that SIGTERM exits within the drain time + ~2 s even with the database gone
-        for step in (key_sweeper.stop, app.state.rate_limiter.close, payment_expiry.stop, draft_expiry.stop, hub.stop, db.dispose):
+        for step in (key_sweeper.stop, app.state.rate_limiter.close, payment_expiry.stop, hub.stop, db.dispose):
             try:
                 await asyncio.wait_for(step(), 2)
             except Exception:
