@@ -6,8 +6,10 @@ placeOrder needs: completing a draft places an order). A draft is staff work (ph
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 import strawberry
@@ -20,7 +22,7 @@ from app.errors import DomainError, Path, ValidationErrors
 from app.flows import drafts as flow
 from app.infra.database import UnitOfWork
 from app.orders.enums import SalesChannel
-from models import Order
+from models import Order, Product
 from models.drafts import DraftOrder, DraftOrderLine
 from resolvers import pagination
 from resolvers.errors import InputError, MutationOutcome, UserError, input_field, run_mutation, user_errors
@@ -80,9 +82,33 @@ async def draft_lines(root: DraftOrder, info: Info) -> list[DraftOrderLine]:
     return await _lines_by_draft(info).load(root.id)
 
 
+def _products_by_sku(info: Info) -> DataLoader[str, Product | None]:
+    return info.context.loaders.extra("products_by_sku", lambda loaders: loaders.by_key(Product, Product.sku))
+
+
+def _available(info: Info) -> DataLoader[tuple[SalesChannel, str], int]:
+    """Units free now per (channel, SKU), one statement per channel for every draft of the page."""
+    async def load(keys: Sequence[tuple[SalesChannel, str]]) -> list[int]:
+        by_channel: dict[SalesChannel, list[str]] = {}
+        for channel, sku in keys:
+            by_channel.setdefault(channel, []).append(sku)
+        found: dict[tuple[SalesChannel, str], int] = {}
+        for channel, skus in by_channel.items():
+            units = await info.context.db.query(partial(service.available_units, channel=channel, skus=sorted(set(skus))))
+            found.update({(channel, sku): n for sku, n in units.items()})
+        return [found.get(key, 0) for key in keys]
+
+    return info.context.loaders.extra("draft_available", lambda loaders: DataLoader(load_fn=load))
+
+
 async def draft_preview(root: DraftOrder, info: Info) -> service.Preview:
+    """Priced when read: the lines, their products and the free units come from batched loaders (a page of drafts
+    costs three statements, not two per draft)."""
     lines = await _lines_by_draft(info).load(root.id)
-    return await info.context.db.query(lambda session: service.preview(session, root, lines))
+    skus = sorted({line.sku for line in lines})
+    products, units = await asyncio.gather(_products_by_sku(info).load_many(skus),
+                                           _available(info).load_many([(root.channel, sku) for sku in skus]))
+    return service.price(root, lines, {p.sku: p for p in products if p is not None}, dict(zip(skus, units, strict=True)))
 
 
 async def draft_order_placed(root: DraftOrder, info: Info) -> Order | None:

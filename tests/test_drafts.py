@@ -396,6 +396,9 @@ async def test_a_completion_interrupted_after_placing_finishes_on_retry(gql, db,
     # the draft stays marked for a while: another key is told it is being completed, the retry finishes it
     busy = await complete(gql, draft["id"], PAYMENTS["bank_transfer"], key="later")
     assert [e["code"] for e in busy["userErrors"]] == ["INVALID_TRANSITION"]
+    frozen = (await gql(UPDATE, {"input": {"draftOrderId": draft["id"], "lines": [{"sku": "B", "quantity": 1}]}}))["data"]["updateDraftOrder"]
+    assert [(e["code"], e["field"]) for e in frozen["userErrors"]] == [("INVALID_TRANSITION", ["input", "draftOrderId"])]
+    assert "being completed" in frozen["userErrors"][0]["message"]
     async with db.engine.begin() as conn:
         await conn.execute(update(DraftOrder).values(completing_since=datetime.now(UTC) - service.COMPLETION_STALE))
     done = await complete(gql, draft["id"], PAYMENTS["bank_transfer"])
@@ -447,3 +450,20 @@ async def test_oms_check_reports_a_completed_draft_without_its_order(gql, db) ->
     assert len(violations) == 1 and violations[0].startswith("completed drafts link their own order")
     async with db.engine.begin() as conn:  # put it back (the fixture checks again after the test)
         await conn.execute(update(DraftOrder).values(status="OPEN"))
+
+
+async def test_a_page_of_previews_prices_each_draft_for_its_own_channel(gql, db) -> None:
+    await factories.basic_catalog(db)
+    await factories.warehouse(db, "SHOP", ["STORE"])
+    await factories.stock(db, "A", "SHOP", 4)
+    await create(gql, lines=[{"sku": "A", "quantity": 1}])
+    await gql(CREATE, {"input": {"channel": "STORE", "lines": [{"sku": "A", "quantity": 2}, {"sku": "C", "quantity": 1}]}})
+    await create(gql, lines=[{"sku": "B", "quantity": 3}, {"sku": "MTO", "quantity": 1}])
+    body = await gql("{ draftOrders(first: 10) { edges { node { channel preview { lines { sku available } total { amount } } } } } }")
+    seen = [(e["node"]["channel"], [(line["sku"], line["available"]) for line in e["node"]["preview"]["lines"]], e["node"]["preview"]["total"])
+            for e in body["data"]["draftOrders"]["edges"]]
+    assert seen == [  # newest first; C is stocked only in BCN, which serves neither channel
+        ("PHONE", [("B", 5), ("MTO", None)], {"amount": "320.65"}),  # 16.50 + 1.65 (10 %) + 250.00 + 52.50 (21 %)
+        ("STORE", [("A", 14), ("C", 0)], {"amount": "145.20"}),
+        ("PHONE", [("A", 10)], {"amount": "12.10"}),
+    ]

@@ -222,7 +222,8 @@ class Preview:
     problems: list[DomainError] = field(default_factory=list)  # what completing now would refuse (payment aside)
 
 
-async def _available(session: AsyncSession, channel: SalesChannel, skus: list[str]) -> dict[str, int]:
+async def available_units(session: AsyncSession, channel: SalesChannel, skus: list[str]) -> dict[str, int]:
+    """Units free now (on hand - reserved) per SKU in the warehouses serving `channel`; a SKU without stock there is absent."""
     if not skus:
         return {}
     rows = (await session.execute(
@@ -236,13 +237,10 @@ def _merge_key(line: DraftOrderLine) -> tuple[str, str]:
     return line.sku, json.dumps(line.customization, sort_keys=True)  # how placement merges request lines
 
 
-async def preview(session: AsyncSession, draft: DraftOrder, lines: list[DraftOrderLine]) -> Preview:
-    """The draft priced from the catalogue now, as placement would price it: net line totals by `line_total`, the
-    order's totals by `compute_totals` over the lines merged as placement merges them (same SKU and customization),
-    and the stock free now. `problems` lists what completing the draft now would refuse (with the draft's paths)."""
-    skus = sorted({line.sku for line in lines})
-    products = await _products(session, skus)
-    available = await _available(session, draft.channel, skus)
+def price(draft: DraftOrder, lines: list[DraftOrderLine], products: dict[str, Product], available: dict[str, int]) -> Preview:
+    """The draft priced as placement would price it (pure: the catalogue rows and free units are given): net line
+    totals by `line_total`, the order's totals by `compute_totals` over the lines merged as placement merges them (same
+    SKU and customization). `problems` lists what completing the draft now would refuse (with the draft's paths)."""
     problems: list[DomainError] = []
     if not draft.email:
         problems.append(DomainError(ErrorCode.INVALID_INPUT, "The draft has no customer email.", ("email",)))
@@ -270,9 +268,15 @@ async def preview(session: AsyncSession, draft: DraftOrder, lines: list[DraftOrd
     for sku, units in demand.items():
         if units > available.get(sku, 0):
             problems.append(DomainError(ErrorCode.OUT_OF_STOCK, f"Only {available.get(sku, 0)} units of {sku} are available.", first_path[sku]))
-    currencies = {p.currency for p in products.values()}
+    currencies = {products[line.sku].currency for line in lines if line.sku in products}
     if len(currencies) > 1:
         problems.append(DomainError(ErrorCode.INVALID_INPUT, "All products of an order must share one currency.", ("lines",)))
     priced = [(line_total(products[sku].price, quantity), products[sku].tax_rate) for (sku, _), quantity in merged.items()]
     totals = compute_totals(priced) if priced and len(currencies) == 1 else None
     return Preview(shown, next(iter(currencies)) if len(currencies) == 1 else None, totals, problems)
+
+
+async def preview(session: AsyncSession, draft: DraftOrder, lines: list[DraftOrderLine]) -> Preview:
+    """`price` with the catalogue and stock read now (two statements)."""
+    skus = sorted({line.sku for line in lines})
+    return price(draft, lines, await _products(session, skus), await available_units(session, draft.channel, skus))
