@@ -213,3 +213,10 @@ DraftOrderStatusArg = Annotated[
 ]
 DraftPageSize = Annotated[int | None, strawberry.argument(description="Page size: default 20, at most 100.")]
 DraftPageAfter = Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")]
+CreateDraftInput = Annotated[CreateDraftOrderInput, strawberry.argument(
+    description='The new draft. A userError\'s `field` is a path from here: ["input", "lines", "0", "sku"].')]
+UpdateDraftInput = Annotated[UpdateDraftOrderInput, strawberry.argument(
+    description='The draft and the parts to replace. A userError\'s `field` is a path from here: ["input", "draftOrderId"].')]
+CompleteDraftInput = Annotated[CompleteDraftOrderInput, strawberry.argument(
+    description='The draft and its payment. A userError\'s `field` is a path from here (["input", "payment", "token"]), or, for the '
+                'draft\'s own content, from the draft (["draftOrder", "lines", "0", "sku"]).')]

@@ -6,13 +6,7 @@ import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
-from graphql_schema.drafts import (  # drafts, issue 18
-    CompleteDraftOrderInput,
-    CompleteDraftOrderPayload,
-    CreateDraftOrderInput,
-    DraftOrderPayload,
-    UpdateDraftOrderInput,
-)
+from graphql_schema.drafts import CompleteDraftInput, CompleteDraftOrderPayload, CreateDraftInput, DraftOrderPayload, UpdateDraftInput  # drafts, issue 18
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
 from graphql_schema.returns import (
@@ -143,7 +137,7 @@ class Mutation:
         description="Start a draft order for a PHONE or STORE sale; it reserves nothing. Refusals: INVALID_INPUT (channel, email, "
                     "address, quantity), NOT_FOUND (unknown SKU, at [\"input\", \"lines\", i, \"sku\"]), LIMIT_EXCEEDED. Needs orders:write.",
     )
-    async def create_draft_order(self, info: Info, input: CreateDraftOrderInput) -> MutationPayload:
+    async def create_draft_order(self, info: Info, input: CreateDraftInput) -> MutationPayload:
         return await draft_orders.create_draft_order(info, input)
 
     @strawberry.mutation(
@@ -151,7 +145,7 @@ class Mutation:
         description="Change an OPEN draft (lines, addresses, customer email, notes); reserves nothing. Refusals as createDraftOrder, and "
                     "NOT_FOUND / INVALID_TRANSITION (completed, expired, being completed) at [\"input\", \"draftOrderId\"]. Needs orders:write.",
     )
-    async def update_draft_order(self, info: Info, input: UpdateDraftOrderInput) -> MutationPayload:
+    async def update_draft_order(self, info: Info, input: UpdateDraftInput) -> MutationPayload:
         return await draft_orders.update_draft_order(info, input)
 
     @strawberry.mutation(
@@ -162,5 +156,5 @@ class Mutation:
                     "content (INVALID_INPUT, NOT_FOUND, OUT_OF_STOCK) at [\"draftOrder\", ...]; PAYMENT_DECLINED / UNAVAILABLE at "
                     "[\"input\", \"payment\", \"token\"]; IDEMPOTENCY_CONFLICT. A refusal places and reserves nothing. Needs orders:write.",
     )
-    async def complete_draft_order(self, info: Info, input: CompleteDraftOrderInput) -> MutationPayload:
+    async def complete_draft_order(self, info: Info, input: CompleteDraftInput) -> MutationPayload:
         return await draft_orders.complete_draft_order(info, input)
