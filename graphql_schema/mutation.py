@@ -6,6 +6,7 @@ import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
+from graphql_schema.drafts import CompleteDraftInput, CompleteDraftOrderPayload, CreateDraftInput, DraftOrderPayload, UpdateDraftInput  # drafts, issue 18
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
 from graphql_schema.returns import (
@@ -32,6 +33,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     WebhookEndpointPayload,
 )
 from resolvers import billing, catalog, fulfilment, orders, returns, webhooks
+from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
 
@@ -172,3 +174,30 @@ class Mutation:
     )
     async def replay_webhook_deliveries(self, info: Info, input: ReplayWebhookDeliveriesArgument) -> MutationPayload:
         return await webhooks.replay_deliveries(info, input)
+    # drafts, issue 18
+    @strawberry.mutation(
+        graphql_type=DraftOrderPayload,
+        description="Start a draft order for a PHONE or STORE sale; it reserves nothing. Refusals: INVALID_INPUT (channel, email, "
+                    "address, quantity), NOT_FOUND (unknown SKU, at [\"input\", \"lines\", i, \"sku\"]), LIMIT_EXCEEDED. Needs orders:write.",
+    )
+    async def create_draft_order(self, info: Info, input: CreateDraftInput) -> MutationPayload:
+        return await draft_orders.create_draft_order(info, input)
+
+    @strawberry.mutation(
+        graphql_type=DraftOrderPayload,
+        description="Change an OPEN draft (lines, addresses, customer email, notes); reserves nothing. Refusals as createDraftOrder, and "
+                    "NOT_FOUND / INVALID_TRANSITION (completed, expired, being completed) at [\"input\", \"draftOrderId\"]. Needs orders:write.",
+    )
+    async def update_draft_order(self, info: Info, input: UpdateDraftInput) -> MutationPayload:
+        return await draft_orders.update_draft_order(info, input)
+
+    @strawberry.mutation(
+        graphql_type=CompleteDraftOrderPayload,
+        description="Place an OPEN draft as an order through placeOrder's own path (same pricing, reservation, payment and PLACED event; "
+                    "the draft's channel). A draft is placed at most once, however often or concurrently this is called. Refusals: "
+                    "NOT_FOUND / INVALID_TRANSITION (completed, expired, being completed) at [\"input\", \"draftOrderId\"]; the draft's "
+                    "content (INVALID_INPUT, NOT_FOUND, OUT_OF_STOCK) at [\"draftOrder\", ...]; PAYMENT_DECLINED / UNAVAILABLE at "
+                    "[\"input\", \"payment\", \"token\"]; IDEMPOTENCY_CONFLICT. A refusal places and reserves nothing. Needs orders:write.",
+    )
+    async def complete_draft_order(self, info: Info, input: CompleteDraftInput) -> MutationPayload:
+        return await draft_orders.complete_draft_order(info, input)

@@ -10,6 +10,7 @@ import strawberry
 
 import models
 import models.billing
+import models.drafts
 import models.fulfilment
 import models.returns
 import models.webhooks
@@ -17,6 +18,7 @@ import resolvers.orders  # named in full in annotations: inside Query, `orders` 
 from graphql_schema.billing import Invoice
 from graphql_schema.catalog import Product, StockLevel, Warehouse
 from graphql_schema.common import Connection, Node
+from graphql_schema.drafts import DraftOrder, DraftOrderStatusArg, DraftPageAfter, DraftPageSize  # drafts, issue 18
 from graphql_schema.enums import SalesChannel
 from graphql_schema.fulfilment import Carrier, Shipment
 from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
@@ -24,6 +26,7 @@ from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
 from graphql_schema.tracking import OrderTracking
 from graphql_schema.webhooks import WebhookEndpoint  # hooks, issue 17
 from resolvers import billing, catalog, fulfilment, node, orders, pagination, returns, tracking, webhooks
+from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.planner.api import Planned
 from resolvers.types import Info
 
@@ -120,3 +123,9 @@ class Query:
         after: Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")] = None,
     ) -> pagination.Connection[models.webhooks.WebhookEndpoint]:
         return await webhooks.list_endpoints(info, first=first, after=after)
+    # drafts, issue 18
+    @strawberry.field(graphql_type=Connection[DraftOrder], description="Draft orders, newest first; `first` at most 100. Needs orders:read.")
+    async def draft_orders(
+        self, info: Info, first: DraftPageSize = None, after: DraftPageAfter = None, status: DraftOrderStatusArg = None
+    ) -> pagination.Connection[models.drafts.DraftOrder]:
+        return await draft_orders.draft_orders(info, first=first, after=after, status=status)

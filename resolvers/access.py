@@ -78,6 +78,9 @@ ROOT_POLICIES: dict[str, str] = {
     "Query.webhookEndpoints": "webhooks:read", "Mutation.createWebhookEndpoint": "webhooks:write",
     "Mutation.updateWebhookEndpoint": "webhooks:write", "Mutation.deleteWebhookEndpoint": "webhooks:write",
     "Mutation.replayWebhookDeliveries": "webhooks:write",
+    # drafts, issue 18
+    "Query.draftOrders": "orders:read", "Mutation.createDraftOrder": "orders:write", "Mutation.updateDraftOrder": "orders:write",
+    "Mutation.completeDraftOrder": "orders:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -105,6 +108,9 @@ FIELD_POLICIES: dict[str, Policy] = {
     "WebhookEndpointEdge.node": Policy.TARGET, "WebhookDeliveryEdge.node": Policy.TARGET, "WebhookDelivery.order": Policy.TARGET,
     "CreateWebhookEndpointPayload.endpoint": Policy.WRITTEN, "WebhookEndpointPayload.endpoint": Policy.WRITTEN,
     "ReplayWebhookDeliveriesPayload.endpoint": Policy.WRITTEN,
+    # drafts, issue 18
+    "DraftOrder.order": Policy.TARGET_IF_LINKED, "DraftOrderEdge.node": Policy.TARGET, "DraftOrderPayload.draftOrder": Policy.WRITTEN,
+    "CompleteDraftOrderPayload.draftOrder": Policy.WRITTEN, "CompleteDraftOrderPayload.order": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -124,6 +130,10 @@ VALUE_TYPES: dict[str, str] = {
     "WebhookAttempt": "WebhookDelivery", "WebhookEndpointConnection": "Query.webhookEndpoints (webhooks:read)",
     "WebhookDeliveryConnection": "WebhookEndpoint", "WebhookEndpointEdge": "its connection", "WebhookDeliveryEdge": "its connection",
     **{f"{kind}Payload": "its mutation" for kind in ("CreateWebhookEndpoint", "WebhookEndpoint", "DeleteWebhookEndpoint", "ReplayWebhookDeliveries")},
+    # drafts, issue 18
+    "DraftOrderLine": "DraftOrder", "DraftOrderPreview": "DraftOrder", "DraftOrderPreviewLine": "DraftOrder",
+    "DraftOrderConnection": "its root field", "DraftOrderEdge": "its root field", "DraftOrderPayload": "its mutation",
+    "CompleteDraftOrderPayload": "its mutation",
 }
 
 

@@ -15,6 +15,7 @@ from strawberry.dataloader import DataLoader
 
 from models import Order, Product, StockLevel, Warehouse
 from models.billing import Invoice, Payment
+from models.drafts import DraftOrder
 from models.fulfilment import PickList, Shipment
 from models.returns import Inquiry, ReturnRequest
 from models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -47,6 +48,7 @@ NODE_TYPES: dict[str, NodeType[Any]] = {
     "Inquiry": NodeType(Inquiry, "orders:read"),
     "WebhookEndpoint": NodeType(WebhookEndpoint, "webhooks:read"),  # hooks, issue 17
     "WebhookDelivery": NodeType(WebhookDelivery, "webhooks:read"),
+    "DraftOrder": NodeType(DraftOrder, "orders:read"),  # drafts, issue 18
 }
 
 

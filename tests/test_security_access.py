@@ -137,6 +137,8 @@ async def _one_of_each_node(gql, db) -> dict[str, str]:  # type: ignore[no-untyp
         "Warehouse": stock["data"]["stockLevels"]["edges"][0]["node"]["warehouse"]["id"],
         "Product": stock["data"]["products"]["edges"][0]["node"]["id"],
     }
+    draft = await gql('mutation { createDraftOrder(input: {channel: PHONE}) { draftOrder { id } } }')  # drafts, issue 18
+    ids["DraftOrder"] = draft["data"]["createDraftOrder"]["draftOrder"]["id"]
     if pick["data"]["createPickList"]["pickList"] is not None:
         ids["PickList"] = pick["data"]["createPickList"]["pickList"]["id"]
     ids["WebhookEndpoint"], ids["WebhookDelivery"] = await endpoint_with_delivery(gql, db)  # issue 17

@@ -63,6 +63,10 @@ CHECKS: list[tuple[str, str]] = [
                    FROM stock_movements GROUP BY sku, warehouse_id) m
           ON m.sku = s.sku AND m.warehouse_id = s.warehouse_id
         WHERE COALESCE(s.on_hand, 0) <> COALESCE(m.on_hand, 0) OR COALESCE(s.reserved, 0) <> COALESCE(m.reserved, 0)"""),
+    # drafts, issue 18: a draft is linked to an order exactly when it is COMPLETED, and to the order placed under its own key.
+    ("completed drafts link their own order",
+     """SELECT d.number, d.status, o.number AS order_number FROM draft_orders d LEFT JOIN orders o ON o.id = d.order_id
+        WHERE (d.status = 'COMPLETED') <> (d.order_id IS NOT NULL) OR (o.id IS NOT NULL AND o.idempotency_key <> 'draft:' || d.id::text)"""),
 ]
 
 

@@ -96,6 +96,8 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_max_age_hours: float = 72.0
     webhook_concurrency: int = 8
+    # drafts, issue 18: an OPEN draft order expires this many hours (fractions allowed) after its last change.
+    draft_expiry_hours: float = 168.0
 
     @property
     def production(self) -> bool:
@@ -162,4 +164,6 @@ class Settings:
             webhook_timeout_seconds=_float("OMS_WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_max_age_hours=_float("OMS_WEBHOOK_MAX_AGE_HOURS", 72.0),
             webhook_concurrency=_int("OMS_WEBHOOK_CONCURRENCY", 8),
+            # drafts, issue 18
+            draft_expiry_hours=_float("OMS_DRAFT_EXPIRY_HOURS", 168.0),
         )
