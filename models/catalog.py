@@ -23,6 +23,8 @@ class Product(Base):
     tax_rate: Mapped[Decimal] = mapped_column(Rate)
     made_to_order: Mapped[bool] = mapped_column(default=False)
     lead_time_days: Mapped[int] = mapped_column(default=0)
+    # alerts, issue 19: LOW_STOCK when a warehouse's available units (on hand - reserved) fall below it; null = never.
+    low_stock_threshold: Mapped[int | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -95,6 +95,8 @@ class Shipment(Base):
     estimated_delivery_date: Mapped[date | None]
     delivered_at: Mapped[datetime | None]
     created_by: Mapped[str | None] = mapped_column(String(200))
+    # alerts, issue 19: when a returned-to-sender parcel's units went back on hand; set once (the "exactly once" guard).
+    restocked_at: Mapped[datetime | None]
 
 
 class ShipmentLine(Base):

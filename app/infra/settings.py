@@ -98,6 +98,14 @@ class Settings:
     webhook_concurrency: int = 8
     # drafts, issue 18: an OPEN draft order expires this many hours (fractions allowed) after its last change.
     draft_expiry_hours: float = 168.0
+    # alerts, issue 19: the scanner (app/alerts/scanner.py) runs every alerts_interval_seconds; an alert is raised
+    # when its cause has lasted the kind's hours (fractions allowed): unpaid, not shipped past the promise (grace),
+    # tracking silent, stuck in CONFIRMED/PROCESSING. LOW_STOCK has no hours (products.low_stock_threshold).
+    alerts_interval_seconds: float = 60.0
+    alert_unpaid_hours: float = 48.0
+    alert_not_shipped_hours: float = 0.0
+    alert_tracking_silent_hours: float = 72.0
+    alert_stuck_hours: float = 48.0
 
     @property
     def production(self) -> bool:
@@ -166,4 +174,10 @@ class Settings:
             webhook_concurrency=_int("OMS_WEBHOOK_CONCURRENCY", 8),
             # drafts, issue 18
             draft_expiry_hours=_float("OMS_DRAFT_EXPIRY_HOURS", 168.0),
+            # alerts, issue 19
+            alerts_interval_seconds=_float("OMS_ALERTS_INTERVAL_SECONDS", 60.0),
+            alert_unpaid_hours=_float("OMS_ALERT_UNPAID_HOURS", 48.0),
+            alert_not_shipped_hours=_float("OMS_ALERT_NOT_SHIPPED_HOURS", 0.0),
+            alert_tracking_silent_hours=_float("OMS_ALERT_TRACKING_SILENT_HOURS", 72.0),
+            alert_stuck_hours=_float("OMS_ALERT_STUCK_HOURS", 48.0),
         )

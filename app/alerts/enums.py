@@ -1,0 +1,15 @@
+"""The alerts' vocabulary: what kind of problem an alert reports (app/alerts/scanner.py defines each)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AlertKind(StrEnum):
+    """One cause an alert reports. Order kinds name the order; LOW_STOCK names a SKU in a warehouse."""
+
+    UNPAID = "UNPAID"
+    NOT_SHIPPED = "NOT_SHIPPED"
+    TRACKING_SILENT = "TRACKING_SILENT"
+    STUCK = "STUCK"
+    LOW_STOCK = "LOW_STOCK"
