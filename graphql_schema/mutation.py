@@ -7,7 +7,9 @@ import strawberry
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
+from graphql_schema.metadata import UpdateOrderMetadataInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
+from graphql_schema.partner import ImportOrdersInput, ImportOrdersPayload
 from graphql_schema.returns import (
     CustomerInquiryMessageInput,
     InquiryIdInput,
@@ -21,7 +23,7 @@ from graphql_schema.returns import (
     ReturnDecisionInput,
     ReturnPayload,
 )
-from resolvers import billing, catalog, fulfilment, orders, returns
+from resolvers import billing, catalog, fulfilment, metadata, orders, partner, returns
 from resolvers.types import Info, MutationPayload
 
 
@@ -128,3 +130,21 @@ class Mutation:
     @strawberry.mutation(graphql_type=InquiryPayload, description="Public: the customer writes on one of the order's cases (reopens a closed one).")
     async def post_customer_inquiry_message(self, info: Info, input: CustomerInquiryMessageInput) -> MutationPayload:
         return await returns.post_customer_inquiry_message(info, input)
+
+    # partner, issue 17
+    @strawberry.mutation(graphql_type=ImportOrdersPayload, description=(
+        "Import up to 500 orders placed elsewhere (a marketplace's batch), each through placeOrder's rules in its own "
+        "transaction: a bad row never blocks the others. Idempotent per (channel, marketplace, externalReference). Row "
+        "errors (in results[].userErrors, paths `input.orders.N....`): INVALID_INPUT, NOT_FOUND (unknown SKU), OUT_OF_STOCK, "
+        "LIMIT_EXCEEDED, IDEMPOTENCY_CONFLICT (`externalReference` imported with another content), UNAVAILABLE (retry the row); "
+        "LIMIT_EXCEEDED at `orders` for more than 500 rows. Needs orders:write."))
+    async def import_orders(self, info: Info, input: ImportOrdersInput) -> MutationPayload:
+        return await partner.import_orders(info, input)
+
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Set and remove an order's metadata (or, with `private: true`, its privateMetadata) in one change, recorded as a "
+        "METADATA_UPDATED event (keys only). Refuses with NOT_FOUND (`orderId`), INVALID_INPUT (`set.N.key`, `remove.N`, "
+        "nothing to change), LIMIT_EXCEEDED (`set.N.value` over 1024 characters; `set` over 50 keys or 16 KiB per map). "
+        "Needs orders:write."))
+    async def update_order_metadata(self, info: Info, input: UpdateOrderMetadataInput) -> MutationPayload:
+        return await metadata.update_order_metadata(info, input)

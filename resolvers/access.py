@@ -73,6 +73,7 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.receiveReturn": "returns:write",
     "Mutation.openInquiry": "orders:write", "Mutation.replyToInquiry": "orders:write", "Mutation.closeInquiry": "orders:write",
     "Mutation.requestCustomerReturn": PUBLIC, "Mutation.openCustomerInquiry": PUBLIC, "Mutation.postCustomerInquiryMessage": PUBLIC,
+    "Mutation.importOrders": "orders:write", "Mutation.updateOrderMetadata": "orders:write",  # partner, issue 17
     "Subscription.orderStatusChanged": "orders:read", "Subscription.stockLevelChanged": "stock:read", "Subscription.trackOrder": PUBLIC,
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
@@ -97,6 +98,7 @@ FIELD_POLICIES: dict[str, Policy] = {
     "ReturnLine.restockWarehouse": Policy.EMBEDDED,
     "ReturnEdge.node": Policy.TARGET, "ReturnPayload.return": Policy.WRITTEN,
     "Inquiry.order": Policy.TARGET_IF_LINKED, "InquiryEdge.node": Policy.TARGET, "InquiryPayload.inquiry": Policy.WRITTEN,
+    "ImportOrderResult.order": Policy.WRITTEN,  # partner, issue 17
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -107,6 +109,8 @@ VALUE_TYPES: dict[str, str] = {
     "InvoiceLine": "Invoice", "TaxBreakdown": "Invoice", "ReturnLine": "Return", "InquiryMessage": "Inquiry",
     "OrderStatusChange": "Subscription.orderStatusChanged (orders:read)", "PageInfo": "its connection",
     "UserError": "its payload",
+    # partner, issue 17 (Order.privateMetadata checks orders:write in its resolver)
+    "MetadataItem": "Order", "ImportOrderResult": "Mutation.importOrders", "ImportOrdersPayload": "Mutation.importOrders",
     **{f"{kind}{suffix}": "its root field" for kind in ("Order", "Product", "StockLevel", "Shipment", "Invoice", "Return", "Inquiry")
        for suffix in ("Connection", "Edge")},
     "OrderEventConnection": "Order", "OrderEventEdge": "Order",

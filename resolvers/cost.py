@@ -291,6 +291,7 @@ OMS_POLICY = CostPolicy(
         "Shipment.events": 20, "PickList.lines": 100, "Return.lines": 100, "Inquiry.messages": 50, "OrderTracking.shipments": 10,
         "OrderTracking.events": 50, "Query.warehouses": 20, "Query.carriers": 20, "Query.trackedReturns": 10,
         "Query.trackedInquiries": 10,
+        "ImportOrdersPayload.results": 500, "Order.metadata": 50, "Order.privateMetadata": 50,  # partner, issue 17
     },
 )
 

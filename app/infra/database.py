@@ -22,9 +22,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, event, insert, literal_column, text
+from sqlalchemy import ColumnElement, event, func, insert, literal_column, select, text, update
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.infra import metrics
 from app.infra.faults import (
@@ -36,7 +38,7 @@ from app.infra.faults import (
     is_retryable,
     sqlstate,
 )
-from models.orders import OrderEvent
+from models.orders import Order, OrderEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,6 +65,20 @@ def to_async_url(url: str) -> str:
     return url
 
 
+def _events_statement(rows: list[dict[str, Any]]) -> Any:
+    """INSERT the events, numbered; UPDATE their orders' change_seq (never backwards) and updated_at: one statement.
+    Returns one row per event: its seq, and its order's new change_seq / updated_at."""
+    inserted = insert(OrderEvent).values(rows).returning(OrderEvent.seq, OrderEvent.order_id).cte("inserted")
+    latest = select(inserted.c.order_id, func.max(inserted.c.seq).label("seq")).group_by(inserted.c.order_id).subquery("latest")
+    changed = (
+        update(Order).where(Order.id == latest.c.order_id)
+        .values(change_seq=func.greatest(Order.change_seq, latest.c.seq), updated_at=func.clock_timestamp())
+        .returning(Order.id, Order.change_seq, Order.updated_at).cte("changed")
+    )
+    return (select(inserted.c.seq, inserted.c.order_id, changed.c.change_seq, changed.c.updated_at)
+            .select_from(inserted.outerjoin(changed, changed.c.id == inserted.c.order_id)))
+
+
 class UnitOfWork:
     """A session inside one transaction, plus the events and notices to publish once it commits."""
 
@@ -87,16 +103,24 @@ class UnitOfWork:
         2. the numbers are drawn by the INSERT itself, one nextval per row in the order the events
            were recorded, while the transaction holds the locks it took for them: the events of one
            order are numbered in the order their transactions took that order's row lock.
-        Nothing is locked beyond the rows the change itself touched."""
+        Nothing is locked beyond the rows the change itself touched.
+        3. in the same statement, each order an event is recorded for gets its change sequence (the largest cursor
+           so far) and `updated_at` from the database clock, just before COMMIT (issue 17: "changed since" pages on
+           change_seq under the horizon, so a change committed late is never skipped)."""
         if not self.pending_events:
             return None
         xid = int((await self.session.execute(ASSIGN_XID)).scalar_one())
         for start in range(0, len(self.pending_events), EVENT_INSERT_ROWS):
             chunk = self.pending_events[start:start + EVENT_INSERT_ROWS]
-            statement = insert(OrderEvent).values([{**values, "seq": NEXT_EVENT_SEQ} for values in chunk]).returning(OrderEvent.seq)
+            rows = (await self.session.execute(_events_statement([{**values, "seq": NEXT_EVENT_SEQ} for values in chunk]))).all()
             # VALUES rows are evaluated in order: the smallest number went to the first row
-            for values, seq in zip(chunk, sorted((await self.session.execute(statement)).scalars().all()), strict=True):
+            for values, seq in zip(chunk, sorted(row.seq for row in rows), strict=True):
                 values["seq"] = seq
+            for row in rows:  # the orders this unit holds see their new change sequence and time
+                order = self.session.identity_map.get(identity_key(Order, row.order_id))
+                if order is not None and row.change_seq is not None:
+                    set_committed_value(order, "change_seq", row.change_seq)
+                    set_committed_value(order, "updated_at", row.updated_at)
         self.committed_events, self.pending_events = self.pending_events, []
         return xid
 
