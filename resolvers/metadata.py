@@ -81,9 +81,11 @@ async def check_filter_access(info: Info, filter: OrderFilterArgs | None) -> Non
 
 
 async def sync_horizon(info: Info) -> int:
-    """The event horizon covering every change committed before this call (app/infra/horizon.py `now`): the UPDATED_AT
-    sort never reads an order whose change_seq is above it, so a change committed late is never skipped."""
-    return await info.context.hub.horizon.now()
+    """The confirmed event horizon, advanced by one round trip (app/infra/horizon.py `advance`): the UPDATED_AT sort
+    never reads an order whose change_seq is above it, so a change committed late is never skipped. `advance`, not
+    `now`: a poll never waits for the write transactions in flight; what they change shows on a later poll. (In the
+    common case, no rollback below, the run of committed numbers covers every change committed before the call.)"""
+    return await info.context.hub.horizon.advance()
 
 
 def _order_payload(order: Order | None) -> dict[str, object]:
