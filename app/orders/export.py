@@ -69,8 +69,9 @@ def order_document(order: Order, lines: list[OrderLine], *, private: bool, globa
 
 
 async def iter_orders_jsonl(db: Database, query: OrderQuery | None, *, private: bool, global_id: GlobalId,
-                            batch: int = EXPORT_BATCH) -> AsyncIterator[bytes]:
+                            batch: int | None = None) -> AsyncIterator[bytes]:
     """The matching orders as JSON Lines (one `bytes` per order, newline included), in id order."""
+    batch = batch or EXPORT_BATCH
     conditions = order_conditions(query)
     after: uuid.UUID | None = None
     while True:
