@@ -229,3 +229,28 @@ async def test_the_cli_reads_csv_and_reports_bad_lines(db, tmp_path):
     async with db.read() as session:
         order = (await session.execute(select(Order).where(Order.external_reference == "C-1"))).scalar_one()
     assert order.marketplace == "zalando" and order.payment_status == "PAID" and to_global_id("Order", order.id)
+
+
+async def test_a_row_placed_whose_result_line_was_lost_is_reported_created_on_the_rerun(db, tmp_path):
+    # given: a finished import whose last result lines are lost (the process died between placing and writing them)
+    await catalog(db)
+    rows = [row(f"Q-{i}") for i in range(12)] + [row("Q-3")]
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, "DATABASE_URL": os.environ["OMS_TEST_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")}
+    first = await asyncio.to_thread(subprocess.run, oms("import-orders", str(path)), env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and "created 12, already imported 1, failed 0" in first.stdout, first.stdout + first.stderr
+    results = tmp_path / "q.jsonl.results.jsonl"
+    kept = results.read_text().splitlines()[:9]
+    results.write_text("\n".join(kept) + "\n" + '{"row": 9, "outcome": "CRE')  # and a line torn in the middle
+    # when: it runs again
+    again = await asyncio.to_thread(subprocess.run, oms("import-orders", str(path)), env=env, capture_output=True, text=True, timeout=300)
+    # then: the same outcomes (rows 9-11 were placed by this import: CREATED; row 12 repeats row 3), nothing placed twice
+    assert "created 12, already imported 1, failed 0 (resumed after row 9)" in again.stdout, again.stdout + again.stderr
+    outcomes = [json.loads(line)["outcome"] for line in results.read_text().splitlines()]
+    assert outcomes == ["CREATED"] * 12 + ["ALREADY_IMPORTED"]
+    assert await count_orders(db) == 12
+    # a changed file is not resumed against the old results
+    path.write_text(path.read_text() + json.dumps(row("Q-99")) + "\n")
+    changed = await asyncio.to_thread(subprocess.run, oms("import-orders", str(path)), env=env, capture_output=True, text=True, timeout=300)
+    assert changed.returncode != 0 and "changed since the import" in changed.stderr
