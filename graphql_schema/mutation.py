@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
@@ -138,7 +140,9 @@ class Mutation:
         "errors (in results[].userErrors, paths `input.orders.N....`): INVALID_INPUT, NOT_FOUND (unknown SKU), OUT_OF_STOCK, "
         "LIMIT_EXCEEDED, IDEMPOTENCY_CONFLICT (`externalReference` imported with another content), UNAVAILABLE (retry the row); "
         "LIMIT_EXCEEDED at `orders` for more than 500 rows. Needs orders:write."))
-    async def import_orders(self, info: Info, input: ImportOrdersInput) -> MutationPayload:
+    async def import_orders(
+        self, info: Info, input: Annotated[ImportOrdersInput, strawberry.argument(description="The rows to import (at most 500).")]
+    ) -> MutationPayload:
         return await partner.import_orders(info, input)
 
     @strawberry.mutation(graphql_type=OrderPayload, description=(
@@ -146,5 +150,7 @@ class Mutation:
         "METADATA_UPDATED event (keys only). Refuses with NOT_FOUND (`orderId`), INVALID_INPUT (`set.N.key`, `remove.N`, "
         "nothing to change), LIMIT_EXCEEDED (`set.N.value` over 1024 characters; `set` over 50 keys or 16 KiB per map). "
         "Needs orders:write."))
-    async def update_order_metadata(self, info: Info, input: UpdateOrderMetadataInput) -> MutationPayload:
+    async def update_order_metadata(
+        self, info: Info, input: Annotated[UpdateOrderMetadataInput, strawberry.argument(description="The order and the entries to set and remove.")]
+    ) -> MutationPayload:
         return await metadata.update_order_metadata(info, input)
