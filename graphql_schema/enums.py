@@ -42,6 +42,9 @@ class OrderSortField(Enum):
     PLACED_AT = "PLACED_AT"
     NUMBER = "NUMBER"
     TOTAL = "TOTAL"
+    UPDATED_AT = strawberry.enum_value("UPDATED_AT", description=(  # partner, issue 17
+        "The order's last change, in commit order (ties by id): a poller paging ASC with `after` from its last cursor never "
+        "skips a change, even one committed late; an order shows up again each time it changes."))
 
 
 @strawberry.enum

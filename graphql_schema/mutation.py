@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
 from graphql_schema.drafts import CompleteDraftInput, CompleteDraftOrderPayload, CreateDraftInput, DraftOrderPayload, UpdateDraftInput  # drafts, issue 18
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
+from graphql_schema.metadata import UpdateOrderMetadataInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
+from graphql_schema.partner import ImportOrdersInput, ImportOrdersPayload
 from graphql_schema.returns import (
     CustomerInquiryMessageInput,
     InquiryIdInput,
@@ -32,7 +36,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
-from resolvers import billing, catalog, fulfilment, orders, returns, webhooks
+from resolvers import billing, catalog, fulfilment, metadata, orders, partner, returns, webhooks
 from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
@@ -201,3 +205,24 @@ class Mutation:
     )
     async def complete_draft_order(self, info: Info, input: CompleteDraftInput) -> MutationPayload:
         return await draft_orders.complete_draft_order(info, input)
+    # partner, issue 17
+    @strawberry.mutation(graphql_type=ImportOrdersPayload, description=(
+        "Import up to 500 orders placed elsewhere (a marketplace's batch), each through placeOrder's rules in its own "
+        "transaction: a bad row never blocks the others. Idempotent per (channel, marketplace, externalReference). Row "
+        "errors (in results[].userErrors, paths `input.orders.N....`): INVALID_INPUT, NOT_FOUND (unknown SKU), OUT_OF_STOCK, "
+        "LIMIT_EXCEEDED, IDEMPOTENCY_CONFLICT (`externalReference` imported with another content), UNAVAILABLE (retry the row); "
+        "LIMIT_EXCEEDED at `orders` for more than 500 rows. Needs orders:write."))
+    async def import_orders(
+        self, info: Info, input: Annotated[ImportOrdersInput, strawberry.argument(description="The rows to import (at most 500).")]
+    ) -> MutationPayload:
+        return await partner.import_orders(info, input)
+
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Set and remove an order's metadata (or, with `private: true`, its privateMetadata) in one change, recorded as a "
+        "METADATA_UPDATED event (keys only). Refuses with NOT_FOUND (`orderId`), INVALID_INPUT (`set.N.key`, `remove.N`, "
+        "nothing to change), LIMIT_EXCEEDED (`set.N.value` over 1024 characters; `set` over 50 keys or 16 KiB per map). "
+        "Needs orders:write."))
+    async def update_order_metadata(
+        self, info: Info, input: Annotated[UpdateOrderMetadataInput, strawberry.argument(description="The order and the entries to set and remove.")]
+    ) -> MutationPayload:
+        return await metadata.update_order_metadata(info, input)

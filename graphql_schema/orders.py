@@ -19,8 +19,10 @@ import models.fulfilment
 import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
 from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
+from graphql_schema.metadata import MetadataFilterInput, MetadataItem
 from resolvers import billing as resolve_billing
 from resolvers import fulfilment as resolve_fulfilment
+from resolvers import metadata as resolve_metadata
 from resolvers import orders as resolve
 from resolvers import pagination
 from resolvers import returns as resolve_returns
@@ -125,6 +127,17 @@ class Order(Node):
     def total(root: models.Order) -> Money:
         return money(root.total, root.currency)
 
+    # partner, issue 17
+    external_reference: str | None = strawberry.field(
+        description="A bulk-imported order's reference at its marketplace or channel (importOrders); null for orders placed here.")
+    marketplace: str | None = strawberry.field(description="The marketplace code an imported order came from, e.g. `amazon-es`.")
+    metadata: list[resolve_metadata.MetadataItem] = strawberry.field(
+        resolver=resolve_metadata.order_metadata, graphql_type=list[MetadataItem],
+        description="Partner key-value strings, sorted by key. Readable with orders:read.")
+    private_metadata: list[resolve_metadata.MetadataItem] | None = strawberry.field(
+        resolver=resolve_metadata.order_private_metadata, graphql_type=list[MetadataItem] | None,
+        description="Private key-value strings, sorted by key. Needs orders:write: without it, null with a FORBIDDEN error on this field.")
+
 
 @strawberry.type
 class OrderStats:
@@ -144,6 +157,13 @@ class OrderFilter:
         default=None, description="true: the promised delivery date is today or past and the order is not delivered"
     )
     updated_after: datetime | None = strawberry.field(default=None, description="changed (status, payment) at or after this moment")
+    # partner, issue 17
+    external_reference: str | None = strawberry.field(default=None, description="The imported order with this external reference.")
+    marketplace: str | None = strawberry.field(default=None, description="Orders imported from this marketplace code.")
+    metadata: list[MetadataFilterInput] | None = strawberry.field(
+        default=None, description="Every condition must hold (key present, with the value if given); at most 20.")
+    private_metadata: list[MetadataFilterInput] | None = strawberry.field(
+        default=None, description="As `metadata`, on privateMetadata. Needs orders:write.")
 
 
 @strawberry.input

@@ -73,6 +73,7 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.receiveReturn": "returns:write",
     "Mutation.openInquiry": "orders:write", "Mutation.replyToInquiry": "orders:write", "Mutation.closeInquiry": "orders:write",
     "Mutation.requestCustomerReturn": PUBLIC, "Mutation.openCustomerInquiry": PUBLIC, "Mutation.postCustomerInquiryMessage": PUBLIC,
+    "Mutation.importOrders": "orders:write", "Mutation.updateOrderMetadata": "orders:write",  # partner, issue 17
     "Subscription.orderStatusChanged": "orders:read", "Subscription.stockLevelChanged": "stock:read", "Subscription.trackOrder": PUBLIC,
     # hooks, issue 17
     "Query.webhookEndpoints": "webhooks:read", "Mutation.createWebhookEndpoint": "webhooks:write",
@@ -111,6 +112,7 @@ FIELD_POLICIES: dict[str, Policy] = {
     # drafts, issue 18
     "DraftOrder.order": Policy.TARGET_IF_LINKED, "DraftOrderEdge.node": Policy.TARGET, "DraftOrderPayload.draftOrder": Policy.WRITTEN,
     "CompleteDraftOrderPayload.draftOrder": Policy.WRITTEN, "CompleteDraftOrderPayload.order": Policy.WRITTEN,
+    "ImportOrderResult.order": Policy.WRITTEN,  # partner, issue 17
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -121,6 +123,8 @@ VALUE_TYPES: dict[str, str] = {
     "InvoiceLine": "Invoice", "TaxBreakdown": "Invoice", "ReturnLine": "Return", "InquiryMessage": "Inquiry",
     "OrderStatusChange": "Subscription.orderStatusChanged (orders:read)", "PageInfo": "its connection",
     "UserError": "its payload",
+    # partner, issue 17 (Order.privateMetadata checks orders:write in its resolver)
+    "MetadataItem": "Order", "ImportOrderResult": "Mutation.importOrders", "ImportOrdersPayload": "Mutation.importOrders",
     **{f"{kind}{suffix}": "its root field" for kind in ("Order", "Product", "StockLevel", "Shipment", "Invoice", "Return", "Inquiry")
        for suffix in ("Connection", "Edge")},
     "OrderEventConnection": "Order", "OrderEventEdge": "Order",

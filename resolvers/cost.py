@@ -292,6 +292,7 @@ OMS_POLICY = CostPolicy(
         "OrderTracking.events": 50, "Query.warehouses": 20, "Query.carriers": 20, "Query.trackedReturns": 10,
         "Query.trackedInquiries": 10,
         "DraftOrder.lines": 100, "DraftOrderPreview.lines": 100, "DraftOrderPreview.problems": 100,  # drafts, issue 18
+        "ImportOrdersPayload.results": 500, "Order.metadata": 50, "Order.privateMetadata": 50,  # partner, issue 17
     },
 )
 

@@ -26,17 +26,43 @@ from app.returns.enums import InspectionResult, ReturnResolution
 # --- orders ----------------------------------------------------------------------------------------
 
 
+class MetadataFilterArgs(Protocol):  # partner, issue 17
+    key: str
+    value: str | None
+
+
 class OrderFilterArgs(Protocol):
     email: str | None
     placed_after: datetime | None
     placed_before: datetime | None
     delivery_at_risk: bool | None
     updated_after: datetime | None
+    external_reference: str | None  # partner, issue 17
+    marketplace: str | None
 
     @property
     def status(self) -> Sequence[OrderStatus] | None: ...
     @property
     def channel(self) -> Sequence[SalesChannel] | None: ...
+    @property
+    def metadata(self) -> Sequence[MetadataFilterArgs] | None: ...
+    @property
+    def private_metadata(self) -> Sequence[MetadataFilterArgs] | None: ...
+
+
+class MetadataItemArgs(Protocol):  # partner, issue 17
+    key: str
+    value: str
+
+
+class UpdateOrderMetadataArgs(Protocol):
+    order_id: strawberry.ID
+    private: bool | None
+
+    @property
+    def set(self) -> Sequence[MetadataItemArgs] | None: ...
+    @property
+    def remove(self) -> Sequence[str] | None: ...
 
 
 class OrderSortArgs(Protocol):
@@ -70,9 +96,10 @@ class PaymentArgs(Protocol):
     def method(self) -> PaymentMethod: ...
 
 
-class PlaceOrderArgs(Protocol):
+class OrderRequestArgs(Protocol):
+    """What placeOrder and an importOrders row share."""
+
     email: str
-    idempotency_key: str | None
 
     @property
     def channel(self) -> SalesChannel: ...
@@ -84,6 +111,21 @@ class PlaceOrderArgs(Protocol):
     def billing_address(self) -> AddressArgs | None: ...
     @property
     def payment(self) -> PaymentArgs | None: ...
+
+
+class PlaceOrderArgs(OrderRequestArgs, Protocol):
+    idempotency_key: str | None
+
+
+class ImportOrderRowArgs(OrderRequestArgs, Protocol):  # partner, issue 17
+    external_reference: str
+    marketplace: str | None
+    paid_externally: bool | None
+
+
+class ImportOrdersArgs(Protocol):
+    @property
+    def orders(self) -> Sequence[ImportOrderRowArgs]: ...
 
 
 class OrderIdArgs(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,9 +20,10 @@ from app.orders.enums import SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
 from resolvers import pagination
-from resolvers.errors import MutationOutcome, run_mutation, user_errors
+from resolvers.errors import MutationOutcome, UserError, run_mutation, user_errors
 from resolvers.ids import decode_id, id_of
-from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
+from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderRequestArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
+from resolvers.metadata import check_filter_access, order_query, sync_horizon
 from resolvers.planner.api import Planned, planned
 from resolvers.types import Info, MutationPayload
 
@@ -31,7 +32,11 @@ SORT_KEYS: dict[str, pagination.Key[Any]] = {
     "PLACED_AT": pagination.time_key(Order.placed_at),
     "NUMBER": pagination.Key(Order.serial, int, int),
     "TOTAL": pagination.Key(Order.total, str, Decimal),
+    # partner, issue 17: the order's last change in commit order, read under the event horizon (resolvers/metadata.py)
+    "UPDATED_AT": pagination.Key(Order.change_seq, int, int),
 }
+# Client idempotency keys may not take the prefixes of derived keys (bulk import, drafts): no collision possible.
+RESERVED_KEY_PREFIXES = ("import:", "draft:")
 EVENTS_PAGE_MAX = 500
 
 
@@ -42,29 +47,8 @@ class OrderStats:
     count_by_channel: dict[str, int]
 
 
-def _enum_values(values: Sequence[Enum] | None) -> list[str] | None:
-    return [v.value for v in values] if values else None
-
-
 def _order_conditions(filter: OrderFilterArgs | None) -> list[ColumnElement[bool]]:
-    if filter is None:
-        return []
-    conditions: list[ColumnElement[bool]] = []
-    if statuses := _enum_values(filter.status):
-        conditions.append(Order.status.in_(statuses))
-    if channels := _enum_values(filter.channel):
-        conditions.append(Order.channel.in_(channels))
-    if filter.email:
-        conditions.append(Order.email == filter.email.strip().lower())
-    if filter.placed_after:
-        conditions.append(Order.placed_at >= filter.placed_after)
-    if filter.placed_before:
-        conditions.append(Order.placed_at < filter.placed_before)
-    if filter.delivery_at_risk is not None:
-        conditions.append(queries.delivery_at_risk(filter.delivery_at_risk))
-    if filter.updated_after:
-        conditions.append(queries.updated_after(filter.updated_after))
-    return conditions
+    return queries.order_conditions(order_query(filter))
 
 
 async def order(info: Info, id: str | None = None, number: str | None = None) -> Order | Planned | None:
@@ -86,14 +70,17 @@ async def orders(
     info: Info, first: int | None = None, after: str | None = None, filter: OrderFilterArgs | None = None, sort: OrderSortArgs | None = None
 ) -> pagination.Connection[Order] | Planned:
     await info.context.require("orders:read")
-    if (json := await planned(info, "Query.orders", {"first": first, "after": after, "filter": filter, "sort": sort})) is not None:
-        return json
+    await check_filter_access(info, filter)
     field: str = sort.field.value if sort else "PLACED_AT"
+    # UPDATED_AT: never past the event horizon, so a poller resuming after its cursor skips no late commit
+    horizon = await sync_horizon(info) if field == "UPDATED_AT" else None
+    args = {"first": first, "after": after, "filter": filter, "sort": sort, "horizon": horizon}
+    if (json := await planned(info, "Query.orders", args)) is not None:
+        return json
     descending = (sort.direction.value == "DESC") if sort else True
     keys = (SORT_KEYS[field], pagination.uuid_key(Order.id))
-    page = await pagination.keyset(
-        info.context.db, Order, keys, where=_order_conditions(filter), first=first, after=after, descending=descending
-    )
+    where = _order_conditions(filter) + ([queries.changed_up_to(horizon)] if horizon is not None else [])
+    page = await pagination.keyset(info.context.db, Order, keys, where=where, first=first, after=after, descending=descending)
     info.context.loaders.prime_orders([edge.node for edge in page.edges])
     return page
 
@@ -141,8 +128,8 @@ def _order_payload(order: Order | None) -> dict[str, object]:
     return {"order": order}
 
 
-async def place_order(info: Info, input: PlaceOrderArgs) -> MutationPayload:
-    request = PlaceOrderRequest(
+def placement_request(input: OrderRequestArgs, idempotency_key: str | None) -> PlaceOrderRequest:
+    return PlaceOrderRequest(
         channel=input.channel,
         email=input.email,
         lines=[LineRequest(line.sku, line.quantity, line.customization) for line in input.lines],
@@ -150,11 +137,18 @@ async def place_order(info: Info, input: PlaceOrderArgs) -> MutationPayload:
         billing_address=_address(input.billing_address),
         payment_method=input.payment.method if input.payment else None,
         payment_token=input.payment.token if input.payment else None,
-        idempotency_key=input.idempotency_key,
+        idempotency_key=idempotency_key,
     )
+
+
+async def place_order(info: Info, input: PlaceOrderArgs) -> MutationPayload:
+    request = placement_request(input, input.idempotency_key)
     # Not `run_mutation`'s one unit of work: a card placement runs two transactions around the provider's call
     # (app/flows/placement.py `place`); the answer is shaped the same way.
     actor = (await info.context.require("orders:write")).actor
+    if (input.idempotency_key or "").startswith(RESERVED_KEY_PREFIXES):
+        return MutationOutcome(_order_payload(None), [UserError(["input", "idempotencyKey"], "INVALID_INPUT",
+                                                                "idempotencyKey may not start with 'import:' or 'draft:'.")], None)
     try:
         placed = await placement.place(info.context.db, request=request, actor=actor)
     except DomainError as exc:

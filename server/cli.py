@@ -273,6 +273,50 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def cmd_import_orders(args: argparse.Namespace, settings: Settings) -> int:
+    """Issue 17: server/bulk.py has the file formats and how a rerun resumes."""
+    from pathlib import Path
+
+    from server.bulk import import_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"oms import-orders: no such file {path}", file=sys.stderr)
+        return 2
+    summary = _with_db(settings, lambda db: import_file(db, path, actor=f"import:{args.actor}", progress=not args.no_progress))
+    print(f"oms import-orders: {summary.line()}; results in {path.name}.results.jsonl")
+    return 1 if summary.failed else 0
+
+
+def cmd_export_orders(args: argparse.Namespace, settings: Settings) -> int:
+    """Issue 17: every matching order as JSON Lines on stdout (the bytes of GET /exports/orders.jsonl)."""
+    from app.orders.export import iter_orders_jsonl
+    from resolvers.ids import to_global_id
+    from server.bulk import export_query
+
+    try:
+        query = export_query(status=args.status, channel=args.channel, email=args.email, placed_after=args.placed_after,
+                             placed_before=args.placed_before, updated_after=args.updated_after, delivery_at_risk=args.delivery_at_risk,
+                             external_reference=args.external_reference, marketplace=args.marketplace, metadata=args.metadata,
+                             private_metadata=args.private_metadata)
+    except ValueError as exc:
+        print(f"oms export-orders: {exc}", file=sys.stderr)
+        return 2
+
+    async def export(db: Any) -> int:
+        count = 0
+        out = sys.stdout.buffer
+        async for line in iter_orders_jsonl(db, query, private=not args.no_private, global_id=to_global_id):
+            out.write(line)
+            count += 1
+        out.flush()
+        return count
+
+    count = _with_db(settings, export)
+    print(f"oms export-orders: {count} orders", file=sys.stderr)
+    return 0
+
+
 class StripQueryString(logging.Filter):
     """uvicorn.access logs `GET /graphql?query=…&variables=…`: a GET's variables (emails, tracking pairs)
     would land in the log. Keep the path only (issue 13)."""
@@ -315,6 +359,20 @@ def build_parser() -> argparse.ArgumentParser:
     apikey.set_defaults(run=cmd_apikey)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(run=cmd_export_schema)
     sub.add_parser("check", help="verify the data invariants; exits 1 with a report on any violation").set_defaults(run=cmd_check)
+    # partner, issue 17
+    importer = sub.add_parser("import-orders", help="import orders from JSON Lines (importOrders rows) or CSV; resumable")
+    importer.add_argument("file")
+    importer.add_argument("--actor", default="cli", help="recorded on the orders' events as import:<actor>")
+    importer.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
+    importer.set_defaults(run=cmd_import_orders)
+    exporter = sub.add_parser("export-orders", help="print every matching order as JSON Lines (filters as orders(filter:))")
+    for option in ("--status", "--channel", "--metadata", "--private-metadata"):
+        exporter.add_argument(option, action="append", default=[], help="repeatable; metadata as KEY or KEY=VALUE")
+    for option in ("--email", "--placed-after", "--placed-before", "--updated-after", "--delivery-at-risk", "--external-reference",
+                   "--marketplace"):
+        exporter.add_argument(option)
+    exporter.add_argument("--no-private", action="store_true", help="leave privateMetadata out (as an orders:read-only key sees it)")
+    exporter.set_defaults(run=cmd_export_orders)
     return parser
 
 

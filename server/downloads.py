@@ -11,15 +11,17 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.auth.service import authenticate, bearer_token
 from app.billing import documents as invoice_documents
 from app.fulfilment import documents as shipping_documents
+from app.orders import export as order_export
 from app.orders import promise as calendar
 from models.billing import Invoice
-from resolvers.ids import from_global_id
+from resolvers.ids import from_global_id, to_global_id
+from server import bulk
 
 NO_STORE = "private, no-store"
 
@@ -110,9 +112,41 @@ invoice_pdf = _invoice_route(invoice_documents.render_pdf, "application/pdf", "p
 invoice_html = _invoice_route(invoice_documents.render_html, "text/html; charset=utf-8", "html")
 
 
+async def orders_jsonl(request: Request) -> Response:
+    """GET /exports/orders.jsonl (issue 17): every matching order as JSON Lines, streamed (`oms export-orders`' bytes).
+    Needs orders:read; privateMetadata (its lines and its filter) needs orders:write too. Filters as `orders(filter:)`:
+    status, channel (repeatable or comma-separated), email, placedAfter, placedBefore, updatedAfter, deliveryAtRisk,
+    externalReference, marketplace, metadata / privateMetadata (KEY or KEY=VALUE, repeatable). A bad value: 400."""
+    if (refusal := await _refusal(request, "orders:read")) is not None:
+        return refusal
+    params = request.query_params
+    unknown = sorted(set(params) - EXPORT_PARAMETERS)
+    if unknown:
+        return JSONResponse({"error": f"Unknown parameter {unknown[0]!r}."}, status_code=400)
+    private = await _refusal(request, "orders:write") is None
+    if params.getlist("privateMetadata") and not private:
+        return JSONResponse({"error": "Filtering on privateMetadata needs the 'orders:write' scope."}, status_code=403)
+    try:
+        query = bulk.export_query(
+            status=params.getlist("status"), channel=params.getlist("channel"), email=params.get("email"), placed_after=params.get("placedAfter"),
+            placed_before=params.get("placedBefore"), updated_after=params.get("updatedAfter"), delivery_at_risk=params.get("deliveryAtRisk"),
+            external_reference=params.get("externalReference"), marketplace=params.get("marketplace"), metadata=params.getlist("metadata"),
+            private_metadata=params.getlist("privateMetadata"),
+        )
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    lines = order_export.iter_orders_jsonl(request.app.state.db, query, private=private, global_id=to_global_id)
+    return StreamingResponse(lines, media_type="application/x-ndjson",
+                             headers={"Content-Disposition": 'attachment; filename="orders.jsonl"', "Cache-Control": NO_STORE})
+
+
+EXPORT_PARAMETERS = frozenset({"status", "channel", "email", "placedAfter", "placedBefore", "updatedAfter", "deliveryAtRisk", "externalReference",
+                               "marketplace", "metadata", "privateMetadata"})
+
 ROUTES = [
     Route("/documents/pick-lists/{pick_list_id}.csv", pick_list_csv, methods=["GET"]),
     Route("/documents/orders/{order_id}/packing-slip.pdf", packing_slip_pdf, methods=["GET"]),
     Route("/documents/invoices/{number}.pdf", invoice_pdf, methods=["GET"]),
     Route("/documents/invoices/{number}.html", invoice_html, methods=["GET"]),
+    Route("/exports/orders.jsonl", orders_jsonl, methods=["GET"]),  # partner, issue 17
 ]

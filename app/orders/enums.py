@@ -92,3 +92,4 @@ class OrderEventType(StrEnum):
     INQUIRY_MESSAGE = "INQUIRY_MESSAGE"
     INQUIRY_CLOSED = "INQUIRY_CLOSED"
     SHIPMENT_RETURNED = "SHIPMENT_RETURNED"  # alerts, issue 19: a parcel came back to the sender; its units restocked
+    METADATA_UPDATED = "METADATA_UPDATED"  # partner

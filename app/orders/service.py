@@ -51,11 +51,17 @@ class PlaceOrderRequest:
     payment_method: PaymentMethod | None = None
     payment_token: str | None = field(default=None, repr=False)
     idempotency_key: str | None = None
+    # partner, issue 17: a bulk-imported order's reference at its marketplace (app/flows/imports.py), stored on the order
+    external_reference: str | None = None
+    marketplace: str | None = None
 
     def fingerprint(self) -> str:
         """What makes two requests "the same input" for idempotency (the key itself excluded)."""
         body = asdict(self)
         body.pop("idempotency_key")
+        for name in ("external_reference", "marketplace"):  # absent: the fingerprint stays what it was before issue 17
+            if body[name] is None:
+                body.pop(name)
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -310,6 +316,7 @@ async def write_order(
         estimated_delivery_date=estimated_delivery_date,
         idempotency_key=request.idempotency_key or None,
         request_fingerprint=request.fingerprint() if request.idempotency_key else None,
+        external_reference=request.external_reference, marketplace=request.marketplace,
     )
     if serial is not None:
         order.serial = serial

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any
@@ -12,6 +13,7 @@ from app.orders.queries import PROMISE_KEPT_OR_MOOT
 from models import Order
 from resolvers import pagination
 from resolvers.ids import id_of
+from resolvers.metadata import MAX_METADATA_FILTERS
 from resolvers.orders import EVENTS_PAGE_MAX, SORT_KEYS
 from resolvers.planner.connections import decimal_key, int_key, keyset_bound, keyset_connection, nested_connection, numbered, time_key, uuid_key
 from resolvers.planner.core import (
@@ -153,7 +155,8 @@ ORDER = register(TypeMapping("Order", {
 # ---------------------------------------------------------------- roots: orders, order, node(Order)
 
 # OrderSortField -> its keyset column (resolvers.orders.SORT_KEYS), ties broken by id
-SORT_COLUMNS = {"PLACED_AT": time_key("placed_at"), "NUMBER": int_key("serial"), "TOTAL": decimal_key("total")}
+SORT_COLUMNS = {"PLACED_AT": time_key("placed_at"), "NUMBER": int_key("serial"), "TOTAL": decimal_key("total"),
+                "UPDATED_AT": int_key("change_seq")}
 
 
 def _values(values: Sequence[Enum] | None) -> list[str] | None:
@@ -164,15 +167,39 @@ def _filter(bind: Bind) -> Any:
     return bind.args.get("filter")
 
 
+def _metadata_shape(values: Any) -> tuple[bool, ...]:
+    """Per metadata condition: whether it has a value (`@>`) or not (`?`); too many: the ordinary resolver refuses."""
+    if not values:
+        return ()
+    if len(values) > MAX_METADATA_FILTERS:
+        raise Fallback()
+    return tuple(v.value is not None for v in values)
+
+
+def _metadata_conditions(c: Compiler, column: str, field: str, shape: tuple[bool, ...]) -> list[str]:
+    """app.orders.queries._metadata_matches: `@>` / `?` (jsonb_exists would not use the GIN index)."""
+
+    def contained(i: int) -> Any:
+        return lambda bind: json.dumps({getattr(_filter(bind), field)[i].key: getattr(_filter(bind), field)[i].value})
+
+    def key(i: int) -> Any:
+        return lambda bind: getattr(_filter(bind), field)[i].key
+
+    return [f"{column} @> {c.param(contained(i), 'jsonb')}" if with_value else f"{column} ? {c.param(key(i), 'text')}"
+            for i, with_value in enumerate(shape)]
+
+
 def order_conditions(c: Compiler) -> list[str]:
-    """resolvers.orders._order_conditions, in SQL with parameters; which conditions apply is the plan's shape."""
+    """app.orders.queries.order_conditions (via resolvers.metadata.order_query), in SQL with parameters; which
+    conditions apply is the plan's shape. Every OrderFilter field is compiled here (a new one must be too, or Fallback)."""
     shape = c.shape("orders.filter", lambda bind: None if _filter(bind) is None else (
         bool(_values(_filter(bind).status)), bool(_values(_filter(bind).channel)), bool(_filter(bind).email),
         bool(_filter(bind).placed_after), bool(_filter(bind).placed_before), _filter(bind).delivery_at_risk,
-        bool(_filter(bind).updated_after)))
+        bool(_filter(bind).updated_after), bool(_filter(bind).external_reference), bool(_filter(bind).marketplace),
+        _metadata_shape(_filter(bind).metadata), _metadata_shape(_filter(bind).private_metadata)))
     if shape is None:
         return []
-    status, channel, email, after, before, at_risk, updated = shape
+    status, channel, email, after, before, at_risk, updated, reference, marketplace, public, private = shape
     conditions = []
     if status:
         conditions.append(f"status = ANY({c.param(lambda b: _values(_filter(b).status), 'varchar[]')})")
@@ -191,15 +218,31 @@ def order_conditions(c: Compiler) -> list[str]:
         conditions.append(risky if at_risk else f"NOT {risky}")
     if updated:
         conditions.append(f"updated_at >= {c.param(lambda b: _filter(b).updated_after, 'timestamptz')}")
+    if reference:
+        conditions.append(f"external_reference = {c.param(lambda b: _filter(b).external_reference.strip(), 'varchar')}")
+    if marketplace:
+        conditions.append(f"marketplace = {c.param(lambda b: _filter(b).marketplace.strip(), 'varchar')}")
+    conditions += _metadata_conditions(c, "metadata", "metadata", public)
+    conditions += _metadata_conditions(c, "private_metadata", "private_metadata", private)
     return conditions
+
+
+def _horizon(bind: Bind) -> int:
+    horizon = bind.args.get("horizon")
+    if horizon is None:
+        raise Fallback()  # resolvers.orders computes it for UPDATED_AT
+    return int(horizon)
 
 
 def orders_root(c: Compiler, selected: Selected) -> str:
     sort_field, descending = c.shape("orders.sort", lambda bind: (
         (bind.args["sort"].field.value, bind.args["sort"].direction.value == "DESC") if bind.args.get("sort") else ("PLACED_AT", True)))
+    conditions = order_conditions(c)
+    if sort_field == "UPDATED_AT":  # queries.changed_up_to: never past the event horizon
+        conditions.append(f"change_seq <= {c.param(_horizon, 'bigint')}")
     return keyset_connection(c, selected, table="orders", node_type="Order", keys=(SORT_COLUMNS[sort_field], uuid_key()),
                              bound=keyset_bound((SORT_KEYS[sort_field], pagination.uuid_key(Order.id))), descending=descending,
-                             conditions=order_conditions(c))
+                             conditions=conditions)
 
 
 def _order_id(bind: Bind) -> Any:
