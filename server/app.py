@@ -42,7 +42,7 @@ from app.infra.ratelimit import RateLimiter
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
-from server import downloads, guards, observability, pages, ws_keys
+from server import downloads, guards, observability, pages, schema_download, ws_keys
 from server.cors import Origins, PathCORS
 from server.http_protocol import STATIC_DIR, BrowserProtocolMixin, StreamLimiter
 
@@ -243,6 +243,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.router.routes.extend(
         [
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            schema_download.route(graphql.schema, production=settings.production),  # issue 17
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
