@@ -26,7 +26,8 @@ from resolvers import billing, catalog, fulfilment, orders, returns
 from resolvers.types import Info, MutationPayload
 
 
-@strawberry.type
+@strawberry.type(description="Writes. Each takes one `input` and answers a payload with the changed objects and `userErrors`; a refused "
+                  "request writes nothing. Each needs the write scope it names; the customer ones are public.")
 class Mutation:
     @strawberry.mutation(graphql_type=PlaceOrderPayload, description=(
         "Places an order: checks it, reserves its stock in the warehouses serving its channel (never oversold), promises a "
