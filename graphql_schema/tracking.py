@@ -18,8 +18,8 @@ class OrderTracking:
     placed_at: datetime = strawberry.field(description="When it was placed (UTC).")
     estimated_delivery_date: date | None = strawberry.field(description="The day its last parcel should arrive; null when no estimate can "
                                                             "be given.")
-    shipments: list[Shipment] = strawberry.field(description="Its parcels with carrier, tracking and estimate (their `order` and packing "
-                                                 "slip stay hidden).")
+    shipments: list[Shipment] = strawberry.field(description="Its parcels with carrier, tracking and estimate (their `order` still needs "
+                                                 "orders:read; packingSlipUrl is null without shipments:read).")
     events: list[OrderEvent] = strawberry.field(description="The customer's part of the timeline, oldest first: status changes, shipping, "
                                                 "and the return and case steps; no actor and no data.")
 
