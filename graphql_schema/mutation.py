@@ -22,7 +22,17 @@ from graphql_schema.returns import (
     ReturnDecisionInput,
     ReturnPayload,
 )
-from resolvers import billing, catalog, fulfilment, orders, returns
+from graphql_schema.webhooks import (  # hooks, issue 17
+    CreateWebhookEndpointInput,
+    CreateWebhookEndpointPayload,
+    DeleteWebhookEndpointInput,
+    DeleteWebhookEndpointPayload,
+    ReplayWebhookDeliveriesInput,
+    ReplayWebhookDeliveriesPayload,
+    UpdateWebhookEndpointInput,
+    WebhookEndpointPayload,
+)
+from resolvers import billing, catalog, fulfilment, orders, returns, webhooks
 from resolvers.types import Info, MutationPayload
 
 
@@ -237,3 +247,37 @@ class Mutation:
     ))
     async def post_customer_inquiry_message(self, info: Info, input: Input[CustomerInquiryMessageInput]) -> MutationPayload:
         return await returns.post_customer_inquiry_message(info, input)
+
+    # hooks, issue 17: webhooks
+    @strawberry.mutation(
+        graphql_type=CreateWebhookEndpointPayload,
+        description="Register an endpoint for the order events; its signing secret is returned this once. It receives events from now on "
+                    "(no history: replayWebhookDeliveries sends older ones). Needs webhooks:write. Refuses with INVALID_INPUT (input.url: "
+                    "not http(s), user info, a private or loopback target; input.eventTypes.N: an unknown type).",
+    )
+    async def create_webhook_endpoint(self, info: Info, input: CreateWebhookEndpointInput) -> MutationPayload:
+        return await webhooks.create_endpoint(info, input)
+
+    @strawberry.mutation(
+        graphql_type=WebhookEndpointPayload,
+        description="Change an endpoint's URL, event types, channels or active flag. Needs webhooks:write. Refuses with NOT_FOUND "
+                    "(input.endpointId) or INVALID_INPUT (as createWebhookEndpoint).",
+    )
+    async def update_webhook_endpoint(self, info: Info, input: UpdateWebhookEndpointInput) -> MutationPayload:
+        return await webhooks.update_endpoint(info, input)
+
+    @strawberry.mutation(
+        graphql_type=DeleteWebhookEndpointPayload,
+        description="Delete an endpoint: nothing more is sent to it. Needs webhooks:write. Refuses with NOT_FOUND (input.endpointId).",
+    )
+    async def delete_webhook_endpoint(self, info: Info, input: DeleteWebhookEndpointInput) -> MutationPayload:
+        return await webhooks.delete_endpoint(info, input)
+
+    @strawberry.mutation(
+        graphql_type=ReplayWebhookDeliveriesPayload,
+        description="Send an endpoint every event after the cursor `after` again (delivered and dead ones too, same webhook-id), in order "
+                    "per order. Needs webhooks:write. Refuses with NOT_FOUND (input.endpointId) or INVALID_INPUT (input.after: not a cursor, "
+                    "or one in the future).",
+    )
+    async def replay_webhook_deliveries(self, info: Info, input: ReplayWebhookDeliveriesInput) -> MutationPayload:
+        return await webhooks.replay_deliveries(info, input)

@@ -12,6 +12,7 @@ import models
 import models.billing
 import models.fulfilment
 import models.returns
+import models.webhooks
 import resolvers.orders  # named in full in annotations: inside Query, `orders` is the field
 from graphql_schema.billing import Invoice
 from graphql_schema.catalog import Product, StockLevel, Warehouse
@@ -21,7 +22,8 @@ from graphql_schema.fulfilment import Carrier, Shipment
 from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
 from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
 from graphql_schema.tracking import OrderTracking
-from resolvers import billing, catalog, fulfilment, node, orders, pagination, returns, tracking
+from graphql_schema.webhooks import WebhookEndpoint  # hooks, issue 17
+from resolvers import billing, catalog, fulfilment, node, orders, pagination, returns, tracking, webhooks
 from resolvers.planner.api import Planned
 from resolvers.types import Info
 
@@ -127,3 +129,11 @@ class Query:
     )
     async def tracked_inquiries(self, info: Info, number: TrackedNumber, email: TrackedEmail) -> list[models.returns.Inquiry]:
         return await returns.tracked_inquiries(info, number=number, email=email)
+
+    @strawberry.field(graphql_type=Connection[WebhookEndpoint], description="The webhook endpoints, newest first; `first` at most 100. Needs webhooks:read.")
+    async def webhook_endpoints(
+        self, info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size, at most 100 (default 20).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")] = None,
+    ) -> pagination.Connection[models.webhooks.WebhookEndpoint]:
+        return await webhooks.list_endpoints(info, first=first, after=after)

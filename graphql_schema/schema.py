@@ -20,11 +20,12 @@ from graphql_schema.orders import Order
 from graphql_schema.query import Query
 from graphql_schema.returns import Inquiry, Return
 from graphql_schema.subscription import Subscription
+from graphql_schema.webhooks import WebhookDelivery, WebhookEndpoint
 from resolvers import access, cost, limits, logs, node
 from resolvers.live import SharedEventExecutionContext
 
 # Every Node type, each once: exactly the types resolvers.node registers (model, scope, loader).
-NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice, Return, Inquiry]
+NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice, Return, Inquiry, WebhookEndpoint, WebhookDelivery]
 _names = [get_object_definition(t, strict=True).name for t in NODE_TYPES]
 if sorted(_names) != sorted(node.NODE_TYPES):
     raise RuntimeError(f"Node types {sorted(_names)} differ from resolvers.node.NODE_TYPES {sorted(node.NODE_TYPES)}")

@@ -74,6 +74,10 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.openInquiry": "orders:write", "Mutation.replyToInquiry": "orders:write", "Mutation.closeInquiry": "orders:write",
     "Mutation.requestCustomerReturn": PUBLIC, "Mutation.openCustomerInquiry": PUBLIC, "Mutation.postCustomerInquiryMessage": PUBLIC,
     "Subscription.orderStatusChanged": "orders:read", "Subscription.stockLevelChanged": "stock:read", "Subscription.trackOrder": PUBLIC,
+    # hooks, issue 17
+    "Query.webhookEndpoints": "webhooks:read", "Mutation.createWebhookEndpoint": "webhooks:write",
+    "Mutation.updateWebhookEndpoint": "webhooks:write", "Mutation.deleteWebhookEndpoint": "webhooks:write",
+    "Mutation.replayWebhookDeliveries": "webhooks:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -97,6 +101,10 @@ FIELD_POLICIES: dict[str, Policy] = {
     "ReturnLine.restockWarehouse": Policy.EMBEDDED,
     "ReturnEdge.node": Policy.TARGET, "ReturnPayload.return": Policy.WRITTEN,
     "Inquiry.order": Policy.TARGET_IF_LINKED, "InquiryEdge.node": Policy.TARGET, "InquiryPayload.inquiry": Policy.WRITTEN,
+    # hooks, issue 17
+    "WebhookEndpointEdge.node": Policy.TARGET, "WebhookDeliveryEdge.node": Policy.TARGET, "WebhookDelivery.order": Policy.TARGET,
+    "CreateWebhookEndpointPayload.endpoint": Policy.WRITTEN, "WebhookEndpointPayload.endpoint": Policy.WRITTEN,
+    "ReplayWebhookDeliveriesPayload.endpoint": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -112,6 +120,10 @@ VALUE_TYPES: dict[str, str] = {
     "OrderEventConnection": "Order", "OrderEventEdge": "Order",
     **{f"{kind}Payload": "its mutation" for kind in (
         "Order", "PlaceOrder", "StockLevel", "Product", "Warehouse", "PickList", "Shipment", "Payment", "Invoice", "Return", "Inquiry")},
+    # hooks, issue 17
+    "WebhookAttempt": "WebhookDelivery", "WebhookEndpointConnection": "Query.webhookEndpoints (webhooks:read)",
+    "WebhookDeliveryConnection": "WebhookEndpoint", "WebhookEndpointEdge": "its connection", "WebhookDeliveryEdge": "its connection",
+    **{f"{kind}Payload": "its mutation" for kind in ("CreateWebhookEndpoint", "WebhookEndpoint", "DeleteWebhookEndpoint", "ReplayWebhookDeliveries")},
 }
 
 

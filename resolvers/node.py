@@ -17,6 +17,7 @@ from models import Order, Product, StockLevel, Warehouse
 from models.billing import Invoice, Payment
 from models.fulfilment import PickList, Shipment
 from models.returns import Inquiry, ReturnRequest
+from models.webhooks import WebhookDelivery, WebhookEndpoint
 from resolvers.ids import from_global_id
 from resolvers.loaders import IdentifiedT, Loaders
 from resolvers.planner.api import planned
@@ -44,6 +45,8 @@ NODE_TYPES: dict[str, NodeType[Any]] = {
     "Invoice": NodeType(Invoice, "invoices:read"),
     "Return": NodeType(ReturnRequest, "returns:read"),
     "Inquiry": NodeType(Inquiry, "orders:read"),
+    "WebhookEndpoint": NodeType(WebhookEndpoint, "webhooks:read"),  # hooks, issue 17
+    "WebhookDelivery": NodeType(WebhookDelivery, "webhooks:read"),
 }
 
 

@@ -31,7 +31,6 @@ from strawberry.subscriptions import (
 
 from app.auth.service import bearer_token, still_valid
 from app.billing import config as billing_config
-from app.flows.expiry import ExpiryWorker
 from app.infra import metrics as prometheus
 from app.infra.database import Database
 from app.infra.faults import Unavailable, is_connection_error
@@ -43,6 +42,7 @@ from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
 from server import downloads, guards, observability, pages, schema_download, ws_keys
+from server.background import background_tasks
 from server.cors import Origins, PathCORS
 from server.http_protocol import STATIC_DIR, BrowserProtocolMixin, StreamLimiter
 
@@ -147,27 +147,33 @@ class GraphQLApp(BrowserProtocolMixin, guards.JSONGuard, GraphQL[Context, None])
         return None
 
 
-@contextlib.asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    db = Database(
+def open_database(settings: Settings) -> Database:
+    """The process's database (pool, timeouts, replica) as the settings say: the app's and `oms worker`'s."""
+    return Database(
         settings.database_url or "", pool_size=settings.db_pool_size, lock_timeout_ms=settings.db_lock_timeout_ms,
         statement_timeout_ms=settings.db_statement_timeout_ms, retry_budget_ms=settings.db_retry_budget_ms, pre_ping=settings.db_pre_ping,
         replica_url=settings.database_replica_url, replica_max_wait_ms=settings.replica_max_wait_ms,
     )
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db = open_database(settings)
     hub = LiveHub(db, settings.broadcast_url, poll_interval=settings.live_poll_seconds)
     app.state.db, app.state.hub = db, hub
     billing_config.configure(settings)
     await hub.start()
-    payment_expiry = ExpiryWorker(db, settings.expiry_interval_seconds)
-    payment_expiry.start()
+    background = app.state.background = background_tasks(db, hub, settings)  # server/background.py: the list `oms worker` runs too
+    for task in background:
+        task.start()
     key_sweeper = ws_keys.Sweeper(_socket_key, lambda ids: _valid_keys(db, ids), settings.key_sweep_seconds)  # issue 13
     key_sweeper.start()
     try:
         yield
     finally:
         # bounded, so that SIGTERM exits within the drain time + ~2 s even with the database gone
-        for step in (key_sweeper.stop, app.state.rate_limiter.close, payment_expiry.stop, hub.stop, db.dispose):
+        for step in (key_sweeper.stop, app.state.rate_limiter.close, *(task.stop for task in reversed(background)), hub.stop, db.dispose):
             try:
                 await asyncio.wait_for(step(), 2)
             except Exception:

@@ -1,4 +1,4 @@
-"""`oms` command line: serve, migrate, seed, apikey, export-schema, check."""
+"""`oms` command line: serve, worker, migrate, seed, apikey, export-schema, check."""
 
 from __future__ import annotations
 
@@ -181,6 +181,66 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if server.started else 3
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """The background tasks of server/background.py and no HTTP (hooks, issue 17): for deployments that run them
+    apart from `oms serve` (which runs them too; both are safe side by side). Logs `worker ready` once they run;
+    SIGTERM or SIGINT stops them in reverse order."""
+    from app.infra.migrate import head_revisions
+
+    url = database_url(settings)
+    settings = replace(settings, database_url=url)
+
+    async def current_revisions() -> set[str]:
+        from sqlalchemy import text
+
+        from app.infra.database import Database
+
+        db = Database(url, pool_size=1)
+        try:
+            async with db.read() as session:
+                return set((await session.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+        finally:
+            await db.dispose()
+
+    if asyncio.run(current_revisions()) != head_revisions():
+        print("the database is not migrated to head: run `oms migrate` (or `oms serve`) first", file=sys.stderr)
+        return 3
+    quiet_logs()
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+async def run_worker(settings: Settings) -> None:
+    from app.billing import config as billing_config
+    from app.infra.hub import LiveHub
+    from server.app import open_database
+    from server.background import background_tasks
+
+    db = open_database(settings)
+    # The hub only to learn the confirmed horizon of the event log and hear other processes' notices: no subscribers.
+    hub = LiveHub(db, settings.broadcast_url, poll_interval=settings.live_poll_seconds)
+    billing_config.configure(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await hub.start()
+    tasks = background_tasks(db, hub, settings)
+    try:
+        for task in tasks:
+            task.start()
+        log.info("worker ready: %s", ", ".join(type(task).__name__ for task in tasks))
+        await stopping.wait()
+        log.info("worker stopping")
+    finally:
+        for step in (*(task.stop for task in reversed(tasks)), hub.stop, db.dispose):
+            try:
+                async with asyncio.timeout(5):
+                    await step()
+            except Exception:
+                log.warning("shutdown step %s did not finish cleanly", step.__qualname__, exc_info=True)
+
+
 def _bound_server_class() -> Any:
     import uvicorn
 
@@ -238,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="load the demo data set when the database is empty")
     serve.set_defaults(run=cmd_serve)
+    sub.add_parser("worker", help="run only the background tasks (webhook delivery, expiry), no HTTP").set_defaults(run=cmd_worker)
     sub.add_parser("migrate", help="run migrations to head").set_defaults(run=cmd_migrate)
     seed = sub.add_parser("seed", help="load data")
     seed.add_argument("--demo", action="store_true")

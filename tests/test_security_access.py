@@ -21,6 +21,7 @@ from resolvers.node import NODE_TYPES
 from tests import factories
 from tests.conftest import make_key
 from tests.test_returns import delivered_order
+from tests.webhook_receiver import endpoint_with_delivery
 
 READ_SCOPES = sorted({kind.scope for kind in NODE_TYPES.values()})
 
@@ -138,6 +139,7 @@ async def _one_of_each_node(gql, db) -> dict[str, str]:  # type: ignore[no-untyp
     }
     if pick["data"]["createPickList"]["pickList"] is not None:
         ids["PickList"] = pick["data"]["createPickList"]["pickList"]["id"]
+    ids["WebhookEndpoint"], ids["WebhookDelivery"] = await endpoint_with_delivery(gql, db)  # issue 17
     return ids
 
 

@@ -17,6 +17,7 @@ SCOPES = frozenset(
     {
         "orders:read", "orders:write", "stock:read", "stock:write", "shipments:read", "shipments:write",
         "invoices:read", "invoices:write", "payments:read", "payments:write", "returns:read", "returns:write", "admin",
+        "webhooks:read", "webhooks:write",  # hooks, issue 17
     }
 )
 TOKEN_PREFIX = "oms_"

@@ -86,6 +86,16 @@ class Settings:
     # planner (issue 15): compile a root query field's selection to one SQL statement whose JSON PostgreSQL
     # builds (resolvers/planner/); off = the ordinary resolvers only. OMS_READ_PLANNER=false|0|off turns it off.
     read_planner: bool = True
+    # hooks, issue 17: webhook delivery (app/webhooks/). Private, loopback and link-local targets are refused
+    # unless webhook_allow_private; an attempt is bounded by webhook_timeout_seconds; a failed one is retried after
+    # webhook_retry_base_seconds * 2^(n-1) (with jitter, fractions allowed) until webhook_max_attempts or
+    # webhook_max_age_hours, then DEAD; webhook_concurrency POSTs in flight per process.
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = 10
+    webhook_retry_base_seconds: float = 10.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_age_hours: float = 72.0
+    webhook_concurrency: int = 8
 
     @property
     def production(self) -> bool:
@@ -145,4 +155,11 @@ class Settings:
             placement_hold_seconds=_int("OMS_PLACEMENT_HOLD_SECONDS", 120),
             # planner (issue 15)
             read_planner=(os.environ.get("OMS_READ_PLANNER") or "true").strip().lower() not in {"false", "0", "off", "no"},
+            # hooks, issue 17
+            webhook_allow_private=(os.environ.get("OMS_WEBHOOK_ALLOW_PRIVATE") or "").strip().lower() in {"1", "true", "yes"},
+            webhook_max_attempts=_int("OMS_WEBHOOK_MAX_ATTEMPTS", 10),
+            webhook_retry_base_seconds=_float("OMS_WEBHOOK_RETRY_BASE_SECONDS", 10.0),
+            webhook_timeout_seconds=_float("OMS_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_max_age_hours=_float("OMS_WEBHOOK_MAX_AGE_HOURS", 72.0),
+            webhook_concurrency=_int("OMS_WEBHOOK_CONCURRENCY", 8),
         )

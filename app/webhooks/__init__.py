@@ -1,0 +1,1 @@
+"""Webhooks (issue 17): partner endpoints fed from the committed order event log, signed per Standard Webhooks."""
