@@ -14,9 +14,11 @@ Untagged blocks (shell, codegen configuration) are shown, not run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,10 +99,12 @@ async def test_every_graphql_example_of_the_readme_runs(db, client) -> None:
             assert not user_errors(body["data"]), f"{where}: {user_errors(body['data'])}"
 
 
-async def test_every_python_example_of_the_readme_runs(app, db, monkeypatch: pytest.MonkeyPatch) -> None:
-    await seed_demo(db)
+@contextlib.asynccontextmanager
+async def served_examples(app: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """The README's Python examples run, in order, in one namespace, against the app over real HTTP (its
+    lifespan already running; the socket listens before anything connects). Yields `call(name, *args)`,
+    which runs a function the examples defined, in a thread, as a partner's program would."""
     monkeypatch.setenv("OMS_TOKEN", await make_key(db, "admin", name="readme"))
-    # The app (its lifespan already running) over real HTTP: the socket listens before the examples connect.
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -111,14 +115,55 @@ async def test_every_python_example_of_the_readme_runs(app, db, monkeypatch: pyt
 
     def run_all() -> None:
         for example in PYTHON:
-            code = compile(example.body, f"README.md example {example.name} (line {example.line})", "exec")
-            exec(code, namespace)
+            exec(compile(example.body, f"README.md example {example.name} (line {example.line})", "exec"), namespace)
+
+    async def call(name: str, *args: Any) -> Any:
+        return await asyncio.to_thread(namespace[name], *args)
 
     try:
         await asyncio.to_thread(run_all)
+        yield call
     finally:
         if "OMS" in namespace:
             namespace["OMS"].close()
         server.should_exit = True
         await serving
         sock.close()
+
+
+async def test_every_python_example_of_the_readme_runs(app, db, monkeypatch: pytest.MonkeyPatch) -> None:
+    await seed_demo(db)
+    async with served_examples(app, db, monkeypatch):
+        pass
+
+
+async def test_the_readme_webhook_code_verifies_and_replays_a_real_delivery(app, db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from standardwebhooks import WebhookVerificationError
+
+    from tests.webhook_receiver import Receiver
+
+    await seed_demo(db)
+    receiver = await Receiver().start()
+    try:
+        async with served_examples(app, db, monkeypatch) as call:
+            endpoint_id, secret = await call("create_endpoint", receiver.url, ["PLACED"])
+            placed = await call("place_order", {
+                "idempotencyKey": "readme-webhook-1", "channel": "WEB", "email": "ana@example.com", "lines": [{"sku": "MUG-LOGO", "quantity": 1}],
+                "shippingAddress": {"name": "Ana", "line1": "Calle Mayor 1", "city": "Madrid", "postalCode": "28013", "country": "ES"},
+            })
+            await receiver.wait_for(lambda: len(receiver.received) >= 1)
+            first = receiver.received[0]
+            payload = await call("receive", secret, first.body, first.headers)
+            assert payload["type"] == "PLACED" and payload["data"]["order"]["number"] == placed["order"]["number"]
+            assert payload["data"]["sequence"] == 1
+            with pytest.raises(WebhookVerificationError):
+                await call("receive", secret, first.body.replace(b"PLACED", b"PLACEd"), first.headers)
+
+            requeued = await call("replay", endpoint_id, str(int(payload["data"]["cursor"]) - 1))
+            assert requeued == 1
+            await receiver.wait_for(lambda: len(receiver.received) >= 2)
+            again = receiver.received[1]
+            assert again.webhook_id == first.webhook_id and again.body == first.body  # the same message, for the receiver to drop
+            assert (await call("receive", secret, again.body, again.headers)) == payload
+    finally:
+        await receiver.stop()
