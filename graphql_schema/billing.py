@@ -87,8 +87,8 @@ class Invoice(Node):
     )
     tax_breakdown: list[resolve.TaxLine] = strawberry.field(resolver=resolve.invoice_tax_breakdown, graphql_type=list[TaxBreakdown],
                                                             description="The VAT per rate, by rate.")
-    pdf_url: str = strawberry.field(resolver=resolve.invoice_pdf_url, description="authorised download")
-    html_url: str = strawberry.field(resolver=resolve.invoice_html_url, description="authorised download, HTML")
+    pdf_url: str = strawberry.field(resolver=resolve.invoice_pdf_url, description="The path of its PDF: GET it with an API key with invoices:read.")
+    html_url: str = strawberry.field(resolver=resolve.invoice_html_url, description="The path of the same document as HTML (invoices:read).")
     lines: list[resolve.InvoiceLine] = strawberry.field(resolver=resolve.invoice_lines, graphql_type=list[InvoiceLine], description="as frozen at issue")
     reason: str | None = strawberry.field(description="why a credit note was issued")
     order_number: str = strawberry.field(description="The number of the order it bills, as printed.")

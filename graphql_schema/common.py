@@ -19,8 +19,8 @@ NodeT = TypeVar("NodeT")
 T = TypeVar("T")
 
 # Arguments shared by many fields (issue 17: every argument is described).
-Input = Annotated[T, strawberry.argument(description="The mutation's one input. userErrors name their field by its path from here: "
-                                                     "[\"input\", \"lines\", \"0\", \"sku\"].")]
+Input = Annotated[T, strawberry.argument(description="The mutation's one input. A userError's `field` is a path from here: \"input\", "
+                                                     "then field names and list indexes.")]
 First = Annotated[int | None, strawberry.argument(description="How many items this page holds: 0 to 100, default 20 (more is refused "
                                                              "with LIMIT_EXCEEDED).")]
 After = Annotated[str | None, strawberry.argument(description="An opaque cursor (an edge's `cursor` or `pageInfo.endCursor`): the page "

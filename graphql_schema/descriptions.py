@@ -53,7 +53,8 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
             "PAID": "Captured or received payments cover the order total.",
             "PARTIALLY_REFUNDED": "Some of what was captured has been refunded.",
             "REFUNDED": "Everything captured has been refunded.",
-            "FAILED": "The latest payment was declined or failed and nothing was captured.",
+            "FAILED": "The latest payment was declined or failed and nothing was captured (no stored payment reaches those states "
+                      "today: a declined card refuses the placement).",
         },
     ),
     "PaymentMethod": (

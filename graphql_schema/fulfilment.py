@@ -77,7 +77,7 @@ class PickList(Node):
                                                           description="The warehouse that picks it.")
     lines: list[models.fulfilment.PickListLine] = strawberry.field(resolver=resolve.pick_list_lines, graphql_type=list[PickListLine],
                                                                    description="What to pick, in list order.")
-    csv_url: str = strawberry.field(resolver=resolve.pick_list_csv_url, description="authorised download")
+    csv_url: str = strawberry.field(resolver=resolve.pick_list_csv_url, description="The path of its CSV: GET it with an API key with shipments:read.")
 
 
 @strawberry.input(description="Units of one SKU to ship.")

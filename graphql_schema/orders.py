@@ -111,7 +111,7 @@ class Order(Node):
     payments: list[models.billing.Payment] = strawberry.field(resolver=resolve_billing.order_payments, graphql_type=list[PaymentRef],
                                                               description="Its payments, oldest first. Needs payments:read.")
     returns: list[models.returns.ReturnRequest] = strawberry.field(
-        resolver=resolve_returns.order_returns, graphql_type=list[ReturnRef], description="Needs returns:read."
+        resolver=resolve_returns.order_returns, graphql_type=list[ReturnRef], description="Its returns, oldest first. Needs returns:read."
     )
     inquiries: list[models.returns.Inquiry] = strawberry.field(resolver=resolve_returns.order_inquiries, graphql_type=list[InquiryRef],
                                                                description="Its support cases, oldest first.")
