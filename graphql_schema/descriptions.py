@@ -68,6 +68,9 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
                                 "recordPayment.",
             "OTHER": "Any other money received outside the provider, recorded with recordPayment (exchanges pay with the returned "
                      "goods' value this way).",
+            # holds, issue 18 (inert until PaymentMethod has the value)
+            "PAY_BY_LINK": "The customer pays through a payment link: the order stays PENDING (like BANK_TRANSFER) until recordPayment "
+                           "covers its total, and is cancelled (reason UNPAID) after its deadline in OMS_UNPAID_EXPIRY_HOURS.",
         },
     ),
     "PaymentTransactionStatus": (
@@ -154,6 +157,34 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
             "OPEN": "Waiting for staff: opened or last written by the customer.",
             "ANSWERED": "Waiting for the customer: last written by staff.",
             "CLOSED": "Closed by staff (closeInquiry); a new message reopens it.",
+        },
+    ),
+    # holds, issue 18 (their text; graphql_schema/risk.py applies it too)
+    "RiskLevel": (
+        "How risky an order looks: the highest level among the risk rules it matched at placement (LOW when none did), or an external "
+        "provider's verdict (assessOrderRisk). HIGH puts the order ON_HOLD with a RISK_REVIEW hold before anything is captured.",
+        {
+            "LOW": "No rule matched (or the provider saw no risk).",
+            "MEDIUM": "A MEDIUM rule matched (e.g. billing and shipping countries differ, a first order above a value); not held.",
+            "HIGH": "A HIGH rule matched (e.g. the total is over OMS_RISK_HIGH_AMOUNT, many orders from one email within the hour): held "
+                    "for RISK_REVIEW.",
+        },
+    ),
+    "RiskSource": (
+        "Who assessed an order's risk.",
+        {
+            "RULES": "The installation's risk rules (kept as data, table risk_rules), at placement.",
+            "PROVIDER": "An external fraud provider, through assessOrderRisk; replaces the rules' assessment.",
+        },
+    ),
+    # edits, issue 18 (their text)
+    "LineCancellationReason": (
+        "Why units of an order's lines were cancelled (cancelOrderLines).",
+        {
+            "CUSTOMER_REQUEST": "The customer asked for it.",
+            "OUT_OF_STOCK": "The units cannot be supplied (damaged, lost, not restocked).",
+            "FRAUD": "The order or the units are suspected fraud.",
+            "OTHER": "Any other reason; say which in the note.",
         },
     ),
     "AuthorType": (

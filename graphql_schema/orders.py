@@ -95,8 +95,7 @@ class Order(Node):
     channel: SalesChannel = strawberry.field(description="Where it was placed.")
     email: str = strawberry.field(description="The customer's email, trimmed and lower-cased.")
     placed_at: datetime = strawberry.field(description="When it was placed (UTC).")
-    updated_at: datetime = strawberry.field(description="When its status or payment status last changed (UTC); the placement time until "
-                                            "then.")
+    updated_at: datetime = strawberry.field(description="When the order last changed (UTC).")
     estimated_delivery_date: date | None = strawberry.field(description="The day its last parcel should arrive: promised at placement, "
                                                             "recomputed as parcels leave and carriers report (each change is a "
                                                             "DELIVERY_ESTIMATE_CHANGED event). Null when no estimate can be given.")
