@@ -12,78 +12,82 @@ from graphql_schema.enums import SalesChannel
 from resolvers import catalog as resolve
 
 
-@strawberry.type
+@strawberry.type(description="A warehouse: it holds stock and fills the orders of the channels it serves. Needs stock:read.")
 class Warehouse(Node):
-    code: str
-    name: str
-    channels: list[SalesChannel]
+    code: str = strawberry.field(description="Its unique code (the `warehouseCode` of inputs).")
+    name: str = strawberry.field(description="Its display name.")
+    channels: list[SalesChannel] = strawberry.field(description="The sales channels whose orders it may fill.")
 
 
-@strawberry.type
+@strawberry.type(description="One SKU's stock in one warehouse. Needs stock:read.")
 class StockLevel(Node):
-    sku: str
-    on_hand: int
-    reserved: int
-    warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.stock_level_warehouse, graphql_type=Warehouse)
+    sku: str = strawberry.field(description="The product's SKU.")
+    on_hand: int = strawberry.field(description="Units physically in the warehouse.")
+    reserved: int = strawberry.field(description="Units of on hand held for orders (and card placements in progress) not shipped yet.")
+    warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.stock_level_warehouse, graphql_type=Warehouse,
+                                                          description="Where the stock is.")
 
     @strawberry.field(description="onHand - reserved, never negative")
     def available(root: models.StockLevel) -> int:
         return max(root.on_hand - root.reserved, 0)
 
 
-@strawberry.type
+@strawberry.type(description="A catalogue product. Needs stock:read.")
 class Product(Node):
-    sku: str
-    name: str
-    tax_rate: Decimal
-    made_to_order: bool
-    lead_time_days: int
-    stock_levels: list[models.StockLevel] = strawberry.field(resolver=resolve.product_stock_levels, graphql_type=list[StockLevel])
+    sku: str = strawberry.field(description="Its unique SKU (1 to 64 characters).")
+    name: str = strawberry.field(description="Its name, copied onto order lines at placement.")
+    tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction from 0 to 1 (\"0.21\" is 21%).")
+    made_to_order: bool = strawberry.field(description="Produced for each order: it needs no stock, and its lead time moves the delivery "
+                                           "estimate.")
+    lead_time_days: int = strawberry.field(description="Production days of a made-to-order product (0 to 365); 0 for the others.")
+    stock_levels: list[models.StockLevel] = strawberry.field(resolver=resolve.product_stock_levels, graphql_type=list[StockLevel],
+                                                             description="Its stock in each warehouse that has a level for it.")
 
-    @strawberry.field
+    @strawberry.field(description="The price of one unit, net of VAT; orders copy it at placement.")
     def price(root: models.Product) -> Money:
         return money(root.price, root.currency)
 
 
-@strawberry.input
+@strawberry.input(description="A receipt or write-off of one SKU in one warehouse.")
 class AdjustStockInput:
-    sku: str
-    warehouse_code: str
+    sku: str = strawberry.field(description="A catalogue SKU (NOT_FOUND otherwise).")
+    warehouse_code: str = strawberry.field(description="The warehouse's code (NOT_FOUND otherwise).")
     delta: int = strawberry.field(description="+ receipt, - write-off; onHand never below reserved")
-    reason: str
+    reason: str = strawberry.field(description="Why, kept on the stock ledger; required.")
 
 
-@strawberry.input
+@strawberry.input(description="A product to create or update, by SKU: every value is replaced.")
 class ProductInput:
-    sku: str
-    name: str
-    price: Decimal
-    currency: str
-    tax_rate: Decimal
-    made_to_order: bool | None = None
-    lead_time_days: int | None = None
+    sku: str = strawberry.field(description="1 to 64 characters (trimmed): the key, so an existing SKU is updated.")
+    name: str = strawberry.field(description="1 to 300 characters.")
+    price: Decimal = strawberry.field(description="Per unit, net of VAT: 0 to 999999999.99 with at most 2 decimals.")
+    currency: str = strawberry.field(description="ISO 4217, any case; one of EUR USD GBP CHF SEK NOK DKK PLN CZK HUF RON BGN JPY CAD AUD "
+                                     "MXN BRL.")
+    tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction from 0 to 1 (\"0.21\" is 21%).")
+    made_to_order: bool | None = strawberry.field(default=None, description="Absent: false (also when updating).")
+    lead_time_days: int | None = strawberry.field(default=None, description="0 to 365, and only for a made-to-order product. Absent: 0.")
 
 
-@strawberry.input
+@strawberry.input(description="A warehouse to create or update, by code.")
 class WarehouseInput:
-    code: str
-    name: str
-    channels: list[SalesChannel]
+    code: str = strawberry.field(description="1 to 32 characters (trimmed): the key, so an existing code is updated.")
+    name: str = strawberry.field(description="1 to 200 characters.")
+    channels: list[SalesChannel] = strawberry.field(description="The channels it serves; replaces the list when updating.")
 
 
-@strawberry.type
+@strawberry.type(description="What adjustStock answers.")
 class StockLevelPayload:
-    stock_level: StockLevel | None
-    user_errors: list[UserError]
+    stock_level: StockLevel | None = strawberry.field(description="The stock level after the change; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing was written); empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="What upsertProduct answers.")
 class ProductPayload:
-    product: Product | None
-    user_errors: list[UserError]
+    product: Product | None = strawberry.field(description="The product as stored; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing was written); empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="What upsertWarehouse answers.")
 class WarehousePayload:
-    warehouse: Warehouse | None
-    user_errors: list[UserError]
+    warehouse: Warehouse | None = strawberry.field(description="The warehouse as stored; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing was written); empty on success.")

@@ -13,6 +13,7 @@ from app.fulfilment import enums as fulfilment
 from app.inquiries import enums as inquiries
 from app.orders import enums as orders
 from app.returns import enums as returns
+from graphql_schema.descriptions import describe
 
 SalesChannel = orders.SalesChannel
 OrderStatus = orders.OrderStatus
@@ -33,7 +34,7 @@ AuthorType = orders.AuthorType
 # because a type checker reads a call's result as a variable, which annotations cannot use.
 for _domain_enum in (SalesChannel, OrderStatus, PaymentStatus, PaymentMethod, PaymentTransactionStatus, ShipmentStatus, InvoiceKind,
                      ErrorCode, ReturnStatus, ReturnResolution, InspectionResult, InquiryStatus, AuthorType):
-    strawberry.enum(_domain_enum)
+    describe(_domain_enum)  # strawberry.enum, with the descriptions of graphql_schema/descriptions.py
 
 
 # How a list of orders is read: the API's own options (resolvers/orders.py), not a business concept.
@@ -51,3 +52,7 @@ class OrderSortField(Enum):
 class SortDirection(Enum):
     ASC = "ASC"
     DESC = "DESC"
+
+
+for _api_enum in (OrderSortField, SortDirection):
+    describe(_api_enum)  # descriptions: graphql_schema/descriptions.py API_ENUMS

@@ -9,6 +9,7 @@ import strawberry
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
 from graphql_schema.drafts import CompleteDraftInput, CompleteDraftOrderPayload, CreateDraftInput, DraftOrderPayload, UpdateDraftInput  # drafts, issue 18
+from graphql_schema.common import Input
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.metadata import UpdateOrderMetadataInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
@@ -41,108 +42,216 @@ from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
 
-@strawberry.type
+@strawberry.type(description="Writes. Each takes one `input` and answers a payload with the changed objects and `userErrors`; a refused "
+                  "request writes nothing. Each needs the write scope it names; the customer ones are public.")
 class Mutation:
-    @strawberry.mutation(graphql_type=PlaceOrderPayload)
-    async def place_order(self, info: Info, input: PlaceOrderInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=PlaceOrderPayload, description=(
+        "Places an order: checks it, reserves its stock in the warehouses serving its channel (never oversold), promises a "
+        "delivery date and opens its payment (CARD is authorised now; CASH_ON_DELIVERY confirms the order at once). Refused, "
+        "writing nothing, with INVALID_INPUT (a malformed email or address, no lines, a blank SKU, a quantity below 1, mixed "
+        "currencies, a card without token), LIMIT_EXCEEDED (over 100 lines or 10,000 units of a line), NOT_FOUND (an unknown "
+        "SKU, at `lines.N.sku`), OUT_OF_STOCK (at `lines.N.sku`: nothing was reserved), IDEMPOTENCY_CONFLICT, PAYMENT_DECLINED, "
+        "or UNAVAILABLE (the payment provider did not answer in time; nothing was charged: retry with the same idempotencyKey). "
+        "Needs orders:write."
+    ))
+    async def place_order(self, info: Info, input: Input[PlaceOrderInput]) -> MutationPayload:
         return await orders.place_order(info, input)
 
-    @strawberry.mutation(graphql_type=OrderPayload)
-    async def confirm_order(self, info: Info, input: OrderIdInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Confirms an order (PENDING, usually); billing then captures its card authorisations and issues its invoice when it is "
+        "configured to do so at confirmation. Refused with NOT_FOUND, INVALID_TRANSITION (its status does not allow CONFIRMED), "
+        "or PAYMENT_DECLINED / UNAVAILABLE when the capture fails (then nothing changes). Needs orders:write."
+    ))
+    async def confirm_order(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await orders.confirm_order(info, input)
 
-    @strawberry.mutation(graphql_type=OrderPayload)
-    async def hold_order(self, info: Info, input: OrderIdInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Stops an order (PENDING, CONFIRMED, PROCESSING or PARTIALLY_SHIPPED) until releaseOrder; `reason` is kept on the "
+        "event. Refused with NOT_FOUND or INVALID_TRANSITION (any other status). Needs orders:write."
+    ))
+    async def hold_order(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await orders.hold_order(info, input)
 
-    @strawberry.mutation(graphql_type=OrderPayload)
-    async def release_order(self, info: Info, input: OrderIdInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Returns an order on hold to the status it was held from. Refused with NOT_FOUND or INVALID_TRANSITION (it is not on "
+        "hold). Needs orders:write."
+    ))
+    async def release_order(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await orders.release_order(info, input)
 
-    @strawberry.mutation(graphql_type=OrderPayload)
-    async def cancel_order(self, info: Info, input: OrderIdInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Cancels an order that has not shipped (PENDING, CONFIRMED, PROCESSING or ON_HOLD): releases every reservation, voids "
+        "what is only authorised or expected, refunds what was captured and credits an issued invoice. Refused with NOT_FOUND, "
+        "INVALID_TRANSITION (shipped, delivered, returned or already cancelled), or PAYMENT_DECLINED / UNAVAILABLE when the "
+        "provider refuses the void or refund (then nothing changes). Needs orders:write."
+    ))
+    async def cancel_order(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await orders.cancel_order(info, input)
 
-    @strawberry.mutation(graphql_type=StockLevelPayload)
-    async def adjust_stock(self, info: Info, input: AdjustStockInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=StockLevelPayload, description=(
+        "A receipt (positive delta) or write-off (negative) of one SKU in one warehouse, with a ledger row; on hand never falls "
+        "below what is reserved. Refused with INVALID_INPUT (delta 0, a blank reason, on hand below reserved), LIMIT_EXCEEDED "
+        "(|delta| over 1,000,000) or NOT_FOUND (an unknown sku or warehouseCode). Needs stock:write."
+    ))
+    async def adjust_stock(self, info: Info, input: Input[AdjustStockInput]) -> MutationPayload:
         return await catalog.adjust_stock(info, input)
 
-    @strawberry.mutation(graphql_type=ProductPayload)
-    async def upsert_product(self, info: Info, input: ProductInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ProductPayload, description=(
+        "Creates the product with this SKU, or updates it (partner catalogue sync); orders already placed keep their prices. "
+        "Refused with INVALID_INPUT (SKU 1 to 64 characters, name 1 to 300, a supported ISO 4217 currency, price 0 to "
+        "999999999.99 with at most 2 decimals, taxRate 0 to 1, leadTimeDays 0 to 365 and only when madeToOrder). Needs "
+        "stock:write."
+    ))
+    async def upsert_product(self, info: Info, input: Input[ProductInput]) -> MutationPayload:
         return await catalog.upsert_product(info, input)
 
-    @strawberry.mutation(graphql_type=WarehousePayload)
-    async def upsert_warehouse(self, info: Info, input: WarehouseInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=WarehousePayload, description=(
+        "Creates the warehouse with this code, or updates its name and channels. Refused with INVALID_INPUT (code 1 to 32 "
+        "characters, name 1 to 200). Needs stock:write."
+    ))
+    async def upsert_warehouse(self, info: Info, input: Input[WarehouseInput]) -> MutationPayload:
         return await catalog.upsert_warehouse(info, input)
 
-    @strawberry.mutation(graphql_type=PickListPayload)
-    async def create_pick_list(self, info: Info, input: CreatePickListInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=PickListPayload, description=(
+        "Issues a warehouse's pick list over the given orders (or every confirmed order with units to pick there); each unit "
+        "goes on one pick list only, and a CONFIRMED order moves to PROCESSING. Refused with INVALID_INPUT (an empty orderIds, "
+        "an order with nothing left to pick there, no order to pick), LIMIT_EXCEEDED (over 200 orders), NOT_FOUND (the "
+        "warehouse or an order) or INVALID_TRANSITION (an order that is not CONFIRMED, PROCESSING or PARTIALLY_SHIPPED). Needs "
+        "shipments:write."
+    ))
+    async def create_pick_list(self, info: Info, input: Input[CreatePickListInput]) -> MutationPayload:
         return await fulfilment.create_pick_list(info, input)
 
-    @strawberry.mutation(graphql_type=ShipmentPayload)
-    async def create_shipment(self, info: Info, input: CreateShipmentInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ShipmentPayload, description=(
+        "Ships units of an order from one warehouse with one carrier: the units leave on hand and reserved, the order becomes "
+        "PARTIALLY_SHIPPED or SHIPPED, its delivery estimate is recomputed, and billing captures and invoices when it is "
+        "configured to at shipment. Refused with INVALID_INPUT (nothing left to ship from there, more units than are reserved "
+        "there and unshipped, a trackingNumber over 100 characters), LIMIT_EXCEEDED (over 10,000 units in a line), NOT_FOUND "
+        "(the order, warehouse or carrier, a SKU not on the order), INVALID_TRANSITION (the order is not CONFIRMED, PROCESSING "
+        "or PARTIALLY_SHIPPED), or PAYMENT_DECLINED / UNAVAILABLE when the capture fails. Needs shipments:write."
+    ))
+    async def create_shipment(self, info: Info, input: Input[CreateShipmentInput]) -> MutationPayload:
         return await fulfilment.create_shipment(info, input)
 
-    @strawberry.mutation(graphql_type=ShipmentPayload)
-    async def record_tracking_event(self, info: Info, input: TrackingEventInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ShipmentPayload, description=(
+        "Adds a carrier's report to a shipment, in any arrival order (the same status at the same time again changes nothing); "
+        "the shipment's status and estimate are derived again, and the order becomes DELIVERED when every parcel of a fully "
+        "shipped order is delivered. Refused with INVALID_INPUT (READY, an occurredAt over an hour ahead, a location over 200 "
+        "or description over 500 characters) or NOT_FOUND (the shipment). Needs shipments:write."
+    ))
+    async def record_tracking_event(self, info: Info, input: Input[TrackingEventInput]) -> MutationPayload:
         return await fulfilment.record_tracking_event(info, input)
 
-    @strawberry.mutation(graphql_type=PaymentPayload)
-    async def capture_payment(self, info: Info, input: CapturePaymentInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=PaymentPayload, description=(
+        "Captures an authorised card payment: `amount`, or all that is still authorised. Refused with NOT_FOUND, INVALID_INPUT "
+        "(not a card payment, an amount that is not positive or has over 2 decimals), INVALID_TRANSITION (not AUTHORIZED), "
+        "LIMIT_EXCEEDED (more than is still authorised), IDEMPOTENCY_CONFLICT, or PAYMENT_DECLINED / UNAVAILABLE from the "
+        "provider. Needs payments:write."
+    ))
+    async def capture_payment(self, info: Info, input: Input[CapturePaymentInput]) -> MutationPayload:
         return await billing.capture_payment(info, input)
 
-    @strawberry.mutation(graphql_type=PaymentPayload, description="a bank transfer or cash received")
-    async def record_payment(self, info: Info, input: RecordPaymentInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=PaymentPayload, description=(
+        "Records money received outside the provider (a bank transfer, cash on delivery, other); a PENDING order paid in full "
+        "is confirmed. Refused with NOT_FOUND (the order), INVALID_INPUT (CARD, an amount that is not positive or has over 2 "
+        "decimals, a reference over 200 characters), INVALID_TRANSITION (the order is cancelled), LIMIT_EXCEEDED (more than is "
+        "due) or IDEMPOTENCY_CONFLICT. Needs payments:write."
+    ))
+    async def record_payment(self, info: Info, input: Input[RecordPaymentInput]) -> MutationPayload:
         return await billing.record_payment(info, input)
 
-    @strawberry.mutation(graphql_type=PaymentPayload, description="issues the credit note when the order was invoiced")
-    async def refund_payment(self, info: Info, input: RefundPaymentInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=PaymentPayload, description=(
+        "Refunds part or all of what a payment captured (a card through the provider; transfers and cash are recorded as owed); "
+        "issues the credit note when the order was invoiced. Refused with NOT_FOUND, INVALID_INPUT (an amount that is not "
+        "positive or has over 2 decimals, a reason not 1 to 500 characters), LIMIT_EXCEEDED (more than is refundable), "
+        "IDEMPOTENCY_CONFLICT, or PAYMENT_DECLINED / UNAVAILABLE from the provider. Needs payments:write."
+    ))
+    async def refund_payment(self, info: Info, input: Input[RefundPaymentInput]) -> MutationPayload:
         return await billing.refund_payment(info, input)
 
-    @strawberry.mutation(graphql_type=InvoicePayload, description="for manual invoicing; one invoice per order however often asked")
-    async def issue_invoice(self, info: Info, input: OrderIdInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=InvoicePayload, description=(
+        "Issues the order's invoice (for manual invoicing): one invoice per order however often asked, numbered gaplessly. "
+        "Refused with NOT_FOUND or INVALID_TRANSITION (the order is not confirmed yet, or cancelled). Needs invoices:write."
+    ))
+    async def issue_invoice(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await billing.issue_invoice(info, input)
 
-    @strawberry.mutation(graphql_type=ReturnPayload, description="Staff or partner return over delivered lines. Needs returns:write.")
-    async def request_return(self, info: Info, input: RequestReturnInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ReturnPayload, description=(
+        "Staff or partner return over delivered lines, within the return window counted from delivery. Refused with NOT_FOUND "
+        "(the order, a line or SKU not on it, an unknown replacement SKU), INVALID_INPUT (no lines, a quantity below 1, a blank "
+        "reason or one over 500 characters, replacement lines without EXCHANGE, a SKU on several lines without orderLineId), "
+        "LIMIT_EXCEEDED (over 100 lines, more units than were delivered and not already returned, the window has closed) or "
+        "INVALID_TRANSITION (the order is not delivered). Needs returns:write."
+    ))
+    async def request_return(self, info: Info, input: Input[RequestReturnInput]) -> MutationPayload:
         return await returns.request_return(info, input)
 
-    @strawberry.mutation(graphql_type=ReturnPayload, description="Public: the customer's own return, proven by the tracking pair.")
-    async def request_customer_return(self, info: Info, input: RequestCustomerReturnInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ReturnPayload, description=(
+        "Public: the customer's own return, proven by the tracking pair. The same rules and codes as requestReturn; a wrong "
+        "pair is NOT_FOUND at `input.number`, and too many attempts are a top-level RATE_LIMITED error."
+    ))
+    async def request_customer_return(self, info: Info, input: Input[RequestCustomerReturnInput]) -> MutationPayload:
         return await returns.request_customer_return(info, input)
 
-    @strawberry.mutation(graphql_type=ReturnPayload, description="An EXCHANGE places its replacement order here, reserving stock. Needs returns:write.")
-    async def approve_return(self, info: Info, input: ReturnDecisionInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ReturnPayload, description=(
+        "Approves a REQUESTED return. An EXCHANGE places its replacement order here, reserving stock, paid by the returned "
+        "goods' value. Refused with NOT_FOUND, INVALID_TRANSITION (not REQUESTED), INVALID_INPUT (a note over 500 characters), "
+        "or the replacement's own refusal (e.g. OUT_OF_STOCK) at `input.returnId`. Needs returns:write."
+    ))
+    async def approve_return(self, info: Info, input: Input[ReturnDecisionInput]) -> MutationPayload:
         return await returns.approve_return(info, input)
 
-    @strawberry.mutation(graphql_type=ReturnPayload, description="Needs returns:write and a note.")
-    async def reject_return(self, info: Info, input: ReturnDecisionInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ReturnPayload, description=(
+        "Rejects a REQUESTED return with a note. Refused with NOT_FOUND, INVALID_TRANSITION (not REQUESTED) or INVALID_INPUT "
+        "(no note, or one over 500 characters). Needs returns:write."
+    ))
+    async def reject_return(self, info: Info, input: Input[ReturnDecisionInput]) -> MutationPayload:
         return await returns.reject_return(info, input)
 
-    @strawberry.mutation(
-        graphql_type=ReturnPayload, description="The goods arrived: restock or write off each line, refund with a credit note. Needs returns:write."
-    )
-    async def receive_return(self, info: Info, input: ReceiveReturnInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=ReturnPayload, description=(
+        "The goods of an APPROVED return arrived: restock or write off each line, refund with a credit note, and move the order "
+        "to PARTIALLY_RETURNED or RETURNED. Refused with NOT_FOUND (the return, a line not on it, RESTOCK without a known "
+        "warehouseCode), INVALID_INPUT (a line inspected twice or not at all), INVALID_TRANSITION (not APPROVED), or "
+        "PAYMENT_DECLINED / UNAVAILABLE when the refund fails. Needs returns:write."
+    ))
+    async def receive_return(self, info: Info, input: Input[ReceiveReturnInput]) -> MutationPayload:
         return await returns.receive_return(info, input)
 
-    @strawberry.mutation(graphql_type=InquiryPayload, description="Staff opens a case on an order. Needs orders:write.")
-    async def open_inquiry(self, info: Info, input: OpenInquiryInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=InquiryPayload, description=(
+        "Staff opens a support case on an order, with a first message (the case is then ANSWERED, waiting for the customer). "
+        "Refused with NOT_FOUND (the order), INVALID_INPUT (a subject not 1 to 300 characters, a body not 1 to 5,000) or "
+        "LIMIT_EXCEEDED (20 cases already open on the order). Needs orders:write."
+    ))
+    async def open_inquiry(self, info: Info, input: Input[OpenInquiryInput]) -> MutationPayload:
         return await returns.open_inquiry(info, input)
 
-    @strawberry.mutation(graphql_type=InquiryPayload, description="Needs orders:write.")
-    async def reply_to_inquiry(self, info: Info, input: InquiryMessageInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=InquiryPayload, description=(
+        "Staff writes on a case, which becomes ANSWERED (a closed case reopens). Refused with NOT_FOUND or INVALID_INPUT (a "
+        "body not 1 to 5,000 characters). Needs orders:write."
+    ))
+    async def reply_to_inquiry(self, info: Info, input: Input[InquiryMessageInput]) -> MutationPayload:
         return await returns.reply_to_inquiry(info, input)
 
-    @strawberry.mutation(graphql_type=InquiryPayload, description="Needs orders:write.")
-    async def close_inquiry(self, info: Info, input: InquiryIdInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=InquiryPayload, description=(
+        "Closes a case. Refused with NOT_FOUND or INVALID_TRANSITION (already closed). Needs orders:write."
+    ))
+    async def close_inquiry(self, info: Info, input: Input[InquiryIdInput]) -> MutationPayload:
         return await returns.close_inquiry(info, input)
 
-    @strawberry.mutation(graphql_type=InquiryPayload, description="Public: the customer opens a case, proven by the tracking pair.")
-    async def open_customer_inquiry(self, info: Info, input: OpenCustomerInquiryInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=InquiryPayload, description=(
+        "Public: the customer opens a case, proven by the tracking pair (the case is then OPEN, waiting for staff). Refused "
+        "with NOT_FOUND (a wrong pair, at `input.number`), INVALID_INPUT (subject, body) or LIMIT_EXCEEDED (20 cases already "
+        "open); too many attempts are a top-level RATE_LIMITED error."
+    ))
+    async def open_customer_inquiry(self, info: Info, input: Input[OpenCustomerInquiryInput]) -> MutationPayload:
         return await returns.open_customer_inquiry(info, input)
 
-    @strawberry.mutation(graphql_type=InquiryPayload, description="Public: the customer writes on one of the order's cases (reopens a closed one).")
-    async def post_customer_inquiry_message(self, info: Info, input: CustomerInquiryMessageInput) -> MutationPayload:
+    @strawberry.mutation(graphql_type=InquiryPayload, description=(
+        "Public: the customer writes on one of the order's cases (reopens a closed one; the case is then OPEN). Refused with "
+        "NOT_FOUND (a wrong pair, or a case of another order) or INVALID_INPUT (a body not 1 to 5,000 characters); too many "
+        "attempts are a top-level RATE_LIMITED error."
+    ))
+    async def post_customer_inquiry_message(self, info: Info, input: Input[CustomerInquiryMessageInput]) -> MutationPayload:
         return await returns.post_customer_inquiry_message(info, input)
 
     # hooks, issue 17: webhooks

@@ -40,20 +40,20 @@ ReturnRef = Annotated["Return", strawberry.lazy("graphql_schema.returns")]
 InquiryRef = Annotated["Inquiry", strawberry.lazy("graphql_schema.returns")]
 
 
-@strawberry.type
+@strawberry.type(description="One line of an order: a SKU, how many units, and its price frozen at placement.")
 class OrderLine:
-    sku: str
-    product_name: str
-    quantity: int
-    tax_rate: Decimal
-    quantity_shipped: int
-    quantity_returned: int
+    sku: str = strawberry.field(description="The product's SKU.")
+    product_name: str = strawberry.field(description="The product's name when the order was placed.")
+    quantity: int = strawberry.field(description="Units ordered: 1 to 10,000.")
+    tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction (\"0.21\" is 21%), frozen at placement.")
+    quantity_shipped: int = strawberry.field(description="Units that have left in shipments so far.")
+    quantity_returned: int = strawberry.field(description="Units received back through returns so far.")
 
-    @strawberry.field
+    @strawberry.field(description="A global ID (not a Node): names the line in ReturnLineInput.orderLineId and ReturnLine.orderLineId.")
     def id(root: models.OrderLine) -> strawberry.ID:
         return strawberry.ID(to_global_id("OrderLine", root.id))
 
-    @strawberry.field
+    @strawberry.field(description="The catalogue price of one unit when the order was placed, before tax.")
     def unit_price(root: models.OrderLine) -> Money:
         return money(root.unit_price, root.currency)
 
@@ -66,64 +66,78 @@ class OrderLine:
         return None if root.customization is None else JSON(root.customization)
 
 
-@strawberry.type
+@strawberry.type(description="One entry on an order's timeline: every change of an order appends exactly one, in the change's own "
+                  "transaction.")
 class OrderEvent:
     type: str = strawberry.field(description="e.g. PLACED, STATUS_CHANGED, SHIPMENT_CREATED")
     status: OrderStatus = strawberry.field(description="the order's status once this event applied")
-    previous_status: OrderStatus | None
-    occurred_at: datetime
-    actor: str | None
+    previous_status: OrderStatus | None = strawberry.field(description="The status before it: equal to `status` when the event did not "
+                                                           "change it; null only for PLACED.")
+    occurred_at: datetime = strawberry.field(description="When it was written (UTC, the database's clock).")
+    actor: str | None = strawberry.field(description="Who did it: \"apikey:<key name>\" for API calls, \"customer:<email>\" for a customer "
+                                         "through the tracking pair, \"system:<worker>\" for background work. Null in the public tracking view.")
 
     @strawberry.field(description="Totally ordered; a subscription resumes after it.")
     def cursor(root: models.OrderEvent) -> str:
         return str(root.seq)
 
-    @strawberry.field
+    @strawberry.field(description="What changed, as a JSON object whose keys depend on `type` (a shipment's lines, a refund's amount, a hold's "
+                      "reason, ...); keys may be added. Null in the public tracking view.")
     def data(root: models.OrderEvent) -> JSON | None:
         return None if root.data is None else JSON(root.data)
 
 
-@strawberry.type
+@strawberry.type(description="An order: what was bought, by whom, through which channel, and everything that happened to it since "
+                  "(`events`). Needs orders:read.")
 class Order(Node):
-    number: str
-    status: OrderStatus
-    payment_status: PaymentStatus
-    channel: SalesChannel
-    email: str
-    placed_at: datetime
-    updated_at: datetime
-    estimated_delivery_date: date | None
-    lines: list[models.OrderLine] = strawberry.field(resolver=resolve.order_lines, graphql_type=list[OrderLine])
-    events: pagination.Connection[models.OrderEvent] = strawberry.field(resolver=resolve.order_events, graphql_type=BareConnection[OrderEvent])
-    shipments: list[models.fulfilment.Shipment] = strawberry.field(resolver=resolve_fulfilment.order_shipments, graphql_type=list[ShipmentRef])
-    invoices: list[models.billing.Invoice] = strawberry.field(resolver=resolve_billing.order_invoices, graphql_type=list[InvoiceRef])
-    payments: list[models.billing.Payment] = strawberry.field(resolver=resolve_billing.order_payments, graphql_type=list[PaymentRef])
+    number: str = strawberry.field(description="The order number the customer sees, e.g. \"SO-100001\"; unique. With `email` it is the "
+                                   "tracking pair.")
+    status: OrderStatus = strawberry.field(description="Where the order stands; OrderStatus lists the moves.")
+    payment_status: PaymentStatus = strawberry.field(description="Derived from the order's payments.")
+    channel: SalesChannel = strawberry.field(description="Where it was placed.")
+    email: str = strawberry.field(description="The customer's email, trimmed and lower-cased.")
+    placed_at: datetime = strawberry.field(description="When it was placed (UTC).")
+    updated_at: datetime = strawberry.field(description="When the order last changed (UTC).")
+    estimated_delivery_date: date | None = strawberry.field(description="The day its last parcel should arrive: promised at placement, "
+                                                            "recomputed as parcels leave and carriers report (each change is a "
+                                                            "DELIVERY_ESTIMATE_CHANGED event). Null when no estimate can be given.")
+    lines: list[models.OrderLine] = strawberry.field(resolver=resolve.order_lines, graphql_type=list[OrderLine],
+                                                     description="What was ordered, in the order given at placement.")
+    events: pagination.Connection[models.OrderEvent] = strawberry.field(resolver=resolve.order_events, graphql_type=BareConnection[OrderEvent],
+                                                                        description="The timeline, oldest first.")
+    shipments: list[models.fulfilment.Shipment] = strawberry.field(resolver=resolve_fulfilment.order_shipments, graphql_type=list[ShipmentRef],
+                                                                   description="Its parcels, in the order they left. Needs shipments:read.")
+    invoices: list[models.billing.Invoice] = strawberry.field(resolver=resolve_billing.order_invoices, graphql_type=list[InvoiceRef],
+                                                              description="Its invoice and credit notes, in issue order. Needs invoices:read.")
+    payments: list[models.billing.Payment] = strawberry.field(resolver=resolve_billing.order_payments, graphql_type=list[PaymentRef],
+                                                              description="Its payments, oldest first. Needs payments:read.")
     returns: list[models.returns.ReturnRequest] = strawberry.field(
-        resolver=resolve_returns.order_returns, graphql_type=list[ReturnRef], description="Needs returns:read."
+        resolver=resolve_returns.order_returns, graphql_type=list[ReturnRef], description="Its returns, oldest first. Needs returns:read."
     )
-    inquiries: list[models.returns.Inquiry] = strawberry.field(resolver=resolve_returns.order_inquiries, graphql_type=list[InquiryRef])
+    inquiries: list[models.returns.Inquiry] = strawberry.field(resolver=resolve_returns.order_inquiries, graphql_type=list[InquiryRef],
+                                                               description="Its support cases, oldest first.")
 
-    @strawberry.field
+    @strawberry.field(description="Where the parcels go.")
     def shipping_address(root: models.Order) -> Address | None:
         return Address.from_stored(root.shipping_address)
 
-    @strawberry.field
+    @strawberry.field(description="The invoice address; null when none was given (the invoice then uses the shipping address).")
     def billing_address(root: models.Order) -> Address | None:
         return Address.from_stored(root.billing_address)
 
-    @strawberry.field
+    @strawberry.field(description="The line totals added up, before tax (catalogue prices are net of VAT).")
     def subtotal(root: models.Order) -> Money:
         return money(root.subtotal, root.currency)
 
-    @strawberry.field
+    @strawberry.field(description="VAT, rounded once per tax rate, as on the invoice.")
     def tax_total(root: models.Order) -> Money:
         return money(root.tax_total, root.currency)
 
-    @strawberry.field
+    @strawberry.field(description="Shipping charged, added after tax (0.00: no shipping prices are configured yet).")
     def shipping_total(root: models.Order) -> Money:
         return money(root.shipping_total, root.currency)
 
-    @strawberry.field
+    @strawberry.field(description="subtotal + taxTotal + shippingTotal: what the customer pays.")
     def total(root: models.Order) -> Money:
         return money(root.total, root.currency)
 
@@ -139,20 +153,20 @@ class Order(Node):
         description="Private key-value strings, sorted by key. Needs orders:write: without it, null with a FORBIDDEN error on this field.")
 
 
-@strawberry.type
+@strawberry.type(description="Order counts for a dashboard, over the orders `orderStats`' arguments select.")
 class OrderStats:
     count_by_status: JSON = strawberry.field(description='{"PENDING": 3, ...}; every status, 0 included')
-    total_orders: int
+    total_orders: int = strawberry.field(description="How many orders were counted.")
     count_by_channel: JSON = strawberry.field(description='{"WEB": 3, ...}; every channel, 0 included')
 
 
-@strawberry.input
+@strawberry.input(description="Which orders `orders` lists: every condition given must hold; a list matches any of its values.")
 class OrderFilter:
-    status: list[OrderStatus] | None = None
-    channel: list[SalesChannel] | None = None
-    email: str | None = None
-    placed_after: datetime | None = None
-    placed_before: datetime | None = None
+    status: list[OrderStatus] | None = strawberry.field(default=None, description="In any of these statuses.")
+    channel: list[SalesChannel] | None = strawberry.field(default=None, description="Placed through any of these channels.")
+    email: str | None = strawberry.field(default=None, description="The customer's email, exactly (compared trimmed and lower-cased).")
+    placed_after: datetime | None = strawberry.field(default=None, description="Placed at or after this moment.")
+    placed_before: datetime | None = strawberry.field(default=None, description="Placed strictly before this moment.")
     delivery_at_risk: bool | None = strawberry.field(
         default=None, description="true: the promised delivery date is today or past and the order is not delivered"
     )
@@ -166,53 +180,58 @@ class OrderFilter:
         default=None, description="As `metadata`, on privateMetadata. Needs orders:write.")
 
 
-@strawberry.input
+@strawberry.input(description="How `orders` is sorted; ties are broken by the order's id.")
 class OrderSort:
-    field: OrderSortField
-    direction: SortDirection
+    field: OrderSortField = strawberry.field(description="What to sort on.")
+    direction: SortDirection = strawberry.field(description="Ascending or descending.")
 
 
-@strawberry.input
+@strawberry.input(description="One line to order: the price comes from the catalogue.")
 class OrderLineInput:
-    sku: str
-    quantity: int
+    sku: str = strawberry.field(description="A catalogue SKU (trimmed); an unknown one is NOT_FOUND, blank is INVALID_INPUT.")
+    quantity: int = strawberry.field(description="Units: 1 to 10,000 (INVALID_INPUT below 1, LIMIT_EXCEEDED above, also once lines of one "
+                                     "SKU are merged).")
     customization: JSON | None = strawberry.field(default=None, description="made-to-order details, kept on the line")
 
 
-@strawberry.input
+@strawberry.input(description="How the order is paid.")
 class PaymentInput:
-    method: PaymentMethod
+    method: PaymentMethod = strawberry.field(description="CARD is authorised now (PAYMENT_DECLINED refuses the whole placement); the "
+                                             "others open a pending payment.")
     token: str | None = strawberry.field(default=None, description="provider token for CARD; absent for others")
 
 
-@strawberry.input
+@strawberry.input(description="An order to place. Prices and taxes come from the catalogue, never from the client.")
 class PlaceOrderInput:
-    channel: SalesChannel
-    email: str
-    lines: list[OrderLineInput]
-    shipping_address: AddressInput
+    channel: SalesChannel = strawberry.field(description="Where it is placed: only warehouses serving this channel reserve stock for it.")
+    email: str = strawberry.field(description="The customer's email (at most 320 characters; INVALID_INPUT when malformed); stored "
+                                  "lower-cased.")
+    lines: list[OrderLineInput] = strawberry.field(description="1 to 100 lines (INVALID_INPUT when empty, LIMIT_EXCEEDED above); lines of one "
+                                                   "SKU with the same customization merge into one.")
+    shipping_address: AddressInput = strawberry.field(description="Where the parcels go; its country drives the delivery estimate.")
     idempotency_key: str | None = strawberry.field(
         default=None, description="same key + same input: the first result again; same key + other input: IDEMPOTENCY_CONFLICT"
     )
-    billing_address: AddressInput | None = None
-    payment: PaymentInput | None = None
+    billing_address: AddressInput | None = strawberry.field(default=None, description="The invoice address; absent: the shipping address.")
+    payment: PaymentInput | None = strawberry.field(default=None, description="Absent: no payment is opened; the order waits, PENDING "
+                                                    "and UNPAID, for staff.")
 
 
-@strawberry.input
+@strawberry.input(description="The order a status mutation acts on.")
 class OrderIdInput:
-    order_id: strawberry.ID
-    reason: str | None = None
+    order_id: strawberry.ID = strawberry.field(description="The order's global ID; a malformed or foreign ID is NOT_FOUND.")
+    reason: str | None = strawberry.field(default=None, description="Why, kept in the event's data; optional.")
 
 
-@strawberry.type
+@strawberry.type(description="What placeOrder answers.")
 class PlaceOrderPayload:
-    order: Order | None
-    user_errors: list[UserError]
+    order: Order | None = strawberry.field(description="The order placed (for a repeated idempotencyKey: the first one); null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing was written); empty on success.")
     event_cursor: str | None = strawberry.field(description="Cursor of the event this write produced: subscribe `after` it to miss nothing.")
 
 
-@strawberry.type
+@strawberry.type(description="What an order status mutation answers.")
 class OrderPayload:
-    order: Order | None
-    user_errors: list[UserError]
+    order: Order | None = strawberry.field(description="The order after the change; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing was written); empty on success.")
     event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")

@@ -21,44 +21,55 @@ if TYPE_CHECKING:
 
 OrderRef = Annotated["Order", strawberry.lazy("graphql_schema.orders")]
 
+# Input descriptions used more than once.
+ORDER_ID_FILTER = "Only this order's (its global ID; a malformed one is an INVALID_INPUT error)."
+PAIR_NUMBER = "The order number, as on the tracking page; with `email` it proves the customer's access (a wrong pair is NOT_FOUND)."
+PAIR_EMAIL = "The email the order was placed with (any case)."
+RETURN_LINES = "1 to 100 lines (INVALID_INPUT when empty, LIMIT_EXCEEDED above)."
+RETURN_REASON = "Why the goods come back: 1 to 500 characters."
+SUBJECT = "What it is about: 1 to 300 characters."
+BODY = "The message: 1 to 5,000 characters (trimmed)."
 
-@strawberry.type
+
+@strawberry.type(description="Units of one order line in a return.")
 class ReturnLine:
-    sku: str
-    product_name: str
-    quantity: int
-    reason: str | None
-    inspection: InspectionResult | None
-    inspection_note: str | None
-    restock_warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.restock_warehouse, graphql_type=Warehouse | None)
+    sku: str = strawberry.field(description="The SKU returned.")
+    product_name: str = strawberry.field(description="The product's name, as ordered.")
+    quantity: int = strawberry.field(description="How many units.")
+    reason: str | None = strawberry.field(description="Why this line comes back; optional.")
+    inspection: InspectionResult | None = strawberry.field(description="What receiving did with the units; null until received.")
+    inspection_note: str | None = strawberry.field(description="The inspector's note; optional.")
+    restock_warehouse: models.Warehouse | None = strawberry.field(resolver=resolve.restock_warehouse, graphql_type=Warehouse | None,
+                                                                  description="Where RESTOCK put the units back; null otherwise.")
 
-    @strawberry.field
+    @strawberry.field(description="A global ID (not a Node): names the line in InspectionInput.returnLineId.")
     def id(root: models.returns.ReturnLine) -> strawberry.ID:
         return strawberry.ID(to_global_id("ReturnLine", root.id))
 
-    @strawberry.field
+    @strawberry.field(description="The global ID of the order line it returns (OrderLine.id).")
     def order_line_id(root: models.returns.ReturnLine) -> strawberry.ID:
         return strawberry.ID(to_global_id("OrderLine", root.order_line_id))
 
 
 @strawberry.type(name="Return", description="A return (RMA) over delivered lines of one order.")
 class Return(Node):
-    number: str
-    status: ReturnStatus
-    resolution: ReturnResolution
-    reason: str
-    requested_by: AuthorType
-    decision_note: str | None
-    created_at: datetime
-    decided_at: datetime | None
-    received_at: datetime | None
-    lines: list[models.returns.ReturnLine] = strawberry.field(resolver=resolve.return_lines, graphql_type=list[ReturnLine])
+    number: str = strawberry.field(description="Its number, e.g. \"RMA-000042\".")
+    status: ReturnStatus = strawberry.field(description="Where it stands.")
+    resolution: ReturnResolution = strawberry.field(description="A refund or an exchange.")
+    reason: str = strawberry.field(description="Why the goods come back.")
+    requested_by: AuthorType = strawberry.field(description="The customer (through the tracking pair) or staff.")
+    decision_note: str | None = strawberry.field(description="The note given on approval (optional) or rejection (required).")
+    created_at: datetime = strawberry.field(description="When it was requested (UTC).")
+    decided_at: datetime | None = strawberry.field(description="When it was approved or rejected (UTC); null before.")
+    received_at: datetime | None = strawberry.field(description="When the goods were received (UTC); null before.")
+    lines: list[models.returns.ReturnLine] = strawberry.field(resolver=resolve.return_lines, graphql_type=list[ReturnLine],
+                                                              description="What comes back, in the order requested.")
 
     @strawberry.field(description="What the customer paid for the returned units, VAT included.")
     def value(root: models.returns.ReturnRequest) -> Money:
         return money(root.value, root.currency)
 
-    @strawberry.field
+    @strawberry.field(description="What receiving refunded; 0 until then (for an exchange, only a surplus over the replacement).")
     def refunded_amount(root: models.returns.ReturnRequest) -> Money:
         return money(root.refunded_amount, root.currency)
 
@@ -75,65 +86,67 @@ class Return(Node):
         return await resolve.related_order(info, root.replacement_order_id)
 
 
-@strawberry.type
+@strawberry.type(description="One message of a support case.")
 class InquiryMessage:
-    author_type: AuthorType
-    body: str
-    created_at: datetime
+    author_type: AuthorType = strawberry.field(description="Whether the customer or staff wrote it.")
+    body: str = strawberry.field(description="The text, 1 to 5,000 characters.")
+    created_at: datetime = strawberry.field(description="When it was written (UTC).")
     author: str | None = strawberry.field(resolver=resolve.staff_author, description="Shown to staff only.")
 
-    @strawberry.field
+    @strawberry.field(description="A global ID (not a Node).")
     def id(root: models.returns.InquiryMessage) -> strawberry.ID:
         return strawberry.ID(to_global_id("InquiryMessage", root.id))
 
 
 @strawberry.type(description="A support case about one order.")
 class Inquiry(Node):
-    number: str
-    subject: str
-    status: InquiryStatus
-    opened_by: AuthorType
-    created_at: datetime
-    updated_at: datetime
-    messages: list[models.returns.InquiryMessage] = strawberry.field(resolver=resolve.inquiry_messages, graphql_type=list[InquiryMessage])
+    number: str = strawberry.field(description="Its number, e.g. \"CASE-000042\".")
+    subject: str = strawberry.field(description="What it is about, 1 to 300 characters.")
+    status: InquiryStatus = strawberry.field(description="Whose turn it is.")
+    opened_by: AuthorType = strawberry.field(description="Who opened it.")
+    created_at: datetime = strawberry.field(description="When it was opened (UTC).")
+    updated_at: datetime = strawberry.field(description="Its last message or status change (UTC).")
+    messages: list[models.returns.InquiryMessage] = strawberry.field(resolver=resolve.inquiry_messages, graphql_type=list[InquiryMessage],
+                                                                     description="Oldest first.")
 
     @strawberry.field(graphql_type=OrderRef | None, description="Needs orders:read.")
     async def order(root: models.returns.Inquiry, info: Info) -> models.Order | None:
         return await resolve.related_order(info, root.order_id)
 
 
-@strawberry.input
+@strawberry.input(description="Which returns `returns` lists: every condition given must hold.")
 class ReturnFilter:
     status: list[ReturnStatus] | None = strawberry.field(default=None, description="e.g. [REQUESTED, APPROVED] for the open ones")
-    order_id: strawberry.ID | None = None
+    order_id: strawberry.ID | None = strawberry.field(default=None, description=ORDER_ID_FILTER)
 
 
-@strawberry.input
+@strawberry.input(description="Which cases `inquiries` lists: every condition given must hold.")
 class InquiryFilter:
     status: list[InquiryStatus] | None = strawberry.field(default=None, description="e.g. [OPEN] for cases waiting for staff")
-    order_id: strawberry.ID | None = None
+    order_id: strawberry.ID | None = strawberry.field(default=None, description=ORDER_ID_FILTER)
 
 
-@strawberry.input
+@strawberry.input(description="Units of one delivered order line to return.")
 class ReturnLineInput:
-    quantity: int
+    quantity: int = strawberry.field(description="At least 1, and at most what was delivered minus what other returns (not rejected) "
+                                     "claim (LIMIT_EXCEEDED).")
     order_line_id: strawberry.ID | None = strawberry.field(default=None, description="or `sku` when the order has one line of it")
-    sku: str | None = None
-    reason: str | None = None
+    sku: str | None = strawberry.field(default=None, description="The line's SKU, instead of orderLineId.")
+    reason: str | None = strawberry.field(default=None, description="Why this line comes back; at most 500 characters.")
 
 
-@strawberry.input
+@strawberry.input(description="A line an exchange sends instead.")
 class ReplacementLineInput:
-    sku: str
-    quantity: int
+    sku: str = strawberry.field(description="A catalogue SKU (NOT_FOUND otherwise).")
+    quantity: int = strawberry.field(description="At least 1.")
 
 
-@strawberry.input
+@strawberry.input(description="A return over delivered lines of one order.")
 class RequestReturnInput:
-    order_id: strawberry.ID
-    lines: list[ReturnLineInput]
-    reason: str
-    resolution: ReturnResolution = ReturnResolution.REFUND
+    order_id: strawberry.ID = strawberry.field(description="The order's global ID.")
+    lines: list[ReturnLineInput] = strawberry.field(description=RETURN_LINES)
+    reason: str = strawberry.field(description=RETURN_REASON)
+    resolution: ReturnResolution = strawberry.field(default=ReturnResolution.REFUND, description="A refund (the default) or an exchange.")
     replacement_lines: list[ReplacementLineInput] | None = strawberry.field(
         default=None, description="EXCHANGE only; defaults to the returned SKUs and quantities"
     )
@@ -141,77 +154,78 @@ class RequestReturnInput:
 
 @strawberry.input(description="A customer's return, proven by the order number and email pair of the tracking page.")
 class RequestCustomerReturnInput:
-    number: str
-    email: str
-    lines: list[ReturnLineInput]
-    reason: str
-    resolution: ReturnResolution = ReturnResolution.REFUND
-    replacement_lines: list[ReplacementLineInput] | None = None
+    number: str = strawberry.field(description=PAIR_NUMBER)
+    email: str = strawberry.field(description=PAIR_EMAIL)
+    lines: list[ReturnLineInput] = strawberry.field(description=RETURN_LINES)
+    reason: str = strawberry.field(description=RETURN_REASON)
+    resolution: ReturnResolution = strawberry.field(default=ReturnResolution.REFUND, description="A refund (the default) or an exchange.")
+    replacement_lines: list[ReplacementLineInput] | None = strawberry.field(default=None, description="EXCHANGE only; defaults to the "
+                                                                           "returned SKUs and quantities")
 
 
-@strawberry.input
+@strawberry.input(description="A decision on a REQUESTED return.")
 class ReturnDecisionInput:
-    return_id: strawberry.ID
+    return_id: strawberry.ID = strawberry.field(description="The return's global ID.")
     note: str | None = strawberry.field(default=None, description="required to reject")
 
 
-@strawberry.input
+@strawberry.input(description="The inspection of one return line.")
 class InspectionInput:
-    return_line_id: strawberry.ID
-    result: InspectionResult
+    return_line_id: strawberry.ID = strawberry.field(description="The line's id (ReturnLine.id).")
+    result: InspectionResult = strawberry.field(description="Restock or write off.")
     warehouse_code: str | None = strawberry.field(default=None, description="where RESTOCK puts the units back")
-    note: str | None = None
+    note: str | None = strawberry.field(default=None, description="The inspector's note; at most 500 characters.")
 
 
-@strawberry.input
+@strawberry.input(description="The goods of an approved return, received and inspected.")
 class ReceiveReturnInput:
-    return_id: strawberry.ID
+    return_id: strawberry.ID = strawberry.field(description="The return's global ID.")
     lines: list[InspectionInput] = strawberry.field(description="every line of the return, once")
 
 
-@strawberry.type
+@strawberry.type(description="What a return mutation answers.")
 class ReturnPayload:
-    return_: Return | None = strawberry.field(name="return")
-    user_errors: list[UserError]
+    return_: Return | None = strawberry.field(name="return", description="The return after the change; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing was written); empty on success.")
     event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")
 
 
-@strawberry.input
+@strawberry.input(description="A case staff opens on an order.")
 class OpenInquiryInput:
-    order_id: strawberry.ID
-    subject: str
-    body: str
+    order_id: strawberry.ID = strawberry.field(description="The order's global ID.")
+    subject: str = strawberry.field(description=SUBJECT)
+    body: str = strawberry.field(description=BODY)
 
 
-@strawberry.input
+@strawberry.input(description="A case the customer opens, proven by the tracking pair.")
 class OpenCustomerInquiryInput:
-    number: str
-    email: str
-    subject: str
-    body: str
+    number: str = strawberry.field(description=PAIR_NUMBER)
+    email: str = strawberry.field(description=PAIR_EMAIL)
+    subject: str = strawberry.field(description=SUBJECT)
+    body: str = strawberry.field(description=BODY)
 
 
-@strawberry.input
+@strawberry.input(description="A staff message on a case.")
 class InquiryMessageInput:
-    inquiry_id: strawberry.ID
-    body: str
+    inquiry_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    body: str = strawberry.field(description=BODY)
 
 
-@strawberry.input
+@strawberry.input(description="A customer message on a case, proven by the tracking pair.")
 class CustomerInquiryMessageInput:
-    number: str
-    email: str
-    inquiry_id: strawberry.ID
-    body: str
+    number: str = strawberry.field(description=PAIR_NUMBER)
+    email: str = strawberry.field(description=PAIR_EMAIL)
+    inquiry_id: strawberry.ID = strawberry.field(description="The case's global ID; a case of another order is NOT_FOUND.")
+    body: str = strawberry.field(description=BODY)
 
 
-@strawberry.input
+@strawberry.input(description="The case to act on.")
 class InquiryIdInput:
-    inquiry_id: strawberry.ID
+    inquiry_id: strawberry.ID = strawberry.field(description="The case's global ID.")
 
 
-@strawberry.type
+@strawberry.type(description="What a support-case mutation answers.")
 class InquiryPayload:
-    inquiry: Inquiry | None
-    user_errors: list[UserError]
+    inquiry: Inquiry | None = strawberry.field(description="The case after the change, with its messages; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was refused (nothing was written); empty on success.")
     event_cursor: str | None = strawberry.field(description="Cursor of the last event this write produced.")

@@ -33,7 +33,8 @@ if sorted(_names) != sorted(node.NODE_TYPES):
 
 
 # Issue 13: the strict Decimal scalar (no NaN, Infinity or exponent) in place of strawberry's.
-StrictDecimal = strawberry.scalar(name="Decimal", description="Decimal (fixed-point)", serialize=str, parse_value=limits.parse_decimal)
+StrictDecimal = strawberry.scalar(name="Decimal", serialize=str, parse_value=limits.parse_decimal, description=(
+    'A fixed-point decimal, sent as a string ("12.50"; a finite JSON number is accepted as input): never NaN, Infinity or an exponent.'))
 
 
 @lru_cache(maxsize=8)

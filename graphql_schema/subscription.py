@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 
 from graphql_schema.catalog import StockLevel
+from graphql_schema.common import TrackedEmail, TrackedNumber
 from graphql_schema.enums import SalesChannel
 from graphql_schema.tracking import OrderStatusChange, OrderTracking
 from resolvers import live
 from resolvers.types import Info
 
 
-@strawberry.type
+@strawberry.type(description="Live updates, over WebSocket (graphql-transport-ws) or HTTP (multipart or SSE). Each field needs the scope it "
+                  "names; trackOrder is public.")
 class Subscription:
     @strawberry.subscription(
         graphql_type=OrderStatusChange,
@@ -20,19 +23,29 @@ class Subscription:
         "then goes live, with no gap and no duplicate. Cursors increase but are not consecutive: rely on this, not on n + 1."
     )
     async def order_status_changed(
-        self, info: Info, order_id: strawberry.ID | None = None, channel: SalesChannel | None = None, after: str | None = None
+        self, info: Info,
+        order_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this order's changes (its global ID; a malformed "
+                                                                                  "one is INVALID_INPUT).")] = None,
+        channel: Annotated[SalesChannel | None, strawberry.argument(description="Only orders placed through this channel.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="A cursor (an event's, a mutation's eventCursor, a message's): replay "
+                                                                    "every change after it first. Absent: from now on.")] = None,
     ) -> AsyncGenerator[object, None]:
         async for change in live.order_status_changed(info, order_id=order_id, channel=channel, after=after):
             yield change
 
-    @strawberry.subscription(graphql_type=StockLevel)
-    async def stock_level_changed(self, info: Info, sku: str | None = None, warehouse_code: str | None = None) -> AsyncGenerator[object, None]:
+    @strawberry.subscription(graphql_type=StockLevel, description="A stock level each time it changes (reservations, shipments, receipts, "
+                             "write-offs, restocked returns). Needs stock:read.")
+    async def stock_level_changed(
+        self, info: Info, sku: Annotated[str | None, strawberry.argument(description="Only this SKU (exact).")] = None,
+        warehouse_code: Annotated[str | None, strawberry.argument(description="Only this warehouse, by its code; an unknown one is a NOT_FOUND "
+                                                                             "error.")] = None,
+    ) -> AsyncGenerator[object, None]:
         async for level in live.stock_level_changed(info, sku=sku, warehouse_code=warehouse_code):
             yield level
 
     @strawberry.subscription(
         graphql_type=OrderTracking, description="Public, like the query of the same name: the current view at once, then again on every change."
     )
-    async def track_order(self, info: Info, number: str, email: str) -> AsyncGenerator[object, None]:
+    async def track_order(self, info: Info, number: TrackedNumber, email: TrackedEmail) -> AsyncGenerator[object, None]:
         async for view in live.track_order(info, number=number, email=email):
             yield view

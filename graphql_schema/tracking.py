@@ -13,18 +13,21 @@ from graphql_schema.orders import Order, OrderEvent
 
 @strawberry.type(description="The limited view a customer sees on a public tracking page.")
 class OrderTracking:
-    number: str
-    status: OrderStatus
-    placed_at: datetime
-    estimated_delivery_date: date | None
-    shipments: list[Shipment]
-    events: list[OrderEvent]
+    number: str = strawberry.field(description="The order number.")
+    status: OrderStatus = strawberry.field(description="Where the order stands.")
+    placed_at: datetime = strawberry.field(description="When it was placed (UTC).")
+    estimated_delivery_date: date | None = strawberry.field(description="The day its last parcel should arrive; null when no estimate can "
+                                                            "be given.")
+    shipments: list[Shipment] = strawberry.field(description="Its parcels with carrier, tracking and estimate (their `order` still needs "
+                                                 "orders:read; packingSlipUrl is null without shipments:read).")
+    events: list[OrderEvent] = strawberry.field(description="The customer's part of the timeline, oldest first: status changes, shipping, "
+                                                "and the return and case steps; no actor and no data.")
 
 
-@strawberry.type
+@strawberry.type(description="One status change of an order, as orderStatusChanged delivers it.")
 class OrderStatusChange:
-    cursor: str
-    order: Order
-    previous_status: OrderStatus | None
-    status: OrderStatus
-    occurred_at: datetime
+    cursor: str = strawberry.field(description="The change's event cursor: resubscribe with `after: cursor` to continue after it.")
+    order: Order = strawberry.field(description="The order, as it is when the message is sent.")
+    previous_status: OrderStatus | None = strawberry.field(description="The status before the change; null for a placement.")
+    status: OrderStatus = strawberry.field(description="The status after the change.")
+    occurred_at: datetime = strawberry.field(description="When the change was written (UTC).")

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
+import strawberry
 from sqlalchemy import ColumnElement
 
 from app.errors import DomainError
@@ -38,6 +39,8 @@ SORT_KEYS: dict[str, pagination.Key[Any]] = {
 # Client idempotency keys may not take the prefixes of derived keys (bulk import, drafts): no collision possible.
 RESERVED_KEY_PREFIXES = ("import:", "draft:")
 EVENTS_PAGE_MAX = 500
+EventsFirst = Annotated[int | None, strawberry.argument(description="How many events: 0 to 500, default 500 (the whole timeline).")]
+EventsAfter = Annotated[str | None, strawberry.argument(description="An event's `cursor`: the page starts after it.")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ async def order_lines(root: Order, info: Info) -> list[OrderLine]:
     return await info.context.loaders.lines_by_order.load(root.id)
 
 
-async def order_events(root: Order, info: Info, first: int | None = None, after: str | None = None) -> pagination.Connection[OrderEvent]:
+async def order_events(root: Order, info: Info, first: EventsFirst = None, after: EventsAfter = None) -> pagination.Connection[OrderEvent]:
     """The whole timeline is loaded (one batch for every order on the page), then sliced: cursors are the plain event seq."""
     size = pagination.page_size(first, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX)
     events: list[OrderEvent] = await info.context.loaders.events_by_order.load(root.id)

@@ -41,7 +41,7 @@ from app.infra.ratelimit import RateLimiter
 from app.infra.settings import Settings
 from graphql_schema.schema import build_schema
 from resolvers.context import Context
-from server import downloads, guards, observability, pages, ws_keys
+from server import downloads, guards, observability, pages, schema_download, ws_keys
 from server.background import background_tasks
 from server.cors import Origins, PathCORS
 from server.http_protocol import STATIC_DIR, BrowserProtocolMixin, StreamLimiter
@@ -249,6 +249,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.router.routes.extend(
         [
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            schema_download.route(graphql.schema, production=settings.production),  # issue 17
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
