@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Computed, ForeignKey, Index, Sequence, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
+from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, RiskLevel, RiskSource, SalesChannel
 from models.base import Base, Rate, created_at, enum_column, uuid_pk
 
 order_number_seq = Sequence("order_number_seq", start=100001, metadata=Base.metadata)
@@ -64,6 +64,11 @@ class Order(Base):
     estimated_delivery_date: Mapped[date | None]
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # holds, issue 18: the risk assessment (app/orders/risk.py): level, the facts that matched, rules or provider, when
+    risk_level: Mapped[RiskLevel | None] = mapped_column(enum_column(RiskLevel, 8))
+    risk_facts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    risk_source: Mapped[RiskSource | None] = mapped_column(enum_column(RiskSource, 16))
+    risk_assessed_at: Mapped[datetime | None]
 
 
 class OrderLine(Base):
