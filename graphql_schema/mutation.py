@@ -21,7 +21,8 @@ from graphql_schema.returns import (
     ReturnDecisionInput,
     ReturnPayload,
 )
-from resolvers import billing, catalog, fulfilment, orders, returns
+from graphql_schema.risk import AssessOrderRiskInput
+from resolvers import billing, catalog, fulfilment, holds, orders, returns
 from resolvers.types import Info, MutationPayload
 
 
@@ -35,11 +36,16 @@ class Mutation:
     async def confirm_order(self, info: Info, input: OrderIdInput) -> MutationPayload:
         return await orders.confirm_order(info, input)
 
-    @strawberry.mutation(graphql_type=OrderPayload)
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Hold the order for `reason` (default STAFF). On an order already ON_HOLD another reason adds a hold (event HOLD_ADDED); "
+        "INVALID_TRANSITION when it is held for that reason already or cannot be held. Needs orders:write."))
     async def hold_order(self, info: Info, input: OrderIdInput) -> MutationPayload:
         return await orders.hold_order(info, input)
 
-    @strawberry.mutation(graphql_type=OrderPayload)
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Release one hold: `holdId`, or the oldest open one (`reason` is the release note). The order resumes the status it was held "
+        "from only when no hold is left (else event HOLD_RELEASED, still ON_HOLD). INVALID_TRANSITION when not on hold; NOT_FOUND for "
+        "an unknown holdId. Needs orders:write."))
     async def release_order(self, info: Info, input: OrderIdInput) -> MutationPayload:
         return await orders.release_order(info, input)
 
@@ -128,3 +134,11 @@ class Mutation:
     @strawberry.mutation(graphql_type=InquiryPayload, description="Public: the customer writes on one of the order's cases (reopens a closed one).")
     async def post_customer_inquiry_message(self, info: Info, input: CustomerInquiryMessageInput) -> MutationPayload:
         return await returns.post_customer_inquiry_message(info, input)
+
+    # holds, issue 18
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Record an external fraud provider's verdict (Order.risk, source PROVIDER; event RISK_ASSESSED). HIGH puts the order ON_HOLD "
+        "with a RISK_REVIEW hold unless one is open (an order no longer holdable keeps the verdict only); a lower level releases "
+        "nothing. INVALID_INPUT / LIMIT_EXCEEDED on bad facts, NOT_FOUND for an unknown order. Needs orders:write."))
+    async def assess_order_risk(self, info: Info, input: AssessOrderRiskInput) -> MutationPayload:
+        return await holds.assess_order_risk(info, input)

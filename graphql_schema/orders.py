@@ -16,11 +16,14 @@ from strawberry.scalars import JSON
 import models
 import models.billing
 import models.fulfilment
+import models.holds
 import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
 from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
+from graphql_schema.risk import OrderHold, OrderRisk
 from resolvers import billing as resolve_billing
 from resolvers import fulfilment as resolve_fulfilment
+from resolvers import holds as resolve_holds
 from resolvers import orders as resolve
 from resolvers import pagination
 from resolvers import returns as resolve_returns
@@ -125,6 +128,16 @@ class Order(Node):
     def total(root: models.Order) -> Money:
         return money(root.total, root.currency)
 
+    # holds, issue 18
+    holds: list[models.holds.OrderHold] = strawberry.field(
+        resolver=resolve_holds.order_holds, graphql_type=list[OrderHold],
+        description="The open holds, oldest first (releaseOrder without holdId releases the first). Empty unless ON_HOLD.",
+    )
+
+    @strawberry.field(description="The risk assessment made at placement (or by assessOrderRisk); null for orders placed before it existed.")
+    def risk(root: models.Order) -> OrderRisk | None:
+        return resolve_holds.order_risk(root)  # type: ignore[return-value]
+
 
 @strawberry.type
 class OrderStats:
@@ -182,6 +195,10 @@ class PlaceOrderInput:
 class OrderIdInput:
     order_id: strawberry.ID
     reason: str | None = None
+    hold_id: strawberry.ID | None = strawberry.field(
+        default=None, description="releaseOrder only: the hold to release (Order.holds' id); default: the oldest open one. NOT_FOUND "
+                                  "when it is not an open hold of this order. Other mutations ignore it.",
+    )
 
 
 @strawberry.type

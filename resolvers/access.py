@@ -113,6 +113,9 @@ VALUE_TYPES: dict[str, str] = {
     **{f"{kind}Payload": "its mutation" for kind in (
         "Order", "PlaceOrder", "StockLevel", "Product", "Warehouse", "PickList", "Shipment", "Payment", "Invoice", "Return", "Inquiry")},
 }
+# holds, issue 18
+ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"
+VALUE_TYPES.update({"OrderHold": "Order", "OrderRisk": "Order", "RiskFact": "OrderRisk"})
 
 
 def read_scope(type_name: str) -> str:

@@ -285,6 +285,7 @@ async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Dec
         return replayed
     if payment.method != PaymentMethod.CARD:
         raise DomainError(ErrorCode.INVALID_INPUT, "Only card payments are captured; record transfers and cash with recordPayment.", ("payment_id",))
+    await order_service.refuse_if_held(uow=uow, order=order, path=("payment_id",))  # holds, issue 18: nothing captured while held
     left = payment.amount - payment.captured_amount
     if payment.status != Tx.AUTHORIZED:
         if amount is None and payment.status in (Tx.CAPTURED, Tx.PARTIALLY_REFUNDED, Tx.REFUNDED):
@@ -300,7 +301,9 @@ async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Dec
 
 
 async def capture_open_authorizations(*, uow: UnitOfWork, order: Order) -> None:
-    """Capture what every authorised card payment of the order still holds (at confirmation or shipment)."""
+    """Capture what every authorised card payment of the order still holds (at confirmation or shipment); refused
+    while the order is on hold."""
+    await order_service.refuse_if_held(uow=uow, order=order)  # holds, issue 18
     for payment in await payments_of(uow, order.id, lock=True):
         if payment.method == PaymentMethod.CARD and payment.status == Tx.AUTHORIZED and payment.captured_amount < payment.amount:
             key = await _next_key(uow, payment, Op.CAPTURE)

@@ -25,9 +25,10 @@ from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import compute_totals, line_total
-from app.orders.state_machine import HOLDABLE, check_transition, release_target
+from app.orders.state_machine import check_transition
 from app.validation import check_address, member_of, normalise_email
 from models import Allocation, Customer, Order, OrderLine, Product, StockLevel
+from models.holds import OrderHold
 from models.placement import PlacementAttempt
 
 MAX_LINES = 100
@@ -313,9 +314,10 @@ def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUI
 
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
-    payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None,
+    payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
 ) -> tuple[Order, list[StockedLine]]:
-    """The PENDING order and its lines (flushed: number and timestamps come back); its stocked lines."""
+    """The PENDING order and its lines (flushed: number and timestamps come back); its stocked lines. `risk`: its
+    risk_* column values (app/orders/risk.py `risk_columns`), written with the order."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
     totals = totals_of(placement)
@@ -337,6 +339,7 @@ async def write_order(
         estimated_delivery_date=estimated_delivery_date,
         idempotency_key=request.idempotency_key or None,
         request_fingerprint=request.fingerprint() if request.idempotency_key else None,
+        **(risk or {}),
     )
     if serial is not None:
         order.serial = serial
@@ -362,12 +365,13 @@ def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
 
 async def create_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
+    risk: dict[str, Any] | None = None,
 ) -> tuple[Order, list[StockedLine]]:
     """Write a planned placement: the PENDING order, its lines and the PLACED event; its units are reserved by
     `reserve_for_order`, which the caller sends as late as it can (the stock rows stay locked from there to the
     commit). Returns the order and its stocked lines."""
     order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
-                                       customer_id=customer_id)
+                                       customer_id=customer_id, risk=risk)
     _record_placed(uow, order, placement)
     return order, stocked
 
@@ -393,13 +397,13 @@ async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placeme
 
 async def write_held_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int, payment_status: PaymentStatus,
-    customer_id: uuid.UUID | None = None,
+    customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
 ) -> Order:
     """A card placement's second step: its stock is already reserved (held since the first step), so this writes
     the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
     event without touching a stock row."""
     order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
-                                       payment_status=payment_status, customer_id=customer_id)
+                                       payment_status=payment_status, customer_id=customer_id, risk=risk)
     uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
     _record_placed(uow, order, placement)
     return order
@@ -516,26 +520,32 @@ def transition(
     events.record(uow, order, type_, previous_status=previous, data=data)
 
 
+async def open_holds(*, uow: UnitOfWork, order_id: uuid.UUID) -> list[OrderHold]:
+    """The order's open holds, oldest first (app/orders/holds.py adds and releases them)."""
+    return list((await uow.session.execute(
+        select(OrderHold).where(OrderHold.order_id == order_id, OrderHold.released_at.is_(None))
+        .order_by(OrderHold.created_at, OrderHold.id)
+    )).scalars().all())
+
+
+async def open_hold_reasons(*, uow: UnitOfWork, order: Order) -> list[str]:
+    """The reasons an order ON_HOLD is held for; STAFF for one held before holds had rows (or forced there)."""
+    held = [h.reason for h in await open_holds(uow=uow, order_id=order.id)]
+    return held or (["STAFF"] if order.status == OrderStatus.ON_HOLD else [])
+
+
+async def refuse_if_held(*, uow: UnitOfWork, order: Order, path: Path = ("order_id",)) -> None:
+    """Nothing confirms or captures an order while it is on hold (issue 18): only releasing its last hold
+    leaves ON_HOLD. INVALID_TRANSITION naming the holds."""
+    if order.status == OrderStatus.ON_HOLD:
+        reasons = ", ".join(await open_hold_reasons(uow=uow, order=order))
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"The order is on hold ({reasons}); release it first.", path)
+
+
 async def confirm_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Order:
     order = await get_for_update(uow=uow, order_id=order_id)
+    await refuse_if_held(uow=uow, order=order)
     transition(uow, order, OrderStatus.CONFIRMED, data={"action": "confirm", "reason": reason})
-    return order
-
-
-async def hold_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Order:
-    order = await get_for_update(uow=uow, order_id=order_id)
-    if order.status not in HOLDABLE:
-        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be put on hold.", ("order_id",))
-    order.held_from = order.status
-    transition(uow, order, OrderStatus.ON_HOLD, data={"action": "hold", "reason": reason})
-    return order
-
-
-async def release_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Order:
-    order = await get_for_update(uow=uow, order_id=order_id)
-    target = release_target(order.status, order.held_from)
-    order.held_from = None
-    transition(uow, order, target, data={"action": "release", "reason": reason})
     return order
 
 
