@@ -9,6 +9,7 @@ CAPTURE_MOMENTS = frozenset({"confirmation", "shipment"})
 INVOICE_MOMENTS = frozenset({"confirmation", "shipment", "manual"})
 # The methods that leave an order PENDING until the money is recorded: what OMS_UNPAID_EXPIRY_HOURS may name.
 PENDING_METHODS = frozenset({PaymentMethod.BANK_TRANSFER, PaymentMethod.PAY_BY_LINK, PaymentMethod.OTHER})
+DEFAULT_UNPAID_EXPIRY_HOURS: dict[str, float] = {PaymentMethod.PAY_BY_LINK: 24.0}
 
 _current: Settings | None = None
 
@@ -36,9 +37,10 @@ def settings() -> Settings:
 
 
 def unpaid_expiry_hours(method: PaymentMethod | str | None) -> float | None:
-    """Hours an unpaid order paid by `method` is kept before it is cancelled UNPAID; None: it never expires."""
+    """Hours an unpaid order paid by `method` is kept before it is cancelled UNPAID; None: it never expires
+    (OTHER, by default: exchanges are paid that way). OMS_UNPAID_EXPIRY_HOURS wins; BANK_TRANSFER then falls back
+    to OMS_BANK_TRANSFER_EXPIRY_HOURS, PAY_BY_LINK to 24 hours."""
     current = settings()
-    hours = dict(current.unpaid_expiry_hours)
-    if PaymentMethod.BANK_TRANSFER not in hours:
-        hours[PaymentMethod.BANK_TRANSFER] = float(current.bank_transfer_expiry_hours)
+    hours = {**DEFAULT_UNPAID_EXPIRY_HOURS, PaymentMethod.BANK_TRANSFER: float(current.bank_transfer_expiry_hours),
+             **dict(current.unpaid_expiry_hours)}
     return hours.get(str(method)) if method is not None else None

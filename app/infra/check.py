@@ -63,6 +63,10 @@ CHECKS: list[tuple[str, str]] = [
                    FROM stock_movements GROUP BY sku, warehouse_id) m
           ON m.sku = s.sku AND m.warehouse_id = s.warehouse_id
         WHERE COALESCE(s.on_hand, 0) <> COALESCE(m.on_hand, 0) OR COALESCE(s.reserved, 0) <> COALESCE(m.reserved, 0)"""),
+    # holds, issue 18: an open hold keeps its order ON_HOLD (the last release resumes it; a cancellation releases them all)
+    ("open holds only on orders on hold",
+     "SELECT o.number, o.status, h.reason FROM order_holds h JOIN orders o ON o.id = h.order_id "
+     "WHERE h.released_at IS NULL AND o.status <> 'ON_HOLD'"),
 ]
 
 

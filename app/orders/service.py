@@ -555,6 +555,8 @@ async def cancel_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | No
     check_transition(order.status, OrderStatus.CANCELLED)
     released = await allocation.release(uow.session, uow.notices, order_id=order.id, actor=uow.actor, reference=order.number,
                                         reason=reason or "order cancelled")
+    for hold in await open_holds(uow=uow, order_id=order.id) if order.status == OrderStatus.ON_HOLD else []:  # held no more (issue 18)
+        hold.released_at, hold.released_by, hold.release_note = datetime.now(UTC), uow.actor, "order cancelled"
     order.held_from = None
     transition(uow, order, OrderStatus.CANCELLED, data={"action": "cancel", "reason": reason, "releasedUnits": released})
     return order
