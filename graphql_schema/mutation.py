@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
@@ -140,5 +142,7 @@ class Mutation:
         "Record an external fraud provider's verdict (Order.risk, source PROVIDER; event RISK_ASSESSED). HIGH puts the order ON_HOLD "
         "with a RISK_REVIEW hold unless one is open (an order no longer holdable keeps the verdict only); a lower level releases "
         "nothing. INVALID_INPUT / LIMIT_EXCEEDED on bad facts, NOT_FOUND for an unknown order. Needs orders:write."))
-    async def assess_order_risk(self, info: Info, input: AssessOrderRiskInput) -> MutationPayload:
+    async def assess_order_risk(
+        self, info: Info, input: Annotated[AssessOrderRiskInput, strawberry.argument(description="The order and the provider's verdict.")],
+    ) -> MutationPayload:
         return await holds.assess_order_risk(info, input)
