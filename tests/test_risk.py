@@ -272,3 +272,16 @@ async def test_bad_verdicts_are_refused_writing_nothing(gql, db) -> None:
         assert row is not None and row.status == "PENDING" and row.risk_source == "RULES"
         assert (await session.execute(select(func.count()).select_from(OrderEvent).where(OrderEvent.type == "RISK_ASSESSED"))).scalar_one() == 0
         assert (await session.execute(select(func.count()).select_from(Payment))).scalar_one() == 0
+
+
+async def test_order_reads_show_holds_and_risk_through_the_read_planner_roots(gql, db) -> None:
+    # the planner does not map the new fields: a query selecting them falls back to the resolvers, same answer
+    await risk_catalog(db)
+    placed = await place(gql, order_input([("LUX", 1)]))
+    one = await gql(ORDER, {"id": placed["id"]})
+    many = await gql("{ orders(first: 5) { edges { node { id holds { reason } risk { level facts { rule } } } } } }")
+    assert "errors" not in one and "errors" not in many, (one, many)
+    assert one["data"]["order"]["holds"] == [{"reason": "RISK_REVIEW", "note": placed["holds"][0]["note"]}]
+    assert one["data"]["order"]["risk"] == placed["risk"]
+    node = many["data"]["orders"]["edges"][0]["node"]
+    assert node["holds"] == [{"reason": "RISK_REVIEW"}] and node["risk"]["level"] == "HIGH"
