@@ -18,7 +18,7 @@ from app.fulfilment import tracking
 from app.fulfilment.enums import ShipmentStatus
 from app.infra.database import Database
 from app.inquiries import service as inquiries
-from app.orders import service as orders
+from app.orders import holds
 from app.orders.enums import AuthorType, OrderStatus, PaymentMethod, SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from app.returns import service as returns
@@ -99,7 +99,7 @@ async def seed_demo(db: Database, *, orders_count: int = 24) -> bool:
                 if step in POST_CONFIRMATION:
                     await POST_CONFIRMATION[step](db, order)
                     continue
-                action = {"confirm": confirmation.confirm_order, "hold": orders.hold_order, "cancel": cancellation.cancel_order}[step]
+                action = {"confirm": confirmation.confirm_order, "hold": holds.hold_order, "cancel": cancellation.cancel_order}[step]
                 status = (await db.run(lambda uow: action(uow=uow, order_id=order.id, reason="demo"), actor=ACTOR)).status
             except DomainError:
                 break  # e.g. a made-to-order line with nothing to ship yet: the order stays where it got to

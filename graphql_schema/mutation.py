@@ -8,8 +8,8 @@ import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
-from graphql_schema.drafts import CompleteDraftInput, CompleteDraftOrderPayload, CreateDraftInput, DraftOrderPayload, UpdateDraftInput  # drafts, issue 18
 from graphql_schema.common import Input
+from graphql_schema.drafts import CompleteDraftInput, CompleteDraftOrderPayload, CreateDraftInput, DraftOrderPayload, UpdateDraftInput  # drafts, issue 18
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.metadata import UpdateOrderMetadataInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
@@ -27,6 +27,7 @@ from graphql_schema.returns import (
     ReturnDecisionInput,
     ReturnPayload,
 )
+from graphql_schema.risk import AssessOrderRiskInput
 from graphql_schema.webhooks import (  # hooks, issue 17
     CreateWebhookEndpointArgument,
     CreateWebhookEndpointPayload,
@@ -37,7 +38,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
-from resolvers import billing, catalog, fulfilment, metadata, orders, partner, returns, webhooks
+from resolvers import billing, catalog, fulfilment, holds, metadata, orders, partner, returns, webhooks
 from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
@@ -66,16 +67,15 @@ class Mutation:
         return await orders.confirm_order(info, input)
 
     @strawberry.mutation(graphql_type=OrderPayload, description=(
-        "Stops an order (PENDING, CONFIRMED, PROCESSING or PARTIALLY_SHIPPED) until releaseOrder; `reason` is kept on the "
-        "event. Refused with NOT_FOUND or INVALID_TRANSITION (any other status). Needs orders:write."
-    ))
+        "Hold the order for `reason` (default STAFF). On an order already ON_HOLD another reason adds a hold (event HOLD_ADDED); "
+        "INVALID_TRANSITION when it is held for that reason already or cannot be held. Needs orders:write."))
     async def hold_order(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await orders.hold_order(info, input)
 
     @strawberry.mutation(graphql_type=OrderPayload, description=(
-        "Returns an order on hold to the status it was held from. Refused with NOT_FOUND or INVALID_TRANSITION (it is not on "
-        "hold). Needs orders:write."
-    ))
+        "Release one hold: `holdId`, or the oldest open one (`reason` is the release note). The order resumes the status it was held "
+        "from only when no hold is left (else event HOLD_RELEASED, still ON_HOLD). INVALID_TRANSITION when not on hold; NOT_FOUND for "
+        "an unknown holdId. Needs orders:write."))
     async def release_order(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await orders.release_order(info, input)
 
@@ -335,3 +335,12 @@ class Mutation:
         self, info: Info, input: Annotated[UpdateOrderMetadataInput, strawberry.argument(description="The order and the entries to set and remove.")]
     ) -> MutationPayload:
         return await metadata.update_order_metadata(info, input)
+    # holds, issue 18
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Record an external fraud provider's verdict (Order.risk, source PROVIDER; event RISK_ASSESSED). HIGH puts the order ON_HOLD "
+        "with a RISK_REVIEW hold unless one is open (an order no longer holdable keeps the verdict only); a lower level releases "
+        "nothing. INVALID_INPUT / LIMIT_EXCEEDED on bad facts, NOT_FOUND for an unknown order. Needs orders:write."))
+    async def assess_order_risk(
+        self, info: Info, input: Annotated[AssessOrderRiskInput, strawberry.argument(description="The order and the provider's verdict.")],
+    ) -> MutationPayload:
+        return await holds.assess_order_risk(info, input)

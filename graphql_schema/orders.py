@@ -16,12 +16,15 @@ from strawberry.scalars import JSON
 import models
 import models.billing
 import models.fulfilment
+import models.holds
 import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
 from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
 from graphql_schema.metadata import MetadataFilterInput, MetadataItem
+from graphql_schema.risk import OrderHold, OrderRisk
 from resolvers import billing as resolve_billing
 from resolvers import fulfilment as resolve_fulfilment
+from resolvers import holds as resolve_holds
 from resolvers import metadata as resolve_metadata
 from resolvers import orders as resolve
 from resolvers import pagination
@@ -151,6 +154,16 @@ class Order(Node):
     private_metadata: list[resolve_metadata.MetadataItem] | None = strawberry.field(
         resolver=resolve_metadata.order_private_metadata, graphql_type=list[MetadataItem] | None,
         description="Private key-value strings, sorted by key. Needs orders:write: without it, null with a FORBIDDEN error on this field.")
+    # holds, issue 18
+    holds: list[models.holds.OrderHold] = strawberry.field(
+        resolver=resolve_holds.order_holds, graphql_type=list[OrderHold],
+        description="The open holds, oldest first (releaseOrder without holdId releases the first). Empty unless ON_HOLD.",
+    )
+
+    @strawberry.field(description="The risk assessment made at placement (or by assessOrderRisk); null for orders placed before it existed.")
+    def risk(root: models.Order) -> OrderRisk | None:
+        return resolve_holds.order_risk(root)  # type: ignore[return-value]
+
 
 
 @strawberry.type(description="Order counts for a dashboard, over the orders `orderStats`' arguments select.")
@@ -221,6 +234,10 @@ class PlaceOrderInput:
 class OrderIdInput:
     order_id: strawberry.ID = strawberry.field(description="The order's global ID; a malformed or foreign ID is NOT_FOUND.")
     reason: str | None = strawberry.field(default=None, description="Why, kept in the event's data; optional.")
+    hold_id: strawberry.ID | None = strawberry.field(
+        default=None, description="releaseOrder only: the hold to release (Order.holds' id); default: the oldest open one. NOT_FOUND "
+                                  "when it is not an open hold of this order. Other mutations ignore it.",
+    )
 
 
 @strawberry.type(description="What placeOrder answers.")

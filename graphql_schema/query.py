@@ -17,8 +17,8 @@ import models.webhooks
 import resolvers.orders  # named in full in annotations: inside Query, `orders` is the field
 from graphql_schema.billing import Invoice
 from graphql_schema.catalog import Product, StockLevel, Warehouse
-from graphql_schema.drafts import DraftOrder, DraftOrderStatusArg, DraftPageAfter, DraftPageSize  # drafts, issue 18
 from graphql_schema.common import After, Connection, First, Node, OrderIdArgument, TrackedEmail, TrackedNumber
+from graphql_schema.drafts import DraftOrder, DraftOrderStatusArg, DraftPageAfter, DraftPageSize  # drafts, issue 18
 from graphql_schema.enums import SalesChannel
 from graphql_schema.fulfilment import Carrier, Shipment
 from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats

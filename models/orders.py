@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Computed, ForeignKey, Index, Sequence, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
+from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, RiskLevel, RiskSource, SalesChannel
 from models.base import Base, Rate, created_at, enum_column, uuid_pk
 
 order_number_seq = Sequence("order_number_seq", start=100001, metadata=Base.metadata)
@@ -81,6 +81,11 @@ class Order(Base):
     # The cursor of the order's last event, set at commit (app/infra/database.py `_flush_events`): "changed since"
     # pages on (change_seq, id) and never past the event horizon, so a late commit is never skipped.
     change_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+    # holds, issue 18: the risk assessment (app/orders/risk.py): level, the facts that matched, rules or provider, when
+    risk_level: Mapped[RiskLevel | None] = mapped_column(enum_column(RiskLevel, 8))
+    risk_facts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    risk_source: Mapped[RiskSource | None] = mapped_column(enum_column(RiskSource, 16))
+    risk_assessed_at: Mapped[datetime | None]
 
 
 class OrderLine(Base):

@@ -139,6 +139,9 @@ VALUE_TYPES: dict[str, str] = {
     "DraftOrderConnection": "its root field", "DraftOrderEdge": "its root field", "DraftOrderPayload": "its mutation",
     "CompleteDraftOrderPayload": "its mutation",
 }
+# holds, issue 18
+ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"
+VALUE_TYPES.update({"OrderHold": "Order", "OrderRisk": "Order", "RiskFact": "OrderRisk"})
 
 
 def read_scope(type_name: str) -> str:

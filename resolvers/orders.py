@@ -16,11 +16,11 @@ from sqlalchemy import ColumnElement
 from app.errors import DomainError
 from app.flows import cancellation, confirmation, placement
 from app.infra.database import UnitOfWork
-from app.orders import queries, service
+from app.orders import queries
 from app.orders.enums import SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
-from resolvers import pagination
+from resolvers import holds, pagination
 from resolvers.errors import MutationOutcome, UserError, run_mutation, user_errors
 from resolvers.ids import decode_id, id_of
 from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderRequestArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
@@ -175,6 +175,6 @@ def _transition_mutation(action: _Transition) -> Callable[[Info, OrderTransition
 
 
 confirm_order = _transition_mutation(confirmation.confirm_order)
-hold_order = _transition_mutation(service.hold_order)
-release_order = _transition_mutation(service.release_order)
+hold_order = holds.hold_order  # several holds with reasons (issue 18): resolvers/holds.py
+release_order = holds.release_order
 cancel_order = _transition_mutation(cancellation.cancel_order)

@@ -40,7 +40,8 @@ from models.billing import Invoice, Payment, PaymentOperation
 
 E = OrderEventType
 # Recorded by staff, not through the provider.
-MANUAL_METHODS = frozenset({PaymentMethod.BANK_TRANSFER, PaymentMethod.CASH_ON_DELIVERY, PaymentMethod.OTHER})
+MANUAL_METHODS = frozenset({PaymentMethod.BANK_TRANSFER, PaymentMethod.CASH_ON_DELIVERY, PaymentMethod.OTHER,
+                            PaymentMethod.PAY_BY_LINK})  # holds, issue 18: recorded like a transfer until a link provider plugs in
 
 ZERO = Decimal("0.00")
 MAX_KEY = 200
@@ -230,9 +231,10 @@ async def open_payment(*, uow: UnitOfWork, order: Order, method: PaymentMethod |
                       captured_amount=ZERO, refunded_amount=ZERO)
     payment.status = Tx.PENDING
     if method == PaymentMethod.BANK_TRANSFER:
-        # The customer quotes the order number on the transfer; unpaid transfers expire.
-        payment.reference = order.number
-        payment.expires_at = datetime.now(UTC) + timedelta(hours=config.settings().bank_transfer_expiry_hours)
+        payment.reference = order.number  # the customer quotes the order number on the transfer
+    hours = config.unpaid_expiry_hours(method)  # holds, issue 18: unpaid orders expire per method (OMS_UNPAID_EXPIRY_HOURS)
+    if hours is not None:
+        payment.expires_at = datetime.now(UTC) + timedelta(hours=hours)
     uow.session.add(payment)
     await uow.session.flush()
     events.record(uow, order, E.PAYMENT_PENDING, data={
@@ -285,6 +287,7 @@ async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Dec
         return replayed
     if payment.method != PaymentMethod.CARD:
         raise DomainError(ErrorCode.INVALID_INPUT, "Only card payments are captured; record transfers and cash with recordPayment.", ("payment_id",))
+    await order_service.refuse_if_held(uow=uow, order=order, path=("payment_id",))  # holds, issue 18: nothing captured while held
     left = payment.amount - payment.captured_amount
     if payment.status != Tx.AUTHORIZED:
         if amount is None and payment.status in (Tx.CAPTURED, Tx.PARTIALLY_REFUNDED, Tx.REFUNDED):
@@ -300,7 +303,9 @@ async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Dec
 
 
 async def capture_open_authorizations(*, uow: UnitOfWork, order: Order) -> None:
-    """Capture what every authorised card payment of the order still holds (at confirmation or shipment)."""
+    """Capture what every authorised card payment of the order still holds (at confirmation or shipment); refused
+    while the order is on hold."""
+    await order_service.refuse_if_held(uow=uow, order=order)  # holds, issue 18
     for payment in await payments_of(uow, order.id, lock=True):
         if payment.method == PaymentMethod.CARD and payment.status == Tx.AUTHORIZED and payment.captured_amount < payment.amount:
             key = await _next_key(uow, payment, Op.CAPTURE)
@@ -551,3 +556,43 @@ async def refund_lines(
     })
     await refresh_order_status(uow, order)
     return refunded, note
+
+
+# --- money received after the order expired unpaid (holds, issue 18) ------------------------------------------
+
+LATE_REASON = "received after the order was cancelled unpaid"
+
+
+async def record_late_payment(
+    *, uow: UnitOfWork, order: Order, method: PaymentMethod, amount: Decimal, reference: str | None = None,
+    idempotency_key: str | None = None,
+) -> Payment:
+    """Money recorded for an order the expiry worker cancelled UNPAID (the caller holds the order row lock): it is
+    recorded as received and, in the same unit, owed back (a manual refund, PAYMENT_REFUNDED manual=true), with a
+    LATE_PAYMENT_RECEIVED event for staff. It is never attached to the order, which stays CANCELLED. The same checks
+    and idempotency as `record_payment` (the same client key replays the first answer)."""
+    client_key = _check_client_key(idempotency_key)
+    fingerprint = _digest("record", method, amount, reference)
+    key = f"{order.id}:record:key:{_digest(client_key)[:40]}" if client_key else None
+    if (replayed := await _replayed(uow, key, fingerprint)) is not None:
+        return replayed
+    if method == PaymentMethod.CARD:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Card payments go through the payment provider.", ("method",))
+    if method not in MANUAL_METHODS:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Unknown payment method.", ("method",))
+    _check_amount(amount, ("amount",))
+    if reference is not None and len(reference) > 200:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The reference is at most 200 characters.", ("reference",))
+    payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, status=Tx.CAPTURED, currency=order.currency, amount=amount,
+                      captured_amount=amount, refunded_amount=ZERO, reference=reference)
+    uow.session.add(payment)
+    await uow.session.flush()
+    _record_operation(uow, payment, Op.RECORD, amount, key or await _next_key(uow, payment, Op.RECORD), fingerprint=fingerprint, reference=reference)
+    events.record(uow, order, E.PAYMENT_RECEIVED, data={"paymentId": str(payment.id), "method": method, "amount": str(amount),
+                                                       "currency": order.currency, "reference": reference})
+    events.record(uow, order, E.LATE_PAYMENT_RECEIVED, data={"paymentId": str(payment.id), "method": method, "amount": str(amount),
+                                                            "currency": order.currency, "reference": reference, "refundOwed": str(amount),
+                                                            "reason": LATE_REASON})
+    await _refund(uow, order, payment, amount, LATE_REASON, f"{payment.id}:refund:late", None)
+    await refresh_order_status(uow, order)
+    return payment

@@ -20,6 +20,7 @@ async def confirm_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | N
 
 
 async def confirm_locked_order(*, uow: UnitOfWork, order: Order, reason: str) -> None:
-    """The same for an order this unit of work holds locked already."""
+    """The same for an order this unit of work holds locked already (refused while it is on hold)."""
+    await orders.refuse_if_held(uow=uow, order=order)
     orders.transition(uow, order, OrderStatus.CONFIRMED, data={"action": "confirm", "reason": reason})
     await billing.on_order_confirmed(uow=uow, order=order)

@@ -1,8 +1,14 @@
-"""Unpaid bank transfers expire: the order is cancelled (stock released, payment voided, events recorded),
-through the same cancellation flow as a staff cancellation. And card placements interrupted between their
-two transactions (issue 16, app/flows/placement.py) are recovered: a HELD attempt older than
-`placement_hold_seconds` gets its stock back (RECOVERED) and what the provider authorised under its key
-is voided, unless a payment of ours uses that authorisation (a retry with the same key placed the order).
+"""Unpaid orders expire (issue 18, generalised from bank transfers): an order left PENDING by a payment method
+with a deadline (`OMS_UNPAID_EXPIRY_HOURS`, per method: bank transfer, pay-by-link, ...) on which nothing was
+received by its payment's `expires_at` is cancelled with reason UNPAID (stock released, payment voided, events
+recorded), through the same cancellation flow as a staff cancellation. An order held while PENDING (a risk
+review, say) expires too, releasing its holds: its stock must not stay reserved for an order nobody pays.
+Money recorded afterwards is refunded (owed back), never attached: app/flows/payment.py.
+
+And card placements interrupted between their two transactions (issue 16, app/flows/placement.py) are
+recovered: a HELD attempt older than `placement_hold_seconds` gets its stock back (RECOVERED) and what the
+provider authorised under its key is voided, unless a payment of ours uses that authorisation (a retry with
+the same key placed the order).
 
 Safe with several server processes: each order is claimed with FOR UPDATE SKIP LOCKED on its
 row (the same lock every order change takes first), so two workers never handle one order and
@@ -17,7 +23,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import aliased
 
 from app.billing import config, payments
@@ -28,26 +34,30 @@ from app.infra.database import Database, UnitOfWork
 from app.infra.tasks import cancel_and_wait
 from app.orders import events
 from app.orders import service as order_service
-from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod
-from models import Order
+from app.orders.enums import OrderEventType, OrderStatus
+from models import Order, OrderEvent
 from models.billing import Payment, PaymentOperation
 from models.placement import PlacementAttempt
 
 log = logging.getLogger(__name__)
 
-REASON = "unpaid bank transfer expired"
+REASON = "UNPAID"  # the cancellation's reason (its STATUS_CHANGED event's data.reason) and each PAYMENT_EXPIRED's
 ACTOR = "system:payment-expiry"
 RECOVERY_REASON = "placement interrupted before its payment was recorded"
 
 
 def _overdue(payment: Payment, now: datetime) -> bool:
-    return (payment.method == PaymentMethod.BANK_TRANSFER and payment.status == Tx.PENDING and payment.captured_amount == 0
-            and payment.expires_at is not None and payment.expires_at <= now)
+    return payment.status == Tx.PENDING and payment.captured_amount == 0 and payment.expires_at is not None and payment.expires_at <= now
+
+
+def _unpaid_pending(order: Order) -> bool:
+    """PENDING, or held while PENDING (it resumes PENDING on release)."""
+    return order.status == OrderStatus.PENDING or (order.status == OrderStatus.ON_HOLD and order.held_from == OrderStatus.PENDING)
 
 
 async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[uuid.UUID, bool] | None:
-    """Claim one pending order whose bank transfer is overdue and on which nothing was received,
-    and cancel it. (order id, whether it was cancelled), or None when none is due."""
+    """Claim one pending order whose payment deadline has passed and on which nothing was received,
+    and cancel it (reason UNPAID). (order id, whether it was cancelled), or None when none is due."""
     now = now or datetime.now(UTC)
     other = aliased(Payment)
     received = select(other.id).where(other.order_id == Order.id, other.captured_amount > 0).exists()
@@ -55,8 +65,7 @@ async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[u
         select(Order.id)
         .join(Payment, Payment.order_id == Order.id)
         .where(
-            Order.status == OrderStatus.PENDING,
-            Payment.method == PaymentMethod.BANK_TRANSFER,
+            or_(Order.status == OrderStatus.PENDING, and_(Order.status == OrderStatus.ON_HOLD, Order.held_from == OrderStatus.PENDING)),
             Payment.status == Tx.PENDING,
             Payment.captured_amount == 0,
             Payment.expires_at <= now,
@@ -74,7 +83,7 @@ async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[u
     # recorded just before we got the lock is only visible now, so decide again under the lock.
     current = await payments.payments_of(uow, order.id, lock=True)
     overdue = [p for p in current if _overdue(p, now)]
-    if order.status != OrderStatus.PENDING or not overdue or any(p.captured_amount > 0 for p in current):
+    if not _unpaid_pending(order) or not overdue or any(p.captured_amount > 0 for p in current):
         return order.id, False
     for payment in overdue:
         payment.status, payment.expires_at = Tx.VOIDED, None
@@ -83,8 +92,19 @@ async def expire_one(*, uow: UnitOfWork, now: datetime | None = None) -> tuple[u
     return order.id, True
 
 
+async def cancelled_unpaid(*, uow: UnitOfWork, order: Order) -> bool:
+    """Whether `order` (locked by the caller) was cancelled by this worker for want of payment."""
+    if order.status != OrderStatus.CANCELLED:
+        return False
+    found = await uow.session.execute(
+        select(OrderEvent.seq).where(OrderEvent.order_id == order.id, OrderEvent.type == OrderEventType.STATUS_CHANGED,
+                                     OrderEvent.status == OrderStatus.CANCELLED, OrderEvent.data["reason"].astext == REASON).limit(1)
+    )
+    return found.first() is not None
+
+
 async def expire_due(db: Database, *, now: datetime | None = None, limit: int = 500) -> list[uuid.UUID]:
-    """Expire overdue transfers, one transaction per order (at most `limit` claims per call);
+    """Expire overdue unpaid orders, one transaction per order (at most `limit` claims per call);
     the ids of the cancelled orders."""
     expired: list[uuid.UUID] = []
     for _ in range(limit):
@@ -153,9 +173,9 @@ class ExpiryWorker:
             try:
                 expired = await expire_due(self.db)
                 if expired:
-                    log.info("expired %d unpaid bank-transfer orders", len(expired))
+                    log.info("expired %d unpaid orders", len(expired))
             except Exception:  # keep running: the next round retries
-                log.exception("bank-transfer expiry failed")
+                log.exception("unpaid-order expiry failed")
             try:
                 recovered = await recover_due(self.db)
                 if recovered:

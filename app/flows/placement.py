@@ -2,7 +2,9 @@
 statement, nothing locked) and plans the reservations; fulfilment promises a delivery date over the
 planned warehouses; the order is written and its units reserved in one statement just before the
 commit (so a hot SKU's row stays locked for a moment only); billing opens its payment; cash on
-delivery confirms the order at once.
+delivery confirms the order at once. The order's risk (app/orders/risk.py) is assessed by the rules in the
+transaction that writes it; HIGH puts it ON_HOLD for RISK_REVIEW there, so nothing is captured (nor cash on
+delivery confirmed) until staff releases it.
 
 A card is authorised by a remote provider, and no stock lock may be held while it answers (issue 16),
 so `place` runs a card placement in two short transactions around the call:
@@ -32,9 +34,10 @@ from app.errors import DomainError, ErrorCode
 from app.flows.confirmation import confirm_locked_order
 from app.fulfilment import promise as delivery
 from app.infra.database import Database, UnitOfWork
+from app.orders import holds, risk
 from app.orders import promise as calendar
 from app.orders import service as orders
-from app.orders.enums import PaymentMethod
+from app.orders.enums import OrderStatus, PaymentMethod
 from app.orders.service import Placement, PlaceOrderRequest
 from models import Order
 
@@ -58,6 +61,13 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
     )
 
 
+async def _assess(uow: UnitOfWork, placement: Placement) -> risk.Assessment:
+    """The placement's risk by the installation's rules (app/orders/risk.py): one statement, nothing locked."""
+    return await risk.assess_placement(uow, email=placement.email, amount=orders.totals_of(placement).total,
+                                       currency=placement.lines[0].product.currency, shipping_address=placement.shipping_address,
+                                       billing_address=placement.billing_address, high_amount=config.settings().risk_high_amount)
+
+
 async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None) -> Order:
     """The whole placement in the caller's one transaction (a card is authorised inside it: the path of
     factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand."""
@@ -65,18 +75,21 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_i
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
     payments.check_card_token(planned.payment_method, request.payment_token)
+    assessment = await _assess(uow, planned)  # before the order exists (it does not count itself), before any lock
     promise = await _promise(uow, planned)
-    order, line_by_sku = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id)
+    order, stocked = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id,
+                                               risk=risk.risk_columns(assessment))
+    await holds.apply_risk(uow=uow, order=order, assessment=assessment)  # HIGH: ON_HOLD (RISK_REVIEW) before any capture
 
     async def reserve() -> None:
-        reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, line_by_sku=line_by_sku)
+        reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, stocked=stocked)
         if reserved.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
             order.estimated_delivery_date = await _promise(uow, reserved)
 
     if order.payment_method == PaymentMethod.CARD:
         await reserve()  # before the provider is asked (this path authorises inside the transaction)
     await payments.open_payment(uow=uow, order=order, method=order.payment_method, token=request.payment_token)
-    if order.payment_method == PaymentMethod.CASH_ON_DELIVERY:
+    if order.payment_method == PaymentMethod.CASH_ON_DELIVERY and order.status != OrderStatus.ON_HOLD:  # held: staff confirms after release
         await confirm_locked_order(uow=uow, order=order, reason="cash on delivery")
     if order.payment_method != PaymentMethod.CARD:
         # The last statement before the events: the stock rows stay locked only to the commit. (With invoices at
@@ -173,9 +186,12 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         if not await orders.take_hold(uow=uow, attempt_id=step.attempt_id):
             raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
                               ("payment", "token"))
+        assessment = await _assess(uow, step.placement)
         order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
-                                              payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer_id)
+                                              payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer_id,
+                                              risk=risk.risk_columns(assessment))
         await payments.record_authorization(uow=uow, order=order, provider_name=provider_name, key=step.key, result=result, new_order=True)
+        await holds.apply_risk(uow=uow, order=order, assessment=assessment)  # authorised, not captured: HIGH holds it here
         return order
 
     order = await db.run(confirm, actor=actor)

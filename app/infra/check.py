@@ -67,6 +67,10 @@ CHECKS: list[tuple[str, str]] = [
     ("completed drafts link their own order",
      """SELECT d.number, d.status, o.number AS order_number FROM draft_orders d LEFT JOIN orders o ON o.id = d.order_id
         WHERE (d.status = 'COMPLETED') <> (d.order_id IS NOT NULL) OR (o.id IS NOT NULL AND o.idempotency_key <> 'draft:' || d.id::text)"""),
+    # holds, issue 18: an open hold keeps its order ON_HOLD (the last release resumes it; a cancellation releases them all)
+    ("open holds only on orders on hold",
+     "SELECT o.number, o.status, h.reason FROM order_holds h JOIN orders o ON o.id = h.order_id "
+     "WHERE h.released_at IS NULL AND o.status <> 'ON_HOLD'"),
 ]
 
 

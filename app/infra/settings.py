@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 
@@ -15,6 +17,37 @@ def _int(name: str, default: int) -> int:
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw else default
+
+
+def parse_hours_map(name: str, raw: str) -> tuple[tuple[str, float], ...]:
+    """ "BANK_TRANSFER=72,PAY_BY_LINK=1.5" -> (("BANK_TRANSFER", 72.0), ("PAY_BY_LINK", 1.5)); a malformed value
+    fails start-up with the variable named (holds, issue 18)."""
+    pairs: dict[str, float] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        try:
+            hours = float(value)
+        except ValueError:
+            hours = float("nan")
+        if not sep or not key.strip() or not math.isfinite(hours) or hours <= 0:
+            raise ValueError(f"{name}: {item.strip()!r} is not METHOD=HOURS with a positive number of hours (e.g. BANK_TRANSFER=72,PAY_BY_LINK=1)")
+        pairs[key.strip().upper()] = hours
+    return tuple(pairs.items())
+
+
+def _decimal(name: str, default: Decimal) -> Decimal:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{name} must be a positive amount, not {raw!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +139,12 @@ class Settings:
     alert_not_shipped_hours: float = 0.0
     alert_tracking_silent_hours: float = 72.0
     alert_stuck_hours: float = 48.0
+    # holds, issue 18: unpaid-order deadlines per payment method that leaves an order PENDING, in hours (fractions
+    # allowed), from OMS_UNPAID_EXPIRY_HOURS "BANK_TRANSFER=72,PAY_BY_LINK=1" (BANK_TRANSFER falls back to
+    # bank_transfer_expiry_hours; app/billing/config.py checks the method names); the order total from which the
+    # AMOUNT_OVER risk rule without its own amount rates an order HIGH (OMS_RISK_HIGH_AMOUNT, in the order's currency).
+    unpaid_expiry_hours: tuple[tuple[str, float], ...] = ()
+    risk_high_amount: Decimal = Decimal("5000")
 
     @property
     def production(self) -> bool:
@@ -180,4 +219,7 @@ class Settings:
             alert_not_shipped_hours=_float("OMS_ALERT_NOT_SHIPPED_HOURS", 0.0),
             alert_tracking_silent_hours=_float("OMS_ALERT_TRACKING_SILENT_HOURS", 72.0),
             alert_stuck_hours=_float("OMS_ALERT_STUCK_HOURS", 48.0),
+            # holds, issue 18
+            unpaid_expiry_hours=parse_hours_map("OMS_UNPAID_EXPIRY_HOURS", os.environ.get("OMS_UNPAID_EXPIRY_HOURS") or ""),
+            risk_high_amount=_decimal("OMS_RISK_HIGH_AMOUNT", Decimal("5000")),
         )

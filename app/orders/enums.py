@@ -38,6 +38,7 @@ class PaymentMethod(StrEnum):
     BANK_TRANSFER = "BANK_TRANSFER"
     CASH_ON_DELIVERY = "CASH_ON_DELIVERY"
     OTHER = "OTHER"
+    PAY_BY_LINK = "PAY_BY_LINK"  # holds, issue 18: the customer pays through a link; pending (like a transfer) until recorded
 
 
 class PaymentStatus(StrEnum):
@@ -93,3 +94,37 @@ class OrderEventType(StrEnum):
     INQUIRY_CLOSED = "INQUIRY_CLOSED"
     SHIPMENT_RETURNED = "SHIPMENT_RETURNED"  # alerts, issue 19: a parcel came back to the sender; its units restocked
     METADATA_UPDATED = "METADATA_UPDATED"  # partner
+    # holds, issue 18: a hold added to an order already on hold / one released while others remain (the first hold and
+    # the last release are the STATUS_CHANGED they always were); a risk verdict recorded; money received after the
+    # order was cancelled UNPAID (refund owed, never attached to the order)
+    HOLD_ADDED = "HOLD_ADDED"
+    HOLD_RELEASED = "HOLD_RELEASED"
+    RISK_ASSESSED = "RISK_ASSESSED"
+    LATE_PAYMENT_RECEIVED = "LATE_PAYMENT_RECEIVED"
+
+
+# holds, issue 18 ---------------------------------------------------------------------------------------------
+
+
+class RiskLevel(StrEnum):
+    """How risky an order looks (app/orders/risk.py): the highest level among the rules it matched; LOW when none did."""
+
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+class RiskSource(StrEnum):
+    """Who assessed an order's risk: the installation's rules at placement, or an external provider (assessOrderRisk)."""
+
+    RULES = "RULES"
+    PROVIDER = "PROVIDER"
+
+
+class RiskRuleKind(StrEnum):
+    """What a risk rule (table risk_rules) looks at; its params say the thresholds."""
+
+    AMOUNT_OVER = "AMOUNT_OVER"
+    COUNTRY_MISMATCH = "COUNTRY_MISMATCH"
+    EMAIL_VELOCITY = "EMAIL_VELOCITY"
+    FIRST_ORDER_OVER = "FIRST_ORDER_OVER"

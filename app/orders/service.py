@@ -25,9 +25,10 @@ from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import compute_totals, line_total
-from app.orders.state_machine import HOLDABLE, check_transition, release_target
+from app.orders.state_machine import check_transition
 from app.validation import check_address, member_of, normalise_email
 from models import Allocation, Customer, Order, OrderLine, Product, StockLevel
+from models.holds import OrderHold
 from models.placement import PlacementAttempt
 
 MAX_LINES = 100
@@ -290,11 +291,39 @@ def totals_of(placement: Placement) -> Any:
     return compute_totals((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines)
 
 
+# A stocked (not made-to-order) line of a new order: (line id, sku, quantity), in position order.
+StockedLine = tuple[uuid.UUID, str, int]
+
+
+def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUID, Pick]]:
+    """The allocations of a new order: its SKU-level picks split over its stocked lines, in position order
+    (two lines of one SKU with different customizations each get exactly their own units, so a line-level
+    release gives back exactly that line's). Each pair is (order line id, the pick's share for that line)."""
+    left: dict[str, list[list[Any]]] = {}
+    for pick in picks:
+        left.setdefault(pick.sku, []).append([pick, pick.quantity])
+    shares: list[tuple[uuid.UUID, Pick]] = []
+    for line_id, sku, quantity in lines:
+        wanted = quantity
+        for entry in left.get(sku, []):
+            if wanted == 0:
+                break
+            take = min(wanted, entry[1])
+            if take > 0:
+                shares.append((line_id, replace(entry[0], quantity=take)))
+                entry[1] -= take
+                wanted -= take
+        if wanted:
+            raise AssertionError(f"the plan lacks {wanted} units of {sku} for line {line_id}")
+    return shares
+
+
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
-    payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None,
-) -> tuple[Order, dict[str, uuid.UUID]]:
-    """The PENDING order and its lines (flushed: number and timestamps come back); the SKU -> stocked line map."""
+    payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
+) -> tuple[Order, list[StockedLine]]:
+    """The PENDING order and its lines (flushed: number and timestamps come back); its stocked lines. `risk`: its
+    risk_* column values (app/orders/risk.py `risk_columns`), written with the order."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
     totals = totals_of(placement)
@@ -317,6 +346,7 @@ async def write_order(
         idempotency_key=request.idempotency_key or None,
         request_fingerprint=request.fingerprint() if request.idempotency_key else None,
         external_reference=request.external_reference, marketplace=request.marketplace,
+        **(risk or {}),
     )
     if serial is not None:
         order.serial = serial
@@ -332,8 +362,7 @@ async def write_order(
     ]
     uow.session.add_all(order_lines)
     await uow.session.flush()  # order number and timestamps come back from the server
-    line_by_sku = {line.sku: line.id for line in order_lines if not line.made_to_order}
-    return order, line_by_sku
+    return order, [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
 
 
 def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
@@ -343,29 +372,31 @@ def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
 
 async def create_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
-) -> tuple[Order, dict[str, uuid.UUID]]:
+    risk: dict[str, Any] | None = None,
+) -> tuple[Order, list[StockedLine]]:
     """Write a planned placement: the PENDING order, its lines and the PLACED event; its units are reserved by
     `reserve_for_order`, which the caller sends as late as it can (the stock rows stay locked from there to the
-    commit). Returns the order and its SKU -> stocked line map."""
-    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
-                                           customer_id=customer_id)
+    commit). Returns the order and its stocked lines."""
+    order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
+                                       customer_id=customer_id, risk=risk)
     _record_placed(uow, order, placement)
-    return order, line_by_sku
+    return order, stocked
 
 
-async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, line_by_sku: dict[str, uuid.UUID]) -> Placement:
-    """Reserve the order's units with its allocations in one statement; should stock have moved since the snapshot,
-    re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the placement as reserved (its picks
-    differ when it was re-planned)."""
+def _allocations(order: Order, shares: list[tuple[uuid.UUID, Pick]]) -> list[Allocation]:
+    return [Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_id, warehouse_id=p.warehouse_id, sku=p.sku, quantity=p.quantity)
+            for line_id, p in shares]
+
+
+async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, stocked: list[StockedLine]) -> Placement:
+    """Reserve the order's units with its allocations (one per line and warehouse) in one statement; should stock
+    have moved since the snapshot, re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the
+    placement as reserved (its picks differ when it was re-planned)."""
     if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
-                                        order_id=order.id, line_ids=line_by_sku):
+                                        order_id=order.id, allocations=per_line(placement.picks, stocked)):
         return placement
     placement = await replan_locked(uow=uow, placement=placement)
-    uow.session.add_all(
-        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
-                   quantity=p.quantity)
-        for p in placement.picks
-    )
+    uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
     await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
                              reference=order.number)
     return placement
@@ -373,18 +404,14 @@ async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placeme
 
 async def write_held_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int, payment_status: PaymentStatus,
-    customer_id: uuid.UUID | None = None,
+    customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
 ) -> Order:
     """A card placement's second step: its stock is already reserved (held since the first step), so this writes
     the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
     event without touching a stock row."""
-    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
-                                           payment_status=payment_status, customer_id=customer_id)
-    uow.session.add_all(
-        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
-                   quantity=p.quantity)
-        for p in placement.picks
-    )
+    order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
+                                       payment_status=payment_status, customer_id=customer_id, risk=risk)
+    uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
     _record_placed(uow, order, placement)
     return order
 
@@ -500,26 +527,32 @@ def transition(
     events.record(uow, order, type_, previous_status=previous, data=data)
 
 
+async def open_holds(*, uow: UnitOfWork, order_id: uuid.UUID) -> list[OrderHold]:
+    """The order's open holds, oldest first (app/orders/holds.py adds and releases them)."""
+    return list((await uow.session.execute(
+        select(OrderHold).where(OrderHold.order_id == order_id, OrderHold.released_at.is_(None))
+        .order_by(OrderHold.created_at, OrderHold.id)
+    )).scalars().all())
+
+
+async def open_hold_reasons(*, uow: UnitOfWork, order: Order) -> list[str]:
+    """The reasons an order ON_HOLD is held for; STAFF for one held before holds had rows (or forced there)."""
+    held = [h.reason for h in await open_holds(uow=uow, order_id=order.id)]
+    return held or (["STAFF"] if order.status == OrderStatus.ON_HOLD else [])
+
+
+async def refuse_if_held(*, uow: UnitOfWork, order: Order, path: Path = ("order_id",)) -> None:
+    """Nothing confirms or captures an order while it is on hold (issue 18): only releasing its last hold
+    leaves ON_HOLD. INVALID_TRANSITION naming the holds."""
+    if order.status == OrderStatus.ON_HOLD:
+        reasons = ", ".join(await open_hold_reasons(uow=uow, order=order))
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"The order is on hold ({reasons}); release it first.", path)
+
+
 async def confirm_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Order:
     order = await get_for_update(uow=uow, order_id=order_id)
+    await refuse_if_held(uow=uow, order=order)
     transition(uow, order, OrderStatus.CONFIRMED, data={"action": "confirm", "reason": reason})
-    return order
-
-
-async def hold_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Order:
-    order = await get_for_update(uow=uow, order_id=order_id)
-    if order.status not in HOLDABLE:
-        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be put on hold.", ("order_id",))
-    order.held_from = order.status
-    transition(uow, order, OrderStatus.ON_HOLD, data={"action": "hold", "reason": reason})
-    return order
-
-
-async def release_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None) -> Order:
-    order = await get_for_update(uow=uow, order_id=order_id)
-    target = release_target(order.status, order.held_from)
-    order.held_from = None
-    transition(uow, order, target, data={"action": "release", "reason": reason})
     return order
 
 
@@ -529,6 +562,8 @@ async def cancel_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | No
     check_transition(order.status, OrderStatus.CANCELLED)
     released = await allocation.release(uow.session, uow.notices, order_id=order.id, actor=uow.actor, reference=order.number,
                                         reason=reason or "order cancelled")
+    for hold in await open_holds(uow=uow, order_id=order.id) if order.status == OrderStatus.ON_HOLD else []:  # held no more (issue 18)
+        hold.released_at, hold.released_by, hold.release_note = datetime.now(UTC), uow.actor, "order cancelled"
     order.held_from = None
     transition(uow, order, OrderStatus.CANCELLED, data={"action": "cancel", "reason": reason, "releasedUnits": released})
     return order
