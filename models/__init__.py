@@ -1,6 +1,6 @@
 """Persistence: typed SQLAlchemy models. Importing this package registers every table on `Base.metadata`."""
 
-from models import billing, fulfilment, placement, returns  # noqa: F401  (registers their tables)
+from models import billing, edits, fulfilment, placement, returns  # noqa: F401  (registers their tables)
 from models.access import ApiKey
 from models.base import Base
 from models.catalog import Product, StockLevel, StockMovement, Warehouse

@@ -101,7 +101,9 @@ def _line_json(sku: str | None, description: str, quantity: int, unit_price: Dec
 
 
 async def invoice_for_order(uow: UnitOfWork, order_id: uuid.UUID) -> Invoice | None:
-    statement = select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == InvoiceKind.INVOICE)
+    """The order's current invoice: its highest revision (an edit credits one revision and issues the next)."""
+    statement = (select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == InvoiceKind.INVOICE)
+                 .order_by(Invoice.revision.desc()).limit(1))
     return (await uow.session.execute(statement)).scalar_one_or_none()
 
 

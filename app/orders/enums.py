@@ -91,3 +91,24 @@ class OrderEventType(StrEnum):
     INQUIRY_OPENED = "INQUIRY_OPENED"
     INQUIRY_MESSAGE = "INQUIRY_MESSAGE"
     INQUIRY_CLOSED = "INQUIRY_CLOSED"
+    # edits, issue 18: an applied editOrder (data: before/after lines, totals, address, money) and cancelOrderLines
+    ORDER_EDITED = "ORDER_EDITED"
+    LINES_CANCELLED = "LINES_CANCELLED"
+
+
+# edits, issue 18
+class LineCancellationReason(StrEnum):
+    """Why units of an order's lines were cancelled (cancelOrderLines)."""
+
+    CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    FRAUD = "FRAUD"
+    OTHER = "OTHER"
+
+
+# edits, issue 18
+class OrderEditKind(StrEnum):
+    """What an `order_edits` row records."""
+
+    EDIT = "EDIT"
+    LINE_CANCELLATION = "LINE_CANCELLATION"
