@@ -66,10 +66,10 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_i
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
     payments.check_card_token(planned.payment_method, request.payment_token)
     promise = await _promise(uow, planned)
-    order, line_by_sku = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id)
+    order, stocked = await orders.create_order(uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id)
 
     async def reserve() -> None:
-        reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, line_by_sku=line_by_sku)
+        reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, stocked=stocked)
         if reserved.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
             order.estimated_delivery_date = await _promise(uow, reserved)
 

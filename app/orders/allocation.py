@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,8 +124,8 @@ def candidate_of(row: Any) -> Candidate:
 _RESERVE = """
 WITH wanted AS (
     SELECT * FROM unnest(CAST(:level_ids AS uuid[]), CAST(:skus AS varchar[]), CAST(:warehouse_ids AS uuid[]),
-                         CAST(:quantities AS integer[]), CAST(:allocation_ids AS uuid[]), CAST(:line_ids AS uuid[]))
-        AS w(level_id, sku, warehouse_id, n, allocation_id, line_id)
+                         CAST(:quantities AS integer[]))
+        AS w(level_id, sku, warehouse_id, n)
 ), locked AS (
     SELECT s.id FROM stock_levels s WHERE s.id IN (SELECT level_id FROM wanted) ORDER BY s.sku, s.warehouse_id FOR UPDATE OF s
 ), raised AS (
@@ -140,9 +140,13 @@ WITH wanted AS (
 ){extra}
 SELECT id FROM raised
 """
+# One allocation per (order line, warehouse): a pick of a SKU that two lines share is split between them (holds, issue 18).
 _ALLOCATIONS = """, allocated AS (
     INSERT INTO allocations (id, order_id, order_line_id, warehouse_id, sku, quantity, quantity_shipped, quantity_released)
-    SELECT w.allocation_id, CAST(:order_id AS uuid), w.line_id, w.warehouse_id, w.sku, w.n, 0, 0 FROM wanted w, complete WHERE complete.ok
+    SELECT a.id, CAST(:order_id AS uuid), a.line_id, a.warehouse_id, a.sku, a.n, 0, 0
+    FROM unnest(CAST(:allocation_ids AS uuid[]), CAST(:allocation_lines AS uuid[]), CAST(:allocation_warehouses AS uuid[]),
+                CAST(:allocation_skus AS varchar[]), CAST(:allocation_quantities AS integer[])) AS a(id, line_id, warehouse_id, sku, n),
+         complete WHERE complete.ok
 )"""
 _HOLD = """, held AS (
     INSERT INTO placement_attempts (id, status, serial, picks, idempotency_key, provider_key, amount, currency, expires_at)
@@ -180,24 +184,26 @@ def _pick_arrays(picks: list[Pick]) -> dict[str, Any]:
 
 async def reserve_at_once(
     session: AsyncSession, notices: list, *, picks: list[Pick], actor: str | None, reference: str,
-    order_id: uuid.UUID | None = None, line_ids: Mapping[str, uuid.UUID] | None = None, hold: Mapping[str, Any] | None = None,
+    order_id: uuid.UUID | None = None, allocations: Sequence[tuple[uuid.UUID, Pick]] = (), hold: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Reserve planned picks in one statement; with `order_id` + `line_ids` (sku -> order line) it also writes the
-    allocations, with `hold` (the placement_attempts values) the card placement's hold instead.
+    """Reserve planned picks in one statement; with `order_id` + `allocations` ((order line id, its share of a pick),
+    see orders.service.per_line) it also writes the allocations, with `hold` (the placement_attempts values) the
+    card placement's hold instead.
     False when a level no longer had the units: then nothing is left changed (the partial raise is given back)."""
     if not picks:
         return True
     params = _pick_arrays(picks)
     ordered = sorted(picks, key=lambda p: (p.sku, str(p.warehouse_id)))
-    params.update(actor=actor, reference=reference, allocation_ids=[uuid.uuid4() for _ in ordered],
-                  line_ids=[(line_ids or {}).get(p.sku) for p in ordered])
+    params.update(actor=actor, reference=reference)
     if hold is not None:
         statement = RESERVE_FOR_HOLD
         params.update(hold, picks=json.dumps([{"stock_level_id": str(p.stock_level_id), "sku": p.sku, "warehouse_id": str(p.warehouse_id),
                                                "quantity": p.quantity} for p in ordered]))
     else:
         statement = RESERVE_FOR_ORDER
-        params.update(order_id=order_id)
+        params.update(order_id=order_id, allocation_ids=[uuid.uuid4() for _ in allocations], allocation_lines=[line for line, _ in allocations],
+                      allocation_warehouses=[p.warehouse_id for _, p in allocations], allocation_skus=[p.sku for _, p in allocations],
+                      allocation_quantities=[p.quantity for _, p in allocations])
     raised = list((await session.execute(statement, params)).scalars())
     if len(raised) < len(ordered):
         if raised:

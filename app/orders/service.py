@@ -284,11 +284,38 @@ def totals_of(placement: Placement) -> Any:
     return compute_totals((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines)
 
 
+# A stocked (not made-to-order) line of a new order: (line id, sku, quantity), in position order.
+StockedLine = tuple[uuid.UUID, str, int]
+
+
+def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUID, Pick]]:
+    """The allocations of a new order: its SKU-level picks split over its stocked lines, in position order
+    (two lines of one SKU with different customizations each get exactly their own units, so a line-level
+    release gives back exactly that line's). Each pair is (order line id, the pick's share for that line)."""
+    left: dict[str, list[list[Any]]] = {}
+    for pick in picks:
+        left.setdefault(pick.sku, []).append([pick, pick.quantity])
+    shares: list[tuple[uuid.UUID, Pick]] = []
+    for line_id, sku, quantity in lines:
+        wanted = quantity
+        for entry in left.get(sku, []):
+            if wanted == 0:
+                break
+            take = min(wanted, entry[1])
+            if take > 0:
+                shares.append((line_id, replace(entry[0], quantity=take)))
+                entry[1] -= take
+                wanted -= take
+        if wanted:
+            raise AssertionError(f"the plan lacks {wanted} units of {sku} for line {line_id}")
+    return shares
+
+
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
     payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None,
-) -> tuple[Order, dict[str, uuid.UUID]]:
-    """The PENDING order and its lines (flushed: number and timestamps come back); the SKU -> stocked line map."""
+) -> tuple[Order, list[StockedLine]]:
+    """The PENDING order and its lines (flushed: number and timestamps come back); its stocked lines."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
     totals = totals_of(placement)
@@ -325,8 +352,7 @@ async def write_order(
     ]
     uow.session.add_all(order_lines)
     await uow.session.flush()  # order number and timestamps come back from the server
-    line_by_sku = {line.sku: line.id for line in order_lines if not line.made_to_order}
-    return order, line_by_sku
+    return order, [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
 
 
 def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
@@ -336,29 +362,30 @@ def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
 
 async def create_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
-) -> tuple[Order, dict[str, uuid.UUID]]:
+) -> tuple[Order, list[StockedLine]]:
     """Write a planned placement: the PENDING order, its lines and the PLACED event; its units are reserved by
     `reserve_for_order`, which the caller sends as late as it can (the stock rows stay locked from there to the
-    commit). Returns the order and its SKU -> stocked line map."""
-    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
-                                           customer_id=customer_id)
+    commit). Returns the order and its stocked lines."""
+    order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
+                                       customer_id=customer_id)
     _record_placed(uow, order, placement)
-    return order, line_by_sku
+    return order, stocked
 
 
-async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, line_by_sku: dict[str, uuid.UUID]) -> Placement:
-    """Reserve the order's units with its allocations in one statement; should stock have moved since the snapshot,
-    re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the placement as reserved (its picks
-    differ when it was re-planned)."""
+def _allocations(order: Order, shares: list[tuple[uuid.UUID, Pick]]) -> list[Allocation]:
+    return [Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_id, warehouse_id=p.warehouse_id, sku=p.sku, quantity=p.quantity)
+            for line_id, p in shares]
+
+
+async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, stocked: list[StockedLine]) -> Placement:
+    """Reserve the order's units with its allocations (one per line and warehouse) in one statement; should stock
+    have moved since the snapshot, re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the
+    placement as reserved (its picks differ when it was re-planned)."""
     if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
-                                        order_id=order.id, line_ids=line_by_sku):
+                                        order_id=order.id, allocations=per_line(placement.picks, stocked)):
         return placement
     placement = await replan_locked(uow=uow, placement=placement)
-    uow.session.add_all(
-        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
-                   quantity=p.quantity)
-        for p in placement.picks
-    )
+    uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
     await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
                              reference=order.number)
     return placement
@@ -371,13 +398,9 @@ async def write_held_order(
     """A card placement's second step: its stock is already reserved (held since the first step), so this writes
     the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
     event without touching a stock row."""
-    order, line_by_sku = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
-                                           payment_status=payment_status, customer_id=customer_id)
-    uow.session.add_all(
-        Allocation(id=uuid.uuid4(), order_id=order.id, order_line_id=line_by_sku[p.sku], warehouse_id=p.warehouse_id, sku=p.sku,
-                   quantity=p.quantity)
-        for p in placement.picks
-    )
+    order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
+                                       payment_status=payment_status, customer_id=customer_id)
+    uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
     _record_placed(uow, order, placement)
     return order
 
