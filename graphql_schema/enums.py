@@ -35,6 +35,10 @@ for _domain_enum in (SalesChannel, OrderStatus, PaymentStatus, PaymentMethod, Pa
                      ErrorCode, ReturnStatus, ReturnResolution, InspectionResult, InquiryStatus, AuthorType):
     strawberry.enum(_domain_enum)
 
+# edits, issue 18
+LineCancellationReason = orders.LineCancellationReason
+strawberry.enum(LineCancellationReason, description="Why units of an order's lines were cancelled (cancelOrderLines).")
+
 
 # How a list of orders is read: the API's own options (resolvers/orders.py), not a business concept.
 @strawberry.enum

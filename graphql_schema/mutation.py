@@ -6,6 +6,7 @@ import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
+from graphql_schema.edits import CancelOrderLinesInput, EditOrderInput, EditOrderPayload
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
 from graphql_schema.returns import (
@@ -21,7 +22,7 @@ from graphql_schema.returns import (
     ReturnDecisionInput,
     ReturnPayload,
 )
-from resolvers import billing, catalog, fulfilment, orders, returns
+from resolvers import billing, catalog, edits, fulfilment, orders, returns
 from resolvers.types import Info, MutationPayload
 
 
@@ -128,3 +129,27 @@ class Mutation:
     @strawberry.mutation(graphql_type=InquiryPayload, description="Public: the customer writes on one of the order's cases (reopens a closed one).")
     async def post_customer_inquiry_message(self, info: Info, input: CustomerInquiryMessageInput) -> MutationPayload:
         return await returns.post_customer_inquiry_message(info, input)
+
+    # edits, issue 18
+    @strawberry.mutation(
+        graphql_type=EditOrderPayload,
+        description="Change a placed order's lines (add, change, remove) or address before the lines concerned are picked or shipped. "
+                    "dryRun answers the preview and writes nothing. Otherwise one transaction: stock re-reserved (never oversold), totals "
+                    "recomputed, the difference authorised or refunded through the payment that paid, an issued invoice corrected by a credit "
+                    "note plus its next revision, one ORDER_EDITED event (before/after; live on trackOrder, not on orderStatusChanged). "
+                    "Errors: NOT_FOUND, INVALID_INPUT, LIMIT_EXCEEDED, INVALID_TRANSITION (a line picked or shipped, named; an order past "
+                    "changing), OUT_OF_STOCK, PAYMENT_DECLINED, UNAVAILABLE, IDEMPOTENCY_CONFLICT. Needs orders:write.",
+    )
+    async def edit_order(self, info: Info, input: EditOrderInput) -> MutationPayload:
+        return await edits.edit_order(info, input)
+
+    # edits, issue 18
+    @strawberry.mutation(
+        graphql_type=OrderPayload,
+        description="Cancel units of lines not yet picked or shipped: their reservations released, the amount released or refunded, an "
+                    "issued invoice corrected (credit note plus next revision); the order is CANCELLED when nothing is left. One "
+                    "LINES_CANCELLED event. Errors: NOT_FOUND, INVALID_INPUT, LIMIT_EXCEEDED, INVALID_TRANSITION, IDEMPOTENCY_CONFLICT. "
+                    "Needs orders:write.",
+    )
+    async def cancel_order_lines(self, info: Info, input: CancelOrderLinesInput) -> MutationPayload:
+        return await edits.cancel_order_lines(info, input)

@@ -74,6 +74,8 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.openInquiry": "orders:write", "Mutation.replyToInquiry": "orders:write", "Mutation.closeInquiry": "orders:write",
     "Mutation.requestCustomerReturn": PUBLIC, "Mutation.openCustomerInquiry": PUBLIC, "Mutation.postCustomerInquiryMessage": PUBLIC,
     "Subscription.orderStatusChanged": "orders:read", "Subscription.stockLevelChanged": "stock:read", "Subscription.trackOrder": PUBLIC,
+    # edits, issue 18
+    "Mutation.editOrder": "orders:write", "Mutation.cancelOrderLines": "orders:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -97,6 +99,8 @@ FIELD_POLICIES: dict[str, Policy] = {
     "ReturnLine.restockWarehouse": Policy.EMBEDDED,
     "ReturnEdge.node": Policy.TARGET, "ReturnPayload.return": Policy.WRITTEN,
     "Inquiry.order": Policy.TARGET_IF_LINKED, "InquiryEdge.node": Policy.TARGET, "InquiryPayload.inquiry": Policy.WRITTEN,
+    # edits, issue 18
+    "EditOrderPayload.order": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -112,6 +116,9 @@ VALUE_TYPES: dict[str, str] = {
     "OrderEventConnection": "Order", "OrderEventEdge": "Order",
     **{f"{kind}Payload": "its mutation" for kind in (
         "Order", "PlaceOrder", "StockLevel", "Product", "Warehouse", "PickList", "Shipment", "Payment", "Invoice", "Return", "Inquiry")},
+    # edits, issue 18
+    "EditOrderPayload": "its mutation", "OrderEditPreview": "EditOrderPayload", "OrderEditLine": "OrderEditPreview",
+    "StockChange": "OrderEditPreview",
 }
 
 

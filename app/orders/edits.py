@@ -127,6 +127,7 @@ class PreviewLine:
     previous_quantity: int
     unit_price: str
     total: str
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,7 @@ class EditPlan:
         return EditPreview(
             currency=currency,
             lines=[PreviewLine(None if (line.row is None and dry_run) else str(line.line_id), line.sku, line.product_name, line.quantity,
-                               line.previous_quantity, str(line.unit_price), str(line.total))
+                               line.previous_quantity, str(line.unit_price), str(line.total), currency)
                    for line in self.lines if line.quantity or line.previous_quantity],
             subtotal=str(self.totals.subtotal), tax_total=str(self.totals.tax_total), shipping_total=str(self.totals.shipping_total),
             total=str(self.totals.total), amount_due=str(max(self.delta, ZERO)), amount_to_refund=str(amount_to_refund),
