@@ -3,8 +3,8 @@
 One row per applied `editOrder` or `cancelOrderLines` (a dry run writes none): what the order was and became
 (lines, totals, address), the money it moved, and the client's idempotency key with the request's fingerprint,
 so a retry with the same key answers the recorded result instead of acting again. Provider idempotency keys
-are derived from the row's id, which is derived from the key (or from the number of earlier edits of the order),
-so a retry after a crash between the provider's answer and our commit is replayed by the provider.
+are derived from the row's id, which is derived from the key (or chosen once per request: app/orders/edits.py
+`edit_id_for`), so a retry after a crash between the provider's answer and our commit is replayed by the provider.
 """
 
 from __future__ import annotations

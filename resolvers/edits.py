@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -57,6 +58,8 @@ def _changes(lines: Sequence[OrderLineChangeArgs], field: str) -> list[LineQuant
 
 
 async def edit_order(info: Info, input: EditOrderArgs) -> MutationPayload:
+    attempt = uuid.uuid4()  # once per request: the unit of work's retries keep it (app/orders/edits.py `edit_id_for`)
+
     async def work(uow: UnitOfWork) -> edit_flow.Edited:
         request = EditRequest(
             order_id=decode_id(input.order_id, "Order", ["input", "orderId"]),
@@ -66,7 +69,7 @@ async def edit_order(info: Info, input: EditOrderArgs) -> MutationPayload:
             shipping_address=_address(input.shipping_address),
             idempotency_key=input.idempotency_key,
         )
-        return await edit_flow.edit_order(uow=uow, request=request, dry_run=bool(input.dry_run))
+        return await edit_flow.edit_order(uow=uow, request=request, attempt=attempt, dry_run=bool(input.dry_run))
 
     def payload(result: edit_flow.Edited | None) -> dict[str, Any]:
         return {"order": result.order if result else None, "preview": result.preview if result else None}
@@ -75,6 +78,8 @@ async def edit_order(info: Info, input: EditOrderArgs) -> MutationPayload:
 
 
 async def cancel_order_lines(info: Info, input: CancelOrderLinesArgs) -> MutationPayload:
+    attempt = uuid.uuid4()  # once per request (app/orders/edits.py `edit_id_for`)
+
     async def work(uow: UnitOfWork) -> line_cancellation.Cancelled:
         request = CancelLinesRequest(
             order_id=decode_id(input.order_id, "Order", ["input", "orderId"]),
@@ -83,6 +88,6 @@ async def cancel_order_lines(info: Info, input: CancelOrderLinesArgs) -> Mutatio
             note=input.note,
             idempotency_key=input.idempotency_key,
         )
-        return await line_cancellation.cancel_lines(uow=uow, request=request)
+        return await line_cancellation.cancel_lines(uow=uow, request=request, attempt=attempt)
 
     return await run_mutation(info, scope="orders:write", action=work, payload=lambda result: {"order": result.order if result else None})

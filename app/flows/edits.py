@@ -13,6 +13,7 @@ draws no sequence number and calls no provider (never "run then roll back").
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -38,11 +39,12 @@ class Edited:
     replayed: bool = False
 
 
-async def edit_order(*, uow: UnitOfWork, request: EditRequest, dry_run: bool = False) -> Edited:
+async def edit_order(*, uow: UnitOfWork, request: EditRequest, attempt: uuid.UUID, dry_run: bool = False) -> Edited:
+    """`attempt`: an id chosen once per request, outside the unit of work (see app/orders/edits.py `edit_id_for`)."""
     key = edits.check_key(request.idempotency_key)
     if dry_run:
         order = await edits.get_order(uow=uow, order_id=request.order_id)
-        plan = await edits.plan_edit(uow=uow, order=order, request=request, lock=False)
+        plan = await edits.plan_edit(uow=uow, order=order, request=request)
         split = adjustments.plan_difference(await billing.payments_of(uow, order.id), plan.delta)
         return Edited(order, plan.preview(amount_to_refund=split.refund, dry_run=True))
 
@@ -50,8 +52,8 @@ async def edit_order(*, uow: UnitOfWork, request: EditRequest, dry_run: bool = F
     fingerprint = request.fingerprint()
     if (done := await edits.recorded(uow=uow, order=order, key=key, fingerprint=fingerprint)) is not None:
         return Edited(order, EditPreview.from_json(done.result), replayed=True)
-    edit_id = await edits.next_edit_id(uow=uow, order=order, key=key)
-    plan = await edits.plan_edit(uow=uow, order=order, request=request, lock=True)
+    edit_id = edits.edit_id_for(order=order, key=key, attempt=attempt)
+    plan = await edits.plan_edit(uow=uow, order=order, request=request)
     delta = plan.delta
     before = await edits.apply_plan(uow=uow, plan=plan, edit_id=edit_id)
     split = await adjustments.settle_difference(uow=uow, order=order, delta=delta, operation=edit_id, reason=REASON)

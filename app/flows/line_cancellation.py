@@ -11,6 +11,7 @@ A retry with the same idempotencyKey answers the first result without acting aga
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from app.billing import adjustments, invoicing
@@ -35,7 +36,8 @@ class Cancelled:
     replayed: bool = False
 
 
-async def cancel_lines(*, uow: UnitOfWork, request: CancelLinesRequest) -> Cancelled:
+async def cancel_lines(*, uow: UnitOfWork, request: CancelLinesRequest, attempt: uuid.UUID) -> Cancelled:
+    """`attempt`: an id chosen once per request, outside the unit of work (see app/orders/edits.py `edit_id_for`)."""
     key = edits.check_key(request.idempotency_key)
     try:
         reason = LineCancellationReason(request.reason)
@@ -48,7 +50,7 @@ async def cancel_lines(*, uow: UnitOfWork, request: CancelLinesRequest) -> Cance
     fingerprint = request.fingerprint()
     if (done := await edits.recorded(uow=uow, order=order, key=key, fingerprint=fingerprint)) is not None:
         return Cancelled(order, EditPreview.from_json(done.result), replayed=True)
-    edit_id = await edits.next_edit_id(uow=uow, order=order, key=key)
+    edit_id = edits.edit_id_for(order=order, key=key, attempt=attempt)
     plan = await edits.plan_cancellation(uow=uow, order=order, request=request)
     delta = plan.delta
     text = f"lines cancelled: {reason}" + (f" ({note})" if note else "")

@@ -392,6 +392,51 @@ def plan_adjustment(
     return result
 
 
+# An edit's stock change in ONE statement (the rows locked there, in the global order, to the commit only): each
+# level's net change applied where a raise still fits (`on_hand - reserved >= n`); returns the levels changed. Fewer
+# than asked: a raise did not fit (stock moved since the snapshot), the caller gives the rest back and re-plans.
+_ADJUST = text("""
+WITH wanted AS (
+    SELECT * FROM unnest(CAST(:level_ids AS uuid[]), CAST(:deltas AS integer[])) AS w(level_id, n)
+), locked AS (
+    SELECT s.id FROM stock_levels s WHERE s.id IN (SELECT level_id FROM wanted) ORDER BY s.sku, s.warehouse_id FOR UPDATE OF s
+), changed AS (
+    UPDATE stock_levels s SET reserved = s.reserved + w.n FROM wanted w
+    WHERE s.id = w.level_id AND s.id IN (SELECT id FROM locked) AND (w.n <= 0 OR s.on_hand - s.reserved >= w.n)
+    RETURNING s.id
+)
+SELECT id FROM changed
+""")
+
+
+def _net(releases: list[Release], picks: list[LinePick]) -> dict[uuid.UUID, int]:
+    net: dict[uuid.UUID, int] = {}
+    for r in releases:
+        net[r.stock_level_id] = net.get(r.stock_level_id, 0) - r.quantity
+    for lp in picks:
+        net[lp.pick.stock_level_id] = net.get(lp.pick.stock_level_id, 0) + lp.pick.quantity
+    return {level_id: n for level_id, n in net.items() if n}
+
+
+async def adjust_at_once(
+    session: AsyncSession, notices: list, *, order_id: uuid.UUID, releases: list[Release], picks: list[LinePick], actor: str | None,
+    reference: str, reason: str,
+) -> bool:
+    """Apply an edit's stock plan made on an unlocked snapshot, in one statement that locks the levels it changes
+    (`_ADJUST`), then its ledger rows and allocations. False when a raise no longer fits: then nothing is left
+    changed, and the caller re-plans on locked levels (`levels_of(lock=True)`) and applies that with `adjust`."""
+    net = _net(releases, picks)
+    if net:
+        ids = sorted(net)
+        changed = list((await session.execute(_ADJUST, {"level_ids": ids, "deltas": [net[i] for i in ids]})).scalars())
+        if len(changed) < len(ids):
+            if changed:
+                await session.execute(_GIVE_BACK, {"level_ids": changed, "quantities": [net[i] for i in changed]})
+            return False
+    await _record_adjustment(session, notices, order_id=order_id, releases=releases, picks=picks, actor=actor, reference=reference, reason=reason)
+    return True
+
+
 async def adjust(
     session: AsyncSession, notices: list, *, order_id: uuid.UUID, levels: list[Level], releases: list[Release], picks: list[LinePick],
     actor: str | None, reference: str, reason: str,
@@ -399,15 +444,19 @@ async def adjust(
     """Apply an edit's stock plan on levels the caller locked (`levels_of(lock=True)`, after the order row): give
     `releases` back (RELEASE ledger rows, `quantity_released` on their allocations) and reserve `picks` (RESERVATION
     ledger rows, new allocations of their lines). The check constraint backs the plan: never beyond on-hand."""
+    net = _net(releases, picks)
+    reserved = {level.stock_level_id: level.reserved for level in levels}
+    if net:
+        await session.execute(update(StockLevel), [{"id": level_id, "reserved": reserved[level_id] + n} for level_id, n in sorted(net.items())])
+    await _record_adjustment(session, notices, order_id=order_id, releases=releases, picks=picks, actor=actor, reference=reference, reason=reason)
+
+
+async def _record_adjustment(
+    session: AsyncSession, notices: list, *, order_id: uuid.UUID, releases: list[Release], picks: list[LinePick], actor: str | None,
+    reference: str, reason: str,
+) -> None:
     if not releases and not picks:
         return
-    reserved = {level.stock_level_id: level.reserved for level in levels}
-    for r in releases:
-        reserved[r.stock_level_id] -= r.quantity
-    for lp in picks:
-        reserved[lp.pick.stock_level_id] += lp.pick.quantity
-    touched = sorted({r.stock_level_id for r in releases} | {lp.pick.stock_level_id for lp in picks})
-    await session.execute(update(StockLevel), [{"id": level_id, "reserved": reserved[level_id]} for level_id in touched])
     ledger = [
         {"sku": r.sku, "warehouse_id": r.warehouse_id, "kind": "RELEASE", "reserved_delta": -r.quantity, "on_hand_delta": 0,
          "actor": actor, "reference": reference, "reason": reason}

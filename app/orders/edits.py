@@ -5,9 +5,11 @@ released), checked against what is already on a pick list or shipped, and its wr
 app/orders/allocation.py, totals, address, the `order_edits` record). Money and invoices are billing's; the use
 cases in app/flows/edits.py and app/flows/line_cancellation.py put the two together in one unit of work.
 
-- A plan reads everything it needs in a few statements: with `lock=True` (the real change: the order row is locked
-  by the caller, then the stock rows of every SKU involved, in the global (sku, warehouse) order) or without locks
-  (a dry run: plan only, nothing written, no sequence or provider touched; it may be stale, the real edit re-checks).
+- A plan reads everything it needs in a few statements, the stock without locks (a dry run is that plan only: nothing
+  written, no sequence or provider touched). The real change (order row locked by the caller) then writes its lines
+  and reserves/releases in ONE statement that locks the stock rows it changes, in the global (sku, warehouse) order,
+  so a hot SKU's rows stay locked from there to the commit only; should stock have moved since the snapshot, it
+  re-plans on locked rows (OUT_OF_STOCK if the units are no longer there), as placement does.
 - Prices: lines already on the order keep the unit price and VAT rate they were sold at; added lines take the
   catalogue's current ones. Totals are recomputed over every line as at placement (net per line, VAT per rate).
 - Lines are never deleted: a removed line keeps its row with quantity 0; `quantity_cancelled` counts the units taken
@@ -164,11 +166,14 @@ class EditPlan:
     releases: list[Release]
     picks: list[LinePick]
     shipping_address: dict[str, Any] | None
+    old_total: Decimal  # the order's total when planned
+    rows: _Rows
+    paths: dict[uuid.UUID, Path]
 
     @property
     def delta(self) -> Decimal:
         """New total - old total: > 0 to authorise or expect in addition, < 0 to refund or release."""
-        return self.totals.total - self.order.total
+        return self.totals.total - self.old_total
 
     def preview(self, *, amount_to_refund: Decimal, dry_run: bool) -> EditPreview:
         codes = {level.warehouse_id: level.code for level in self.levels}
@@ -219,14 +224,15 @@ async def recorded(*, uow: UnitOfWork, order: Order, key: str | None, fingerprin
     return done
 
 
-async def next_edit_id(*, uow: UnitOfWork, order: Order, key: str | None) -> uuid.UUID:
-    """The id of the change about to be applied to the (locked) order, from committed state: from the client's key,
-    else from the number of changes already applied. A retry after a crash (nothing committed) gets the same id, so
-    the provider keys derived from it replay instead of charging or refunding twice."""
+def edit_id_for(*, order: Order, key: str | None, attempt: uuid.UUID) -> uuid.UUID:
+    """The id of the change about to be applied to the (locked) order; provider keys derive from it. With the
+    client's key it derives from the key (a retry of the request gets the same id, so the provider replays instead of
+    charging or refunding twice); without one it is `attempt`, chosen once per request outside the unit of work, so
+    the unit of work's own retries (deadlock, connection lost before commit) keep it and a new request gets a new one
+    (a declined extra authorisation is not replayed to the next try)."""
     if key is not None:
         return uuid.uuid5(EDIT_IDS, f"{order.id}:key:{key}")
-    done = (await uow.session.execute(select(func.count()).select_from(OrderEdit).where(OrderEdit.order_id == order.id))).scalar_one()
-    return uuid.uuid5(EDIT_IDS, f"{order.id}:{done + 1}")
+    return attempt
 
 
 @dataclass(slots=True)
@@ -296,8 +302,9 @@ def _totals(order: Order, lines: list[PlannedLine]) -> Totals:
     return compute_totals(((line.total, line.tax_rate) for line in lines), order.shipping_total)
 
 
-async def plan_edit(*, uow: UnitOfWork, order: Order, request: EditRequest, lock: bool) -> EditPlan:
-    """Check an edit against the order (locked by the caller when `lock`) and plan it. Refuses with every input
+async def plan_edit(*, uow: UnitOfWork, order: Order, request: EditRequest) -> EditPlan:
+    """Check an edit against the order (locked by the caller, except for a dry run) and plan it on the stock as read
+    without locks (`apply_plan` reserves in one statement and re-plans on locked rows if stock moved meanwhile). Refuses with every input
     problem at once: unknown lines (NOT_FOUND), a line given twice or nothing left (INVALID_INPUT), a line with units
     on a pick list or shipped (INVALID_TRANSITION naming it), an order past changing (INVALID_TRANSITION), then
     OUT_OF_STOCK for units the serving warehouses no longer have."""
@@ -376,9 +383,9 @@ async def plan_edit(*, uow: UnitOfWork, order: Order, request: EditRequest, lock
         raise status_error
 
     skus = sorted({line.sku for line in lines if line.changed and not line.made_to_order})
-    levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=lock)
+    levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=False)
     releases, picks = _stock_plan(rows, lines, levels, paths)
-    return EditPlan(order, lines, _totals(order, lines), levels, releases, picks, shipping)
+    return EditPlan(order, lines, _totals(order, lines), levels, releases, picks, shipping, order.total, rows, paths)
 
 
 async def plan_cancellation(*, uow: UnitOfWork, order: Order, request: CancelLinesRequest) -> EditPlan:
@@ -415,10 +422,10 @@ async def plan_cancellation(*, uow: UnitOfWork, order: Order, request: CancelLin
         raise status_error
     lines = [planned[row.id] for row in rows.lines]
     skus = sorted({line.sku for line in lines if line.changed and not line.made_to_order})
-    levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=True)
+    levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=False)
     releases, picks = _stock_plan(rows, lines, levels, {})
     assert not picks
-    return EditPlan(order, lines, _totals(order, lines), levels, releases, picks, None)
+    return EditPlan(order, lines, _totals(order, lines), levels, releases, picks, None, order.total, rows, {})
 
 
 def summary(order: Order, lines: Sequence[PlannedLine], *, after: bool) -> dict[str, Any]:
@@ -438,8 +445,6 @@ async def apply_plan(*, uow: UnitOfWork, plan: EditPlan, edit_id: uuid.UUID) -> 
     quantities, `quantity_cancelled`, added lines), the totals and the address. Returns the order's "before"."""
     order = plan.order
     before = summary(order, plan.lines, after=False)
-    await allocation.adjust(uow.session, uow.notices, order_id=order.id, levels=plan.levels, releases=plan.releases, picks=plan.picks,
-                            actor=uow.actor, reference=order.number, reason=f"order change {edit_id}")
     for line in plan.lines:
         if line.row is None:
             uow.session.add(OrderLine(
@@ -458,6 +463,17 @@ async def apply_plan(*, uow: UnitOfWork, plan: EditPlan, edit_id: uuid.UUID) -> 
     if plan.shipping_address is not None:
         order.shipping_address = plan.shipping_address
     order.updated_at = datetime.now(UTC)
+    await uow.session.flush()  # the added lines exist before their allocations
+    # The stock last among the order's writes (its rows stay locked from here to the commit): one statement, or,
+    # should stock have moved since the snapshot, the plan again on locked rows (OUT_OF_STOCK if it no longer fits).
+    reason = f"order change {edit_id}"
+    if not await allocation.adjust_at_once(uow.session, uow.notices, order_id=order.id, releases=plan.releases, picks=plan.picks,
+                                           actor=uow.actor, reference=order.number, reason=reason):
+        skus = sorted({line.sku for line in plan.lines if line.changed and not line.made_to_order})
+        plan.levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=True)
+        plan.releases, plan.picks = _stock_plan(plan.rows, plan.lines, plan.levels, plan.paths)
+        await allocation.adjust(uow.session, uow.notices, order_id=order.id, levels=plan.levels, releases=plan.releases, picks=plan.picks,
+                                actor=uow.actor, reference=order.number, reason=reason)
     await uow.session.flush()
     return before
 
