@@ -19,6 +19,7 @@ from app.flows import confirmation
 from app.flows import shipping as shipping_flow
 from app.fulfilment import pick_lists
 from app.fulfilment.shipments import ShipLine
+from app.infra.check import check_invariants
 from models import Order, OrderEvent, OrderLine, StockLevel, StockMovement
 from models.billing import Invoice, Payment
 from models.edits import OrderEdit
@@ -348,3 +349,53 @@ async def test_20_concurrent_edits_and_orders_competing_for_the_last_units_never
         assert all(r["data"]["placeOrder"]["userErrors"] == [] for r in more)
     last = (await new_order())["data"]["placeOrder"]
     assert [e["code"] for e in last["userErrors"]] == ["OUT_OF_STOCK"]
+
+
+
+async def test_the_edit_is_pushed_live_to_subscribers_of_the_order(gql, db, app):
+    # given: a live subscription to the order's events (what trackOrder, and issue 17's webhooks, are fed by)
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)])
+    (line_a,) = await lines_of(db, order.id)
+    hub = app.state.hub
+    subscription = hub.subscribe_orders(lambda delivery: delivery.event.order_id == order.id)
+    try:
+        # when
+        result = await edit(gql, order.id, changeLines=[{"orderLineId": gid("OrderLine", line_a.id), "quantity": 2}])
+        assert result["userErrors"] == [], result
+
+        # then: the ORDER_EDITED event arrives with its cursor and the order as it is after the edit
+        delivery = await asyncio.wait_for(subscription.get(), timeout=10)
+        while delivery.event.type != "ORDER_EDITED":
+            delivery = await asyncio.wait_for(subscription.get(), timeout=10)
+        assert int(result["eventCursor"]) >= delivery.event.seq
+        assert delivery.order.total == Decimal("24.20")
+        assert (delivery.event.data or {})["after"]["lines"][0]["quantity"] == 2
+    finally:
+        hub.unsubscribe(subscription)
+
+
+async def test_oms_check_reports_an_invoice_revision_left_uncredited(gql, db, provider):
+    # given: a paid, invoiced order edited once (revision 1 credited, revision 2 issued): consistent
+    await factories.basic_catalog(db)
+    order = await paid_card_order(db, [("A", 2)])
+    (line_a,) = await lines_of(db, order.id)
+    assert (await edit(gql, order.id, changeLines=[{"orderLineId": gid("OrderLine", line_a.id), "quantity": 1}]))["userErrors"] == []
+    assert await check_invariants(db) == []
+    try:
+        # when: a third revision appears without the second being credited, billing another amount
+        async with db.engine.begin() as conn:
+            await conn.execute(text("""
+                INSERT INTO invoices (id, kind, series, sequence, number, order_id, issued_at, currency, subtotal, tax_total, total, seller,
+                                      buyer, lines, tax_breakdown, order_number, revision)
+                SELECT gen_random_uuid(), kind, series, sequence + 100, number || '-X', order_id, issued_at, currency, subtotal, tax_total,
+                       total + 1, seller, buyer, lines, tax_breakdown, order_number, 3
+                FROM invoices WHERE order_id = :order AND revision = 2 AND kind = 'INVOICE'"""), {"order": order.id})
+        report = await check_invariants(db)
+        # then
+        assert any(line.startswith("superseded invoice revisions fully credited") for line in report), report
+        assert any(line.startswith("the current invoice bills the order's total") for line in report), report
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("TRUNCATE invoices CASCADE"))
+            await conn.execute(text("DELETE FROM counters WHERE name LIKE 'invoice_series:%'"))

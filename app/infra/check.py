@@ -63,6 +63,17 @@ CHECKS: list[tuple[str, str]] = [
                    FROM stock_movements GROUP BY sku, warehouse_id) m
           ON m.sku = s.sku AND m.warehouse_id = s.warehouse_id
         WHERE COALESCE(s.on_hand, 0) <> COALESCE(m.on_hand, 0) OR COALESCE(s.reserved, 0) <> COALESCE(m.reserved, 0)"""),
+    # edits, issue 18: an edited order's invoice is credited in full and re-issued as the next revision.
+    ("superseded invoice revisions fully credited",
+     """SELECT i.number, i.revision, i.total, COALESCE(SUM(n.total), 0) AS credited FROM invoices i
+        LEFT JOIN invoices n ON n.corrects_id = i.id
+        WHERE i.kind = 'INVOICE'
+          AND EXISTS (SELECT 1 FROM invoices j WHERE j.order_id = i.order_id AND j.kind = 'INVOICE' AND j.revision > i.revision)
+        GROUP BY i.id, i.number, i.revision, i.total HAVING i.total + COALESCE(SUM(n.total), 0) <> 0"""),
+    ("the current invoice bills the order's total",
+     """SELECT o.number, o.total, i.number AS invoice, i.total AS invoiced FROM orders o
+        JOIN LATERAL (SELECT number, total FROM invoices WHERE order_id = o.id AND kind = 'INVOICE' ORDER BY revision DESC LIMIT 1) i ON true
+        WHERE o.status <> 'CANCELLED' AND i.total <> o.total"""),
 ]
 
 
