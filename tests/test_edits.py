@@ -399,3 +399,20 @@ async def test_oms_check_reports_an_invoice_revision_left_uncredited(gql, db, pr
         async with db.engine.begin() as conn:
             await conn.execute(text("TRUNCATE invoices CASCADE"))
             await conn.execute(text("DELETE FROM counters WHERE name LIKE 'invoice_series:%'"))
+
+
+async def test_order_reads_show_the_cancelled_units_of_each_line(gql, db):
+    # given: 3 A, lowered to 1 by an edit
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 3)])
+    (line_a,) = await lines_of(db, order.id)
+    assert (await edit(gql, order.id, changeLines=[{"orderLineId": gid("OrderLine", line_a.id), "quantity": 1}]))["userErrors"] == []
+
+    # when: read through Query.order and Query.orders (the read planner maps no quantityCancelled: it falls back)
+    body = await gql("query($id: ID!) { order(id: $id) { total { amount } lines { sku quantity quantityCancelled total { amount } } } "
+                     "orders(first: 5) { edges { node { lines { quantityCancelled } } } } }", {"id": gid("Order", order.id)})
+
+    # then
+    assert "errors" not in body, body
+    assert body["data"]["order"] == {"total": {"amount": "12.10"}, "lines": [{"sku": "A", "quantity": 1, "quantityCancelled": 2, "total": {"amount": "10.00"}}]}
+    assert body["data"]["orders"]["edges"] == [{"node": {"lines": [{"quantityCancelled": 2}]}}]

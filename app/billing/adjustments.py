@@ -5,7 +5,8 @@ order row locked (a refusal rolls the whole change back).
 - More to pay (`delta > 0`):
   - a card authorisation still open is raised by the difference (`authorize_additional`), captured later as usual;
   - a card already captured gets a second authorisation on the same stored credential (`authorize_additional`,
-    a new payment with `parent_payment_id`), captured at once: the order was paid, it stays paid;
+    a new payment with `parent_payment_id`), captured at once: the order was paid, it stays paid (not while the
+    order is ON_HOLD: nothing is captured during a review; the authorisation stays open);
   - a transfer, cash on delivery or other payment still expected expects the difference too; one received in full
     gets a new expected payment of the same method for it (recorded with recordPayment).
   - declined: PAYMENT_DECLINED at `order_id`, nothing of the change is kept.
@@ -30,7 +31,7 @@ from app.billing.enums import PaymentOperationKind as Op
 from app.billing.enums import PaymentTransactionStatus as Tx
 from app.infra.database import UnitOfWork
 from app.orders import events
-from app.orders.enums import OrderEventType, PaymentMethod
+from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod
 from models import Order
 from models.billing import Payment
 
@@ -134,7 +135,8 @@ async def _more(uow: UnitOfWork, order: Order, payments: list[Payment], due: Dec
         billing.record_operation(uow, extra, Op.AUTHORIZE, due, key, reference=result.reference, reason="order edit")
         events.record(uow, order, E.PAYMENT_AUTHORIZED, data={"paymentId": str(extra.id), "amount": str(due), "currency": order.currency,
                                                              "reference": result.reference, "additional": True, "parentPaymentId": str(card.id)})
-        await billing.capture(uow, order, extra, due, key=f"{card.id}:edit:{operation}:capture")
+        if order.status != OrderStatus.ON_HOLD:  # nothing is captured while the order is held (risk review)
+            await billing.capture(uow, order, extra, due, key=f"{card.id}:edit:{operation}:capture")
         return
     expected = next((p for p in payments if p.status == Tx.PENDING), None)
     if expected is not None:
