@@ -416,3 +416,82 @@ async def test_order_reads_show_the_cancelled_units_of_each_line(gql, db):
     assert "errors" not in body, body
     assert body["data"]["order"] == {"total": {"amount": "12.10"}, "lines": [{"sku": "A", "quantity": 1, "quantityCancelled": 2, "total": {"amount": "10.00"}}]}
     assert body["data"]["orders"]["edges"] == [{"node": {"lines": [{"quantityCancelled": 2}]}}]
+
+
+async def test_an_edit_down_of_an_open_authorisation_releases_the_difference_and_confirmation_captures_the_new_total(gql, db, provider):
+    # given: an authorised card order of 3 A = 36.30, not captured
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 3)], payment_method="CARD", payment_token="test_approve")
+    (line_a,) = await lines_of(db, order.id)
+
+    # when: down to 1
+    result = await edit(gql, order.id, changeLines=[{"orderLineId": gid("OrderLine", line_a.id), "quantity": 1}])
+
+    # then: nothing refunded (nothing was captured), the authorisation lowered to 12.10; confirming captures 12.10
+    assert result["userErrors"] == [] and result["preview"]["amountToRefund"]["amount"] == "0.00"
+    async with db.read() as session:
+        payment = (await session.execute(select(Payment).where(Payment.order_id == order.id))).scalar_one()
+        voided = (await session.execute(select(OrderEvent.data).where(OrderEvent.order_id == order.id, OrderEvent.type == "PAYMENT_VOIDED"))).scalar_one()
+    assert (payment.status, payment.amount) == ("AUTHORIZED", Decimal("12.10"))
+    assert voided is not None and voided["amount"] == "24.20" and voided["partial"] is True
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=order.id), actor="test")
+    assert [(op[0], op[2]) for op in provider.operations] == [("authorize", Decimal("36.30")), ("capture", Decimal("12.10"))]
+
+
+async def test_a_bank_transfer_order_expects_the_new_total(gql, db):
+    # given: an unpaid bank transfer of 1 A = 12.10
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], payment_method="BANK_TRANSFER")
+    (line_a,) = await lines_of(db, order.id)
+
+    # when: up to 3, then down to 2
+    up = await edit(gql, order.id, changeLines=[{"orderLineId": gid("OrderLine", line_a.id), "quantity": 3}])
+    down = await edit(gql, order.id, changeLines=[{"orderLineId": gid("OrderLine", line_a.id), "quantity": 2}])
+
+    # then: the expected transfer follows the total, still pending, with its deadline
+    assert up["userErrors"] == [] and down["userErrors"] == []
+    assert up["preview"]["amountDue"]["amount"] == "24.20" and down["preview"]["amountToRefund"]["amount"] == "0.00"
+    async with db.read() as session:
+        payment = (await session.execute(select(Payment).where(Payment.order_id == order.id))).scalar_one()
+    assert (payment.status, payment.amount, payment.expires_at is not None) == ("PENDING", Decimal("24.20"), True)
+
+
+async def test_an_edit_interrupted_after_the_provider_refunded_is_replayed_there_when_retried(gql, db, provider, monkeypatch):
+    # given: a paid, invoiced order of 3 A; the edit's transaction fails after the provider's refund, once
+    await factories.basic_catalog(db)
+    order = await paid_card_order(db, [("A", 3)])
+    (line_a,) = await lines_of(db, order.id)
+    real = invoicing.reissue_invoice
+    failures = [RuntimeError("crash after the provider refunded")]
+
+    async def crashing(**kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(**kwargs)
+
+    monkeypatch.setattr(invoicing, "reissue_invoice", crashing)
+    change = {"changeLines": [{"orderLineId": gid("OrderLine", line_a.id), "quantity": 1}], "idempotencyKey": "crash-1"}
+
+    # when: the request fails (nothing of ours committed), then the client retries with its key
+    body = await gql(EDIT, {"input": {"orderId": gid("Order", order.id), **change}})
+    assert body.get("errors"), body
+    assert (await lines_of(db, order.id))[0].quantity == 3
+    retried = await edit(gql, order.id, **change)
+
+    # then: the provider refunded once (the retry sent the same key and got the first answer), our books agree
+    assert retried["userErrors"] == [] and retried["order"]["total"]["amount"] == "12.10"
+    assert [op[2] for op in provider.operations if op[0] == "refund"] == [Decimal("24.20")]
+    async with db.read() as session:
+        payment = (await session.execute(select(Payment).where(Payment.order_id == order.id))).scalar_one()
+    assert (payment.captured_amount, payment.refunded_amount) == (Decimal("36.30"), Decimal("24.20"))
+    assert provider.authorizations[payment.reference or ""].refunded == Decimal("24.20")
+
+
+async def test_an_edit_that_changes_nothing_is_refused(gql, db):
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 2)])
+    (line_a,) = await lines_of(db, order.id)
+    same = await edit(gql, order.id, changeLines=[{"orderLineId": gid("OrderLine", line_a.id), "quantity": 2}], shippingAddress=ADDRESS_INPUT)
+    empty = await edit(gql, order.id)
+    assert [(e["code"], e["field"]) for e in same["userErrors"]] == [("INVALID_INPUT", ["input"])]
+    assert [(e["code"], e["field"]) for e in empty["userErrors"]] == [("INVALID_INPUT", ["input"])]

@@ -57,7 +57,7 @@ async def edit_order(*, uow: UnitOfWork, request: EditRequest, attempt: uuid.UUI
     delta = plan.delta
     before = await edits.apply_plan(uow=uow, plan=plan, edit_id=edit_id)
     split = await adjustments.settle_difference(uow=uow, order=order, delta=delta, operation=edit_id, reason=REASON)
-    note, invoice = await invoicing.reissue_invoice(uow=uow, order=order, reason=REASON)
+    note, invoice = await invoicing.reissue_invoice(uow=uow, order=order, reason=REASON) if plan.changes_invoice else (None, None)
     await billing.refresh_order_status(uow, order)
     preview = plan.preview(amount_to_refund=split.refund, dry_run=False)
     edits.record_edit(

@@ -171,6 +171,13 @@ class EditPlan:
     paths: dict[uuid.UUID, Path]
 
     @property
+    def changes_invoice(self) -> bool:
+        """Whether an issued invoice no longer matches: lines changed, or the buyer's address (the shipping address when
+        the order has no billing address)."""
+        lines_changed = any(line.changed for line in self.lines)
+        return lines_changed or (self.shipping_address is not None and self.order.billing_address is None)
+
+    @property
     def delta(self) -> Decimal:
         """New total - old total: > 0 to authorise or expect in addition, < 0 to refund or release."""
         return self.totals.total - self.old_total
@@ -264,6 +271,10 @@ async def _rows(uow: UnitOfWork, order: Order) -> _Rows:
 def _planned(row: OrderLine) -> PlannedLine:
     return PlannedLine(row.id, row, row.position, row.sku, row.product_id, row.product_name, row.unit_price, row.currency, row.tax_rate,
                        row.made_to_order, row.customization, row.quantity, row.quantity)
+
+
+def _given(address: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in address.items() if value not in (None, "")}
 
 
 def _status_error(order: Order) -> DomainError | None:
@@ -374,6 +385,10 @@ async def plan_edit(*, uow: UnitOfWork, order: Order, request: EditRequest) -> E
             errors.append(DomainError(ErrorCode.INVALID_TRANSITION, "Units of this order have shipped: its address cannot change.",
                                       ("shipping_address",)))
     lines = [planned[row.id] for row in rows.lines] + added
+    if shipping is not None and _given(shipping) == _given(order.shipping_address or {}):
+        shipping = None  # the same address: no change
+    if not errors and not added and shipping is None and not any(line.changed for line in lines):
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Nothing would change: the quantities and address given are the order's own.", ()))
     if not errors and sum(line.quantity for line in lines) == 0:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "An edit must leave at least one unit; cancel the order instead.", ()))
     if sum(1 for line in lines if line.quantity) > MAX_LINES:
