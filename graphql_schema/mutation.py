@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
@@ -140,7 +142,9 @@ class Mutation:
                     "Errors: NOT_FOUND, INVALID_INPUT, LIMIT_EXCEEDED, INVALID_TRANSITION (a line picked or shipped, named; an order past "
                     "changing), OUT_OF_STOCK, PAYMENT_DECLINED, UNAVAILABLE, IDEMPOTENCY_CONFLICT. Needs orders:write.",
     )
-    async def edit_order(self, info: Info, input: EditOrderInput) -> MutationPayload:
+    async def edit_order(
+        self, info: Info, input: Annotated[EditOrderInput, strawberry.argument(description="What to change, or to preview with dryRun.")],
+    ) -> MutationPayload:
         return await edits.edit_order(info, input)
 
     # edits, issue 18
@@ -151,5 +155,7 @@ class Mutation:
                     "LINES_CANCELLED event. Errors: NOT_FOUND, INVALID_INPUT, LIMIT_EXCEEDED, INVALID_TRANSITION, IDEMPOTENCY_CONFLICT. "
                     "Needs orders:write.",
     )
-    async def cancel_order_lines(self, info: Info, input: CancelOrderLinesInput) -> MutationPayload:
+    async def cancel_order_lines(
+        self, info: Info, input: Annotated[CancelOrderLinesInput, strawberry.argument(description="The lines, units and reason.")],
+    ) -> MutationPayload:
         return await edits.cancel_order_lines(info, input)
