@@ -36,6 +36,10 @@ for _domain_enum in (SalesChannel, OrderStatus, PaymentStatus, PaymentMethod, Pa
                      ErrorCode, ReturnStatus, ReturnResolution, InspectionResult, InquiryStatus, AuthorType):
     describe(_domain_enum)  # strawberry.enum, with the descriptions of graphql_schema/descriptions.py
 
+# edits, issue 18
+LineCancellationReason = orders.LineCancellationReason
+strawberry.enum(LineCancellationReason, description="Why units of an order's lines were cancelled (cancelOrderLines).")
+
 
 # How a list of orders is read: the API's own options (resolvers/orders.py), not a business concept.
 @strawberry.enum

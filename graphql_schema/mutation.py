@@ -10,6 +10,7 @@ from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentP
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
 from graphql_schema.common import Input
 from graphql_schema.drafts import CompleteDraftInput, CompleteDraftOrderPayload, CreateDraftInput, DraftOrderPayload, UpdateDraftInput  # drafts, issue 18
+from graphql_schema.edits import CancelOrderLinesInput, EditOrderInput, EditOrderPayload
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.metadata import UpdateOrderMetadataInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
@@ -38,7 +39,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
-from resolvers import billing, catalog, fulfilment, holds, metadata, orders, partner, returns, webhooks
+from resolvers import billing, catalog, edits, fulfilment, holds, metadata, orders, partner, returns, webhooks
 from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
@@ -344,3 +345,30 @@ class Mutation:
         self, info: Info, input: Annotated[AssessOrderRiskInput, strawberry.argument(description="The order and the provider's verdict.")],
     ) -> MutationPayload:
         return await holds.assess_order_risk(info, input)
+    # edits, issue 18
+    @strawberry.mutation(
+        graphql_type=EditOrderPayload,
+        description="Change a placed order's lines (add, change, remove) or address before the lines concerned are picked or shipped. "
+                    "dryRun answers the preview and writes nothing. Otherwise one transaction: stock re-reserved (never oversold), totals "
+                    "recomputed, the difference authorised or refunded through the payment that paid, an issued invoice corrected by a credit "
+                    "note plus its next revision, one ORDER_EDITED event (before/after; live on trackOrder, not on orderStatusChanged). "
+                    "Errors: NOT_FOUND, INVALID_INPUT, LIMIT_EXCEEDED, INVALID_TRANSITION (a line picked or shipped, named; an order past "
+                    "changing), OUT_OF_STOCK, PAYMENT_DECLINED, UNAVAILABLE, IDEMPOTENCY_CONFLICT. Needs orders:write.",
+    )
+    async def edit_order(
+        self, info: Info, input: Annotated[EditOrderInput, strawberry.argument(description="What to change, or to preview with dryRun.")],
+    ) -> MutationPayload:
+        return await edits.edit_order(info, input)
+
+    # edits, issue 18
+    @strawberry.mutation(
+        graphql_type=OrderPayload,
+        description="Cancel units of lines not yet picked or shipped: their reservations released, the amount released or refunded, an "
+                    "issued invoice corrected (credit note plus next revision); the order is CANCELLED when nothing is left. One "
+                    "LINES_CANCELLED event. Errors: NOT_FOUND, INVALID_INPUT, LIMIT_EXCEEDED, INVALID_TRANSITION, IDEMPOTENCY_CONFLICT. "
+                    "Needs orders:write.",
+    )
+    async def cancel_order_lines(
+        self, info: Info, input: Annotated[CancelOrderLinesInput, strawberry.argument(description="The lines, units and reason.")],
+    ) -> MutationPayload:
+        return await edits.cancel_order_lines(info, input)

@@ -68,6 +68,10 @@ class OrderLine:
     def customization(root: models.OrderLine) -> JSON | None:
         return None if root.customization is None else JSON(root.customization)
 
+    @strawberry.field(description="Units taken off the line after placement (editOrder lowering or removing it, cancelOrderLines); quantity is what is left.")
+    def quantity_cancelled(root: models.OrderLine) -> int:
+        return root.quantity_cancelled
+
 
 @strawberry.type(description="One entry on an order's timeline: every change of an order appends exactly one, in the change's own "
                   "transaction.")

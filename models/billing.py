@@ -45,6 +45,8 @@ class Payment(Base):
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = server_now()
     updated_at: Mapped[datetime] = server_now()
+    # An extra authorisation an edit opened (issue 18) on the card of this earlier payment, already captured.
+    parent_payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id"))
 
 
 class PaymentOperation(Base):
@@ -75,8 +77,9 @@ class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("series", "sequence", name="uq_invoices_series_sequence"),
-        # One invoice per order, however many requests race (credit notes are not limited).
-        Index("uq_invoices_one_invoice_per_order", "order_id", unique=True, postgresql_where=text("kind = 'INVOICE'")),
+        # One invoice per order and revision, however many requests race (credit notes are not limited). An edit
+        # (issue 18) credits the current revision in full and issues the next one.
+        Index("uq_invoices_order_id_revision", "order_id", "revision", unique=True, postgresql_where=text("kind = 'INVOICE'")),
         Index("ix_invoices_order_id", "order_id"),
         Index("ix_invoices_issued_at_id", "issued_at", "id"),
     )
@@ -101,3 +104,6 @@ class Invoice(Base):
     tax_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     order_number: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(500))
+    # 1 for an order's first invoice; an edit issues the next revision after crediting the current one in full.
+    # A credit note carries the revision of the invoice it corrects.
+    revision: Mapped[int] = mapped_column(default=1, server_default=text("1"))

@@ -108,6 +108,8 @@ class OrderLine(Base):
     customization: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     quantity_shipped: Mapped[int] = mapped_column(default=0)
     quantity_returned: Mapped[int] = mapped_column(default=0)
+    # Units taken off the line after placement (edits, line cancellations; issue 18); `quantity` is what is left.
+    quantity_cancelled: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class Allocation(Base):

@@ -82,6 +82,8 @@ ROOT_POLICIES: dict[str, str] = {
     # drafts, issue 18
     "Query.draftOrders": "orders:read", "Mutation.createDraftOrder": "orders:write", "Mutation.updateDraftOrder": "orders:write",
     "Mutation.completeDraftOrder": "orders:write",
+    # edits, issue 18
+    "Mutation.editOrder": "orders:write", "Mutation.cancelOrderLines": "orders:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -113,6 +115,8 @@ FIELD_POLICIES: dict[str, Policy] = {
     "DraftOrder.order": Policy.TARGET_IF_LINKED, "DraftOrderEdge.node": Policy.TARGET, "DraftOrderPayload.draftOrder": Policy.WRITTEN,
     "CompleteDraftOrderPayload.draftOrder": Policy.WRITTEN, "CompleteDraftOrderPayload.order": Policy.WRITTEN,
     "ImportOrderResult.order": Policy.WRITTEN,  # partner, issue 17
+    # edits, issue 18
+    "EditOrderPayload.order": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -138,6 +142,9 @@ VALUE_TYPES: dict[str, str] = {
     "DraftOrderLine": "DraftOrder", "DraftOrderPreview": "DraftOrder", "DraftOrderPreviewLine": "DraftOrder",
     "DraftOrderConnection": "its root field", "DraftOrderEdge": "its root field", "DraftOrderPayload": "its mutation",
     "CompleteDraftOrderPayload": "its mutation",
+    # edits, issue 18
+    "EditOrderPayload": "its mutation", "OrderEditPreview": "EditOrderPayload", "OrderEditLine": "OrderEditPreview",
+    "StockChange": "OrderEditPreview",
 }
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"

@@ -3,8 +3,10 @@
 - Numbers are gapless and increasing within a series per year ("F2026-000001"): the next
   number comes from a counter row updated in the issuing transaction, so a rollback gives the
   number back and concurrent issuers queue on the row lock (a sequence would leave gaps).
-- One invoice per order: callers hold the order row lock, we look for an existing invoice
-  under it, and a partial unique index backs that up.
+- One invoice per order and revision: callers hold the order row lock, we look for an existing
+  invoice under it, and a partial unique index backs that up. An edit (issue 18) credits the
+  current revision in full and issues the next (`reissue_invoice`); the current invoice is the
+  highest revision.
 - Everything printed is frozen on the row at issue (seller, buyer, lines, VAT per rate,
   totals); a trigger refuses later changes. Corrections are credit notes in their own series
   that reference the invoice, with negative amounts; together they never credit more than the
@@ -101,7 +103,9 @@ def _line_json(sku: str | None, description: str, quantity: int, unit_price: Dec
 
 
 async def invoice_for_order(uow: UnitOfWork, order_id: uuid.UUID) -> Invoice | None:
-    statement = select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == InvoiceKind.INVOICE)
+    """The order's current invoice: its highest revision (an edit credits one revision and issues the next)."""
+    statement = (select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == InvoiceKind.INVOICE)
+                 .order_by(Invoice.revision.desc()).limit(1))
     return (await uow.session.execute(statement)).scalar_one_or_none()
 
 
@@ -117,9 +121,18 @@ async def issue_invoice(*, uow: UnitOfWork, order: Order) -> Invoice:
         return existing
     if not is_invoiceable(order):
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be invoiced yet.", ("order_id",))
-    lines = (
-        await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))
-    ).scalars().all()
+    return await _write_invoice(uow, order, revision=1)
+
+
+async def _write_invoice(uow: UnitOfWork, order: Order, *, revision: int) -> Invoice:
+    """An invoice of the order's lines as they are now (lines edited down to nothing are left out)."""
+    await uow.session.flush()
+    lines = [
+        line for line in (
+            await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.position))
+        ).scalars().all()
+        if line.quantity > 0
+    ]
     totals = compute_totals(((line.total, line.tax_rate) for line in lines), order.shipping_total)
     series, sequence, number, issued_at = await _next_number(uow, config.settings().invoice_series_prefix)
     invoice = Invoice(
@@ -129,11 +142,27 @@ async def issue_invoice(*, uow: UnitOfWork, order: Order) -> Invoice:
         seller=_seller(), buyer=_buyer(order),
         lines=[_line_json(line.sku, line.product_name, line.quantity, line.unit_price, line.tax_rate, line.total) for line in lines],
         tax_breakdown=_breakdown_json({rate: _RateAmounts(base, tax) for rate, (base, tax) in totals.tax_by_rate.items()}),
+        revision=revision,
     )
     uow.session.add(invoice)
     await uow.session.flush()
-    events.record(uow, order, OrderEventType.INVOICE_ISSUED, data={"number": number, "total": str(invoice.total), "currency": invoice.currency})
+    data: dict[str, Any] = {"number": number, "total": str(invoice.total), "currency": invoice.currency}
+    if revision > 1:
+        data["revision"] = revision
+    events.record(uow, order, OrderEventType.INVOICE_ISSUED, data=data)
     return invoice
+
+
+async def reissue_invoice(*, uow: UnitOfWork, order: Order, reason: str) -> tuple[Invoice | None, Invoice | None]:
+    """After an edit or line cancellation changed an invoiced order (issue 18): a credit note of everything the
+    current invoice still bills, then the next revision of the invoice from the order's lines and totals as they are
+    now. Invoices stay immutable; old revision + its credit notes = 0 per VAT rate, the new one = the order's total.
+    (None, None) when the order has no invoice. The caller holds the order row lock (then the counter rows)."""
+    current = await invoice_for_order(uow, order.id)
+    if current is None:
+        return None, None
+    note = await issue_credit_note(uow=uow, invoice=current, reason=reason)
+    return note, await _write_invoice(uow, order, revision=current.revision + 1)
 
 
 async def issue_invoice_for_order(*, uow: UnitOfWork, order_id: uuid.UUID) -> Invoice:
@@ -235,6 +264,7 @@ async def issue_credit_note(
         # Seller and buyer as on the corrected invoice: a credit note corrects that document.
         seller=invoice.seller, buyer=invoice.buyer, lines=note_lines,
         tax_breakdown=_breakdown_json({rate: a for rate, a in split.items() if a.gross}, sign=-1), reason=reason,
+        revision=invoice.revision,
     )
     uow.session.add(note)
     await uow.session.flush()

@@ -596,3 +596,26 @@ async def record_late_payment(
     await _refund(uow, order, payment, amount, LATE_REASON, f"{payment.id}:refund:late", None)
     await refresh_order_status(uow, order)
     return payment
+# --- for order edits and line cancellations (issue 18: app/billing/adjustments.py) ----------------------------
+
+
+async def refund(uow: UnitOfWork, order: Order, payment: Payment, amount: Decimal, *, reason: str, key: str) -> None:
+    """Refund `amount` of what `payment` captured under provider key `key` (the caller holds the order row lock and
+    derives `key` from committed state): a card through the provider, other methods recorded as a manual refund owed."""
+    await _refund(uow, order, payment, amount, reason, key, None)
+
+
+async def capture(uow: UnitOfWork, order: Order, payment: Payment, amount: Decimal, *, key: str) -> None:
+    """Capture `amount` of an authorised card payment under provider key `key` (the caller holds the order row lock)."""
+    await _capture(uow, order, payment, amount, key, None)
+
+
+def record_operation(uow: UnitOfWork, payment: Payment, kind: Op, amount: Decimal, key: str, *, reference: str | None = None,
+                     reason: str | None = None) -> None:
+    """One provider call (or manual record) on `payment`, in the payment's ledger."""
+    _record_operation(uow, payment, kind, amount, key, reference=reference, reason=reason)
+
+
+def refused(result: ProviderResult, path: Path, what: str) -> DomainError:
+    """PAYMENT_DECLINED (the provider said no) or UNAVAILABLE (it could not answer), naming what was not done."""
+    return _refuse(result, path, what)

@@ -71,6 +71,17 @@ CHECKS: list[tuple[str, str]] = [
     ("open holds only on orders on hold",
      "SELECT o.number, o.status, h.reason FROM order_holds h JOIN orders o ON o.id = h.order_id "
      "WHERE h.released_at IS NULL AND o.status <> 'ON_HOLD'"),
+    # edits, issue 18: an edited order's invoice is credited in full and re-issued as the next revision.
+    ("superseded invoice revisions fully credited",
+     """SELECT i.number, i.revision, i.total, COALESCE(SUM(n.total), 0) AS credited FROM invoices i
+        LEFT JOIN invoices n ON n.corrects_id = i.id
+        WHERE i.kind = 'INVOICE'
+          AND EXISTS (SELECT 1 FROM invoices j WHERE j.order_id = i.order_id AND j.kind = 'INVOICE' AND j.revision > i.revision)
+        GROUP BY i.id, i.number, i.revision, i.total HAVING i.total + COALESCE(SUM(n.total), 0) <> 0"""),
+    ("the current invoice bills the order's total",
+     """SELECT o.number, o.total, i.number AS invoice, i.total AS invoiced FROM orders o
+        JOIN LATERAL (SELECT number, total FROM invoices WHERE order_id = o.id AND kind = 'INVOICE' ORDER BY revision DESC LIMIT 1) i ON true
+        WHERE o.status <> 'CANCELLED' AND i.total <> o.total"""),
 ]
 
 

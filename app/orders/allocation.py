@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, select, text, update
+from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path
@@ -286,3 +286,216 @@ async def release(session: AsyncSession, notices: list, *, order_id: uuid.UUID, 
     for a in open_allocations:
         a.quantity_released += a.open_quantity
     return sum(per_level.values())
+
+
+# --- edits and line cancellations (issue 18): one order's reservations grow and shrink --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A stock level of a SKU an edit touches, as read (locked for the real edit, plain for a preview)."""
+
+    stock_level_id: uuid.UUID
+    sku: str
+    warehouse_id: uuid.UUID
+    code: str
+    priority: int
+    country: str
+    on_hand: int
+    reserved: int
+    serves_channel: bool
+
+    def candidate(self, *, extra: int = 0, preferred: bool = False) -> Candidate:
+        """As a placement candidate with `extra` units given back by the same edit; `preferred` (a warehouse the
+        order already uses) ranks before every other."""
+        priority = self.priority - 1_000_000 if preferred else self.priority
+        return Candidate(self.stock_level_id, self.sku, self.warehouse_id, priority, self.reserved, self.on_hand - self.reserved + extra,
+                         self.country, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Units of one allocation given back."""
+
+    allocation_id: uuid.UUID
+    stock_level_id: uuid.UUID
+    sku: str
+    warehouse_id: uuid.UUID
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinePick:
+    """Units reserved for one order line (`line_id`) in one warehouse."""
+
+    line_id: uuid.UUID
+    pick: Pick
+
+
+_LEVELS = """
+SELECT s.id, s.sku, s.warehouse_id, s.on_hand, s.reserved, w.code, w.priority, w.country,
+       CAST(:channel AS varchar) = ANY(w.channels) AS serves
+FROM stock_levels s JOIN warehouses w ON w.id = s.warehouse_id
+WHERE s.sku IN :skus ORDER BY s.sku, s.warehouse_id
+"""
+LEVELS = text(_LEVELS).bindparams(bindparam("skus", expanding=True))
+LOCK_LEVELS = text(_LEVELS + " FOR UPDATE OF s").bindparams(bindparam("skus", expanding=True))
+
+
+async def levels_of(session: AsyncSession, *, skus: list[str], channel: SalesChannel, lock: bool) -> list[Level]:
+    """Every stock level of `skus` (all warehouses: releases may come from one that no longer serves the channel),
+    in the global lock order (sku, warehouse id); `lock`: FOR UPDATE, as every other stock locker does."""
+    if not skus:
+        return []
+    rows = await session.execute(LOCK_LEVELS if lock else LEVELS, {"skus": sorted(set(skus)), "channel": str(channel)})
+    return [Level(r.id, r.sku, r.warehouse_id, r.code, r.priority, r.country, r.on_hand, r.reserved, bool(r.serves)) for r in rows]
+
+
+def plan_adjustment(
+    *, levels: list[Level], releases: list[Release], wanted: list[tuple[uuid.UUID, str, int, Path]], preferred: set[uuid.UUID],
+) -> list[LinePick]:
+    """Where the added units of an edit are reserved: `wanted` (line id, sku, units, input path) planned on the
+    levels' figures after this edit's own `releases`, preferring the warehouses the order already uses (then the
+    placement's rule: one warehouse for everything, else split). Splits each SKU's picks over its lines in
+    the given order. OUT_OF_STOCK (at the first line's path) when the serving warehouses lack the units."""
+    if not wanted:
+        return []
+    given_back: dict[uuid.UUID, int] = {}
+    for r in releases:
+        given_back[r.stock_level_id] = given_back.get(r.stock_level_id, 0) + r.quantity
+    demand: dict[str, int] = {}
+    paths: dict[str, Path] = {}
+    for _, sku, quantity, path in wanted:
+        demand[sku] = demand.get(sku, 0) + quantity
+        paths.setdefault(sku, path)
+    candidates = [
+        level.candidate(extra=given_back.get(level.stock_level_id, 0), preferred=level.warehouse_id in preferred)
+        for level in levels if level.serves_channel and level.sku in demand
+    ]
+    picks = plan_allocation(demand, candidates, paths)
+    by_sku: dict[str, list[list[Any]]] = {}
+    for p in picks:
+        by_sku.setdefault(p.sku, []).append([p, p.quantity])
+    result: list[LinePick] = []
+    for line_id, sku, quantity, _ in wanted:
+        left = quantity
+        for entry in by_sku[sku]:
+            pick, free = entry
+            take = min(left, free)
+            if take <= 0:
+                continue
+            result.append(LinePick(line_id, Pick(pick.stock_level_id, sku, pick.warehouse_id, take)))
+            entry[1] -= take
+            left -= take
+            if left == 0:
+                break
+    return result
+
+
+# An edit's stock change in ONE statement (the rows locked there, in the global order, to the commit only): each
+# level's net change applied where a raise still fits (`on_hand - reserved >= n`); returns the levels changed. Fewer
+# than asked: a raise did not fit (stock moved since the snapshot), the caller gives the rest back and re-plans.
+_ADJUST = text("""
+WITH wanted AS (
+    SELECT * FROM unnest(CAST(:level_ids AS uuid[]), CAST(:deltas AS integer[])) AS w(level_id, n)
+), locked AS (
+    SELECT s.id FROM stock_levels s WHERE s.id IN (SELECT level_id FROM wanted) ORDER BY s.sku, s.warehouse_id FOR UPDATE OF s
+), changed AS (
+    UPDATE stock_levels s SET reserved = s.reserved + w.n FROM wanted w
+    WHERE s.id = w.level_id AND s.id IN (SELECT id FROM locked) AND (w.n <= 0 OR s.on_hand - s.reserved >= w.n)
+    RETURNING s.id
+)
+SELECT id FROM changed
+""")
+
+
+def _net(releases: list[Release], picks: list[LinePick]) -> dict[uuid.UUID, int]:
+    net: dict[uuid.UUID, int] = {}
+    for r in releases:
+        net[r.stock_level_id] = net.get(r.stock_level_id, 0) - r.quantity
+    for lp in picks:
+        net[lp.pick.stock_level_id] = net.get(lp.pick.stock_level_id, 0) + lp.pick.quantity
+    return {level_id: n for level_id, n in net.items() if n}
+
+
+async def adjust_at_once(
+    session: AsyncSession, notices: list, *, order_id: uuid.UUID, releases: list[Release], picks: list[LinePick], actor: str | None,
+    reference: str, reason: str,
+) -> bool:
+    """Apply an edit's stock plan made on an unlocked snapshot, in one statement that locks the levels it changes
+    (`_ADJUST`), then its ledger rows and allocations. False when a raise no longer fits: then nothing is left
+    changed, and the caller re-plans on locked levels (`levels_of(lock=True)`) and applies that with `adjust`."""
+    net = _net(releases, picks)
+    if net:
+        ids = sorted(net)
+        changed = list((await session.execute(_ADJUST, {"level_ids": ids, "deltas": [net[i] for i in ids]})).scalars())
+        if len(changed) < len(ids):
+            if changed:
+                await session.execute(_GIVE_BACK, {"level_ids": changed, "quantities": [net[i] for i in changed]})
+            return False
+    await _record_adjustment(session, notices, order_id=order_id, releases=releases, picks=picks, actor=actor, reference=reference, reason=reason)
+    return True
+
+
+async def adjust(
+    session: AsyncSession, notices: list, *, order_id: uuid.UUID, levels: list[Level], releases: list[Release], picks: list[LinePick],
+    actor: str | None, reference: str, reason: str,
+) -> None:
+    """Apply an edit's stock plan on levels the caller locked (`levels_of(lock=True)`, after the order row): give
+    `releases` back (RELEASE ledger rows, `quantity_released` on their allocations) and reserve `picks` (RESERVATION
+    ledger rows, new allocations of their lines). The check constraint backs the plan: never beyond on-hand."""
+    net = _net(releases, picks)
+    reserved = {level.stock_level_id: level.reserved for level in levels}
+    if net:
+        await session.execute(update(StockLevel), [{"id": level_id, "reserved": reserved[level_id] + n} for level_id, n in sorted(net.items())])
+    await _record_adjustment(session, notices, order_id=order_id, releases=releases, picks=picks, actor=actor, reference=reference, reason=reason)
+
+
+async def _record_adjustment(
+    session: AsyncSession, notices: list, *, order_id: uuid.UUID, releases: list[Release], picks: list[LinePick], actor: str | None,
+    reference: str, reason: str,
+) -> None:
+    if not releases and not picks:
+        return
+    ledger = [
+        {"sku": r.sku, "warehouse_id": r.warehouse_id, "kind": "RELEASE", "reserved_delta": -r.quantity, "on_hand_delta": 0,
+         "actor": actor, "reference": reference, "reason": reason}
+        for r in releases
+    ] + [
+        {"sku": lp.pick.sku, "warehouse_id": lp.pick.warehouse_id, "kind": "RESERVATION", "reserved_delta": lp.pick.quantity,
+         "on_hand_delta": 0, "actor": actor, "reference": reference, "reason": reason}
+        for lp in picks
+    ]
+    await session.execute(insert(StockMovement), ledger)
+    for r in releases:  # through the session's own objects (the caller loaded them): later reads see the change
+        released = await session.get(Allocation, r.allocation_id)
+        assert released is not None
+        released.quantity_released += r.quantity
+    session.add_all(
+        Allocation(id=uuid.uuid4(), order_id=order_id, order_line_id=lp.line_id, warehouse_id=lp.pick.warehouse_id, sku=lp.pick.sku,
+                   quantity=lp.pick.quantity, quantity_shipped=0, quantity_released=0)
+        for lp in picks
+    )
+    for sku, warehouse_id in sorted({(r.sku, r.warehouse_id) for r in releases} | {(lp.pick.sku, lp.pick.warehouse_id) for lp in picks}):
+        notify_stock(notices, sku, warehouse_id)
+
+
+def release_units(allocations: list[Allocation], *, line_id: uuid.UUID, quantity: int, listed: Mapping[uuid.UUID, int],
+                  levels: Mapping[tuple[str, uuid.UUID], uuid.UUID]) -> list[Release]:
+    """Which of a line's allocations give back `quantity` units: only units neither shipped nor on a pick list
+    (`listed`: units per allocation on pick lists), the smallest allocations first (so the order stays in as few
+    warehouses as it can). `levels`: (sku, warehouse) -> stock level id. Fewer units than asked: the caller refused
+    already (the line's own count)."""
+    own = [a for a in allocations if a.order_line_id == line_id]
+    free = {a.id: a.quantity - a.quantity_released - max(listed.get(a.id, 0), a.quantity_shipped) for a in own}
+    releases: list[Release] = []
+    left = quantity
+    for a in sorted(own, key=lambda a: (free[a.id], str(a.warehouse_id))):
+        take = min(left, free[a.id])
+        if take <= 0:
+            continue
+        releases.append(Release(a.id, levels[(a.sku, a.warehouse_id)], a.sku, a.warehouse_id, take))
+        left -= take
+        if left == 0:
+            break
+    return releases

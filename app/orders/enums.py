@@ -101,6 +101,9 @@ class OrderEventType(StrEnum):
     HOLD_RELEASED = "HOLD_RELEASED"
     RISK_ASSESSED = "RISK_ASSESSED"
     LATE_PAYMENT_RECEIVED = "LATE_PAYMENT_RECEIVED"
+    # edits, issue 18: an applied editOrder (data: before/after lines, totals, address, money) and cancelOrderLines
+    ORDER_EDITED = "ORDER_EDITED"
+    LINES_CANCELLED = "LINES_CANCELLED"
 
 
 # holds, issue 18 ---------------------------------------------------------------------------------------------
@@ -128,3 +131,21 @@ class RiskRuleKind(StrEnum):
     COUNTRY_MISMATCH = "COUNTRY_MISMATCH"
     EMAIL_VELOCITY = "EMAIL_VELOCITY"
     FIRST_ORDER_OVER = "FIRST_ORDER_OVER"
+
+
+# edits, issue 18
+class LineCancellationReason(StrEnum):
+    """Why units of an order's lines were cancelled (cancelOrderLines)."""
+
+    CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    FRAUD = "FRAUD"
+    OTHER = "OTHER"
+
+
+# edits, issue 18
+class OrderEditKind(StrEnum):
+    """What an `order_edits` row records."""
+
+    EDIT = "EDIT"
+    LINE_CANCELLATION = "LINE_CANCELLATION"

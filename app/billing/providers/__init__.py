@@ -52,6 +52,14 @@ class PaymentProvider(Protocol):
 
     async def refund(self, *, authorization: str, amount: Decimal, currency: str, idempotency_key: str) -> ProviderResult: ...
 
+    async def authorize_additional(self, *, authorization: str, amount: Decimal, currency: str, idempotency_key: str) -> ProviderResult:
+        """An order edit (issue 18) raised the total by `amount`, on the card of `authorization` (its token is not
+        stored). An authorisation still open (not captured in full) is raised by `amount` and keeps its reference;
+        one captured in full gets a second authorisation on the same stored credential, with a new reference (the
+        caller records it as a new payment and captures it). DECLINED when the card refuses or the authorisation
+        was voided."""
+        ...
+
 
 _instances: dict[str, PaymentProvider] = {}
 

@@ -44,8 +44,11 @@ class OfflineProvider:
     # every operation actually performed (not replayed): (kind, reference, amount)
     operations: list[tuple[str, str, Decimal]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Test switch: True declines every authorize_additional (an edit raising the total of a card that now refuses).
+    decline_additional: bool = False
 
     def reset(self) -> None:
+        self.decline_additional = False
         self.authorizations.clear()
         self.replies.clear()
         self.operations.clear()
@@ -122,6 +125,24 @@ class OfflineProvider:
             return ProviderResult(ProviderOutcome.APPROVED, f"tp_ref_{len(self.operations)}")
 
         return await self._once(idempotency_key, f"refund|{authorization}|{amount}|{currency}", act)
+
+    async def authorize_additional(self, *, authorization: str, amount: Decimal, currency: str, idempotency_key: str) -> ProviderResult:
+        def act() -> ProviderResult:
+            auth = self.authorizations.get(authorization)
+            if auth is None or auth.voided:
+                return ProviderResult(ProviderOutcome.DECLINED, None, "No open authorisation to extend.")
+            if self.decline_additional:
+                return ProviderResult(ProviderOutcome.DECLINED, None, "The card was declined (decline_additional).")
+            if auth.captured < auth.amount:  # still open: raised in place
+                auth.amount += amount
+                self.operations.append(("authorize_additional", authorization, amount))
+                return ProviderResult(ProviderOutcome.APPROVED, authorization)
+            reference = "tp_auth_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+            self.authorizations[reference] = Authorization(reference, amount, currency)
+            self.operations.append(("authorize_additional", reference, amount))
+            return ProviderResult(ProviderOutcome.APPROVED, reference)
+
+        return await self._once(idempotency_key, f"authorize_additional|{authorization}|{amount}|{currency}", act)
 
 
 def create(settings: Settings) -> OfflineProvider:
