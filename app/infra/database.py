@@ -269,6 +269,8 @@ class Database:
                 if self.counters and engine is self.engine:
                     for counter in self.counters:
                         counter.statements.append(sql)
+                if (state := metrics.request_state()) is not None:  # the request log's `sql` count (metrics.instrument_engine)
+                    state["sql"] = state.get("sql", 0) + 1
                 async with engine.connect() as conn:
                     driver: Any = (await conn.get_raw_connection()).driver_connection
                     try:
