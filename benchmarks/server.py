@@ -263,10 +263,14 @@ def main() -> None:
         from server.cli import tune_gc
 
         tune_gc()
+    from app.infra.settings import Settings
+    from server.ws_protocol import WS_PROTOCOL
+
     uvicorn.run(
         "benchmarks.server:create_app", factory=True, host="127.0.0.1", port=args.port, workers=1,
         log_level="info", access_log=args.access_log == "on", proxy_headers=False, timeout_graceful_shutdown=5,
-        ws_per_message_deflate=False,
+        # the WebSocket options of `oms serve` (server/cli.py): its lighter protocol, no per-message deflate, its size limit
+        ws=WS_PROTOCOL, ws_per_message_deflate=False, ws_max_size=max(Settings.from_env().ws_max_message_bytes * 4, 1_048_576),
     )
 
 

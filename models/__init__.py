@@ -1,9 +1,6 @@
 """Persistence: typed SQLAlchemy models. Importing this package registers every table on `Base.metadata`."""
 
-<<<<<<< HEAD
 from models import alerts, billing, drafts, edits, fulfilment, holds, placement, returns, webhooks  # noqa: F401  (registers their tables)
-=======
->>>>>>> edits
 from models.access import ApiKey
 from models.base import Base
 from models.catalog import Product, StockLevel, StockMovement, Warehouse

@@ -40,9 +40,14 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLSkipDirective,
+    ListValueNode,
+    Node,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    VariableDefinitionNode,
+    VariableNode,
     get_named_type,
     is_abstract_type,
     is_leaf_type,
@@ -315,6 +320,48 @@ async def caller_key(context: Any) -> str | None:
     return f"ip:{client.host}" if client else None
 
 
+def variable_free(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, policy: CostPolicy) -> bool:
+    """Whether no variable value can change the document's cost (requested or actual): every variable is used only
+    in the arguments of a top-level field that is not a paged connection (e.g. `order(number: $n)`), where the
+    analysis reads no argument; none in a directive, a fragment, or a nested field."""
+    operation = get_operation_ast(document, operation_name)
+    root = schema.get_root_type(operation.operation) if operation is not None else None
+    if operation is None or root is None:
+        return False
+    allowed: set[int] = set()  # ids of the argument values where a variable changes nothing
+    for selection in operation.selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue
+        field_def = root.fields.get(selection.name.value)
+        if field_def is None or (policy.is_connection(get_named_type(field_def.type).name) and policy.page_argument in field_def.args):
+            continue
+        allowed.update(id(argument.value) for argument in selection.arguments or ())
+
+    def free(node: Any) -> bool:
+        if isinstance(node, VariableNode):
+            return False
+        if isinstance(node, VariableDefinitionNode):  # the declaration (and its default) is not a use
+            return True
+        for key in node.keys:
+            value = getattr(node, key, None)
+            for child in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(child, Node) and id(child) not in allowed and not free(child):
+                    return False
+        return True
+
+    return all(free(definition) for definition in document.definitions)
+
+
+def _has_variable(value: Any) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(v) for v in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(f.value) for f in value.fields)
+    return False
+
+
 def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
                     key_of: Callable[[Any], Awaitable[str | None]] = caller_key) -> type[SchemaExtension]:
     """A SchemaExtension: refuses before execution (MAX_COST_EXCEEDED, or THROTTLED with 429 + Retry-After over
@@ -323,10 +370,15 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
     # Issue 15: the analysis of a (document, operation, variables) is the same every time: kept (bounded), so a
     # repeated request does not walk its document again.
     analyses: OrderedDict[tuple[Any, ...], tuple[CostAnalysis, int]] = OrderedDict()
+    # (document, operation) -> True when no variable can change its cost (`variable_free`): then one analysis
+    # serves every variable value (e.g. order(number: $n), whose number differs in every request).
+    free_of_variables: OrderedDict[tuple[Any, ...], bool] = OrderedDict()
 
     def analysed(ec: Any) -> tuple[CostAnalysis, int]:
+        base = (ec.query, ec.operation_name)
         try:
-            key: tuple[Any, ...] | None = (ec.query, ec.operation_name, orjson.dumps(ec.variables, option=orjson.OPT_SORT_KEYS))
+            key: tuple[Any, ...] | None = (*base, None) if free_of_variables.get(base) else \
+                (*base, orjson.dumps(ec.variables, option=orjson.OPT_SORT_KEYS))
         except TypeError:
             key = None
         found = analyses.get(key) if key is not None else None
@@ -335,6 +387,12 @@ def make_query_cost(limits: CostLimits, bucket: LeakyBucket | None,
             return found
         analysis = CostAnalysis(ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables, limits.policy)
         found = (analysis, analysis.requested())
+        if base not in free_of_variables:
+            free_of_variables[base] = variable_free(ec.schema._schema, ec.graphql_document, ec.operation_name, limits.policy)
+            while len(free_of_variables) > ANALYSIS_CACHE_SIZE:
+                free_of_variables.popitem(last=False)
+        if key is not None and free_of_variables[base]:
+            key = (*base, None)
         if key is not None:
             analyses[key] = found
             while len(analyses) > ANALYSIS_CACHE_SIZE:

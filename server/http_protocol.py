@@ -33,6 +33,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_operation_type
 
 from resolvers.live import shared_payload
+from resolvers.planner.fast import FAST
 from server.cors import Origins
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -135,11 +136,18 @@ class BrowserProtocolMixin:
         if not self.allow_queries_via_get and request_adapter.method == "GET":  # type: ignore[attr-defined]
             allowed -= {OperationType.QUERY}
         try:
-            return await self.schema.execute(  # type: ignore[attr-defined]
+            schema: Any = self.schema  # type: ignore[attr-defined]
+            fast = await FAST.execute(schema, request_data.query, request_data.variables, request_data.operation_name, context, root_value,
+                                      allowed, request_data.extensions)  # issue 15: an all-planned query (resolvers/planner/fast.py)
+            if fast is not None:
+                return fast
+            result: ExecutionResult = await schema.execute(
                 request_data.query, root_value=root_value, variable_values=request_data.variables, context_value=context,
                 operation_name=request_data.operation_name, allowed_operation_types=allowed,
                 operation_extensions=request_data.extensions,
             )
+            FAST.observe(schema, request_data.query, request_data.operation_name, allowed, result)
+            return result
         except InvalidOperationTypeError as e:
             if e.operation_type is OperationType.SUBSCRIPTION:
                 raise HTTPException(400, SUBSCRIPTION_NEEDS_STREAM) from e

@@ -23,7 +23,8 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -183,6 +184,7 @@ class Database:
         self.retry_budget = retry_budget_ms / 1000
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.publisher: Publisher | None = None
+        self.counters: list[StatementCounter] = []  # open count_statements(): read_json's driver-level statements too
         event.listen(self.engine.sync_engine, "checkout", _drop_closed)
         metrics.instrument_engine(self.engine)
         # A streaming replica for reads (issue 14): see `read`.
@@ -293,8 +295,14 @@ class Database:
 
     async def read_json(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
         """The read planner's statement (issue 15): one SQL text returning one row (its JSON text, ...), sent as it is on a
-        connection in AUTOCOMMIT (no BEGIN/ROLLBACK around it), routed like `read` (replica, read-your-writes),
-        retried like `query` on a connection fault. asyncpg prepares a repeated text once per connection."""
+        pooled connection outside any transaction (no BEGIN/ROLLBACK around it), routed like `read` (replica,
+        read-your-writes), retried like `query` on a connection fault.
+
+        Driver-level: the pooled connection's asyncpg connection runs it (`fetchrow`, which prepares a repeated text once
+        per connection, asyncpg's statement cache), not SQLAlchemy's cursor layer (~half the Python per statement).
+        What SQLAlchemy gave this path is kept: `count_statements()` sees it, a driver error is raised as the same
+        DBAPIError SQLAlchemy would raise (sqlstate, connection_invalidated: so retries, 503 UNAVAILABLE and
+        STATEMENT_TIMEOUT map as before), and a connection found closed is invalidated, not pooled again."""
         deadline = time.monotonic() + self.retry_budget
         attempt = 0
         while True:
@@ -302,10 +310,20 @@ class Database:
             try:
                 sessions = await self._read_sessions()
                 engine = self.replica if sessions is self.replica_sessions and self.replica is not None else self.engine
+                if self.counters and engine is self.engine:
+                    for counter in self.counters:
+                        counter.statements.append(sql)
+                if (state := metrics.request_state()) is not None:  # the request log's `sql` count (metrics.instrument_engine)
+                    state["sql"] = state.get("sql", 0) + 1
                 async with engine.connect() as conn:
-                    autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    result = await autocommit.exec_driver_sql(sql, tuple(params))
-                    row = result.first()
+                    driver: Any = (await conn.get_raw_connection()).driver_connection
+                    try:
+                        row = await driver.fetchrow(sql, *params)
+                    except Exception as error:
+                        closed = driver.is_closed()
+                        if closed:
+                            await conn.invalidate()
+                        raise _as_dbapi_error(engine, sql, params, error, closed) from error
                     return None if row is None else tuple(row)
             except Exception as exc:
                 if not is_connection_error(exc):
@@ -384,7 +402,7 @@ class Database:
         return None
 
     def count_statements(self) -> StatementCounter:
-        return StatementCounter(self.engine)
+        return StatementCounter(self.engine, self.counters)
 
 
 def lsn_to_int(lsn: str) -> int:
@@ -404,6 +422,20 @@ def _drop_closed(dbapi_conn: Any, record: Any, proxy: Any) -> None:
         raise DisconnectionError("connection closed by the server")
 
 
+def _as_dbapi_error(engine: AsyncEngine, sql: str, params: Sequence[Any], error: Exception, closed: bool) -> BaseException:
+    """The exception SQLAlchemy raises for this driver error: asyncpg's error translated to the dialect's DBAPI error,
+    wrapped in sqlalchemy.exc.DBAPIError (connection_invalidated when the connection is closed); others unchanged."""
+    dialect: Any = engine.dialect
+    dbapi = dialect.loaded_dbapi
+    try:
+        AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, error)
+    except Exception as translated:
+        error = translated
+    if not isinstance(error, dbapi.Error):
+        return error
+    return DBAPIError.instance(sql, tuple(params), error, dbapi.Error, hide_parameters=True, connection_invalidated=closed, dialect=dialect)
+
+
 def _reason(exc: BaseException) -> str:
     state = sqlstate(exc)
     if state == LOCK_TIMEOUT:
@@ -420,8 +452,9 @@ async def _backoff(attempt: int) -> None:
 class StatementCounter:
     """Counts SQL statements sent through an engine (for N+1 guards and benchmarks)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, registry: list[StatementCounter] | None = None) -> None:
         self.engine = engine
+        self.registry = registry  # Database.counters: read_json adds its statements (they bypass the cursor events)
         self.statements: list[str] = []
 
     @property
@@ -433,7 +466,11 @@ class StatementCounter:
 
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        if self.registry is not None:
+            self.registry.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        if self.registry is not None and self in self.registry:
+            self.registry.remove(self)

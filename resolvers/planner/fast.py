@@ -1,0 +1,183 @@
+"""The fast path of an all-planned query (issue 15): no extension runner, no parse/validate step, one graphql-core call.
+
+A query operation whose every root field the read planner answered (each a planned orjson.Fragment, no error) is
+remembered by its (document text, operation name) once the ordinary path has run it that way: the document parsed,
+validated and executed, so its text is known valid. A later request of the same text then skips strawberry's
+per-request machinery (its execution context, the extension runner and a context manager per extension and hook,
+the parser and validation caches) and does only what decides this request's answer:
+
+1. the variables' strings are checked (the request steps' `check_variables`);
+2. graphql-core's `execute` runs the operation with the schema's own execution context class, so the root
+   resolvers run exactly as on the ordinary path (argument coercion, strawberry's resolver wrapper, the scope
+   checks, `planned()`); the executor completes each planned fragment as it is;
+3. the cost extension's own `on_execute` (resolvers/cost.py: requested cost, the caller's bucket, the actual cost
+   from the planner's statements) and `get_results` give `extensions.cost`, and the request record
+   (server/observability.RecordOperation) is filled by its own `on_operation`.
+
+Anything else — an error, a refusal, a value the planner did not answer (e.g. an invalid cursor falls back to the
+ordinary resolver), a cost refusal — abandons the fast path (the cost charged is refunded first) and the request
+runs the ordinary way, which gives the answer, errors and extensions of the ordinary path by construction; the
+root fields are reads, so running them again changes nothing. Only roots whose resolvers have no side effect
+take this path (`FAST_ROOTS`: not `trackOrder`, whose resolver counts attempts per order and address).
+Schemas with an extension this module does not know (e.g. OpenTelemetry tracing) never take it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import orjson
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode, OperationType, execute, get_operation_ast, parse
+from strawberry.execution import optimized_is_awaitable
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType as StrawberryOperationType
+from strawberry.utils.await_maybe import await_maybe
+
+from resolvers.limits import check_variables
+
+log = logging.getLogger(__name__)
+
+FAST_ROOTS = frozenset({"order", "orders", "node", "shipments", "invoices", "invoice", "products", "stockLevels", "returns"})
+ENTRIES_SIZE = 256
+# The extensions of build_schema (graphql_schema/schema.py) by class name: what each does on a planned success.
+PASSIVE = frozenset({"RequestSteps", "ParserCache", "CachedValidation", "HideSuggestionsValidation", "DisableIntrospection"})
+COST, RECORD = "QueryCost", "RecordOperation"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    document: DocumentNode
+    name: str | None  # the operation's name (what strawberry's ExecutionContext.operation_name answers without operationName)
+
+
+@dataclass(slots=True)
+class _Schema:
+    """Per schema (its validation rules and limits decide which documents are valid): its extensions, its entries."""
+
+    usable: bool
+    cost: type | None = None
+    record: type | None = None
+    entries: OrderedDict[tuple[str, str | None], Entry] = field(default_factory=OrderedDict)
+
+
+@dataclass(slots=True)
+class _Execution:
+    """What the cost and record extensions read of strawberry's ExecutionContext."""
+
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    graphql_document: DocumentNode
+    schema: Any
+    context: Any
+    result: Any = None
+    operation_type: StrawberryOperationType = StrawberryOperationType.QUERY
+
+
+class FastPath:
+    def __init__(self, size: int = ENTRIES_SIZE) -> None:
+        self.size = size
+        self.schemas: WeakKeyDictionary[Any, _Schema] = WeakKeyDictionary()
+        self.served = 0  # requests answered on the fast path (tests)
+
+    def _schema(self, schema: Any) -> _Schema:
+        found = self.schemas.get(schema)
+        if found is None:
+            try:
+                instances = schema.get_extensions()
+                by_name = {type(e).__name__: type(e) for e in instances}
+                usable = (set(by_name) <= PASSIVE | {COST, RECORD} and COST in by_name
+                          and not any(e._implements_resolve() for e in instances))
+                found = _Schema(usable, by_name.get(COST), by_name.get(RECORD))
+            except Exception:
+                log.exception("planner fast path: the schema's extensions could not be read; not used")
+                found = _Schema(False)
+            self.schemas[schema] = found
+        return found
+
+    def observe(self, schema: Any, query: Any, operation_name: str | None, allowed: Any, result: Any) -> None:
+        """After the ordinary path: remember a query whose every root field the planner answered."""
+        if not isinstance(query, str) or not isinstance(operation_name, str | None) or result.errors or not isinstance(result.data, dict) \
+                or not result.data \
+                or not all(type(value) is orjson.Fragment for value in result.data.values()):
+            return
+        key = (query, operation_name)
+        known = self._schema(schema)
+        if key in known.entries or StrawberryOperationType.QUERY not in allowed or not known.usable:
+            return
+        try:
+            document = parse(query)
+        except Exception:
+            return
+        operation = get_operation_ast(document, operation_name)
+        if not isinstance(operation, OperationDefinitionNode) or operation.operation is not OperationType.QUERY:
+            return
+        selections = operation.selection_set.selections
+        if not all(isinstance(s, FieldNode) and s.name.value in FAST_ROOTS for s in selections):
+            return
+        known.entries[key] = Entry(document, operation.name.value if operation.name else None)
+        while len(known.entries) > self.size:
+            known.entries.popitem(last=False)
+
+    async def execute(self, schema: Any, query: Any, variables: Any, operation_name: str | None, context: Any, root_value: Any,
+                      allowed: Any, operation_extensions: Any) -> ExecutionResult | None:
+        """The answer of a remembered all-planned query, or None: then run it the ordinary way."""
+        if not isinstance(query, str) or not isinstance(operation_name, str | None) or operation_extensions \
+                or not getattr(context.settings, "read_planner", False):
+            return None
+        extensions = self._schema(schema)
+        entry = extensions.entries.get((query, operation_name))
+        if entry is None or StrawberryOperationType.QUERY not in allowed or (variables is not None and not isinstance(variables, dict)):
+            return None
+        if not extensions.usable or extensions.cost is None:
+            return None
+        try:
+            check_variables(variables)
+        except Exception:
+            return None
+        ec = _Execution(query, entry.name if operation_name is None else operation_name, variables, entry.document, schema, context)
+        cost = extensions.cost(execution_context=ec)
+        cost.execution_context = ec
+        pricing = cost.on_execute()
+        try:
+            await pricing.__anext__()
+        except Exception:  # MAX_COST_EXCEEDED, THROTTLED, the key's lookup: refused the ordinary way
+            return None
+        result: Any = None
+        run: Any = execute
+        try:
+            result = await await_maybe(run(
+                schema._schema, entry.document, root_value=root_value, variable_values=variables, operation_name=operation_name,
+                context_value=context, is_awaitable=optimized_is_awaitable, executor_class=schema.execution_context_class,
+                operation_extensions=operation_extensions,
+            ))
+        except Exception:  # not an answer of this path (graphql-core reports resolver errors in the result)
+            log.exception("planner fast path: execution failed; running the ordinary way")
+            result = None
+        finally:
+            answered = result is not None and not result.errors and isinstance(result.data, dict) \
+                and all(type(value) is orjson.Fragment for value in result.data.values())
+            ec.result = ExecutionResult(data=result.data if answered else None, errors=None)
+            with contextlib.suppress(StopAsyncIteration):
+                await pricing.__anext__()
+        if not answered:
+            return None
+        self.served += 1
+        output = ExecutionResult(data=result.data, errors=None, extensions=dict(cost.get_results()))
+        ec.result = output
+        if extensions.record is not None:
+            recording = extensions.record(execution_context=ec)
+            recording.execution_context = ec
+            steps = recording.on_operation()
+            next(steps)
+            with contextlib.suppress(StopIteration):
+                next(steps)
+        return output
+
+
+FAST = FastPath()
