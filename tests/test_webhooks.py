@@ -30,7 +30,7 @@ from resolvers.ids import to_global_id
 from tests import factories
 from tests.conftest import make_key
 from tests.live_server import LiveServer
-from tests.webhook_receiver import HOLD, Receiver
+from tests.webhook_receiver import HOLD, Receiver, endpoint_with_delivery
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {
   createWebhookEndpoint(input: $input) { endpoint { id url eventTypes channels active cursor } secret userErrors { field code message } } }"""
@@ -510,6 +510,14 @@ async def test_endpoints_are_managed_through_the_api_behind_the_webhook_scopes(g
     assert (await gql("{ webhookEndpoints { totalCount } }"))["data"]["webhookEndpoints"]["totalCount"] == 0
     again = (await gql(DELETE, {"input": {"endpointId": endpoint["id"]}}))["data"]["deleteWebhookEndpoint"]
     assert again["userErrors"][0]["code"] == "NOT_FOUND" and again["userErrors"][0]["field"] == ["input", "endpointId"]
+    # a delivery's order needs orders:read as well
+    await factories.basic_catalog(db)
+    _endpoint, delivery_id = await endpoint_with_delivery(gql, db, placed=True)
+    walk = "query($id: ID!) { node(id: $id) { ... on WebhookDelivery { eventType order { email } } } }"
+    denied = await gql(walk, {"id": delivery_id}, token=reader)
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN" and denied["errors"][0]["path"][-1] == "order"
+    both = await make_key(db, "webhooks:read", "orders:read")
+    assert (await gql(walk, {"id": delivery_id}, token=both))["data"]["node"]["order"]["email"] == "buyer@example.com"
 
 
 async def test_an_endpoint_gets_only_its_event_types_and_channels_and_nothing_while_inactive(gql, db, hooks, receiver) -> None:

@@ -63,8 +63,8 @@ Clock = Callable[[], datetime]
 # :now is the injected clock (tests jump an hour), or NULL: the database's clock, the same for every process.
 NOW = "COALESCE(CAST(:now AS timestamptz), clock_timestamp())"
 
-ENDPOINTS_BEHIND = text(
-    "SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL AND fanned_out_to < :upto"
+ENDPOINTS = text(
+    "SELECT id, fanned_out_to < :upto AS behind FROM webhook_endpoints WHERE deleted_at IS NULL"
     " AND (CAST(:endpoints AS uuid[]) IS NULL OR id = ANY(CAST(:endpoints AS uuid[]))) ORDER BY id"
 )
 LOCK_ENDPOINT = text(
@@ -196,6 +196,8 @@ class WebhookDispatcher:
         self._inflight: set[asyncio.Task[None]] = set()
         self._claimed: dict[uuid.UUID, int] = {}  # delivery id -> attempt, while this process holds its lease
         self._fan_wake = asyncio.Event()
+        self._noticed = True  # an endpoint changed (here or in another process) since the last fan-out
+        self.endpoints_exist = True  # the last fan-out found an endpoint (none: new events need no look until one is made)
         self._deliver_wake = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -240,6 +242,7 @@ class WebhookDispatcher:
             self.db = self._shared_db
 
     def _on_notice(self, message: Any) -> None:
+        self._noticed = True
         self._fan_wake.set()
         self._deliver_wake.set()
 
@@ -252,9 +255,10 @@ class WebhookDispatcher:
         """Queue the events up to the confirmed horizon `upto` for every endpoint behind it; returns how many
         deliveries were queued."""
         async with self.db.read(primary=True) as session:
-            endpoint_ids = list((await session.execute(ENDPOINTS_BEHIND, {"upto": upto, "endpoints": self.endpoint_ids})).scalars())
+            rows = (await session.execute(ENDPOINTS, {"upto": upto, "endpoints": self.endpoint_ids})).all()
+        self.endpoints_exist = bool(rows)
         created = 0
-        for endpoint_id in endpoint_ids:
+        for endpoint_id in [row.id for row in rows if row.behind]:
             while True:
                 queued, more = await self.db.run(lambda uow: self._fan_out_endpoint(uow, endpoint_id, upto), actor=ACTOR)
                 created += queued
@@ -287,17 +291,26 @@ class WebhookDispatcher:
 
     async def _fan_out_loop(self) -> None:
         poll = self.settings.live_poll_seconds
+        timed_out = True
         while True:
             self._fan_wake.clear()
+            # With no endpoint at all, new events alone need no look: an endpoint's creation wakes us (its notice),
+            # and the poll is the safety net for a lost notice. So an installation without webhooks pays ~1 query/poll.
+            if self.endpoints_exist or self._noticed or timed_out:
+                self._noticed = False
+                try:
+                    upto = self.hub.last_seq if self.hub is not None else 0
+                    if await self.fan_out(upto):
+                        self._deliver_wake.set()
+                except Exception:
+                    self._noticed = True
+                    log.exception("webhook fan-out failed; retrying")
+            timed_out = False
             try:
-                upto = self.hub.last_seq if self.hub is not None else 0
-                if await self.fan_out(upto):
-                    self._deliver_wake.set()
-            except Exception:
-                log.exception("webhook fan-out failed; retrying")
-            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll):
                     await self._fan_wake.wait()
+            except TimeoutError:
+                timed_out = True
 
     # -- delivery --------------------------------------------------------------------------------------
 
