@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
+from graphql_schema.alerts import LowStockThresholdInput, LowStockThresholdPayload  # alerts, issue 19
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
@@ -31,7 +34,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
-from resolvers import billing, catalog, fulfilment, orders, returns, webhooks
+from resolvers import alerts, billing, catalog, fulfilment, orders, returns, webhooks
 from resolvers.types import Info, MutationPayload
 
 
@@ -172,3 +175,14 @@ class Mutation:
     )
     async def replay_webhook_deliveries(self, info: Info, input: ReplayWebhookDeliveriesArgument) -> MutationPayload:
         return await webhooks.replay_deliveries(info, input)
+
+    # alerts, issue 19
+    @strawberry.mutation(
+        graphql_type=LowStockThresholdPayload,
+        description="Set (or with null, remove) a product's low-stock threshold: the next alert scan raises LOW_STOCK for every warehouse "
+                    "below it and clears the others. Needs stock:write. Refuses with NOT_FOUND (input.sku) or INVALID_INPUT (input.threshold).",
+    )
+    async def set_low_stock_threshold(
+        self, info: Info, input: Annotated[LowStockThresholdInput, strawberry.argument(description="The SKU and its threshold.")]
+    ) -> MutationPayload:
+        return await alerts.set_low_stock_threshold(info, input)

@@ -78,6 +78,8 @@ ROOT_POLICIES: dict[str, str] = {
     "Query.webhookEndpoints": "webhooks:read", "Mutation.createWebhookEndpoint": "webhooks:write",
     "Mutation.updateWebhookEndpoint": "webhooks:write", "Mutation.deleteWebhookEndpoint": "webhooks:write",
     "Mutation.replayWebhookDeliveries": "webhooks:write",
+    # alerts, issue 19 (LOW_STOCK alerts: stock:read too)
+    "Query.alerts": "orders:read", "Subscription.alertRaised": "orders:read", "Mutation.setLowStockThreshold": "stock:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -105,6 +107,9 @@ FIELD_POLICIES: dict[str, Policy] = {
     "WebhookEndpointEdge.node": Policy.TARGET, "WebhookDeliveryEdge.node": Policy.TARGET, "WebhookDelivery.order": Policy.TARGET,
     "CreateWebhookEndpointPayload.endpoint": Policy.WRITTEN, "WebhookEndpointPayload.endpoint": Policy.WRITTEN,
     "ReplayWebhookDeliveriesPayload.endpoint": Policy.WRITTEN,
+    # alerts, issue 19
+    "AlertEdge.node": Policy.TARGET, "Alert.order": Policy.TARGET_IF_LINKED, "Alert.warehouse": Policy.TARGET_IF_LINKED,
+    "LowStockThresholdPayload.product": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -124,6 +129,8 @@ VALUE_TYPES: dict[str, str] = {
     "WebhookAttempt": "WebhookDelivery", "WebhookEndpointConnection": "Query.webhookEndpoints (webhooks:read)",
     "WebhookDeliveryConnection": "WebhookEndpoint", "WebhookEndpointEdge": "its connection", "WebhookDeliveryEdge": "its connection",
     **{f"{kind}Payload": "its mutation" for kind in ("CreateWebhookEndpoint", "WebhookEndpoint", "DeleteWebhookEndpoint", "ReplayWebhookDeliveries")},
+    # alerts, issue 19
+    "AlertConnection": "Query.alerts (orders:read)", "AlertEdge": "its connection", "LowStockThresholdPayload": "its mutation",
 }
 
 
