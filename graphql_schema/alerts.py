@@ -54,14 +54,16 @@ class Alert(Node):
     def open(root: AlertRow) -> bool:
         return root.cleared_at is None
 
-    @strawberry.field(description="The SKU of a LOW_STOCK alert; null for the order kinds.")
-    def sku(root: AlertRow) -> str | None:
-        return root.sku
+    @strawberry.field(description="The SKU of a LOW_STOCK alert (needs stock:read); null for the order kinds.")
+    async def sku(root: AlertRow, info: Info) -> str | None:
+        return await resolve.alert_sku(root, info)
 
     @strawberry.field(description="What the cause looked like when raised, by kind: orderNumber, status, placedAt, estimatedDeliveryDate, "
-                                  "shipment, carrier, trackingNumber, lastHeardAt; for LOW_STOCK sku, warehouse, available, onHand, threshold.")
-    def details(root: AlertRow) -> JSON | None:
-        return None if root.details is None else JSON(root.details)
+                                  "shipment, carrier, trackingNumber, lastHeardAt; for LOW_STOCK (needs stock:read) sku, warehouse, available, "
+                                  "onHand, threshold.")
+    async def details(root: AlertRow, info: Info) -> JSON | None:
+        details = await resolve.alert_details(root, info)
+        return None if details is None else JSON(details)
 
     @strawberry.field(graphql_type=OrderRef | None, description="The order it is about (TRACKING_SILENT: the shipment's order); null for LOW_STOCK.")
     async def order(root: AlertRow, info: Info) -> models.Order | None:

@@ -106,6 +106,19 @@ async def alert_raised(info: Info, *, kind: AlertKind | None = None) -> AsyncGen
         feeds.discard(feed)
 
 
+async def alert_sku(root: Alert, info: Info) -> str | None:
+    """A LOW_STOCK alert's stock figures need stock:read (node(id:) answers an Alert to orders:read alone)."""
+    if root.kind == AlertKind.LOW_STOCK:
+        await info.context.require(STOCK_READ)
+    return root.sku
+
+
+async def alert_details(root: Alert, info: Info) -> dict[str, Any] | None:
+    if root.kind == AlertKind.LOW_STOCK:
+        await info.context.require(STOCK_READ)
+    return root.details
+
+
 async def alert_order(root: Alert, info: Info) -> Order | None:
     return None if root.order_id is None else await info.context.loaders.order.load(root.order_id)
 

@@ -24,6 +24,7 @@ from app.infra.settings import Settings
 from models import Warehouse
 from models.alerts import Alert
 from models.fulfilment import Shipment
+from resolvers.ids import to_global_id
 from tests import factories
 from tests.conftest import make_key
 
@@ -40,6 +41,18 @@ async def quiet_app_scanner(app: Any) -> AsyncIterator[None]:
     await own[0].stop()
     yield
     own[0].start()
+
+
+async def stuck_alert(db, order_id) -> str:  # type: ignore[no-untyped-def]
+    """An open STUCK alert about an order, written directly (tests/test_security_access.py: one of each Node type)."""
+    alert = Alert(kind=AlertKind.STUCK, subject=f"order:{order_id}", order_id=order_id, raised_at=datetime.now(UTC), details={})
+    await db.run(lambda uow: _add(uow, alert))
+    return to_global_id("Alert", alert.id)
+
+
+async def _add(uow, row) -> None:  # type: ignore[no-untyped-def]
+    uow.session.add(row)
+    await uow.session.flush()
 
 
 def settings() -> Settings:
@@ -238,6 +251,8 @@ async def test_the_alerts_query_filters_pages_and_keeps_low_stock_to_stock_reade
     assert sorted(e["node"]["kind"] for e in mine["edges"]) == ["UNPAID", "UNPAID"]
     refused_kind = await gql(ALERTS, {"kind": "LOW_STOCK"}, token=reader)
     assert refused_kind["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    peek = await gql("query($id: ID!) { node(id: $id) { ... on Alert { kind details } } }", {"id": low["id"]}, token=reader)
+    assert peek["errors"][0]["extensions"]["code"] == "FORBIDDEN" and "stock:read" in peek["errors"][0]["message"]
     # a stock-only key cannot list alerts at all
     stock_only = await make_key(db, "stock:read", name="stock-only")
     assert (await gql(ALERTS, {}, token=stock_only))["errors"][0]["extensions"]["code"] == "FORBIDDEN"
