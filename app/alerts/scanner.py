@@ -72,7 +72,7 @@ CAUSES: dict[AlertKind, str] = {
         FROM shipments s
         JOIN orders o ON o.id = s.order_id
         CROSS JOIN LATERAL (SELECT GREATEST(s.shipped_at, MAX(e.recorded_at)) AS at FROM tracking_events e WHERE e.shipment_id = s.id) heard
-        WHERE s.status NOT IN ('DELIVERED', 'RETURNED_TO_SENDER') AND heard.at <= {_NOW} - {_AGE}""",
+        WHERE s.status NOT IN ('DELIVERED', 'RETURNED_TO_SENDER') AND s.shipped_at <= {_NOW} - {_AGE} AND heard.at <= {_NOW} - {_AGE}""",
     AlertKind.STUCK: f"""
         SELECT 'order:' || o.id AS subject, o.id AS order_id, {_NO_SKU},
                jsonb_build_object('orderNumber', o.number, 'status', o.status, 'since', o.updated_at) AS details
