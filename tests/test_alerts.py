@@ -229,6 +229,8 @@ async def test_the_alerts_query_filters_pages_and_keeps_low_stock_to_stock_reade
     assert [(e["code"], e["field"]) for e in negative["data"]["setLowStockThreshold"]["userErrors"]] == [("INVALID_INPUT", ["input", "threshold"])]
     done = await gql(SET_THRESHOLD, {"input": {"sku": "A", "threshold": 5}})
     assert done["data"]["setLowStockThreshold"] == {"product": {"sku": "A", "lowStockThreshold": 5}, "userErrors": []}
+    listed = await gql("{ products(first: 5) { edges { node { sku lowStockThreshold } } } }")  # a root the read planner serves
+    assert listed["data"]["products"]["edges"] == [{"node": {"sku": "A", "lowStockThreshold": 5}}], listed
     orders = [await factories.place(db, [("A", 1)], payment_method="BANK_TRANSFER") for _ in range(2)]
     await age(db, "UPDATE orders SET placed_at = placed_at - interval '3 hours'")
     await scan(db, settings())

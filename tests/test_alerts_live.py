@@ -3,11 +3,17 @@ OMS_ALERTS_INTERVAL_SECONDS=0.2); every subscriber receives each raise once, LOW
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest_asyncio
 from sqlalchemy import text
 
+from app.alerts.enums import AlertKind
+from app.alerts.scanner import scan
+from app.flows import cancellation
+from app.infra.settings import Settings
 from tests import factories
 from tests.conftest import make_key
 from tests.live_server import LiveServer, WsClient
@@ -71,3 +77,30 @@ async def test_each_raise_reaches_each_subscriber_once(server, db, quiet_app_sca
         assert (await conn.execute(text("SELECT count(*) FROM alerts"))).scalar_one() == 3
     for ws in (ws_all, ws_stuck, ws_orders):
         await ws.close()
+
+
+async def test_the_serving_process_and_four_more_scanners_keep_one_alert_per_cause(server, db, quiet_app_scanner):  # noqa: F811
+    # given: three stuck orders; `oms serve` scans every 0.2 s while this process runs four scanners at once, three rounds
+    await factories.warehouse(db, "MAD", ["WEB"])
+    await factories.product(db, "A")
+    await factories.stock(db, "A", "MAD", 10)
+    orders = [await factories.place(db, [("A", 1)], payment_method="CASH_ON_DELIVERY") for _ in range(3)]
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE orders SET updated_at = updated_at - interval '2 hours'"))
+    config = replace(Settings(), alert_stuck_hours=1.0)
+    # when
+    for _ in range(3):
+        await asyncio.gather(*(scan(db, config, kinds=[AlertKind.STUCK]) for _ in range(4)))
+    # then: one open alert per order, whichever process raised it
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT subject FROM alerts WHERE cleared_at IS NULL"))).scalars().all()
+    assert sorted(rows) == sorted(f"order:{o.id}" for o in orders)
+    # when: the orders move on (cancelled), and both processes scan again
+    for order in orders:
+        await db.run(lambda uow, order=order: cancellation.cancel_order(uow=uow, order_id=order.id), actor="test")
+    for _ in range(3):
+        await asyncio.gather(*(scan(db, config, kinds=[AlertKind.STUCK]) for _ in range(4)))
+    # then: each cleared, none raised again (no flapping between the processes)
+    async with db.engine.connect() as conn:
+        counts = (await conn.execute(text("SELECT count(*), count(cleared_at) FROM alerts"))).one()
+    assert tuple(counts) == (3, 3)
