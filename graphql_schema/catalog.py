@@ -47,6 +47,11 @@ class Product(Node):
     def price(root: models.Product) -> Money:
         return money(root.price, root.currency)
 
+    @strawberry.field(description="LOW_STOCK alerts are raised for each warehouse whose available units fall below this; null: none "
+                                  "(setLowStockThreshold).")  # alerts, issue 19
+    def low_stock_threshold(root: models.Product) -> int | None:
+        return root.low_stock_threshold
+
 
 @strawberry.input(description="A receipt or write-off of one SKU in one warehouse.")
 class AdjustStockInput:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from graphql_schema.alerts import LowStockThresholdInput, LowStockThresholdPayload  # alerts, issue 19
 from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentPayload, RecordPaymentInput, RefundPaymentInput
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
 from graphql_schema.common import Input
@@ -39,7 +40,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
-from resolvers import billing, catalog, edits, fulfilment, holds, metadata, orders, partner, returns, webhooks
+from resolvers import alerts, billing, catalog, edits, fulfilment, holds, metadata, orders, partner, returns, webhooks
 from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
@@ -372,3 +373,14 @@ class Mutation:
         self, info: Info, input: Annotated[CancelOrderLinesInput, strawberry.argument(description="The lines, units and reason.")],
     ) -> MutationPayload:
         return await edits.cancel_order_lines(info, input)
+
+    # alerts, issue 19
+    @strawberry.mutation(
+        graphql_type=LowStockThresholdPayload,
+        description="Set (or with null, remove) a product's low-stock threshold: the next alert scan raises LOW_STOCK for every warehouse "
+                    "below it and clears the others. Needs stock:write. Refuses with NOT_FOUND (input.sku) or INVALID_INPUT (input.threshold).",
+    )
+    async def set_low_stock_threshold(
+        self, info: Info, input: Annotated[LowStockThresholdInput, strawberry.argument(description="The SKU and its threshold.")]
+    ) -> MutationPayload:
+        return await alerts.set_low_stock_threshold(info, input)

@@ -9,12 +9,16 @@ from typing import Annotated
 import strawberry
 
 import models
+import models.alerts
 import models.billing
 import models.drafts
 import models.fulfilment
 import models.returns
 import models.webhooks
+import resolvers.alerts
 import resolvers.orders  # named in full in annotations: inside Query, `orders` is the field
+from app.alerts.enums import AlertKind
+from graphql_schema.alerts import Alert  # alerts, issue 19
 from graphql_schema.billing import Invoice
 from graphql_schema.catalog import Product, StockLevel, Warehouse
 from graphql_schema.common import After, Connection, First, Node, OrderIdArgument, TrackedEmail, TrackedNumber
@@ -146,3 +150,15 @@ class Query:
         self, info: Info, first: DraftPageSize = None, after: DraftPageAfter = None, status: DraftOrderStatusArg = None
     ) -> pagination.Connection[models.drafts.DraftOrder]:
         return await draft_orders.draft_orders(info, first=first, after=after, status=status)
+
+    # alerts, issue 19
+    @strawberry.field(graphql_type=Connection[Alert], description="Alerts, newest raised first; `first` at most 100. Needs orders:read; "
+                                                                  "LOW_STOCK alerts are listed only with stock:read too.")
+    async def alerts(
+        self, info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size, at most 100 (default 20).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")] = None,
+        kind: Annotated[AlertKind | None, strawberry.argument(description="Only this kind (LOW_STOCK needs stock:read).")] = None,
+        open: Annotated[bool | None, strawberry.argument(description="true: only open alerts; false: only cleared ones; null: both.")] = None,
+    ) -> pagination.Connection[models.alerts.Alert]:
+        return await resolvers.alerts.alerts(info, first=first, after=after, kind=kind, open=open)

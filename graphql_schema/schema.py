@@ -12,6 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import get_object_definition
 
 from app.infra.settings import Settings
+from graphql_schema.alerts import Alert  # alerts, issue 19
 from graphql_schema.billing import Invoice, Payment
 from graphql_schema.catalog import Product, StockLevel, Warehouse
 from graphql_schema.drafts import DraftOrder  # drafts, issue 18
@@ -26,7 +27,7 @@ from resolvers import access, cost, limits, logs, node
 from resolvers.live import SharedEventExecutionContext
 
 # Every Node type, each once: exactly the types resolvers.node registers (model, scope, loader).
-NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice, Return, Inquiry, WebhookEndpoint, WebhookDelivery, DraftOrder]
+NODE_TYPES = [Order, Product, Warehouse, StockLevel, Shipment, PickList, Payment, Invoice, Return, Inquiry, WebhookEndpoint, WebhookDelivery, DraftOrder, Alert]
 _names = [get_object_definition(t, strict=True).name for t in NODE_TYPES]
 if sorted(_names) != sorted(node.NODE_TYPES):
     raise RuntimeError(f"Node types {sorted(_names)} differ from resolvers.node.NODE_TYPES {sorted(node.NODE_TYPES)}")

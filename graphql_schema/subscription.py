@@ -5,11 +5,13 @@ from typing import Annotated
 
 import strawberry
 
+from app.alerts.enums import AlertKind
+from graphql_schema.alerts import Alert  # alerts, issue 19
 from graphql_schema.catalog import StockLevel
 from graphql_schema.common import TrackedEmail, TrackedNumber
 from graphql_schema.enums import SalesChannel
 from graphql_schema.tracking import OrderStatusChange, OrderTracking
-from resolvers import live
+from resolvers import alerts, live
 from resolvers.types import Info
 
 
@@ -49,3 +51,14 @@ class Subscription:
     async def track_order(self, info: Info, number: TrackedNumber, email: TrackedEmail) -> AsyncGenerator[object, None]:
         async for view in live.track_order(info, number=number, email=email):
             yield view
+
+    # alerts, issue 19
+    @strawberry.subscription(
+        graphql_type=Alert, description="Every alert raised from now on, by any process's scanner, once each (a cleared alert is not "
+        "pushed: read it with `alerts`). Needs orders:read; LOW_STOCK alerts only with stock:read too."
+    )
+    async def alert_raised(
+        self, info: Info, kind: Annotated[AlertKind | None, strawberry.argument(description="Only this kind (LOW_STOCK needs stock:read).")] = None
+    ) -> AsyncGenerator[object, None]:
+        async for alert in alerts.alert_raised(info, kind=kind):
+            yield alert

@@ -78,6 +78,8 @@ class Shipment(Base):
     __table_args__ = (
         Index("ix_shipments_shipped_at_id", "shipped_at", "id"),
         Index("ix_shipments_order_id_shipped_at", "order_id", "shipped_at"),
+        # alerts, issue 19: the TRACKING_SILENT scan reads only the parcels still on their way
+        Index("ix_shipments_under_way_shipped_at", "shipped_at", postgresql_where=text("status NOT IN ('DELIVERED', 'RETURNED_TO_SENDER')")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -84,6 +84,8 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.completeDraftOrder": "orders:write",
     # edits, issue 18
     "Mutation.editOrder": "orders:write", "Mutation.cancelOrderLines": "orders:write",
+    # alerts, issue 19 (LOW_STOCK alerts: stock:read too)
+    "Query.alerts": "orders:read", "Subscription.alertRaised": "orders:read", "Mutation.setLowStockThreshold": "stock:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -117,6 +119,9 @@ FIELD_POLICIES: dict[str, Policy] = {
     "ImportOrderResult.order": Policy.WRITTEN,  # partner, issue 17
     # edits, issue 18
     "EditOrderPayload.order": Policy.WRITTEN,
+    # alerts, issue 19
+    "AlertEdge.node": Policy.TARGET, "Alert.order": Policy.TARGET_IF_LINKED, "Alert.warehouse": Policy.TARGET_IF_LINKED,
+    "LowStockThresholdPayload.product": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -145,6 +150,8 @@ VALUE_TYPES: dict[str, str] = {
     # edits, issue 18
     "EditOrderPayload": "its mutation", "OrderEditPreview": "EditOrderPayload", "OrderEditLine": "OrderEditPreview",
     "StockChange": "OrderEditPreview",
+    # alerts, issue 19
+    "AlertConnection": "Query.alerts (orders:read)", "AlertEdge": "its connection", "LowStockThresholdPayload": "its mutation",
 }
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"

@@ -14,6 +14,7 @@ from typing import Any, Generic
 from strawberry.dataloader import DataLoader
 
 from models import Order, Product, StockLevel, Warehouse
+from models.alerts import Alert
 from models.billing import Invoice, Payment
 from models.drafts import DraftOrder
 from models.fulfilment import PickList, Shipment
@@ -49,6 +50,7 @@ NODE_TYPES: dict[str, NodeType[Any]] = {
     "WebhookEndpoint": NodeType(WebhookEndpoint, "webhooks:read"),  # hooks, issue 17
     "WebhookDelivery": NodeType(WebhookDelivery, "webhooks:read"),
     "DraftOrder": NodeType(DraftOrder, "orders:read"),  # drafts, issue 18
+    "Alert": NodeType(Alert, "orders:read"),  # alerts, issue 19 (a LOW_STOCK one: stock:read too, checked by the resolvers of its lists)
 }
 
 

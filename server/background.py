@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from app.alerts.scanner import AlertScanner
 from app.drafts.expiry import DraftExpiryWorker
 from app.flows.expiry import ExpiryWorker
 from app.infra.database import Database
@@ -32,4 +33,5 @@ def background_tasks(db: Database, hub: LiveHub, settings: Settings) -> list[Bac
         ExpiryWorker(db, settings.expiry_interval_seconds),  # unpaid bank transfers, interrupted card placements
         WebhookDispatcher(db, hub, settings, own_pool=True),  # hooks, issue 17: webhook fan-out and delivery
         DraftExpiryWorker(db, settings.expiry_interval_seconds),  # drafts, issue 18: OPEN drafts past OMS_DRAFT_EXPIRY_HOURS -> EXPIRED
+        AlertScanner(db, settings),  # alerts, issue 19: raises and clears alerts (one statement per kind under a try-lock)
     ]

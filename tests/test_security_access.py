@@ -20,6 +20,7 @@ from resolvers.ids import to_global_id
 from resolvers.node import NODE_TYPES
 from tests import factories
 from tests.conftest import make_key
+from tests.test_alerts import stuck_alert
 from tests.test_returns import delivered_order
 from tests.webhook_receiver import endpoint_with_delivery
 
@@ -142,6 +143,7 @@ async def _one_of_each_node(gql, db) -> dict[str, str]:  # type: ignore[no-untyp
     if pick["data"]["createPickList"]["pickList"] is not None:
         ids["PickList"] = pick["data"]["createPickList"]["pickList"]["id"]
     ids["WebhookEndpoint"], ids["WebhookDelivery"] = await endpoint_with_delivery(gql, db)  # issue 17
+    ids["Alert"] = await stuck_alert(db, open_order.id)  # issue 19
     return ids
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, collect
+from app.fulfilment import returns_to_sender
 from app.fulfilment.enums import ShipmentStatus
 from app.fulfilment.promise import apply_order_promise, order_promise
 from app.infra.database import UnitOfWork
@@ -132,15 +133,21 @@ async def record_tracking_event(
     history = (await uow.session.execute(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id))).scalars().all()
     tz_name = (await uow.session.execute(select(Carrier.timezone).where(Carrier.code == shipment.carrier))).scalar_one()
     state = derive_state(promised=shipment.promised_delivery_date, events=history, tz_name=tz_name)
+    if shipment.restocked_at is not None:  # alerts, issue 19: a parcel restocked as returned stays returned (a late earlier report changes nothing)
+        state = ShipmentState(S.RETURNED_TO_SENDER, None, None)
     shipment.status, shipment.estimated_delivery_date, shipment.delivered_at = state.status, state.estimated_delivery_date, state.delivered_at
     events.record(
         uow, order, OrderEventType.TRACKING_UPDATED,
         data={"shipment": str(shipment.id), "reported": status, "occurredAt": occurred.isoformat(), "shipmentStatus": state.status, "location": location},
     )
     await uow.session.flush()
+    await returns_to_sender.restock(uow, order, shipment)  # alerts, issue 19: once, when it becomes RETURNED_TO_SENDER
     apply_order_promise(uow, order, await order_promise(uow.session, order=order, now=now), reason=OrderEventType.TRACKING_UPDATED)
     if order.status == OrderStatus.SHIPPED:
-        statuses = (await uow.session.execute(select(Shipment.status).where(Shipment.order_id == order.id))).scalars().all()
+        # (a parcel returned to sender and restocked no longer counts: its units shipped again in another; alerts, issue 19)
+        statuses = (
+            await uow.session.execute(select(Shipment.status).where(Shipment.order_id == order.id, Shipment.restocked_at.is_(None)))
+        ).scalars().all()
         if statuses and all(s == ShipmentStatus.DELIVERED for s in statuses):
             transition(uow, order, OrderStatus.DELIVERED, data={"action": "deliver", "shipment": str(shipment.id)})
     return shipment

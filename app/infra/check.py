@@ -82,6 +82,16 @@ CHECKS: list[tuple[str, str]] = [
      """SELECT o.number, o.total, i.number AS invoice, i.total AS invoiced FROM orders o
         JOIN LATERAL (SELECT number, total FROM invoices WHERE order_id = o.id AND kind = 'INVOICE' ORDER BY revision DESC LIMIT 1) i ON true
         WHERE o.status <> 'CANCELLED' AND i.total <> o.total"""),
+    # alerts, issue 19: a parcel returned to sender is restocked, exactly once (one RETURN_TO_SENDER row per SKU it carried
+    # from stock), and only such a parcel.
+    ("returned-to-sender parcels restocked exactly once",
+     """SELECT s.id, s.status, s.restocked_at, COALESCE(r.rows, 0) AS restock_rows, COALESCE(l.skus, 0) AS stocked_skus FROM shipments s
+        LEFT JOIN (SELECT reference, COUNT(*) AS rows FROM stock_movements WHERE kind = 'RETURN_TO_SENDER' GROUP BY reference) r
+          ON r.reference = CAST(s.id AS varchar)
+        LEFT JOIN (SELECT shipment_id, COUNT(DISTINCT sku) AS skus FROM shipment_lines WHERE allocation_id IS NOT NULL GROUP BY shipment_id) l
+          ON l.shipment_id = s.id
+        WHERE (s.status = 'RETURNED_TO_SENDER') <> (s.restocked_at IS NOT NULL)
+           OR COALESCE(r.rows, 0) <> CASE WHEN s.restocked_at IS NULL THEN 0 ELSE COALESCE(l.skus, 0) END"""),
 ]
 
 

@@ -27,6 +27,15 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 HOLDABLE = frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING, S.PARTIALLY_SHIPPED})
 
+# alerts, issue 19 -- the RTS path: a parcel returned to sender puts its units back and the order back to where it can
+# be re-shipped (or, with nothing else out, cancelled and refunded). Only app/fulfilment/returns_to_sender.py takes these
+# moves (`check_returned_to_sender`); they are not in TRANSITIONS, so no staff action (confirmOrder on a SHIPPED
+# order) can take them without the parcel actually coming back.
+RETURNED_TO_SENDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.SHIPPED: frozenset({S.CONFIRMED, S.PARTIALLY_SHIPPED}),
+    S.PARTIALLY_SHIPPED: frozenset({S.CONFIRMED, S.PARTIALLY_SHIPPED}),
+}
+
 
 def check_transition(current: OrderStatus, target: OrderStatus) -> None:
     if target not in TRANSITIONS[current]:
@@ -37,3 +46,9 @@ def release_target(current: OrderStatus, held_from: OrderStatus | None) -> Order
     if current != S.ON_HOLD or held_from is None:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"Only an order on hold can be released (it is {current}).", ("order_id",))
     return held_from
+
+
+def check_returned_to_sender(current: OrderStatus, target: OrderStatus) -> None:
+    """alerts, issue 19 (the RTS path): the move a returned-to-sender parcel makes."""
+    if target not in RETURNED_TO_SENDER_TRANSITIONS.get(current, frozenset()):
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"A parcel returned to sender cannot move an order that is {current} to {target}.", ("order_id",))

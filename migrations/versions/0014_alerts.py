@@ -35,9 +35,13 @@ def upgrade() -> None:
     op.create_index("ix_alerts_order_id", "alerts", ["order_id"])
     op.add_column("products", sa.Column("low_stock_threshold", sa.Integer(), nullable=True))
     op.add_column("shipments", sa.Column("restocked_at", sa.DateTime(timezone=True), nullable=True))
+    # The TRACKING_SILENT scan reads only the parcels still on their way.
+    op.create_index("ix_shipments_under_way_shipped_at", "shipments", ["shipped_at"],
+                    postgresql_where=sa.text("status NOT IN ('DELIVERED', 'RETURNED_TO_SENDER')"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_shipments_under_way_shipped_at", table_name="shipments")
     op.drop_column("shipments", "restocked_at")
     op.drop_column("products", "low_stock_threshold")
     op.drop_table("alerts")
