@@ -285,3 +285,15 @@ async def test_order_reads_show_holds_and_risk_through_the_read_planner_roots(gq
     assert one["data"]["order"]["risk"] == placed["risk"]
     node = many["data"]["orders"]["edges"][0]["node"]
     assert node["holds"] == [{"reason": "RISK_REVIEW"}] and node["risk"]["level"] == "HIGH"
+
+
+def test_the_high_amount_setting_is_read_once_and_a_bad_one_fails_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.infra.settings import Settings
+
+    assert Settings().risk_high_amount == Decimal("5000")
+    monkeypatch.setenv("OMS_RISK_HIGH_AMOUNT", "7500.50")
+    assert Settings.from_env().risk_high_amount == Decimal("7500.50")
+    for bad in ("lots", "-1", "0", "NaN"):
+        monkeypatch.setenv("OMS_RISK_HIGH_AMOUNT", bad)
+        with pytest.raises(ValueError, match="OMS_RISK_HIGH_AMOUNT"):
+            Settings.from_env()
