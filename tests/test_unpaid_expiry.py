@@ -196,7 +196,9 @@ async def test_a_payment_after_expiry_is_owed_back_never_attached(gql, db) -> No
     await factories.basic_catalog(db)
     order = await _place(db, "BANK_TRANSFER", quantity=2)
     await _due(db, order, datetime.now(UTC) - timedelta(minutes=1))
-    assert await expiry.expire_due(db) == [order.id]
+    assert await expiry.expire_due(db) in ([order.id], [])  # [] if the suite app's own worker took it first
+    async with db.read() as session:
+        assert (await session.get(Order, order.id)).status == "CANCELLED"  # type: ignore[union-attr]
     # when: the money arrives after all
     variables = {"input": {"orderId": to_global_id("Order", order.id), "method": "BANK_TRANSFER", "amount": str(order.total),
                            "reference": "LATE-1", "idempotencyKey": "late-1"}}
