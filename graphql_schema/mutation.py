@@ -76,8 +76,9 @@ class Mutation:
 
     @strawberry.mutation(graphql_type=OrderPayload, description=(
         "Release one hold: `holdId`, or the oldest open one (`reason` is the release note). The order resumes the status it was held "
-        "from only when no hold is left (else event HOLD_RELEASED, still ON_HOLD). INVALID_TRANSITION when not on hold; NOT_FOUND for "
-        "an unknown holdId. Needs orders:write."))
+        "from only when no hold is left (else event HOLD_RELEASED, still ON_HOLD); back to PENDING, an order paying cash on delivery or "
+        "already paid in full is confirmed at once. INVALID_TRANSITION when not on hold; NOT_FOUND for an unknown holdId. Needs "
+        "orders:write."))
     async def release_order(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await orders.release_order(info, input)
 

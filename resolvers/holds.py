@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from app.flows import holds as hold_flow
 from app.infra.database import UnitOfWork
 from app.orders import holds
 from app.orders.enums import RiskLevel, RiskSource
@@ -79,7 +80,7 @@ async def release_order(info: Info, input: HoldArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Order:
         order_id = decode_id(input.order_id, "Order", ["input", "orderId"])
         hold_id = decode_id(input.hold_id, "OrderHold", ["input", "holdId"]) if input.hold_id is not None else None
-        return await holds.release_order(uow=uow, order_id=order_id, hold_id=hold_id, reason=input.reason)
+        return await hold_flow.release_order(uow=uow, order_id=order_id, hold_id=hold_id, reason=input.reason)
 
     return await run_mutation(info, scope=ORDERS_WRITE, action=work, payload=_payload)
 

@@ -189,3 +189,31 @@ async def test_an_order_on_hold_without_hold_rows_counts_as_held_for_staff(gql, 
     assert (await hold(gql, order.id, "RISK_REVIEW"))["order"]["status"] == "ON_HOLD"
     assert [h["reason"] for h in (await release(gql, order.id))["order"]["holds"]] == ["RISK_REVIEW"]  # STAFF, the oldest
     assert (await release(gql, order.id))["order"]["status"] == "PENDING"
+
+
+RECORD = """
+mutation Record($input: RecordPaymentInput!) { recordPayment(input: $input) { order { status paymentStatus } userErrors { field code } } }
+"""
+
+
+async def test_a_transfer_paid_while_held_is_confirmed_only_when_released(gql, db) -> None:
+    # given: a bank-transfer order held by staff, then paid in full
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], payment_method="BANK_TRANSFER")
+    order_id = to_global_id("Order", order.id)
+    await hold(gql, order.id, "ADDRESS_CHECK")
+    paid = await call(gql, RECORD, "recordPayment", {"orderId": order_id, "method": "BANK_TRANSFER", "amount": str(order.total)})
+    # then: paid, still held (recordPayment confirms only a PENDING order)
+    assert paid["userErrors"] == [] and paid["order"] == {"status": "ON_HOLD", "paymentStatus": "PAID"}
+    # when released: back to PENDING, and paid, so confirmed at once
+    released = await release(gql, order.id)
+    assert released["order"]["status"] == "CONFIRMED"
+    statuses = [(e["node"]["previousStatus"], e["node"]["status"]) for e in released["order"]["events"]["edges"] if e["node"]["type"] == "STATUS_CHANGED"]
+    assert statuses[-2:] == [("ON_HOLD", "PENDING"), ("PENDING", "CONFIRMED")]
+
+
+async def test_an_unpaid_transfer_released_stays_pending(gql, db) -> None:
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], payment_method="BANK_TRANSFER")
+    await hold(gql, order.id)
+    assert (await release(gql, order.id))["order"]["status"] == "PENDING"

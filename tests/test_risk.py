@@ -182,9 +182,11 @@ async def test_a_high_risk_cash_on_delivery_order_is_held_not_confirmed(gql, db,
     order = await place(gql, order_input([("LUX", 1)], method="CASH_ON_DELIVERY"))
     assert order["status"] == "ON_HOLD" and [h["reason"] for h in order["holds"]] == ["RISK_REVIEW"]
     assert "STATUS_CHANGED" in types(order) and all(e["node"]["status"] != "CONFIRMED" for e in order["events"]["edges"])
+    # released: the confirmation placement skipped happens now
     released = await call(gql, RELEASE, "releaseOrder", {"orderId": order["id"]})
-    assert released["order"]["status"] == "PENDING"
-    assert (await call(gql, CONFIRM, "confirmOrder", {"orderId": order["id"]}))["order"]["status"] == "CONFIRMED"
+    assert released["order"]["status"] == "CONFIRMED"
+    changes = [e["node"]["status"] for e in released["order"]["events"]["edges"] if e["node"]["type"] == "STATUS_CHANGED"]
+    assert changes == ["ON_HOLD", "PENDING", "CONFIRMED"]
 
 
 async def test_a_country_mismatch_alone_is_medium_and_not_held(gql, db) -> None:
@@ -285,3 +287,15 @@ async def test_order_reads_show_holds_and_risk_through_the_read_planner_roots(gq
     assert one["data"]["order"]["risk"] == placed["risk"]
     node = many["data"]["orders"]["edges"][0]["node"]
     assert node["holds"] == [{"reason": "RISK_REVIEW"}] and node["risk"]["level"] == "HIGH"
+
+
+def test_the_high_amount_setting_is_read_once_and_a_bad_one_fails_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.infra.settings import Settings
+
+    assert Settings().risk_high_amount == Decimal("5000")
+    monkeypatch.setenv("OMS_RISK_HIGH_AMOUNT", "7500.50")
+    assert Settings.from_env().risk_high_amount == Decimal("7500.50")
+    for bad in ("lots", "-1", "0", "NaN"):
+        monkeypatch.setenv("OMS_RISK_HIGH_AMOUNT", bad)
+        with pytest.raises(ValueError, match="OMS_RISK_HIGH_AMOUNT"):
+            Settings.from_env()
