@@ -13,8 +13,11 @@ from app.billing import config
 from app.billing.enums import InvoiceKind
 from app.billing.providers import get_provider
 from app.billing.providers.test import OfflineProvider
-from app.flows import confirmation
+from app.flows import confirmation, placement
+from app.flows import shipping as shipping_flow
 from app.fulfilment import pick_lists
+from app.fulfilment.shipments import ShipLine
+from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Allocation, OrderEvent, OrderLine, StockMovement
 from models.billing import Invoice, Payment
 from resolvers.ids import to_global_id
@@ -170,3 +173,44 @@ async def test_a_retried_line_cancellation_with_the_same_key_applies_once(gql, d
     assert first["userErrors"] == [] and second["userErrors"] == []
     assert (await lines_of(db, order.id))[0].quantity == 3
     assert (await reserved_by_sku(db))["A"] == 3
+
+
+async def test_two_lines_of_one_sku_each_release_their_own_units(gql, db):
+    # given: two lines of A (different customizations), 2 and 3 units, each with its own allocations
+    await factories.basic_catalog(db)
+    request = PlaceOrderRequest(channel="WEB", email="buyer@example.com", shipping_address=factories.ADDRESS,
+                                lines=[LineRequest("A", 2, {"engraving": "X"}), LineRequest("A", 3, {"engraving": "Y"})])
+    order = await db.run(lambda uow: placement.place_order(uow=uow, request=request), actor="test")
+    first, second = await lines_of(db, order.id)
+
+    # when: 1 unit of the first line cancelled
+    result = await cancel_lines(gql, order.id, [(first.id, 1)])
+
+    # then: the first line's allocations hold 1, the second's still 3; 4 A reserved in all
+    assert result["userErrors"] == [], result
+    async with db.read() as session:
+        allocations = list((await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars())
+    open_by_line = {line_id: sum(a.open_quantity for a in allocations if a.order_line_id == line_id) for line_id in (first.id, second.id)}
+    assert open_by_line == {first.id: 1, second.id: 3}
+    assert (await reserved_by_sku(db))["A"] == 4
+
+
+async def test_cancelling_what_is_left_of_a_partly_shipped_order_ships_it(gql, db):
+    # given: 1 A + 1 B confirmed (bank transfer recorded later); A shipped from MAD
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1), ("B", 1)], payment_method="BANK_TRANSFER")
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=order.id), actor="test")
+    await db.run(lambda uow: shipping_flow.create_shipment(uow=uow, order_id=order.id, warehouse_code="MAD", carrier_code="CORREOS",
+                                                           lines=[ShipLine("A", 1)]), actor="test")
+    _, line_b = await lines_of(db, order.id)
+
+    # when: B, never shipped, is cancelled
+    result = await cancel_lines(gql, order.id, [(line_b.id, 1)], reason="OUT_OF_STOCK")
+
+    # then: what is left has all shipped: SHIPPED, B's unit back in stock, 12.10 expected instead of 18.15
+    assert result["userErrors"] == [], result
+    assert result["order"]["status"] == "SHIPPED" and result["order"]["total"]["amount"] == "12.10"
+    assert (await reserved_by_sku(db))["B"] == 0
+    async with db.read() as session:
+        payment = (await session.execute(select(Payment).where(Payment.order_id == order.id))).scalar_one()
+    assert payment.amount == Decimal("12.10")
