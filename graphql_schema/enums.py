@@ -48,3 +48,8 @@ class OrderSortField(Enum):
 class SortDirection(Enum):
     ASC = "ASC"
     DESC = "DESC"
+
+
+# stages, issue 19 (value descriptions: graphql_schema/descriptions.py)
+ProductionStage = orders.ProductionStage
+strawberry.enum(ProductionStage, description="Where a made-to-order line stands in production; stock lines have none.")

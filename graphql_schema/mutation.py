@@ -8,6 +8,7 @@ from graphql_schema.billing import CapturePaymentInput, InvoicePayload, PaymentP
 from graphql_schema.catalog import AdjustStockInput, ProductInput, ProductPayload, StockLevelPayload, WarehouseInput, WarehousePayload
 from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, PickListPayload, ShipmentPayload, TrackingEventInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
+from graphql_schema.production import AdvanceProductionInput, AdvanceProductionPayload
 from graphql_schema.returns import (
     CustomerInquiryMessageInput,
     InquiryIdInput,
@@ -21,7 +22,7 @@ from graphql_schema.returns import (
     ReturnDecisionInput,
     ReturnPayload,
 )
-from resolvers import billing, catalog, fulfilment, orders, returns
+from resolvers import billing, catalog, fulfilment, orders, production, returns
 from resolvers.types import Info, MutationPayload
 
 
@@ -128,3 +129,14 @@ class Mutation:
     @strawberry.mutation(graphql_type=InquiryPayload, description="Public: the customer writes on one of the order's cases (reopens a closed one).")
     async def post_customer_inquiry_message(self, info: Info, input: CustomerInquiryMessageInput) -> MutationPayload:
         return await returns.post_customer_inquiry_message(info, input)
+
+    # stages, issue 19
+    @strawberry.mutation(
+        graphql_type=AdvanceProductionPayload,
+        description="Move a made-to-order line's production stage (forward one at a time, or QUALITY_CHECK back to IN_PRODUCTION); "
+        "records PRODUCTION_STAGE_CHANGED and recomputes the delivery promise. Needs orders:write. Errors: NOT_FOUND (orderLineId), "
+        "INVALID_INPUT (a stock line), INVALID_TRANSITION (a skipped or backward stage: stage; "
+        "an order that cannot be fulfilled or a shipped line: orderLineId).",
+    )
+    async def advance_production(self, info: Info, input: AdvanceProductionInput) -> MutationPayload:
+        return await production.advance_production(info, input)

@@ -18,11 +18,12 @@ import models.billing
 import models.fulfilment
 import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
-from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
+from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, ProductionStage, SalesChannel, SortDirection
 from resolvers import billing as resolve_billing
 from resolvers import fulfilment as resolve_fulfilment
 from resolvers import orders as resolve
 from resolvers import pagination
+from resolvers import production as resolve_production
 from resolvers import returns as resolve_returns
 from resolvers.ids import to_global_id
 
@@ -62,6 +63,14 @@ class OrderLine:
     @strawberry.field(description="Made-to-order details given when the order was placed.")
     def customization(root: models.OrderLine) -> JSON | None:
         return None if root.customization is None else JSON(root.customization)
+
+    # stages, issue 19
+    @strawberry.field(
+        description="Production stage of a made-to-order line (QUEUED until advanceProduction moves it); null for a stock line. "
+        "Its units ship only once READY."
+    )
+    def production_stage(root: models.OrderLine) -> ProductionStage | None:
+        return resolve_production.production_stage(root)
 
 
 @strawberry.type

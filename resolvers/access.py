@@ -74,6 +74,7 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.openInquiry": "orders:write", "Mutation.replyToInquiry": "orders:write", "Mutation.closeInquiry": "orders:write",
     "Mutation.requestCustomerReturn": PUBLIC, "Mutation.openCustomerInquiry": PUBLIC, "Mutation.postCustomerInquiryMessage": PUBLIC,
     "Subscription.orderStatusChanged": "orders:read", "Subscription.stockLevelChanged": "stock:read", "Subscription.trackOrder": PUBLIC,
+    "Mutation.advanceProduction": "orders:write",  # stages, issue 19
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -97,6 +98,7 @@ FIELD_POLICIES: dict[str, Policy] = {
     "ReturnLine.restockWarehouse": Policy.EMBEDDED,
     "ReturnEdge.node": Policy.TARGET, "ReturnPayload.return": Policy.WRITTEN,
     "Inquiry.order": Policy.TARGET_IF_LINKED, "InquiryEdge.node": Policy.TARGET, "InquiryPayload.inquiry": Policy.WRITTEN,
+    "AdvanceProductionPayload.order": Policy.WRITTEN,  # stages, issue 19
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -112,6 +114,7 @@ VALUE_TYPES: dict[str, str] = {
     "OrderEventConnection": "Order", "OrderEventEdge": "Order",
     **{f"{kind}Payload": "its mutation" for kind in (
         "Order", "PlaceOrder", "StockLevel", "Product", "Warehouse", "PickList", "Shipment", "Payment", "Invoice", "Return", "Inquiry")},
+    "AdvanceProductionPayload": "its mutation",  # stages, issue 19
 }
 
 

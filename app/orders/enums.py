@@ -91,3 +91,15 @@ class OrderEventType(StrEnum):
     INQUIRY_OPENED = "INQUIRY_OPENED"
     INQUIRY_MESSAGE = "INQUIRY_MESSAGE"
     INQUIRY_CLOSED = "INQUIRY_CLOSED"
+    # stages
+    PRODUCTION_STAGE_CHANGED = "PRODUCTION_STAGE_CHANGED"
+
+
+# stages, issue 19
+class ProductionStage(StrEnum):
+    """Where a made-to-order line stands in production (app/orders/production.py); stock lines have none."""
+
+    QUEUED = "QUEUED"
+    IN_PRODUCTION = "IN_PRODUCTION"
+    QUALITY_CHECK = "QUALITY_CHECK"
+    READY = "READY"
