@@ -68,16 +68,20 @@ async def advance(*, uow: UnitOfWork, order_line_id: uuid.UUID, stage: Productio
     ).scalar_one()
     current = stage_of(line)
     if current is None:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"{describe(line).capitalize()} of order {order.number} is not made to order: it has no production stages.",
-                          ("order_line_id",))
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"Line {line.position + 1} ({line.sku}) of order {order.number} is not made to order: it has no production stages.",
+            ("order_line_id",),
+        )
     if order.status not in PRODUCING:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"Production cannot move while order {order.number} is {order.status}.", ("order_line_id",))
     if line.quantity_shipped >= line.quantity:
-        raise DomainError(ErrorCode.INVALID_TRANSITION, f"{describe(line).capitalize()} of order {order.number} has already shipped.", ("order_line_id",))
+        raise DomainError(
+            ErrorCode.INVALID_TRANSITION, f"Line {line.position + 1} ({line.sku}) of order {order.number} has already shipped.", ("order_line_id",)
+        )
     if (current, stage) not in ALLOWED_MOVES:
         raise DomainError(
             ErrorCode.INVALID_TRANSITION,
-            f"{describe(line).capitalize()} cannot move from {current} to {stage}: stages move forward one at a time"
+            f"Line {line.position + 1} ({line.sku}) cannot move from {current} to {stage}: stages move forward one at a time"
             " (QUEUED, IN_PRODUCTION, QUALITY_CHECK, READY), or back from QUALITY_CHECK to IN_PRODUCTION for rework.",
             ("stage",),
         )
