@@ -3,15 +3,20 @@ on shipments and pick lists. The live push to a tracking page is in tests/test_p
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from app.errors import DomainError
 from app.flows import confirmation
+from app.flows.production import advance_production
+from app.infra.check import check_invariants
 from app.orders import promise as calendar
+from app.orders.enums import ProductionStage
 from app.orders.promise import production_ready_at
 from models import OrderEvent, OrderLine
 from models.fulfilment import PickListLine, Shipment
@@ -311,3 +316,53 @@ async def test_a_pick_list_takes_made_to_order_units_only_from_ready_lines(gql, 
     # then
     assert later["userErrors"] == []
     assert [(line["sku"], line["quantity"]) for line in later["pickList"]["lines"]] == [("MTO", 1)]
+
+
+async def test_oms_check_reports_made_to_order_units_shipped_before_ready(gql, db):
+    # given: a made-to-order order shipped once READY: consistent
+    await factories.basic_catalog(db)
+    order = await confirmed(db, [("B", 1), ("MTO", 1)])
+    await factories.make_ready(db, order)
+    shipped = (await gql(CREATE_SHIPMENT, {"input": {"orderId": to_global_id("Order", order.id), "warehouseCode": "MAD", "carrier": "CORREOS"}}))
+    assert shipped["data"]["createShipment"]["shipment"]["order"]["status"] == "SHIPPED"
+    assert await check_invariants(db) == []
+
+    # when: the line is written back to production behind the API's back, and a stock line given a stage
+    async with db.engine.begin() as conn:
+        await conn.execute(update(OrderLine).where(OrderLine.order_id == order.id, OrderLine.sku == "MTO").values(production_stage="QUALITY_CHECK"))
+        await conn.execute(update(OrderLine).where(OrderLine.order_id == order.id, OrderLine.sku == "B").values(production_stage="READY"))
+
+    # then
+    report = await check_invariants(db)
+    assert len(report) == 2 and all(line.startswith("production stages on made-to-order lines only") for line in report), report
+
+    # and put back, for the suite's own after-test check
+    async with db.engine.begin() as conn:
+        await conn.execute(update(OrderLine).where(OrderLine.order_id == order.id, OrderLine.sku == "MTO").values(production_stage="READY"))
+        await conn.execute(update(OrderLine).where(OrderLine.order_id == order.id, OrderLine.sku == "B").values(production_stage=None))
+
+
+async def test_racing_moves_of_one_line_apply_once(db):
+    # given
+    await factories.basic_catalog(db)
+    order = await confirmed(db, [("MTO", 1)])
+    async with db.read() as session:
+        line = (await session.execute(select(OrderLine.id).where(OrderLine.order_id == order.id))).scalar_one()
+
+    async def move() -> str:
+        try:
+            await db.run(lambda uow: advance_production(uow=uow, order_line_id=line, stage=ProductionStage.IN_PRODUCTION), actor="test")
+        except DomainError as exc:
+            return exc.code.value
+        return "OK"
+
+    # when: eight writers make the same move at once
+    outcomes = await asyncio.gather(*(move() for _ in range(8)))
+
+    # then: the order row serialises them; one wins, the others see the moved stage
+    assert sorted(outcomes) == ["INVALID_TRANSITION"] * 7 + ["OK"]
+    async with db.read() as session:
+        moves = (await session.execute(
+            select(func.count()).select_from(OrderEvent).where(OrderEvent.order_id == order.id, OrderEvent.type == "PRODUCTION_STAGE_CHANGED")
+        )).scalar_one()
+    assert moves == 1

@@ -63,6 +63,11 @@ CHECKS: list[tuple[str, str]] = [
                    FROM stock_movements GROUP BY sku, warehouse_id) m
           ON m.sku = s.sku AND m.warehouse_id = s.warehouse_id
         WHERE COALESCE(s.on_hand, 0) <> COALESCE(m.on_hand, 0) OR COALESCE(s.reserved, 0) <> COALESCE(m.reserved, 0)"""),
+    # stages, issue 19: only made-to-order lines have a stage (NULL reads as QUEUED), and only READY ones have shipped units
+    ("production stages on made-to-order lines only, shipped only when READY",
+     """SELECT l.order_id, l.position, l.sku, l.made_to_order, l.production_stage, l.quantity_shipped FROM order_lines l
+        WHERE (NOT l.made_to_order AND l.production_stage IS NOT NULL)
+           OR (l.made_to_order AND l.quantity_shipped > 0 AND COALESCE(l.production_stage, 'QUEUED') <> 'READY')"""),
 ]
 
 
