@@ -6,20 +6,22 @@ Idempotent: it does nothing when the demo warehouses exist already.
 
 from __future__ import annotations
 
+import functools
 import random
+import uuid
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from app.catalog import service as catalog
 from app.errors import DomainError
-from app.flows import cancellation, confirmation, placement, shipping
+from app.flows import cancellation, confirmation, placement, production, shipping
 from app.fulfilment import tracking
 from app.fulfilment.enums import ShipmentStatus
-from app.infra.database import Database
+from app.infra.database import Database, UnitOfWork
 from app.inquiries import service as inquiries
 from app.orders import holds
-from app.orders.enums import AuthorType, OrderStatus, PaymentMethod, SalesChannel
+from app.orders.enums import AuthorType, OrderStatus, PaymentMethod, ProductionStage, SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from app.returns import service as returns
 from models import Allocation, Order, OrderLine, Warehouse
@@ -107,11 +109,20 @@ async def seed_demo(db: Database, *, orders_count: int = 24) -> bool:
 
 
 async def _ship(db: Database, order: Order) -> None:
-    """One shipment from every warehouse holding a reservation for the order."""
+    """One shipment from every warehouse holding a reservation for the order, its made-to-order lines taken
+    through production to READY first (issue 19: only READY lines ship)."""
     async with db.read() as session:
         codes = (await session.execute(
             select(Warehouse.code).join(Allocation, Allocation.warehouse_id == Warehouse.id).where(Allocation.order_id == order.id).distinct()
         )).scalars().all()
+        made = (await session.execute(select(OrderLine.id).where(OrderLine.order_id == order.id, OrderLine.made_to_order))).scalars().all()
+
+    async def advance(uow: UnitOfWork, line_id: uuid.UUID, stage: ProductionStage) -> None:
+        await production.advance_production(uow=uow, order_line_id=line_id, stage=stage)
+
+    for line_id in made:
+        for stage in (ProductionStage.IN_PRODUCTION, ProductionStage.QUALITY_CHECK, ProductionStage.READY):
+            await db.run(functools.partial(advance, line_id=line_id, stage=stage), actor=ACTOR)
     for code in sorted(codes):
         await db.run(lambda uow: shipping.create_shipment(uow=uow, order_id=order.id, warehouse_code=code, carrier_code="CORREOS",
                                                              tracking_number=f"PQ{order.number[-6:]}{code}"), actor=ACTOR)

@@ -194,6 +194,12 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
             "STAFF": "Staff or a partner system with an API key.",
         },
     ),
+    "ProductionStage": ("Where a made-to-order line stands in production (advanceProduction); stock lines have none. Its units ship only once READY.", {
+        "QUEUED": "Not started; a made-to-order line is QUEUED from placement. Remaining production: the whole lead time.",
+        "IN_PRODUCTION": "Being made. Remaining: the lead time less the whole days since it first entered production, at least 1 day.",
+        "QUALITY_CHECK": "Made, being checked. Remaining: 1 day. Next: READY, or back to IN_PRODUCTION for rework.",
+        "READY": "Finished: its units can be picked and shipped. Final.",
+    }),
 }
 
 # The API's own enums (graphql_schema/enums.py): reading options, not business concepts.

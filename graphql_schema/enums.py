@@ -38,7 +38,7 @@ for _domain_enum in (SalesChannel, OrderStatus, PaymentStatus, PaymentMethod, Pa
 
 # edits, issue 18
 LineCancellationReason = orders.LineCancellationReason
-strawberry.enum(LineCancellationReason, description="Why units of an order's lines were cancelled (cancelOrderLines).")
+describe(LineCancellationReason)
 
 
 # How a list of orders is read: the API's own options (resolvers/orders.py), not a business concept.
@@ -60,3 +60,6 @@ class SortDirection(Enum):
 
 for _api_enum in (OrderSortField, SortDirection):
     describe(_api_enum)  # descriptions: graphql_schema/descriptions.py API_ENUMS
+# stages, issue 19 (value descriptions: graphql_schema/descriptions.py)
+ProductionStage = orders.ProductionStage
+describe(ProductionStage)

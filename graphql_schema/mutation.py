@@ -16,6 +16,7 @@ from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, 
 from graphql_schema.metadata import UpdateOrderMetadataInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
 from graphql_schema.partner import ImportOrdersInput, ImportOrdersPayload
+from graphql_schema.production import AdvanceProductionInput, AdvanceProductionPayload
 from graphql_schema.returns import (
     CustomerInquiryMessageInput,
     InquiryIdInput,
@@ -40,7 +41,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
-from resolvers import alerts, billing, catalog, edits, fulfilment, holds, metadata, orders, partner, returns, webhooks
+from resolvers import alerts, billing, catalog, edits, fulfilment, holds, metadata, orders, partner, production, returns, webhooks
 from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
@@ -385,3 +386,13 @@ class Mutation:
         self, info: Info, input: Annotated[LowStockThresholdInput, strawberry.argument(description="The SKU and its threshold.")]
     ) -> MutationPayload:
         return await alerts.set_low_stock_threshold(info, input)
+    # stages, issue 19
+    @strawberry.mutation(
+        graphql_type=AdvanceProductionPayload,
+        description="Move a made-to-order line's production stage (forward one at a time, or QUALITY_CHECK back to IN_PRODUCTION); "
+        "records PRODUCTION_STAGE_CHANGED and recomputes the delivery promise. Needs orders:write. Errors: NOT_FOUND (orderLineId), "
+        "INVALID_INPUT (a stock line), INVALID_TRANSITION (a skipped or backward stage: stage; "
+        "an order that cannot be fulfilled or a shipped line: orderLineId).",
+    )
+    async def advance_production(self, info: Info, input: AdvanceProductionInput) -> MutationPayload:
+        return await production.advance_production(info, input)

@@ -19,7 +19,7 @@ import models.fulfilment
 import models.holds
 import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
-from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel, SortDirection
+from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, ProductionStage, SalesChannel, SortDirection
 from graphql_schema.metadata import MetadataFilterInput, MetadataItem
 from graphql_schema.risk import OrderHold, OrderRisk
 from resolvers import billing as resolve_billing
@@ -28,6 +28,7 @@ from resolvers import holds as resolve_holds
 from resolvers import metadata as resolve_metadata
 from resolvers import orders as resolve
 from resolvers import pagination
+from resolvers import production as resolve_production
 from resolvers import returns as resolve_returns
 from resolvers.ids import to_global_id
 
@@ -71,6 +72,14 @@ class OrderLine:
     @strawberry.field(description="Units taken off the line after placement (editOrder lowering or removing it, cancelOrderLines); quantity is what is left.")
     def quantity_cancelled(root: models.OrderLine) -> int:
         return root.quantity_cancelled
+    # stages, issue 19
+    @strawberry.field(
+        description="Production stage of a made-to-order line (QUEUED until advanceProduction moves it); null for a stock line. "
+        "Its units ship only once READY."
+    )
+    def production_stage(root: models.OrderLine) -> ProductionStage | None:
+        return resolve_production.production_stage(root)
+
 
 
 @strawberry.type(description="One entry on an order's timeline: every change of an order appends exactly one, in the change's own "

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Computed, ForeignKey, Index, Sequence, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, RiskLevel, RiskSource, SalesChannel
+from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, ProductionStage, RiskLevel, RiskSource, SalesChannel
 from models.base import Base, Rate, created_at, enum_column, uuid_pk
 
 order_number_seq = Sequence("order_number_seq", start=100001, metadata=Base.metadata)
@@ -110,6 +110,11 @@ class OrderLine(Base):
     quantity_returned: Mapped[int] = mapped_column(default=0)
     # Units taken off the line after placement (edits, line cancellations; issue 18); `quantity` is what is left.
     quantity_cancelled: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # stages (issue 19, migration 0015): NULL on a made-to-order line reads as QUEUED (app/orders/production.py
+    # `stage_of`), so placement writes nothing; stock lines never get one. `production_started_at`: when the line
+    # first entered IN_PRODUCTION (kept through a rework), what the remaining production days count from.
+    production_stage: Mapped[ProductionStage | None] = mapped_column(enum_column(ProductionStage, 16))
+    production_started_at: Mapped[datetime | None]
 
 
 class Allocation(Base):

@@ -86,6 +86,7 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.editOrder": "orders:write", "Mutation.cancelOrderLines": "orders:write",
     # alerts, issue 19 (LOW_STOCK alerts: stock:read too)
     "Query.alerts": "orders:read", "Subscription.alertRaised": "orders:read", "Mutation.setLowStockThreshold": "stock:write",
+    "Mutation.advanceProduction": "orders:write",  # stages, issue 19
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -122,6 +123,7 @@ FIELD_POLICIES: dict[str, Policy] = {
     # alerts, issue 19
     "AlertEdge.node": Policy.TARGET, "Alert.order": Policy.TARGET_IF_LINKED, "Alert.warehouse": Policy.TARGET_IF_LINKED,
     "LowStockThresholdPayload.product": Policy.WRITTEN,
+    "AdvanceProductionPayload.order": Policy.WRITTEN,  # stages, issue 19
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -152,6 +154,7 @@ VALUE_TYPES: dict[str, str] = {
     "StockChange": "OrderEditPreview",
     # alerts, issue 19
     "AlertConnection": "Query.alerts (orders:read)", "AlertEdge": "its connection", "LowStockThresholdPayload": "its mutation",
+    "AdvanceProductionPayload": "its mutation",  # stages, issue 19
 }
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"

@@ -298,6 +298,7 @@ async def test_pick_list_units_go_on_one_list_only_and_made_to_order_joins_its_w
     await factories.basic_catalog(db)
     first = await confirmed(db, [("B", 1), ("MTO", 1)])
     second = await confirmed(db, [("B", 2)])
+    await factories.make_ready(db, first)  # issue 19: made-to-order units are picked once their line is READY
 
     # when
     picked = await call(gql, CREATE_PICK_LIST, {"warehouseCode": "MAD", "orderIds": [gid("Order", first.id)]})

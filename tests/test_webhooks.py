@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from app.orders import service as order_service
+from app.orders import holds as order_service
 from app.webhooks.dispatcher import WebhookDispatcher
 from app.webhooks.enums import WebhookDeliveryStatus
 from models import OrderEvent

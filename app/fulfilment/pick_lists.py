@@ -1,6 +1,8 @@
 """Pick lists: a warehouse's picking document over the orders it has units of to send.
 
 Units go on one pick list only. Issuing one moves a CONFIRMED order to PROCESSING.
+Made-to-order units are picked only once their line is READY (issue 19, app/orders/production.py); an
+order named explicitly with nothing else to pick is refused with INVALID_TRANSITION naming the line.
 Lock order, as everywhere: order rows (by id) -> counter rows.
 """
 
@@ -14,8 +16,8 @@ from app.errors import DomainError, ErrorCode, Path, collect
 from app.fulfilment.outbound import FULFILLABLE, Take, get_warehouse, order_rows
 from app.fulfilment.promise import choose_made_to_order_warehouse
 from app.infra.database import UnitOfWork
-from app.orders import events
-from app.orders.enums import OrderEventType, OrderStatus
+from app.orders import events, production
+from app.orders.enums import OrderEventType, OrderStatus, ProductionStage
 from app.orders.service import transition
 from models import Allocation, Order, OrderLine, Warehouse
 from models.fulfilment import PickList, PickListLine
@@ -40,7 +42,10 @@ async def _candidate_orders(uow: UnitOfWork, warehouse: Warehouse) -> list[uuid.
     open_here = select(Allocation.order_id).where(
         Allocation.warehouse_id == warehouse.id, Allocation.quantity > Allocation.quantity_shipped + Allocation.quantity_released
     )
-    made_to_order = select(OrderLine.order_id).where(OrderLine.made_to_order, OrderLine.quantity > OrderLine.quantity_shipped)
+    made_to_order = select(OrderLine.order_id).where(
+        OrderLine.made_to_order, OrderLine.quantity > OrderLine.quantity_shipped,
+        OrderLine.production_stage == ProductionStage.READY,  # stages (issue 19): only READY lines are picked
+    )
     statement = (
         select(Order.id)
         .where(Order.status.in_(FULFILLABLE))
@@ -51,9 +56,10 @@ async def _candidate_orders(uow: UnitOfWork, warehouse: Warehouse) -> list[uuid.
     return list((await uow.session.execute(statement)).scalars())
 
 
-async def _unpicked(uow: UnitOfWork, orders: list[Order], warehouse: Warehouse) -> dict[uuid.UUID, list[Take]]:
-    """Per order, the units still to pick in `warehouse`: reserved there (or made to order and
-    packed there) and neither on an earlier pick list nor shipped."""
+async def _unpicked(uow: UnitOfWork, orders: list[Order], warehouse: Warehouse) -> tuple[dict[uuid.UUID, list[Take]], dict[uuid.UUID, OrderLine]]:
+    """Per order, the units still to pick in `warehouse`: reserved there (or made to order, READY and
+    packed there) and neither on an earlier pick list nor shipped. Also, per order, the first made-to-order
+    line packed there that still has units to pick but is not READY (issue 19)."""
     lines, allocations = await order_rows(uow=uow, order_ids=[o.id for o in orders])
     all_allocations = [a for group in allocations.values() for a in group]
     listed_by_allocation = dict(
@@ -72,6 +78,7 @@ async def _unpicked(uow: UnitOfWork, orders: list[Order], warehouse: Warehouse) 
     warehouses = (await uow.session.execute(select(Warehouse))).scalars().all()
 
     result: dict[uuid.UUID, list[Take]] = {}
+    waiting: dict[uuid.UUID, OrderLine] = {}
     for order in orders:
         by_line = {line.id: line for line in lines[order.id]}
         takes: list[Take] = []
@@ -86,11 +93,13 @@ async def _unpicked(uow: UnitOfWork, orders: list[Order], warehouse: Warehouse) 
             for line in lines[order.id]:
                 if line.made_to_order:
                     quantity = line.quantity - max(listed_made_to_order.get(line.id, 0), line.quantity_shipped)
-                    if quantity > 0:
+                    if quantity > 0 and not production.is_ready(line):
+                        waiting.setdefault(order.id, line)
+                    elif quantity > 0:
                         takes.append(Take(line, None, quantity))
         takes.sort(key=lambda t: t.line.position)
         result[order.id] = takes
-    return result
+    return result, waiting
 
 
 async def create_pick_list(*, uow: UnitOfWork, warehouse_code: str, order_ids: list[uuid.UUID] | None = None) -> PickList:
@@ -118,10 +127,11 @@ async def create_pick_list(*, uow: UnitOfWork, warehouse_code: str, order_ids: l
                 errors.append(DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be picked.", path_of[order_id]))
         collect(errors)
     orders = [locked[i] for i in wanted if i in locked and locked[i].status in FULFILLABLE]  # re-checked under the lock
-    unpicked = await _unpicked(uow, orders, warehouse)
+    unpicked, waiting = await _unpicked(uow, orders, warehouse)
     if explicit:
         collect([
-            DomainError(ErrorCode.INVALID_INPUT, f"Order {o.number} has nothing left to pick in {warehouse.code}.", path_of[o.id])
+            DomainError(ErrorCode.INVALID_TRANSITION, production.not_ready_message(o, waiting[o.id]), path_of[o.id]) if o.id in waiting
+            else DomainError(ErrorCode.INVALID_INPUT, f"Order {o.number} has nothing left to pick in {warehouse.code}.", path_of[o.id])
             for o in orders if not unpicked[o.id]
         ])
     orders = [o for o in orders if unpicked[o.id]]

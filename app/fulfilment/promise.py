@@ -7,6 +7,8 @@
   the moment it was handed over (cut-off included). The order's promise is then recomputed over
   its shipments (delivered ones count with their delivery day, returned ones not at all) and
   whatever is still to ship, as if it left now.
+- Made-to-order units still to ship are ready after their remaining production days by stage (issue 19:
+  app/orders/promise.py `production_ready_at`); each stage move recomputes the order's promise.
 - Tracking events move a shipment's estimate (see app/fulfilment/tracking.py) and so the order's.
 A changed order promise is an order event, DELIVERY_ESTIMATE_CHANGED, so subscribers hear of it.
 """
@@ -26,7 +28,7 @@ from app.fulfilment.enums import ShipmentStatus
 from app.infra.database import UnitOfWork
 from app.orders import events
 from app.orders.enums import OrderEventType, SalesChannel
-from app.orders.promise import estimate_delivery, local_date
+from app.orders.promise import estimate_delivery, local_date, production_ready_at
 from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Shipment
 
@@ -113,13 +115,16 @@ async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -
 
     unshipped_made_to_order = (
         await session.execute(
-            select(Product.lead_time_days)
+            select(Product.lead_time_days, OrderLine.production_stage, OrderLine.production_started_at)
             .join(OrderLine, OrderLine.product_id == Product.id)
             .where(OrderLine.order_id == order.id, OrderLine.made_to_order, OrderLine.quantity_shipped < OrderLine.quantity)
         )
-    ).scalars().all()
+    ).all()
     if unshipped_made_to_order:
-        ready_at = max(now, order.placed_at + timedelta(days=max(unshipped_made_to_order)))
+        # stages (issue 19): the slowest line by its remaining production days (app/orders/promise.py production_ready_at)
+        ready_at = max(
+            production_ready_at(stage=stage, lead_time_days=lead, started_at=started, now=now) for lead, stage, started in unshipped_made_to_order
+        )
         origin = await made_to_order_warehouse(session, channel=order.channel, allocation_warehouse_ids=[a.warehouse_id for a in allocations])
         arrivals.append(
             parcel_arrival(rules, ready_at=ready_at, origin_country=origin.country if origin else destination, destination_country=destination)

@@ -1,7 +1,8 @@
 """Shipments: parcels leaving one warehouse with one carrier, consuming the reservations they ship.
 
 Lock order, as everywhere: order rows (by id) -> stock rows (by sku, warehouse) -> counter rows.
-Made-to-order units: see app/fulfilment/outbound.py.
+Made-to-order units: see app/fulfilment/outbound.py; they ship only once their line is READY (issue 19,
+app/orders/production.py): a shipment that would need a line still in production is INVALID_TRANSITION naming it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from app.fulfilment.enums import ShipmentStatus
 from app.fulfilment.outbound import FULFILLABLE, Take, get_warehouse, order_rows
 from app.fulfilment.promise import apply_order_promise, choose_made_to_order_warehouse, order_promise, parcel_arrival
 from app.infra.database import UnitOfWork
-from app.orders import events
+from app.orders import events, production
 from app.orders import promise as calendar
 from app.orders.allocation import notify_stock
 from app.orders.enums import OrderEventType, OrderStatus
@@ -45,14 +46,19 @@ def _plan_shipment(
         if a.warehouse_id == warehouse.id and a.open_quantity > 0:
             open_here[a.sku].append(a)
     made_to_order: dict[str, list[OrderLine]] = defaultdict(list)
+    # stages (issue 19): made-to-order units ship only from READY lines; the others wait here
+    in_production: dict[str, list[OrderLine]] = defaultdict(list)
     for line in lines:
         if line.made_to_order and line.quantity > line.quantity_shipped:
-            made_to_order[line.sku].append(line)
+            (made_to_order if production.is_ready(line) else in_production)[line.sku].append(line)
 
     if requested is None:
         everything = [Take(by_line[a.order_line_id], a, a.open_quantity) for group in open_here.values() for a in group]
         if packs_made_to_order:
             everything += [Take(line, None, line.quantity - line.quantity_shipped) for group in made_to_order.values() for line in group]
+            waiting = sorted((line for group in in_production.values() for line in group), key=lambda line: line.position)
+            if not everything and waiting:
+                raise DomainError(ErrorCode.INVALID_TRANSITION, production.not_ready_message(order, waiting[0]), ("order_id",))
         if not everything:
             raise DomainError(ErrorCode.INVALID_INPUT, f"Order {order.number} has nothing left to ship from {warehouse.code}.", ("warehouse_code",))
         return everything
@@ -78,6 +84,9 @@ def _plan_shipment(
     for sku, (first, quantity) in merged.items():
         if sku in made_to_order or any(line.made_to_order and line.sku == sku for line in lines):
             left = sum(line.quantity - line.quantity_shipped for line in made_to_order[sku])
+            if quantity > left and in_production[sku]:
+                errors.append(DomainError(ErrorCode.INVALID_TRANSITION, production.not_ready_message(order, in_production[sku][0]), ("lines", first, "sku")))
+                continue
             if quantity > left:
                 errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Only {left} made-to-order units of {sku} are left to ship.", ("lines", first, "quantity")))
                 continue

@@ -92,6 +92,11 @@ CHECKS: list[tuple[str, str]] = [
           ON l.shipment_id = s.id
         WHERE (s.status = 'RETURNED_TO_SENDER') <> (s.restocked_at IS NOT NULL)
            OR COALESCE(r.rows, 0) <> CASE WHEN s.restocked_at IS NULL THEN 0 ELSE COALESCE(l.skus, 0) END"""),
+    # stages, issue 19: only made-to-order lines have a stage (NULL reads as QUEUED), and only READY ones have shipped units
+    ("production stages on made-to-order lines only, shipped only when READY",
+     """SELECT l.order_id, l.position, l.sku, l.made_to_order, l.production_stage, l.quantity_shipped FROM order_lines l
+        WHERE (NOT l.made_to_order AND l.production_stage IS NOT NULL)
+           OR (l.made_to_order AND l.quantity_shipped > 0 AND COALESCE(l.production_stage, 'QUEUED') <> 'READY')"""),
 ]
 
 

@@ -104,6 +104,8 @@ class OrderEventType(StrEnum):
     # edits, issue 18: an applied editOrder (data: before/after lines, totals, address, money) and cancelOrderLines
     ORDER_EDITED = "ORDER_EDITED"
     LINES_CANCELLED = "LINES_CANCELLED"
+    # stages, issue 19: a made-to-order line moved to another production stage (advanceProduction)
+    PRODUCTION_STAGE_CHANGED = "PRODUCTION_STAGE_CHANGED"
 
 
 # holds, issue 18 ---------------------------------------------------------------------------------------------
@@ -149,3 +151,13 @@ class OrderEditKind(StrEnum):
 
     EDIT = "EDIT"
     LINE_CANCELLATION = "LINE_CANCELLATION"
+
+
+# stages, issue 19
+class ProductionStage(StrEnum):
+    """Where a made-to-order line stands in production (app/orders/production.py); stock lines have none."""
+
+    QUEUED = "QUEUED"
+    IN_PRODUCTION = "IN_PRODUCTION"
+    QUALITY_CHECK = "QUALITY_CHECK"
+    READY = "READY"

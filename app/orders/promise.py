@@ -60,3 +60,25 @@ def estimate_delivery(
     else:
         shipped = add_business_days(start + timedelta(days=lead_time_days), 1)
     return add_business_days(shipped, transit_days)
+
+
+# stages, issue 19
+def production_ready_at(*, stage: str | None, lead_time_days: int, started_at: datetime | None, now: datetime) -> datetime:
+    """When a made-to-order line should be ready, by its production stage (None reads as QUEUED):
+    the remaining production days (calendar days) counted from `now` are
+
+    - QUEUED: the whole lead time;
+    - IN_PRODUCTION: the lead time less the whole days since the line first entered production, at least 1;
+    - QUALITY_CHECK: 1;
+    - READY: 0.
+    """
+    if stage == "READY":
+        remaining = 0
+    elif stage == "QUALITY_CHECK":
+        remaining = 1
+    elif stage == "IN_PRODUCTION":
+        elapsed = (now - started_at).days if started_at is not None else 0
+        remaining = max(1, lead_time_days - elapsed)
+    else:
+        remaining = lead_time_days
+    return now + timedelta(days=remaining)

@@ -32,6 +32,9 @@ PRODUCT = """mutation($input: ProductInput!) { upsertProduct(input: $input) { pr
 STOCK = """mutation($input: AdjustStockInput!) { adjustStock(input: $input) { stockLevel { id } userErrors { code message } } }"""
 PICK = """mutation($input: CreatePickListInput!) { createPickList(input: $input) { pickList { id } userErrors { code message } } }"""
 SHIP = """mutation($input: CreateShipmentInput!) { createShipment(input: $input) { shipment { id } userErrors { code message } } }"""
+# issue 19: made-to-order lines ship once READY
+LINE_STAGES = """query($id: ID!) { order(id: $id) { lines { id productionStage } } }"""
+ADVANCE = """mutation($input: AdvanceProductionInput!) { advanceProduction(input: $input) { userErrors { code message } } }"""
 TRACK = """mutation($input: TrackingEventInput!) { recordTrackingEvent(input: $input) { shipment { id status } userErrors { code message } } }"""
 RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) { recordPayment(input: $input) { payment { id } userErrors { code message } } }"""
 REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { payment { id } userErrors { code message } } }"""
@@ -77,7 +80,19 @@ class Api:
                                           headers={"Authorization": f"Bearer {self.token}"})
         return response.json()["data"]["order"]
 
+    async def make_ready(self, order_id: str) -> None:
+        """issue 19: only READY made-to-order lines ship; take every one still in production to READY."""
+        response = await self.client.post("/graphql", json={"query": LINE_STAGES, "variables": {"id": order_id}},
+                                          headers={"Authorization": f"Bearer {self.token}"})
+        order = response.json()["data"]["order"]
+        stages = ["QUEUED", "IN_PRODUCTION", "QUALITY_CHECK", "READY"]
+        for line in order["lines"]:
+            if line["productionStage"] is not None:
+                for stage in stages[stages.index(line["productionStage"]) + 1:]:
+                    await self(ADVANCE, {"input": {"orderLineId": line["id"], "stage": stage}})
+
     async def ship(self, order_id: str, warehouse: str, tracking: str, lines: list[dict[str, Any]] | None = None, carrier: str = "CORREOS") -> str:
+        await self.make_ready(order_id)
         shipment_input: dict[str, Any] = {"orderId": order_id, "warehouseCode": warehouse, "carrier": carrier, "trackingNumber": tracking}
         if lines is not None:
             shipment_input["lines"] = lines
@@ -86,6 +101,7 @@ class Api:
     async def ship_all(self, order_id: str, tracking: str) -> list[str]:
         """One shipment from each warehouse that has something of the order left to ship."""
         shipped = []
+        await self.make_ready(order_id)
         for code in ("MAD", "BCN", "VLC"):
             shipment_input = {"orderId": order_id, "warehouseCode": code, "carrier": "CORREOS", "trackingNumber": f"{tracking}-{code}"}
             response = await self.client.post("/graphql", json={"query": SHIP, "variables": {"input": shipment_input}},
