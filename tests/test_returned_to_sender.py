@@ -141,6 +141,7 @@ async def test_a_returned_parcel_with_a_made_to_order_unit_ships_it_again_withou
     # given: B (stock in MAD) and a made-to-order unit (no reservation), packed together in MAD
     await factories.basic_catalog(db)
     order = await card_order(db, [("B", 1), ("MTO", 1)])
+    await factories.make_ready(db, order)  # stages (issue 19): made-to-order units ship once their line is READY
     shipped = await ship(gql, order, "MAD")
     assert shipped["userErrors"] == [] and shipped["shipment"]["order"]["status"] == "SHIPPED", shipped
     before = len(await returned_rows(db))
