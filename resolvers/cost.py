@@ -76,6 +76,9 @@ class CostPolicy:
     list_sizes: Mapping[str, int] = field(default_factory=dict)   # "Order.lines": 100
     field_costs: Mapping[str, int] = field(default_factory=dict)  # "Query.orderStats": 50 (own weight)
     page_argument: str = "first"
+    # A field whose weight counts once per item of a list argument (issue 17: importOrders' rows, each a placement):
+    # "Mutation.importOrders": ("input", "orders")
+    per_item_arguments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def is_connection(self, type_name: str) -> bool:
         return type_name.endswith("Connection")
@@ -149,6 +152,19 @@ class CostAnalysis:
             return 0
         return self.policy.object_cost
 
+    def _items(self, parent: GraphQLObjectType, name: str, field_def: Any, node: FieldNode) -> int:
+        """How many times the field's own weight counts: the length of its per-item list argument (at least 1)."""
+        path = self.policy.per_item_arguments.get(f"{parent.name}.{name}")
+        if not path:
+            return 1
+        try:
+            value: Any = get_argument_values(field_def, node, self.variables)
+        except Exception:
+            return 1
+        for step in path:
+            value = value.get(step) if isinstance(value, Mapping) else getattr(value, step, None)
+        return max(len(value), 1) if isinstance(value, list) else 1
+
     def _page_size(self, field_def: Any, node: FieldNode) -> int:
         try:
             args = get_argument_values(field_def, node, self.variables)
@@ -170,7 +186,7 @@ class CostAnalysis:
         if field_def is None:
             return 0
         named = get_named_type(field_def.type)
-        weight = self._weight(parent, name, named)
+        weight = self._weight(parent, name, named) * self._items(parent, name, field_def, nodes[0])
         if is_leaf_type(named):
             return weight
         children = [n.selection_set for n in nodes if n.selection_set]
@@ -228,7 +244,7 @@ class CostAnalysis:
             if field_def is None:
                 continue
             named = get_named_type(field_def.type)
-            weight = self._weight(type_, name, named)
+            weight = self._weight(type_, name, named) * self._items(type_, name, field_def, nodes[0])
             if is_leaf_type(named):
                 total += weight if value[key] is not None else 0
                 continue
@@ -299,6 +315,7 @@ OMS_POLICY = CostPolicy(
         "DraftOrder.lines": 100, "DraftOrderPreview.lines": 100, "DraftOrderPreview.problems": 100,  # drafts, issue 18
         "ImportOrdersPayload.results": 500, "Order.metadata": 50, "Order.privateMetadata": 50,  # partner, issue 17
     },
+    per_item_arguments={"Mutation.importOrders": ("input", "orders")},  # partner, issue 17: each row is a placement
 )
 
 

@@ -80,12 +80,23 @@ async def check_filter_access(info: Info, filter: OrderFilterArgs | None) -> Non
         await info.context.require("orders:write")
 
 
-async def sync_horizon(info: Info) -> int:
+@dataclass(frozen=True, slots=True)
+class SyncHorizon:
+    upto: int  # read no order whose change_seq is above it
+    primary: bool  # a replica that has not replayed it yet would hide a committed change: read the primary
+
+
+async def sync_horizon(info: Info) -> SyncHorizon:
     """The confirmed event horizon, advanced by one round trip (app/infra/horizon.py `advance`): the UPDATED_AT sort
     never reads an order whose change_seq is above it, so a change committed late is never skipped. `advance`, not
     `now`: a poll never waits for the write transactions in flight; what they change shows on a later poll. (In the
-    common case, no rollback below, the run of committed numbers covers every change committed before the call.)"""
-    return await info.context.hub.horizon.advance()
+    common case, no rollback below, the run of committed numbers covers every change committed before the call.)
+    With a replica: only once it has replayed the horizon's WAL position (waiting up to replica_max_wait), else the
+    primary; a lagging replica could show a later change and hide an earlier one committed after it."""
+    horizon = info.context.hub.horizon
+    upto = await horizon.advance()
+    db = info.context.db
+    return SyncHorizon(upto, db.replica is not None and not await db._replica_has(horizon.lsn))
 
 
 def _order_payload(order: Order | None) -> dict[str, object]:

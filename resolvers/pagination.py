@@ -141,20 +141,21 @@ def _beyond(keys: Sequence[Key[Any]], bound: list[object], descending: bool) -> 
 
 async def keyset(
     db: Database, model: type[M], keys: Sequence[Key[Any]], *, where: Sequence[ColumnElement[bool]] = (),
-    first: int | None, after: str | None, descending: bool = False,
+    first: int | None, after: str | None, descending: bool = False, primary: bool = False,
 ) -> Connection[M]:
-    """A page of `model` rows matching `where`, ordered by `keys` (the last one unique), after the `after` cursor."""
+    """A page of `model` rows matching `where`, ordered by `keys` (the last one unique), after the `after` cursor
+    (`primary`: read the primary even with a replica, e.g. one that has not replayed what the page must show)."""
     size = page_size(first)
     statement = select(model).where(*where)
     if after is not None:
         statement = statement.where(_beyond(keys, _bound(keys, after), descending))
     ordering = [key.column.desc() if descending else key.column for key in keys]
     statement = statement.order_by(*ordering).limit(size + 1)
-    async with db.read() as session:
+    async with db.read(primary=primary) as session:
         rows = (await session.execute(statement)).scalars().all()
 
     async def count() -> int:
-        async with db.read() as session:
+        async with db.read(primary=primary) as session:
             total: int = (await session.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
             return total
 

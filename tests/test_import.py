@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from models import Order
 from models.billing import Payment
+from resolvers.cost import OMS_POLICY
 from resolvers.ids import to_global_id
 from tests import factories
 from tests.conftest import make_key
@@ -254,3 +255,13 @@ async def test_a_row_placed_whose_result_line_was_lost_is_reported_created_on_th
     path.write_text(path.read_text() + json.dumps(row("Q-99")) + "\n")
     changed = await asyncio.to_thread(subprocess.run, oms("import-orders", str(path)), env=env, capture_output=True, text=True, timeout=300)
     assert changed.returncode != 0 and "changed since the import" in changed.stderr
+
+
+async def test_each_row_costs_what_a_placement_costs(gql, db):
+    await catalog(db)
+    document = "mutation($input: ImportOrdersInput!) { importOrders(input: $input) { created } }"
+    one = await gql(document, {"input": {"orders": [row("K-1")]}})
+    three = await gql(document, {"input": {"orders": [row("K-2"), row("K-3"), row("K-4")]}})
+    weight = OMS_POLICY.mutation_cost  # a placeOrder's own weight, per row
+    assert three["extensions"]["cost"]["requestedQueryCost"] - one["extensions"]["cost"]["requestedQueryCost"] == 2 * weight
+    assert three["extensions"]["cost"]["actualQueryCost"] - one["extensions"]["cost"]["actualQueryCost"] == 2 * weight
