@@ -9,27 +9,34 @@ connection_init on the legacy `graphql-ws` protocol, where strawberry 0.341 hard
 
 Issue 15: a subscription event whose result is shared by every subscriber of its shape
 (resolvers.live.SharedData) is sent as the shape's pre-written JSON inside a per-socket envelope,
-not encoded again for each socket.
+not encoded again for each socket. On a server whose WebSocket protocol offers parking
+(server/ws_protocol.py, `oms serve`), a graphql-transport-ws handler does not hold the socket in a
+`handle()` loop: it hands the socket to the protocol and the ASGI call returns, and the protocol runs
+`_drain` whenever messages arrive (each handled as strawberry's loop handles it); with its idle
+subscriptions parked too (resolvers/live.py), an idle socket then has no task and no suspended frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from json import JSONDecodeError
 from typing import Any
 
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation, _OperationStreamClosed
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
 from strawberry.utils.aio import aclosing
 
 from resolvers.live import PARKING, Resume, next_message, parked_member
+from server.ws_protocol import PARK
 
 log = logging.getLogger("oms.ws")
 OPEN: weakref.WeakSet[Any] = weakref.WeakSet()   # this process's live handlers, both protocols
@@ -67,15 +74,88 @@ class _Parked(Exception):
     """Ends an operation's task once its subscription is parked (resolvers/live.py); the operation stays open."""
 
 
+_FINISHED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = weakref.WeakKeyDictionary()
+
+
 def _finished() -> asyncio.Future[None]:
-    """A done future standing for the ended task of a parked operation (strawberry cancels and awaits it on cleanup)."""
-    done = asyncio.get_running_loop().create_future()
-    done.set_result(None)
+    """A done future standing for the ended task of a parked operation (strawberry cancels and awaits it on cleanup,
+    and asks done(): all no-ops on a done future), one for every parked operation of the loop."""
+    loop = asyncio.get_running_loop()
+    done = _FINISHED.get(loop)
+    if done is None:
+        done = _FINISHED[loop] = loop.create_future()
+        done.set_result(None)
     return done
 
 
+_TEXTS: dict[str, str] = {}  # subscription documents, one string per distinct text (every subscriber of a shape sends the same)
+SHARED_TEXTS, SHARED_TEXT_CHARS = 256, 20_000
+
+
+def _shared_text(text: str) -> str:
+    found = _TEXTS.get(text)
+    if found is not None:
+        return found
+    if len(_TEXTS) < SHARED_TEXTS and len(text) <= SHARED_TEXT_CHARS:
+        _TEXTS[text] = text
+    return text
+
+
 class TransportWSHandler(_Registered, BaseGraphQLTransportWSHandler[Any, Any]):
-    """graphql-transport-ws, with idle `orderStatusChanged` subscriptions parked (issue 15): no task while idle."""
+    """graphql-transport-ws, with idle `orderStatusChanged` subscriptions parked (issue 15): no task while idle,
+    and the socket itself parked in the protocol where it can be (no frame while idle)."""
+
+    async def handle(self) -> None:
+        ws = getattr(self.websocket, "ws", None)
+        parker = (getattr(ws, "scope", None) or {}).get("extensions", {}).get(PARK)
+        if ws is None or parker is None:
+            await super().handle()
+            return
+        OPEN.add(self)
+        self.on_request_accepted()
+        self.parker = parker
+        # The handshake's headers are done with (the origin was checked, a WebSocket's key comes in connection_init):
+        # not kept for the life of the socket, as the protocol drops the handshake itself.
+        ws.scope["headers"] = []
+        ws.__dict__.pop("_headers", None)
+        parker.park(self._drain, contextvars.copy_context())
+        # returning ends the ASGI call; the socket stays open, its messages come to _drain
+
+    async def handle_subscribe(self, message: Any) -> None:
+        payload = message.get("payload") if isinstance(message, dict) else None
+        if isinstance(payload, dict) and isinstance(payload.get("query"), str):
+            payload["query"] = _shared_text(payload["query"])  # kept by the operation for the life of the subscription
+        await super().handle_subscribe(message)
+
+    async def _drain(self) -> None:
+        """The messages waiting now, each as strawberry's `handle()` loop does; the end of that loop (shutdown, then the
+        socket closed as after an ASGI call) once the socket is done."""
+        ws = self.websocket.ws  # type: ignore[attr-defined]
+        ended = True
+        try:
+            try:
+                while ws.application_state != WebSocketState.DISCONNECTED and self.parker.pending():
+                    try:
+                        message = self.view.decode_json(await ws.receive_text())
+                    except JSONDecodeError as e:
+                        raise NonJsonMessageReceived from e
+                    except KeyError as e:
+                        raise NonTextMessageReceived from e
+                    await self.handle_message(message)  # type: ignore[arg-type]
+                ended = ws.application_state == WebSocketState.DISCONNECTED
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass
+        finally:
+            if ended:
+                try:
+                    await self.shutdown()
+                finally:
+                    OPEN.discard(self)
+                    self.parker.release()
 
     def on_request_accepted(self) -> None:
         super().on_request_accepted()

@@ -18,6 +18,16 @@ their use:
 - the `writable` flag: an asyncio.Event allocates its waiters' deque up front; `_Flag` only when a
   send has to wait for the transport.
 
+Parking (issue 15): an ASGI application holds a socket by not returning — uvicorn's task, every middleware's
+and the GraphQL view's coroutine stay suspended for the life of the connection (~20 frames per idle socket).
+This protocol offers the application to hand the socket over instead: `scope["extensions"]["oms.park"]` is a
+`Parker`; `park(drain, context)` and then returning from the ASGI call leaves the connection open, and each time
+messages arrive the protocol runs `drain()` in a task of its own (in `context`, the application's context
+variables) until the queue is empty; the drain reads them with the `receive` it was given, sends with `send`
+(the middlewares' wrappers are plain functions: they work after their frames ended). `release()` ends the
+parking: the socket is closed as uvicorn closes it when an application returns. A server without the
+extension (another protocol) keeps the ordinary ASGI life.
+
 About 7 KiB per idle subscriber; everything else is uvicorn's. `oms serve` passes this class as
 uvicorn's `ws` option (`WS_PROTOCOL`).
 """
@@ -25,27 +35,33 @@ uvicorn's `ws` option (`WS_PROTOCOL`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import random
 import struct
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import OPEN, Protocol
 
 WS_PROTOCOL = "server.ws_protocol:LeanWebSocketsProtocol"
+PARK = "oms.park"  # the ASGI scope extension (see the module's docstring)
 log = logging.getLogger(__name__)
 
 
 class _ReceiveQueue:
     """What uvicorn's protocol asks of its queue (put_nowait, get, empty), in a list and the readers' futures."""
 
-    __slots__ = ("items", "waiters")
+    __slots__ = ("items", "on_put", "waiters")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.waiters: list[asyncio.Future[None]] | None = None
+        self.on_put: Callable[[], None] | None = None
 
     def empty(self) -> bool:
         return not self.items
@@ -59,6 +75,8 @@ class _ReceiveQueue:
         for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
+        if self.on_put is not None:
+            self.on_put()
 
     async def get(self) -> Any:
         while not self.items:
@@ -161,12 +179,99 @@ def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
     return wheel
 
 
+class Parker:
+    """The `oms.park` extension of one socket (a weak reference to its protocol: no cycle through the scope)."""
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol: LeanWebSocketsProtocol) -> None:
+        self.protocol = weakref.ref(protocol)
+
+    def park(self, drain: Callable[[], Awaitable[None]], context: contextvars.Context) -> None:
+        """From now on `drain()` reads what arrives; the ASGI call may return without closing the socket."""
+        protocol = self.protocol()
+        if protocol is not None:
+            protocol._park(drain, context)
+
+    def pending(self) -> bool:
+        """A message (or the disconnect) is waiting: `receive()` answers without waiting."""
+        protocol = self.protocol()
+        return protocol is not None and bool(protocol.inbox.items)
+
+    def release(self) -> None:
+        """The application is done with the socket: closed as when an ASGI call returns."""
+        protocol = self.protocol()
+        if protocol is not None:
+            protocol._release()
+
+
 class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queue = _ReceiveQueue()  # type: ignore[assignment]
+        self.inbox = _ReceiveQueue()
+        self.queue = self.inbox  # type: ignore[assignment]
+        self.inbox.on_put = self._wake
         self.writable = _Flag()  # type: ignore[assignment]
         self.writable.set()
+        self.parked: Callable[[], Awaitable[None]] | None = None
+        self.parked_context: contextvars.Context | None = None
+        self.draining: asyncio.Task[None] | None = None
+        self.app_returned = False
+
+    # ---- parking (see the module's docstring)
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][PARK] = Parker(self)
+
+    def _park(self, drain: Callable[[], Awaitable[None]], context: contextvars.Context) -> None:
+        self.parked, self.parked_context = drain, context
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.parked is not None and self.draining is None and self.inbox.items:
+            self.draining = self.loop.create_task(self._drain(), context=self.parked_context)
+
+    async def _drain(self) -> None:
+        try:
+            while self.parked is not None and self.inbox.items:
+                await self.parked()
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in a parked WebSocket's application\n")
+            self._release()
+        finally:
+            self.draining = None
+        self._wake()  # what arrived while this drain was ending
+
+    def _release(self) -> None:
+        self.parked = self.parked_context = None
+        if self.app_returned and self.close_timer is None:
+            self.transport.close()
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, except that an application that parked its socket returns without closing it."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+            elif self.parked is not None:
+                self.app_returned = True
+                return
+        self.parked = self.parked_context = None
+        if self.close_timer is None:
+            self.transport.close()
 
     # ---- keepalive: uvicorn's logic (websockets_sansio_impl), its two timers on the shared wheel
     def schedule_ping(self) -> None:

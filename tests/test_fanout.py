@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 import strawberry
 import websockets
@@ -315,13 +316,63 @@ async def test_parked_subscribers_get_a_burst_in_order_exactly_once_and_leave_th
             await ws.close()
 
 
+async def test_a_parked_socket_still_answers_every_message_of_the_protocol(server, db):
+    # given: a graphql-transport-ws socket whose subscription went idle (parked, and the socket parked in the protocol)
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], email="parked@example.com")
+    order_id = to_global_id("Order", order.id)
+    token = await make_key(db, "orders:read", "orders:write", name="parked")
+    opened = await server.metric("oms_live_subscriptions_opened_total")
+    ws = await raw_socket(server, "graphql-transport-ws", token, order_id)
+    try:
+        await server.until_metric("oms_live_subscriptions_opened_total", opened + 1)
+        # when/then: a ping is answered
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
+        # a second subscription on the same socket starts and gets the next change, as the first does
+        await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": ORDER_CHANGES, "variables": {"orderId": order_id}}}))
+        await server.until_metric("oms_live_subscriptions_opened_total", opened + 2)
+        body = await server.gql(HOLD, {"id": order_id}, token=token)
+        cursor = body["data"]["holdOrder"]["eventCursor"]
+        got = {}
+        while len(got) < 2:
+            message = json.loads(await next_raw(ws))
+            got[message["id"]] = message["payload"]["data"]["orderStatusChanged"]["cursor"]
+        assert got == {"1": cursor, "2": cursor}
+        # a duplicate operation id closes the socket with 4409, as on an unparked socket
+        await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": ORDER_CHANGES, "variables": {"orderId": order_id}}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+    finally:
+        await ws.close()
+
+
+async def test_a_parked_socket_closes_on_a_message_that_is_not_json(server, db):
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], email="notjson@example.com")
+    token = await make_key(db, "orders:read", name="notjson")
+    ws = await raw_socket(server, "graphql-transport-ws", token, to_global_id("Order", order.id))
+    try:
+        await ws.send("{not json")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    finally:
+        await ws.close()
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 IDLE_SUBSCRIBERS = 400
-KIB_PER_IDLE_SUBSCRIBER = 40  # main before issue 15: ~57-64 KiB on a fresh server; now ~30-36 (see /work/notes/fanout-status.md)
+# main before issue 15: ~57-64 KiB on a fresh server; ~30-36 before sockets were parked in the protocol; now ~17 at 1,000
+# (benchmarks/README.md), more at 400 where the server's fixed growth weighs more
+KIB_PER_IDLE_SUBSCRIBER = 26
 
 
 async def test_an_idle_subscriber_costs_the_server_little_memory(database_url: str, app: Any, db):
