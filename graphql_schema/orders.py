@@ -42,7 +42,7 @@ InquiryRef = Annotated["Inquiry", strawberry.lazy("graphql_schema.returns")]
 class OrderLine:
     sku: str = strawberry.field(description="The product's SKU.")
     product_name: str = strawberry.field(description="The product's name when the order was placed.")
-    quantity: int = strawberry.field(description="Units ordered: 1 to 10,000.")
+    quantity: int = strawberry.field(description="Units on the line (1 to 10,000 when placed).")
     tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction (\"0.21\" is 21%), frozen at placement.")
     quantity_shipped: int = strawberry.field(description="Units that have left in shipments so far.")
     quantity_returned: int = strawberry.field(description="Units received back through returns so far.")
@@ -157,7 +157,7 @@ class OrderFilter:
     delivery_at_risk: bool | None = strawberry.field(
         default=None, description="true: the promised delivery date is today or past and the order is not delivered"
     )
-    updated_after: datetime | None = strawberry.field(default=None, description="changed (status, payment) at or after this moment")
+    updated_after: datetime | None = strawberry.field(default=None, description="Changed at or after this moment (Order.updatedAt).")
 
 
 @strawberry.input(description="How `orders` is sorted; ties are broken by the order's id.")
