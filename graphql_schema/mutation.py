@@ -23,13 +23,13 @@ from graphql_schema.returns import (
     ReturnPayload,
 )
 from graphql_schema.webhooks import (  # hooks, issue 17
-    CreateWebhookEndpointInput,
+    CreateWebhookEndpointArgument,
     CreateWebhookEndpointPayload,
-    DeleteWebhookEndpointInput,
+    DeleteWebhookEndpointArgument,
     DeleteWebhookEndpointPayload,
-    ReplayWebhookDeliveriesInput,
+    ReplayWebhookDeliveriesArgument,
     ReplayWebhookDeliveriesPayload,
-    UpdateWebhookEndpointInput,
+    UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
 from resolvers import billing, catalog, fulfilment, orders, returns, webhooks
@@ -255,7 +255,7 @@ class Mutation:
                     "(no history: replayWebhookDeliveries sends older ones). Needs webhooks:write. Refuses with INVALID_INPUT (input.url: "
                     "not http(s), user info, a private or loopback target; input.eventTypes.N: an unknown type).",
     )
-    async def create_webhook_endpoint(self, info: Info, input: Input[CreateWebhookEndpointInput]) -> MutationPayload:
+    async def create_webhook_endpoint(self, info: Info, input: CreateWebhookEndpointArgument) -> MutationPayload:
         return await webhooks.create_endpoint(info, input)
 
     @strawberry.mutation(
@@ -263,14 +263,14 @@ class Mutation:
         description="Change an endpoint's URL, event types, channels or active flag. Needs webhooks:write. Refuses with NOT_FOUND "
                     "(input.endpointId) or INVALID_INPUT (as createWebhookEndpoint).",
     )
-    async def update_webhook_endpoint(self, info: Info, input: Input[UpdateWebhookEndpointInput]) -> MutationPayload:
+    async def update_webhook_endpoint(self, info: Info, input: UpdateWebhookEndpointArgument) -> MutationPayload:
         return await webhooks.update_endpoint(info, input)
 
     @strawberry.mutation(
         graphql_type=DeleteWebhookEndpointPayload,
         description="Delete an endpoint: nothing more is sent to it. Needs webhooks:write. Refuses with NOT_FOUND (input.endpointId).",
     )
-    async def delete_webhook_endpoint(self, info: Info, input: Input[DeleteWebhookEndpointInput]) -> MutationPayload:
+    async def delete_webhook_endpoint(self, info: Info, input: DeleteWebhookEndpointArgument) -> MutationPayload:
         return await webhooks.delete_endpoint(info, input)
 
     @strawberry.mutation(
@@ -279,5 +279,5 @@ class Mutation:
                     "per order. Needs webhooks:write. Refuses with NOT_FOUND (input.endpointId) or INVALID_INPUT (input.after: not a cursor, "
                     "or one in the future).",
     )
-    async def replay_webhook_deliveries(self, info: Info, input: Input[ReplayWebhookDeliveriesInput]) -> MutationPayload:
+    async def replay_webhook_deliveries(self, info: Info, input: ReplayWebhookDeliveriesArgument) -> MutationPayload:
         return await webhooks.replay_deliveries(info, input)

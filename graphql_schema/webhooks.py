@@ -138,6 +138,13 @@ class ReplayWebhookDeliveriesInput:
                                               "again, in order per order. INVALID_INPUT at input.after if it is malformed or in the future.")
 
 
+# The mutations' `input` arguments, described (graphql_schema/mutation.py takes them as they are).
+CreateWebhookEndpointArgument = Annotated[CreateWebhookEndpointInput, strawberry.argument(description="The endpoint's URL, event types, channels, active.")]
+UpdateWebhookEndpointArgument = Annotated[UpdateWebhookEndpointInput, strawberry.argument(description="The endpoint and the fields to change.")]
+DeleteWebhookEndpointArgument = Annotated[DeleteWebhookEndpointInput, strawberry.argument(description="The endpoint to delete.")]
+ReplayWebhookDeliveriesArgument = Annotated[ReplayWebhookDeliveriesInput, strawberry.argument(description="The endpoint and the cursor to replay after.")]
+
+
 @strawberry.type(description="The result of createWebhookEndpoint.")
 class CreateWebhookEndpointPayload:
     endpoint: WebhookEndpoint | None = strawberry.field(description="The new endpoint; null with userErrors.")

@@ -111,6 +111,7 @@ def _channels(channels: Sequence[SalesChannel] | None) -> list[str] | None:
 
 
 async def create_endpoint(info: Info, input: CreateEndpointArgs) -> MutationPayload:
+    await info.context.require(WRITE)  # before the horizon is asked for
     start = await info.context.hub.committed_cursor()  # "now": the endpoint gets what commits from here on
     allow_private = info.context.settings.webhook_allow_private
 

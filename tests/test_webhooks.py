@@ -30,7 +30,7 @@ from resolvers.ids import to_global_id
 from tests import factories
 from tests.conftest import make_key
 from tests.live_server import LiveServer
-from tests.webhook_receiver import HOLD, Receiver
+from tests.webhook_receiver import HOLD, Receiver, endpoint_with_delivery
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {
   createWebhookEndpoint(input: $input) { endpoint { id url eventTypes channels active cursor } secret userErrors { field code message } } }"""
@@ -510,6 +510,14 @@ async def test_endpoints_are_managed_through_the_api_behind_the_webhook_scopes(g
     assert (await gql("{ webhookEndpoints { totalCount } }"))["data"]["webhookEndpoints"]["totalCount"] == 0
     again = (await gql(DELETE, {"input": {"endpointId": endpoint["id"]}}))["data"]["deleteWebhookEndpoint"]
     assert again["userErrors"][0]["code"] == "NOT_FOUND" and again["userErrors"][0]["field"] == ["input", "endpointId"]
+    # a delivery's order needs orders:read as well
+    await factories.basic_catalog(db)
+    _endpoint, delivery_id = await endpoint_with_delivery(gql, db, placed=True)
+    walk = "query($id: ID!) { node(id: $id) { ... on WebhookDelivery { eventType order { email } } } }"
+    denied = await gql(walk, {"id": delivery_id}, token=reader)
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN" and denied["errors"][0]["path"][-1] == "order"
+    both = await make_key(db, "webhooks:read", "orders:read")
+    assert (await gql(walk, {"id": delivery_id}, token=both))["data"]["node"]["order"]["email"] == "buyer@example.com"
 
 
 async def test_an_endpoint_gets_only_its_event_types_and_channels_and_nothing_while_inactive(gql, db, hooks, receiver) -> None:
@@ -588,3 +596,49 @@ async def test_the_fan_out_never_reads_past_a_transaction_still_in_flight(app, g
     assert {e.order_id for e in expected} == {x.id, y.id}
     await receiver.wait_for(lambda: len(receiver.succeeded()) >= len(expected))
     assert sorted(int(r.data["cursor"]) for r in receiver.received) == [e.seq for e in expected]
+
+
+async def test_a_paused_endpoint_with_overdue_retries_does_not_make_the_dispatcher_spin(gql, db, hooks, receiver) -> None:
+    # given: a delivery that failed once (due again in about a minute on the simulated clock)
+    clock = FakeClock()
+    await factories.basic_catalog(db)
+    endpoint_id, _secret, _start = await create_endpoint(gql, receiver.url)
+    dispatcher = hooks(clock=clock, start=False, endpoint_ids=await _endpoint_ids(db), webhook_retry_base_seconds=60.0)
+    await factories.place(db, [("A", 1)])
+    await dispatcher.fan_out(upto=await hooks_horizon(db))
+    receiver.default = 500
+    await dispatcher.deliver_due()
+
+    # then: the delivery loop sleeps until that retry is due, not less (at most its poll interval)
+    wait = await dispatcher._until_next_due(3600)
+    assert 25 <= wait <= 95, wait
+
+    # when: the endpoint is paused and the retry is overdue: nothing can be claimed, and nothing is due later either
+    await gql(UPDATE, {"input": {"endpointId": endpoint_id, "active": False}})
+    clock.advance(200)
+    assert await dispatcher.claim(10) == []
+    assert await dispatcher._until_next_due(1.0) == 1.0  # waits for a wake-up (or the poll), does not loop at once
+
+    # when: it is deleted, its open deliveries are dead
+    await gql(DELETE, {"input": {"endpointId": endpoint_id}})
+    assert set(await statuses(db)) == {"DEAD"}
+
+
+async def test_a_stopping_process_gives_back_the_lease_of_the_attempt_it_abandons(gql, db, hooks, receiver) -> None:
+    # given: an attempt in flight (the receiver holds it) under a long lease
+    first = hooks(**{**FAST, "webhook_timeout_seconds": 60.0})
+    await factories.basic_catalog(db)
+    await create_endpoint(gql, receiver.url)
+    receiver.script.append(HOLD)
+    await factories.place(db, [("A", 1)])
+    await receiver.wait_for(lambda: receiver.holding.is_set())
+
+    # when: the process stops (SIGTERM), and another dispatcher runs
+    await first.stop()
+    assert (await statuses(db))["RETRYING"] >= 1
+    hooks(**FAST)
+    await receiver.wait_for(lambda: len(receiver.succeeded()) >= 1)
+
+    # then: attempted again at once (not after the lease), with the same webhook-id
+    assert receiver.succeeded()[0].webhook_id == receiver.received[0].webhook_id
+    receiver.release.set()

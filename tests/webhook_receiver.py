@@ -126,12 +126,16 @@ class Receiver:
         return [r for r in self.received if r.status is not None and 200 <= r.status < 300]
 
 
-async def endpoint_with_delivery(gql: Any, db: Any) -> tuple[str, str]:
-    """(WebhookEndpoint id, WebhookDelivery id) over the events already in the log: an inactive endpoint (nothing is
-    sent) replayed from the start and fanned out. For tests that need one of each Node type."""
+async def endpoint_with_delivery(gql: Any, db: Any, *, placed: bool = False) -> tuple[str, str]:
+    """(WebhookEndpoint id, WebhookDelivery id) over the events already in the log (`placed`: an order is placed first):
+    an inactive endpoint (nothing is sent) replayed from the start and fanned out. For tests that need one of each Node type."""
     from app.infra.horizon import EventHorizon
     from app.infra.settings import Settings
     from app.webhooks.dispatcher import WebhookDispatcher
+    from tests import factories
+
+    if placed:
+        await factories.place(db, [("A", 1)])
 
     created = await gql("mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { endpoint { id } userErrors { message } } }",
                         {"input": {"url": "http://127.0.0.1:9/never", "active": False}})

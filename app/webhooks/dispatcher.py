@@ -63,8 +63,8 @@ Clock = Callable[[], datetime]
 # :now is the injected clock (tests jump an hour), or NULL: the database's clock, the same for every process.
 NOW = "COALESCE(CAST(:now AS timestamptz), clock_timestamp())"
 
-ENDPOINTS_BEHIND = text(
-    "SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL AND fanned_out_to < :upto"
+ENDPOINTS = text(
+    "SELECT id, fanned_out_to < :upto AS behind FROM webhook_endpoints WHERE deleted_at IS NULL"
     " AND (CAST(:endpoints AS uuid[]) IS NULL OR id = ANY(CAST(:endpoints AS uuid[]))) ORDER BY id"
 )
 LOCK_ENDPOINT = text(
@@ -129,15 +129,25 @@ ATTEMPT = text("""
 INSERT INTO webhook_attempts (delivery_id, number, started_at, duration_ms, response_status, error, response_excerpt, worker)
 VALUES (:id, :attempt, :started_at, :duration_ms, :status, :error, :excerpt, :worker)
 """)
+# A stopping process gives back the leases of the attempts it abandons (they may have been received: at least once).
+RELEASE = text(f"""
+UPDATE webhook_deliveries SET status = 'RETRYING', lease_until = NULL, next_attempt_at = {NOW}, last_error = 'abandoned at shutdown'
+WHERE status = 'DELIVERING'
+  AND (id, attempts) IN (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[])))  -- still ours: not taken over
+""")
 # One table only (so an idle process never holds locks on several tables at once): is anything claimable by time?
 ANY_DUE = text(f"""
 SELECT EXISTS (SELECT 1 FROM webhook_deliveries
                WHERE (status IN ('PENDING', 'RETRYING') AND next_attempt_at <= {NOW}) OR (status = 'DELIVERING' AND lease_until < {NOW}))
 """)
-NEXT_DUE = text("""
-SELECT least((SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'RETRYING'),
-             (SELECT min(lease_until) FROM webhook_deliveries WHERE status = 'DELIVERING'))
+# Seconds until the next retry falls due or a lease runs out (NULL: none). Only future times: a row already due but not
+# claimed is blocked (an earlier event of its order is open) or its endpoint is paused; it is woken, not polled.
+NEXT_DUE = text(f"""
+SELECT EXTRACT(EPOCH FROM least(
+  (SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'RETRYING' AND next_attempt_at > {NOW}),
+  (SELECT min(lease_until) FROM webhook_deliveries WHERE status = 'DELIVERING' AND lease_until > {NOW})) - {NOW})
 """)
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +194,10 @@ class WebhookDispatcher:
         self.concurrency = max(1, settings.webhook_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self._claimed: dict[uuid.UUID, int] = {}  # delivery id -> attempt, while this process holds its lease
         self._fan_wake = asyncio.Event()
+        self._noticed = True  # an endpoint changed (here or in another process) since the last fan-out
+        self.endpoints_exist = True  # the last fan-out found an endpoint (none: new events need no look until one is made)
         self._deliver_wake = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -209,10 +222,18 @@ class WebhookDispatcher:
             self._tasks.append(asyncio.create_task(self._watch_hub(), name="webhook-horizon"))
 
     async def stop(self) -> None:
-        """Stops at once: a POST in flight is abandoned; its delivery stays DELIVERING until the lease
-        expires, then any process attempts it again (same webhook-id)."""
+        """Stops at once: a POST in flight is abandoned and its lease given back (due again now, for any
+        process; same webhook-id). If that cannot be written, the lease simply expires."""
         await cancel_and_wait(*self._tasks, *self._inflight)
         self._tasks, self._inflight = [], set()
+        abandoned, self._claimed = self._claimed, {}
+        if abandoned:
+            try:
+                async with asyncio.timeout(1):
+                    params = {"ids": list(abandoned), "attempts": list(abandoned.values()), "now": self._now()}
+                    await self.db.run(lambda uow: uow.session.execute(RELEASE, params), actor=ACTOR)
+            except Exception:
+                log.warning("could not give back %d webhook leases; they expire on their own", len(abandoned), exc_info=True)
         if self.sender is not None:
             await self.sender.close()
             self.sender = None
@@ -221,6 +242,7 @@ class WebhookDispatcher:
             self.db = self._shared_db
 
     def _on_notice(self, message: Any) -> None:
+        self._noticed = True
         self._fan_wake.set()
         self._deliver_wake.set()
 
@@ -233,9 +255,10 @@ class WebhookDispatcher:
         """Queue the events up to the confirmed horizon `upto` for every endpoint behind it; returns how many
         deliveries were queued."""
         async with self.db.read(primary=True) as session:
-            endpoint_ids = list((await session.execute(ENDPOINTS_BEHIND, {"upto": upto, "endpoints": self.endpoint_ids})).scalars())
+            rows = (await session.execute(ENDPOINTS, {"upto": upto, "endpoints": self.endpoint_ids})).all()
+        self.endpoints_exist = bool(rows)
         created = 0
-        for endpoint_id in endpoint_ids:
+        for endpoint_id in [row.id for row in rows if row.behind]:
             while True:
                 queued, more = await self.db.run(lambda uow: self._fan_out_endpoint(uow, endpoint_id, upto), actor=ACTOR)
                 created += queued
@@ -268,17 +291,26 @@ class WebhookDispatcher:
 
     async def _fan_out_loop(self) -> None:
         poll = self.settings.live_poll_seconds
+        timed_out = True
         while True:
             self._fan_wake.clear()
+            # With no endpoint at all, new events alone need no look: an endpoint's creation wakes us (its notice),
+            # and the poll is the safety net for a lost notice. So an installation without webhooks pays ~1 query/poll.
+            if self.endpoints_exist or self._noticed or timed_out:
+                self._noticed = False
+                try:
+                    upto = self.hub.last_seq if self.hub is not None else 0
+                    if await self.fan_out(upto):
+                        self._deliver_wake.set()
+                except Exception:
+                    self._noticed = True
+                    log.exception("webhook fan-out failed; retrying")
+            timed_out = False
             try:
-                upto = self.hub.last_seq if self.hub is not None else 0
-                if await self.fan_out(upto):
-                    self._deliver_wake.set()
-            except Exception:
-                log.exception("webhook fan-out failed; retrying")
-            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll):
                     await self._fan_wake.wait()
+            except TimeoutError:
+                timed_out = True
 
     # -- delivery --------------------------------------------------------------------------------------
 
@@ -358,6 +390,7 @@ class WebhookDispatcher:
                 except Exception:
                     log.exception("claiming webhook deliveries failed; retrying")
             for delivery in claimed:
+                self._claimed[delivery.id] = delivery.attempt
                 task = asyncio.create_task(self._attempt_logged(delivery), name=f"webhook-{delivery.webhook_id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
@@ -377,14 +410,13 @@ class WebhookDispatcher:
     async def _attempt_logged(self, claimed: Claimed) -> None:
         try:
             await self.attempt(claimed)
+            self._claimed.pop(claimed.id, None)
         except Exception:
+            self._claimed.pop(claimed.id, None)
             log.exception("webhook delivery %s failed to be recorded; its lease will expire and it is attempted again", claimed.webhook_id)
 
     async def _until_next_due(self, poll: float) -> float:
         """Seconds until the next retry is due or a lease expires (at most `poll`); new deliveries wake the loop."""
         async with self.db.read(primary=True) as session:
-            due = (await session.execute(NEXT_DUE)).scalar()
-            if due is None:
-                return poll
-            now = self.clock() if self.clock is not None else (await session.execute(text("SELECT clock_timestamp()"))).scalar_one()
-        return max(0.0, min(poll, (due - now).total_seconds()))
+            seconds = (await session.execute(NEXT_DUE, {"now": self._now()})).scalar()
+        return poll if seconds is None else max(0.0, min(poll, float(seconds)))

@@ -134,6 +134,11 @@ async def delete_endpoint(*, uow: UnitOfWork, endpoint_id: uuid.UUID) -> Webhook
     endpoint = await get_for_update(uow=uow, endpoint_id=endpoint_id)
     endpoint.deleted_at = endpoint.updated_at = datetime.now(UTC)
     endpoint.active = False
+    await uow.session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status.in_([WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.RETRYING]))
+        .values(status=WebhookDeliveryStatus.DEAD, dead_at=func.clock_timestamp(), last_error="endpoint deleted")
+    )
     await uow.session.flush()
     _notify(uow, endpoint.id)
     return endpoint
