@@ -29,7 +29,8 @@ class Payment(Node):
     status: PaymentTransactionStatus = strawberry.field(description="Where it stands.")
     reference: str | None = strawberry.field(description="provider or bank reference")
     created_at: datetime = strawberry.field(description="When it was opened (UTC).")
-    expires_at: datetime | None = strawberry.field(description="an unpaid bank transfer's order is cancelled after this")
+    expires_at: datetime | None = strawberry.field(description="If the order is still unpaid at this moment, it is cancelled (e.g. a bank "
+                                                   "transfer's deadline); null when there is none.")
 
     @strawberry.field(description="authorised or expected")
     def amount(root: models.billing.Payment) -> Money:

@@ -32,7 +32,8 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
                        "CANCELLED.",
             "CONFIRMED": "Payment secured (or not needed up front, as for cash on delivery); captured and invoiced now when billing is "
                          "configured to do so at confirmation. Next: PROCESSING, PARTIALLY_SHIPPED, SHIPPED, ON_HOLD or CANCELLED.",
-            "ON_HOLD": "Stopped by staff (holdOrder); releaseOrder returns it to the status it was held from, or it is CANCELLED.",
+            "ON_HOLD": "Stopped (holdOrder, or a rule): releaseOrder releases a hold, and once none is left the order returns to the "
+                       "status it was held from. Next: that status, or CANCELLED.",
             "PROCESSING": "A pick list includes it: being picked and packed. Next: PARTIALLY_SHIPPED, SHIPPED, ON_HOLD or CANCELLED.",
             "PARTIALLY_SHIPPED": "Some units have left in a shipment, others are still to ship. Next: PARTIALLY_SHIPPED, SHIPPED or "
                                  "ON_HOLD (no longer cancellable).",
@@ -103,7 +104,7 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
     "InvoiceKind": (
         "An invoice or a credit note correcting one.",
         {
-            "INVOICE": "The order's invoice (one per order); numbered gaplessly in its series per year.",
+            "INVOICE": "An invoice of the order, numbered gaplessly in its series per year.",
             "CREDIT_NOTE": "A correction of an invoice (refund, return, cancellation): negative amounts, its own series, `corrects` "
                            "names the invoice. All credit notes of an invoice never credit more than it billed.",
         },

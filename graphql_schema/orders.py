@@ -48,7 +48,7 @@ InquiryRef = Annotated["Inquiry", strawberry.lazy("graphql_schema.returns")]
 class OrderLine:
     sku: str = strawberry.field(description="The product's SKU.")
     product_name: str = strawberry.field(description="The product's name when the order was placed.")
-    quantity: int = strawberry.field(description="Units ordered: 1 to 10,000.")
+    quantity: int = strawberry.field(description="Units on the line (1 to 10,000 when placed).")
     tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction (\"0.21\" is 21%), frozen at placement.")
     quantity_shipped: int = strawberry.field(description="Units that have left in shipments so far.")
     quantity_returned: int = strawberry.field(description="Units received back through returns so far.")
@@ -196,7 +196,7 @@ class OrderFilter:
     delivery_at_risk: bool | None = strawberry.field(
         default=None, description="true: the promised delivery date is today or past and the order is not delivered"
     )
-    updated_after: datetime | None = strawberry.field(default=None, description="changed (status, payment) at or after this moment")
+    updated_after: datetime | None = strawberry.field(default=None, description="Changed at or after this moment (Order.updatedAt: any change recorded on its timeline).")
     # partner, issue 17
     external_reference: str | None = strawberry.field(default=None, description="The imported order with this external reference.")
     marketplace: str | None = strawberry.field(default=None, description="Orders imported from this marketplace code.")
