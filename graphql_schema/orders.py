@@ -196,7 +196,8 @@ class OrderFilter:
     delivery_at_risk: bool | None = strawberry.field(
         default=None, description="true: the promised delivery date is today or past and the order is not delivered"
     )
-    updated_after: datetime | None = strawberry.field(default=None, description="Changed at or after this moment (Order.updatedAt: any change recorded on its timeline).")
+    updated_after: datetime | None = strawberry.field(
+        default=None, description="Changed at or after this moment (Order.updatedAt: any change recorded on its timeline).")
     # partner, issue 17
     external_reference: str | None = strawberry.field(default=None, description="The imported order with this external reference.")
     marketplace: str | None = strawberry.field(default=None, description="Orders imported from this marketplace code.")
