@@ -394,5 +394,5 @@ class Mutation:
         "INVALID_INPUT (a stock line), INVALID_TRANSITION (a skipped or backward stage: stage; "
         "an order that cannot be fulfilled or a shipped line: orderLineId).",
     )
-    async def advance_production(self, info: Info, input: AdvanceProductionInput) -> MutationPayload:
+    async def advance_production(self, info: Info, input: Input[AdvanceProductionInput]) -> MutationPayload:
         return await production.advance_production(info, input)

@@ -352,6 +352,8 @@ def variable_free(schema: GraphQLSchema, document: DocumentNode, operation_name:
         field_def = root.fields.get(selection.name.value)
         if field_def is None or (policy.is_connection(get_named_type(field_def.type).name) and policy.page_argument in field_def.args):
             continue
+        if f"{root.name}.{selection.name.value}" in policy.per_item_arguments:  # its cost counts the items of an argument
+            continue
         allowed.update(id(argument.value) for argument in selection.arguments or ())
 
     def free(node: Any) -> bool:
