@@ -74,3 +74,13 @@ def member_of(enum: type[E], value: str, path: Path, message: str, errors: list[
     except ValueError:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, message, path))
         return None
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """A client's idempotencyKey: absent, or 1 to 200 characters, not blank (INVALID_INPUT at idempotency_key)."""
+    if key is not None and (not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters.", ("idempotency_key",))
+    return key

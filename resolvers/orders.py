@@ -21,7 +21,7 @@ from app.orders.enums import SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
 from resolvers import holds, pagination
-from resolvers.errors import MutationOutcome, UserError, run_mutation, user_errors
+from resolvers.errors import MutationOutcome, run_mutation, user_errors
 from resolvers.ids import decode_id, id_of
 from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderRequestArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
 from resolvers.metadata import check_filter_access, order_query, sync_horizon
@@ -36,8 +36,6 @@ SORT_KEYS: dict[str, pagination.Key[Any]] = {
     # partner, issue 17: the order's last change in commit order, read under the event horizon (resolvers/metadata.py)
     "UPDATED_AT": pagination.Key(Order.change_seq, int, int),
 }
-# Client idempotency keys may not take the prefixes of derived keys (bulk import, drafts): no collision possible.
-RESERVED_KEY_PREFIXES = ("import:", "draft:")
 EVENTS_PAGE_MAX = 500
 EventsFirst = Annotated[int | None, strawberry.argument(description="How many events: 0 to 500, default 500 (the whole timeline).")]
 EventsAfter = Annotated[str | None, strawberry.argument(description="An event's `cursor`: the page starts after it.")]
@@ -151,10 +149,8 @@ async def place_order(info: Info, input: PlaceOrderArgs) -> MutationPayload:
     # Not `run_mutation`'s one unit of work: a card placement runs two transactions around the provider's call
     # (app/flows/placement.py `place`); the answer is shaped the same way.
     actor = (await info.context.require("orders:write")).actor
-    if (input.idempotency_key or "").startswith(RESERVED_KEY_PREFIXES):
-        return MutationOutcome(_order_payload(None), [UserError(["input", "idempotencyKey"], "INVALID_INPUT",
-                                                                "idempotencyKey may not start with 'import:' or 'draft:'.")], None)
     try:
+        placement.check_client_key(input.idempotency_key)
         placed = await placement.place(info.context.db, request=request, actor=actor)
     except DomainError as exc:
         return MutationOutcome(_order_payload(None), user_errors(exc), None)

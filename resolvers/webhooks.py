@@ -175,8 +175,7 @@ async def replay_deliveries(info: Info, input: ReplayArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> tuple[WebhookEndpoint, int]:
         endpoint_id = _endpoint_id(input.endpoint_id)
         after = parse_cursor(input.after)
-        requeued = await service.replay(uow=uow, endpoint_id=endpoint_id, after=after, horizon=horizon)
-        return await service.get_for_update(uow=uow, endpoint_id=endpoint_id), requeued
+        return await service.replay(uow=uow, endpoint_id=endpoint_id, after=after, horizon=horizon)
 
     def shape(result: tuple[WebhookEndpoint, int] | None) -> dict[str, object]:
         return {"endpoint": result[0] if result else None, "requeued": result[1] if result else 0}

@@ -195,6 +195,17 @@ async def test_idempotency_key_with_other_input_conflicts(gql, db):
     assert await count(db, Order) == 1
 
 
+async def test_a_client_key_with_a_derived_prefix_is_refused_and_writes_nothing(gql, db):
+    # bulk import and drafts place under keys "import:…" / "draft:…": a client's own key may not take those prefixes
+    await factories.basic_catalog(db)
+    for key in ("import:WEB::ref-1", "draft:0b6c3c3e-0000-4000-8000-000000000000"):
+        refused = await gql(PLACE, {"input": order_input([("A", 1)], idempotencyKey=key)})
+        assert refused["data"]["placeOrder"]["order"] is None
+        assert [(e["field"], e["code"]) for e in refused["data"]["placeOrder"]["userErrors"]] == [(["input", "idempotencyKey"], "INVALID_INPUT")]
+    assert await count(db, Order) == 0
+    assert await reserved_of(db, "A") == 0
+
+
 async def test_concurrent_duplicates_create_one_order(gql, db):
     await factories.basic_catalog(db)
     request = {"input": order_input([("A", 1)], idempotencyKey="checkout-44")}

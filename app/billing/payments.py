@@ -35,6 +35,7 @@ from app.orders import events
 from app.orders import service as order_service
 from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus
 from app.orders.pricing import CENT, compute_totals, line_total
+from app.validation import check_idempotency_key
 from models import Order, OrderEvent, OrderLine
 from models.billing import Invoice, Payment, PaymentOperation
 
@@ -62,12 +63,6 @@ def _check_amount(amount: Decimal | None, path: Path) -> Decimal:
     if amount != amount.quantize(CENT):
         raise DomainError(ErrorCode.INVALID_INPUT, "The amount has at most two decimals.", path)
     return amount
-
-
-def _check_client_key(key: str | None) -> str | None:
-    if key is not None and (not key.strip() or len(key) > MAX_KEY):
-        raise DomainError(ErrorCode.INVALID_INPUT, f"idempotencyKey must be 1 to {MAX_KEY} characters.", ("idempotency_key",))
-    return key
 
 
 def _refuse(result: ProviderResult, path: Path, what: str) -> DomainError:
@@ -280,7 +275,7 @@ async def capture_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Dec
     pass an idempotencyKey so a retried request is recognised.
     """
     order, payment = await lock_payment(uow, payment_id)
-    client_key = _check_client_key(idempotency_key)
+    client_key = check_idempotency_key(idempotency_key)
     fingerprint = _digest("capture", payment.id, amount)
     key = f"{payment.id}:capture:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:
@@ -322,7 +317,7 @@ async def record_payment(
 ) -> Payment:
     """Money received outside the provider (bank transfer, cash on delivery, other); the caller holds
     the order row lock. (A pending order paid in full is then confirmed: app/flows/payment.py.)"""
-    client_key = _check_client_key(idempotency_key)
+    client_key = check_idempotency_key(idempotency_key)
     fingerprint = _digest("record", method, amount, reference)
     key = f"{order.id}:record:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:
@@ -385,7 +380,7 @@ async def _refund(uow: UnitOfWork, order: Order, payment: Payment, amount: Decim
 async def refund_payment(*, uow: UnitOfWork, payment_id: uuid.UUID, amount: Decimal, reason: str, idempotency_key: str | None = None) -> Payment:
     """Refund part or all of what a payment captured; credits the invoice by the same amount if there is one."""
     order, payment = await lock_payment(uow, payment_id)
-    client_key = _check_client_key(idempotency_key)
+    client_key = check_idempotency_key(idempotency_key)
     fingerprint = _digest("refund", payment.id, amount, reason)
     key = f"{payment.id}:refund:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:
@@ -571,7 +566,7 @@ async def record_late_payment(
     recorded as received and, in the same unit, owed back (a manual refund, PAYMENT_REFUNDED manual=true), with a
     LATE_PAYMENT_RECEIVED event for staff. It is never attached to the order, which stays CANCELLED. The same checks
     and idempotency as `record_payment` (the same client key replays the first answer)."""
-    client_key = _check_client_key(idempotency_key)
+    client_key = check_idempotency_key(idempotency_key)
     fingerprint = _digest("record", method, amount, reference)
     key = f"{order.id}:record:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:

@@ -27,6 +27,7 @@ from app.orders import promise as calendar
 from app.orders import service as orders
 from app.orders.edits import EditPreview, EditRequest
 from app.orders.enums import OrderEditKind, OrderEventType, OrderStatus
+from app.validation import check_idempotency_key
 from models import Order, OrderLine
 
 REASON = "order edited"
@@ -41,7 +42,7 @@ class Edited:
 
 async def edit_order(*, uow: UnitOfWork, request: EditRequest, attempt: uuid.UUID, dry_run: bool = False) -> Edited:
     """`attempt`: an id chosen once per request, outside the unit of work (see app/orders/edits.py `edit_id_for`)."""
-    key = edits.check_key(request.idempotency_key)
+    key = check_idempotency_key(request.idempotency_key)
     if dry_run:
         order = await edits.get_order(uow=uow, order_id=request.order_id)
         plan = await edits.plan_edit(uow=uow, order=order, request=request)

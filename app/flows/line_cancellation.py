@@ -24,6 +24,7 @@ from app.orders import edits
 from app.orders import service as orders
 from app.orders.edits import CancelLinesRequest, EditPreview
 from app.orders.enums import LineCancellationReason, OrderEditKind, OrderEventType
+from app.validation import check_idempotency_key
 from models import Order
 
 MAX_NOTE = 500
@@ -38,7 +39,7 @@ class Cancelled:
 
 async def cancel_lines(*, uow: UnitOfWork, request: CancelLinesRequest, attempt: uuid.UUID) -> Cancelled:
     """`attempt`: an id chosen once per request, outside the unit of work (see app/orders/edits.py `edit_id_for`)."""
-    key = edits.check_key(request.idempotency_key)
+    key = check_idempotency_key(request.idempotency_key)
     try:
         reason = LineCancellationReason(request.reason)
     except ValueError:

@@ -41,6 +41,17 @@ from app.orders.enums import OrderStatus, PaymentMethod
 from app.orders.service import Placement, PlaceOrderRequest
 from models import Order
 
+# The keys placement is given by its other callers: bulk import (app/flows/imports.py) and drafts (app/flows/drafts.py).
+# A client's own key may not take these prefixes, so no client key can collide with a derived one.
+DERIVED_KEY_PREFIXES = ("import:", "draft:")
+
+
+def check_client_key(key: str | None) -> None:
+    """Refuse a client idempotency key that takes a derived key's prefix (INVALID_INPUT at idempotency_key)."""
+    if (key or "").startswith(DERIVED_KEY_PREFIXES):
+        raise DomainError(ErrorCode.INVALID_INPUT, "idempotencyKey may not start with 'import:' or 'draft:'.", ("idempotency_key",))
+
+
 DECLINE_REASON = "payment declined"
 
 

@@ -44,7 +44,6 @@ from models.fulfilment import PickListLine
 S = OrderStatus
 # Orders whose unfulfilled lines may still change (a line itself must have nothing picked or shipped).
 EDITABLE = frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING, S.PARTIALLY_SHIPPED, S.ON_HOLD})
-MAX_KEY = 200
 ZERO = Decimal("0.00")
 EDIT_IDS = uuid.UUID("6f1c8d52-8f0e-4c47-9a53-3f1b7f0e1812")  # namespace of the uuid5 edit ids
 
@@ -202,12 +201,6 @@ class EditPlan:
             stock_to_reserve=moves([(lp.pick.sku, lp.pick.warehouse_id, lp.pick.quantity) for lp in self.picks]),
             stock_to_release=moves([(r.sku, r.warehouse_id, r.quantity) for r in self.releases]),
         )
-
-
-def check_key(key: str | None) -> str | None:
-    if key is not None and (not key.strip() or len(key) > MAX_KEY):
-        raise DomainError(ErrorCode.INVALID_INPUT, f"idempotencyKey must be 1 to {MAX_KEY} characters.", ("idempotency_key",))
-    return key
 
 
 async def get_order(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:

@@ -41,10 +41,10 @@ def check_reason(reason: str | None) -> str:
     return code
 
 
-def _note(note: str | None) -> str | None:
+def _note(note: str | None, path: tuple[str, ...]) -> str | None:
     note = (note or "").strip() or None
     if note is not None and len(note) > MAX_NOTE:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"A note is at most {MAX_NOTE} characters.", ("reason",))
+        raise DomainError(ErrorCode.INVALID_INPUT, f"A note is at most {MAX_NOTE} characters.", path)
     return note
 
 
@@ -79,7 +79,7 @@ def _new_hold(uow: UnitOfWork, order: Order, reason: str, note: str | None) -> O
 async def hold_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None = None, note: str | None = None) -> Order:
     """holdOrder: hold the order for `reason` (default STAFF); another reason on a held order adds a hold."""
     code = check_reason(reason)
-    note = _note(note)
+    note = _note(note, ("note",))
     order = await orders.get_for_update(uow=uow, order_id=order_id)
     await add_hold(uow=uow, order=order, reason=code, note=note)
     return order
@@ -88,7 +88,7 @@ async def hold_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | None
 async def release_order(*, uow: UnitOfWork, order_id: uuid.UUID, hold_id: uuid.UUID | None = None, reason: str | None = None) -> Order:
     """releaseOrder: release the hold `hold_id`, or the oldest open one (`reason`: the release note). The order
     resumes its `held_from` status only when no hold is left."""
-    note = _note(reason)
+    note = _note(reason, ("reason",))  # releaseOrder's `reason` is the release note
     order = await orders.get_for_update(uow=uow, order_id=order_id)
     if order.status != OrderStatus.ON_HOLD:
         release_target(order.status, order.held_from)  # raises INVALID_TRANSITION

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-
 from app.errors import DomainError, ErrorCode
 from app.infra.database import UnitOfWork
 from app.orders import events
 from app.orders import promise as calendar
 from app.orders.enums import OrderEventType, OrderStatus, ProductionStage
-from app.orders.service import get_for_update
+from app.orders.service import lock_order_row
 from models import Order, OrderLine
 
 S = ProductionStage
@@ -57,15 +55,7 @@ def not_ready_message(order: Order, line: OrderLine) -> str:
 
 async def advance(*, uow: UnitOfWork, order_line_id: uuid.UUID, stage: ProductionStage) -> tuple[Order, OrderLine]:
     """Move one made-to-order line to `stage` (see module doc). Returns the locked order and the line."""
-    order_id = (await uow.session.execute(select(OrderLine.order_id).where(OrderLine.id == order_line_id))).scalar_one_or_none()
-    if order_id is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such order line.", ("order_line_id",))
-    order = await get_for_update(uow=uow, order_id=order_id)
-    line = (
-        await uow.session.execute(
-            select(OrderLine).where(OrderLine.id == order_line_id).with_for_update().execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+    order, line = await lock_order_row(uow=uow, model=OrderLine, row_id=order_line_id, path=("order_line_id",), missing="No such order line.")
     current = stage_of(line)
     if current is None:
         raise DomainError(

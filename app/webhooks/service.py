@@ -144,12 +144,15 @@ async def delete_endpoint(*, uow: UnitOfWork, endpoint_id: uuid.UUID) -> Webhook
     return endpoint
 
 
-async def replay(*, uow: UnitOfWork, endpoint_id: uuid.UUID, after: int, horizon: int, now: datetime | None = None) -> int:
+async def replay(
+    *, uow: UnitOfWork, endpoint_id: uuid.UUID, after: int, horizon: int, now: datetime | None = None
+) -> tuple[WebhookEndpoint, int]:
     """Deliver again every event after the cursor `after` to this endpoint, in order per order: its deliveries
     after it (succeeded and dead ones included) are queued again (same rows, so the same webhook-id), and the
     fan-out goes back to `after`, so events it never queued for the endpoint (older than the endpoint,
     filtered out then) are queued too. A delivery being attempted right now is left to finish.
-    Returns the number of deliveries queued again. INVALID_INPUT for a cursor beyond `horizon` (the present)."""
+    Returns the endpoint (locked) and the number of deliveries queued again. INVALID_INPUT for a cursor beyond
+    `horizon` (the present)."""
     if after < 0 or after > horizon:
         raise DomainError(ErrorCode.INVALID_INPUT, "The cursor is not one this server has handed out.", ("after",))
     endpoint = await get_for_update(uow=uow, endpoint_id=endpoint_id)
@@ -166,4 +169,4 @@ async def replay(*, uow: UnitOfWork, endpoint_id: uuid.UUID, after: int, horizon
     endpoint.fanned_out_to = min(endpoint.fanned_out_to, after)
     await uow.session.flush()
     _notify(uow, endpoint.id)
-    return requeued
+    return endpoint, requeued
