@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 
 from app.errors import ErrorCode
+from app.ids import from_global_id, to_global_id
 from resolvers.errors import InputError
 
-
-def to_global_id(type_name: str, value: uuid.UUID | str) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{value}".encode()).decode().rstrip("=")
-
-
-def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
-    try:
-        padded = global_id + "=" * (-len(global_id) % 4)
-        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        return type_name, uuid.UUID(raw)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
+__all__ = ["decode_id", "from_global_id", "id_of", "to_global_id"]
 
 
 def id_of(global_id: str, expected: str) -> uuid.UUID | None:

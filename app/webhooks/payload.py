@@ -8,16 +8,17 @@ it may replay) and can drop an older event that arrives after a newer one.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from datetime import datetime
 from typing import Any
 
+from app.ids import to_global_id
+
 
 def order_global_id(order_id: uuid.UUID) -> str:
-    """The order's GraphQL global ID, made exactly as resolvers/ids.py makes it (a test checks they agree)."""
-    return base64.urlsafe_b64encode(f"Order:{order_id}".encode()).decode().rstrip("=")
+    """The order's GraphQL global ID (app/ids.py, as the API gives it)."""
+    return to_global_id("Order", order_id)
 
 
 def event_id(seq: int) -> str:
