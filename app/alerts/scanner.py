@@ -25,7 +25,6 @@ The causes (`:now` is the scan's clock, `:hours` the kind's threshold; fractions
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from sqlalchemy import text
 from app.alerts.enums import AlertKind
 from app.infra.database import Database, UnitOfWork
 from app.infra.settings import Settings
-from app.infra.tasks import cancel_and_wait
+from app.infra.tasks import PeriodicTask
 from app.orders import promise as calendar
 from app.orders.promise import DEFAULT_TIMEZONE
 
@@ -145,32 +144,19 @@ async def scan(db: Database, settings: Settings, *, now: datetime | None = None,
     return result
 
 
-class AlertScanner:
+class AlertScanner(PeriodicTask):
     """Runs `scan` every OMS_ALERTS_INTERVAL_SECONDS until stopped (server/background.py: `oms serve` and `oms worker`)."""
 
+    name = "alert-scanner"
+
     def __init__(self, db: Database, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(settings.alerts_interval_seconds)
         self.db = db
         self.settings = settings
-        self.interval = settings.alerts_interval_seconds
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                changes: dict[AlertKind, Any] = await scan(self.db, self.settings, now=self.clock() if self.clock else None)
-                counts = {k.value: len(v) for k, v in changes.items() if v}
-                if counts:
-                    log.info("alerts raised or cleared: %s", counts)
-            except Exception:  # keep running: the next round retries
-                log.exception("alert scan failed")
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="alert-scanner")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+    async def run_round(self) -> None:
+        changes: dict[AlertKind, Any] = await scan(self.db, self.settings, now=self.clock() if self.clock else None)
+        counts = {k.value: len(v) for k, v in changes.items() if v}
+        if counts:
+            log.info("alerts raised or cleared: %s", counts)

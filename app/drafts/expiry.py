@@ -7,13 +7,12 @@ and a draft completed meanwhile is left alone). A draft reserves nothing, so exp
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
 from app.drafts import service
 from app.infra.database import Database
-from app.infra.tasks import cancel_and_wait
+from app.infra.tasks import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +25,15 @@ async def expire_due(db: Database, *, now: datetime | None = None) -> int:
     return await db.run(lambda uow: service.expire_drafts(uow.session, now=now), actor=ACTOR)
 
 
-class DraftExpiryWorker:
-    """Runs `expire_due` every `interval` seconds until stopped (started by the app's lifespan)."""
+class DraftExpiryWorker(PeriodicTask):
+    """Runs `expire_due` every `interval` seconds, the first round at start, until stopped (server/background.py)."""
+
+    name = "draft-expiry"
+    first_round_at_start = True
 
     def __init__(self, db: Database, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
+        super().__init__(interval)
         self.db = db
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
         expired = await expire_due(self.db)
@@ -40,19 +41,5 @@ class DraftExpiryWorker:
             log.info("expired %d draft orders", expired)
         return expired
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # keep running: the next round retries
-                log.exception("draft expiry failed")
-            await asyncio.sleep(self.interval)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="draft-expiry")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+    async def run_round(self) -> None:
+        await self.run_once()

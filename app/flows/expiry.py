@@ -18,7 +18,6 @@ handled in its own transaction, so one failure does not hold back the rest.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from app.billing.enums import PaymentTransactionStatus as Tx
 from app.errors import DomainError
 from app.flows.cancellation import cancel_order
 from app.infra.database import Database, UnitOfWork
-from app.infra.tasks import cancel_and_wait
+from app.infra.tasks import PeriodicTask
 from app.orders import events
 from app.orders import service as order_service
 from app.orders.enums import OrderEventType, OrderStatus
@@ -159,35 +158,22 @@ async def recover_due(db: Database, *, now: datetime | None = None, limit: int =
     return recovered
 
 
-class ExpiryWorker:
-    """Runs `expire_due` every `interval` seconds until stopped (started by the app's lifespan)."""
+class ExpiryWorker(PeriodicTask):
+    """Runs `expire_due` and `recover_due` every `interval` seconds until stopped (server/background.py)."""
+
+    name = "bank-transfer-expiry"
 
     def __init__(self, db: Database, interval: float | None = None) -> None:
+        super().__init__(interval if interval is not None else config.settings().expiry_interval_seconds)
         self.db = db
-        self.interval = interval if interval is not None else config.settings().expiry_interval_seconds
-        self._task: asyncio.Task[None] | None = None
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                expired = await expire_due(self.db)
-                if expired:
-                    log.info("expired %d unpaid orders", len(expired))
-            except Exception:  # keep running: the next round retries
-                log.exception("unpaid-order expiry failed")
-            try:
-                recovered = await recover_due(self.db)
-                if recovered:
-                    log.info("recovered %d interrupted card placements", len(recovered))
-            except Exception:
-                log.exception("placement recovery failed")
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="bank-transfer-expiry")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+    async def run_round(self) -> None:
+        try:
+            expired = await expire_due(self.db)
+            if expired:
+                log.info("expired %d unpaid orders", len(expired))
+        except Exception:  # the recovery below still runs; the next round retries
+            log.exception("unpaid-order expiry failed")
+        recovered = await recover_due(self.db)
+        if recovered:
+            log.info("recovered %d interrupted card placements", len(recovered))

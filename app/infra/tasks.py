@@ -33,3 +33,38 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
     for task in tasks:
         if not task.cancelled():
             task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+class PeriodicTask:
+    """A background loop (server/background.py): `run_round()` every `interval` seconds from `start()` until
+    `stop()`. A failed round is logged and the next one retries; the first round runs one interval after the
+    start, or at once when `first_round_at_start`."""
+
+    name = "periodic-task"
+    first_round_at_start = False
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_round(self) -> None:
+        raise NotImplementedError
+
+    async def _loop(self) -> None:
+        if not self.first_round_at_start:
+            await asyncio.sleep(self.interval)
+        while True:
+            try:
+                await self.run_round()
+            except Exception:  # keep running: the next round retries
+                log.exception("%s failed", self.name)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
