@@ -311,17 +311,16 @@ async def capture_open_authorizations(*, uow: UnitOfWork, order: Order) -> None:
 # --- transfers and cash ----------------------------------------------------------------------
 
 
-async def record_payment(
-    *, uow: UnitOfWork, order: Order, method: PaymentMethod, amount: Decimal, reference: str | None = None,
-    idempotency_key: str | None = None,
-) -> Payment:
-    """Money received outside the provider (bank transfer, cash on delivery, other); the caller holds
-    the order row lock. (A pending order paid in full is then confirmed: app/flows/payment.py.)"""
+async def _prepare_record(
+    uow: UnitOfWork, order: Order, method: PaymentMethod, amount: Decimal, reference: str | None, idempotency_key: str | None,
+) -> tuple[str | None, str, Payment | None]:
+    """The checks and idempotency of a manual record (recordPayment, a late payment): its operation key (from the
+    client's key), its fingerprint, and the payment a replay of the same key answers (None: record it now)."""
     client_key = check_idempotency_key(idempotency_key)
     fingerprint = _digest("record", method, amount, reference)
     key = f"{order.id}:record:key:{_digest(client_key)[:40]}" if client_key else None
     if (replayed := await _replayed(uow, key, fingerprint)) is not None:
-        return replayed
+        return key, fingerprint, replayed
     if method == PaymentMethod.CARD:
         raise DomainError(ErrorCode.INVALID_INPUT, "Card payments go through the payment provider.", ("method",))
     if method not in MANUAL_METHODS:
@@ -329,6 +328,18 @@ async def record_payment(
     _check_amount(amount, ("amount",))
     if reference is not None and len(reference) > 200:
         raise DomainError(ErrorCode.INVALID_INPUT, "The reference is at most 200 characters.", ("reference",))
+    return key, fingerprint, None
+
+
+async def record_payment(
+    *, uow: UnitOfWork, order: Order, method: PaymentMethod, amount: Decimal, reference: str | None = None,
+    idempotency_key: str | None = None,
+) -> Payment:
+    """Money received outside the provider (bank transfer, cash on delivery, other); the caller holds
+    the order row lock. (A pending order paid in full is then confirmed: app/flows/payment.py.)"""
+    key, fingerprint, replayed = await _prepare_record(uow, order, method, amount, reference, idempotency_key)
+    if replayed is not None:
+        return replayed
     if order.status == OrderStatus.CANCELLED:
         raise DomainError(ErrorCode.INVALID_TRANSITION, "The order is cancelled; nothing is due.", ("order_id",))
     payments = await payments_of(uow, order.id, lock=True)
@@ -566,18 +577,9 @@ async def record_late_payment(
     recorded as received and, in the same unit, owed back (a manual refund, PAYMENT_REFUNDED manual=true), with a
     LATE_PAYMENT_RECEIVED event for staff. It is never attached to the order, which stays CANCELLED. The same checks
     and idempotency as `record_payment` (the same client key replays the first answer)."""
-    client_key = check_idempotency_key(idempotency_key)
-    fingerprint = _digest("record", method, amount, reference)
-    key = f"{order.id}:record:key:{_digest(client_key)[:40]}" if client_key else None
-    if (replayed := await _replayed(uow, key, fingerprint)) is not None:
+    key, fingerprint, replayed = await _prepare_record(uow, order, method, amount, reference, idempotency_key)
+    if replayed is not None:
         return replayed
-    if method == PaymentMethod.CARD:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Card payments go through the payment provider.", ("method",))
-    if method not in MANUAL_METHODS:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Unknown payment method.", ("method",))
-    _check_amount(amount, ("amount",))
-    if reference is not None and len(reference) > 200:
-        raise DomainError(ErrorCode.INVALID_INPUT, "The reference is at most 200 characters.", ("reference",))
     payment = Payment(id=uuid.uuid4(), order_id=order.id, method=method, status=Tx.CAPTURED, currency=order.currency, amount=amount,
                       captured_amount=amount, refunded_amount=ZERO, reference=reference)
     uow.session.add(payment)
