@@ -237,7 +237,9 @@ class PlaceOrderInput:
                                                    "SKU with the same customization merge into one.")
     shipping_address: AddressInput = strawberry.field(description="Where the parcels go; its country drives the delivery estimate.")
     idempotency_key: str | None = strawberry.field(
-        default=None, description="same key + same input: the first result again; same key + other input: IDEMPOTENCY_CONFLICT"
+        default=None, description="Same key + same input: the first result again; same key + other input: IDEMPOTENCY_CONFLICT. 1 to "
+                                  "200 characters; the prefixes `import:` and `draft:` are reserved (importOrders, completeDraftOrder): "
+                                  "INVALID_INPUT."
     )
     billing_address: AddressInput | None = strawberry.field(default=None, description="The invoice address; absent: the shipping address.")
     payment: PaymentInput | None = strawberry.field(default=None, description="Absent: no payment is opened; the order waits, PENDING "
