@@ -78,6 +78,18 @@ def test_the_readme_tags_its_examples_consistently() -> None:
             json.loads(example.body)
 
 
+def test_every_graphql_block_of_the_readme_is_valid_against_the_schema() -> None:
+    # The untagged ones too (a subscription is shown, not run over HTTP): none may name a field or argument that is not there.
+    from graphql import parse, validate
+
+    from graphql_schema.schema import schema
+
+    blocks = re.findall(r"^```graphql[^\n]*\n(.*?)^```$", README.read_text(), re.M | re.S)
+    assert len(blocks) > len(GRAPHQL), "the README shows an untagged GraphQL block (the subscription)"
+    for body in blocks:
+        assert validate(schema._schema, parse(body)) == [], body
+
+
 def test_the_example_check_catches_user_errors() -> None:
     data = {"placeOrder": {"order": None, "userErrors": [{"code": "NOT_FOUND"}]}, "other": [{"userErrors": []}]}
     assert user_errors(data) == ["data.placeOrder.userErrors: [{'code': 'NOT_FOUND'}]"]
