@@ -41,6 +41,13 @@ class PaymentMethod(StrEnum):
     PAY_BY_LINK = "PAY_BY_LINK"  # holds, issue 18: the customer pays through a link; pending (like a transfer) until recorded
 
 
+class DeliveryType(StrEnum):
+    """How the customer receives an order (issue 19): shipped by carrier, or collected at a pickup point."""
+
+    SHIP = "SHIP"
+    PICKUP = "PICKUP"
+
+
 class PaymentStatus(StrEnum):
     """The order's payment status; billing derives it from the order's payments (app/billing/payments.py)."""
 

@@ -23,7 +23,7 @@ from app.infra.database import Database, UnitOfWork
 from app.infra.faults import is_connection_error, sqlstate
 from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
-from app.orders.enums import OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
+from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import compute_totals, line_total
 from app.orders.state_machine import check_transition
 from app.validation import check_address, member_of, normalise_email
@@ -43,6 +43,14 @@ class LineRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryMethod:
+    """SHIP (the default) or PICKUP at the pickup point `warehouse_code` (click-and-collect, issue 19)."""
+
+    type: DeliveryType = DeliveryType.SHIP
+    warehouse_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceOrderRequest:
     channel: SalesChannel
     email: str
@@ -55,12 +63,15 @@ class PlaceOrderRequest:
     # partner, issue 17: a bulk-imported order's reference at its marketplace (app/flows/imports.py), stored on the order
     external_reference: str | None = None
     marketplace: str | None = None
+    # issue 19: click-and-collect (None: shipped) and the shipping rate chosen ("<CARRIER>:<SERVICE>"; None: the cheapest)
+    delivery_method: DeliveryMethod | None = None
+    shipping_method: str | None = None
 
     def fingerprint(self) -> str:
         """What makes two requests "the same input" for idempotency (the key itself excluded)."""
         body = asdict(self)
         body.pop("idempotency_key")
-        for name in ("external_reference", "marketplace"):  # absent: the fingerprint stays what it was before issue 17
+        for name in ("external_reference", "marketplace", "delivery_method", "shipping_method"):  # absent: the fingerprint stays as before
             if body[name] is None:
                 body.pop(name)
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
