@@ -113,6 +113,8 @@ class OrderEventType(StrEnum):
     LINES_CANCELLED = "LINES_CANCELLED"
     # stages, issue 19: a made-to-order line moved to another production stage (advanceProduction)
     PRODUCTION_STAGE_CHANGED = "PRODUCTION_STAGE_CHANGED"
+    # sourcing, issue 19: reallocateOrder moved open units to other warehouses (data: the moves, before/after per warehouse)
+    REALLOCATED = "REALLOCATED"
 
 
 # holds, issue 18 ---------------------------------------------------------------------------------------------
@@ -168,3 +170,13 @@ class ProductionStage(StrEnum):
     IN_PRODUCTION = "IN_PRODUCTION"
     QUALITY_CHECK = "QUALITY_CHECK"
     READY = "READY"
+
+
+# sourcing, issue 19
+class SourcingStrategy(StrEnum):
+    """How a sourcing rule (table sourcing_rules, app/orders/sourcing.py) chooses the warehouses of an order."""
+
+    PRIORITY = "PRIORITY"
+    RANKING = "RANKING"
+    FEWEST_SHIPMENTS = "FEWEST_SHIPMENTS"
+    CLOSEST_COMPLETE = "CLOSEST_COMPLETE"
