@@ -15,13 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import String, bindparam, delete, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import Database, UnitOfWork
 from app.infra.faults import is_connection_error, sqlstate
-from app.orders import allocation, events
+from app.orders import allocation, events, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import compute_totals, line_total
@@ -100,6 +100,8 @@ class Placement:
     lines: list[ResolvedLine] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     picks: list[Pick] = field(default_factory=list)
+    # sourcing, issue 19: the rules read with the catalogue, the request's facts and the explanation of `picks`
+    routing: sourcing.Routing | None = None
 
     @property
     def destination_country(self) -> str:
@@ -149,7 +151,7 @@ def _catalogue_read(channel: SalesChannel) -> Any:
     if statement is None:
         stock = allocation.candidate_join(channel)
         statement = _CATALOGUE_READS[channel] = (
-            select(Product, *allocation.CANDIDATE_COLUMNS)
+            select(Product, *allocation.CANDIDATE_COLUMNS, literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"))  # sourcing, issue 19
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
             .where(Product.sku.in_(bindparam("skus", expanding=True)))
             .order_by(Product.sku, StockLevel.warehouse_id)
@@ -157,14 +159,18 @@ def _catalogue_read(channel: SalesChannel) -> Any:
     return statement
 
 
-async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel) -> tuple[dict[str, Product], list[Candidate]]:
+async def _read_catalogue(
+    uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel,
+) -> tuple[dict[str, Product], list[Candidate], sourcing.Snapshot]:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
-    serving the channel (and their priority, country, code: what allocation and the delivery promise need)."""
+    serving the channel (and their priority, country, code: what allocation and the delivery promise need), and
+    the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules)."""
     skus = sorted({line.sku.strip() for line in request.lines})
     rows = (await uow.session.execute(_catalogue_read(channel), {"skus": skus})).all()
     products = {row[0].sku: row[0] for row in rows}
     candidates = [allocation.candidate_of(row) for row in rows if row.id is not None]
-    return products, candidates
+    rules = sourcing.snapshot_of(next((row.sourcing for row in rows if row.sourcing is not None), None))
+    return products, candidates, rules
 
 
 def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
@@ -281,12 +287,20 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     existing = await existing_for_key(uow, request)
     if existing is not None:
         return existing
-    products, candidates = await _read_catalogue(uow, request, checked.channel)
+    products, candidates, rules = await _read_catalogue(uow, request, checked.channel)
     lines = _resolve_lines(request, products)
     demand, sku_paths = _demand(lines)
     candidates = [c for c in candidates if c.sku in demand]
-    picks = allocation.plan_allocation(demand, candidates, sku_paths)
-    return replace(checked, lines=lines, candidates=candidates, picks=picks)
+    routing = _routing(checked, rules)
+    picks = routing.plan(demand, candidates, sku_paths)  # sourcing, issue 19 (no rules: allocation.plan_allocation)
+    return replace(checked, lines=lines, candidates=candidates, picks=picks, routing=routing)
+
+
+def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
+    """The sourcing rules of this placement with its channel, destination and delivery type (issue 19)."""
+    method = placement.request.delivery_method
+    return sourcing.Routing(rules, placement.channel, placement.destination_country,
+                            method.type if method is not None else DeliveryType.SHIP)
 
 
 async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
@@ -294,7 +308,8 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
     (OUT_OF_STOCK if they no longer suffice). The caller reserves with `allocation.reserve`."""
     demand, sku_paths = _demand(placement.lines)
     candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=placement.channel)
-    return replace(placement, candidates=candidates, picks=allocation.plan_allocation(demand, candidates, sku_paths))
+    routing = placement.routing or _routing(placement, sourcing.NO_RULES)  # the snapshot's rules: its explanation is rewritten
+    return replace(placement, candidates=candidates, picks=routing.plan(demand, candidates, sku_paths), routing=routing)
 
 
 def totals_of(placement: Placement) -> Any:
@@ -377,8 +392,12 @@ async def write_order(
 
 
 def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
-    events.record(uow, order, OrderEventType.PLACED, previous_status=None,
-                  data={"lines": len(placement.lines), "total": str(order.total), "currency": order.currency})
+    data: dict[str, Any] = {"lines": len(placement.lines), "total": str(order.total), "currency": order.currency}
+    if placement.routing is not None and placement.routing.snapshot.rules:
+        # sourcing, issue 19: why these warehouses. The routing's own dict: a locked re-plan after this (stock moved
+        # since the snapshot) rewrites it before the event is written at commit, so it explains the plan reserved.
+        data["sourcing"] = placement.routing.explanation
+    events.record(uow, order, OrderEventType.PLACED, previous_status=None, data=data)
 
 
 async def create_order(
