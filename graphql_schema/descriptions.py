@@ -213,6 +213,9 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
         "PICKUP": "Click-and-collect: every unit is reserved at one pickup-point warehouse (DeliveryMethodInput.warehouseCode), "
                   "made ready there (markReadyForPickup) and collected with the customer's pickup code (collectOrder); no shipping charge.",
     }),
+    "Weekday": ("A day of the week, in a pickup point's local time.", {
+        "MON": "Monday.", "TUE": "Tuesday.", "WED": "Wednesday.", "THU": "Thursday.", "FRI": "Friday.", "SAT": "Saturday.", "SUN": "Sunday.",
+    }),
 }
 
 # The API's own enums (graphql_schema/enums.py): reading options, not business concepts.

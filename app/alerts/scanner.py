@@ -41,6 +41,7 @@ from app.infra.database import Database, UnitOfWork
 from app.infra.settings import Settings
 from app.infra.tasks import PeriodicTask
 from app.orders import promise as calendar
+from app.orders.pickup import MAX_PICKUP_ATTEMPTS
 from app.orders.promise import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ TOPIC = "alert"
 _AGE = "make_interval(secs => CAST(:hours AS double precision) * 3600)"
 _NOW = "CAST(:now AS timestamptz)"
 _NO_SKU = "CAST(NULL AS varchar) AS sku, CAST(NULL AS uuid) AS warehouse_id"
-PICKUP_ATTEMPTS_LIMIT = 5  # pickup, issue 19: wrong pickup codes after which collectOrder refuses (app/fulfilment/pickup.py)
 
 # Each: subject, order_id, sku, warehouse_id, details (jsonb) of every cause present at :now.
 CAUSES: dict[AlertKind, str] = {
@@ -96,7 +96,7 @@ CAUSES: dict[AlertKind, str] = {
         FROM orders o
         LEFT JOIN warehouses w ON w.id = o.pickup_warehouse_id
         WHERE o.status = 'READY_FOR_PICKUP' AND o.ready_for_pickup_at IS NOT NULL
-          AND (o.ready_for_pickup_at <= {_NOW} - {_AGE} OR o.pickup_attempts >= {PICKUP_ATTEMPTS_LIMIT})""",
+          AND (o.ready_for_pickup_at <= {_NOW} - {_AGE} OR o.pickup_attempts >= {MAX_PICKUP_ATTEMPTS})""",
 }
 
 SCAN = """
