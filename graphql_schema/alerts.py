@@ -39,6 +39,8 @@ for _value in _definition.values:
         "STUCK": "An order CONFIRMED or PROCESSING with no status change for OMS_ALERT_STUCK_HOURS (default 48). Cleared when it moves.",
         "LOW_STOCK": "A warehouse's available units of a SKU (on hand - reserved) below the product's lowStockThreshold. One alert per "
                      "SKU and warehouse; it names both, and no order. Needs stock:read as well. Cleared when stock is back at the threshold.",
+        "UNCOLLECTED": "A click-and-collect order READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS since markReadyForPickup (default 168), "
+                       "or with collectOrder locked after 5 wrong pickup codes (details.wrongCodes). Cleared once collected or cancelled.",
     }[_value.name]
 
 

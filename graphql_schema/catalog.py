@@ -7,8 +7,10 @@ from decimal import Decimal
 import strawberry
 
 import models
+from app.catalog.service import opening_hours_of
 from graphql_schema.common import Money, Node, UserError, money
 from graphql_schema.enums import SalesChannel
+from graphql_schema.pickup import OpeningHours, OpeningHoursInput  # pickup, issue 19
 from resolvers import catalog as resolve
 
 
@@ -17,6 +19,14 @@ class Warehouse(Node):
     code: str = strawberry.field(description="Its unique code (the `warehouseCode` of inputs).")
     name: str = strawberry.field(description="Its display name.")
     channels: list[SalesChannel] = strawberry.field(description="The sales channels whose orders it may fill.")
+    # pickup, issue 19
+    pickup_point: bool = strawberry.field(description="Whether customers may collect click-and-collect orders here "
+                                          "(PlaceOrderInput.deliveryMethod PICKUP at this code).")
+    timezone: str | None = strawberry.field(description="The IANA time zone of its opening hours; null: the shop's (Europe/Madrid).")
+
+    @strawberry.field(description="When it is open, by day in week order (local time); empty when none were given.")
+    def opening_hours(root: models.Warehouse) -> list[OpeningHours]:
+        return [OpeningHours(day=h.day, opens=h.opens, closes=h.closes) for h in opening_hours_of(root)]  # type: ignore[arg-type]
 
 
 @strawberry.type(description="One SKU's stock in one warehouse. Needs stock:read.")
@@ -78,6 +88,15 @@ class WarehouseInput:
     code: str = strawberry.field(description="1 to 32 characters (trimmed): the key, so an existing code is updated.")
     name: str = strawberry.field(description="1 to 200 characters.")
     channels: list[SalesChannel] = strawberry.field(description="The channels it serves; replaces the list when updating.")
+    # pickup, issue 19
+    pickup_point: bool | None = strawberry.field(default=None, description="A pickup point for click-and-collect orders. Absent: "
+                                                 "unchanged (false for a new warehouse).")
+    opening_hours: list[OpeningHoursInput] | None = strawberry.field(
+        default=None, description="Its opening hours, local time, replacing the stored ones ([]: none). Absent: unchanged. Each range "
+                                  "HH:MM with opens before closes, at most 3 a day, not overlapping (INVALID_INPUT / LIMIT_EXCEEDED at "
+                                  "openingHours.N).")
+    timezone: str | None = strawberry.field(default=None, description="The IANA time zone of its opening hours, e.g. Europe/Madrid "
+                                            "(INVALID_INPUT otherwise). Absent: unchanged (the shop's for a new warehouse).")
 
 
 @strawberry.type(description="What adjustStock answers.")

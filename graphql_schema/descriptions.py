@@ -31,18 +31,24 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
             "PENDING": "Placed, stock reserved; waiting for payment (bank transfer) or staff confirmation. Next: CONFIRMED, ON_HOLD or "
                        "CANCELLED.",
             "CONFIRMED": "Payment secured (or not needed up front, as for cash on delivery); captured and invoiced now when billing is "
-                         "configured to do so at confirmation. Next: PROCESSING, PARTIALLY_SHIPPED, SHIPPED, ON_HOLD or CANCELLED.",
+                         "configured to do so at confirmation. Next: PROCESSING, PARTIALLY_SHIPPED, SHIPPED, ON_HOLD, CANCELLED or "
+                         "(click-and-collect) READY_FOR_PICKUP.",
             "ON_HOLD": "Stopped (holdOrder, or a rule): releaseOrder releases a hold, and once none is left the order returns to the "
                        "status it was held from. Next: that status, or CANCELLED.",
-            "PROCESSING": "A pick list includes it: being picked and packed. Next: PARTIALLY_SHIPPED, SHIPPED, ON_HOLD or CANCELLED.",
+            "PROCESSING": "A pick list includes it: being picked and packed. Next: PARTIALLY_SHIPPED, SHIPPED, ON_HOLD, CANCELLED or "
+                          "(click-and-collect) READY_FOR_PICKUP.",
             "PARTIALLY_SHIPPED": "Some units have left in a shipment, others are still to ship. Next: PARTIALLY_SHIPPED, SHIPPED or "
                                  "ON_HOLD (no longer cancellable).",
             "SHIPPED": "Every unit has left in a shipment. Next: DELIVERED.",
-            "DELIVERED": "Every shipment of the order was reported delivered by its carrier. Returns may be requested from now, within "
-                         "the return window.",
+            "DELIVERED": "Every shipment of the order was reported delivered by its carrier (a click-and-collect order: collected at "
+                         "its pickup point with collectOrder). Returns may be requested from now, within the return window.",
             "PARTIALLY_RETURNED": "Some delivered units came back through a received return. Next: PARTIALLY_RETURNED or RETURNED.",
             "RETURNED": "Every delivered unit came back. Final.",
             "CANCELLED": "Cancelled: reservations released, payments voided or refunded, an issued invoice credited. Final.",
+            # pickup, issue 19
+            "READY_FOR_PICKUP": "A click-and-collect order waiting at its pickup point (markReadyForPickup): every unit is reserved there "
+                                "and the customer's pickup code is shown in their tracking view. Next: DELIVERED (collectOrder with the "
+                                "code), ON_HOLD or CANCELLED.",
         },
     ),
     "PaymentStatus": (
@@ -200,6 +206,15 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
         "IN_PRODUCTION": "Being made. Remaining: the lead time less the whole days since it first entered production, at least 1 day.",
         "QUALITY_CHECK": "Made, being checked. Remaining: 1 day. Next: READY, or back to IN_PRODUCTION for rework.",
         "READY": "Finished: its units can be picked and shipped. Final.",
+    }),
+    # pickup, issue 19
+    "DeliveryType": ("How the customer receives an order (PlaceOrderInput.deliveryMethod; absent: SHIP).", {
+        "SHIP": "Shipped by carrier to the shipping address from the warehouses holding its stock.",
+        "PICKUP": "Click-and-collect: every unit is reserved at one pickup-point warehouse (DeliveryMethodInput.warehouseCode), "
+                  "made ready there (markReadyForPickup) and collected with the customer's pickup code (collectOrder); no shipping charge.",
+    }),
+    "Weekday": ("A day of the week, in a pickup point's local time.", {
+        "MON": "Monday.", "TUE": "Tuesday.", "WED": "Wednesday.", "THU": "Thursday.", "FRI": "Friday.", "SAT": "Saturday.", "SUN": "Sunday.",
     }),
 }
 

@@ -63,3 +63,6 @@ for _api_enum in (OrderSortField, SortDirection):
 # stages, issue 19 (value descriptions: graphql_schema/descriptions.py)
 ProductionStage = orders.ProductionStage
 describe(ProductionStage)
+# pickup, issue 19 (value descriptions: graphql_schema/descriptions.py)
+DeliveryType = orders.DeliveryType
+describe(DeliveryType)

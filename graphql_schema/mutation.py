@@ -16,6 +16,7 @@ from graphql_schema.fulfilment import CreatePickListInput, CreateShipmentInput, 
 from graphql_schema.metadata import UpdateOrderMetadataInput
 from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, PlaceOrderPayload
 from graphql_schema.partner import ImportOrdersInput, ImportOrdersPayload
+from graphql_schema.pickup import CollectOrderInput, CollectOrderPayload  # pickup, issue 19
 from graphql_schema.production import AdvanceProductionInput, AdvanceProductionPayload
 from graphql_schema.returns import (
     CustomerInquiryMessageInput,
@@ -41,7 +42,21 @@ from graphql_schema.webhooks import (  # hooks, issue 17
     UpdateWebhookEndpointArgument,
     WebhookEndpointPayload,
 )
-from resolvers import alerts, billing, catalog, edits, fulfilment, holds, metadata, orders, partner, production, returns, webhooks
+from resolvers import (
+    alerts,
+    billing,
+    catalog,
+    edits,
+    fulfilment,
+    holds,
+    metadata,
+    orders,
+    partner,
+    pickup,  # pickup, issue 19
+    production,
+    returns,
+    webhooks,
+)
 from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers.types import Info, MutationPayload
 
@@ -396,3 +411,25 @@ class Mutation:
     )
     async def advance_production(self, info: Info, input: Input[AdvanceProductionInput]) -> MutationPayload:
         return await production.advance_production(info, input)
+
+    # pickup, issue 19
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Makes a click-and-collect order READY_FOR_PICKUP at its pickup point and gives it a new random pickup code (6 digits), shown "
+        "to the customer in their tracking view (OrderTracking.pickupCode) and never in event data; event READY_FOR_PICKUP. On an "
+        "order already READY_FOR_PICKUP it issues a new code and resets the wrong-code count (for a lost code, or after LIMIT_EXCEEDED). "
+        "Refused with NOT_FOUND (orderId) or INVALID_TRANSITION (a shipped order; an order that is not CONFIRMED or PROCESSING; units "
+        "not all reserved at the pickup point; a made-to-order line not READY). Needs shipments:write."
+    ))
+    async def mark_ready_for_pickup(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
+        return await pickup.mark_ready_for_pickup(info, input)
+
+    @strawberry.mutation(graphql_type=CollectOrderPayload, description=(
+        "Hands a READY_FOR_PICKUP order over to the customer who shows its pickup code (compared in constant time): the reservation is "
+        "consumed as by a shipment (onHand and reserved down at the pickup point, COLLECTION ledger rows), the order becomes DELIVERED "
+        "(event COLLECTED) and billing captures / invoices when it does so at shipment. A wrong code is INVALID_INPUT at "
+        "input.pickupCode and is counted (committed although refused); after 5 wrong codes every try is LIMIT_EXCEEDED until "
+        "markReadyForPickup issues a new code. Also NOT_FOUND (orderId), INVALID_TRANSITION (not READY_FOR_PICKUP, or a shipped "
+        "order), PAYMENT_DECLINED / UNAVAILABLE when the capture fails (nothing written). Needs shipments:write."
+    ))
+    async def collect_order(self, info: Info, input: Input[CollectOrderInput]) -> MutationPayload:
+        return await pickup.collect_order(info, input)

@@ -19,8 +19,9 @@ import models.fulfilment
 import models.holds
 import models.returns
 from graphql_schema.common import Address, AddressInput, BareConnection, Money, Node, UserError, money
-from graphql_schema.enums import OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, ProductionStage, SalesChannel, SortDirection
+from graphql_schema.enums import DeliveryType, OrderSortField, OrderStatus, PaymentMethod, PaymentStatus, ProductionStage, SalesChannel, SortDirection
 from graphql_schema.metadata import MetadataFilterInput, MetadataItem
+from graphql_schema.pickup import DeliveryMethodInput  # pickup, issue 19
 from graphql_schema.risk import OrderHold, OrderRisk
 from resolvers import billing as resolve_billing
 from resolvers import fulfilment as resolve_fulfilment
@@ -28,12 +29,14 @@ from resolvers import holds as resolve_holds
 from resolvers import metadata as resolve_metadata
 from resolvers import orders as resolve
 from resolvers import pagination
+from resolvers import pickup as resolve_pickup  # pickup, issue 19
 from resolvers import production as resolve_production
 from resolvers import returns as resolve_returns
 from resolvers.ids import to_global_id
 
 if TYPE_CHECKING:
     from graphql_schema.billing import Invoice, Payment
+    from graphql_schema.catalog import Warehouse
     from graphql_schema.fulfilment import Shipment
     from graphql_schema.returns import Inquiry, Return
 
@@ -42,6 +45,7 @@ InvoiceRef = Annotated["Invoice", strawberry.lazy("graphql_schema.billing")]
 PaymentRef = Annotated["Payment", strawberry.lazy("graphql_schema.billing")]
 ReturnRef = Annotated["Return", strawberry.lazy("graphql_schema.returns")]
 InquiryRef = Annotated["Inquiry", strawberry.lazy("graphql_schema.returns")]
+WarehouseRef = Annotated["Warehouse", strawberry.lazy("graphql_schema.catalog")]  # pickup, issue 19
 
 
 @strawberry.type(description="One line of an order: a SKU, how many units, and its price frozen at placement.")
@@ -177,6 +181,12 @@ class Order(Node):
     def risk(root: models.Order) -> OrderRisk | None:
         return resolve_holds.order_risk(root)  # type: ignore[return-value]
 
+    # pickup, issue 19
+    delivery_type: DeliveryType = strawberry.field(description="SHIP, or PICKUP: collected at `pickupPoint` (click-and-collect).")
+    pickup_point: models.Warehouse | None = strawberry.field(
+        resolver=resolve_pickup.order_pickup_point, graphql_type=WarehouseRef | None,
+        description="A PICKUP order's pickup point, where all its units are reserved; null for a shipped order.")
+
 
 
 @strawberry.type(description="Order counts for a dashboard, over the orders `orderStats`' arguments select.")
@@ -244,6 +254,10 @@ class PlaceOrderInput:
     billing_address: AddressInput | None = strawberry.field(default=None, description="The invoice address; absent: the shipping address.")
     payment: PaymentInput | None = strawberry.field(default=None, description="Absent: no payment is opened; the order waits, PENDING "
                                                     "and UNPAID, for staff.")
+    delivery_method: DeliveryMethodInput | None = strawberry.field(  # pickup, issue 19
+        default=None, description="SHIP (absent: the default) or PICKUP at a pickup point (click-and-collect): see DeliveryMethodInput. "
+                                  "A PICKUP order's promise is the day it should be ready at the store; shippingAddress stays the "
+                                  "customer's contact address.")
 
 
 @strawberry.input(description="The order a status mutation acts on.")

@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 import strawberry
 
+from graphql_schema.catalog import Warehouse
 from graphql_schema.enums import OrderStatus
 from graphql_schema.fulfilment import Shipment
 from graphql_schema.orders import Order, OrderEvent
@@ -22,6 +23,11 @@ class OrderTracking:
                                                  "orders:read; packingSlipUrl is null without shipments:read).")
     events: list[OrderEvent] = strawberry.field(description="The customer's part of the timeline, oldest first: status changes, shipping, "
                                                 "and the return and case steps; no actor and no data.")
+    # pickup, issue 19
+    pickup_code: str | None = strawberry.field(default=None, description="The code to show at the pickup point's counter (collectOrder "
+                                               "checks it): set only while the order is READY_FOR_PICKUP; null otherwise.")
+    pickup_point: Warehouse | None = strawberry.field(default=None, description="A click-and-collect order's pickup point (its name, "
+                                                      "opening hours and time zone); null for a shipped order.")
 
 
 @strawberry.type(description="One status change of an order, as orderStatusChanged delivers it.")

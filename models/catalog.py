@@ -3,9 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.orders.enums import SalesChannel
@@ -41,6 +42,11 @@ class Warehouse(Base):
     # Lower ships first when several warehouses could fill an order.
     priority: Mapped[int] = mapped_column(default=100)
     created_at: Mapped[datetime] = created_at()
+    # pickup, issue 19 (migration 0017): a pickup point (click-and-collect) with its opening hours, local time
+    # ({"MON": [["09:00", "14:00"], ["17:00", "20:00"]], ...}; null: none given) in `timezone` (null: the calendar's default)
+    pickup_point: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class StockLevel(Base):

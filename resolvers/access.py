@@ -87,6 +87,7 @@ ROOT_POLICIES: dict[str, str] = {
     # alerts, issue 19 (LOW_STOCK alerts: stock:read too)
     "Query.alerts": "orders:read", "Subscription.alertRaised": "orders:read", "Mutation.setLowStockThreshold": "stock:write",
     "Mutation.advanceProduction": "orders:write",  # stages, issue 19
+    "Mutation.markReadyForPickup": "shipments:write", "Mutation.collectOrder": "shipments:write",  # pickup, issue 19
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -124,6 +125,8 @@ FIELD_POLICIES: dict[str, Policy] = {
     "AlertEdge.node": Policy.TARGET, "Alert.order": Policy.TARGET_IF_LINKED, "Alert.warehouse": Policy.TARGET_IF_LINKED,
     "LowStockThresholdPayload.product": Policy.WRITTEN,
     "AdvanceProductionPayload.order": Policy.WRITTEN,  # stages, issue 19
+    # pickup, issue 19: the pickup point is reference data shown with the order (as a shipment's warehouse), also publicly
+    "Order.pickupPoint": Policy.EMBEDDED, "OrderTracking.pickupPoint": Policy.EMBEDDED, "CollectOrderPayload.order": Policy.WRITTEN,
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -155,6 +158,7 @@ VALUE_TYPES: dict[str, str] = {
     # alerts, issue 19
     "AlertConnection": "Query.alerts (orders:read)", "AlertEdge": "its connection", "LowStockThresholdPayload": "its mutation",
     "AdvanceProductionPayload": "its mutation",  # stages, issue 19
+    "OpeningHours": "Warehouse", "CollectOrderPayload": "its mutation",  # pickup, issue 19
 }
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"

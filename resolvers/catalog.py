@@ -11,6 +11,7 @@ from models import Product, StockLevel, Warehouse
 from resolvers import pagination
 from resolvers.errors import run_mutation
 from resolvers.inputs import AdjustStockArgs, ProductArgs, WarehouseArgs
+from resolvers.pickup import pickup_point_args  # pickup, issue 19
 from resolvers.planner.api import Planned, planned
 from resolvers.types import Info, MutationPayload
 
@@ -73,7 +74,8 @@ async def upsert_product(info: Info, input: ProductArgs) -> MutationPayload:
 
 async def upsert_warehouse(info: Info, input: WarehouseArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Warehouse:
-        return await service.upsert_warehouse(uow=uow, code=input.code, name=input.name, channels=list(input.channels))
+        return await service.upsert_warehouse(uow=uow, code=input.code, name=input.name, channels=list(input.channels),
+                                              **pickup_point_args(input))  # pickup, issue 19
 
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda w: {"warehouse": w})
 

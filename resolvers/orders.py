@@ -20,7 +20,7 @@ from app.orders import queries
 from app.orders.enums import SalesChannel
 from app.orders.service import LineRequest, PlaceOrderRequest
 from models import Order, OrderEvent, OrderLine
-from resolvers import holds, pagination
+from resolvers import holds, pagination, pickup
 from resolvers.errors import MutationOutcome, run_mutation, user_errors
 from resolvers.ids import decode_id, id_of
 from resolvers.inputs import AddressArgs, OrderFilterArgs, OrderRequestArgs, OrderSortArgs, OrderTransitionArgs, PlaceOrderArgs
@@ -141,6 +141,7 @@ def placement_request(input: OrderRequestArgs, idempotency_key: str | None) -> P
         payment_method=input.payment.method if input.payment else None,
         payment_token=input.payment.token if input.payment else None,
         idempotency_key=idempotency_key,
+        delivery_method=pickup.delivery_method(input),  # pickup, issue 19
     )
 
 

@@ -12,9 +12,9 @@ from strawberry.types import Info
 
 from app.orders import tracking
 from app.orders.enums import OrderEventType, OrderStatus
-from models import Order, OrderEvent
+from models import Order, OrderEvent, Warehouse
 from models.fulfilment import Shipment
-from resolvers import fulfilment, ratelimit
+from resolvers import fulfilment, pickup, ratelimit
 from resolvers.planner.api import Planned, planned
 
 
@@ -39,6 +39,9 @@ class TrackingView:
     estimated_delivery_date: date | None
     shipments: list[Shipment]
     events: list[PublicEvent]
+    # pickup, issue 19: the code only while READY_FOR_PICKUP; the pickup point of a PICKUP order (None: shipped)
+    pickup_code: str | None = None
+    pickup_point: Warehouse | None = None
 
 
 async def find_tracked_order(info: Info[Any, Any], number: str, email: str) -> Order | None:
@@ -70,6 +73,8 @@ async def tracking_view(info: Info[Any, Any], order: Order) -> TrackingView:
         estimated_delivery_date=order.estimated_delivery_date,
         shipments=await fulfilment.order_shipments(order, info),
         events=[_public_event(e) for e in events if tracking.is_public_event(e)],
+        pickup_code=pickup.tracking_pickup_code(order),  # pickup, issue 19
+        pickup_point=await pickup.order_pickup_point(order, info),
     )
 
 

@@ -13,3 +13,4 @@ class AlertKind(StrEnum):
     TRACKING_SILENT = "TRACKING_SILENT"
     STUCK = "STUCK"
     LOW_STOCK = "LOW_STOCK"
+    UNCOLLECTED = "UNCOLLECTED"  # pickup, issue 19: READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS, or too many wrong codes

@@ -20,7 +20,9 @@ The causes (`:now` is the scan's clock, `:hours` the kind's threshold; fractions
 - STUCK: CONFIRMED or PROCESSING with no change (orders.updated_at) for OMS_ALERT_STUCK_HOURS.
 - LOW_STOCK: a warehouse's available units (on hand - reserved) of a SKU below the product's low_stock_threshold
   (null: never). Subject: the SKU in that warehouse.
-(The uncollected-pickup kind of issue 19 needs the READY_FOR_PICKUP status of click-and-collect, not built yet.)
+- UNCOLLECTED (pickup, issue 19): a click-and-collect order READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS (since
+  orders.ready_for_pickup_at), or READY_FOR_PICKUP with collectOrder locked by too many wrong codes (details wrongCodes).
+  Collected (DELIVERED) or cancelled: cleared.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from app.infra.database import Database, UnitOfWork
 from app.infra.settings import Settings
 from app.infra.tasks import PeriodicTask
 from app.orders import promise as calendar
+from app.orders.pickup import MAX_PICKUP_ATTEMPTS
 from app.orders.promise import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,15 @@ CAUSES: dict[AlertKind, str] = {
         JOIN products p ON p.id = s.product_id
         JOIN warehouses w ON w.id = s.warehouse_id
         WHERE p.low_stock_threshold IS NOT NULL AND s.on_hand - s.reserved < p.low_stock_threshold""",
+    # pickup, issue 19 (the partial index ix_orders_ready_for_pickup_at serves it)
+    AlertKind.UNCOLLECTED: f"""
+        SELECT 'order:' || o.id AS subject, o.id AS order_id, {_NO_SKU},
+               jsonb_build_object('orderNumber', o.number, 'readySince', o.ready_for_pickup_at, 'pickupPoint', w.code,
+                                  'wrongCodes', o.pickup_attempts) AS details
+        FROM orders o
+        LEFT JOIN warehouses w ON w.id = o.pickup_warehouse_id
+        WHERE o.status = 'READY_FOR_PICKUP' AND o.ready_for_pickup_at IS NOT NULL
+          AND (o.ready_for_pickup_at <= {_NOW} - {_AGE} OR o.pickup_attempts >= {MAX_PICKUP_ATTEMPTS})""",
 }
 
 SCAN = """
@@ -113,6 +125,7 @@ def hours_of(settings: Settings) -> dict[AlertKind, float]:
         AlertKind.TRACKING_SILENT: settings.alert_tracking_silent_hours,
         AlertKind.STUCK: settings.alert_stuck_hours,
         AlertKind.LOW_STOCK: 0.0,
+        AlertKind.UNCOLLECTED: settings.alert_uncollected_hours,  # pickup, issue 19
     }
 
 

@@ -44,6 +44,7 @@ ZERO = Decimal("0.00")
 INVOICEABLE = frozenset({
     OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
     OrderStatus.DELIVERED, OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED,
+    OrderStatus.READY_FOR_PICKUP,  # pickup, issue 19
 })
 
 

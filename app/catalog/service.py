@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from app.catalog.enums import Weekday
 from app.errors import DomainError, ErrorCode, collect
 from app.infra.database import UnitOfWork
 from app.orders.allocation import notify_stock
@@ -59,7 +65,11 @@ async def upsert_product(
     return (await uow.session.scalars(statement)).one()
 
 
-async def upsert_warehouse(*, uow: UnitOfWork, code: str, name: str, channels: list[SalesChannel]) -> Warehouse:
+async def upsert_warehouse(
+    *, uow: UnitOfWork, code: str, name: str, channels: list[SalesChannel], pickup_point: bool | None = None,
+    opening_hours: list[OpeningHours] | None = None, timezone: str | None = None,
+) -> Warehouse:
+    """pickup, issue 19: `pickup_point`, `opening_hours`, `timezone`: None keeps the stored value (false / none on creation)."""
     errors: list[DomainError] = []
     code, name = code.strip(), name.strip()
     if not code or len(code) > 32:
@@ -67,8 +77,9 @@ async def upsert_warehouse(*, uow: UnitOfWork, code: str, name: str, channels: l
     if not name or len(name) > 200:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "Name must be 1 to 200 characters.", ("name",)))
     known = [member_of(SalesChannel, channel, ("channels", i), "Unknown sales channel.", errors) for i, channel in enumerate(channels)]
+    pickup_values = pickup_point_values(pickup_point=pickup_point, opening_hours=opening_hours, timezone=timezone, errors=errors)  # pickup, issue 19
     collect(errors)
-    values = {"name": name, "channels": sorted({channel for channel in known if channel is not None})}
+    values = {"name": name, "channels": sorted({channel for channel in known if channel is not None}), **pickup_values}
     statement = (
         pg_insert(Warehouse)
         .values(id=uuid.uuid4(), code=code, **values)
@@ -121,3 +132,74 @@ async def adjust_stock(*, uow: UnitOfWork, sku: str, warehouse_code: str, delta:
     )
     notify_stock(uow.notices, sku, warehouse)
     return level
+
+
+# pickup, issue 19 ------------------------------------------------------------------------------------------------
+MAX_RANGES_PER_DAY = 3
+_HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """One opening range of a pickup point on one day, local time: `opens` before `closes`, both HH:MM (00:00 to 23:59)."""
+
+    day: Weekday | str
+    opens: str
+    closes: str
+
+
+def pickup_point_values(
+    *, pickup_point: bool | None, opening_hours: list[OpeningHours] | None, timezone: str | None, errors: list[DomainError],
+) -> dict[str, Any]:
+    """The warehouse columns a pickup-point input sets (only the given ones); problems go to `errors`, at
+    ("opening_hours", i, "opens"/"closes"/"day") and ("timezone",).
+
+    Hours: HH:MM, opens < closes, at most 3 ranges a day, not overlapping. Stored by day in week order, each day's
+    ranges sorted: {"MON": [["09:00", "14:00"], ["17:00", "20:00"]], ...}; an empty list removes them."""
+    values: dict[str, Any] = {}
+    if pickup_point is not None:
+        values["pickup_point"] = bool(pickup_point)
+    if timezone is not None:
+        name = timezone.strip()
+        try:
+            if not name or len(name) > 64:
+                raise ValueError(name)
+            ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError):
+            errors.append(DomainError(ErrorCode.INVALID_INPUT, "timezone must be an IANA time zone name (e.g. Europe/Madrid).", ("timezone",)))
+        else:
+            values["timezone"] = name
+    if opening_hours is not None:
+        by_day: dict[Weekday, list[tuple[str, str, int]]] = {}
+        for i, entry in enumerate(opening_hours):
+            day = member_of(Weekday, entry.day, ("opening_hours", i, "day"), "Unknown day.", errors)
+            opens, closes = entry.opens.strip(), entry.closes.strip()
+            valid = True
+            for value, field_name in ((opens, "opens"), (closes, "closes")):
+                if not _HH_MM.match(value):
+                    errors.append(DomainError(ErrorCode.INVALID_INPUT, f"{field_name} must be HH:MM (00:00 to 23:59).", ("opening_hours", i, field_name)))
+                    valid = False
+            if valid and opens >= closes:
+                errors.append(DomainError(ErrorCode.INVALID_INPUT, "closes must be after opens.", ("opening_hours", i, "closes")))
+                valid = False
+            if valid and day is not None:
+                by_day.setdefault(day, []).append((opens, closes, i))
+        stored: dict[str, list[list[str]]] = {}
+        for day in Weekday:
+            ranges = sorted(by_day.get(day, []))
+            if len(ranges) > MAX_RANGES_PER_DAY:
+                errors.append(DomainError(ErrorCode.LIMIT_EXCEEDED, f"At most {MAX_RANGES_PER_DAY} opening ranges on {day}.",
+                                          ("opening_hours", ranges[MAX_RANGES_PER_DAY][2], "day")))
+            for (_, earlier_closes, _), (later_opens, _, i) in pairwise(ranges):
+                if later_opens < earlier_closes:
+                    errors.append(DomainError(ErrorCode.INVALID_INPUT, f"Opening ranges on {day} overlap.", ("opening_hours", i, "opens")))
+            if ranges:
+                stored[day.value] = [[opens, closes] for opens, closes, _ in ranges]
+        values["opening_hours"] = stored
+    return values
+
+
+def opening_hours_of(warehouse: Warehouse) -> list[OpeningHours]:
+    """A warehouse's stored opening hours, in week order."""
+    stored = warehouse.opening_hours or {}
+    return [OpeningHours(Weekday(day), opens, closes) for day in Weekday for opens, closes in stored.get(day.value, [])]

@@ -32,6 +32,7 @@ from typing import Any
 from app.billing import config, payments
 from app.errors import DomainError, ErrorCode
 from app.flows.confirmation import confirm_locked_order
+from app.fulfilment import pickup as collection
 from app.fulfilment import promise as delivery
 from app.infra.database import Database, UnitOfWork
 from app.orders import holds, risk
@@ -64,6 +65,8 @@ class Placed:
 
 
 async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
+    if placement.pickup_warehouse_id is not None:  # pickup, issue 19: the promise is "ready at the store" (no transit)
+        return await collection.ready_promise(uow.session, placed_at=calendar.utcnow(), made_to_order_lead_days=placement.made_to_order_lead_days)
     by_warehouse = {c.warehouse_id: c for c in placement.candidates}
     origins = [delivery.Origin(w, by_warehouse[w].country, by_warehouse[w].priority, by_warehouse[w].code) for w in placement.warehouse_ids]
     return await delivery.placement_promise(

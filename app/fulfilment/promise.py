@@ -23,11 +23,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.fulfilment import pickup
 from app.fulfilment.carriers import CarrierRules, default_rules
 from app.fulfilment.enums import ShipmentStatus
 from app.infra.database import UnitOfWork
 from app.orders import events
-from app.orders.enums import OrderEventType, SalesChannel
+from app.orders.enums import DeliveryType, OrderEventType, SalesChannel
 from app.orders.promise import estimate_delivery, local_date, production_ready_at
 from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Shipment
@@ -97,6 +98,8 @@ async def placement_promise(
 
 async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -> date | None:
     """The order's current promise over its shipments and what is still to ship (see module doc)."""
+    if order.delivery_type == DeliveryType.PICKUP:  # pickup, issue 19: ready at the store, no carrier transit
+        return await pickup.order_ready_promise(session, order=order, now=now)
     destination = (order.shipping_address or {}).get("country", "")
     shipments = (await session.execute(select(Shipment).where(Shipment.order_id == order.id))).scalars().all()
     arrivals: list[date] = []

@@ -145,6 +145,8 @@ class Settings:
     # AMOUNT_OVER risk rule without its own amount rates an order HIGH (OMS_RISK_HIGH_AMOUNT, in the order's currency).
     unpaid_expiry_hours: tuple[tuple[str, float], ...] = ()
     risk_high_amount: Decimal = Decimal("5000")
+    # pickup, issue 19: UNCOLLECTED when a click-and-collect order has waited READY_FOR_PICKUP this many hours (fractions allowed)
+    alert_uncollected_hours: float = 168.0
 
     @property
     def production(self) -> bool:
@@ -222,4 +224,6 @@ class Settings:
             # holds, issue 18
             unpaid_expiry_hours=parse_hours_map("OMS_UNPAID_EXPIRY_HOURS", os.environ.get("OMS_UNPAID_EXPIRY_HOURS") or ""),
             risk_high_amount=_decimal("OMS_RISK_HIGH_AMOUNT", Decimal("5000")),
+            # pickup, issue 19
+            alert_uncollected_hours=_float("OMS_ALERT_UNCOLLECTED_HOURS", 168.0),
         )

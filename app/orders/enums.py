@@ -29,6 +29,7 @@ class OrderStatus(StrEnum):
     PARTIALLY_RETURNED = "PARTIALLY_RETURNED"
     RETURNED = "RETURNED"
     CANCELLED = "CANCELLED"
+    READY_FOR_PICKUP = "READY_FOR_PICKUP"  # pickup, issue 19: a click-and-collect order waiting at its pickup point
 
 
 class PaymentMethod(StrEnum):
@@ -113,6 +114,10 @@ class OrderEventType(StrEnum):
     LINES_CANCELLED = "LINES_CANCELLED"
     # stages, issue 19: a made-to-order line moved to another production stage (advanceProduction)
     PRODUCTION_STAGE_CHANGED = "PRODUCTION_STAGE_CHANGED"
+    # pickup, issue 19: a click-and-collect order is ready at its pickup point (markReadyForPickup; the code is never in
+    # the event's data) / was collected there with its code (collectOrder): both move the order's status
+    READY_FOR_PICKUP = "READY_FOR_PICKUP"
+    COLLECTED = "COLLECTED"
     # sourcing, issue 19: reallocateOrder moved open units to other warehouses (data: the moves, before/after per warehouse)
     REALLOCATED = "REALLOCATED"
 

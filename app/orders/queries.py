@@ -19,7 +19,9 @@ from app.orders.enums import OrderStatus, SalesChannel
 from models import Order
 
 # An order past these is delivered (or will never be), so its promise can no longer be missed.
-PROMISE_KEPT_OR_MOOT = (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED, OrderStatus.CANCELLED)
+# pickup, issue 19: a click-and-collect order's promise is "ready at the store", so READY_FOR_PICKUP keeps it
+PROMISE_KEPT_OR_MOOT = (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_RETURNED, OrderStatus.RETURNED, OrderStatus.CANCELLED,
+                        OrderStatus.READY_FOR_PICKUP)
 
 
 def today() -> date:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import Database, UnitOfWork
 from app.infra.faults import is_connection_error, sqlstate
-from app.orders import allocation, events, sourcing
+from app.orders import allocation, events, pickup, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import compute_totals, line_total
@@ -100,6 +100,8 @@ class Placement:
     lines: list[ResolvedLine] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     picks: list[Pick] = field(default_factory=list)
+    # pickup, issue 19: a PICKUP order's pickup point (app/orders/pickup.py), where all its units are reserved; None: shipped
+    pickup_warehouse_id: uuid.UUID | None = None
     # sourcing, issue 19: the rules read with the catalogue, the request's facts and the explanation of `picks`
     routing: sourcing.Routing | None = None
 
@@ -287,13 +289,15 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     existing = await existing_for_key(uow, request)
     if existing is not None:
         return existing
+    pickup_at = await pickup.pickup_point(uow, request.delivery_method, checked.channel)  # pickup, issue 19 (None: shipped, nothing read)
     products, candidates, rules = await _read_catalogue(uow, request, checked.channel)
     lines = _resolve_lines(request, products)
     demand, sku_paths = _demand(lines)
     candidates = [c for c in candidates if c.sku in demand]
+    candidates = pickup.restrict(candidates, pickup_at)  # pickup, issue 19: a PICKUP order reserves at its pickup point only
     routing = _routing(checked, rules)
     picks = routing.plan(demand, candidates, sku_paths)  # sourcing, issue 19 (no rules: allocation.plan_allocation)
-    return replace(checked, lines=lines, candidates=candidates, picks=picks, routing=routing)
+    return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing)
 
 
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
@@ -308,6 +312,7 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
     (OUT_OF_STOCK if they no longer suffice). The caller reserves with `allocation.reserve`."""
     demand, sku_paths = _demand(placement.lines)
     candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=placement.channel)
+    candidates = pickup.restrict(candidates, placement.pickup_warehouse_id)  # pickup, issue 19
     routing = placement.routing or _routing(placement, sourcing.NO_RULES)  # the snapshot's rules: its explanation is rewritten
     return replace(placement, candidates=candidates, picks=routing.plan(demand, candidates, sku_paths), routing=routing)
 
@@ -372,6 +377,7 @@ async def write_order(
         idempotency_key=request.idempotency_key or None,
         request_fingerprint=request.fingerprint() if request.idempotency_key else None,
         external_reference=request.external_reference, marketplace=request.marketplace,
+        **pickup.order_columns(placement.pickup_warehouse_id),  # pickup, issue 19
         **(risk or {}),
     )
     if serial is not None:

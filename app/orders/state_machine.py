@@ -13,19 +13,22 @@ S = OrderStatus
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING: frozenset({S.CONFIRMED, S.ON_HOLD, S.CANCELLED}),
-    S.CONFIRMED: frozenset({S.PROCESSING, S.PARTIALLY_SHIPPED, S.SHIPPED, S.ON_HOLD, S.CANCELLED}),
-    S.PROCESSING: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED, S.ON_HOLD, S.CANCELLED}),
+    S.CONFIRMED: frozenset({S.PROCESSING, S.PARTIALLY_SHIPPED, S.SHIPPED, S.ON_HOLD, S.CANCELLED, S.READY_FOR_PICKUP}),
+    S.PROCESSING: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED, S.ON_HOLD, S.CANCELLED, S.READY_FOR_PICKUP}),
     S.PARTIALLY_SHIPPED: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED, S.ON_HOLD}),
     # Leaving ON_HOLD goes back to `held_from` (checked in `release_target`) or cancels.
-    S.ON_HOLD: frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING, S.PARTIALLY_SHIPPED, S.CANCELLED}),
+    S.ON_HOLD: frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING, S.PARTIALLY_SHIPPED, S.CANCELLED, S.READY_FOR_PICKUP}),
     S.SHIPPED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset({S.PARTIALLY_RETURNED, S.RETURNED}),
     S.PARTIALLY_RETURNED: frozenset({S.PARTIALLY_RETURNED, S.RETURNED}),
     S.RETURNED: frozenset(),
     S.CANCELLED: frozenset(),
+    # pickup, issue 19: a click-and-collect order waiting at its pickup point (markReadyForPickup from CONFIRMED or
+    # PROCESSING); collectOrder delivers it, or it is cancelled (units released) or held (and released back here)
+    S.READY_FOR_PICKUP: frozenset({S.DELIVERED, S.CANCELLED, S.ON_HOLD}),
 }
 
-HOLDABLE = frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING, S.PARTIALLY_SHIPPED})
+HOLDABLE = frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING, S.PARTIALLY_SHIPPED, S.READY_FOR_PICKUP})
 
 # alerts, issue 19 -- the RTS path: a parcel returned to sender puts its units back and the order back to where it can
 # be re-shipped (or, with nothing else out, cancelled and refunded). Only app/fulfilment/returns_to_sender.py takes these

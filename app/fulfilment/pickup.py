@@ -1,0 +1,193 @@
+"""Click-and-collect after placement (issue 19): ready at the pickup point, the pickup code, the collection.
+
+- Placement reserved every stocked unit of a PICKUP order at its pickup point (app/orders/pickup.py).
+- `mark_ready` (markReadyForPickup): a CONFIRMED or PROCESSING pickup order whose every unit still to hand over is
+  reserved at the pickup point, and whose made-to-order lines are READY, becomes READY_FOR_PICKUP (else
+  INVALID_TRANSITION, nothing written). It gets a random 6-digit pickup code (`secrets`), shown to the customer in
+  their tracking view while READY_FOR_PICKUP and never written to an event (events are public in tracking). On an
+  order already READY_FOR_PICKUP it issues a new code and resets the wrong-code count (event READY_FOR_PICKUP,
+  status unchanged): what staff does for a customer who lost the code or after too many wrong codes.
+- `collect` (collectOrder): the code is compared in constant time (`hmac.compare_digest`) with the order row locked.
+  A wrong code counts (`pickup_attempts + 1`) and the refusal is RETURNED, not raised, so the caller commits the
+  count; at MAX_PICKUP_ATTEMPTS wrong codes every try is LIMIT_EXCEEDED until a new code is issued. The right code
+  consumes the reservation like a shipment (on hand and reserved down at the pickup point, COLLECTION ledger rows,
+  allocations' and lines' quantity_shipped), and the order is DELIVERED (event COLLECTED). Billing's on-shipment
+  hooks (capture / invoice) are the flow's (app/flows/pickup.py).
+- The promise of a pickup order is the day it should be ready at the store: no carrier transit (`ready_promise`).
+Lock order, as everywhere: the order row, then stock rows (by sku).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import DomainError, ErrorCode
+from app.fulfilment.carriers import default_rules
+from app.fulfilment.outbound import order_rows
+from app.infra.database import UnitOfWork
+from app.orders import events, production
+from app.orders import promise as calendar
+from app.orders.allocation import notify_stock
+from app.orders.enums import DeliveryType, OrderEventType, OrderStatus
+from app.orders.pickup import MAX_PICKUP_ATTEMPTS
+from app.orders.service import get_for_update, transition
+from models import Allocation, Order, OrderLine, Product, StockLevel, StockMovement, Warehouse
+
+CODE_DIGITS = 6
+LEDGER_KIND = "COLLECTION"
+READY_FROM = frozenset({OrderStatus.CONFIRMED, OrderStatus.PROCESSING})
+
+
+def new_code() -> str:
+    return str(secrets.randbelow(10**CODE_DIGITS)).zfill(CODE_DIGITS)
+
+
+def code_matches(stored: str | None, given: str) -> bool:
+    """Constant-time comparison (no early exit on the first differing character)."""
+    return stored is not None and hmac.compare_digest(stored.encode(), given.strip().encode())
+
+
+async def _pickup_order(uow: UnitOfWork, order_id: uuid.UUID) -> tuple[Order, Warehouse]:
+    order = await get_for_update(uow=uow, order_id=order_id)
+    if order.delivery_type != DeliveryType.PICKUP or order.pickup_warehouse_id is None:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"Order {order.number} is shipped, not collected at a pickup point.", ("order_id",))
+    warehouse = (await uow.session.execute(select(Warehouse).where(Warehouse.id == order.pickup_warehouse_id))).scalar_one()
+    return order, warehouse
+
+
+def event_data(warehouse: Warehouse) -> dict[str, Any]:
+    """Where the order waits (no pickup code: event data is never the place for it)."""
+    return {"warehouse": warehouse.code, "name": warehouse.name, "openingHours": warehouse.opening_hours, "timezone": warehouse.timezone}
+
+
+def _check_all_at_pickup_point(order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation]) -> None:
+    open_here: dict[uuid.UUID, int] = defaultdict(int)
+    for a in allocations:
+        if a.open_quantity <= 0:
+            continue
+        if a.warehouse_id != warehouse.id:
+            raise DomainError(ErrorCode.INVALID_TRANSITION, f"Units of {a.sku} for order {order.number} are reserved in another warehouse, "
+                              f"not at pickup point {warehouse.code}.", ("order_id",))
+        open_here[a.order_line_id] += a.open_quantity
+    for line in lines:
+        if line.made_to_order:
+            if not production.is_ready(line):
+                raise DomainError(ErrorCode.INVALID_TRANSITION, f"Made-to-order {production.describe(line)} of order {order.number} is "
+                                  f"{production.stage_of(line)}, not READY.", ("order_id",))
+            continue
+        missing = line.quantity - line.quantity_shipped - open_here[line.id]
+        if missing > 0:
+            raise DomainError(ErrorCode.INVALID_TRANSITION, f"{missing} units of {line.sku} for order {order.number} are not reserved at "
+                              f"pickup point {warehouse.code}.", ("order_id",))
+
+
+async def mark_ready(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:
+    """markReadyForPickup (see the module doc). Returns the locked order."""
+    order, warehouse = await _pickup_order(uow, order_id)
+    now = calendar.utcnow()
+    if order.status == OrderStatus.READY_FOR_PICKUP:  # a new code (lost, or locked by wrong codes)
+        order.pickup_code, order.pickup_attempts = new_code(), 0
+        order.updated_at = now
+        events.record(uow, order, OrderEventType.READY_FOR_PICKUP, data={**event_data(warehouse), "newCode": True})
+        return order
+    if order.status not in READY_FROM:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot become READY_FOR_PICKUP.", ("order_id",))
+    lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
+    _check_all_at_pickup_point(order, warehouse, lines[order.id], allocations[order.id])
+    order.pickup_code, order.pickup_attempts, order.ready_for_pickup_at = new_code(), 0, now
+    transition(uow, order, OrderStatus.READY_FOR_PICKUP, data=event_data(warehouse), type_=OrderEventType.READY_FOR_PICKUP)
+    return order
+
+
+async def _consume(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation]) -> list[dict[str, Any]]:
+    """Hand every open unit over: like a shipment's consumption (app/fulfilment/shipments.py), with COLLECTION rows."""
+    per_sku: dict[str, int] = defaultdict(int)
+    by_line = {line.id: line for line in lines}
+    handed: dict[str, int] = defaultdict(int)
+    for a in allocations:
+        quantity = a.open_quantity
+        if quantity > 0:
+            per_sku[a.sku] += quantity
+            a.quantity_shipped += quantity
+            by_line[a.order_line_id].quantity_shipped += quantity
+            handed[a.sku] += quantity
+    for line in lines:
+        if line.made_to_order and line.quantity > line.quantity_shipped:
+            handed[line.sku] += line.quantity - line.quantity_shipped
+            line.quantity_shipped = line.quantity
+    if per_sku:
+        levels = (await uow.session.execute(
+            select(StockLevel).where(StockLevel.warehouse_id == warehouse.id, StockLevel.sku.in_(sorted(per_sku)))
+            .order_by(StockLevel.sku, StockLevel.warehouse_id).with_for_update()
+        )).scalars().all()
+        by_sku = {level.sku: level for level in levels}
+        for sku, quantity in sorted(per_sku.items()):
+            level = by_sku.get(sku)
+            if level is None or level.reserved < quantity or level.on_hand < quantity:
+                raise RuntimeError(f"stock level {sku}@{warehouse.code} holds less than the order's reservation")
+        await uow.session.execute(
+            update(StockLevel),
+            [{"id": by_sku[sku].id, "on_hand": by_sku[sku].on_hand - q, "reserved": by_sku[sku].reserved - q} for sku, q in sorted(per_sku.items())],
+        )
+        await uow.session.execute(insert(StockMovement), [
+            {"sku": sku, "warehouse_id": warehouse.id, "kind": LEDGER_KIND, "on_hand_delta": -q, "reserved_delta": -q,
+             "actor": uow.actor, "reference": order.number, "reason": f"collected at {warehouse.code}"}
+            for sku, q in sorted(per_sku.items())
+        ])
+        for sku in sorted(per_sku):
+            notify_stock(uow.notices, sku, warehouse.id)
+    return [{"sku": sku, "quantity": q} for sku, q in sorted(handed.items())]
+
+
+async def collect(*, uow: UnitOfWork, order_id: uuid.UUID, pickup_code: str) -> Order | DomainError:
+    """collectOrder (see the module doc): the DELIVERED order, or the refusal of a wrong code, RETURNED so that the
+    caller commits the attempt it counted. Other refusals are raised (nothing written)."""
+    order, warehouse = await _pickup_order(uow, order_id)
+    if order.status != OrderStatus.READY_FOR_PICKUP:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be collected (it must be READY_FOR_PICKUP).",
+                          ("order_id",))
+    if order.pickup_attempts >= MAX_PICKUP_ATTEMPTS:
+        raise DomainError(ErrorCode.LIMIT_EXCEEDED, f"{MAX_PICKUP_ATTEMPTS} wrong pickup codes were tried: staff must issue a new code "
+                          "(markReadyForPickup) before this order can be collected.", ("pickup_code",))
+    if not code_matches(order.pickup_code, pickup_code):
+        order.pickup_attempts += 1
+        left = MAX_PICKUP_ATTEMPTS - order.pickup_attempts
+        return DomainError(ErrorCode.INVALID_INPUT, f"Wrong pickup code ({left} tries left).", ("pickup_code",))
+    lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
+    handed = await _consume(uow, order=order, warehouse=warehouse, lines=lines[order.id], allocations=allocations[order.id])
+    order.pickup_code = None
+    transition(uow, order, OrderStatus.DELIVERED, data={"warehouse": warehouse.code, "lines": handed}, type_=OrderEventType.COLLECTED)
+    return order
+
+
+def ready_day(*, ready_at: datetime, cutoff: Any, tz_name: str) -> date:
+    """The day goods ready at `ready_at` can be handed over at the store: that business day before the cut-off, else the next."""
+    return calendar.estimate_delivery(start=ready_at, transit_days=0, cutoff=cutoff, tz_name=tz_name)
+
+
+async def ready_promise(session: AsyncSession, *, placed_at: datetime, made_to_order_lead_days: int | None) -> date:
+    """A pickup placement's promise: ready at the store (the default carrier's cut-off and calendar, no transit)."""
+    rules = await default_rules(session)
+    return ready_day(ready_at=placed_at + timedelta(days=made_to_order_lead_days or 0), cutoff=rules.cutoff_time, tz_name=rules.timezone)
+
+
+async def order_ready_promise(session: AsyncSession, *, order: Order, now: datetime) -> date:
+    """A pickup order's current promise (recomputed as its production moves): the slowest made-to-order line
+    still to hand over, by its remaining production days, ready at the store."""
+    rows = (await session.execute(
+        select(Product.lead_time_days, OrderLine.production_stage, OrderLine.production_started_at)
+        .join(OrderLine, OrderLine.product_id == Product.id)
+        .where(OrderLine.order_id == order.id, OrderLine.made_to_order, OrderLine.quantity_shipped < OrderLine.quantity)
+    )).all()
+    ready_at = max((calendar.production_ready_at(stage=stage, lead_time_days=lead, started_at=started, now=now) for lead, stage, started in rows),
+                   default=now)
+    rules = await default_rules(session)
+    return ready_day(ready_at=ready_at, cutoff=rules.cutoff_time, tz_name=rules.timezone)

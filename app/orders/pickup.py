@@ -1,0 +1,73 @@
+"""Click-and-collect at placement (issue 19): which pickup point a PICKUP order is reserved at.
+
+A PICKUP request names a warehouse (`DeliveryMethod.warehouse_code`) that must exist (NOT_FOUND), be a pickup point and
+serve the order's channel (INVALID_INPUT), both at ("delivery_method", "warehouse_code"). Its units are then reserved
+there only: `restrict` keeps the placement's candidates at that warehouse (in the snapshot plan and in the locked
+re-plan), so a store lacking units answers OUT_OF_STOCK (no transfer from another warehouse is planned). SHIP (or no
+delivery method) reads nothing and restricts nothing: placement is exactly as before.
+
+The rest of the flow (markReadyForPickup, the pickup code, collectOrder) is fulfilment's: app/fulfilment/pickup.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from app.errors import DomainError, ErrorCode, Path
+from app.infra.database import UnitOfWork
+from app.orders.allocation import Candidate
+from app.orders.enums import DeliveryType, SalesChannel
+from models import Warehouse
+
+PATH: Path = ("delivery_method", "warehouse_code")
+# Wrong pickup codes after which collectOrder refuses with LIMIT_EXCEEDED (and the UNCOLLECTED alert flags the order).
+MAX_PICKUP_ATTEMPTS = 5
+
+
+def delivery_type_of(method: Any) -> DeliveryType:
+    """The request's delivery type (None: SHIP); an unknown value is INVALID_INPUT at ("delivery_method", "type")."""
+    if method is None:
+        return DeliveryType.SHIP
+    try:
+        return DeliveryType(getattr(method.type, "value", method.type))
+    except ValueError:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Unknown delivery type.", ("delivery_method", "type")) from None
+
+
+async def pickup_point(uow: UnitOfWork, method: Any, channel: SalesChannel) -> uuid.UUID | None:
+    """The id of the pickup warehouse of a PICKUP request (checked as the module doc says); None for SHIP."""
+    kind = delivery_type_of(method)
+    code = (getattr(method, "warehouse_code", None) or "").strip()
+    if kind == DeliveryType.SHIP:
+        if code:
+            raise DomainError(ErrorCode.INVALID_INPUT, "warehouseCode is for PICKUP only (a shipped order's warehouses are chosen by placement).", PATH)
+        return None
+    if not code:
+        raise DomainError(ErrorCode.INVALID_INPUT, "A PICKUP order needs the warehouseCode of a pickup point.", PATH)
+    row = (await uow.session.execute(select(Warehouse.id, Warehouse.pickup_point, Warehouse.channels).where(Warehouse.code == code))).first()
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"Unknown warehouse {code!r}.", PATH)
+    if not row.pickup_point:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Warehouse {code!r} is not a pickup point.", PATH)
+    if channel not in (row.channels or []):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Pickup point {code!r} does not serve the {channel} channel.", PATH)
+    return uuid.UUID(str(row.id))
+
+
+def restrict(candidates: Sequence[Candidate], pickup_warehouse_id: uuid.UUID | None) -> list[Candidate]:
+    """The candidates a placement may reserve from: all of them for a shipped order, those at the pickup point for
+    a PICKUP one (`Candidate.warehouse_id`)."""
+    if pickup_warehouse_id is None:
+        return list(candidates)
+    return [c for c in candidates if c.warehouse_id == pickup_warehouse_id]
+
+
+def order_columns(pickup_warehouse_id: uuid.UUID | None) -> dict[str, Any]:
+    """The new order's delivery columns (keyword arguments of `Order(...)`)."""
+    if pickup_warehouse_id is None:
+        return {"delivery_type": DeliveryType.SHIP}
+    return {"delivery_type": DeliveryType.PICKUP, "pickup_warehouse_id": pickup_warehouse_id}
