@@ -216,6 +216,19 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
     "Weekday": ("A day of the week, in a pickup point's local time.", {
         "MON": "Monday.", "TUE": "Tuesday.", "WED": "Wednesday.", "THU": "Thursday.", "FRI": "Friday.", "SAT": "Saturday.", "SUN": "Sunday.",
     }),
+    # sourcing, issue 19
+    "SourcingStrategy": ("How a sourcing rule chooses the warehouses an order's units are reserved in (excluded warehouses dropped "
+                         "first; every strategy is OUT_OF_STOCK when the usable warehouses cannot fill the order together).", {
+        "PRIORITY": "One warehouse that fills everything, the lowest priority first; else a split favouring the warehouses that fill "
+                    "most lines. What placement does when no rule applies.",
+        "RANKING": "The same with the rule's ranking (warehouse codes, best first) in place of the priority; unlisted warehouses after "
+                   "the listed ones, by priority.",
+        "FEWEST_SHIPMENTS": "As few warehouses as possible (greedy: the warehouse filling most remaining lines alone, units of "
+                            "warehouses already chosen before a new one); ties by the ranking, else priority, then code.",
+        "CLOSEST_COMPLETE": "The warehouse with everything that is closest: fewest transit days to the destination with the default "
+                            "carrier (as the delivery promise counts them), then the nearer zone, then ranking/priority, then code. "
+                            "None has everything: the rule's fallbackStrategy (default PRIORITY).",
+    }),
 }
 
 # The API's own enums (graphql_schema/enums.py): reading options, not business concepts.

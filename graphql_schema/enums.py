@@ -66,3 +66,6 @@ describe(ProductionStage)
 # pickup, issue 19 (value descriptions: graphql_schema/descriptions.py)
 DeliveryType = orders.DeliveryType
 describe(DeliveryType)
+# sourcing, issue 19 (value descriptions: graphql_schema/descriptions.py)
+SourcingStrategy = orders.SourcingStrategy
+describe(SourcingStrategy)

@@ -32,6 +32,7 @@ from graphql_schema.returns import (
     ReturnPayload,
 )
 from graphql_schema.risk import AssessOrderRiskInput
+from graphql_schema.sourcing import ReallocateOrderInput, SetSourcingRulesInput, SetSourcingRulesPayload  # sourcing, issue 19
 from graphql_schema.webhooks import (  # hooks, issue 17
     CreateWebhookEndpointArgument,
     CreateWebhookEndpointPayload,
@@ -55,6 +56,7 @@ from resolvers import (
     pickup,  # pickup, issue 19
     production,
     returns,
+    sourcing,  # sourcing, issue 19
     webhooks,
 )
 from resolvers import drafts as draft_orders  # drafts, issue 18
@@ -433,3 +435,30 @@ class Mutation:
     ))
     async def collect_order(self, info: Info, input: Input[CollectOrderInput]) -> MutationPayload:
         return await pickup.collect_order(info, input)
+
+    # sourcing, issue 19
+    @strawberry.mutation(graphql_type=SetSourcingRulesPayload, description=(
+        "Replaces the whole ordered list of sourcing rules in one transaction (placements in flight keep the list they read; the next "
+        "ones read the new one). placeOrder then chooses warehouses by the rule that applies, in its first plan and in its re-plan on "
+        "locked stock alike, and never oversells whatever the rule. An empty list: warehouse priority, as before any rule. Refused, "
+        "changing nothing, with LIMIT_EXCEEDED (over 100 rules at rules; over 100 entries in one of a rule's lists), INVALID_INPUT (an "
+        "unknown zone or country, RANKING without ranking, a fallbackStrategy other than on CLOSEST_COMPLETE or equal to it, a name "
+        "over 100 characters) or NOT_FOUND (an unknown warehouse code in ranking or exclude), each at its field path "
+        "(rules.N.field.M). Needs stock:write."
+    ))
+    async def set_sourcing_rules(self, info: Info, input: Input[SetSourcingRulesInput]) -> MutationPayload:
+        return await sourcing.set_sourcing_rules(info, input)
+
+    @strawberry.mutation(graphql_type=OrderPayload, description=(
+        "Moves an order's reserved units that are neither shipped nor on a pick list to other warehouses, atomically (the order row "
+        "locked, then the stock rows in (sku, warehouse) order): released at the source and reserved at the target, with ledger rows "
+        "on both sides, new allocations of the same lines, one REALLOCATED event (moves, open units per warehouse before and after) "
+        "and the delivery promise recomputed (DELIVERY_ESTIMATE_CHANGED when it moves). Refused, writing nothing, with INVALID_INPUT "
+        "(neither or both of moves / warehouseCode; a quantity below 1 or above what the order holds there; a target that is the "
+        "source, does not serve the order's channel, or is not a click-and-collect order's pickup point), NOT_FOUND (orderId, a "
+        "warehouse code, a SKU without a stocked line), INVALID_TRANSITION (an order no longer changeable, at orderId; units on a "
+        "pick list or shipped, at moves.N.quantity or warehouseCode), OUT_OF_STOCK (the target lacks free units, at moves.N.quantity "
+        "or warehouseCode) or LIMIT_EXCEEDED (over 100 moves). Needs orders:write."
+    ))
+    async def reallocate_order(self, info: Info, input: Input[ReallocateOrderInput]) -> MutationPayload:
+        return await sourcing.reallocate_order(info, input)

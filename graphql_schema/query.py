@@ -14,9 +14,11 @@ import models.billing
 import models.drafts
 import models.fulfilment
 import models.returns
+import models.sourcing
 import models.webhooks
 import resolvers.alerts
 import resolvers.orders  # named in full in annotations: inside Query, `orders` is the field
+import resolvers.sourcing  # sourcing, issue 19
 from app.alerts.enums import AlertKind
 from graphql_schema.alerts import Alert  # alerts, issue 19
 from graphql_schema.billing import Invoice
@@ -27,6 +29,7 @@ from graphql_schema.enums import SalesChannel
 from graphql_schema.fulfilment import Carrier, Shipment
 from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
 from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
+from graphql_schema.sourcing import SourcingRule  # sourcing, issue 19
 from graphql_schema.tracking import OrderTracking
 from graphql_schema.webhooks import WebhookEndpoint  # hooks, issue 17
 from resolvers import billing, catalog, fulfilment, node, orders, pagination, returns, tracking, webhooks
@@ -162,3 +165,9 @@ class Query:
         open: Annotated[bool | None, strawberry.argument(description="true: only open alerts; false: only cleared ones; null: both.")] = None,
     ) -> pagination.Connection[models.alerts.Alert]:
         return await resolvers.alerts.alerts(info, first=first, after=after, kind=kind, open=open)
+
+    # sourcing, issue 19
+    @strawberry.field(graphql_type=list[SourcingRule], description=(
+        "The sourcing rules placeOrder evaluates, by position (empty: warehouse priority, as before any rule). Needs stock:read."))
+    async def sourcing_rules(self, info: Info) -> list[models.sourcing.SourcingRule]:
+        return await resolvers.sourcing.sourcing_rules(info)

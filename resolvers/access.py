@@ -87,6 +87,7 @@ ROOT_POLICIES: dict[str, str] = {
     # alerts, issue 19 (LOW_STOCK alerts: stock:read too)
     "Query.alerts": "orders:read", "Subscription.alertRaised": "orders:read", "Mutation.setLowStockThreshold": "stock:write",
     "Mutation.advanceProduction": "orders:write",  # stages, issue 19
+    "Mutation.setSourcingRules": "stock:write", "Query.sourcingRules": "stock:read", "Mutation.reallocateOrder": "orders:write",  # sourcing, issue 19
     "Mutation.markReadyForPickup": "shipments:write", "Mutation.collectOrder": "shipments:write",  # pickup, issue 19
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
@@ -159,6 +160,7 @@ VALUE_TYPES: dict[str, str] = {
     "AlertConnection": "Query.alerts (orders:read)", "AlertEdge": "its connection", "LowStockThresholdPayload": "its mutation",
     "AdvanceProductionPayload": "its mutation",  # stages, issue 19
     "OpeningHours": "Warehouse", "CollectOrderPayload": "its mutation",  # pickup, issue 19
+    "SourcingRule": "Query.sourcingRules (stock:read) / SetSourcingRulesPayload", "SetSourcingRulesPayload": "its mutation",  # sourcing, issue 19
 }
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"
