@@ -3,11 +3,14 @@ markReadyForPickup and its code, collectOrder (right code, wrong codes counted, 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from app.flows import confirmation
+from app.fulfilment.carriers import default_rules
+from app.orders import promise as calendar
 from app.orders.enums import OrderStatus
 from app.orders.service import DeliveryMethod
 from models import Order, OrderEvent, StockLevel, StockMovement, Warehouse
@@ -281,6 +284,10 @@ async def test_mark_ready_is_refused_unless_the_order_can_be_handed_over(gql, db
     mto = await factories.place(db, [("A", 1), ("MTO", 1)], delivery_method=DeliveryMethod("PICKUP", "SHOP1"))  # type: ignore[arg-type]
     await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=mto.id), actor="test")
     assert await refusal(mto.id) == [("input.orderId", "INVALID_TRANSITION")]
+    # (a confirmed pickup order is never shipped by carrier either: collectOrder hands it over)
+    ship = await gql("""mutation($input: CreateShipmentInput!) { createShipment(input: $input) { userErrors { field code } } }""",
+                     {"input": {"orderId": to_global_id("Order", mto.id), "warehouseCode": "SHOP1", "carrier": "NONE"}})
+    assert ship["data"]["createShipment"]["userErrors"] == [{"field": ["input", "orderId"], "code": "INVALID_TRANSITION"}], ship
     await factories.make_ready(db, mto)
     # the scope: shipments:write
     assert await refusal(mto.id, reader) == [("errors", "FORBIDDEN")]
@@ -299,3 +306,37 @@ async def test_a_ready_order_can_be_cancelled_and_its_units_go_back(gql, db):
     assert (await levels(db))[("A", "SHOP1")] == (4, 0)
     view = (await gql(TRACK, {"number": order["number"], "email": EMAIL}, token=False))["data"]["trackOrder"]
     assert view["pickupCode"] is None
+
+
+async def test_a_pickup_orders_promise_is_the_day_it_is_ready_at_the_store(gql, db):
+    # given: the same lines shipped and collected, placed at the same moment
+    await stores(gql, db)
+    await factories.product(db, "MTO", made_to_order=True, lead_time_days=3)
+    shipped = await factories.place(db, [("A", 1)])
+    collected = await factories.place(db, [("A", 1)], delivery_method=DeliveryMethod("PICKUP", "SHOP1"))  # type: ignore[arg-type]
+    made = await factories.place(db, [("A", 1), ("MTO", 1)], delivery_method=DeliveryMethod("PICKUP", "SHOP1"))  # type: ignore[arg-type]
+    async with db.read() as session:
+        rules = await default_rules(session)
+    # then: no carrier transit, only the cut-off (and a made-to-order line's lead time)
+    ready = calendar.dispatch_date(collected.placed_at, cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    assert collected.estimated_delivery_date == ready
+    assert shipped.estimated_delivery_date > ready
+    assert made.estimated_delivery_date == calendar.dispatch_date(made.placed_at + timedelta(days=3), cutoff=rules.cutoff_time,
+                                                                  tz_name=rules.timezone)
+    # and a production stage move recomputes it the same way (READY: ready today or next business day)
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=made.id), actor="test")
+    await factories.make_ready(db, made)
+    row = await stored(db, made.number)
+    assert row.estimated_delivery_date == calendar.dispatch_date(calendar.utcnow(), cutoff=rules.cutoff_time, tz_name=rules.timezone)
+
+
+async def test_a_card_pickup_order_holds_then_writes_its_units_at_the_store(gql, db):
+    # given / when: a card placement (two transactions around the provider's call) to collect at the store
+    await stores(gql, db)
+    body = await gql(PLACE, {"input": pickup_input([("A", 2)], payment={"method": "CARD", "token": "test_approve"})})
+    placed = body["data"]["placeOrder"]
+    # then: the order is a pickup one and its units are reserved at the store only
+    assert placed["userErrors"] == [], body
+    assert placed["order"]["deliveryType"] == "PICKUP" and placed["order"]["pickupPoint"]["code"] == "SHOP1"
+    after = await levels(db)
+    assert after[("A", "SHOP1")] == (4, 2) and after[("A", "MAD")] == (10, 0)
