@@ -113,6 +113,7 @@ class OrderEventType(StrEnum):
     LINES_CANCELLED = "LINES_CANCELLED"
     # stages, issue 19: a made-to-order line moved to another production stage (advanceProduction)
     PRODUCTION_STAGE_CHANGED = "PRODUCTION_STAGE_CHANGED"
+    BACKORDER_ALLOCATED = "BACKORDER_ALLOCATED"  # backorders, issue 19: a receipt's arrival gave backordered units of the order stock
 
 
 # holds, issue 18 ---------------------------------------------------------------------------------------------
@@ -168,3 +169,21 @@ class ProductionStage(StrEnum):
     IN_PRODUCTION = "IN_PRODUCTION"
     QUALITY_CHECK = "QUALITY_CHECK"
     READY = "READY"
+
+
+# backorders, issue 19
+class InventoryPolicy(StrEnum):
+    """What a product's placement does when its on-hand stock falls short (app/catalog/receipts.py)."""
+
+    DENY = "DENY"  # refuse (OUT_OF_STOCK): the default
+    BACKORDER = "BACKORDER"  # the shortfall claims expected receipts (scheduleReceipt)
+    PREORDER = "PREORDER"  # before available_from every unit claims receipts; from that day as BACKORDER
+
+
+# backorders, issue 19
+class ReceiptStatus(StrEnum):
+    """Where an expected stock receipt stands."""
+
+    SCHEDULED = "SCHEDULED"  # expected, nothing arrived yet
+    PARTIALLY_RECEIVED = "PARTIALLY_RECEIVED"  # some units arrived (receiveStock), more expected
+    RECEIVED = "RECEIVED"  # every expected unit arrived
