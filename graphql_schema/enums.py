@@ -63,3 +63,8 @@ for _api_enum in (OrderSortField, SortDirection):
 # stages, issue 19 (value descriptions: graphql_schema/descriptions.py)
 ProductionStage = orders.ProductionStage
 describe(ProductionStage)
+# backorders, issue 19 (value descriptions: graphql_schema/descriptions.py)
+InventoryPolicy = orders.InventoryPolicy
+ReceiptStatus = orders.ReceiptStatus
+describe(InventoryPolicy)
+describe(ReceiptStatus)

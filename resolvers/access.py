@@ -87,6 +87,8 @@ ROOT_POLICIES: dict[str, str] = {
     # alerts, issue 19 (LOW_STOCK alerts: stock:read too)
     "Query.alerts": "orders:read", "Subscription.alertRaised": "orders:read", "Mutation.setLowStockThreshold": "stock:write",
     "Mutation.advanceProduction": "orders:write",  # stages, issue 19
+    # backorders, issue 19
+    "Query.stockReceipts": "stock:read", "Mutation.scheduleReceipt": "stock:write", "Mutation.receiveStock": "stock:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -124,6 +126,7 @@ FIELD_POLICIES: dict[str, Policy] = {
     "AlertEdge.node": Policy.TARGET, "Alert.order": Policy.TARGET_IF_LINKED, "Alert.warehouse": Policy.TARGET_IF_LINKED,
     "LowStockThresholdPayload.product": Policy.WRITTEN,
     "AdvanceProductionPayload.order": Policy.WRITTEN,  # stages, issue 19
+    "StockReceipt.warehouse": Policy.EMBEDDED,  # backorders, issue 19
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -155,6 +158,9 @@ VALUE_TYPES: dict[str, str] = {
     # alerts, issue 19
     "AlertConnection": "Query.alerts (orders:read)", "AlertEdge": "its connection", "LowStockThresholdPayload": "its mutation",
     "AdvanceProductionPayload": "its mutation",  # stages, issue 19
+    # backorders, issue 19
+    "StockReceipt": "Query.stockReceipts (stock:read) / its mutation", "StockReceiptConnection": "Query.stockReceipts (stock:read)",
+    "StockReceiptEdge": "its connection", "StockReceiptPayload": "its mutation",
 }
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"
