@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import strawberry
@@ -9,7 +10,7 @@ import strawberry
 import models
 from app.catalog.service import opening_hours_of
 from graphql_schema.common import Money, Node, UserError, money
-from graphql_schema.enums import SalesChannel
+from graphql_schema.enums import InventoryPolicy, SalesChannel
 from graphql_schema.pickup import OpeningHours, OpeningHoursInput  # pickup, issue 19
 from resolvers import catalog as resolve
 
@@ -62,6 +63,16 @@ class Product(Node):
     def low_stock_threshold(root: models.Product) -> int | None:
         return root.low_stock_threshold
 
+    @strawberry.field(description="What placing an order does when its on-hand stock falls short: DENY (OUT_OF_STOCK), BACKORDER or "
+                                  "PREORDER (claim expected receipts).")  # backorders, issue 19
+    def inventory_policy(root: models.Product) -> InventoryPolicy:
+        return root.inventory_policy
+
+    @strawberry.field(description="A PREORDER product's first day of sales from stock (Europe/Madrid calendar): before it every unit "
+                                  "ordered claims expected receipts. Null for the other policies.")  # backorders, issue 19
+    def available_from(root: models.Product) -> date | None:
+        return root.available_from
+
 
 @strawberry.input(description="A receipt or write-off of one SKU in one warehouse.")
 class AdjustStockInput:
@@ -81,6 +92,13 @@ class ProductInput:
     tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction from 0 to 1 (\"0.21\" is 21%).")
     made_to_order: bool | None = strawberry.field(default=None, description="Absent: false (also when updating).")
     lead_time_days: int | None = strawberry.field(default=None, description="0 to 365, and only for a made-to-order product. Absent: 0.")
+    inventory_policy: InventoryPolicy | None = strawberry.field(  # backorders, issue 19
+        default=None, description="What an order does when on-hand stock falls short: DENY (refuse), BACKORDER or PREORDER (claim expected "
+                                  "receipts, scheduleReceipt). Absent: DENY (also when updating). Made-to-order products stay DENY "
+                                  "(INVALID_INPUT otherwise).")
+    available_from: date | None = strawberry.field(  # backorders, issue 19
+        default=None, description="Required for PREORDER, and only for it (INVALID_INPUT otherwise): the first day (Europe/Madrid) its stock "
+                                  "is sold; before it every unit claims expected receipts, from it on it behaves as BACKORDER.")
 
 
 @strawberry.input(description="A warehouse to create or update, by code.")

@@ -229,6 +229,19 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
                             "carrier (as the delivery promise counts them), then the nearer zone, then ranking/priority, then code. "
                             "None has everything: the rule's fallbackStrategy (default PRIORITY).",
     }),
+    # backorders, issue 19
+    "InventoryPolicy": ("What placing an order does when a product's on-hand stock (in the warehouses serving the order's channel) falls "
+                        "short.", {
+        "DENY": "Refuse with OUT_OF_STOCK (the default).",
+        "BACKORDER": "On-hand units first; the shortfall claims expected receipts (scheduleReceipt), earliest first, and is promised from "
+                     "the receipt's expectedAt. OUT_OF_STOCK only beyond on hand plus scheduled.",
+        "PREORDER": "Before availableFrom every unit claims expected receipts (none is taken from stock); from that day on, as BACKORDER.",
+    }),
+    "ReceiptStatus": ("Where an expected stock receipt stands.", {
+        "SCHEDULED": "Expected; nothing arrived yet.",
+        "PARTIALLY_RECEIVED": "Some units arrived (receiveStock); the rest is still expected.",
+        "RECEIVED": "Every expected unit arrived. Final.",
+    }),
 }
 
 # The API's own enums (graphql_schema/enums.py): reading options, not business concepts.

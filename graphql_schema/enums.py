@@ -69,3 +69,8 @@ describe(DeliveryType)
 # sourcing, issue 19 (value descriptions: graphql_schema/descriptions.py)
 SourcingStrategy = orders.SourcingStrategy
 describe(SourcingStrategy)
+# backorders, issue 19 (value descriptions: graphql_schema/descriptions.py)
+InventoryPolicy = orders.InventoryPolicy
+ReceiptStatus = orders.ReceiptStatus
+describe(InventoryPolicy)
+describe(ReceiptStatus)

@@ -18,6 +18,7 @@ from graphql_schema.orders import OrderIdInput, OrderPayload, PlaceOrderInput, P
 from graphql_schema.partner import ImportOrdersInput, ImportOrdersPayload
 from graphql_schema.pickup import CollectOrderInput, CollectOrderPayload  # pickup, issue 19
 from graphql_schema.production import AdvanceProductionInput, AdvanceProductionPayload
+from graphql_schema.receipts import ReceiveStockInput, ScheduleReceiptInput, StockReceiptPayload  # backorders, issue 19
 from graphql_schema.returns import (
     CustomerInquiryMessageInput,
     InquiryIdInput,
@@ -60,6 +61,7 @@ from resolvers import (
     webhooks,
 )
 from resolvers import drafts as draft_orders  # drafts, issue 18
+from resolvers import receipts as stock_receipts  # backorders, issue 19
 from resolvers.types import Info, MutationPayload
 
 
@@ -463,3 +465,24 @@ class Mutation:
     ))
     async def reallocate_order(self, info: Info, input: Input[ReallocateOrderInput]) -> MutationPayload:
         return await sourcing.reallocate_order(info, input)
+
+    # backorders, issue 19
+    @strawberry.mutation(
+        graphql_type=StockReceiptPayload,
+        description="Schedule an expected stock receipt: units of a SKU a warehouse expects at expectedAt. Orders of BACKORDER / PREORDER "
+        "products may claim its units from now on (never more than it expects). Needs stock:write. Errors: NOT_FOUND (sku, warehouseCode), "
+        "INVALID_INPUT (quantity below 1, expectedAt not in the future or without an offset, a made-to-order sku), LIMIT_EXCEEDED (quantity).",
+    )
+    async def schedule_receipt(self, info: Info, input: Input[ScheduleReceiptInput]) -> MutationPayload:
+        return await stock_receipts.schedule_receipt(info, input)
+
+    @strawberry.mutation(
+        graphql_type=StockReceiptPayload,
+        description="Record units of a receipt that arrived: on hand rises by quantity (stock ledger RECEIPT) and the orders that claimed the "
+        "receipt get the units in placement order (oldest placedAt first; an order partly filled keeps waiting for the rest), each with a "
+        "BACKORDER_ALLOCATED event and its delivery promise recomputed; units beyond the claims are ordinary stock. Needs stock:write. "
+        "Errors: NOT_FOUND (receiptId), INVALID_INPUT (quantity below 1 or beyond what it still expects), LIMIT_EXCEEDED (quantity), "
+        "UNAVAILABLE (card placements in progress hold units of it: retry in a moment).",
+    )
+    async def receive_stock(self, info: Info, input: Input[ReceiveStockInput]) -> MutationPayload:
+        return await stock_receipts.receive_stock(info, input)

@@ -13,11 +13,13 @@ import models.alerts
 import models.billing
 import models.drafts
 import models.fulfilment
+import models.receipts
 import models.returns
 import models.sourcing
 import models.webhooks
 import resolvers.alerts
 import resolvers.orders  # named in full in annotations: inside Query, `orders` is the field
+import resolvers.receipts  # backorders, issue 19
 import resolvers.sourcing  # sourcing, issue 19
 from app.alerts.enums import AlertKind
 from graphql_schema.alerts import Alert  # alerts, issue 19
@@ -28,6 +30,7 @@ from graphql_schema.drafts import DraftOrder, DraftOrderStatusArg, DraftPageAfte
 from graphql_schema.enums import SalesChannel
 from graphql_schema.fulfilment import Carrier, Shipment
 from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
+from graphql_schema.receipts import StockReceipt  # backorders, issue 19
 from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
 from graphql_schema.sourcing import SourcingRule  # sourcing, issue 19
 from graphql_schema.tracking import OrderTracking
@@ -171,3 +174,17 @@ class Query:
         "The sourcing rules placeOrder evaluates, by position (empty: warehouse priority, as before any rule). Needs stock:read."))
     async def sourcing_rules(self, info: Info) -> list[models.sourcing.SourcingRule]:
         return await resolvers.sourcing.sourcing_rules(info)
+
+    # backorders, issue 19
+    @strawberry.field(graphql_type=Connection[StockReceipt], description="Expected stock receipts, soonest expectedAt first; `first` at most "
+                                                                         "100. Needs stock:read.")
+    async def stock_receipts(
+        self, info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size, at most 100 (default 20).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")] = None,
+        sku: Annotated[str | None, strawberry.argument(description="Only this SKU's receipts.")] = None,
+        warehouse_code: Annotated[str | None, strawberry.argument(description="Only receipts expected at this warehouse.")] = None,
+        open: Annotated[bool | None, strawberry.argument(description="true: only those still expecting units (not RECEIVED); false: only "
+                                                                     "RECEIVED ones; null: both.")] = None,
+    ) -> pagination.Connection[models.receipts.StockReceipt]:
+        return await resolvers.receipts.stock_receipts(info, first=first, after=after, sku=sku, warehouse_code=warehouse_code, open=open)

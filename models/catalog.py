@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index,
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.orders.enums import SalesChannel
+from app.orders.enums import InventoryPolicy, SalesChannel
 from models.base import Base, Rate, created_at, enum_column, uuid_pk
 
 
@@ -26,6 +26,10 @@ class Product(Base):
     lead_time_days: Mapped[int] = mapped_column(default=0)
     # alerts, issue 19: LOW_STOCK when a warehouse's available units (on hand - reserved) fall below it; null = never.
     low_stock_threshold: Mapped[int | None]
+    # backorders, issue 19: what placement does when on-hand stock falls short (DENY: refuse); PREORDER's first day of stock sales
+    inventory_policy: Mapped[InventoryPolicy] = mapped_column(enum_column(InventoryPolicy, 16), default=InventoryPolicy.DENY,
+                                                              server_default="DENY")
+    available_from: Mapped[date | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -140,6 +140,8 @@ class Allocation(Base):
     quantity: Mapped[int]
     quantity_shipped: Mapped[int] = mapped_column(default=0)
     quantity_released: Mapped[int] = mapped_column(default=0)
+    # backorders, issue 19: bound to an expected receipt (units not on hand yet: no `reserved` on stock; not pickable)
+    receipt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stock_receipts.id"), index=True)
 
     @property
     def open_quantity(self) -> int:

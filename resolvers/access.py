@@ -89,6 +89,8 @@ ROOT_POLICIES: dict[str, str] = {
     "Mutation.advanceProduction": "orders:write",  # stages, issue 19
     "Mutation.setSourcingRules": "stock:write", "Query.sourcingRules": "stock:read", "Mutation.reallocateOrder": "orders:write",  # sourcing, issue 19
     "Mutation.markReadyForPickup": "shipments:write", "Mutation.collectOrder": "shipments:write",  # pickup, issue 19
+    # backorders, issue 19
+    "Query.stockReceipts": "stock:read", "Mutation.scheduleReceipt": "stock:write", "Mutation.receiveStock": "stock:write",
 }
 PUBLIC_ROOTS = frozenset(name.split(".", 1)[1] for name, scope in ROOT_POLICIES.items() if scope == PUBLIC)
 
@@ -128,6 +130,7 @@ FIELD_POLICIES: dict[str, Policy] = {
     "AdvanceProductionPayload.order": Policy.WRITTEN,  # stages, issue 19
     # pickup, issue 19: the pickup point is reference data shown with the order (as a shipment's warehouse), also publicly
     "Order.pickupPoint": Policy.EMBEDDED, "OrderTracking.pickupPoint": Policy.EMBEDDED, "CollectOrderPayload.order": Policy.WRITTEN,
+    "StockReceipt.warehouse": Policy.EMBEDDED,  # backorders, issue 19
 }
 
 # Object types that are not Node types: values read with (and only through) their owner.
@@ -161,6 +164,9 @@ VALUE_TYPES: dict[str, str] = {
     "AdvanceProductionPayload": "its mutation",  # stages, issue 19
     "OpeningHours": "Warehouse", "CollectOrderPayload": "its mutation",  # pickup, issue 19
     "SourcingRule": "Query.sourcingRules (stock:read) / SetSourcingRulesPayload", "SetSourcingRulesPayload": "its mutation",  # sourcing, issue 19
+    # backorders, issue 19
+    "StockReceipt": "Query.stockReceipts (stock:read) / its mutation", "StockReceiptConnection": "Query.stockReceipts (stock:read)",
+    "StockReceiptEdge": "its connection", "StockReceiptPayload": "its mutation",
 }
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"

@@ -67,6 +67,7 @@ async def upsert_product(info: Info, input: ProductArgs) -> MutationPayload:
         return await service.upsert_product(
             uow=uow, sku=input.sku, name=input.name, price=input.price, currency=input.currency,
             tax_rate=input.tax_rate, made_to_order=input.made_to_order, lead_time_days=input.lead_time_days,
+            inventory_policy=input.inventory_policy, available_from=input.available_from,  # backorders, issue 19
         )
 
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda p: {"product": p})

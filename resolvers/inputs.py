@@ -11,7 +11,7 @@ reading options (sorting) and the filters shared by two types stay plain Enum.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Protocol
@@ -20,7 +20,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.fulfilment.enums import ShipmentStatus
-from app.orders.enums import OrderStatus, PaymentMethod, SalesChannel
+from app.orders.enums import InventoryPolicy, OrderStatus, PaymentMethod, SalesChannel
 from app.returns.enums import InspectionResult, ReturnResolution
 
 # --- orders ----------------------------------------------------------------------------------------
@@ -147,6 +147,8 @@ class ProductArgs(Protocol):
     tax_rate: Decimal
     made_to_order: bool | None
     lead_time_days: int | None
+    inventory_policy: InventoryPolicy | None  # backorders, issue 19
+    available_from: date | None
 
 
 class WarehouseArgs(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -17,7 +18,7 @@ from app.catalog.enums import Weekday
 from app.errors import DomainError, ErrorCode, collect
 from app.infra.database import UnitOfWork
 from app.orders.allocation import notify_stock
-from app.orders.enums import SalesChannel
+from app.orders.enums import InventoryPolicy, SalesChannel
 from app.validation import CURRENCIES, member_of, parse_decimal
 from models import Product, StockLevel, StockMovement, Warehouse
 
@@ -27,6 +28,7 @@ MAX_STOCK_DELTA = 1_000_000
 async def upsert_product(
     *, uow: UnitOfWork, sku: str, name: str, price: object, currency: str, tax_rate: object,
     made_to_order: bool | None = None, lead_time_days: int | None = None,
+    inventory_policy: InventoryPolicy | None = None, available_from: date | None = None,  # backorders, issue 19
 ) -> Product:
     errors: list[DomainError] = []
     sku, name, currency = sku.strip(), name.strip(), currency.strip().upper()
@@ -52,9 +54,10 @@ async def upsert_product(
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "leadTimeDays must be between 0 and 365.", ("lead_time_days",)))
     elif lead and not mto:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "Only made-to-order products have a lead time.", ("lead_time_days",)))
+    inventory = inventory_values(inventory_policy, available_from, made_to_order=mto, errors=errors)  # backorders, issue 19
     collect(errors)
     values = {"updated_at": func.now(), "name": name, "price": price_value, "currency": currency, "tax_rate": rate,
-              "made_to_order": mto, "lead_time_days": lead}
+              "made_to_order": mto, "lead_time_days": lead, **inventory}
     statement = (
         pg_insert(Product)
         .values(id=uuid.uuid4(), sku=sku, **values)
@@ -203,3 +206,20 @@ def opening_hours_of(warehouse: Warehouse) -> list[OpeningHours]:
     """A warehouse's stored opening hours, in week order."""
     stored = warehouse.opening_hours or {}
     return [OpeningHours(Weekday(day), opens, closes) for day in Weekday for opens, closes in stored.get(day.value, [])]
+
+
+# backorders, issue 19
+def inventory_values(policy: InventoryPolicy | None, available_from: date | None, *, made_to_order: bool,
+                     errors: list[DomainError]) -> dict[str, object]:
+    """A product's inventory policy columns (absent: DENY, as for every product before issue 19). PREORDER needs
+    `available_from` (the first day its stock is sold; before it every unit comes from expected receipts), and only
+    PREORDER takes one; made-to-order products need no stock, so they stay DENY."""
+    chosen = member_of(InventoryPolicy, policy, ("inventory_policy",), "Unknown inventory policy.", errors) if policy is not None else None
+    chosen = chosen or InventoryPolicy.DENY
+    if chosen != InventoryPolicy.DENY and made_to_order:
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Made-to-order products need no stock: their policy stays DENY.", ("inventory_policy",)))
+    if chosen == InventoryPolicy.PREORDER and available_from is None:
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "A PREORDER product needs availableFrom.", ("available_from",)))
+    elif chosen != InventoryPolicy.PREORDER and available_from is not None:
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, "Only a PREORDER product takes availableFrom.", ("available_from",)))
+    return {"inventory_policy": chosen, "available_from": available_from if chosen == InventoryPolicy.PREORDER else None}

@@ -35,7 +35,7 @@ from app.flows.confirmation import confirm_locked_order
 from app.fulfilment import pickup as collection
 from app.fulfilment import promise as delivery
 from app.infra.database import Database, UnitOfWork
-from app.orders import holds, risk
+from app.orders import backorders, holds, risk
 from app.orders import promise as calendar
 from app.orders import service as orders
 from app.orders.enums import OrderStatus, PaymentMethod
@@ -72,6 +72,7 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
     return await delivery.placement_promise(
         uow.session, placed_at=calendar.utcnow(), channel=placement.channel, destination_country=placement.destination_country,
         origins=origins, made_to_order_lead_days=placement.made_to_order_lead_days,
+        backordered=backorders.ready_later(placement),  # backorders, issue 19
     )
 
 
@@ -97,7 +98,7 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_i
 
     async def reserve() -> None:
         reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, stocked=stocked)
-        if reserved.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
+        if reserved.picks != planned.picks or reserved.backorder != planned.backorder:  # stock moved since the snapshot: other warehouses, maybe another date
             order.estimated_delivery_date = await _promise(uow, reserved)
 
     if order.payment_method == PaymentMethod.CARD:
@@ -162,7 +163,7 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         promise = await _promise(uow, planned)
         held = await orders.hold_stock(uow=uow, placement=planned, attempt_id=attempt_id, serial=serial, provider_key=key,
                                        amount=totals.total, currency=planned.lines[0].product.currency, hold_seconds=hold_seconds)
-        if held.picks != planned.picks:  # stock moved since the snapshot: other warehouses, maybe another date
+        if held.picks != planned.picks or held.backorder != planned.backorder:  # stock moved since the snapshot: other warehouses, maybe another date
             promise = await _promise(uow, held)
         return _Held(attempt_id, held, serial, key, promise)
 

@@ -40,7 +40,8 @@ async def _next_pick_list_number(uow: UnitOfWork) -> str:
 async def _candidate_orders(uow: UnitOfWork, warehouse: Warehouse) -> list[uuid.UUID]:
     """Fulfillable orders with something unpicked there (stock reserved there, or made-to-order units)."""
     open_here = select(Allocation.order_id).where(
-        Allocation.warehouse_id == warehouse.id, Allocation.quantity > Allocation.quantity_shipped + Allocation.quantity_released
+        Allocation.warehouse_id == warehouse.id, Allocation.quantity > Allocation.quantity_shipped + Allocation.quantity_released,
+        Allocation.receipt_id.is_(None),  # backorders, issue 19: units bound to a receipt are not there yet
     )
     made_to_order = select(OrderLine.order_id).where(
         OrderLine.made_to_order, OrderLine.quantity > OrderLine.quantity_shipped,
@@ -83,7 +84,7 @@ async def _unpicked(uow: UnitOfWork, orders: list[Order], warehouse: Warehouse) 
         by_line = {line.id: line for line in lines[order.id]}
         takes: list[Take] = []
         for allocation in sorted(allocations[order.id], key=lambda a: (by_line[a.order_line_id].position, a.sku)):
-            if allocation.warehouse_id != warehouse.id:
+            if allocation.warehouse_id != warehouse.id or allocation.receipt_id is not None:  # backorders, issue 19: not arrived yet
                 continue
             quantity = allocation.quantity - allocation.quantity_released - max(listed_by_allocation.get(allocation.id, 0), allocation.quantity_shipped)
             if quantity > 0:

@@ -32,6 +32,7 @@ from app.orders.enums import DeliveryType, OrderEventType, SalesChannel
 from app.orders.promise import estimate_delivery, local_date, production_ready_at
 from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Shipment
+from models.receipts import StockReceipt
 
 
 def choose_made_to_order_warehouse(
@@ -71,15 +72,22 @@ class Origin:
 async def placement_promise(
     session: AsyncSession, *, placed_at: datetime, channel: SalesChannel, destination_country: str,
     origins: Sequence[Origin], made_to_order_lead_days: int | None,
+    backordered: Sequence[tuple[uuid.UUID, str, int, str, datetime]] = (),
 ) -> date:
     """`origins`: the warehouses holding the order's reservations; `made_to_order_lead_days` is None when the
     order has no made-to-order line. Reads the default carrier (and, for an order of made-to-order lines only,
-    the warehouses serving its channel); placement calls it before it reserves any stock."""
+    the warehouses serving its channel); placement calls it before it reserves any stock.
+    `backordered` (issue 19): (warehouse id, country, priority, code, expected at) of each receipt the order
+    claims: those units leave when the receipt is expected (or now, if that is past)."""
     rules = await default_rules(session)
     unique = sorted({o.id: o for o in origins}.values(), key=lambda o: (o.priority, o.code))
     arrivals = [
         parcel_arrival(rules, ready_at=placed_at, origin_country=o.country, destination_country=destination_country)
         for o in unique
+    ]
+    arrivals += [  # backorders, issue 19
+        parcel_arrival(rules, ready_at=max(expected_at, placed_at), origin_country=country, destination_country=destination_country)
+        for _, country, _, _, expected_at in backordered
     ]
     if made_to_order_lead_days is not None or not arrivals:
         if unique:
@@ -110,11 +118,18 @@ async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -
             arrivals.append(shipment.estimated_delivery_date)
 
     allocations = (await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars().all()
-    open_warehouses = sorted({a.warehouse_id for a in allocations if a.open_quantity > 0})
+    open_warehouses = sorted({a.warehouse_id for a in allocations if a.open_quantity > 0 and a.receipt_id is None})
     rules = await default_rules(session)
     if open_warehouses:
         for warehouse in (await session.execute(select(Warehouse).where(Warehouse.id.in_(open_warehouses)))).scalars():
             arrivals.append(parcel_arrival(rules, ready_at=now, origin_country=warehouse.country, destination_country=destination))
+    awaited = sorted({a.receipt_id for a in allocations if a.open_quantity > 0 and a.receipt_id is not None})
+    if awaited:  # backorders, issue 19: units claimed on a receipt leave when it is expected (or now, if that is past)
+        for expected_at, country in (await session.execute(
+            select(StockReceipt.expected_at, Warehouse.country).join(Warehouse, Warehouse.id == StockReceipt.warehouse_id)
+            .where(StockReceipt.id.in_(awaited))
+        )).all():
+            arrivals.append(parcel_arrival(rules, ready_at=max(expected_at, now), origin_country=country, destination_country=destination))
 
     unshipped_made_to_order = (
         await session.execute(

@@ -43,7 +43,7 @@ def _plan_shipment(
     by_line = {line.id: line for line in lines}
     open_here: dict[str, list[Allocation]] = defaultdict(list)
     for a in sorted(allocations, key=lambda a: by_line[a.order_line_id].position):
-        if a.warehouse_id == warehouse.id and a.open_quantity > 0:
+        if a.warehouse_id == warehouse.id and a.open_quantity > 0 and a.receipt_id is None:  # backorders, issue 19: bound: not arrived yet
             open_here[a.sku].append(a)
     made_to_order: dict[str, list[OrderLine]] = defaultdict(list)
     # stages (issue 19): made-to-order units ship only from READY lines; the others wait here

@@ -24,6 +24,7 @@ CHECKS: list[tuple[str, str]] = [
         FROM stock_levels s
         FULL JOIN (SELECT sku, warehouse_id, SUM(open) AS open FROM (
                      SELECT sku, warehouse_id, quantity - quantity_shipped - quantity_released AS open FROM allocations
+                     WHERE receipt_id IS NULL  -- backorders, issue 19: units claimed on a receipt are not reserved stock
                      UNION ALL
                      SELECT p->>'sku', CAST(p->>'warehouse_id' AS uuid), CAST(p->>'quantity' AS integer)
                      FROM placement_attempts h, jsonb_array_elements(h.picks) p WHERE h.status = 'HELD') u
@@ -97,6 +98,24 @@ CHECKS: list[tuple[str, str]] = [
      """SELECT l.order_id, l.position, l.sku, l.made_to_order, l.production_stage, l.quantity_shipped FROM order_lines l
         WHERE (NOT l.made_to_order AND l.production_stage IS NOT NULL)
            OR (l.made_to_order AND l.quantity_shipped > 0 AND COALESCE(l.production_stage, 'QUEUED') <> 'READY')"""),
+    # backorders, issue 19: a receipt's `claimed` is exactly the open allocations bound to it plus the claims card placements
+    # hold between their two transactions; claims never beyond what is still expected (the CHECKs hold it too).
+    ("receipt claimed = open bound allocations + held claims",
+     """SELECT r.id, r.sku, r.claimed, COALESCE(a.open, 0) AS open_allocations, COALESCE(h.held, 0) AS held FROM stock_receipts r
+        LEFT JOIN (SELECT receipt_id, SUM(quantity - quantity_shipped - quantity_released) AS open FROM allocations
+                   WHERE receipt_id IS NOT NULL GROUP BY receipt_id) a ON a.receipt_id = r.id
+        LEFT JOIN (SELECT k.receipt_id, SUM(k.quantity) AS held FROM receipt_holds k JOIN placement_attempts p ON p.id = k.attempt_id
+                   WHERE p.status = 'HELD' GROUP BY k.receipt_id) h ON h.receipt_id = r.id
+        WHERE r.claimed <> COALESCE(a.open, 0) + COALESCE(h.held, 0)"""),
+    ("receipt claims within what is still expected",
+     "SELECT id, sku, quantity, received, claimed, status FROM stock_receipts WHERE claimed < 0 OR received < 0 OR claimed + received > quantity "
+     "OR (status = 'RECEIVED') <> (received = quantity)"),
+    ("receipt-bound allocations match their receipt, never shipped",
+     """SELECT a.id, a.sku, a.warehouse_id, a.quantity_shipped, r.sku AS receipt_sku, r.warehouse_id AS receipt_warehouse FROM allocations a
+        JOIN stock_receipts r ON r.id = a.receipt_id
+        WHERE a.sku <> r.sku OR a.warehouse_id <> r.warehouse_id OR a.quantity_shipped <> 0"""),
+    ("receipt holds only on HELD card placements",
+     "SELECT k.id, k.attempt_id, p.status FROM receipt_holds k JOIN placement_attempts p ON p.id = k.attempt_id WHERE p.status <> 'HELD'"),
 ]
 
 

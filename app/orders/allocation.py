@@ -11,6 +11,22 @@ snapshot, the partial reservation is given back and the placement re-plans on lo
 
 Rows are locked in one global order (sku, warehouse id), whoever locks them, so concurrent
 orders over the same SKUs queue instead of deadlocking.
+
+Backorders (issue 19, app/orders/backorders.py, app/flows/receipts.py) add a lock class, expected stock receipts
+(stock_receipts rows, locked among themselves in (sku, warehouse id, expected_at, id) order). The global order is
+
+    order rows (by id)  ->  stock rows (sku, warehouse id)  ->  receipt rows (sku, warehouse id, expected_at, id)
+
+- placement: stock rows (the reservation statement, or `lock_candidates`), then the receipts it claims (its own
+  new order row is invisible to every other transaction, so it waits on no order row);
+- a card placement's decline or recovery: its placement_attempts row, then its stock rows, then its receipts;
+- cancellation: the order row, its stock rows (`release`), then its receipts (`backorders.release_claims`);
+- a receipt's arrival (receiveStock): the orders holding claims on it (by id, read first without a lock), then the
+  receipt's stock row, then the receipt; a claimant committed after that first read is locked NOWAIT (never
+  waiting, so never deadlocking: if it is busy the arrival's transaction is retried whole).
+No transaction takes a lock of an earlier class after one of a later class, so none waits in a circle. (The
+research note proposed "receipt -> orders -> stock" for the arrival; that inverts placement's stock -> receipt
+and cancellation's order -> receipt, so the arrival takes the receipt last instead.)
 """
 
 from __future__ import annotations
@@ -260,7 +276,7 @@ async def release(session: AsyncSession, notices: list, *, order_id: uuid.UUID, 
             select(Allocation).where(Allocation.order_id == order_id).order_by(Allocation.sku, Allocation.warehouse_id)
         )
     ).scalars().all()
-    open_allocations = [a for a in allocations if a.open_quantity > 0]
+    open_allocations = [a for a in allocations if a.open_quantity > 0 and a.receipt_id is None]  # bound to a receipt: app/orders/backorders.py
     if not open_allocations:
         return 0
     per_level: dict[tuple[str, uuid.UUID], int] = {}

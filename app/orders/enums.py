@@ -120,6 +120,7 @@ class OrderEventType(StrEnum):
     COLLECTED = "COLLECTED"
     # sourcing, issue 19: reallocateOrder moved open units to other warehouses (data: the moves, before/after per warehouse)
     REALLOCATED = "REALLOCATED"
+    BACKORDER_ALLOCATED = "BACKORDER_ALLOCATED"  # backorders, issue 19: a receipt's arrival gave backordered units of the order stock
 
 
 # holds, issue 18 ---------------------------------------------------------------------------------------------
@@ -185,3 +186,21 @@ class SourcingStrategy(StrEnum):
     RANKING = "RANKING"
     FEWEST_SHIPMENTS = "FEWEST_SHIPMENTS"
     CLOSEST_COMPLETE = "CLOSEST_COMPLETE"
+
+
+# backorders, issue 19
+class InventoryPolicy(StrEnum):
+    """What a product's placement does when its on-hand stock falls short (app/catalog/receipts.py)."""
+
+    DENY = "DENY"  # refuse (OUT_OF_STOCK): the default
+    BACKORDER = "BACKORDER"  # the shortfall claims expected receipts (scheduleReceipt)
+    PREORDER = "PREORDER"  # before available_from every unit claims receipts; from that day as BACKORDER
+
+
+# backorders, issue 19
+class ReceiptStatus(StrEnum):
+    """Where an expected stock receipt stands."""
+
+    SCHEDULED = "SCHEDULED"  # expected, nothing arrived yet
+    PARTIALLY_RECEIVED = "PARTIALLY_RECEIVED"  # some units arrived (receiveStock), more expected
+    RECEIVED = "RECEIVED"  # every expected unit arrived

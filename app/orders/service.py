@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import Database, UnitOfWork
 from app.infra.faults import is_connection_error, sqlstate
-from app.orders import allocation, events, pickup, sourcing
+from app.orders import allocation, backorders, events, pickup, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import compute_totals, line_total
@@ -104,6 +104,8 @@ class Placement:
     pickup_warehouse_id: uuid.UUID | None = None
     # sourcing, issue 19: the rules read with the catalogue, the request's facts and the explanation of `picks`
     routing: sourcing.Routing | None = None
+    # backorders, issue 19: the demand beyond on-hand stock (BACKORDER / PREORDER products) and the receipts it claims
+    backorder: backorders.Backorder | None = None
 
     @property
     def destination_country(self) -> str:
@@ -295,9 +297,11 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     demand, sku_paths = _demand(lines)
     candidates = [c for c in candidates if c.sku in demand]
     candidates = pickup.restrict(candidates, pickup_at)  # pickup, issue 19: a PICKUP order reserves at its pickup point only
+    demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
+                                               candidates=candidates, sku_paths=sku_paths)
     routing = _routing(checked, rules)
     picks = routing.plan(demand, candidates, sku_paths)  # sourcing, issue 19 (no rules: allocation.plan_allocation)
-    return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing)
+    return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder)
 
 
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
@@ -313,8 +317,10 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
     demand, sku_paths = _demand(placement.lines)
     candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=placement.channel)
     candidates = pickup.restrict(candidates, placement.pickup_warehouse_id)  # pickup, issue 19
+    demand, backorder = await backorders.split(uow.session, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
+                                               candidates=candidates, sku_paths=sku_paths, lock=True)
     routing = placement.routing or _routing(placement, sourcing.NO_RULES)  # the snapshot's rules: its explanation is rewritten
-    return replace(placement, candidates=candidates, picks=routing.plan(demand, candidates, sku_paths), routing=routing)
+    return replace(placement, candidates=candidates, picks=routing.plan(demand, candidates, sku_paths), routing=routing, backorder=backorder)
 
 
 def totals_of(placement: Placement) -> Any:
@@ -428,14 +434,14 @@ async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placeme
     """Reserve the order's units with its allocations (one per line and warehouse) in one statement; should stock
     have moved since the snapshot, re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the
     placement as reserved (its picks differ when it was re-planned)."""
-    if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
-                                        order_id=order.id, allocations=per_line(placement.picks, stocked)):
-        return placement
+    if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number, order_id=order.id,
+                                        allocations=per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))):
+        return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
     placement = await replan_locked(uow=uow, placement=placement)
-    uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
+    uow.session.add_all(_allocations(order, per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))))
     await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
                              reference=order.number)
-    return placement
+    return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
 
 
 async def write_held_order(
@@ -447,7 +453,8 @@ async def write_held_order(
     event without touching a stock row."""
     order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
                                        payment_status=payment_status, customer_id=customer_id, risk=risk)
-    uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
+    uow.session.add_all(_allocations(order, per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))))
+    backorders.add_claim_allocations(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
     _record_placed(uow, order, placement)
     return order
 
@@ -487,7 +494,7 @@ async def hold_stock(
     reference = number_of(serial)
     if placement.picks and await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor,
                                                             reference=reference, hold=values):
-        return placement
+        return await backorders.hold_claims(session=uow.session, placement=placement, attempt_id=attempt_id)  # backorders, issue 19
     if placement.picks:
         placement = await replan_locked(uow=uow, placement=placement)
         await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
@@ -498,7 +505,7 @@ async def hold_stock(
         picks=[{"stock_level_id": str(p.stock_level_id), "sku": p.sku, "warehouse_id": str(p.warehouse_id), "quantity": p.quantity}
                for p in placement.picks],
     ))
-    return placement
+    return await backorders.hold_claims(session=uow.session, placement=placement, attempt_id=attempt_id)  # backorders, issue 19
 
 
 async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID) -> bool:
@@ -520,6 +527,7 @@ async def release_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, status: str, r
         return False
     await allocation.release_picks(uow.session, uow.notices, picks=allocation.picks_of(row.picks), actor=uow.actor,
                                    reference=number_of(row.serial), reason=reason)
+    await backorders.release_held_claims(session=uow.session, attempt_id=attempt_id)  # backorders, issue 19
     return True
 
 
@@ -598,6 +606,7 @@ async def cancel_order(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str | No
     check_transition(order.status, OrderStatus.CANCELLED)
     released = await allocation.release(uow.session, uow.notices, order_id=order.id, actor=uow.actor, reference=order.number,
                                         reason=reason or "order cancelled")
+    released += await backorders.release_claims(session=uow.session, order_id=order.id)  # backorders, issue 19
     for hold in await open_holds(uow=uow, order_id=order.id) if order.status == OrderStatus.ON_HOLD else []:  # held no more (issue 18)
         hold.released_at, hold.released_by, hold.release_note = datetime.now(UTC), uow.actor, "order cancelled"
     order.held_from = None
