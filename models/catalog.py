@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, UniqueConstraint, func
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +27,8 @@ class Product(Base):
     low_stock_threshold: Mapped[int | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # shipping, issue 19: a unit's shipping weight in grams (0: weightless); weight bands of the shipping rates use it.
+    weight_grams: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class Warehouse(Base):

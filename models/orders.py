@@ -86,6 +86,10 @@ class Order(Base):
     risk_facts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     risk_source: Mapped[RiskSource | None] = mapped_column(enum_column(RiskSource, 16))
     risk_assessed_at: Mapped[datetime | None]
+    # shipping, issue 19 (migration 0019): the rate charged ("<CARRIER>:<SERVICE>"; NULL when none was), and the VAT on
+    # `shipping_total` (net), already counted in `tax_total`: the shipping net spread over the goods' VAT rates.
+    shipping_method: Mapped[str | None] = mapped_column(String(70))
+    shipping_tax: Mapped[Decimal] = mapped_column(default=Decimal("0.00"), server_default=text("0"))
 
 
 class OrderLine(Base):
