@@ -52,6 +52,9 @@ class Product(Node):
     def low_stock_threshold(root: models.Product) -> int | None:
         return root.low_stock_threshold
 
+    weight_grams: int = strawberry.field(description="One unit's shipping weight in grams (0: weightless): the weight bands of the "
+                                         "shipping rates add it up per order.")  # shipping, issue 19
+
 
 @strawberry.input(description="A receipt or write-off of one SKU in one warehouse.")
 class AdjustStockInput:
@@ -71,6 +74,8 @@ class ProductInput:
     tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction from 0 to 1 (\"0.21\" is 21%).")
     made_to_order: bool | None = strawberry.field(default=None, description="Absent: false (also when updating).")
     lead_time_days: int | None = strawberry.field(default=None, description="0 to 365, and only for a made-to-order product. Absent: 0.")
+    weight_grams: int | None = strawberry.field(default=None, description="One unit's shipping weight in grams, 0 to 10000000 "
+                                                "(INVALID_INPUT otherwise). Absent: 0 (also when updating).")  # shipping, issue 19
 
 
 @strawberry.input(description="A warehouse to create or update, by code.")

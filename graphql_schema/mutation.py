@@ -31,6 +31,7 @@ from graphql_schema.returns import (
     ReturnPayload,
 )
 from graphql_schema.risk import AssessOrderRiskInput
+from graphql_schema.shipping import SetShippingRatesInput, SetShippingRatesPayload  # shipping, issue 19
 from graphql_schema.webhooks import (  # hooks, issue 17
     CreateWebhookEndpointArgument,
     CreateWebhookEndpointPayload,
@@ -43,6 +44,7 @@ from graphql_schema.webhooks import (  # hooks, issue 17
 )
 from resolvers import alerts, billing, catalog, edits, fulfilment, holds, metadata, orders, partner, production, returns, webhooks
 from resolvers import drafts as draft_orders  # drafts, issue 18
+from resolvers import shipping as resolve_shipping  # shipping, issue 19
 from resolvers.types import Info, MutationPayload
 
 
@@ -396,3 +398,14 @@ class Mutation:
     )
     async def advance_production(self, info: Info, input: Input[AdvanceProductionInput]) -> MutationPayload:
         return await production.advance_production(info, input)
+    # shipping, issue 19
+    @strawberry.mutation(
+        graphql_type=SetShippingRatesPayload,
+        description="Replace the shipping rate table (what each carrier service charges per destination, weight and goods value; see "
+                    "ShippingRate). Orders placed afterwards are charged by it; placed orders keep their shipping. Needs stock:write. "
+                    "Errors: INVALID_INPUT, NOT_FOUND (carrierCode), LIMIT_EXCEEDED (rates), each at input.rates.<i>.<field>.",
+    )
+    async def set_shipping_rates(
+        self, info: Info, input: Annotated[SetShippingRatesInput, strawberry.argument(description="The whole table.")]
+    ) -> MutationPayload:
+        return await resolve_shipping.set_shipping_rates(info, input)

@@ -145,11 +145,12 @@ class Order(Node):
     def subtotal(root: models.Order) -> Money:
         return money(root.subtotal, root.currency)
 
-    @strawberry.field(description="VAT, rounded once per tax rate, as on the invoice.")
+    @strawberry.field(description="VAT, rounded once per tax rate, as on the invoice; includes shippingTax.")
     def tax_total(root: models.Order) -> Money:
         return money(root.tax_total, root.currency)
 
-    @strawberry.field(description="Shipping charged, added after tax (0.00: no shipping prices are configured yet).")
+    @strawberry.field(description="Shipping charged, net of VAT (its VAT is in taxTotal: shippingTax); 0.00 when no shipping rate applies "
+                                  "(none configured, or a pickup). Fixed at placement; 0.00 once every unit is cancelled.")
     def shipping_total(root: models.Order) -> Money:
         return money(root.shipping_total, root.currency)
 
@@ -176,6 +177,16 @@ class Order(Node):
     @strawberry.field(description="The risk assessment made at placement (or by assessOrderRisk); null for orders placed before it existed.")
     def risk(root: models.Order) -> OrderRisk | None:
         return resolve_holds.order_risk(root)  # type: ignore[return-value]
+
+    # shipping, issue 19
+    shipping_method: str | None = strawberry.field(
+        description="The shipping rate charged, \"<CARRIER>:<SERVICE>\" (PlaceOrderInput.shippingMethod, or the cheapest); null when no "
+                    "shipping was charged.")
+
+    @strawberry.field(description="The VAT on shippingTotal, included in taxTotal: the shipping is spread over the order's VAT rates in "
+                                  "proportion to their bases (whole cents, largest remainder) and each part taxed at its rate.")
+    def shipping_tax(root: models.Order) -> Money:
+        return money(root.shipping_tax, root.currency)
 
 
 
@@ -244,6 +255,11 @@ class PlaceOrderInput:
     billing_address: AddressInput | None = strawberry.field(default=None, description="The invoice address; absent: the shipping address.")
     payment: PaymentInput | None = strawberry.field(default=None, description="Absent: no payment is opened; the order waits, PENDING "
                                                     "and UNPAID, for staff.")
+    shipping_method: str | None = strawberry.field(  # shipping, issue 19
+        default=None, description="The shipping rate to charge, \"<CARRIER>:<SERVICE>\" (a ShippingQuote's method, any case). Absent: the "
+                                  "cheapest available, or nothing when no rate is configured for the order's currency. INVALID_INPUT at "
+                                  "shippingMethod when unknown or not available for this order (destination, weight, goods value), and "
+                                  "for a PICKUP delivery (not shipped: charged 0).")
 
 
 @strawberry.input(description="The order a status mutation acts on.")

@@ -14,9 +14,11 @@ import models.billing
 import models.drafts
 import models.fulfilment
 import models.returns
+import models.shipping
 import models.webhooks
 import resolvers.alerts
 import resolvers.orders  # named in full in annotations: inside Query, `orders` is the field
+import resolvers.shipping  # shipping, issue 19
 from app.alerts.enums import AlertKind
 from graphql_schema.alerts import Alert  # alerts, issue 19
 from graphql_schema.billing import Invoice
@@ -27,6 +29,7 @@ from graphql_schema.enums import SalesChannel
 from graphql_schema.fulfilment import Carrier, Shipment
 from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
 from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
+from graphql_schema.shipping import ShippingQuote, ShippingQuotesInput, ShippingRate  # shipping, issue 19
 from graphql_schema.tracking import OrderTracking
 from graphql_schema.webhooks import WebhookEndpoint  # hooks, issue 17
 from resolvers import billing, catalog, fulfilment, node, orders, pagination, returns, tracking, webhooks
@@ -162,3 +165,21 @@ class Query:
         open: Annotated[bool | None, strawberry.argument(description="true: only open alerts; false: only cleared ones; null: both.")] = None,
     ) -> pagination.Connection[models.alerts.Alert]:
         return await resolvers.alerts.alerts(info, first=first, after=after, kind=kind, open=open)
+
+    # shipping, issue 19
+    @strawberry.field(graphql_type=list[ShippingRate], description="The shipping rate table, in the order it was set (setShippingRates). "
+                                                                 "Needs stock:read.")
+    async def shipping_rates(self, info: Info) -> list[models.shipping.ShippingRate]:
+        return await resolvers.shipping.shipping_rates(info)
+
+    @strawberry.field(
+        graphql_type=list[ShippingQuote],
+        description="The shipping methods available for a basket, cheapest first, each with what placeOrder would charge (net, VAT, gross) "
+                    "and its delivery estimate; writes nothing. Empty when no rate is configured for the basket's currency (nothing is "
+                    "charged) and for a PICKUP delivery. Needs orders:read. Errors (extensions.code and extensions.field, as placeOrder's "
+                    "userErrors): INVALID_INPUT, NOT_FOUND (an unknown SKU), LIMIT_EXCEEDED, OUT_OF_STOCK.",
+    )
+    async def shipping_quotes(
+        self, info: Info, input: Annotated[ShippingQuotesInput, strawberry.argument(description="The basket: channel, lines, address.")],
+    ) -> list[resolvers.shipping.QuoteView]:
+        return await resolvers.shipping.shipping_quotes(info, input)

@@ -156,6 +156,10 @@ VALUE_TYPES: dict[str, str] = {
     "AlertConnection": "Query.alerts (orders:read)", "AlertEdge": "its connection", "LowStockThresholdPayload": "its mutation",
     "AdvanceProductionPayload": "its mutation",  # stages, issue 19
 }
+# shipping, issue 19
+ROOT_POLICIES.update({"Mutation.setShippingRates": "stock:write", "Query.shippingRates": "stock:read", "Query.shippingQuotes": "orders:read"})
+VALUE_TYPES.update({"ShippingRate": "Query.shippingRates (stock:read)", "ShippingQuote": "Query.shippingQuotes (orders:read)",
+                    "SetShippingRatesPayload": "its mutation"})
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"
 VALUE_TYPES.update({"OrderHold": "Order", "OrderRisk": "Order", "RiskFact": "OrderRisk"})

@@ -147,6 +147,7 @@ class ProductArgs(Protocol):
     tax_rate: Decimal
     made_to_order: bool | None
     lead_time_days: int | None
+    weight_grams: int | None  # shipping, issue 19
 
 
 class WarehouseArgs(Protocol):

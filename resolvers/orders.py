@@ -141,6 +141,7 @@ def placement_request(input: OrderRequestArgs, idempotency_key: str | None) -> P
         payment_method=input.payment.method if input.payment else None,
         payment_token=input.payment.token if input.payment else None,
         idempotency_key=idempotency_key,
+        shipping_method=getattr(input, "shipping_method", None),  # shipping, issue 19 (placeOrder only)
     )
 
 

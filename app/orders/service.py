@@ -24,7 +24,7 @@ from app.infra.faults import is_connection_error, sqlstate
 from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
-from app.orders.pricing import compute_totals, line_total
+from app.orders.pricing import ShippingCharge, compute_totals, line_total
 from app.orders.state_machine import check_transition
 from app.validation import check_address, member_of, normalise_email
 from models import Allocation, Customer, Order, OrderLine, Product, StockLevel
@@ -100,6 +100,8 @@ class Placement:
     lines: list[ResolvedLine] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     picks: list[Pick] = field(default_factory=list)
+    # shipping, issue 19: the charge the placement flow decided (app/fulfilment/rates.py `charge_placement`); None: nothing charged
+    shipping: ShippingCharge | None = None
 
     @property
     def destination_country(self) -> str:
@@ -298,8 +300,11 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
 
 
 def totals_of(placement: Placement) -> Any:
-    """The order's totals from catalogue prices (net per line, VAT rounded once per rate)."""
-    return compute_totals((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines)
+    """The order's totals from catalogue prices (net per line, VAT rounded once per rate), with its shipping charge
+    (issue 19: its VAT follows the goods' rates, app/orders/pricing.py)."""
+    shipping = placement.shipping.net if placement.shipping is not None else Decimal("0.00")
+    return compute_totals(((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines), shipping,
+                          tax_shipping=True)
 
 
 # A stocked (not made-to-order) line of a new order: (line id, sku, quantity), in position order.
@@ -358,6 +363,8 @@ async def write_order(
         request_fingerprint=request.fingerprint() if request.idempotency_key else None,
         external_reference=request.external_reference, marketplace=request.marketplace,
         **(risk or {}),
+        # shipping, issue 19
+        shipping_method=placement.shipping.method if placement.shipping is not None else None, shipping_tax=totals.shipping_tax,
     )
     if serial is not None:
         order.serial = serial
