@@ -150,7 +150,8 @@ class Order(Node):
         return money(root.tax_total, root.currency)
 
     @strawberry.field(description="Shipping charged, net of VAT (its VAT is in taxTotal: shippingTax); 0.00 when no shipping rate applies "
-                                  "(none configured, or a pickup). Fixed at placement; 0.00 once every unit is cancelled.")
+                                  "(none configured, or a pickup). Fixed at placement: edits and line cancellations keep it while any unit is left "
+                                  "(its VAT re-spread over the goods left); 0.00 once cancelOrderLines takes every unit.")
     def shipping_total(root: models.Order) -> Money:
         return money(root.shipping_total, root.currency)
 
