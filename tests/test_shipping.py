@@ -490,3 +490,14 @@ async def test_an_edit_keeps_the_shipping_net_and_re_spreads_its_vat(gql, db, pr
     # then: 4.95 spread over 20.00 / 22.00 -> 2.36 at 21 % (0.50) + 2.59 at 10 % (0.26)
     assert (result["order"]["shippingTotal"], result["order"]["shippingTax"]) == ({"amount": "4.95"}, {"amount": "0.76"})
     reconciles(await read(gql, placed["id"]))
+
+
+async def test_concurrent_replacements_leave_exactly_one_table(gql, db) -> None:
+    import asyncio
+
+    tables = [[{**TABLE[0], "service": f"S{n}"}, {**TABLE[2], "service": f"S{n}"}] for n in range(6)]
+    results = await asyncio.gather(*(set_rates(gql, table) for table in tables))
+    assert all(r["userErrors"] == [] for r in results)
+    listed = (await gql(RATES))["data"]["shippingRates"]
+    services = {r["method"].split(":")[1] for r in listed}
+    assert len(listed) == 2 and len(services) == 1, listed

@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
@@ -399,6 +399,9 @@ async def set_rates(*, uow: UnitOfWork, rows: Sequence[RateInput]) -> list[Shipp
     charged shipping). Refuses with every problem at once (see `check_rates`); nothing is written then."""
     carriers = set((await uow.session.execute(select(Carrier.code).where(Carrier.active))).scalars())
     rates = check_rates(rows, carriers)
+    # One replacement at a time: a concurrent one waits here, then its DELETE sees (and removes) the rows this one wrote,
+    # so the table is always exactly one call's rows, never a mix.
+    await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('shipping_rates', 19))"))
     await uow.session.execute(delete(ShippingRate))
     stored = [
         ShippingRate(position=position, carrier_code=r.carrier_code, service=r.service, destination=r.destination, currency=r.currency,
