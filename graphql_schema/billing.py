@@ -60,7 +60,8 @@ class TaxBreakdown:
 
 @strawberry.type(description="One line of an invoice or credit note, as frozen at issue.")
 class InvoiceLine:
-    sku: str | None = strawberry.field(description="absent on a credit note line that credits an amount rather than goods")
+    sku: str | None = strawberry.field(description="absent on a credit note line that credits an amount rather than goods, and on a "
+                                       "shipping line (one per VAT rate the shipping is spread over)")
     description: str = strawberry.field(description="What the line bills: the product's name, or what a credit note credits.")
     quantity: int = strawberry.field(description="negative on a credit note")
     tax_rate: Decimal = strawberry.field(description="The VAT rate as a fraction (\"0.21\" is 21%).")

@@ -72,6 +72,8 @@ class Product(Node):
                                   "ordered claims expected receipts. Null for the other policies.")  # backorders, issue 19
     def available_from(root: models.Product) -> date | None:
         return root.available_from
+    weight_grams: int = strawberry.field(description="One unit's shipping weight in grams (0: weightless): the weight bands of the "
+                                         "shipping rates add it up per order.")  # shipping, issue 19
 
 
 @strawberry.input(description="A receipt or write-off of one SKU in one warehouse.")
@@ -99,6 +101,8 @@ class ProductInput:
     available_from: date | None = strawberry.field(  # backorders, issue 19
         default=None, description="Required for PREORDER, and only for it (INVALID_INPUT otherwise): the first day (Europe/Madrid) its stock "
                                   "is sold; before it every unit claims expected receipts, from it on it behaves as BACKORDER.")
+    weight_grams: int | None = strawberry.field(default=None, description="One unit's shipping weight in grams, 0 to 10000000 "
+                                                "(INVALID_INPUT otherwise). Absent: 0 (also when updating).")  # shipping, issue 19
 
 
 @strawberry.input(description="A warehouse to create or update, by code.")

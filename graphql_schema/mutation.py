@@ -33,6 +33,7 @@ from graphql_schema.returns import (
     ReturnPayload,
 )
 from graphql_schema.risk import AssessOrderRiskInput
+from graphql_schema.shipping import SetShippingRatesInput, SetShippingRatesPayload  # shipping, issue 19
 from graphql_schema.sourcing import ReallocateOrderInput, SetSourcingRulesInput, SetSourcingRulesPayload  # sourcing, issue 19
 from graphql_schema.webhooks import (  # hooks, issue 17
     CreateWebhookEndpointArgument,
@@ -62,6 +63,7 @@ from resolvers import (
 )
 from resolvers import drafts as draft_orders  # drafts, issue 18
 from resolvers import receipts as stock_receipts  # backorders, issue 19
+from resolvers import shipping as resolve_shipping  # shipping, issue 19
 from resolvers.types import Info, MutationPayload
 
 
@@ -311,6 +313,7 @@ class Mutation:
     )
     async def replay_webhook_deliveries(self, info: Info, input: ReplayWebhookDeliveriesArgument) -> MutationPayload:
         return await webhooks.replay_deliveries(info, input)
+
     # drafts, issue 18
     @strawberry.mutation(
         graphql_type=DraftOrderPayload,
@@ -338,6 +341,7 @@ class Mutation:
     )
     async def complete_draft_order(self, info: Info, input: CompleteDraftInput) -> MutationPayload:
         return await draft_orders.complete_draft_order(info, input)
+
     # partner, issue 17
     @strawberry.mutation(graphql_type=ImportOrdersPayload, description=(
         "Import up to 500 orders placed elsewhere (a marketplace's batch), each through placeOrder's rules in its own "
@@ -359,6 +363,7 @@ class Mutation:
         self, info: Info, input: Annotated[UpdateOrderMetadataInput, strawberry.argument(description="The order and the entries to set and remove.")]
     ) -> MutationPayload:
         return await metadata.update_order_metadata(info, input)
+
     # holds, issue 18
     @strawberry.mutation(graphql_type=OrderPayload, description=(
         "Record an external fraud provider's verdict (Order.risk, source PROVIDER; event RISK_ASSESSED). HIGH puts the order ON_HOLD "
@@ -368,6 +373,7 @@ class Mutation:
         self, info: Info, input: Annotated[AssessOrderRiskInput, strawberry.argument(description="The order and the provider's verdict.")],
     ) -> MutationPayload:
         return await holds.assess_order_risk(info, input)
+
     # edits, issue 18
     @strawberry.mutation(
         graphql_type=EditOrderPayload,
@@ -406,6 +412,7 @@ class Mutation:
         self, info: Info, input: Annotated[LowStockThresholdInput, strawberry.argument(description="The SKU and its threshold.")]
     ) -> MutationPayload:
         return await alerts.set_low_stock_threshold(info, input)
+
     # stages, issue 19
     @strawberry.mutation(
         graphql_type=AdvanceProductionPayload,
@@ -486,3 +493,15 @@ class Mutation:
     )
     async def receive_stock(self, info: Info, input: Input[ReceiveStockInput]) -> MutationPayload:
         return await stock_receipts.receive_stock(info, input)
+
+    # shipping, issue 19
+    @strawberry.mutation(
+        graphql_type=SetShippingRatesPayload,
+        description="Replace the shipping rate table (what each carrier service charges per destination, weight and goods value; see "
+                    "ShippingRate). Orders placed afterwards are charged by it; placed orders keep their shipping. Needs stock:write. "
+                    "Errors: INVALID_INPUT, NOT_FOUND (carrierCode), LIMIT_EXCEEDED (rates), each at input.rates.<i>.<field>.",
+    )
+    async def set_shipping_rates(
+        self, info: Info, input: Annotated[SetShippingRatesInput, strawberry.argument(description="The whole table.")]
+    ) -> MutationPayload:
+        return await resolve_shipping.set_shipping_rates(info, input)

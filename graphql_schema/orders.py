@@ -149,11 +149,13 @@ class Order(Node):
     def subtotal(root: models.Order) -> Money:
         return money(root.subtotal, root.currency)
 
-    @strawberry.field(description="VAT, rounded once per tax rate, as on the invoice.")
+    @strawberry.field(description="VAT, rounded once per tax rate, as on the invoice; includes shippingTax.")
     def tax_total(root: models.Order) -> Money:
         return money(root.tax_total, root.currency)
 
-    @strawberry.field(description="Shipping charged, added after tax (0.00: no shipping prices are configured yet).")
+    @strawberry.field(description="Shipping charged, net of VAT (its VAT is in taxTotal: shippingTax); 0.00 when no shipping rate applies "
+                                  "(none configured, or a pickup). Fixed at placement: edits and line cancellations keep it while any unit is left "
+                                  "(its VAT re-spread over the goods left); 0.00 once cancelOrderLines takes every unit.")
     def shipping_total(root: models.Order) -> Money:
         return money(root.shipping_total, root.currency)
 
@@ -186,6 +188,15 @@ class Order(Node):
     pickup_point: models.Warehouse | None = strawberry.field(
         resolver=resolve_pickup.order_pickup_point, graphql_type=WarehouseRef | None,
         description="A PICKUP order's pickup point, where all its units are reserved; null for a shipped order.")
+    # shipping, issue 19
+    shipping_method: str | None = strawberry.field(
+        description="The shipping rate charged, \"<CARRIER>:<SERVICE>\" (PlaceOrderInput.shippingMethod, or the cheapest); null when no "
+                    "shipping was charged.")
+
+    @strawberry.field(description="The VAT on shippingTotal, included in taxTotal: the shipping is spread over the order's VAT rates in "
+                                  "proportion to their bases (whole cents, largest remainder) and each part taxed at its rate.")
+    def shipping_tax(root: models.Order) -> Money:
+        return money(root.shipping_tax, root.currency)
 
 
 
@@ -258,6 +269,11 @@ class PlaceOrderInput:
         default=None, description="SHIP (absent: the default) or PICKUP at a pickup point (click-and-collect): see DeliveryMethodInput. "
                                   "A PICKUP order's promise is the day it should be ready at the store; shippingAddress stays the "
                                   "customer's contact address.")
+    shipping_method: str | None = strawberry.field(  # shipping, issue 19
+        default=None, description="The shipping rate to charge, \"<CARRIER>:<SERVICE>\" (a ShippingQuote's method, any case). Absent: the "
+                                  "cheapest available, or nothing when no rate is configured for the order's currency. INVALID_INPUT at "
+                                  "shippingMethod when unknown or not available for this order (destination, weight, goods value), and "
+                                  "for a PICKUP delivery (not shipped: charged 0).")
 
 
 @strawberry.input(description="The order a status mutation acts on.")

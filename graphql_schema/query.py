@@ -15,11 +15,13 @@ import models.drafts
 import models.fulfilment
 import models.receipts
 import models.returns
+import models.shipping
 import models.sourcing
 import models.webhooks
 import resolvers.alerts
 import resolvers.orders  # named in full in annotations: inside Query, `orders` is the field
 import resolvers.receipts  # backorders, issue 19
+import resolvers.shipping  # shipping, issue 19
 import resolvers.sourcing  # sourcing, issue 19
 from app.alerts.enums import AlertKind
 from graphql_schema.alerts import Alert  # alerts, issue 19
@@ -32,6 +34,7 @@ from graphql_schema.fulfilment import Carrier, Shipment
 from graphql_schema.orders import Order, OrderFilter, OrderSort, OrderStats
 from graphql_schema.receipts import StockReceipt  # backorders, issue 19
 from graphql_schema.returns import Inquiry, InquiryFilter, Return, ReturnFilter
+from graphql_schema.shipping import ShippingQuote, ShippingQuotesInput, ShippingRate  # shipping, issue 19
 from graphql_schema.sourcing import SourcingRule  # sourcing, issue 19
 from graphql_schema.tracking import OrderTracking
 from graphql_schema.webhooks import WebhookEndpoint  # hooks, issue 17
@@ -150,6 +153,7 @@ class Query:
         after: Annotated[str | None, strawberry.argument(description="The endCursor of the previous page.")] = None,
     ) -> pagination.Connection[models.webhooks.WebhookEndpoint]:
         return await webhooks.list_endpoints(info, first=first, after=after)
+
     # drafts, issue 18
     @strawberry.field(graphql_type=Connection[DraftOrder], description="Draft orders, newest first; `first` at most 100. Needs orders:read.")
     async def draft_orders(
@@ -188,3 +192,21 @@ class Query:
                                                                      "RECEIVED ones; null: both.")] = None,
     ) -> pagination.Connection[models.receipts.StockReceipt]:
         return await resolvers.receipts.stock_receipts(info, first=first, after=after, sku=sku, warehouse_code=warehouse_code, open=open)
+
+    # shipping, issue 19
+    @strawberry.field(graphql_type=list[ShippingRate], description="The shipping rate table, in the order it was set (setShippingRates). "
+                                                                 "Needs stock:read.")
+    async def shipping_rates(self, info: Info) -> list[models.shipping.ShippingRate]:
+        return await resolvers.shipping.shipping_rates(info)
+
+    @strawberry.field(
+        graphql_type=list[ShippingQuote],
+        description="The shipping methods available for a basket, cheapest first, each with what placeOrder would charge (net, VAT, gross) "
+                    "and its delivery estimate; writes nothing. Empty when no rate is configured for the basket's currency (nothing is "
+                    "charged) and for a PICKUP delivery. Needs orders:read. Errors (extensions.code and extensions.field, as placeOrder's "
+                    "userErrors): INVALID_INPUT, NOT_FOUND (an unknown SKU), LIMIT_EXCEEDED, OUT_OF_STOCK.",
+    )
+    async def shipping_quotes(
+        self, info: Info, input: Annotated[ShippingQuotesInput, strawberry.argument(description="The basket: channel, lines, address.")],
+    ) -> list[resolvers.shipping.QuoteView]:
+        return await resolvers.shipping.shipping_quotes(info, input)

@@ -32,6 +32,8 @@ class Product(Base):
     available_from: Mapped[date | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # shipping, issue 19: a unit's shipping weight in grams (0: weightless); weight bands of the shipping rates use it.
+    weight_grams: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class Warehouse(Base):

@@ -96,6 +96,10 @@ class Order(Base):
     pickup_code: Mapped[str | None] = mapped_column(String(8))
     ready_for_pickup_at: Mapped[datetime | None]
     pickup_attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # shipping, issue 19 (migration 0019): the rate charged ("<CARRIER>:<SERVICE>"; NULL when none was), and the VAT on
+    # `shipping_total` (net), already counted in `tax_total`: the shipping net spread over the goods' VAT rates.
+    shipping_method: Mapped[str | None] = mapped_column(String(70))
+    shipping_tax: Mapped[Decimal] = mapped_column(default=Decimal("0.00"), server_default=text("0"))
 
 
 class OrderLine(Base):

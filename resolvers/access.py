@@ -168,6 +168,10 @@ VALUE_TYPES: dict[str, str] = {
     "StockReceipt": "Query.stockReceipts (stock:read) / its mutation", "StockReceiptConnection": "Query.stockReceipts (stock:read)",
     "StockReceiptEdge": "its connection", "StockReceiptPayload": "its mutation",
 }
+# shipping, issue 19
+ROOT_POLICIES.update({"Mutation.setShippingRates": "stock:write", "Query.shippingRates": "stock:read", "Query.shippingQuotes": "orders:read"})
+VALUE_TYPES.update({"ShippingRate": "Query.shippingRates (stock:read)", "ShippingQuote": "Query.shippingQuotes (orders:read)",
+                    "SetShippingRatesPayload": "its mutation"})
 # holds, issue 18
 ROOT_POLICIES["Mutation.assessOrderRisk"] = "orders:write"
 VALUE_TYPES.update({"OrderHold": "Order", "OrderRisk": "Order", "RiskFact": "OrderRisk"})

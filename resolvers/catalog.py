@@ -64,11 +64,13 @@ async def stock_level_warehouse(root: StockLevel, info: Info) -> Warehouse | Non
 
 async def upsert_product(info: Info, input: ProductArgs) -> MutationPayload:
     async def work(uow: UnitOfWork) -> Product:
-        return await service.upsert_product(
+        service.check_weight_grams(input.weight_grams)  # shipping, issue 19: refused before anything is written
+        product = await service.upsert_product(
             uow=uow, sku=input.sku, name=input.name, price=input.price, currency=input.currency,
             tax_rate=input.tax_rate, made_to_order=input.made_to_order, lead_time_days=input.lead_time_days,
             inventory_policy=input.inventory_policy, available_from=input.available_from,  # backorders, issue 19
         )
+        return service.set_weight_grams(product=product, weight_grams=input.weight_grams)  # shipping, issue 19
 
     return await run_mutation(info, scope="stock:write", action=work, payload=lambda p: {"product": p})
 

@@ -149,6 +149,7 @@ class ProductArgs(Protocol):
     lead_time_days: int | None
     inventory_policy: InventoryPolicy | None  # backorders, issue 19
     available_from: date | None
+    weight_grams: int | None  # shipping, issue 19
 
 
 class WarehouseArgs(Protocol):

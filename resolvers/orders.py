@@ -142,6 +142,7 @@ def placement_request(input: OrderRequestArgs, idempotency_key: str | None) -> P
         payment_token=input.payment.token if input.payment else None,
         idempotency_key=idempotency_key,
         delivery_method=pickup.delivery_method(input),  # pickup, issue 19
+        shipping_method=getattr(input, "shipping_method", None),  # shipping, issue 19 (placeOrder only)
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from graphql import GraphQLNonNull, get_named_type, is_leaf_type, is_object_type
+from graphql import GraphQLList, GraphQLNonNull, get_named_type, is_enum_type, is_input_object_type, is_leaf_type, is_object_type
 from sqlalchemy import select
 
 from models import Allocation, Warehouse
@@ -78,6 +78,13 @@ def test_a_type_without_a_policy_stops_the_schema_from_building(monkeypatch: pyt
 
 def _dummy(type_) -> str:  # type: ignore[no-untyped-def]
     named = get_named_type(type_)
+    if is_input_object_type(named):  # a required input object (shippingQuotes): its required fields, so the resolver runs
+        fields = ", ".join(f"{name}: {_dummy(f.type)}" for name, f in named.fields.items() if isinstance(f.type, GraphQLNonNull))
+        return "{" + fields + "}"
+    if isinstance(type_, GraphQLNonNull) and isinstance(type_.of_type, GraphQLList):
+        return "[]"
+    if is_enum_type(named):
+        return next(iter(named.values))
     return {"Int": "1", "Boolean": "false", "Float": "1.0"}.get(named.name, '"x"')
 
 

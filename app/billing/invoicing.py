@@ -103,6 +103,21 @@ def _line_json(sku: str | None, description: str, quantity: int, unit_price: Dec
             "tax_rate": str(tax_rate), "total": str(total)}
 
 
+def shipping_description(order: Order) -> str:
+    return f"Shipping ({order.shipping_method})" if order.shipping_method else "Shipping"
+
+
+def _marked(source: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+    """A credit note's mirror of an invoice line keeps its shipping mark."""
+    return {**line, "shipping": True} if source.get("shipping") else line
+
+
+def _shipping_lines(order: Order, parts: dict[Decimal, tuple[Decimal, Decimal]]) -> list[dict[str, Any]]:
+    """The order's shipping on its invoice (issue 19): one line per VAT rate it is spread over (its VAT follows the
+    goods, app/orders/pricing.py), no SKU, quantity 1, marked `"shipping": true` in the stored JSON."""
+    return [{**_line_json(None, shipping_description(order), 1, net, rate, net), "shipping": True} for rate, (net, _) in sorted(parts.items())]
+
+
 async def invoice_for_order(uow: UnitOfWork, order_id: uuid.UUID) -> Invoice | None:
     """The order's current invoice: its highest revision (an edit credits one revision and issues the next)."""
     statement = (select(Invoice).where(Invoice.order_id == order_id, Invoice.kind == InvoiceKind.INVOICE)
@@ -134,14 +149,16 @@ async def _write_invoice(uow: UnitOfWork, order: Order, *, revision: int) -> Inv
         ).scalars().all()
         if line.quantity > 0
     ]
-    totals = compute_totals(((line.total, line.tax_rate) for line in lines), order.shipping_total)
+    totals = compute_totals(((line.total, line.tax_rate) for line in lines), order.shipping_total, tax_shipping=True)
     series, sequence, number, issued_at = await _next_number(uow, config.settings().invoice_series_prefix)
     invoice = Invoice(
         id=uuid.uuid4(), kind=InvoiceKind.INVOICE, series=series, sequence=sequence, number=number, order_id=order.id,
         order_number=order.number, issued_at=issued_at, currency=order.currency,
-        subtotal=totals.subtotal, tax_total=totals.tax_total, total=totals.total,
+        # shipping, issue 19: the subtotal is everything billed net (goods and shipping), so subtotal + VAT = total
+        subtotal=totals.subtotal + totals.shipping_total, tax_total=totals.tax_total, total=totals.total,
         seller=_seller(), buyer=_buyer(order),
-        lines=[_line_json(line.sku, line.product_name, line.quantity, line.unit_price, line.tax_rate, line.total) for line in lines],
+        lines=[_line_json(line.sku, line.product_name, line.quantity, line.unit_price, line.tax_rate, line.total) for line in lines]
+        + _shipping_lines(order, totals.shipping_by_rate),
         tax_breakdown=_breakdown_json({rate: _RateAmounts(base, tax) for rate, (base, tax) in totals.tax_by_rate.items()}),
         revision=revision,
     )
@@ -247,7 +264,8 @@ async def issue_credit_note(
         split = left
         if not notes:  # nothing credited yet: mirror the invoice line by line
             note_lines = [
-                _line_json(line["sku"], line["description"], -line["quantity"], Decimal(line["unit_price"]), Decimal(line["tax_rate"]), -Decimal(line["total"]))
+                _marked(line, _line_json(line["sku"], line["description"], -line["quantity"], Decimal(line["unit_price"]),
+                                         Decimal(line["tax_rate"]), -Decimal(line["total"])))
                 for line in invoice.lines
             ]
         else:
@@ -302,7 +320,13 @@ def _credit_lines(
         bases[rate] = bases.get(rate, ZERO) + net
         note_lines.append(_line_json(line.sku, row["description"], -line.quantity, unit_price, rate, -net))
     if all(q == 0 for q in quantities.values()):
-        # The last units: credit exactly what is left so the invoice nets to zero.
+        # The last units: credit exactly what is left so the invoice nets to zero (the whole order comes back, so its
+        # shipping is credited too: a line per rate for the shipping still billed; issue 19).
+        shipping = {Decimal(row["tax_rate"]): row["description"] for row in invoice.lines if row.get("shipping")}
+        for rate, amounts in sorted(left.items()):
+            rest = amounts.base - bases.get(rate, ZERO)
+            if rate in shipping and rest > 0:
+                note_lines.append({**_line_json(None, shipping[rate], -1, rest, rate, -rest), "shipping": True})
         return {rate: a for rate, a in left.items()}, note_lines
     split = {}
     for rate, base in bases.items():

@@ -223,3 +223,21 @@ def inventory_values(policy: InventoryPolicy | None, available_from: date | None
     elif chosen != InventoryPolicy.PREORDER and available_from is not None:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "Only a PREORDER product takes availableFrom.", ("available_from",)))
     return {"inventory_policy": chosen, "available_from": available_from if chosen == InventoryPolicy.PREORDER else None}
+
+
+# shipping, issue 19: a product's shipping weight (ProductInput.weightGrams), set after upsert_product
+MAX_WEIGHT_GRAMS = 10_000_000
+
+
+def check_weight_grams(weight_grams: int | None) -> int:
+    """A unit's weight in grams: absent means 0 (upsertProduct replaces every value). INVALID_INPUT at weight_grams."""
+    weight = weight_grams or 0
+    if not 0 <= weight <= MAX_WEIGHT_GRAMS:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"weightGrams must be 0 to {MAX_WEIGHT_GRAMS}.", ("weight_grams",))
+    return weight
+
+
+def set_weight_grams(*, product: Product, weight_grams: int | None) -> Product:
+    """Give the (just upserted) product its weight; written with the unit of work (only when it changed)."""
+    product.weight_grams = check_weight_grams(weight_grams)
+    return product

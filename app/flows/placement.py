@@ -34,6 +34,7 @@ from app.errors import DomainError, ErrorCode
 from app.flows.confirmation import confirm_locked_order
 from app.fulfilment import pickup as collection
 from app.fulfilment import promise as delivery
+from app.fulfilment import rates
 from app.infra.database import Database, UnitOfWork
 from app.orders import backorders, holds, risk
 from app.orders import promise as calendar
@@ -89,6 +90,7 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_i
     planned = await orders.plan_placement(uow=uow, request=request)
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
+    planned = await rates.charge_placement(uow=uow, placement=planned)  # shipping, issue 19: the charge, before totals are used
     payments.check_card_token(planned.payment_method, request.payment_token)
     assessment = await _assess(uow, planned)  # before the order exists (it does not count itself), before any lock
     promise = await _promise(uow, planned)
@@ -154,6 +156,7 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         planned = await orders.plan_placement(uow=uow, request=request)
         if isinstance(planned, Order):
             return planned
+        planned = await rates.charge_placement(uow=uow, placement=planned)  # shipping, issue 19
         attempt_id = uuid.uuid4()
         generation = await orders.recovered_attempts(uow, request.idempotency_key) if request.idempotency_key else 0
         key = payments.placement_authorization_key(idempotency_key=request.idempotency_key, fingerprint=request.fingerprint(),

@@ -303,7 +303,10 @@ def _stock_plan(rows: _Rows, lines: list[PlannedLine], levels: list[Level], path
 
 
 def _totals(order: Order, lines: list[PlannedLine]) -> Totals:
-    return compute_totals(((line.total, line.tax_rate) for line in lines), order.shipping_total)
+    """Shipping (issue 19) stays what placement charged while anything is left on the order (its VAT re-spread over
+    the goods' rates as they are now); nothing left (every unit cancelled): no shipping either."""
+    shipping = order.shipping_total if any(line.quantity for line in lines) else ZERO
+    return compute_totals(((line.total, line.tax_rate) for line in lines), shipping, tax_shipping=True)
 
 
 async def plan_edit(*, uow: UnitOfWork, order: Order, request: EditRequest) -> EditPlan:
@@ -468,6 +471,7 @@ async def apply_plan(*, uow: UnitOfWork, plan: EditPlan, edit_id: uuid.UUID) -> 
             line.row.total = line.total
     order.subtotal, order.tax_total, order.shipping_total, order.total = (
         plan.totals.subtotal, plan.totals.tax_total, plan.totals.shipping_total, plan.totals.total)
+    order.shipping_tax = plan.totals.shipping_tax  # shipping, issue 19
     if plan.shipping_address is not None:
         order.shipping_address = plan.shipping_address
     order.updated_at = datetime.now(UTC)

@@ -24,7 +24,7 @@ from app.infra.faults import is_connection_error, sqlstate
 from app.orders import allocation, backorders, events, pickup, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
-from app.orders.pricing import compute_totals, line_total
+from app.orders.pricing import ShippingCharge, compute_totals, line_total
 from app.orders.state_machine import check_transition
 from app.validation import check_address, member_of, normalise_email
 from models import Allocation, Customer, Order, OrderLine, Product, StockLevel
@@ -106,6 +106,8 @@ class Placement:
     routing: sourcing.Routing | None = None
     # backorders, issue 19: the demand beyond on-hand stock (BACKORDER / PREORDER products) and the receipts it claims
     backorder: backorders.Backorder | None = None
+    # shipping, issue 19: the charge the placement flow decided (app/fulfilment/rates.py `charge_placement`); None: nothing charged
+    shipping: ShippingCharge | None = None
 
     @property
     def destination_country(self) -> str:
@@ -324,8 +326,11 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
 
 
 def totals_of(placement: Placement) -> Any:
-    """The order's totals from catalogue prices (net per line, VAT rounded once per rate)."""
-    return compute_totals((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines)
+    """The order's totals from catalogue prices (net per line, VAT rounded once per rate), with its shipping charge
+    (issue 19: its VAT follows the goods' rates, app/orders/pricing.py)."""
+    shipping = placement.shipping.net if placement.shipping is not None else Decimal("0.00")
+    return compute_totals(((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines), shipping,
+                          tax_shipping=True)
 
 
 # A stocked (not made-to-order) line of a new order: (line id, sku, quantity), in position order.
@@ -385,6 +390,8 @@ async def write_order(
         external_reference=request.external_reference, marketplace=request.marketplace,
         **pickup.order_columns(placement.pickup_warehouse_id),  # pickup, issue 19
         **(risk or {}),
+        # shipping, issue 19
+        shipping_method=placement.shipping.method if placement.shipping is not None else None, shipping_tax=totals.shipping_tax,
     )
     if serial is not None:
         order.serial = serial
