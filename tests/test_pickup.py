@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.flows import confirmation
 from app.fulfilment.carriers import default_rules
@@ -362,3 +362,24 @@ async def test_an_edit_of_a_pickup_order_reserves_added_units_at_the_pickup_poin
         refused = await gql(EDIT, {"input": {"orderId": order["id"], "addLines": lines}})
         assert [e["code"] for e in refused["data"]["editOrder"]["userErrors"]] == ["OUT_OF_STOCK"], refused
     assert await levels(db) == after
+
+
+async def test_the_locked_re_plan_keeps_a_pickup_order_at_its_pickup_point(gql, db, monkeypatch):
+    # given: the one-statement reservation fails as if stock had moved since the snapshot (forcing replan_locked)
+    from app.orders import allocation
+
+    async def moved(*args: Any, **kwargs: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(allocation, "reserve_at_once", moved)
+    await stores(gql, db)
+    async with db.engine.begin() as conn:  # the central warehouse first by priority: an unrestricted re-plan would pick it
+        await conn.execute(text("UPDATE warehouses SET priority = CASE code WHEN 'MAD' THEN 1 ELSE 200 END"))
+    # when
+    body = await gql(PLACE, {"input": pickup_input([("A", 2)])})
+    # then: re-planned on locked rows, still at the store only; and the store's shortfall is still OUT_OF_STOCK
+    assert body["data"]["placeOrder"]["userErrors"] == [], body
+    after = await levels(db)
+    assert after[("A", "SHOP1")] == (4, 2) and after[("A", "MAD")] == (10, 0)
+    refused = await gql(PLACE, {"input": pickup_input([("A", 3)])})
+    assert [e["code"] for e in refused["data"]["placeOrder"]["userErrors"]] == ["OUT_OF_STOCK"]
