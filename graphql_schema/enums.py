@@ -8,6 +8,7 @@ from enum import Enum
 import strawberry
 
 from app.billing import enums as billing
+from app.catalog import enums as catalog
 from app.errors import ErrorCode as DomainErrorCode
 from app.fulfilment import enums as fulfilment
 from app.inquiries import enums as inquiries
@@ -74,3 +75,5 @@ InventoryPolicy = orders.InventoryPolicy
 ReceiptStatus = orders.ReceiptStatus
 describe(InventoryPolicy)
 describe(ReceiptStatus)
+Weekday = catalog.Weekday
+describe(Weekday)

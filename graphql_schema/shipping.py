@@ -11,6 +11,7 @@ import models.shipping
 from graphql_schema.common import AddressInput, Money, UserError, money
 from graphql_schema.enums import SalesChannel
 from graphql_schema.orders import OrderLineInput
+from graphql_schema.pickup import DeliveryMethodInput
 from resolvers import shipping as resolve
 
 BANDS = "Bands are half-open: min <= value < max."
@@ -87,6 +88,9 @@ class ShippingQuotesInput:
     channel: SalesChannel = strawberry.field(description="Where it would be placed: its warehouses plan the parcels.")
     lines: list[OrderLineInput] = strawberry.field(description="The lines, as for placeOrder (1 to 100).")
     shipping_address: AddressInput = strawberry.field(description="Where the parcels would go: its country picks the rates.")
+    delivery_method: DeliveryMethodInput | None = strawberry.field(
+        default=None, description="As for placeOrder. PICKUP: nothing is shipped, so no method is quoted (an empty list); the same "
+                                  "NOT_FOUND / INVALID_INPUT as placeOrder for a bad pickup point.")
 
 
 @strawberry.type(description="One shipping method available for a basket, with what placeOrder would charge for it.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.flows import confirmation
 from app.fulfilment.carriers import default_rules
@@ -340,3 +340,46 @@ async def test_a_card_pickup_order_holds_then_writes_its_units_at_the_store(gql,
     assert placed["order"]["deliveryType"] == "PICKUP" and placed["order"]["pickupPoint"]["code"] == "SHOP1"
     after = await levels(db)
     assert after[("A", "SHOP1")] == (4, 2) and after[("A", "MAD")] == (10, 0)
+
+
+EDIT = """
+mutation($input: EditOrderInput!) {
+  editOrder(input: $input) { order { lines { sku quantity } } userErrors { field code } }
+}"""
+
+
+async def test_an_edit_of_a_pickup_order_reserves_added_units_at_the_pickup_point_only(gql, db):
+    # given: a confirmed pickup order of 1 A at the store (4 there, 10 at the central warehouse)
+    await stores(gql, db)
+    order = await placed_pickup(gql, db, [("A", 1)])
+    # when: 2 more A are added; then: reserved at the store
+    body = await gql(EDIT, {"input": {"orderId": order["id"], "addLines": [{"sku": "A", "quantity": 2}]}})
+    assert body["data"]["editOrder"]["userErrors"] == [], body
+    after = await levels(db)
+    assert after[("A", "SHOP1")] == (4, 3) and after[("A", "MAD")] == (10, 0)
+    # when: more than the store has left (B is not there at all); then: OUT_OF_STOCK, nothing reserved elsewhere
+    for lines in ([{"sku": "A", "quantity": 2}], [{"sku": "B", "quantity": 1}]):
+        refused = await gql(EDIT, {"input": {"orderId": order["id"], "addLines": lines}})
+        assert [e["code"] for e in refused["data"]["editOrder"]["userErrors"]] == ["OUT_OF_STOCK"], refused
+    assert await levels(db) == after
+
+
+async def test_the_locked_re_plan_keeps_a_pickup_order_at_its_pickup_point(gql, db, monkeypatch):
+    # given: the one-statement reservation fails as if stock had moved since the snapshot (forcing replan_locked)
+    from app.orders import allocation
+
+    async def moved(*args: Any, **kwargs: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(allocation, "reserve_at_once", moved)
+    await stores(gql, db)
+    async with db.engine.begin() as conn:  # the central warehouse first by priority: an unrestricted re-plan would pick it
+        await conn.execute(text("UPDATE warehouses SET priority = CASE code WHEN 'MAD' THEN 1 ELSE 200 END"))
+    # when
+    body = await gql(PLACE, {"input": pickup_input([("A", 2)])})
+    # then: re-planned on locked rows, still at the store only; and the store's shortfall is still OUT_OF_STOCK
+    assert body["data"]["placeOrder"]["userErrors"] == [], body
+    after = await levels(db)
+    assert after[("A", "SHOP1")] == (4, 2) and after[("A", "MAD")] == (10, 0)
+    refused = await gql(PLACE, {"input": pickup_input([("A", 3)])})
+    assert [e["code"] for e in refused["data"]["placeOrder"]["userErrors"]] == ["OUT_OF_STOCK"]
