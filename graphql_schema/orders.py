@@ -272,8 +272,8 @@ class PlaceOrderInput:
     shipping_method: str | None = strawberry.field(  # shipping, issue 19
         default=None, description="The shipping rate to charge, \"<CARRIER>:<SERVICE>\" (a ShippingQuote's method, any case). Absent: the "
                                   "cheapest available, or nothing when no rate is configured for the order's currency. INVALID_INPUT at "
-                                  "shippingMethod when unknown or not available for this order (destination, weight, goods value), and "
-                                  "for a PICKUP delivery (not shipped: charged 0).")
+                                  "shippingMethod when unknown or not available for this order (destination, weight, goods value), when "
+                                  "absent and no configured rate covers the order, and for a PICKUP delivery (not shipped: charged 0).")
 
 
 @strawberry.input(description="The order a status mutation acts on.")

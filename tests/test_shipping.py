@@ -501,3 +501,30 @@ async def test_concurrent_replacements_leave_exactly_one_table(gql, db) -> None:
     listed = (await gql(RATES))["data"]["shippingRates"]
     services = {r["method"].split(":")[1] for r in listed}
     assert len(listed) == 2 and len(services) == 1, listed
+
+
+async def test_without_an_invoice_the_last_returned_units_refund_the_shipping_too(gql, db, provider, monkeypatch) -> None:
+    from app.billing import payments
+
+    monkeypatch.setattr(config, "_current", replace(config.settings(), invoice_moment="manual"))
+    await catalogue(db)
+    await set_rates(gql)
+    placed = await place(gql, [("A", 2), ("B", 1)], payment={"method": "CARD", "token": "test_approve"})
+    await gql(CONFIRM, {"input": {"orderId": placed["order"]["id"]}})
+    assert (await read(gql, placed["order"]["id"]))["invoices"] == []
+
+    async def refund(sku: str, quantity: int, key: str) -> Decimal:
+        async def work(uow: UnitOfWork) -> Decimal:
+            from app.orders import service as orders
+            from resolvers.ids import decode_id
+
+            order = await orders.get_for_update(uow=uow, order_id=decode_id(placed["order"]["id"], "Order", ["id"]))
+            refunded, _ = await payments.refund_lines(uow=uow, order=order, lines=[invoicing.CreditLine(sku, quantity)], reason="returned",
+                                                      operation_key=key)
+            return refunded
+
+        return await db.run(work)
+
+    assert await refund("A", 2, "r1") == D("24.20")  # the goods only
+    assert await refund("B", 1, "r2") == D("6.05") + D("5.87")  # the last unit: and the shipping (4.95 + 0.92 VAT)
+    assert D("24.20") + D("11.92") == D(placed["order"]["total"]["amount"])

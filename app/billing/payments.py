@@ -442,10 +442,11 @@ async def settle_cancelled_order(*, uow: UnitOfWork, order: Order, reason: str =
 # --- refunds of returned lines (returns, issue 6) ------------------------------------------------
 
 def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Sequence[dict[str, Any]],
-                          lines: Sequence[invoicing.CreditLine]) -> Decimal:
+                          lines: Sequence[invoicing.CreditLine], shipping: Decimal = ZERO) -> Decimal:
     """What those units cost the customer incl. VAT when no invoice was issued: net per line,
     VAT rounded once per rate, as the order's own totals are computed. Units credited by earlier
-    refund_lines calls (`credited_before`) cannot be credited again."""
+    refund_lines calls (`credited_before`) cannot be credited again. `shipping` (the order's shipping with its
+    VAT, issue 19) is added when these are the last units: the whole order came back, as a credit note would."""
     by_sku: dict[str, OrderLine] = {}
     ordered: dict[str, int] = {}
     for order_line in order_lines:
@@ -466,7 +467,8 @@ def _gross_of_order_lines(order_lines: Sequence[OrderLine], credited_before: Seq
                               ("lines", i, "quantity"))
         pairs.append((line_total(row.unit_price, line.quantity), row.tax_rate))
     totals = compute_totals(pairs)
-    return totals.subtotal + totals.tax_total
+    last = all(ordered[sku] == wanted.get(sku, 0) for sku in ordered)
+    return totals.subtotal + totals.tax_total + (shipping if last else ZERO)
 
 
 async def _earlier_lines_refund(uow: UnitOfWork, order: Order, marker: str, requested: list[dict[str, Any]]) -> tuple[Decimal, Invoice | None] | None:
@@ -538,7 +540,7 @@ async def refund_lines(
         ).scalars().all())
         earlier_events += [e["data"] for e in uow.pending_events if e["order_id"] == order.id and e["type"] == E.LINES_REFUNDED]
         credited_before = [line for data in earlier_events for line in data["lines"]]
-        owed = _gross_of_order_lines(order_lines, credited_before, lines)
+        owed = _gross_of_order_lines(order_lines, credited_before, lines, shipping=order.shipping_total + order.shipping_tax)
 
     credited = owed
     if refund_limit is not None:

@@ -19,7 +19,9 @@ At placement (`charge_placement`, called by the placement flow right after the p
 
 - a pickup order (delivery type PICKUP) is charged 0 and takes no shipping method (INVALID_INPUT otherwise);
 - `shipping_method` absent: the cheapest available method (ties: by method code); no rates at all for the order's
-  currency: 0 and no method — so with no rates configured, placement is what it was before issue 19;
+  currency: 0 and no method — so with no rates configured, placement is what it was before issue 19; rates for the
+  currency but none covering the basket (destination, weight, value): INVALID_INPUT at `shipping_method` (it cannot
+  be shipped at any configured price);
 - `shipping_method` unknown (no rate of that method in the currency) or unavailable for the basket: INVALID_INPUT at
   `shipping_method`, before anything is written;
 - the charge is decided on the snapshot's plan and kept when stock moved and the plan is redone on locked rows: the
