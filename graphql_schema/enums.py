@@ -8,6 +8,7 @@ from enum import Enum
 import strawberry
 
 from app.billing import enums as billing
+from app.catalog import enums as catalog
 from app.errors import ErrorCode as DomainErrorCode
 from app.fulfilment import enums as fulfilment
 from app.inquiries import enums as inquiries
@@ -66,6 +67,8 @@ describe(ProductionStage)
 # pickup, issue 19 (value descriptions: graphql_schema/descriptions.py)
 DeliveryType = orders.DeliveryType
 describe(DeliveryType)
+Weekday = catalog.Weekday
+describe(Weekday)
 # sourcing, issue 19 (value descriptions: graphql_schema/descriptions.py)
 SourcingStrategy = orders.SourcingStrategy
 describe(SourcingStrategy)

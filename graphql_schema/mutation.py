@@ -149,7 +149,8 @@ class Mutation:
         "configured to at shipment. Refused with INVALID_INPUT (nothing left to ship from there, more units than are reserved "
         "there and unshipped, a trackingNumber over 100 characters), LIMIT_EXCEEDED (over 10,000 units in a line), NOT_FOUND "
         "(the order, warehouse or carrier, a SKU not on the order), INVALID_TRANSITION (the order is not CONFIRMED, PROCESSING "
-        "or PARTIALLY_SHIPPED), or PAYMENT_DECLINED / UNAVAILABLE when the capture fails. Needs shipments:write."
+        "or PARTIALLY_SHIPPED, or is a click-and-collect order: collectOrder hands it over), or PAYMENT_DECLINED / UNAVAILABLE "
+        "when the capture fails. Needs shipments:write."
     ))
     async def create_shipment(self, info: Info, input: Input[CreateShipmentInput]) -> MutationPayload:
         return await fulfilment.create_shipment(info, input)

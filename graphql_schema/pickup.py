@@ -7,17 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from app.catalog.enums import Weekday
 from graphql_schema.common import UserError
-from graphql_schema.descriptions import describe
-from graphql_schema.enums import DeliveryType
+from graphql_schema.enums import DeliveryType, Weekday
 
 if TYPE_CHECKING:
     from graphql_schema.orders import Order
 
 OrderRef = Annotated["Order", strawberry.lazy("graphql_schema.orders")]
-
-describe(Weekday)  # value descriptions: graphql_schema/descriptions.py
 
 
 @strawberry.type(description="One opening range of a pickup point on one day, in the warehouse's local time (Warehouse.timezone).")

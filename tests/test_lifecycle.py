@@ -100,7 +100,8 @@ def _refused_cases() -> list[tuple[str, str]]:
         for action, target in ACTIONS.items():
             allowed = target in TRANSITIONS[status] and not (action == "holdOrder" and status == OrderStatus.ON_HOLD)
             if action == "holdOrder":
-                allowed = status in {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED}
+                allowed = status in {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED,
+                                     OrderStatus.READY_FOR_PICKUP}  # pickup, issue 19
             if not allowed:
                 cases.append((status.value, action))
         if status != OrderStatus.ON_HOLD:

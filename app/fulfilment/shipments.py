@@ -22,7 +22,7 @@ from app.infra.database import UnitOfWork
 from app.orders import events, production
 from app.orders import promise as calendar
 from app.orders.allocation import notify_stock
-from app.orders.enums import OrderEventType, OrderStatus
+from app.orders.enums import DeliveryType, OrderEventType, OrderStatus
 from app.orders.service import get_for_update, transition
 from models import Allocation, Order, OrderLine, StockLevel, StockMovement, Warehouse
 from models.fulfilment import Shipment, ShipmentLine
@@ -167,6 +167,8 @@ async def create_shipment(
     order = await get_for_update(uow=uow, order_id=order_id)
     if order.status not in FULFILLABLE:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be shipped.", ("order_id",))
+    if order.delivery_type == DeliveryType.PICKUP:  # pickup, issue 19: handed over at its pickup point (collectOrder), never shipped
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"Order {order.number} is collected at its pickup point, not shipped.", ("order_id",))
     warehouse = await get_warehouse(uow=uow, code=warehouse_code)
     carrier = await carrier_rules.get_active(uow.session, carrier_code, ("carrier",))
     order_lines, allocations = await order_rows(uow=uow, order_ids=[order.id])

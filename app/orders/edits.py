@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import UnitOfWork
-from app.orders import allocation, events
+from app.orders import allocation, events, pickup
 from app.orders.allocation import Level, LinePick, Release
 from app.orders.enums import OrderEditKind, OrderEventType, OrderStatus
 from app.orders.pricing import Totals, compute_totals, line_total
@@ -392,6 +392,7 @@ async def plan_edit(*, uow: UnitOfWork, order: Order, request: EditRequest) -> E
 
     skus = sorted({line.sku for line in lines if line.changed and not line.made_to_order})
     levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=False)
+    levels = pickup.restrict_levels(levels, order.pickup_warehouse_id)  # pickup, issue 19: added units at the pickup point only
     releases, picks = _stock_plan(rows, lines, levels, paths)
     return EditPlan(order, lines, _totals(order, lines), levels, releases, picks, shipping, order.total, rows, paths)
 
@@ -479,6 +480,7 @@ async def apply_plan(*, uow: UnitOfWork, plan: EditPlan, edit_id: uuid.UUID) -> 
                                            actor=uow.actor, reference=order.number, reason=reason):
         skus = sorted({line.sku for line in plan.lines if line.changed and not line.made_to_order})
         plan.levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=True)
+        plan.levels = pickup.restrict_levels(plan.levels, order.pickup_warehouse_id)  # pickup, issue 19
         plan.releases, plan.picks = _stock_plan(plan.rows, plan.lines, plan.levels, plan.paths)
         await allocation.adjust(uow.session, uow.notices, order_id=order.id, levels=plan.levels, releases=plan.releases, picks=plan.picks,
                                 actor=uow.actor, reference=order.number, reason=reason)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.errors import DomainError, ErrorCode, Path
 from app.infra.database import UnitOfWork
-from app.orders.allocation import Candidate
+from app.orders.allocation import Candidate, Level
 from app.orders.enums import DeliveryType, SalesChannel
 from models import Warehouse
 
@@ -64,6 +64,13 @@ def restrict(candidates: Sequence[Candidate], pickup_warehouse_id: uuid.UUID | N
     if pickup_warehouse_id is None:
         return list(candidates)
     return [c for c in candidates if c.warehouse_id == pickup_warehouse_id]
+
+
+def restrict_levels(levels: Sequence[Level], pickup_warehouse_id: uuid.UUID | None) -> list[Level]:
+    """An edit's stock levels (app/orders/edits.py): a PICKUP order's added units are reserved at its pickup point only."""
+    if pickup_warehouse_id is None:
+        return list(levels)
+    return [level for level in levels if level.warehouse_id == pickup_warehouse_id]
 
 
 def order_columns(pickup_warehouse_id: uuid.UUID | None) -> dict[str, Any]:
