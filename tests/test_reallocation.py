@@ -178,3 +178,26 @@ async def test_concurrent_reallocations_of_one_order_queue_on_its_row(gql, db) -
     units = await open_units(db, order)
     assert sum(units.values()) == 4 and len({code for code, _ in units}) == 1
     assert await reserved(db) == units
+
+
+SHIP = """
+mutation($input: CreateShipmentInput!) { createShipment(input: $input) { shipment { warehouse { code } } userErrors { field code message } } }"""
+
+
+async def test_moved_units_ship_from_their_new_warehouse_and_back_again(gql, db) -> None:
+    # given: a confirmed order at ES, moved to FR and back to ES (the line gets a second allocation at ES)
+    await three_warehouses(db)
+    order = await place(gql, {"X": 2, "Y": 1}, payment="CASH_ON_DELIVERY")
+    for there, back in (("ES", "FR"), ("FR", "ES")):
+        moved = await reallocate(gql, order, moves=[{"sku": "X", "fromWarehouseCode": there, "toWarehouseCode": back, "quantity": 2}])
+        assert moved["userErrors"] == []
+    assert await open_units(db, order) == {("ES", "X"): 2, ("ES", "Y"): 1}
+    # when: everything ships from ES
+    shipped = await gql(SHIP, {"input": {"orderId": order, "warehouseCode": "ES", "carrier": "SEUR"}})
+    # then: one parcel with the moved units; nothing left open or reserved (oms check after the test)
+    assert shipped["data"]["createShipment"]["userErrors"] == [], shipped
+    assert await open_units(db, order) == {}
+    assert await reserved(db) == {}
+    assert (await gql(ORDER, {"id": order}))["data"]["order"]["status"] == "SHIPPED"
+    # and a shipped order's units no longer move
+    assert errors(await reallocate(gql, order, warehouseCode="PT")) == [("INVALID_TRANSITION", "input.orderId")]

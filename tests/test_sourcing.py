@@ -8,6 +8,7 @@ stocked everywhere, Z 3 / 3 / 5. The default carrier (CORREOS, seeded): DOMESTIC
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select, text
@@ -276,3 +277,13 @@ async def test_the_locked_re_plan_uses_the_same_rule_and_the_event_explains_what
 async def warehouse_id(db: Any, code: str) -> Any:
     async with db.read() as session:
         return (await session.execute(select(Warehouse.id).where(Warehouse.code == code))).scalar_one()
+
+
+async def test_concurrent_sets_leave_one_whole_list(gql, db) -> None:
+    # given: four different lists set at once; then: the list in force is exactly one of them, never a mix
+    await three_warehouses(db)
+    lists = [[{"strategy": "RANKING", "ranking": [code], "name": f"{code}-{i}"} for i in range(5)] for code in ("ES", "PT", "FR", "ES")]
+    answers = await asyncio.gather(*(set_rules(gql, *rules) for rules in lists))
+    assert all(a["userErrors"] == [] for a in answers)
+    final = [(r["name"], r["ranking"]) for r in (await gql(RULES))["data"]["sourcingRules"]]
+    assert final in [[(r["name"], r["ranking"]) for r in rules] for rules in lists]
