@@ -301,3 +301,34 @@ async def test_the_api_schedules_lists_and_receives_receipts(gql, db) -> None:
     wrong = await gql(RECEIVE, {"input": {"receiptId": to_global_id("Order", order.id), "quantity": 1}})
     assert wrong["data"]["receiveStock"]["userErrors"][0]["code"] == "NOT_FOUND"
     assert wrong["data"]["receiveStock"]["userErrors"][0]["field"] == ["input", "receiptId"]
+
+
+CANCEL_LINES = """
+mutation CancelLines($input: CancelOrderLinesInput!) {
+  cancelOrderLines(input: $input) { order { status } userErrors { field code message } }
+}
+"""
+EDIT = """
+mutation Edit($input: EditOrderInput!) { editOrder(input: $input) { order { id } userErrors { field code message } } }
+"""
+
+
+async def test_a_line_awaiting_a_receipt_cannot_be_edited_or_partly_cancelled_until_it_arrives(gql, db, setup) -> None:
+    from models import OrderLine
+
+    order = await factories.place(db, [("BO", 3)])  # 2 on hand + 1 claimed
+    async with db.read() as session:
+        line = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalar_one()
+    line_gid = to_global_id("OrderLine", line.id)
+    cancelled = await gql(CANCEL_LINES, {"input": {"orderId": to_global_id("Order", order.id), "reason": "CUSTOMER_REQUEST",
+                                                   "lines": [{"orderLineId": line_gid, "quantity": 1}]}})
+    assert cancelled["data"]["cancelOrderLines"]["userErrors"][0]["code"] == "INVALID_TRANSITION"
+    edited = await gql(EDIT, {"input": {"orderId": to_global_id("Order", order.id), "changeLines": [{"orderLineId": line_gid, "quantity": 2}]}})
+    assert edited["data"]["editOrder"]["userErrors"][0]["code"] == "INVALID_TRANSITION"
+    assert (await receipt_row(db, setup["receipt"].id)).claimed == 1  # nothing changed
+    await receive(db, setup["receipt"].id, 1)
+    cancelled = await gql(CANCEL_LINES, {"input": {"orderId": to_global_id("Order", order.id), "reason": "CUSTOMER_REQUEST",
+                                                   "lines": [{"orderLineId": line_gid, "quantity": 1}]}})
+    assert cancelled["data"]["cancelOrderLines"]["userErrors"] == []
+    stock = await level(db, "BO")
+    assert (stock.on_hand, stock.reserved) == (3, 2)

@@ -192,3 +192,34 @@ async def test_an_arrival_leaves_units_held_by_a_card_placement_in_progress_clai
     await receive(db, receipt.id, 3)
     on_hand, reserved, claimed, allocated = await figures(db)
     assert (on_hand, reserved, claimed, allocated) == (5, 3, 0, 3)
+
+
+class ProcessDied(Exception):
+    pass
+
+
+async def test_a_card_placement_lost_between_its_steps_has_its_claim_recovered(gql, db, provider, monkeypatch) -> None:
+    from app.flows import expiry
+
+    await catalogue(db, 1)
+    receipt = await schedule(db, "BO", "MAD", 5, datetime.now(UTC) + timedelta(days=3))
+    original = OfflineProvider.authorize
+
+    async def authorize(gateway: OfflineProvider, **kwargs: Any) -> Any:
+        await original(gateway, **kwargs)
+        raise ProcessDied  # the process dies after the provider answered: the HELD attempt stays
+
+    with monkeypatch.context() as patched:
+        patched.setattr(OfflineProvider, "authorize", authorize)
+        body = await gql(PLACE, card_order(3, "test_approve"))
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert (await receipt_row(db, receipt.id)).claimed == 2  # 1 on hand held, 2 claimed: held by the attempt
+    assert await figures(db) == (1, 1, 2, 0)
+    assert await check_invariants(db) == []
+    later = datetime.now(UTC) + timedelta(seconds=config.settings().placement_hold_seconds + 1)
+    assert len(await expiry.recover_due(db, now=later)) == 1
+    assert (await receipt_row(db, receipt.id)).claimed == 0
+    assert await figures(db) == (1, 0, 0, 0)
+    async with db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(ReceiptHold))).scalar_one() == 0
+        assert (await session.execute(select(PlacementAttempt.status))).scalar_one() == "RECOVERED"

@@ -292,6 +292,9 @@ def _stock_plan(rows: _Rows, lines: list[PlannedLine], levels: list[Level], path
     for line in lines:
         if line.made_to_order or not line.changed:
             continue
+        if any(a.receipt_id is not None and a.open_quantity > 0 for a in rows.allocations if a.order_line_id == line.line_id):  # backorders, issue 19
+            raise DomainError(ErrorCode.INVALID_TRANSITION, f"Line {line.sku} waits for an expected stock receipt; it can change once its "
+                              "units arrive (or cancel the order).", paths.get(line.line_id, ("lines",)))
         if line.quantity < line.previous_quantity:
             releases += allocation.release_units(rows.allocations, line_id=line.line_id, quantity=line.previous_quantity - line.quantity,
                                                  listed=rows.listed_by_allocation, levels=level_ids)
