@@ -11,6 +11,7 @@ Fixture (tests/test_sourcing.py): ES (priority 1, Spain), PT (2), FR (3), all se
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from app.orders import allocation
 from app.orders.enums import OrderEventType
-from models import OrderEvent
+from models import OrderEvent, StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from tests.test_sourcing import address, place, reserved_at, set_rules, three_warehouses
 
@@ -149,3 +150,26 @@ async def test_no_rules_no_sourcing_key_in_the_edit_event(gql, db, stocked) -> N
     assert (await edit(gql, order, addLines=added({"Y": 2})))["userErrors"] == []
     assert await reserved_at(db, order) == {("ES", "X"): 2, ("ES", "Y"): 2}
     assert "sourcing" not in (await edited_data(db, order))[0]
+
+
+async def test_concurrent_edits_under_an_exclusion_take_exactly_the_usable_stock(gql, db, stocked) -> None:
+    # given: nine orders at ES (no rules yet), then ES excluded: Z is usable at PT (3) and FR (5) only, 8 units
+    orders = [await place(gql, {"X": 1}) for _ in range(9)]
+    await set_rules(gql, {"strategy": "FEWEST_SHIPMENTS", "exclude": ["ES"]})
+    # when: nine edits at once, each adding one Z
+    answers = await asyncio.gather(*(edit(gql, order, addLines=added({"Z": 1})) for order in orders))
+    # then: eight succeed, one is OUT_OF_STOCK (ES's 3 never used), nothing oversold
+    codes = sorted(e["code"] for a in answers for e in a["userErrors"])
+    assert codes == ["OUT_OF_STOCK"]
+    taken: dict[str, int] = {}
+    for order in orders:
+        for (code, sku), n in (await reserved_at(db, order)).items():
+            if sku == "Z":
+                taken[code] = taken.get(code, 0) + n
+    assert taken == {"PT": 3, "FR": 5}
+    async with db.read() as session:
+        levels = {(code, on_hand, reserved) for code, on_hand, reserved in (await session.execute(
+            select(Warehouse.code, StockLevel.on_hand, StockLevel.reserved).join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+            .where(StockLevel.sku == "Z")
+        )).all()}
+    assert levels == {("ES", 3, 0), ("PT", 3, 3), ("FR", 5, 5)}
