@@ -272,3 +272,33 @@ async def test_concurrent_pickup_placements_with_transfers_never_oversell(db):
     async with db.read() as session:
         open_units = sum(a.open_quantity for a in (await session.execute(select(Allocation))).scalars())
     assert open_units == 24
+
+
+CANCEL_LINES = """
+mutation($input: CancelOrderLinesInput!) {
+  cancelOrderLines(input: $input) { order { status lines { id sku quantity } } userErrors { field code message } }
+}"""
+
+
+async def test_units_a_line_no_longer_wants_arrive_free_at_the_store(gql, db):
+    # given: 6 A to collect (4 at the store, 2 on their way from MAD)
+    await stores(gql, db)
+    staff = await make_key(db, "shipments:write", "orders:read")
+    order, _ = await place(gql, db, [("A", 6)])
+    assert (await ship(gql, order, "MAD"))["userErrors"] == []
+    line_id = (await gql("query($id: ID!) { order(id: $id) { lines { id } } }", {"id": order["id"]}))["data"]["order"]["lines"][0]["id"]
+    # when: 5 of the 6 are cancelled while the transfer travels (the store's 4 are released; the 2 travelling cannot be)
+    body = await gql(CANCEL_LINES, {"input": {"orderId": order["id"], "lines": [{"orderLineId": line_id, "quantity": 5}], "reason": "CUSTOMER_REQUEST"}})
+    assert body["data"]["cancelOrderLines"]["userErrors"] == [], body
+    assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (4, 0), ("B", "MAD"): (10, 0)}
+    # when: the transfer arrives; then: 1 unit reserved for the line's remaining 1, the other lands free
+    shipped_id = (await gql("query($id: ID!) { order(id: $id) { shipments { id } } }", {"id": order["id"]}))["data"]["order"]["shipments"][0]["id"]
+    await report(gql, shipped_id, "DELIVERED", 10)
+    assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (6, 1), ("B", "MAD"): (10, 0)}
+    assert (await ledger(db, order["number"]))[-1] == ("TRANSFER_IN", "A", "SHOP1", 2, 1)
+    # and the 1 is collected
+    assert (await gql(READY, {"input": {"orderId": order["id"]}}, token=staff))["data"]["markReadyForPickup"]["userErrors"] == []
+    code = (await stored(db, order["number"])).pickup_code
+    collected = await gql(COLLECT, {"input": {"orderId": order["id"], "pickupCode": code}}, token=staff)
+    assert collected["data"]["collectOrder"]["order"]["lines"] == [{"sku": "A", "quantityShipped": 1}], collected
+    assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (5, 0), ("B", "MAD"): (10, 0)}

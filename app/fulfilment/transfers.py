@@ -103,7 +103,8 @@ async def track(uow: UnitOfWork, order: Order, shipment: Shipment, *, reported: 
 
 async def _land(uow: UnitOfWork, order: Order, shipment: Shipment, *, arrived: bool) -> None:
     """The parcel's units back on hand: at the store (`arrived`) or at the source (returned). Reserved for the order
-    again unless it was cancelled meanwhile (then they are free stock and the allocation is released)."""
+    again as far as its lines still want them (`_surplus`); the rest (all of it for a cancelled order) is free stock,
+    its allocation released."""
     now = calendar.utcnow()
     source, target = shipment.warehouse_id, (shipment.transfer_to_warehouse_id if arrived else shipment.warehouse_id)
     assert target is not None
@@ -111,59 +112,74 @@ async def _land(uow: UnitOfWork, order: Order, shipment: Shipment, *, arrived: b
         shipment.transfer_arrived_at = now
     else:
         shipment.restocked_at = now
-    keep = order.status != OrderStatus.CANCELLED
     lines = (await uow.session.execute(
         select(ShipmentLine).where(ShipmentLine.shipment_id == shipment.id, ShipmentLine.allocation_id.is_not(None)).order_by(ShipmentLine.sku)
     )).scalars().all()
-    allocations = {a.id: a for a in (await uow.session.execute(
-        select(Allocation).where(Allocation.id.in_([line.allocation_id for line in lines])).execution_options(populate_existing=True)
-    )).scalars()} if lines else {}
+    order_lines = {line.id: line for line in (await uow.session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars()}
+    every = (await uow.session.execute(
+        select(Allocation).where(Allocation.order_id == order.id).execution_options(populate_existing=True)
+    )).scalars().all()
+    allocations = {a.id: a for a in every}
+    surplus = _surplus(order, order_lines.values(), every)
     per_sku: dict[str, int] = defaultdict(int)
+    kept: dict[str, int] = defaultdict(int)
     for line in lines:
         a, q = allocations[line.allocation_id], line.quantity  # type: ignore[index]
+        free = min(q, max(surplus[a.order_line_id], 0))
+        surplus[a.order_line_id] -= free
+        keep = q - free
         per_sku[a.sku] += q
+        kept[a.sku] += keep
         if not arrived:  # back at the source: the allocation is open there again (or released)
             a.quantity_shipped -= q
-            a.quantity_released += 0 if keep else q
+            a.quantity_released += free
         elif a.warehouse_id == source and a.quantity == q and a.quantity_shipped == q and a.quantity_released == 0:  # re-pointed whole
-            a.warehouse_id, a.quantity_shipped, a.transferred_from_warehouse_id = target, 0, source
-            a.quantity_released = 0 if keep else q
+            a.warehouse_id, a.quantity_shipped, a.quantity_released, a.transferred_from_warehouse_id = target, 0, free, source
         else:  # part of a larger allocation: split off the units that arrived
             a.quantity -= q
             a.quantity_shipped -= q
             uow.session.add(Allocation(id=uuid.uuid4(), order_id=a.order_id, order_line_id=a.order_line_id, warehouse_id=target, sku=a.sku,
-                                       quantity=q, quantity_shipped=0, quantity_released=0 if keep else q, transferred_from_warehouse_id=source))
+                                       quantity=q, quantity_shipped=0, quantity_released=free, transferred_from_warehouse_id=source))
     if per_sku:
-        products = dict((await uow.session.execute(
-            select(OrderLine.sku, OrderLine.product_id).where(OrderLine.order_id == order.id, OrderLine.sku.in_(sorted(per_sku)))
-        )).all())
+        products = {line.sku: line.product_id for line in order_lines.values()}
         for sku, q in sorted(per_sku.items()):  # (sku, warehouse) order; the store may have had no row for the SKU
             await uow.session.execute(
                 pg_insert(StockLevel)
-                .values(id=uuid.uuid4(), product_id=products[sku], sku=sku, warehouse_id=target, on_hand=q, reserved=q if keep else 0)
+                .values(id=uuid.uuid4(), product_id=products[sku], sku=sku, warehouse_id=target, on_hand=q, reserved=kept[sku])
                 .on_conflict_do_update(constraint="uq_stock_levels_sku_warehouse", set_={
-                    "on_hand": StockLevel.on_hand + q, "reserved": StockLevel.reserved + (q if keep else 0)})
+                    "on_hand": StockLevel.on_hand + q, "reserved": StockLevel.reserved + kept[sku]})
             )
         rows: list[dict[str, Any]] = []
         for sku, q in sorted(per_sku.items()):
             common = {"sku": sku, "warehouse_id": target, "actor": uow.actor}
             if arrived:
-                rows.append({**common, "kind": LEDGER_IN, "on_hand_delta": q, "reserved_delta": q if keep else 0, "reference": order.number,
-                             "reason": f"transfer {shipment.id} arrived" + ("" if keep else " (order cancelled: not reserved)")})
+                rows.append({**common, "kind": LEDGER_IN, "on_hand_delta": q, "reserved_delta": kept[sku], "reference": order.number,
+                             "reason": f"transfer {shipment.id} arrived" + ("" if kept[sku] == q else f" ({q - kept[sku]} no longer wanted: free)")})
             else:
                 rows.append({**common, "kind": RETURNED_KIND, "on_hand_delta": q, "reserved_delta": 0, "reference": str(shipment.id),
                              "reason": f"order {order.number}: transfer returned to sender"})
-                if keep:
-                    rows.append({**common, "kind": "RESERVATION", "on_hand_delta": 0, "reserved_delta": q, "reference": order.number,
+                if kept[sku]:
+                    rows.append({**common, "kind": "RESERVATION", "on_hand_delta": 0, "reserved_delta": kept[sku], "reference": order.number,
                                  "reason": f"reserved again for a new transfer (shipment {shipment.id} returned to sender)"})
         await uow.session.execute(insert(StockMovement), rows)
         for sku in sorted(per_sku):
             notify_stock(uow.notices, sku, target)
     await uow.session.flush()
     events.record(uow, order, OrderEventType.TRANSFER_ARRIVED if arrived else OrderEventType.TRANSFER_UPDATED, data={
-        "shipment": str(shipment.id), "arrived": arrived, "returnedToSender": not arrived, "reserved": keep,
-        "lines": [{"sku": sku, "quantity": q} for sku, q in sorted(per_sku.items())],
+        "shipment": str(shipment.id), "arrived": arrived, "returnedToSender": not arrived,
+        "lines": [{"sku": sku, "quantity": q, "reserved": kept[sku]} for sku, q in sorted(per_sku.items())],
     })
+
+
+def _surplus(order: Order, lines: Iterable[OrderLine], allocations: Iterable[Allocation]) -> dict[uuid.UUID, int]:
+    """Per order line, the units it holds (open anywhere, or on their way by transfer) beyond what it still wants: a
+    line cancelled or reduced while its units travelled (their allocation could not be released then), or every unit
+    of a cancelled order. Landing units fill what is wanted first; the surplus lands free."""
+    held: dict[uuid.UUID, int] = defaultdict(int)
+    for a in allocations:
+        held[a.order_line_id] += a.open_quantity + (a.quantity_shipped if is_transfer(order, a) else 0)
+    cancelled = order.status == OrderStatus.CANCELLED
+    return {line.id: held[line.id] if cancelled else held[line.id] - (line.quantity - line.quantity_shipped) for line in lines}
 
 
 # ---------------------------------------------------------------- the promise
