@@ -8,11 +8,13 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from app.errors import DomainError, ErrorCode
 from app.flows import cancellation, confirmation
 from app.fulfilment.carriers import default_rules
+from app.infra.check import check_invariants
 from app.orders import promise as calendar
 from app.orders.service import DeliveryMethod
 from models import Allocation, Order, OrderEvent, StockMovement, Warehouse
@@ -302,3 +304,35 @@ async def test_units_a_line_no_longer_wants_arrive_free_at_the_store(gql, db):
     collected = await gql(COLLECT, {"input": {"orderId": order["id"], "pickupCode": code}}, token=staff)
     assert collected["data"]["collectOrder"]["order"]["lines"] == [{"sku": "A", "quantityShipped": 1}], collected
     assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (5, 0), ("B", "MAD"): (10, 0)}
+
+
+TRANSFER_BREACHES = [
+    ("UPDATE shipments SET transfer_arrived_at = NULL", "transfers leave and land exactly once"),
+    ("INSERT INTO stock_movements (sku, warehouse_id, kind, on_hand_delta, reserved_delta, reason) "
+     "SELECT sku, warehouse_id, kind, on_hand_delta, reserved_delta, reason FROM stock_movements WHERE kind = 'TRANSFER_IN'",
+     "transfers leave and land exactly once"),
+    ("UPDATE shipments SET transfer_to_warehouse_id = NULL", "transfer shipments only for pickup orders, to their pickup point"),
+    ("UPDATE allocations SET warehouse_id = transferred_from_warehouse_id, quantity_shipped = quantity WHERE transferred_from_warehouse_id IS NOT NULL",
+     "pickup orders' units in transit = their travelling transfers"),
+    ("UPDATE orders SET status = 'READY_FOR_PICKUP'; UPDATE allocations SET warehouse_id = transferred_from_warehouse_id "
+     "WHERE transferred_from_warehouse_id IS NOT NULL", "ready or collected pickup orders hold nothing elsewhere"),
+]
+
+
+@pytest.mark.parametrize("breach, invariant", TRANSFER_BREACHES, ids=[f"{i}-{n}" for n, (_, i) in enumerate(TRANSFER_BREACHES)])
+async def test_oms_check_reports_a_broken_transfer(gql, db, breach, invariant):
+    # given: a transfer that arrived (clean), then a breach written behind the code's back
+    await stores(gql, db)
+    order, _ = await place(gql, db, [("A", 6)])
+    shipped = await ship(gql, order, "MAD")
+    await report(gql, shipped["shipment"]["id"], "DELIVERED", 10)
+    assert await check_invariants(db) == []
+    async with db.engine.begin() as conn:
+        for statement in breach.split("; "):
+            await conn.execute(text(statement))
+    try:
+        violations = await check_invariants(db)
+        assert any(line.startswith(invariant) for line in violations), violations
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("TRUNCATE orders, allocations, shipments, stock_levels, stock_movements CASCADE"))
