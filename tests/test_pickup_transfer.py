@@ -348,3 +348,27 @@ async def test_oms_check_reports_a_broken_transfer(gql, db, breach, invariant):
     finally:
         async with db.engine.begin() as conn:
             await conn.execute(text("TRUNCATE orders, allocations, shipments, stock_levels, stock_movements CASCADE"))
+
+
+EDIT = """
+mutation($input: EditOrderInput!) {
+  editOrder(input: $input) { order { lines { id sku quantity } } userErrors { field code message } }
+}"""
+
+
+async def test_an_edit_gives_back_transfer_units_and_adds_units_at_the_store_only(gql, db):
+    # given: 6 A to collect: 4 at the store, 2 reserved at MAD for a transfer not shipped yet
+    await stores(gql, db)
+    order, row = await place(gql, db, [("A", 6)])
+    line_id = (await gql("query($id: ID!) { order(id: $id) { lines { id } } }", {"id": order["id"]}))["data"]["order"]["lines"][0]["id"]
+    # when: the line goes down to 4; then: the transfer's 2 units are given back at MAD, the store keeps its 4
+    body = await gql(EDIT, {"input": {"orderId": order["id"], "changeLines": [{"orderLineId": line_id, "quantity": 4}]}})
+    assert body["data"]["editOrder"]["userErrors"] == [], body
+    assert await levels(db) == {("A", "MAD"): (10, 0), ("A", "SHOP1"): (4, 4), ("B", "MAD"): (10, 0)}
+    # when: B is added (the store has none): refused as before (an edit reserves added units at the pickup point only)
+    refused = await gql(EDIT, {"input": {"orderId": order["id"], "addLines": [{"sku": "B", "quantity": 1}]}})
+    assert [e["code"] for e in refused["data"]["editOrder"]["userErrors"]] == ["OUT_OF_STOCK"], refused
+    # and with nothing left to transfer it can be made ready at once
+    staff = await make_key(db, "shipments:write", "orders:read")
+    assert (await gql(READY, {"input": {"orderId": order["id"]}}, token=staff))["data"]["markReadyForPickup"]["userErrors"] == []
+    assert await allocations(db, row.id) == [("A", "MAD", 2, 0, 2, None), ("A", "SHOP1", 4, 0, 0, None)]
