@@ -372,3 +372,16 @@ async def test_an_edit_gives_back_transfer_units_and_adds_units_at_the_store_onl
     staff = await make_key(db, "shipments:write", "orders:read")
     assert (await gql(READY, {"input": {"orderId": order["id"]}}, token=staff))["data"]["markReadyForPickup"]["userErrors"] == []
     assert await allocations(db, row.id) == [("A", "MAD", 2, 0, 2, None), ("A", "SHOP1", 4, 0, 0, None)]
+
+
+async def test_concurrent_delivered_reports_move_the_units_once(gql, db):
+    # given: a transfer of 2 A on its way to the store
+    await stores(gql, db)
+    order, row = await place(gql, db, [("A", 6)])
+    shipped = await ship(gql, order, "MAD")
+    # when: four DELIVERED reports (four different times) at once
+    await asyncio.gather(*(report(gql, shipped["shipment"]["id"], "DELIVERED", minutes) for minutes in (4, 3, 2, 1)))
+    # then: the units arrived once
+    assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (6, 6), ("B", "MAD"): (10, 0)}
+    assert [r for r in await ledger(db, order["number"]) if r[0] == "TRANSFER_IN"] == [("TRANSFER_IN", "A", "SHOP1", 2, 2)]
+    assert (await event_types(db, row.id)).count("TRANSFER_ARRIVED") == 1
