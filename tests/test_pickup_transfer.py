@@ -385,3 +385,14 @@ async def test_concurrent_delivered_reports_move_the_units_once(gql, db):
     assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (6, 6), ("B", "MAD"): (10, 0)}
     assert [r for r in await ledger(db, order["number"]) if r[0] == "TRANSFER_IN"] == [("TRANSFER_IN", "A", "SHOP1", 2, 2)]
     assert (await event_types(db, row.id)).count("TRANSFER_ARRIVED") == 1
+
+
+async def test_a_card_placement_holds_the_transfer_units_then_writes_them_as_its_allocations(gql, db):
+    # given: the store has 4 A; a card placement (held between two transactions, issue 16) of 6 A to collect there
+    await stores(gql, db)
+    body = await gql(PLACE, {"input": {**pickup_input([("A", 6)]), "payment": {"method": "CARD", "token": "test_approve"}}})
+    assert body["data"]["placeOrder"]["userErrors"] == [], body
+    row = await stored(db, body["data"]["placeOrder"]["order"]["number"])
+    # then: the same split as a direct placement, the 2 MAD units a transfer allocation of the order
+    assert await levels(db) == {("A", "MAD"): (10, 2), ("A", "SHOP1"): (4, 4), ("B", "MAD"): (10, 0)}
+    assert await allocations(db, row.id) == [("A", "MAD", 2, 0, 0, None), ("A", "SHOP1", 4, 0, 0, None)]
