@@ -436,7 +436,8 @@ class Mutation:
         "to the customer in their tracking view (OrderTracking.pickupCode) and never in event data; event READY_FOR_PICKUP. On an "
         "order already READY_FOR_PICKUP it issues a new code and resets the wrong-code count (for a lost code, or after LIMIT_EXCEEDED). "
         "Refused with NOT_FOUND (orderId) or INVALID_TRANSITION (a shipped order; an order that is not CONFIRMED or PROCESSING; units "
-        "not all reserved at the pickup point; a made-to-order line not READY). Needs shipments:write."
+        "not all reserved at the pickup point, e.g. a transfer from another warehouse not shipped or not arrived yet; a made-to-order "
+        "line not READY). Needs shipments:write."
     ))
     async def mark_ready_for_pickup(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await pickup.mark_ready_for_pickup(info, input)
