@@ -28,13 +28,18 @@ At placement (`charge_placement`, called by the placement flow right after the p
   customer pays what the quote said.
 
 Its VAT follows the goods (app/orders/pricing.py `compute_totals(..., tax_shipping=True)`).
+
+The delivery promise follows the method too: a quote's estimatedDeliveryDate and the placed order's are the same
+arithmetic (app/fulfilment/promise.py `placement_promise`) with the method's carrier (`method_carrier`): its cut-off and
+time zone, and the rate's transit days when the rate has them (for every parcel), else the carrier's per destination.
+No method charged (no rates): the default carrier, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -42,8 +47,10 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
-from app.fulfilment.carriers import ZONES, CarrierRules, default_rules, zone_of
+from app.fulfilment import promise as delivery
+from app.fulfilment.carriers import ZONES, CarrierRules, zone_of
 from app.infra.database import UnitOfWork
+from app.orders import backorders
 from app.orders import promise as calendar
 from app.orders.enums import DeliveryType
 from app.orders.pricing import ShippingCharge, line_total, money
@@ -125,6 +132,33 @@ def quote(rates: Sequence[Rate], *, weight_grams: int, order_value: Decimal, cur
         for method, (_, rate) in best.items()
     ]
     return sorted(quotes, key=lambda q: (q.price, q.method))
+
+
+@dataclass(frozen=True, slots=True)
+class MethodCharge(ShippingCharge):
+    """The charge `charge_placement` decides, with what the delivery promise needs of its method: the carrier and the
+    transit days of the rate that priced it (None: the carrier's own)."""
+
+    carrier_code: str = ""
+    transit_days: int | None = None
+
+
+def rate_rules(carrier: CarrierRules, transit_days: int | None) -> CarrierRules:
+    """The carrier's rules as a rate uses them: the rate's transit days, when set, to every destination."""
+    return carrier if transit_days is None else replace(carrier, transit_days={}, default_transit_days=transit_days)
+
+
+async def method_carrier(session: AsyncSession, shipping: ShippingCharge | None) -> CarrierRules | None:
+    """The rules the delivery promise of a placement charged `shipping` uses (`placement_promise(carrier=...)`):
+    the method's carrier, with its rate's transit days. None (the default carrier then) when nothing is charged
+    (no statement) or the carrier no longer exists. One statement otherwise."""
+    if shipping is None:
+        return None
+    code = shipping.carrier_code if isinstance(shipping, MethodCharge) else shipping.method.split(":", 1)[0]
+    carrier = (await session.execute(select(Carrier).where(Carrier.code == code))).scalar_one_or_none()
+    if carrier is None:
+        return None
+    return rate_rules(CarrierRules.of(carrier), shipping.transit_days if isinstance(shipping, MethodCharge) else None)
 
 
 def parse_method(method: str) -> str:
@@ -216,7 +250,7 @@ async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placemen
                        else f"Unknown shipping method {wanted!r}.")
             raise DomainError(ErrorCode.INVALID_INPUT, message, ("shipping_method",))
         chosen = found
-    return replace(placement, shipping=ShippingCharge(chosen.method, chosen.price))
+    return replace(placement, shipping=MethodCharge(chosen.method, chosen.price, chosen.carrier_code, chosen.rate.transit_days))
 
 
 # --- quotes for a basket (shippingQuotes) ---------------------------------------------------------------------
@@ -236,24 +270,18 @@ class QuoteView:
     estimated_delivery_date: date | None
 
 
-def _arrival(rules: CarrierRules, rate: Rate, placement: Placement, basket: Basket, now: datetime) -> date:
-    """The day the basket's last parcel should arrive with this method: from each warehouse the plan reserves in
-    (and, for made-to-order lines, after their lead time from the shipping warehouse), the service's transit days
-    (else the carrier's)."""
-    picked = {p.warehouse_id for p in placement.picks}
-    origins = sorted({c.warehouse_id: c.country for c in placement.candidates if c.warehouse_id in picked}.values())
-    starts = [(now, country) for country in origins]
-    lead = placement.made_to_order_lead_days
-    if lead is not None or not starts:
-        starts.append((now + timedelta(days=lead or 0), basket.origin_country))
+def _origins(placement: Placement) -> list[delivery.Origin]:
+    """The warehouses the plan reserves in, as the placement flow gives them to the promise."""
+    by_warehouse = {c.warehouse_id: c for c in placement.candidates}
+    return [delivery.Origin(w, by_warehouse[w].country, by_warehouse[w].priority, by_warehouse[w].code) for w in placement.warehouse_ids]
 
-    def transit(country: str) -> int:
-        if rate.transit_days is not None:
-            return rate.transit_days
-        return rules.transit_to(origin_country=country, destination_country=basket.destination_country)
 
-    return max(calendar.estimate_delivery(start=start, transit_days=transit(country), cutoff=rules.cutoff_time, tz_name=rules.timezone)
-               for start, country in starts)
+async def _arrival(session: AsyncSession, carrier: CarrierRules | None, placement: Placement, now: datetime) -> date:
+    """The promise placeOrder would store with this method: `placement_promise` with the method's carrier rules."""
+    return await delivery.placement_promise(
+        session, placed_at=now, channel=placement.channel, destination_country=placement.destination_country, origins=_origins(placement),
+        made_to_order_lead_days=placement.made_to_order_lead_days, backordered=backorders.ready_later(placement), carrier=carrier,
+    )
 
 
 async def shipping_quotes(*, uow: UnitOfWork, request: PlaceOrderRequest, now: datetime | None = None) -> list[QuoteView]:
@@ -273,14 +301,15 @@ async def shipping_quotes(*, uow: UnitOfWork, request: PlaceOrderRequest, now: d
     quotes = quote(rates, weight_grams=basket.weight_grams, order_value=basket.order_value, currency=currency,
                    origin_country=basket.origin_country, destination_country=basket.destination_country)
     carriers = {c.code: CarrierRules.of(c) for c in (await uow.session.execute(select(Carrier))).scalars()}
-    fallback = await default_rules(uow.session)
     moment = now or calendar.utcnow()
     views = []
     for q in quotes:
         totals = totals_of(replace(planned, shipping=ShippingCharge(q.method, q.price)))
+        carrier = carriers.get(q.carrier_code)  # gone since the rates were set: the default carrier, as placement would
+        rules = rate_rules(carrier, q.rate.transit_days) if carrier is not None else None
         views.append(QuoteView(
             q.method, q.carrier_code, q.service, q.price, totals.shipping_tax, q.price + totals.shipping_tax, currency,
-            _arrival(carriers.get(q.carrier_code, fallback), q.rate, planned, basket, moment),
+            await _arrival(uow.session, rules, planned, moment),
         ))
     return views
 
