@@ -25,7 +25,7 @@ from app.orders.allocation import notify_stock
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus
 from app.orders.service import get_for_update, transition
 from models import Allocation, Order, OrderLine, StockLevel, StockMovement, Warehouse
-from models.fulfilment import Shipment, ShipmentLine
+from models.fulfilment import Carrier, Shipment, ShipmentLine
 
 MAX_SHIP_QUANTITY = 10_000
 
@@ -150,11 +150,33 @@ async def _consume_reservations(uow: UnitOfWork, *, order: Order, warehouse: War
         notify_stock(uow.notices, sku, warehouse.id)
 
 
+async def _carrier(uow: UnitOfWork, order: Order, carrier_code: str | None) -> Carrier:
+    """The carrier a shipment leaves with: the one given (NOT_FOUND unless active); absent or blank (the API's contract keeps
+    createShipment's carrier required, so a client says "not named" with ""), the carrier of the shipping
+    method the order was charged (issue 19; NOT_FOUND if it is no longer active), else the default carrier (the one the
+    promise assumed: app/fulfilment/carriers.py `default_rules`)."""
+    if carrier_code is not None and carrier_code.strip():
+        return await carrier_rules.get_active(uow.session, carrier_code, ("carrier",))
+    if order.shipping_method:
+        code = order.shipping_method.split(":", 1)[0]
+        carrier = (await uow.session.execute(select(Carrier).where(Carrier.code == code, Carrier.active))).scalar_one_or_none()
+        if carrier is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"The carrier of the order's shipping method {order.shipping_method} is not active: give a carrier.",
+                              ("carrier",))
+        return carrier
+    fallback = (await uow.session.execute(select(Carrier).where(Carrier.active).order_by(Carrier.is_default.desc(), Carrier.code).limit(1))
+                ).scalar_one_or_none()
+    if fallback is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No carrier given and no active carrier configured.", ("carrier",))
+    return fallback
+
+
 async def create_shipment(
-    *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str, tracking_number: str | None = None,
+    *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str | None = None, tracking_number: str | None = None,
     lines: list[ShipLine] | None = None,
 ) -> Shipment:
     """Ship units of an order from one warehouse: partial (`lines`) or all it still has to send from there.
+    `carrier_code` None or blank: the carrier of the order's shipping method, else the default carrier (`_carrier`).
     (Capturing and invoicing at shipment is billing's: app/flows/shipping.py.)"""
     tracking_number = (tracking_number or "").strip() or None
     errors: list[DomainError] = []
@@ -170,7 +192,7 @@ async def create_shipment(
     if order.delivery_type == DeliveryType.PICKUP:  # pickup, issue 19: handed over at its pickup point (collectOrder), never shipped
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"Order {order.number} is collected at its pickup point, not shipped.", ("order_id",))
     warehouse = await get_warehouse(uow=uow, code=warehouse_code)
-    carrier = await carrier_rules.get_active(uow.session, carrier_code, ("carrier",))
+    carrier = await _carrier(uow, order, carrier_code)
     order_lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
     all_warehouses = (await uow.session.execute(select(Warehouse))).scalars().all()
     packing = choose_made_to_order_warehouse(all_warehouses, channel=order.channel, allocation_warehouse_ids=[a.warehouse_id for a in allocations[order.id]])
