@@ -169,3 +169,24 @@ async def test_a_bad_pickup_is_refused_as_place_order_refuses_it(gql, db, method
     error = quoted_["errors"][0]["extensions"]
     assert (error["code"], ".".join(error["field"])) == (code, f"input.{field}")
     assert placed["data"]["placeOrder"]["userErrors"] == [{"field": error["field"], "code": code}]
+
+
+# --- the tracking view -----------------------------------------------------------------------------------------------
+
+TRACK = "query($number: String!, $email: String!) { trackOrder(number: $number, email: $email) { shippingMethod pickupPoint { code } } }"
+
+
+async def test_the_tracking_view_shows_the_method_charged_not_for_a_pickup(gql, db) -> None:
+    await with_a_store(gql, db)
+    shipped = (await place(gql, [("A", 1)], method="SEUR:EXPRESS"))["order"]
+    pickup = await gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { number } userErrors { code } } }",
+                       {"input": {**pickup_basket([("A", 1)], {"type": "PICKUP", "warehouseCode": "SHOP1"}), "email": "buyer@example.com"}})
+    await set_rates(gql, [])
+    unpriced = (await place(gql, [("A", 1)]))["order"]
+    views = []
+    for number in (shipped["number"], pickup["data"]["placeOrder"]["order"]["number"], unpriced["number"]):
+        body = await gql(TRACK, {"number": number, "email": "buyer@example.com"}, token=None)
+        assert "errors" not in body, body
+        views.append(body["data"]["trackOrder"])
+    assert views == [{"shippingMethod": "SEUR:EXPRESS", "pickupPoint": None}, {"shippingMethod": None, "pickupPoint": {"code": "SHOP1"}},
+                     {"shippingMethod": None, "pickupPoint": None}]
