@@ -15,6 +15,7 @@ from app.flows import shipping
 from models.fulfilment import Carrier
 from resolvers.ids import id_of
 from tests import factories
+from tests.factories import ADDRESS_INPUT
 from tests.test_shipping import QUOTES, basket, catalogue, place, set_rates
 
 # Domestic (the warehouses are in Spain): CORREOS (the default carrier, 2 days domestic) at its own transit days,
@@ -45,7 +46,9 @@ async def carriers_restored(db: Any) -> AsyncIterator[None]:
 
 SHIP = """
 mutation($input: CreateShipmentInput!) {
-  createShipment(input: $input) { shipment { carrier trackingUrl } userErrors { field code message } }
+  createShipment(input: $input) {
+    shipment { carrier estimatedDeliveryDate order { estimatedDeliveryDate } } userErrors { field code message }
+  }
 }"""
 
 
@@ -103,6 +106,46 @@ async def test_a_shipment_leaves_with_the_charged_methods_carrier_unless_one_is_
     refused = await ship(express)
     assert (refused["shipment"], [(e["field"], e["code"]) for e in refused["userErrors"]]) == (None, [(["input", "carrier"], "NOT_FOUND")])
     assert (await ship(express, carrier="UPS"))["shipment"]["carrier"] == "UPS"
+
+
+async def test_after_placement_the_promise_keeps_the_methods_carrier_and_transit(gql, db) -> None:
+    await catalogue(db)
+    await set_rates(gql, TABLE)
+    dates = await quoted(gql)
+    order = (await place(gql, LINES, method="SEUR:ECONOMY", payment={"method": "CASH_ON_DELIVERY"}))["order"]
+    assert order["estimatedDeliveryDate"] == dates["SEUR:ECONOMY"]
+
+    async def ship(warehouse: str, carrier: str) -> dict[str, Any]:
+        body = await gql(SHIP, {"input": {"orderId": order["id"], "warehouseCode": warehouse, "carrier": carrier}})
+        assert body["data"]["createShipment"]["userErrors"] == [], body
+        return body["data"]["createShipment"]["shipment"]
+
+    # when: the MAD parcel leaves with the method's carrier: the rate's 6 days (not SEUR's own 1), and the BCN parcel
+    # still to ship is promised with the method too (not the default carrier's 2 days): the order's promise stays
+    mad = await ship("MAD", "")
+    assert (mad["carrier"], mad["estimatedDeliveryDate"], mad["order"]["estimatedDeliveryDate"]) == ("SEUR", dates["SEUR:ECONOMY"],
+                                                                                                     dates["SEUR:ECONOMY"])
+    # when: the BCN parcel leaves with another carrier: that carrier's own transit (DHL: 1 day domestic, as SEUR:EXPRESS's rate)
+    bcn = await ship("BCN", "DHL")
+    assert (bcn["carrier"], bcn["estimatedDeliveryDate"], bcn["order"]["estimatedDeliveryDate"]) == ("DHL", dates["SEUR:EXPRESS"],
+                                                                                                     dates["SEUR:ECONOMY"])
+
+
+async def test_a_method_whose_rates_differ_by_destination_keeps_the_rate_of_the_orders_basket(gql, db) -> None:
+    await catalogue(db)
+    economy = {"carrierCode": "SEUR", "service": "ECONOMY", "currency": "EUR", "price": "3.50"}
+    await set_rates(gql, [{**economy, "destination": "DOMESTIC", "transitDays": 6}, {**economy, "destination": "PT", "transitDays": 4,
+                                                                                     "maxWeightGrams": 2000},
+                          {**economy, "destination": "PT", "transitDays": 2, "minWeightGrams": 2000}])
+    portugal = {**ADDRESS_INPUT, "country": "PT", "postalCode": "1100-148"}
+    for lines, transit in (([("A", 1)], 4), ([("A", 2)], 2)):  # 1.2 kg, then 2.4 kg: the second PT row
+        quote = (await gql(QUOTES, {"input": basket(lines, portugal)}))["data"]["shippingQuotes"][0]
+        order = (await place(gql, lines, method="SEUR:ECONOMY", payment={"method": "CASH_ON_DELIVERY"}, address=portugal))["order"]
+        assert order["estimatedDeliveryDate"] == quote["estimatedDeliveryDate"]
+        # when: it leaves with the method's carrier; then: that rate's transit days, so the promise holds
+        body = await gql(SHIP, {"input": {"orderId": order["id"], "warehouseCode": "MAD", "carrier": ""}})
+        shipment = body["data"]["createShipment"]["shipment"]
+        assert (shipment["estimatedDeliveryDate"], shipment["order"]["estimatedDeliveryDate"]) == (quote["estimatedDeliveryDate"],) * 2, transit
 
 
 async def test_an_order_without_a_shipping_method_ships_with_the_default_carrier(gql, db) -> None:

@@ -4,7 +4,10 @@
   charged (issue 19; else the default carrier);
   made-to-order units leave, after their lead time, from the order's made-to-order warehouse.
   The order's promise is the day its last parcel should arrive.
-- When it ships: a shipment's promise is its carrier's transit from its warehouse, counted from
+- After placement, what is still to ship goes with the charged method's carrier and its rate's transit days too
+  (app/fulfilment/rates.py `order_carrier`), else the default carrier.
+- When it ships: a shipment's promise is its carrier's transit from its warehouse (the charged method's rate's transit
+  days when it leaves with the method's carrier), counted from
   the moment it was handed over (cut-off included). The order's promise is then recomputed over
   its shipments (delivered ones count with their delivery day, returned ones not at all) and
   whatever is still to ship, as if it left now.
@@ -124,7 +127,10 @@ async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -
 
     allocations = (await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars().all()
     open_warehouses = sorted({a.warehouse_id for a in allocations if a.open_quantity > 0 and a.receipt_id is None})
-    rules = await default_rules(session)
+    from app.fulfilment import rates  # shipping, issue 19 (here: rates builds its quotes on this module)
+
+    method = await rates.order_carrier(session, order)  # the charged method's carrier and transit; None: the default carrier
+    rules = method if method is not None else await default_rules(session)
     if open_warehouses:
         for warehouse in (await session.execute(select(Warehouse).where(Warehouse.id.in_(open_warehouses)))).scalars():
             arrivals.append(parcel_arrival(rules, ready_at=now, origin_country=warehouse.country, destination_country=destination))

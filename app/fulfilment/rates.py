@@ -43,7 +43,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
@@ -56,7 +56,7 @@ from app.orders.enums import DeliveryType
 from app.orders.pricing import ShippingCharge, line_total, money
 from app.orders.service import Placement, PlaceOrderRequest, plan_placement, totals_of
 from app.validation import COUNTRIES, CURRENCIES, parse_decimal
-from models import Order, Warehouse
+from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Carrier
 from models.shipping import ShippingRate
 
@@ -159,6 +159,43 @@ async def method_carrier(session: AsyncSession, shipping: ShippingCharge | None)
     if carrier is None:
         return None
     return rate_rules(CarrierRules.of(carrier), shipping.transit_days if isinstance(shipping, MethodCharge) else None)
+
+
+async def order_carrier(session: AsyncSession, order: Order) -> CarrierRules | None:
+    """The rules a placed order's promise keeps using (`promise.order_promise` for what is still to ship, and a shipment
+    leaving with the method's carrier): the carrier of its shipping method with the transit days of the method's rate
+    for its basket now (its lines' weight and goods value, from its first warehouse, to its address) — the rate that
+    priced it unless the table or the order changed since; no such rate: the carrier's own transit days. None (the
+    default carrier, as before issue 19) without a method or when the carrier is gone. One statement when every rate
+    of the method has the same transit days, up to four otherwise."""
+    if not order.shipping_method:
+        return None
+    code = order.shipping_method.split(":", 1)[0]
+    carrier = (await session.execute(select(Carrier).where(Carrier.code == code))).scalar_one_or_none()
+    if carrier is None:
+        return None
+    rules = CarrierRules.of(carrier)
+    mine = [rate for rate in await rates_for(session, order.currency) if rate.method == order.shipping_method]
+    transits = {rate.transit_days for rate in mine}
+    if len(transits) <= 1:
+        return rate_rules(rules, next(iter(transits), None))
+    weight = (await session.execute(
+        select(func.coalesce(func.sum(Product.weight_grams * OrderLine.quantity), 0)).select_from(OrderLine)
+        .join(Product, Product.id == OrderLine.product_id)
+        .where(OrderLine.order_id == order.id)
+    )).scalar_one()
+    origin = (await session.execute(
+        select(Warehouse.country).join(Allocation, Allocation.warehouse_id == Warehouse.id).where(Allocation.order_id == order.id)
+        .order_by(Warehouse.priority, Warehouse.code).limit(1)
+    )).scalar_one_or_none()
+    destination = str((order.shipping_address or {}).get("country", ""))
+    if origin is None:  # made-to-order lines only: they leave from the first warehouse serving the channel
+        first = (await session.execute(select(Warehouse.country).where(Warehouse.channels.contains([order.channel]))
+                                       .order_by(Warehouse.priority, Warehouse.code).limit(1))).scalar_one_or_none()
+        origin = first or destination
+    found = quote(mine, weight_grams=int(weight), order_value=order.subtotal, currency=order.currency, origin_country=origin,
+                  destination_country=destination)
+    return rate_rules(rules, found[0].rate.transit_days) if found else rules
 
 
 def parse_method(method: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.fulfilment import carriers as carrier_rules
+from app.fulfilment import rates
 from app.fulfilment.enums import ShipmentStatus
 from app.fulfilment.outbound import FULFILLABLE, Take, get_warehouse, order_rows
 from app.fulfilment.promise import apply_order_promise, choose_made_to_order_warehouse, order_promise, parcel_arrival
@@ -171,6 +172,16 @@ async def _carrier(uow: UnitOfWork, order: Order, carrier_code: str | None) -> C
     return fallback
 
 
+async def _rules(uow: UnitOfWork, order: Order, carrier: Carrier) -> carrier_rules.CarrierRules:
+    """The carrier's rules for this parcel's promise: with the charged method's rate's transit days when the parcel
+    leaves with the method's carrier (issue 19: the service the customer paid for), else the carrier's own."""
+    if order.shipping_method and order.shipping_method.split(":", 1)[0] == carrier.code:
+        method = await rates.order_carrier(uow.session, order)
+        if method is not None:
+            return method
+    return carrier_rules.CarrierRules.of(carrier)
+
+
 async def create_shipment(
     *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str | None = None, tracking_number: str | None = None,
     lines: list[ShipLine] | None = None,
@@ -210,7 +221,7 @@ async def create_shipment(
 
     now = calendar.utcnow()
     destination = (order.shipping_address or {}).get("country", warehouse.country)
-    promised = parcel_arrival(carrier_rules.CarrierRules.of(carrier), ready_at=now, origin_country=warehouse.country, destination_country=destination)
+    promised = parcel_arrival(await _rules(uow, order, carrier), ready_at=now, origin_country=warehouse.country, destination_country=destination)
     shipment = Shipment(
         id=shipment_id, order_id=order.id, warehouse_id=warehouse.id, carrier=carrier.code, tracking_number=tracking_number,
         tracking_url=carrier_rules.tracking_url(carrier.tracking_url_template, tracking_number), status=ShipmentStatus.READY, shipped_at=now,
