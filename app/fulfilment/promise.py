@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.fulfilment import pickup
+from app.fulfilment import pickup, rates
 from app.fulfilment.carriers import CarrierRules, default_rules
 from app.fulfilment.enums import ShipmentStatus
 from app.infra.database import UnitOfWork
@@ -127,8 +127,6 @@ async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -
 
     allocations = (await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars().all()
     open_warehouses = sorted({a.warehouse_id for a in allocations if a.open_quantity > 0 and a.receipt_id is None})
-    from app.fulfilment import rates  # shipping, issue 19 (here: rates builds its quotes on this module)
-
     method = await rates.order_carrier(session, order)  # the charged method's carrier and transit; None: the default carrier
     rules = method if method is not None else await default_rules(session)
     if open_warehouses:

@@ -32,14 +32,16 @@ Its VAT follows the goods (app/orders/pricing.py `compute_totals(..., tax_shippi
 The delivery promise follows the method too: a quote's estimatedDeliveryDate and the placed order's are the same
 arithmetic (app/fulfilment/promise.py `placement_promise`) with the method's carrier (`method_carrier`): its cut-off and
 time zone, and the rate's transit days when the rate has them (for every parcel), else the carrier's per destination.
-No method charged (no rates): the default carrier, as before.
+No method charged (no rates): the default carrier, as before. After placement, `order_carrier` gives the promise
+(app/fulfilment/promise.py `order_promise`, and a parcel leaving with the method's carrier) the same rules.
+The quotes for a basket (`shippingQuotes`) are app/fulfilment/quotes.py: this module does not import the promise,
+which reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -47,14 +49,11 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
-from app.fulfilment import promise as delivery
 from app.fulfilment.carriers import ZONES, CarrierRules, zone_of
 from app.infra.database import UnitOfWork
-from app.orders import backorders
-from app.orders import promise as calendar
 from app.orders.enums import DeliveryType
 from app.orders.pricing import ShippingCharge, line_total, money
-from app.orders.service import Placement, PlaceOrderRequest, plan_placement, totals_of
+from app.orders.service import Placement, PlaceOrderRequest
 from app.validation import COUNTRIES, CURRENCIES, parse_decimal
 from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Carrier
@@ -248,7 +247,7 @@ async def rates_for(session: AsyncSession, currency: str) -> list[Rate]:
     return [Rate.of(row) for row in rows]
 
 
-def _is_pickup(request: PlaceOrderRequest) -> bool:
+def is_pickup(request: PlaceOrderRequest) -> bool:
     method = request.delivery_method
     return method is not None and DeliveryType(method.type) == DeliveryType.PICKUP
 
@@ -259,7 +258,7 @@ async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placemen
     (one statement; one more for an order of made-to-order lines only, when rates exist)."""
     request = placement.request
     wanted = parse_method(request.shipping_method) if request.shipping_method is not None else None
-    if _is_pickup(request):
+    if is_pickup(request):
         if wanted is not None:
             raise DomainError(ErrorCode.INVALID_INPUT, "A pickup order is not shipped: leave shippingMethod out.", ("shipping_method",))
         return placement
@@ -288,67 +287,6 @@ async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placemen
             raise DomainError(ErrorCode.INVALID_INPUT, message, ("shipping_method",))
         chosen = found
     return replace(placement, shipping=MethodCharge(chosen.method, chosen.price, chosen.carrier_code, chosen.rate.transit_days))
-
-
-# --- quotes for a basket (shippingQuotes) ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QuoteView:
-    """What `shippingQuotes` answers for one method."""
-
-    method: str
-    carrier: str
-    service: str
-    price: Decimal
-    tax: Decimal
-    total: Decimal
-    currency: str
-    estimated_delivery_date: date | None
-
-
-def _origins(placement: Placement) -> list[delivery.Origin]:
-    """The warehouses the plan reserves in, as the placement flow gives them to the promise."""
-    by_warehouse = {c.warehouse_id: c for c in placement.candidates}
-    return [delivery.Origin(w, by_warehouse[w].country, by_warehouse[w].priority, by_warehouse[w].code) for w in placement.warehouse_ids]
-
-
-async def _arrival(session: AsyncSession, carrier: CarrierRules | None, placement: Placement, now: datetime) -> date:
-    """The promise placeOrder would store with this method: `placement_promise` with the method's carrier rules."""
-    return await delivery.placement_promise(
-        session, placed_at=now, channel=placement.channel, destination_country=placement.destination_country, origins=_origins(placement),
-        made_to_order_lead_days=placement.made_to_order_lead_days, backordered=backorders.ready_later(placement), carrier=carrier,
-    )
-
-
-async def shipping_quotes(*, uow: UnitOfWork, request: PlaceOrderRequest, now: datetime | None = None) -> list[QuoteView]:
-    """The methods a placement of this basket could choose, cheapest first, each with what placeOrder would charge:
-    the net price, its VAT (following the goods' rates) and the gross; and the delivery estimate with that carrier
-    service. Empty for a pickup, and when no rate is configured for the currency (then nothing is charged).
-    Plans on the stock as placement would (input errors, NOT_FOUND, OUT_OF_STOCK as placeOrder); writes nothing."""
-    planned = await plan_placement(uow=uow, request=replace(request, idempotency_key=None, shipping_method=None))
-    assert not isinstance(planned, Order)  # no idempotency key, so never an existing order
-    if _is_pickup(request):
-        return []
-    currency = planned.lines[0].product.currency
-    rates = await rates_for(uow.session, currency)
-    if not rates:
-        return []
-    basket = await basket_of(uow.session, planned)
-    quotes = quote(rates, weight_grams=basket.weight_grams, order_value=basket.order_value, currency=currency,
-                   origin_country=basket.origin_country, destination_country=basket.destination_country)
-    carriers = {c.code: CarrierRules.of(c) for c in (await uow.session.execute(select(Carrier))).scalars()}
-    moment = now or calendar.utcnow()
-    views = []
-    for q in quotes:
-        totals = totals_of(replace(planned, shipping=ShippingCharge(q.method, q.price)))
-        carrier = carriers.get(q.carrier_code)  # gone since the rates were set: the default carrier, as placement would
-        rules = rate_rules(carrier, q.rate.transit_days) if carrier is not None else None
-        views.append(QuoteView(
-            q.method, q.carrier_code, q.service, q.price, totals.shipping_tax, q.price + totals.shipping_tax, currency,
-            await _arrival(uow.session, rules, planned, moment),
-        ))
-    return views
 
 
 # --- setShippingRates / shippingRates -------------------------------------------------------------------------
