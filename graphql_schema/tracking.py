@@ -31,6 +31,10 @@ class OrderTracking:
                                                "checks it): set only while the order is READY_FOR_PICKUP; null otherwise.")
     pickup_point: Warehouse | None = strawberry.field(default=None, description="A click-and-collect order's pickup point (its name, "
                                                       "opening hours and time zone); null for a shipped order.")
+    # quotes, issue 19
+    shipping_method: str | None = strawberry.field(default=None, description="The shipping method the order is shipped by, as chosen at "
+                                                   "placement (\"<CARRIER>:<SERVICE>\", e.g. SEUR:EXPRESS); null for a pickup order and when "
+                                                   "no shipping rates applied. Its price stays out of this view.")
 
     # backorders visibility, issue 19 (the customer informed): whether stock is awaited, never which lines or receipts
     @strawberry.field(description="true while some of the order's units wait for stock expected at a warehouse (a backordered or "

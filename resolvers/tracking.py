@@ -44,6 +44,7 @@ class TrackingView:
     pickup_code: str | None = None
     pickup_point: Warehouse | None = None
     order_id: uuid.UUID | None = None  # backorders visibility, issue 19: OrderTracking.awaitingStock's key (not a field)
+    shipping_method: str | None = None  # quotes, issue 19: the method charged ("<CARRIER>:<SERVICE>"), not its price
 
 
 async def find_tracked_order(info: Info[Any, Any], number: str, email: str) -> Order | None:
@@ -78,6 +79,7 @@ async def tracking_view(info: Info[Any, Any], order: Order) -> TrackingView:
         pickup_code=pickup.tracking_pickup_code(order),  # pickup, issue 19
         pickup_point=await pickup.order_pickup_point(order, info),
         order_id=order.id,  # backorders visibility, issue 19
+        shipping_method=order.shipping_method,  # quotes, issue 19
     )
 
 
