@@ -201,8 +201,9 @@ async def test_a_pickup_basket_is_quoted_no_method(gql, db) -> None:
     ({"type": "PICKUP", "warehouseCode": "MAD"}, [("A", 1)], "INVALID_INPUT", "deliveryMethod.warehouseCode"),  # not a pickup point
     ({"type": "PICKUP"}, [("A", 1)], "INVALID_INPUT", "deliveryMethod.warehouseCode"),  # no pickup point named
     ({"type": "SHIP", "warehouseCode": "SHOP1"}, [("A", 1)], "INVALID_INPUT", "deliveryMethod.warehouseCode"),
-    ({"type": "PICKUP", "warehouseCode": "SHOP1"}, [("A", 4)], "OUT_OF_STOCK", "lines.0.sku"),  # 3 at the store, none moved there
-], ids=["unknown", "not-a-pickup-point", "missing-code", "code-with-ship", "store-short"])
+    # 3 at the store + 20 at MAD that a transfer could bring: beyond both together
+    ({"type": "PICKUP", "warehouseCode": "SHOP1"}, [("A", 24)], "OUT_OF_STOCK", "lines.0.sku"),
+], ids=["unknown", "not-a-pickup-point", "missing-code", "code-with-ship", "short-everywhere"])
 async def test_a_bad_pickup_is_refused_as_place_order_refuses_it(gql, db, method, lines, code, field) -> None:
     await with_a_store(gql, db)
     quoted_ = await gql(QUOTES, {"input": pickup_basket(lines, method)})
