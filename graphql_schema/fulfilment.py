@@ -59,6 +59,12 @@ class Shipment(Node):
     packing_slip_url: str | None = strawberry.field(
         resolver=resolve.shipment_packing_slip_url, description="authorised download of the order's packing slip (PDF)"
     )
+    # transfers, issue 19
+    transfer_to: models.Warehouse | None = strawberry.field(
+        resolver=resolve.shipment_transfer_to, graphql_type=WarehouseRef | None,
+        description="The click-and-collect pickup point this shipment transfers the order's units to (not a parcel to the customer; "
+                    "hidden from the public tracking view); null for a parcel to the customer.",
+    )
 
 
 @strawberry.type(description="Units of one SKU to pick for one order.")
@@ -91,7 +97,8 @@ class ShipmentLineInput:
 class CreateShipmentInput:
     order_id: strawberry.ID = strawberry.field(description="The order's global ID.")
     warehouse_code: str = strawberry.field(description="The code of the warehouse it leaves from.")
-    carrier: str = strawberry.field(description="An active carrier's code, any case (NOT_FOUND otherwise).")
+    carrier: str = strawberry.field(description="An active carrier's code, any case (NOT_FOUND otherwise). Blank (\"\"): the carrier of the "
+                                                "order's shippingMethod (NOT_FOUND if it is no longer active), else the default carrier.")
     tracking_number: str | None = strawberry.field(default=None, description="The carrier's tracking number; at most 100 characters.")
     lines: list[ShipmentLineInput] | None = strawberry.field(default=None, description="absent: everything still to ship from that warehouse")
 
