@@ -23,6 +23,8 @@ from models import Order, StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 from resolvers.planner.execution import PlannedExecutionContext
+from resolvers.planner.live import PLANS as EVENT_PLANS
+from resolvers.planner.live import EventPlan
 from resolvers.tracking import find_tracked_order, tracking_view
 
 log = logging.getLogger("oms.live")
@@ -149,10 +151,12 @@ class SharedEventExecutionContext(PlannedExecutionContext):
         shape = self.subscription_shape(payload.audience)
         shared = payload.results.get(shape)
         if shared is None:
-            if isinstance(getattr(self.context_value, "loaders", None), Loaders):
-                # This subscriber executes for all: its long-lived context must read current data.
-                self.context_value.loaders = Loaders(self.context_value.db)
-            result = super().execute_operation(*args, **kwargs)
+            plan = self._event_plan(shape, payload)
+            if plan is not None:  # one statement builds it for all (resolvers/planner/live.py), or the ordinary executor below
+                shared = payload.results[shape] = asyncio.ensure_future(self._planned(plan, args, kwargs))
+                shared.add_done_callback(lambda done: _forget_failed(payload.results, shape, done))
+                return asyncio.shield(shared)
+            result = self._ordinary(*args, **kwargs)
             if not self.is_awaitable(result):
                 # Only a whole result is shared (never an incremental one, which a subscription event does not produce).
                 if isinstance(result, ExecutionResult) and not result.errors:
@@ -163,6 +167,28 @@ class SharedEventExecutionContext(PlannedExecutionContext):
         if isinstance(shared, asyncio.Future):
             return asyncio.shield(shared)  # one subscriber leaving must not cancel the others' result
         return shared
+
+
+    def _event_plan(self, shape: Any, payload: SharedEvent) -> EventPlan | None:
+        settings = getattr(self.context_value, "settings", None)
+        if not getattr(settings, "read_planner", False) or not isinstance(payload.value, StatusChange):
+            return None
+        return EVENT_PLANS.plan(shape, self.schema, self.fragment_definitions, self.operation, self.variable_values.coerced, payload.audience)
+
+    def _ordinary(self, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(self.context_value, "loaders", None), Loaders):
+            # This subscriber executes for all: its long-lived context must read current data.
+            self.context_value.loaders = Loaders(self.context_value.db)
+        return super().execute_operation(*args, **kwargs)
+
+    async def _planned(self, plan: EventPlan, args: Any, kwargs: Any) -> Any:
+        data = await EVENT_PLANS.build(self.context_value, plan, self.root_value, self.variable_values.coerced)
+        if data is not None:
+            return ExecutionResult(SharedData(data), None)
+        result = self._ordinary(*args, **kwargs)
+        if self.is_awaitable(result):
+            result = await result
+        return _shareable(result) if isinstance(result, ExecutionResult) else result
 
 
 async def _share_when_done(result: Any) -> Any:
