@@ -295,11 +295,13 @@ class ParkedSubscription(OrderSubscription):
         self.shape = shape
         self.executor = self.dispatcher.join(shape, executor)
 
-    def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None]) -> None:
-        """Called by the transport with the marker result: from now on this object is the subscription."""
+    def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None],
+                 message_type: str = "next") -> None:
+        """Called by the transport with the marker result: from now on this object is the subscription. Its messages are
+        `next_message`'s envelope: `message_type` "next" (graphql-transport-ws) or "data" (graphql-ws)."""
         if self.state != PENDING or self.shape is None:
             raise RuntimeError("a parked subscription is activated once, after it was bound")
-        self.envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
+        self.envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":' + orjson.dumps(message_type).decode() + ',"payload":'
         self.send_text, self.on_trouble = send_text, on_trouble
         self.state = ACTIVE
         backlog, self.backlog = self.backlog or [], None
