@@ -228,7 +228,13 @@ async def _resolve_roots(schema: Any, entry: Entry, root_value: Any, variables: 
     async def resolve(fn: Any, info: Any, args: dict[str, Any]) -> Any:
         return await await_maybe(fn(root_value, info, **args))
 
-    values = await asyncio.gather(*(resolve(*call) for call in calls), return_exceptions=True)
+    if len(calls) == 1:  # one root field: no tasks to run it beside others
+        try:
+            values: list[Any] = [await resolve(*calls[0])]
+        except Exception:
+            return None
+    else:
+        values = await asyncio.gather(*(resolve(*call) for call in calls), return_exceptions=True)
     if not all(type(value) is orjson.Fragment for value in values):
         return None
     return ExecutionResult(data={key: value for (key, _nodes), value in zip(entry.roots or (), values, strict=True)}, errors=None)
