@@ -16,8 +16,8 @@ import websockets
 from resolvers import live
 from resolvers.ids import to_global_id
 from resolvers.live import SharedEvent, SharedEventExecutionContext
-from server.http_protocol import BrowserProtocolMixin
 from server import ws_keys
+from server.http_protocol import BrowserProtocolMixin
 from server.ws_keys import LegacyWSHandler, TransportWSHandler
 from tests import factories
 from tests.conftest import make_key
