@@ -271,7 +271,8 @@ class ParkedSubscription(OrderSubscription):
     operation, and how to write to its socket. `offer` (called by the hub, synchronously) hands
     matching events to the hub's dispatcher; before `activate` they wait in `backlog`."""
 
-    __slots__ = ("audience", "backlog", "dispatcher", "envelope", "executor", "hub", "offered", "on_trouble", "send_text", "shape", "state")
+    __slots__ = ("audience", "backlog", "dispatcher", "envelope", "executor", "hub", "offered", "on_trouble", "send_text", "shape", "spare",
+                 "state")
 
     def __init__(self, hub: LiveHub, match: Callable[[Delivery], bool], after: int, audience: frozenset[str]) -> None:
         # OrderSubscription's fields, without a mailbox of its own (nothing is queued here)
@@ -283,6 +284,7 @@ class ParkedSubscription(OrderSubscription):
         self.state = PENDING
         self.backlog: list[Delivery] | None = []
         self.executor: Any = None
+        self.spare: Any = None  # this subscription's own executor when the dispatcher keeps another of its shape
         self.shape: Any = None
         self.envelope = ""
         self.send_text: Callable[[str], Coroutine[Any, Any, None]] | None = None
@@ -294,6 +296,19 @@ class ParkedSubscription(OrderSubscription):
         runs an event for all of that shape, as the first subscriber's execution is shared already)."""
         self.shape = shape
         self.executor = self.dispatcher.join(shape, executor)
+        self.spare = executor if self.executor is not executor else None
+
+    def release_spare(self) -> None:
+        """Called by the transport once the subscription's stream is closed: its own executor is not needed (the
+        dispatcher runs another of its shape). graphql-core's executor refers to itself (its resolve-info helpers are its
+        bound methods), so without this it would wait for the cyclic collector — which `oms serve` runs rarely — holding
+        its variables and state in memory; with the cycle broken it is freed at once (issue 15: memory per idle subscriber)."""
+        spare, self.spare = self.spare, None
+        helpers = getattr(spare, "async_helpers", None)
+        original = getattr(getattr(helpers, "gather", None), "__self__", None)  # the subscription's executor, of which `spare` is the event's copy
+        for executor in (original, spare):
+            if executor is not None and executor is not self.executor:
+                executor.async_helpers = None
 
     def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None],
                  message_type: str = "next") -> None:

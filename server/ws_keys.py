@@ -223,6 +223,9 @@ class TransportWSHandler(_Registered, BaseGraphQLTransportWSHandler[Any, Any]):
         except _Parked:
             # This task ends now; the open operation keeps a finished stand-in, not the task (and its context copy).
             operation.task = _finished()  # type: ignore[assignment]  # strawberry only cancels, awaits and asks done()
+            member = (self.parked or {}).get(operation.id)
+            if member is not None:
+                member.release_spare()  # the stream is closed (aclosing above)
             return
         except Exception as error:
             await self.handle_task_exception(error)
@@ -359,6 +362,9 @@ class LegacyWSHandler(_Registered, BaseGraphQLWSHandler[Any, Any]):
                 parked = True
                 with contextlib.suppress(RuntimeError):
                     await result_source.aclose()
+                member = (self.parked or {}).get(operation_id)
+                if member is not None:
+                    member.release_spare()
                 return
             await self.send_message({"type": "complete", "id": operation_id})
         except asyncio.CancelledError:

@@ -478,3 +478,36 @@ async def test_legacy_graphql_ws_subscribers_are_parked_and_get_a_burst_in_order
     finally:
         for ws in sockets:
             await ws.close()
+
+
+async def test_a_parked_subscriptions_own_executor_is_freed_without_the_cyclic_collector():
+    # given: two parked subscriptions of one shape: the dispatcher keeps the first's executor; each executor refers to itself
+    import gc
+    import weakref
+
+    class Executor:
+        def __init__(self) -> None:
+            self.async_helpers = (self.gather, self.gather)  # as graphql-core's: bound methods of the executor
+
+        def gather(self) -> None: ...
+
+    hub = FakeHub()
+    kept, own = Executor(), Executor()
+    first = live.ParkedSubscription(hub, lambda delivery: True, 1, frozenset())  # type: ignore[arg-type]
+    second = live.ParkedSubscription(hub, lambda delivery: True, 1, frozenset())  # type: ignore[arg-type]
+    first.bind(kept, ("shape", "release"))
+    second.bind(own, ("shape", "release"))
+    gone = weakref.ref(own)
+    gc.disable()
+    try:
+        # when: the transport has closed the second's stream and releases its spare executor
+        second.release_spare()
+        first.release_spare()
+        del own
+        # then: freed by reference counting alone; the kept executor is untouched
+        assert gone() is None
+        assert kept.async_helpers is not None and first.executor is kept and second.executor is kept
+    finally:
+        gc.enable()
+        first.close()
+        second.close()
