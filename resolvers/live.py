@@ -23,6 +23,8 @@ from models import Order, StockLevel, Warehouse
 from resolvers.ids import from_global_id
 from resolvers.loaders import Loaders
 from resolvers.planner.execution import PlannedExecutionContext
+from resolvers.planner.live import PLANS as EVENT_PLANS
+from resolvers.planner.live import EventPlan
 from resolvers.tracking import find_tracked_order, tracking_view
 
 log = logging.getLogger("oms.live")
@@ -149,10 +151,12 @@ class SharedEventExecutionContext(PlannedExecutionContext):
         shape = self.subscription_shape(payload.audience)
         shared = payload.results.get(shape)
         if shared is None:
-            if isinstance(getattr(self.context_value, "loaders", None), Loaders):
-                # This subscriber executes for all: its long-lived context must read current data.
-                self.context_value.loaders = Loaders(self.context_value.db)
-            result = super().execute_operation(*args, **kwargs)
+            plan = self._event_plan(shape, payload)
+            if plan is not None:  # one statement builds it for all (resolvers/planner/live.py), or the ordinary executor below
+                shared = payload.results[shape] = asyncio.ensure_future(self._planned(plan, args, kwargs))
+                shared.add_done_callback(lambda done: _forget_failed(payload.results, shape, done))
+                return asyncio.shield(shared)
+            result = self._ordinary(*args, **kwargs)
             if not self.is_awaitable(result):
                 # Only a whole result is shared (never an incremental one, which a subscription event does not produce).
                 if isinstance(result, ExecutionResult) and not result.errors:
@@ -163,6 +167,28 @@ class SharedEventExecutionContext(PlannedExecutionContext):
         if isinstance(shared, asyncio.Future):
             return asyncio.shield(shared)  # one subscriber leaving must not cancel the others' result
         return shared
+
+
+    def _event_plan(self, shape: Any, payload: SharedEvent) -> EventPlan | None:
+        settings = getattr(self.context_value, "settings", None)
+        if not getattr(settings, "read_planner", False) or not isinstance(payload.value, StatusChange):
+            return None
+        return EVENT_PLANS.plan(shape, self.schema, self.fragment_definitions, self.operation, self.variable_values.coerced, payload.audience)
+
+    def _ordinary(self, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(self.context_value, "loaders", None), Loaders):
+            # This subscriber executes for all: its long-lived context must read current data.
+            self.context_value.loaders = Loaders(self.context_value.db)
+        return super().execute_operation(*args, **kwargs)
+
+    async def _planned(self, plan: EventPlan, args: Any, kwargs: Any) -> Any:
+        data = await EVENT_PLANS.build(self.context_value, plan, self.root_value, self.variable_values.coerced)
+        if data is not None:
+            return ExecutionResult(SharedData(data), None)
+        result = self._ordinary(*args, **kwargs)
+        if self.is_awaitable(result):
+            result = await result
+        return _shareable(result) if isinstance(result, ExecutionResult) else result
 
 
 async def _share_when_done(result: Any) -> Any:
@@ -245,7 +271,8 @@ class ParkedSubscription(OrderSubscription):
     operation, and how to write to its socket. `offer` (called by the hub, synchronously) hands
     matching events to the hub's dispatcher; before `activate` they wait in `backlog`."""
 
-    __slots__ = ("audience", "backlog", "dispatcher", "envelope", "executor", "hub", "offered", "on_trouble", "send_text", "shape", "state")
+    __slots__ = ("audience", "backlog", "dispatcher", "envelope", "executor", "hub", "offered", "on_trouble", "send_text", "shape", "spare",
+                 "state")
 
     def __init__(self, hub: LiveHub, match: Callable[[Delivery], bool], after: int, audience: frozenset[str]) -> None:
         # OrderSubscription's fields, without a mailbox of its own (nothing is queued here)
@@ -257,6 +284,7 @@ class ParkedSubscription(OrderSubscription):
         self.state = PENDING
         self.backlog: list[Delivery] | None = []
         self.executor: Any = None
+        self.spare: Any = None  # this subscription's own executor when the dispatcher keeps another of its shape
         self.shape: Any = None
         self.envelope = ""
         self.send_text: Callable[[str], Coroutine[Any, Any, None]] | None = None
@@ -268,12 +296,27 @@ class ParkedSubscription(OrderSubscription):
         runs an event for all of that shape, as the first subscriber's execution is shared already)."""
         self.shape = shape
         self.executor = self.dispatcher.join(shape, executor)
+        self.spare = executor if self.executor is not executor else None
 
-    def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None]) -> None:
-        """Called by the transport with the marker result: from now on this object is the subscription."""
+    def release_spare(self) -> None:
+        """Called by the transport once the subscription's stream is closed: its own executor is not needed (the
+        dispatcher runs another of its shape). graphql-core's executor refers to itself (its resolve-info helpers are its
+        bound methods), so without this it would wait for the cyclic collector — which `oms serve` runs rarely — holding
+        its variables and state in memory; with the cycle broken it is freed at once (issue 15: memory per idle subscriber)."""
+        spare, self.spare = self.spare, None
+        helpers = getattr(spare, "async_helpers", None)
+        original = getattr(getattr(helpers, "gather", None), "__self__", None)  # the subscription's executor, of which `spare` is the event's copy
+        for executor in (original, spare):
+            if executor is not None and executor is not self.executor:
+                executor.async_helpers = None
+
+    def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None],
+                 message_type: str = "next") -> None:
+        """Called by the transport with the marker result: from now on this object is the subscription. Its messages are
+        `next_message`'s envelope: `message_type` "next" (graphql-transport-ws) or "data" (graphql-ws)."""
         if self.state != PENDING or self.shape is None:
             raise RuntimeError("a parked subscription is activated once, after it was bound")
-        self.envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
+        self.envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":' + orjson.dumps(message_type).decode() + ',"payload":'
         self.send_text, self.on_trouble = send_text, on_trouble
         self.state = ACTIVE
         backlog, self.backlog = self.backlog or [], None

@@ -32,6 +32,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation, _OperationStreamClosed
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UnsetType
 from strawberry.utils.aio import aclosing
 
@@ -222,6 +223,9 @@ class TransportWSHandler(_Registered, BaseGraphQLTransportWSHandler[Any, Any]):
         except _Parked:
             # This task ends now; the open operation keeps a finished stand-in, not the task (and its context copy).
             operation.task = _finished()  # type: ignore[assignment]  # strawberry only cancels, awaits and asks done()
+            member = (self.parked or {}).get(operation.id)
+            if member is not None:
+                member.release_spare()  # the stream is closed (aclosing above)
             return
         except Exception as error:
             await self.handle_task_exception(error)
@@ -239,6 +243,158 @@ class TransportWSHandler(_Registered, BaseGraphQLTransportWSHandler[Any, Any]):
 
 
 class LegacyWSHandler(_Registered, BaseGraphQLWSHandler[Any, Any]):
+    """graphql-ws (the legacy protocol), parked as graphql-transport-ws is (issue 15): idle `orderStatusChanged`
+    subscriptions have no task (resolvers/live.py), and the socket is parked in the protocol where it can be."""
+
+    async def handle(self) -> None:
+        ws = getattr(self.websocket, "ws", None)
+        parker = (getattr(ws, "scope", None) or {}).get("extensions", {}).get(PARK)
+        self._start_parking(ws)
+        if ws is None or parker is None:
+            await super().handle()
+            return
+        OPEN.add(self)
+        self.parker = parker
+        ws.scope["headers"] = []  # as TransportWSHandler.handle: the handshake is done with
+        ws.__dict__.pop("_headers", None)
+        parker.park(self._drain, contextvars.copy_context())
+
+    def _start_parking(self, ws: Any) -> None:
+        self.parked: dict[str, Any] | None = None  # operation id -> its parked subscription
+        self.resume_after: dict[str, int] | None = None
+        self.started: dict[str, tuple[str, str | None, Any]] = {}  # operation id -> (query, operation name, variables)
+        if ws is not None and hasattr(ws, "send_text"):
+            PARKING.add(self.context)
+
+    async def _drain(self) -> None:
+        """The messages waiting now, each as strawberry's `handle()` loop (`iter_json(ignore_parsing_errors=True)`) does;
+        the end of that loop (keep-alive stopped, operations cleaned up, the socket closed) once the socket is done."""
+        ws = self.websocket.ws  # type: ignore[attr-defined]
+        ended = True
+        try:
+            try:
+                while ws.application_state != WebSocketState.DISCONNECTED and self.parker.pending():
+                    try:
+                        text = await ws.receive_text()
+                    except KeyError as e:
+                        raise NonTextMessageReceived from e
+                    try:
+                        message = self.view.decode_json(text)
+                    except JSONDecodeError:
+                        continue  # ignored, as strawberry's loop ignores it on this protocol
+                    await self.handle_message(message)  # type: ignore[arg-type]
+                ended = ws.application_state == WebSocketState.DISCONNECTED
+            except NonTextMessageReceived:
+                await self.websocket.close(code=1002, reason="WebSocket message type must be text")
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass
+        finally:
+            if ended:
+                try:
+                    if self.keep_alive_task:
+                        self.keep_alive_task.cancel()
+                        with contextlib.suppress(BaseException):
+                            await self.keep_alive_task
+                    await self.cleanup()
+                finally:
+                    OPEN.discard(self)
+                    self.parker.release()
+
+    async def handle_start(self, message: Any) -> None:
+        payload = message.get("payload") if isinstance(message, dict) else None
+        if isinstance(payload, dict) and isinstance(payload.get("query"), str):
+            payload["query"] = _shared_text(payload["query"])  # kept by the operation for the life of the subscription
+        await super().handle_start(message)
+
+    async def send_message(self, message: Any) -> None:
+        member = parked_member(message.get("payload")) if message.get("type") == "data" else None
+        if member is None:
+            await super().send_message(message)
+            return
+        operation_id = message["id"]
+        ws = getattr(self.websocket, "ws", None)
+        if ws is None or operation_id not in self.tasks:
+            raise RuntimeError("cannot park a subscription here")
+        member.activate(operation_id, ws.send_text, lambda after: self._resume(operation_id, after), "data")
+        if self.parked is None:
+            self.parked = {}
+        self.parked[operation_id] = member
+        raise _Parked
+
+    def _resume(self, operation_id: str, after: int) -> None:
+        """A parked subscription hands itself back: run it again in full, after the last cursor it sent."""
+        if self.parked is not None:
+            self.parked.pop(operation_id, None)
+        task, started = self.tasks.get(operation_id), self.started.get(operation_id)
+        if task is None or started is None:
+            return  # stopped meanwhile
+        if not task.done():  # the parked run is still ending
+            task.add_done_callback(lambda _: self._resume(operation_id, after))
+            return
+        if self.resume_after is None:
+            self.resume_after = {}
+        self.resume_after[operation_id] = after
+        self.tasks[operation_id] = asyncio.create_task(self.handle_async_results(operation_id, *started))
+
+    async def handle_async_results(self, operation_id: str, query: str, operation_name: str | None, variables: Any) -> None:
+        """strawberry 0.341.2's, with the root value of a resumed subscription and the end of a parked one's task."""
+        root_value: Any = self.root_value
+        after = self.resume_after.pop(operation_id, None) if self.resume_after else None
+        if after is not None:
+            root_value = Resume(after)
+        self.started[operation_id] = (query, operation_name, variables)
+        parked = False
+        try:
+            result_source = await self.schema.subscribe(
+                query=query, variable_values=variables, operation_name=operation_name, context_value=self.context, root_value=root_value,
+            )
+            self.subscriptions[operation_id] = result_source
+            is_first_result = True
+            try:
+                async for result in result_source:
+                    if is_first_result and isinstance(result, PreExecutionError):
+                        assert result.errors
+                        await self.send_message({"type": "error", "id": operation_id, "payload": result.errors[0].formatted})
+                        return
+                    await self.send_data_message(result, operation_id)
+                    is_first_result = False
+            except _Parked:
+                parked = True
+                with contextlib.suppress(RuntimeError):
+                    await result_source.aclose()
+                member = (self.parked or {}).get(operation_id)
+                if member is not None:
+                    member.release_spare()
+                return
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            if parked:  # the operation stays open (stop finds it; it counts towards the limit) with a finished stand-in
+                self.tasks[operation_id] = _finished()  # type: ignore[assignment]
+            else:
+                self.tasks.pop(operation_id, None)
+                self.started.pop(operation_id, None)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        parked = getattr(self, "parked", None)
+        member = parked.pop(operation_id, None) if parked else None
+        if member is None:
+            await super().cleanup_operation(operation_id)
+            return
+        member.close()
+        self.started.pop(operation_id, None)
+        task = self.tasks.pop(operation_id, None)
+        if task is not None and not task.done():  # a run resumed meanwhile: ended as strawberry ends it
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            return
+        # what the cancelled task of an unparked subscription sends as it ends (a failed send is swallowed there too)
+        with contextlib.suppress(BaseException):
+            await self.send_message({"type": "complete", "id": operation_id})
+
     async def handle_connection_init(self, message: Any) -> None:
         # strawberry 0.341.2's body, with 4403 instead of 1011 for a rejected connection.
         payload = message.get("payload")

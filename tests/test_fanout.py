@@ -16,6 +16,7 @@ import websockets
 from resolvers import live
 from resolvers.ids import to_global_id
 from resolvers.live import SharedEvent, SharedEventExecutionContext
+from server import ws_keys
 from server.http_protocol import BrowserProtocolMixin
 from server.ws_keys import LegacyWSHandler, TransportWSHandler
 from tests import factories
@@ -401,3 +402,112 @@ async def test_an_idle_subscriber_costs_the_server_little_memory(database_url: s
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         await fresh.stop()
+
+
+# ---------------------------------------------------------------- legacy graphql-ws sockets, parked (in process: the parked forms are visible)
+
+@pytest_asyncio.fixture
+async def in_process(app: Any) -> AsyncIterator[str]:
+    """The test app served by uvicorn in this process with `oms serve`'s WebSocket protocol (the one that parks sockets)."""
+    import uvicorn
+
+    from server.ws_protocol import WS_PROTOCOL
+    from tests.live_server import free_port
+
+    port = free_port()
+    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", ws=WS_PROTOCOL, ws_per_message_deflate=False,
+                                           log_level="warning"))
+    task = asyncio.create_task(served.serve())
+    while not served.started:  # uvicorn's own readiness flag
+        assert not task.done(), "the in-process server did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        served.should_exit = True
+        await task
+
+
+async def until(condition: Any, within: float) -> None:
+    """Returns once `condition()` holds (asked every 10 ms), failing after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition did not come true"
+        await asyncio.sleep(0.01)
+
+
+def parked_members(app: Any) -> list[live.ParkedSubscription]:
+    return [s for s in app.state.hub.order_subscriptions if type(s) is live.ParkedSubscription and s.state == live.ACTIVE]
+
+
+async def test_legacy_graphql_ws_subscribers_are_parked_and_get_a_burst_in_order(app, db, gql, in_process):
+    # given: 4 graphql-ws (legacy protocol) subscribers of one order on a server that parks sockets
+    await factories.basic_catalog(db)
+    order = await factories.place(db, [("A", 1)], email="legacy-parked@example.com")
+    order_id = to_global_id("Order", order.id)
+    token = await make_key(db, "orders:read", "orders:write", name="legacy-parked")
+    sockets = []
+    for _ in range(4):
+        ws = await websockets.connect(in_process, subprotocols=["graphql-ws"], open_timeout=10)  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "start", "payload": {"query": ORDER_CHANGES, "variables": {"orderId": order_id}}}))
+        sockets.append(ws)
+    try:
+        # then: each subscription goes idle as one parked object: its operation's task ended, its socket parked in the protocol
+        await until(lambda: len(parked_members(app)) >= 4, 15)
+        handlers = [h for h in ws_keys.OPEN if isinstance(h, LegacyWSHandler) and h.parked]
+        assert len(handlers) == 4 and all(h.tasks["1"].done() and "1" in h.parked for h in handlers)
+        # when: six status changes commit back to back
+        cursors = []
+        for number in range(6):
+            mutation = HOLD if number % 2 == 0 else HOLD.replace("holdOrder", "releaseOrder").replace("Hold", "Release")
+            body = await gql(mutation, {"id": order_id})
+            cursors.append(next(iter(body["data"].values()))["eventCursor"])
+        # then: every legacy subscriber receives those six in order, each once, as `data` messages; still parked afterwards
+        for ws in sockets:
+            messages = [json.loads(await next_raw(ws)) for _ in range(6)]
+            assert [m["type"] for m in messages] == ["data"] * 6 and {m["id"] for m in messages} == {"1"}
+            assert [m["payload"]["data"]["orderStatusChanged"]["cursor"] for m in messages] == cursors
+        assert len(parked_members(app)) == 4
+        # when: one subscriber stops its operation
+        await sockets[0].send(json.dumps({"id": "1", "type": "stop"}))
+        # then: it is told `complete`, as an unparked one is, and the hub forgets it
+        assert json.loads(await asyncio.wait_for(sockets[0].recv(), 10)) == {"type": "complete", "id": "1"}
+        await until(lambda: len(parked_members(app)) == 3, 10)
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+async def test_a_parked_subscriptions_own_executor_is_freed_without_the_cyclic_collector():
+    # given: two parked subscriptions of one shape: the dispatcher keeps the first's executor; each executor refers to itself
+    import gc
+    import weakref
+
+    class Executor:
+        def __init__(self) -> None:
+            self.async_helpers = (self.gather, self.gather)  # as graphql-core's: bound methods of the executor
+
+        def gather(self) -> None: ...
+
+    hub = FakeHub()
+    kept, own = Executor(), Executor()
+    first = live.ParkedSubscription(hub, lambda delivery: True, 1, frozenset())  # type: ignore[arg-type]
+    second = live.ParkedSubscription(hub, lambda delivery: True, 1, frozenset())  # type: ignore[arg-type]
+    first.bind(kept, ("shape", "release"))
+    second.bind(own, ("shape", "release"))
+    gone = weakref.ref(own)
+    gc.disable()
+    try:
+        # when: the transport has closed the second's stream and releases its spare executor
+        second.release_spare()
+        first.release_spare()
+        del own
+        # then: freed by reference counting alone; the kept executor is untouched
+        assert gone() is None
+        assert kept.async_helpers is not None and first.executor is kept and second.executor is kept
+    finally:
+        gc.enable()
+        first.close()
+        second.close()

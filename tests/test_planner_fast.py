@@ -70,3 +70,33 @@ async def test_a_document_with_a_root_the_fast_path_does_not_take_never_does(see
     for _ in range(3):
         await gql(MIXED, {"number": seeded[0].number})
     assert FAST.served == served
+
+
+TWO_ROOTS = """query Two($a: String!, $b: String!) {
+  first: order(number: $a) { number status } first: order(number: $a) { id }
+  second: order(number: $b) { number total { amount } }
+  page: orders(first: 2) { edges { node { number } } }
+}"""
+SKIPPED = """query Skipped($a: String!, $with: Boolean!) { order(number: $a) { number } other: order(number: $a) @include(if: $with) { id } }"""
+
+
+async def test_root_fields_resolved_directly_answer_as_graphql_core_does(both, seeded, gql: GraphQL, switch):
+    # given: a document of several root fields (aliases, one key asked twice and merged), and one with a root @include
+    a, b = seeded[0].number, seeded[1].number
+    await both(TWO_ROOTS, {"a": a, "b": b})
+    await both(SKIPPED, {"a": a, "with": True})
+    direct, served = FAST.direct, FAST.served
+    # when: they are asked again, fast, with other values
+    for variables in ({"a": b, "b": a}, {"a": "SO-NOPE", "b": b}):
+        switch(True)
+        on = await gql(TWO_ROOTS, variables)
+        switch(False)
+        off = await gql(TWO_ROOTS, variables)
+        assert on == off and list(on["data"]) == list(off["data"]) == ["first", "second", "page"]
+    for flag in (False, True):
+        switch(True)
+        on = await gql(SKIPPED, {"a": a, "with": flag})
+        switch(False)
+        assert on == await gql(SKIPPED, {"a": a, "with": flag})
+    # then: the root fields were resolved directly, except where a root directive needs graphql-core's collection
+    assert FAST.direct == direct + 2 and FAST.served == served + 4

@@ -24,6 +24,7 @@ Schemas with an extension this module does not know (e.g. OpenTelemetry tracing)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
@@ -33,6 +34,8 @@ from weakref import WeakKeyDictionary
 
 import orjson
 from graphql import DocumentNode, FieldNode, OperationDefinitionNode, OperationType, execute, get_operation_ast, parse
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
 from strawberry.execution import optimized_is_awaitable
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
@@ -53,6 +56,9 @@ COST, RECORD = "QueryCost", "RecordOperation"
 class Entry:
     document: DocumentNode
     name: str | None  # the operation's name (what strawberry's ExecutionContext.operation_name answers without operationName)
+    # The root fields by response key, in order, when no root field carries a directive (@include/@skip decide per request):
+    # then the fields are resolved directly (`_resolve_roots`), without graphql-core's field collection and completion.
+    roots: tuple[tuple[str, tuple[FieldNode, ...]], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +90,7 @@ class FastPath:
         self.size = size
         self.schemas: WeakKeyDictionary[Any, _Schema] = WeakKeyDictionary()
         self.served = 0  # requests answered on the fast path (tests)
+        self.direct = 0  # of which with the root fields resolved directly (`_resolve_roots`)
 
     def _schema(self, schema: Any) -> _Schema:
         found = self.schemas.get(schema)
@@ -120,7 +127,16 @@ class FastPath:
         selections = operation.selection_set.selections
         if not all(isinstance(s, FieldNode) and s.name.value in FAST_ROOTS for s in selections):
             return
-        known.entries[key] = Entry(document, operation.name.value if operation.name else None)
+        roots: dict[str, list[FieldNode]] | None = {}
+        for node in selections:
+            assert isinstance(node, FieldNode)
+            if node.directives:
+                roots = None
+                break
+            assert roots is not None
+            roots.setdefault(node.alias.value if node.alias else node.name.value, []).append(node)
+        known.entries[key] = Entry(document, operation.name.value if operation.name else None,
+                                   None if roots is None else tuple((k, tuple(v)) for k, v in roots.items()))
         while len(known.entries) > self.size:
             known.entries.popitem(last=False)
 
@@ -151,11 +167,14 @@ class FastPath:
         result: Any = None
         run: Any = execute
         try:
-            result = await await_maybe(run(
-                schema._schema, entry.document, root_value=root_value, variable_values=variables, operation_name=operation_name,
-                context_value=context, is_awaitable=optimized_is_awaitable, executor_class=schema.execution_context_class,
-                operation_extensions=operation_extensions,
-            ))
+            if entry.roots is not None:
+                result = await _resolve_roots(schema, entry, root_value, variables, operation_name, context)
+            else:
+                result = await await_maybe(run(
+                    schema._schema, entry.document, root_value=root_value, variable_values=variables, operation_name=operation_name,
+                    context_value=context, is_awaitable=optimized_is_awaitable, executor_class=schema.execution_context_class,
+                    operation_extensions=operation_extensions,
+                ))
         except Exception:  # not an answer of this path (graphql-core reports resolver errors in the result)
             log.exception("planner fast path: execution failed; running the ordinary way")
             result = None
@@ -168,6 +187,7 @@ class FastPath:
         if not answered:
             return None
         self.served += 1
+        self.direct += entry.roots is not None
         output = ExecutionResult(data=result.data, errors=None, extensions=dict(cost.get_results()))
         ec.result = output
         if extensions.record is not None:
@@ -178,6 +198,46 @@ class FastPath:
             with contextlib.suppress(StopIteration):
                 next(steps)
         return output
+
+
+async def _resolve_roots(schema: Any, entry: Entry, root_value: Any, variables: Any, operation_name: str | None, context: Any) -> Any:
+    """What graphql-core's `execute` answers for an operation whose root fields all return the planner's fragments, with
+    only the steps that decide it: the executor built as `execute` builds it (variables coerced: errors -> None), each root
+    field's resolver called as `execute_field` calls it (its resolve info, its coerced arguments), the root fields
+    concurrently (as a query's are). Anything else — an error, a value that is not a planned fragment — is None: the
+    caller then runs the request the ordinary way."""
+    executor = schema.execution_context_class.build(
+        schema._schema, entry.document, root_value, context, variables, operation_name, is_awaitable=optimized_is_awaitable,
+        operation_extensions=None,
+    )
+    if isinstance(executor, list):
+        return None
+    root_type = schema._schema.query_type
+    calls = []
+    try:
+        for key, nodes in entry.roots or ():
+            field_def = root_type.fields.get(nodes[0].name.value)
+            if field_def is None or field_def.resolve is None:
+                return None
+            info = executor.build_resolve_info(field_def, list(nodes), root_type, Path(None, key, root_type.name))
+            args = get_argument_values(field_def, nodes[0], executor.variable_values) if field_def.args or nodes[0].arguments else {}
+            calls.append((field_def.resolve, info, args))
+    except Exception:  # e.g. an argument graphql-core refuses: its error is the ordinary path's to report
+        return None
+
+    async def resolve(fn: Any, info: Any, args: dict[str, Any]) -> Any:
+        return await await_maybe(fn(root_value, info, **args))
+
+    if len(calls) == 1:  # one root field: no tasks to run it beside others
+        try:
+            values: list[Any] = [await resolve(*calls[0])]
+        except Exception:
+            return None
+    else:
+        values = await asyncio.gather(*(resolve(*call) for call in calls), return_exceptions=True)
+    if not all(type(value) is orjson.Fragment for value in values):
+        return None
+    return ExecutionResult(data={key: value for (key, _nodes), value in zip(entry.roots or (), values, strict=True)}, errors=None)
 
 
 FAST = FastPath()
