@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
+from app.infra import rows
 from app.infra.database import Database, UnitOfWork
 from app.infra.faults import is_connection_error, sqlstate
 from app.orders import allocation, events
@@ -361,7 +362,6 @@ async def write_order(
     )
     if serial is not None:
         order.serial = serial
-    uow.session.add(order)
     order_lines = [
         OrderLine(
             id=uuid.uuid4(), order_id=order.id, position=position, product_id=line.product.id, sku=line.product.sku,
@@ -371,9 +371,37 @@ async def write_order(
         )
         for position, (line, amount) in enumerate(priced)
     ]
-    uow.session.add_all(order_lines)
-    await uow.session.flush()  # order number and timestamps come back from the server
+    if not await _insert_order(uow, order, order_lines):
+        uow.session.add(order)
+        uow.session.add_all(order_lines)
+        await uow.session.flush()  # order number and timestamps come back from the server
     return order, [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
+
+
+async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine]) -> bool:
+    """The order and its lines in ONE driver statement (issue 16: no ORM flush), the column lists derived from the
+    mapped tables (app/infra/rows.py), the order's row read back whole (number, timestamps, server defaults) and the
+    order made persistent in the session (later changes to it flush as usual); the lines are not kept in the session
+    (nothing in placement reads them back; a query loads them). Also learns the transaction's id (the events need it).
+    False (nothing sent) when the tables' defaults cannot be reproduced: the caller flushes through the ORM instead."""
+    dialect = uow.session.get_bind().dialect
+    orders_writer, lines_writer = rows.writer_for(Order, dialect), rows.writer_for(OrderLine, dialect)
+    if not (orders_writer.usable and lines_writer.usable):
+        return False
+    names, values = orders_writer.values(order)
+    sql = (f"WITH o AS ({orders_writer.insert_head(names)}{rows.placeholders(1, len(values))} "
+           f"RETURNING {orders_writer.returning}, pg_current_xact_id()::text::bigint)")
+    if lines:
+        many = rows.multi_row(lines_writer, lines, len(values) + 1)
+        if many is None:
+            return False
+        sql += f", l AS ({many[0]})"
+        values += many[1]
+    row = (await uow.fetch(sql + " SELECT * FROM o", values))[0]
+    orders_writer.adopt(uow.session, order, row)
+    uow.adopted.append(order)
+    uow.xid = int(row[-1])
+    return True
 
 
 def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
