@@ -130,24 +130,32 @@ class UnitOfWork:
         self.pending_events.append(values)
         return values
 
-    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+    async def fetch_before_transaction(self, sql: str, args: Sequence[Any]) -> list[Any] | None:
+        """One statement on the unit's connection committed ON ITS OWN, before the unit's transaction begins (the
+        driver's autocommit: the unit's first statement has not been sent yet, so no BEGIN has been); None (nothing
+        sent) when the transaction has begun already. Saves the separate pooled connection such a statement took."""
+        return await self.fetch(sql, args, before_transaction=True)
+
+    async def fetch(self, sql: str, args: Sequence[Any], *, before_transaction: bool = False) -> Any:
         """One statement in the unit's transaction, sent by the driver (asyncpg's `fetch`, its statement cache), not through
         SQLAlchemy's cursor layer (issue 16: ~0.3 ms of Python per statement). `sql` uses $1.. parameters, `args` already
         as the driver takes them (e.g. app/infra/rows.py's bind processing). What SQLAlchemy gave is kept, as in
         `Database.read_json`: the transaction is begun if no statement began it yet, `count_statements()` and the request
         log's `sql` count see it, a driver error is raised as the DBAPIError SQLAlchemy would raise (sqlstate,
         connection_invalidated), and a connection found closed is invalidated (the session's rollback then does nothing)."""
-        for counter in self.counters:
-            counter.statements.append(sql)
-        if (state := metrics.request_state()) is not None:
-            state["sql"] = state.get("sql", 0) + 1
         conn = await self.session.connection()
         raw = await conn.get_raw_connection()
         adapted: Any = raw.dbapi_connection
         driver: Any = raw.driver_connection
+        if before_transaction and adapted._transaction is not None:
+            return None
+        for counter in self.counters:
+            counter.statements.append(sql)
+        if (state := metrics.request_state()) is not None:
+            state["sql"] = state.get("sql", 0) + 1
         try:
             async with adapted._execute_mutex:
-                if adapted._transaction is None:
+                if adapted._transaction is None and not before_transaction:
                     await adapted._start_transaction()
                 return list(await driver.fetch(sql, *args))
         except Exception as error:
@@ -389,7 +397,8 @@ class Database:
                     uow = UnitOfWork(session, actor, self.counters)
                     async with session.begin():
                         result = await work(uow)
-                        await session.flush()
+                        if session.new or session.dirty or session.deleted:  # (an empty flush still costs ~0.1 ms)
+                            await session.flush()
                         xid = await uow._flush_events()
                         if xid is None:
                             xid = (await session.execute(XID)).scalar()

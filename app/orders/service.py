@@ -20,8 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra import rows
-from app.infra.database import Database, UnitOfWork
-from app.infra.faults import is_connection_error, sqlstate
+from app.infra.database import UnitOfWork
 from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
@@ -242,24 +241,16 @@ _FIND_OR_ADD_CUSTOMER_RAW = (
 )
 
 
-async def customer_before(db: Database, request: PlaceOrderRequest) -> uuid.UUID | None:
-    """The customer of a valid request, found or added in one statement committed on its own BEFORE the
-    placement's transaction: a new customer's row is then never held uncommitted by a placement that waits on a
-    stock row (other placements by that customer would queue behind it). Sent on the pooled connection's driver,
-    outside any transaction (SQLAlchemy's statement events do not see it; the benchmark's asyncpg logger does).
-    Raises the request's input errors (those the placement would); None when the statement failed (the placement
-    then finds or adds the customer itself)."""
+async def customer_first(uow: UnitOfWork, request: PlaceOrderRequest) -> uuid.UUID | None:
+    """The customer of a valid request, found or added in one statement committed on its own BEFORE the placement's
+    transaction begins, on the unit's own connection (`UnitOfWork.fetch_before_transaction`: no second pooled
+    connection): a new customer's row is then never held uncommitted by a placement that waits on a stock row (other
+    placements by that customer would queue behind it). Raises the request's input errors (those the placement
+    would); None when it was not found that way (the transaction had begun, or a concurrent insert of the same new
+    email committed meanwhile): the placement then finds or adds the customer itself (`_customer_id`)."""
     email = _check(request).email
-    try:
-        async with db.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            found = await driver.fetchval(_FIND_OR_ADD_CUSTOMER_RAW, uuid.uuid4(), email)
-    except Exception as exc:
-        if not is_connection_error(exc) and sqlstate(exc) is None:
-            raise
-        return None
-    return found if isinstance(found, uuid.UUID) else None
+    found = await uow.fetch_before_transaction(_FIND_OR_ADD_CUSTOMER_RAW, (uuid.uuid4(), email))
+    return found[0][0] if found else None
 
 
 def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]:
