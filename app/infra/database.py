@@ -105,6 +105,64 @@ def _event_parameters(chunk: list[dict[str, Any]], dialect: Any) -> list[Any]:
     return parameters
 
 
+COUNTERS_KEY = "oms.statement_counters"  # session.info: the Database's open count_statements() (see `fetch_on`)
+_DRIVER_STATEMENTS: dict[tuple[int, int], tuple[Any, str, list[tuple[str, Any, Any]]]] = {}
+
+
+def driver_statement(statement: Any, dialect: Any) -> tuple[str, list[tuple[str, Any, Any]]]:
+    """A SQLAlchemy statement (text or Core) compiled once for the driver: its SQL ($1.. parameters) and, in order, each
+    parameter's name, bind processor (what SQLAlchemy applies per execution) and the value bound in the statement."""
+    found = _DRIVER_STATEMENTS.get((id(statement), id(dialect)))
+    if found is None:
+        compiled: Any = statement.compile(dialect=dialect)
+        processors = compiled._bind_processors
+        # each parameter's value bound in the statement itself (e.g. a literal list), used when the call gives none
+        found = (statement, str(compiled), [(name, processors.get(name), compiled.binds[name].effective_value)
+                                            for name in compiled.positiontup or ()])
+        _DRIVER_STATEMENTS[(id(statement), id(dialect))] = found  # (the statement kept: its id stays its own)
+    return found[1], found[2]
+
+
+async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, before_transaction: bool = False) -> Any:
+    """One statement in the session's transaction, sent by the driver (asyncpg's `fetch`, its statement cache), not
+    through SQLAlchemy's cursor layer (issue 16: ~0.3 ms of Python per statement). `sql` uses $1.. parameters, `args`
+    already as the driver takes them. What SQLAlchemy gave is kept, as in `Database.read_json`: the transaction is
+    begun if no statement began it yet, `count_statements()` and the request log's `sql` count see it, a driver error
+    is raised as the DBAPIError SQLAlchemy would raise (sqlstate, connection_invalidated), and a connection found
+    closed is invalidated (the session's rollback then does nothing).
+
+    `before_transaction`: committed ON ITS OWN before the transaction begins (the driver's autocommit: no BEGIN has
+    been sent yet); None (nothing sent) when it has begun already."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    driver: Any = raw.driver_connection
+    if before_transaction and adapted._transaction is not None:
+        return None
+    for counter in session.info.get(COUNTERS_KEY, ()):
+        counter.statements.append(sql)
+    if (state := metrics.request_state()) is not None:
+        state["sql"] = state.get("sql", 0) + 1
+    try:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None and not before_transaction:
+                await adapted._start_transaction()
+            return await driver.fetch(sql, *args)
+    except Exception as error:
+        closed = driver.is_closed()
+        if closed:
+            adapted._transaction = None
+            await conn.invalidate()
+        raise _as_dbapi_error(cast(Any, session.get_bind()), sql, args, error, closed) from error
+
+
+async def fetch_statement(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
+    """`session.execute(statement, params)` by the driver (`fetch_on`): asyncpg records, no result processing."""
+    sql, binds = driver_statement(statement, session.get_bind().dialect)
+    args = [params.get(name, bound) for name, _, bound in binds]
+    return await fetch_on(session, sql, [value if process is None else process(value) for value, (_, process, _) in zip(args, binds, strict=True)])
+
+
 class UnitOfWork:
     """A session inside one transaction, plus the events and notices to publish once it commits."""
 
@@ -112,6 +170,7 @@ class UnitOfWork:
         self.session = session
         self.actor = actor
         self.counters = counters if counters is not None else []  # Database.counters: count_statements() sees `fetch` too
+        session.info[COUNTERS_KEY] = self.counters
         # The transaction's id once a statement of ours has returned it (an INSERT's RETURNING pg_current_xact_id()):
         # then `_flush_events` need not ask for it.
         self.xid: int | None = None
@@ -131,39 +190,13 @@ class UnitOfWork:
         return values
 
     async def fetch_before_transaction(self, sql: str, args: Sequence[Any]) -> list[Any] | None:
-        """One statement on the unit's connection committed ON ITS OWN, before the unit's transaction begins (the
-        driver's autocommit: the unit's first statement has not been sent yet, so no BEGIN has been); None (nothing
-        sent) when the transaction has begun already. Saves the separate pooled connection such a statement took."""
-        return await self.fetch(sql, args, before_transaction=True)
+        """One statement on the unit's connection committed ON ITS OWN, before the unit's transaction begins (see
+        `fetch_on`); None (nothing sent) when it has begun. Saves the separate pooled connection such a statement took."""
+        return await fetch_on(self.session, sql, args, before_transaction=True)
 
-    async def fetch(self, sql: str, args: Sequence[Any], *, before_transaction: bool = False) -> Any:
-        """One statement in the unit's transaction, sent by the driver (asyncpg's `fetch`, its statement cache), not through
-        SQLAlchemy's cursor layer (issue 16: ~0.3 ms of Python per statement). `sql` uses $1.. parameters, `args` already
-        as the driver takes them (e.g. app/infra/rows.py's bind processing). What SQLAlchemy gave is kept, as in
-        `Database.read_json`: the transaction is begun if no statement began it yet, `count_statements()` and the request
-        log's `sql` count see it, a driver error is raised as the DBAPIError SQLAlchemy would raise (sqlstate,
-        connection_invalidated), and a connection found closed is invalidated (the session's rollback then does nothing)."""
-        conn = await self.session.connection()
-        raw = await conn.get_raw_connection()
-        adapted: Any = raw.dbapi_connection
-        driver: Any = raw.driver_connection
-        if before_transaction and adapted._transaction is not None:
-            return None
-        for counter in self.counters:
-            counter.statements.append(sql)
-        if (state := metrics.request_state()) is not None:
-            state["sql"] = state.get("sql", 0) + 1
-        try:
-            async with adapted._execute_mutex:
-                if adapted._transaction is None and not before_transaction:
-                    await adapted._start_transaction()
-                return list(await driver.fetch(sql, *args))
-        except Exception as error:
-            closed = driver.is_closed()
-            if closed:
-                adapted._transaction = None
-                await conn.invalidate()
-            raise _as_dbapi_error(cast(Any, self.session.get_bind()), sql, args, error, closed) from error
+    async def fetch(self, sql: str, args: Sequence[Any]) -> Any:
+        """One statement in the unit's transaction, by the driver: `fetch_on`."""
+        return await fetch_on(self.session, sql, args)
 
     async def _flush_events(self) -> int | None:
         """Insert the queued events, last thing before COMMIT; returns the transaction id (None: no events).

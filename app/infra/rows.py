@@ -62,6 +62,8 @@ class RowWriter:
                     self.usable = False
             self.columns.append((key, quote(column.name), producer, column.type._cached_bind_processor(dialect)))
         self.returning = ", ".join(quote(column.name) for column in table.columns)
+        self.new: Callable[[], Any] = mapper.class_manager.new_instance
+        self.position = {key: index for index, (key, _) in enumerate(self.returned)}  # attribute key -> column index
         self._insert_heads: dict[tuple[str, ...], str] = {}
 
     def _result_processor(self, column: Any, dialect: Dialect) -> Any:
@@ -96,6 +98,16 @@ class RowWriter:
         if head is None:
             head = self._insert_heads[names] = f"INSERT INTO {self.table_name} ({', '.join(names)}) VALUES "
         return head
+
+    def instance(self, row: Sequence[Any]) -> Any:
+        """A detached object of the class from a row of every column (in table order): as the ORM would load it, but
+        in no session (nothing flushes it; it has every column, so nothing lazy-loads)."""
+        obj = self.new()
+        for index, (key, process) in enumerate(self.returned):
+            value = row[index]
+            set_committed_value(obj, key, process(value) if process is not None else value)
+        make_transient_to_detached(obj)
+        return obj
 
     def adopt(self, session: Session | AsyncSession, obj: Any, row: Any) -> None:
         """Set every column of the inserted row on `obj` and make it persistent in `session` (no flush, no INSERT)."""

@@ -10,17 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import namedtuple
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import String, any_, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra import rows
-from app.infra.database import UnitOfWork
+from app.infra.database import UnitOfWork, fetch_statement
 from app.orders import allocation, events
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
@@ -142,6 +144,7 @@ def _check(request: PlaceOrderRequest) -> Placement:
 
 
 _CATALOGUE_READS: dict[SalesChannel, Any] = {}  # the statement per channel, built once (building it costs more than sending it)
+_CandidateRow = namedtuple("_CandidateRow", [column.key for column in allocation.CANDIDATE_COLUMNS])  # type: ignore[misc]
 
 
 def _catalogue_read(channel: SalesChannel) -> Any:
@@ -149,9 +152,9 @@ def _catalogue_read(channel: SalesChannel) -> Any:
     if statement is None:
         stock = allocation.candidate_join(channel)
         statement = _CATALOGUE_READS[channel] = (
-            select(Product, *allocation.CANDIDATE_COLUMNS)
+            select(*Product.__table__.columns, *allocation.CANDIDATE_COLUMNS)
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
-            .where(Product.sku.in_(bindparam("skus", expanding=True)))
+            .where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
             .order_by(Product.sku, StockLevel.warehouse_id)
         )
     return statement
@@ -159,11 +162,23 @@ def _catalogue_read(channel: SalesChannel) -> Any:
 
 async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel) -> tuple[dict[str, Product], list[Candidate]]:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
-    serving the channel (and their priority, country, code: what allocation and the delivery promise need)."""
+    serving the channel (and their priority, country, code: what allocation and the delivery promise need).
+    Sent by the driver (issue 16); the products come back as whole detached `Product` objects (every column of
+    the mapped table, through SQLAlchemy's result processing: app/infra/rows.py), not kept in the session."""
     skus = sorted({line.sku.strip() for line in request.lines})
-    rows = (await uow.session.execute(_catalogue_read(channel), {"skus": skus})).all()
-    products = {row[0].sku: row[0] for row in rows}
-    candidates = [allocation.candidate_of(row) for row in rows if row.id is not None]
+    records = await fetch_statement(uow.session, _catalogue_read(channel), {"skus": skus})
+    products_writer = rows.writer_for(Product, uow.session.get_bind().dialect)
+    width = len(products_writer.returned)
+    at = products_writer.position["sku"]
+    products: dict[str, Product] = {}
+    candidates: list[Candidate] = []
+    for record in records:
+        values = tuple(record)
+        if values[at] not in products:
+            products[values[at]] = products_writer.instance(values[:width])
+        stock: Any = _CandidateRow(*values[width:])
+        if stock.id is not None:
+            candidates.append(allocation.candidate_of(stock))
     return products, candidates
 
 
