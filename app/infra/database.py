@@ -106,6 +106,7 @@ def _event_parameters(chunk: list[dict[str, Any]], dialect: Any) -> list[Any]:
 
 
 COUNTERS_KEY = "oms.statement_counters"  # session.info: the Database's open count_statements() (see `fetch_on`)
+DRIVER_KEY = "oms.driver"  # session.info: (its transaction, connection, adapted and driver connection) for `fetch_on`
 _DRIVER_STATEMENTS: dict[tuple[int, int], tuple[Any, str, list[tuple[str, Any, Any]]]] = {}
 
 
@@ -133,10 +134,15 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
 
     `before_transaction`: committed ON ITS OWN before the transaction begins (the driver's autocommit: no BEGIN has
     been sent yet); None (nothing sent) when it has begun already."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    adapted: Any = raw.dbapi_connection
-    driver: Any = raw.driver_connection
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(DRIVER_KEY)
+    if cached is not None and transaction is not None and cached[0] is transaction and not cached[1].invalidated:
+        _, conn, adapted, driver = cached  # the same transaction: the same connection (two greenlet switches saved)
+    else:
+        conn = await session.connection()
+        raw = await conn.get_raw_connection()
+        adapted, driver = raw.dbapi_connection, raw.driver_connection
+        session.info[DRIVER_KEY] = (session.sync_session.get_transaction(), conn, adapted, driver)
     if before_transaction and adapted._transaction is not None:
         return None
     for counter in session.info.get(COUNTERS_KEY, ()):
@@ -150,6 +156,7 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
             return await driver.fetch(sql, *args)
     except Exception as error:
         closed = driver.is_closed()
+        session.info.pop(DRIVER_KEY, None)
         if closed:
             adapted._transaction = None
             await conn.invalidate()
