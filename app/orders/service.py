@@ -339,9 +339,11 @@ def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUI
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
     payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
+    allocate: list[Pick] | None = None,
 ) -> tuple[Order, list[StockedLine]]:
-    """The PENDING order and its lines (flushed: number and timestamps come back); its stocked lines. `risk`: its
-    risk_* column values (app/orders/risk.py `risk_columns`), written with the order."""
+    """The PENDING order and its lines (written: number and timestamps come back); its stocked lines. `risk`: its
+    risk_* column values (app/orders/risk.py `risk_columns`), written with the order. `allocate`: picks already
+    reserved (a card placement's hold) whose allocations are written with the lines, in the same statement."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
     totals = totals_of(placement)
@@ -377,31 +379,35 @@ async def write_order(
         )
         for position, (line, amount) in enumerate(priced)
     ]
-    if not await _insert_order(uow, order, order_lines):
+    stocked = [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
+    allocations = _allocations(order, per_line(allocate, stocked)) if allocate else []
+    if not await _insert_order(uow, order, order_lines, allocations):
         uow.session.add(order)
         uow.session.add_all(order_lines)
+        uow.session.add_all(allocations)
         await uow.session.flush()  # order number and timestamps come back from the server
-    return order, [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
+    return order, stocked
 
 
-async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine]) -> bool:
+async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], allocations: list[Allocation]) -> bool:
     """The order and its lines in ONE driver statement (issue 16: no ORM flush), the column lists derived from the
     mapped tables (app/infra/rows.py), the order's row read back whole (number, timestamps, server defaults) and the
     order made persistent in the session (later changes to it flush as usual); the lines are not kept in the session
     (nothing in placement reads them back; a query loads them). Also learns the transaction's id (the events need it).
     False (nothing sent) when the tables' defaults cannot be reproduced: the caller flushes through the ORM instead."""
     dialect = uow.session.get_bind().dialect
-    orders_writer, lines_writer = rows.writer_for(Order, dialect), rows.writer_for(OrderLine, dialect)
-    if not (orders_writer.usable and lines_writer.usable):
+    orders_writer = rows.writer_for(Order, dialect)
+    children = [(rows.writer_for(type(group[0]), dialect), group) for group in (lines, allocations) if group]
+    if not orders_writer.usable or not all(writer.usable for writer, _ in children):
         return False
     names, values = orders_writer.values(order)
     sql = (f"WITH o AS ({orders_writer.insert_head(names)}{rows.placeholders(1, len(values))} "
            f"RETURNING {orders_writer.returning}, pg_current_xact_id()::text::bigint)")
-    if lines:
-        many = rows.multi_row(lines_writer, lines, len(values) + 1)
+    for index, (writer, group) in enumerate(children):  # (foreign keys are checked at the statement's end)
+        many = rows.multi_row(writer, group, len(values) + 1)
         if many is None:
             return False
-        sql += f", l AS ({many[0]})"
+        sql += f", c{index} AS ({many[0]})"
         values += many[1]
     row = (await uow.fetch(sql + " SELECT * FROM o", values))[0]
     orders_writer.adopt(uow.session, order, row)
@@ -454,9 +460,8 @@ async def write_held_order(
     """A card placement's second step: its stock is already reserved (held since the first step), so this writes
     the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
     event without touching a stock row."""
-    order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
-                                       payment_status=payment_status, customer_id=customer_id, risk=risk)
-    uow.session.add_all(_allocations(order, per_line(placement.picks, stocked)))
+    order, _ = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
+                                 payment_status=payment_status, customer_id=customer_id, risk=risk, allocate=placement.picks)
     _record_placed(uow, order, placement)
     return order
 
@@ -474,7 +479,7 @@ def number_of(serial: int) -> str:
 
 
 async def next_serial(uow: UnitOfWork) -> int:
-    return int((await uow.session.execute(text("SELECT nextval('order_number_seq')"))).scalar_one())
+    return int((await uow.fetch("SELECT nextval('order_number_seq')", ()))[0][0])
 
 
 async def recovered_attempts(uow: UnitOfWork, idempotency_key: str) -> int:
@@ -513,10 +518,11 @@ async def hold_stock(
 async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID) -> bool:
     """The second step on approval: the hold becomes the order's allocations (its row goes). False when it is no
     longer HELD (the expiry worker recovered it: the stock was given back)."""
-    taken = await uow.session.execute(
-        delete(PlacementAttempt).where(PlacementAttempt.id == attempt_id, PlacementAttempt.status == HELD).returning(PlacementAttempt.id)
-    )
-    return taken.first() is not None
+    return bool(await fetch_statement(uow.session, _TAKE_HOLD, {"attempt_id": attempt_id}))
+
+
+_ATTEMPTS: Any = PlacementAttempt.__table__
+_TAKE_HOLD = delete(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == HELD).returning(_ATTEMPTS.c.id)
 
 
 async def release_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, status: str, reason: str) -> bool:
