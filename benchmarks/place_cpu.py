@@ -86,7 +86,8 @@ async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None,
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(150)
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
-    return {"cpu_ms_per_order": round(statistics.median(per_order), 2), "min_cpu_ms_per_order": round(min(per_order), 2), "rounds": [round(x, 2) for x in per_order],
+    return {"cpu_ms_per_order": round(statistics.median(per_order), 2), "min_cpu_ms_per_order": round(min(per_order), 2),
+            "rounds": [round(x, 2) for x in per_order],
             "of_which_kernel_ms": round(statistics.median(sys_ms), 2),
             "wall_ms_last_round": round(wall, 2), "orders_per_round": orders, "card": card}
 
