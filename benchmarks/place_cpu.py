@@ -21,11 +21,12 @@ import time
 from typing import Any
 
 from benchmarks.__main__ import QUICK, BenchDatabase, create_api_key
-from benchmarks.dataset import load
+from benchmarks.dataset import hot_sku_name, load
 from benchmarks.load import ADDRESS, PLACE_MUTATION, customer_email, place_lines
 
 
-async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None, profile: str | None) -> dict[str, Any]:
+async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None, profile: str | None, concurrency: int = 1,
+               hot: bool = False) -> dict[str, Any]:
     import httpx
 
     from app.infra.settings import Settings
@@ -39,7 +40,7 @@ async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None,
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def body() -> bytes:
-        lines = place_lines(rng, QUICK.size.skus, None)
+        lines = place_lines(rng, QUICK.size.skus, hot_sku_name(1) if hot else None)
         place_input: dict[str, Any] = {"channel": "WEB", "email": customer_email(rng, QUICK.size.customers), "shippingAddress": ADDRESS,
                                        "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines]}
         if card:
@@ -70,10 +71,17 @@ async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None,
                 profiler = cProfile.Profile(time.process_time)  # CPU time, not wall: the machine is shared
                 profiler.enable()
             sys_ms: list[float] = []
+            latencies: list[float] = []
+
+            async def one_client(count: int) -> None:
+                for _ in range(count):
+                    sent = time.perf_counter()
+                    await place()
+                    latencies.append(time.perf_counter() - sent)
+
             for _ in range(rounds):
                 cpu, wall, kernel = time.process_time(), time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_stime
-                for _ in range(orders):
-                    await place()
+                await asyncio.gather(*(one_client(orders // concurrency) for _ in range(concurrency)))
                 per_order.append((time.process_time() - cpu) / orders * 1000)
                 sys_ms.append((resource.getrusage(resource.RUSAGE_SELF).ru_stime - kernel) / orders * 1000)
                 wall = (time.perf_counter() - wall) / orders * 1000
@@ -89,7 +97,8 @@ async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None,
     return {"cpu_ms_per_order": round(statistics.median(per_order), 2), "min_cpu_ms_per_order": round(min(per_order), 2),
             "rounds": [round(x, 2) for x in per_order],
             "of_which_kernel_ms": round(statistics.median(sys_ms), 2),
-            "wall_ms_last_round": round(wall, 2), "orders_per_round": orders, "card": card}
+            "wall_ms_last_round": round(wall, 2), "orders_per_round": orders, "card": card, "concurrency": concurrency, "hot": hot,
+            "orders_per_second_last_round": round(1000 / wall, 1), "p50_ms": round(statistics.median(latencies) * 1000, 1)}
 
 
 def main() -> None:
@@ -98,6 +107,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--card", default=None, help="pay by card with this test token (e.g. test_approve)")
     parser.add_argument("--profile", choices=["pyinstrument", "cprofile"], default=None)
+    parser.add_argument("--concurrency", type=int, default=1, help="clients at once (through the same ASGI app); 1: CPU per order alone")
+    parser.add_argument("--hot", action="store_true", help="one hot SKU as every order's first line (as the benchmark's hot-SKU scenario)")
     args = parser.parse_args()
     db = BenchDatabase()
     try:
@@ -105,7 +116,8 @@ def main() -> None:
 
         upgrade_to_head(db.url)
         asyncio.run(load(db.dsn, QUICK.size))
-        result = asyncio.run(_run(db, orders=args.orders, rounds=args.rounds, card=args.card, profile=args.profile))
+        result = asyncio.run(_run(db, orders=args.orders, rounds=args.rounds, card=args.card, profile=args.profile,
+                                  concurrency=args.concurrency, hot=args.hot))
     finally:
         db.close()
     print(json.dumps(result))
