@@ -22,7 +22,6 @@ from sqlalchemy import Float, Numeric, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
 _OMIT = object()
@@ -103,18 +102,21 @@ class RowWriter:
         """A detached object of the class from a row of every column (in table order): as the ORM would load it, but
         in no session (nothing flushes it; it has every column, so nothing lazy-loads)."""
         obj = self.new()
+        self._load(obj, row)
+        return obj
+
+    def _load(self, obj: Any, row: Sequence[Any]) -> None:
+        """Every column's value into the (transient) object's dict, then made detached: `make_transient_to_detached`
+        commits the dict's values as loaded (no history), as a query's load would."""
+        state = obj.__dict__
         for index, (key, process) in enumerate(self.returned):
             value = row[index]
-            set_committed_value(obj, key, process(value) if process is not None else value)
+            state[key] = process(value) if process is not None else value
         make_transient_to_detached(obj)
-        return obj
 
     def adopt(self, session: Session | AsyncSession, obj: Any, row: Any) -> None:
         """Set every column of the inserted row on `obj` and make it persistent in `session` (no flush, no INSERT)."""
-        for index, (key, process) in enumerate(self.returned):
-            value = row[index]
-            set_committed_value(obj, key, process(value) if process is not None else value)
-        make_transient_to_detached(obj)
+        self._load(obj, row)
         session.add(obj)
 
 
