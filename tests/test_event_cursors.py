@@ -340,6 +340,36 @@ async def test_hub_batches_a_range_larger_than_one_read(db):
         db.publisher = previous_publisher
 
 
+async def test_a_hub_without_subscribers_moves_past_new_events_unread_and_a_later_follower_replays_them(db):
+    # given: a hub nobody subscribes to
+    order_ids, base = await place_orders(db, 1)
+    previous_publisher = db.publisher
+    hub = LiveHub(db, "memory://", poll_interval=0.05)
+    await hub.start()
+    try:
+        start = hub.last_seq
+        with db.count_statements() as counted:
+            # when: events commit and the hub catches up
+            async with db.sessions() as session, session.begin():
+                uow = UnitOfWork(session, "unread")
+                for _ in range(3):
+                    uow.record_event(event(order_ids[0], status=base, previous=base))
+                await uow._flush_events()
+            seqs = [e["seq"] for e in uow.committed_events]
+            hub.wake()
+            await asyncio.wait_for(hub.wait_until(lambda: hub.last_seq >= seqs[-1]), 10)
+        # then: it moved past them without reading them (the horizon's own statements only)
+        assert not any("order_events.data" in s for s in counted.statements), counted.statements
+        # and a follower from before them, registered now, still gets every one, in order, once
+        events = hub.follow(lambda delivery: True, after=start)
+        received = [(await asyncio.wait_for(events.__anext__(), 10)).seq for _ in seqs]
+        assert received == seqs
+        await events.aclose()
+    finally:
+        await hub.stop()
+        db.publisher = previous_publisher
+
+
 @pytest.mark.timeout(180)
 async def test_a_subscriber_of_another_process_resumes_after_a_random_cursor_with_gaps_and_misses_nothing(database_url, app, db):
     # given: a server in its own process, a subscriber on it, and writers that roll back a part of their transactions

@@ -30,6 +30,7 @@ from app.billing.enums import PaymentOperationKind as Op
 from app.billing.enums import PaymentTransactionStatus as Tx
 from app.billing.providers import PaymentProvider, ProviderOutcome, ProviderResult, get_provider
 from app.errors import DomainError, ErrorCode, Path
+from app.infra import rows
 from app.infra.database import UnitOfWork
 from app.orders import events
 from app.orders import service as order_service
@@ -141,6 +142,21 @@ async def _replayed(uow: UnitOfWork, key: str | None, fingerprint: str) -> Payme
     return await uow.session.get(Payment, done.payment_id, populate_existing=True)
 
 
+async def _insert(uow: UnitOfWork, payment: Payment) -> None:
+    """A new payment written now, by the driver (issue 16: no ORM flush; app/infra/rows.py derives the INSERT from the
+    table), read back whole and made persistent in the session; the ORM's flush when the table's defaults cannot be
+    reproduced. Its operations (already added to the session) are flushed after it, at the latest at commit."""
+    writer = rows.writer_for(Payment, uow.session.get_bind().dialect)
+    if not writer.usable:
+        uow.session.add(payment)
+        await uow.session.flush()
+        return
+    names, values = writer.values(payment)
+    row = (await uow.fetch(f"{writer.insert_head(names)}{rows.placeholders(1, len(values))} RETURNING {writer.returning}", values))[0]
+    writer.adopt(uow.session, payment, row)
+    uow.adopted.append(payment)
+
+
 def _record_operation(uow: UnitOfWork, payment: Payment, kind: Op, amount: Decimal, key: str, *, fingerprint: str | None = None,
                       reference: str | None = None, reason: str | None = None) -> None:
     uow.session.add(PaymentOperation(id=uuid.uuid4(), payment_id=payment.id, kind=kind, amount=amount, idempotency_key=key,
@@ -196,9 +212,8 @@ async def record_authorization(*, uow: UnitOfWork, order: Order, provider_name: 
     payment = Payment(id=uuid.uuid4(), order_id=order.id, method=PaymentMethod.CARD, currency=order.currency, amount=order.total,
                       captured_amount=ZERO, refunded_amount=ZERO)
     payment.status, payment.provider, payment.reference = Tx.AUTHORIZED, provider_name, result.reference
-    uow.session.add(payment)
-    await uow.session.flush()
     _record_operation(uow, payment, Op.AUTHORIZE, order.total, key, reference=result.reference)
+    await _insert(uow, payment)
     events.record(uow, order, E.PAYMENT_AUTHORIZED, data={"paymentId": str(payment.id), "amount": str(order.total),
                                                          "currency": order.currency, "reference": result.reference})
     if new_order:  # written in this unit with the status its only payment gives it (AUTHORIZED_ORDER_STATUS)

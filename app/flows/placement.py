@@ -126,18 +126,17 @@ def _pays_by_card(request: PlaceOrderRequest) -> bool:
 
 async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
     """`placeOrder`: one transaction, or two around the provider's call for a card (see the module doc); the
-    customer is found or added before either (`orders.customer_before`)."""
-    customer_id = await orders.customer_before(db, request)
+    customer is found or added before either, on the same connection (`orders.customer_first`)."""
     if not _pays_by_card(request) or not (request.payment_token or "").strip():
         units: list[UnitOfWork] = []
 
         async def work(uow: UnitOfWork) -> Order:
             units.append(uow)
-            return await place_order(uow=uow, request=request, customer_id=customer_id)
+            return await place_order(uow=uow, request=request, customer_id=await orders.customer_first(uow, request))
 
         order = await db.run(work, actor=actor)
         return Placed(order, units[-1].committed_events)
-    return await _place_by_card(db, request=request, actor=actor, customer_id=customer_id)
+    return await _place_by_card(db, request=request, actor=actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +148,10 @@ class _Held:
     promise: Any  # the delivery date, computed in the first step (before any lock)
 
 
-async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str | None, customer_id: uuid.UUID | None) -> Placed:
+async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
     assert request.payment_token is not None
     hold_seconds = config.settings().placement_hold_seconds
+    customer: list[uuid.UUID | None] = [None]  # found or added by the first step, before its transaction
 
     async def reserve(uow: UnitOfWork) -> Order | _Held:
         planned = await orders.plan_placement(uow=uow, request=request)
@@ -175,6 +175,7 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
 
     async def first(uow: UnitOfWork) -> Order | _Held:
         units.append(uow)
+        customer[0] = await orders.customer_first(uow, request)
         return await reserve(uow)
 
     step = await db.run(first, actor=actor)
@@ -207,7 +208,7 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
                               ("payment", "token"))
         assessment = await _assess(uow, step.placement)
         order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
-                                              payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer_id,
+                                              payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer[0],
                                               risk=risk.risk_columns(assessment))
         await payments.record_authorization(uow=uow, order=order, provider_name=provider_name, key=step.key, result=result, new_order=True)
         await holds.apply_risk(uow=uow, order=order, assessment=assessment)  # authorised, not captured: HIGH holds it here

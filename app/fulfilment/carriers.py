@@ -79,11 +79,12 @@ async def get_active(session: AsyncSession, code: str, path: Path) -> Carrier:
     return carrier
 
 
+_DEFAULT_CARRIER = select(Carrier).where(Carrier.active).order_by(Carrier.is_default.desc(), Carrier.code).limit(1)  # built once (issue 16)
+
+
 async def default_rules(session: AsyncSession) -> CarrierRules:
     """The carrier assumed before one is chosen: the default one, else the first active by code."""
-    carrier = (
-        await session.execute(select(Carrier).where(Carrier.active).order_by(Carrier.is_default.desc(), Carrier.code).limit(1))
-    ).scalar_one_or_none()
+    carrier = (await session.execute(_DEFAULT_CARRIER)).scalar_one_or_none()
     return CarrierRules.of(carrier) if carrier is not None else FALLBACK
 
 

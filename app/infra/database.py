@@ -20,9 +20,9 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, event, text
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -66,46 +66,125 @@ def to_async_url(url: str) -> str:
 
 
 EVENT_DATA = OrderEvent.__table__.c.data.type  # JSONB as the model stores it (None: JSON null, as the ORM insert did)
-_EVENT_STATEMENTS: dict[int, Any] = {}  # by row count: built and compiled once (a CTE built per flush costs ~10 ms of CPU)
+_EVENT_STATEMENTS: dict[int, str] = {}  # by row count: built once (a CTE built per flush costs ~10 ms of CPU)
+EVENT_COLUMNS = 7  # parameters per event row: order_id, type, status, previous_status, channel, actor, data
 
 
-def _events_statement(count: int) -> Any:
-    """INSERT `count` events, numbered; UPDATE their orders' change_seq (never backwards) and updated_at: one statement.
-    Returns one row per event: its seq, and its order's new change_seq / updated_at. Parameters o0, t0, s0, p0, c0, a0, d0, ..."""
+def _events_statement(count: int) -> str:
+    """INSERT `count` events, numbered; UPDATE their orders' change_seq (never backwards) and updated_at: one statement,
+    sent by the driver ($1.. = the first event's 7 values, ...). Returns one row per event: its seq, and its order's new
+    change_seq / updated_at."""
     statement = _EVENT_STATEMENTS.get(count)
     if statement is None:
-        values = ", ".join(f"(nextval('order_event_seq'), :o{i}, :t{i}, :s{i}, :p{i}, :c{i}, :a{i}, :d{i})" for i in range(count))
-        statement = text(
+        values = ", ".join(
+            "(nextval('order_event_seq'), " + ", ".join(f"${i * EVENT_COLUMNS + j}" for j in range(1, EVENT_COLUMNS + 1)) + ")"
+            for i in range(count)
+        )
+        statement = (
             "WITH inserted AS (INSERT INTO order_events (seq, order_id, type, status, previous_status, channel, actor, data) "
             f"VALUES {values} RETURNING seq, order_id), "
             "latest AS (SELECT order_id, max(seq) AS seq FROM inserted GROUP BY order_id), "
             "changed AS (UPDATE orders o SET change_seq = greatest(o.change_seq, l.seq), updated_at = clock_timestamp() "
             "FROM latest l WHERE o.id = l.order_id RETURNING o.id, o.change_seq, o.updated_at) "
             "SELECT i.seq, i.order_id, c.change_seq, c.updated_at FROM inserted i LEFT JOIN changed c ON c.id = i.order_id"
-        ).bindparams(*(bindparam(f"d{i}", type_=EVENT_DATA) for i in range(count)))
+        )
         if count <= 64:
             _EVENT_STATEMENTS[count] = statement
     return statement
 
 
-def _event_parameters(chunk: list[dict[str, Any]]) -> dict[str, Any]:
+def _event_parameters(chunk: list[dict[str, Any]], dialect: Any) -> list[Any]:
     def plain(value: Any) -> Any:
         return None if value is None else str(value)
 
-    parameters: dict[str, Any] = {}
-    for i, values in enumerate(chunk):
-        parameters |= {f"o{i}": values["order_id"], f"t{i}": plain(values["type"]), f"s{i}": plain(values["status"]),
-                       f"p{i}": plain(values.get("previous_status")), f"c{i}": plain(values["channel"]), f"a{i}": values.get("actor"),
-                       f"d{i}": values.get("data")}
+    data = EVENT_DATA._cached_bind_processor(dialect)  # JSON text for the driver, exactly as the ORM would bind it
+    parameters: list[Any] = []
+    for values in chunk:
+        parameters += [values["order_id"], plain(values["type"]), plain(values["status"]), plain(values.get("previous_status")),
+                       plain(values["channel"]), values.get("actor"), data(values.get("data")) if data is not None else values.get("data")]
     return parameters
+
+
+COUNTERS_KEY = "oms.statement_counters"  # session.info: the Database's open count_statements() (see `fetch_on`)
+DRIVER_KEY = "oms.driver"  # session.info: (its transaction, connection, adapted and driver connection) for `fetch_on`
+_DRIVER_STATEMENTS: dict[tuple[int, int], tuple[Any, str, list[tuple[str, Any, Any]]]] = {}
+
+
+def driver_statement(statement: Any, dialect: Any) -> tuple[str, list[tuple[str, Any, Any]]]:
+    """A SQLAlchemy statement (text or Core) compiled once for the driver: its SQL ($1.. parameters) and, in order, each
+    parameter's name, bind processor (what SQLAlchemy applies per execution) and the value bound in the statement."""
+    found = _DRIVER_STATEMENTS.get((id(statement), id(dialect)))
+    if found is None:
+        compiled: Any = statement.compile(dialect=dialect)
+        processors = compiled._bind_processors
+        # each parameter's value bound in the statement itself (e.g. a literal list), used when the call gives none
+        found = (statement, str(compiled), [(name, processors.get(name), compiled.binds[name].effective_value)
+                                            for name in compiled.positiontup or ()])
+        _DRIVER_STATEMENTS[(id(statement), id(dialect))] = found  # (the statement kept: its id stays its own)
+    return found[1], found[2]
+
+
+async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, before_transaction: bool = False) -> Any:
+    """One statement in the session's transaction, sent by the driver (asyncpg's `fetch`, its statement cache), not
+    through SQLAlchemy's cursor layer (issue 16: ~0.3 ms of Python per statement). `sql` uses $1.. parameters, `args`
+    already as the driver takes them. What SQLAlchemy gave is kept, as in `Database.read_json`: the transaction is
+    begun if no statement began it yet, `count_statements()` and the request log's `sql` count see it, a driver error
+    is raised as the DBAPIError SQLAlchemy would raise (sqlstate, connection_invalidated), and a connection found
+    closed is invalidated (the session's rollback then does nothing).
+
+    `before_transaction`: committed ON ITS OWN before the transaction begins (the driver's autocommit: no BEGIN has
+    been sent yet); None (nothing sent) when it has begun already."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(DRIVER_KEY)
+    if cached is not None and transaction is not None and cached[0] is transaction and not cached[1].invalidated:
+        _, conn, adapted, driver = cached  # the same transaction: the same connection (two greenlet switches saved)
+    else:
+        conn = await session.connection()
+        raw = await conn.get_raw_connection()
+        adapted, driver = raw.dbapi_connection, raw.driver_connection
+        session.info[DRIVER_KEY] = (session.sync_session.get_transaction(), conn, adapted, driver)
+    if before_transaction and adapted._transaction is not None:
+        return None
+    for counter in session.info.get(COUNTERS_KEY, ()):
+        counter.statements.append(sql)
+    if (state := metrics.request_state()) is not None:
+        state["sql"] = state.get("sql", 0) + 1
+    try:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None and not before_transaction:
+                await adapted._start_transaction()
+            return await driver.fetch(sql, *args)
+    except Exception as error:
+        closed = driver.is_closed()
+        session.info.pop(DRIVER_KEY, None)
+        if closed:
+            adapted._transaction = None
+            await conn.invalidate()
+        raise _as_dbapi_error(cast(Any, session.get_bind()), sql, args, error, closed) from error
+
+
+async def fetch_statement(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
+    """`session.execute(statement, params)` by the driver (`fetch_on`): asyncpg records, no result processing."""
+    sql, binds = driver_statement(statement, session.get_bind().dialect)
+    args = [params.get(name, bound) for name, _, bound in binds]
+    return await fetch_on(session, sql, [value if process is None else process(value) for value, (_, process, _) in zip(args, binds, strict=True)])
 
 
 class UnitOfWork:
     """A session inside one transaction, plus the events and notices to publish once it commits."""
 
-    def __init__(self, session: AsyncSession, actor: str | None) -> None:
+    def __init__(self, session: AsyncSession, actor: str | None, counters: list[StatementCounter] | None = None) -> None:
         self.session = session
         self.actor = actor
+        self.counters = counters if counters is not None else []  # Database.counters: count_statements() sees `fetch` too
+        session.info[COUNTERS_KEY] = self.counters
+        # The transaction's id once a statement of ours has returned it (an INSERT's RETURNING pg_current_xact_id()):
+        # then `_flush_events` need not ask for it.
+        self.xid: int | None = None
+        # Objects inserted by the driver and made persistent (app/infra/rows.py `adopt`): should the COMMIT's reply be lost
+        # although it committed, `run` gives them back their values (the session's rollback expired them; an object the
+        # ORM inserted would have kept its values, and the caller answers with it).
+        self.adopted: list[Any] = []
         self.pending_events: list[dict[str, Any]] = []
         self.committed_events: list[dict[str, Any]] = []
         # (topic, payload) change notices, e.g. a stock level, for subscribers once this unit commits.
@@ -116,6 +195,15 @@ class UnitOfWork:
         values.setdefault("actor", self.actor)
         self.pending_events.append(values)
         return values
+
+    async def fetch_before_transaction(self, sql: str, args: Sequence[Any]) -> list[Any] | None:
+        """One statement on the unit's connection committed ON ITS OWN, before the unit's transaction begins (see
+        `fetch_on`); None (nothing sent) when it has begun. Saves the separate pooled connection such a statement took."""
+        return await fetch_on(self.session, sql, args, before_transaction=True)
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> Any:
+        """One statement in the unit's transaction, by the driver: `fetch_on`."""
+        return await fetch_on(self.session, sql, args)
 
     async def _flush_events(self) -> int | None:
         """Insert the queued events, last thing before COMMIT; returns the transaction id (None: no events).
@@ -130,18 +218,19 @@ class UnitOfWork:
            change_seq under the horizon, so a change committed late is never skipped)."""
         if not self.pending_events:
             return None
-        xid = int((await self.session.execute(ASSIGN_XID)).scalar_one())
+        xid = self.xid if self.xid is not None else int((await self.session.execute(ASSIGN_XID)).scalar_one())
+        dialect = self.session.get_bind().dialect
         for start in range(0, len(self.pending_events), EVENT_INSERT_ROWS):
             chunk = self.pending_events[start:start + EVENT_INSERT_ROWS]
-            rows = (await self.session.execute(_events_statement(len(chunk)), _event_parameters(chunk))).all()
+            rows = await self.fetch(_events_statement(len(chunk)), _event_parameters(chunk, dialect))
             # VALUES rows are evaluated in order: the smallest number went to the first row
-            for values, seq in zip(chunk, sorted(row.seq for row in rows), strict=True):
+            for values, seq in zip(chunk, sorted(row[0] for row in rows), strict=True):
                 values["seq"] = seq
-            for row in rows:  # the orders this unit holds see their new change sequence and time
-                order = self.session.identity_map.get(identity_key(Order, row.order_id))
-                if order is not None and row.change_seq is not None:
-                    set_committed_value(order, "change_seq", row.change_seq)
-                    set_committed_value(order, "updated_at", row.updated_at)
+            for _, order_id, change_seq, updated_at in rows:  # the orders this unit holds see their new change sequence and time
+                order = self.session.identity_map.get(identity_key(Order, order_id))
+                if order is not None and change_seq is not None:
+                    set_committed_value(order, "change_seq", change_seq)
+                    set_committed_value(order, "updated_at", updated_at)
         self.committed_events, self.pending_events = self.pending_events, []
         return xid
 
@@ -342,16 +431,19 @@ class Database:
             attempt += 1
             xid: int | None = None
             committing = False
+            kept: list[tuple[Any, dict[str, Any]]] = []
             try:
                 async with self.sessions() as session:
-                    uow = UnitOfWork(session, actor)
+                    uow = UnitOfWork(session, actor, self.counters)
                     async with session.begin():
                         result = await work(uow)
-                        await session.flush()
+                        if session.new or session.dirty or session.deleted:  # (an empty flush still costs ~0.1 ms)
+                            await session.flush()
                         xid = await uow._flush_events()
                         if xid is None:
                             xid = (await session.execute(XID)).scalar()
                         committing = True
+                        kept = [(obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"}) for obj in uow.adopted]
                         metrics.mark_commit_started()
                 break
             except Exception as exc:
@@ -360,6 +452,9 @@ class Database:
                     status = await self._xact_status(xid, deadline) if xid is not None else "aborted"
                     if status == "committed":
                         log.warning("connection lost during COMMIT; the transaction committed")
+                        for obj, values in kept:
+                            for key, value in values.items():
+                                set_committed_value(obj, key, value)
                         break
                     if status is None:
                         raise Unavailable("UNKNOWN", "DATABASE") from exc

@@ -41,6 +41,7 @@ from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path
+from app.infra.database import fetch_statement
 from app.orders.enums import SalesChannel
 from models import Allocation, StockLevel, StockMovement, Warehouse
 
@@ -220,7 +221,7 @@ async def reserve_at_once(
         params.update(order_id=order_id, allocation_ids=[uuid.uuid4() for _ in allocations], allocation_lines=[line for line, _ in allocations],
                       allocation_warehouses=[p.warehouse_id for _, p in allocations], allocation_skus=[p.sku for _, p in allocations],
                       allocation_quantities=[p.quantity for _, p in allocations])
-    raised = list((await session.execute(statement, params)).scalars())
+    raised = [row[0] for row in await fetch_statement(session, statement, params)]  # by the driver (issue 16: placeOrder's CPU)
     if len(raised) < len(ordered):
         if raised:
             quantity = {p.stock_level_id: p.quantity for p in ordered}

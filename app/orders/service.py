@@ -10,17 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import namedtuple
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, func, literal_column, select, text, update
+from sqlalchemy import String, any_, bindparam, delete, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
-from app.infra.database import Database, UnitOfWork
-from app.infra.faults import is_connection_error, sqlstate
+from app.infra import rows
+from app.infra.database import UnitOfWork, fetch_statement
 from app.orders import allocation, backorders, events, pickup, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
@@ -150,6 +152,7 @@ def _check(request: PlaceOrderRequest) -> Placement:
 
 
 _CATALOGUE_READS: dict[SalesChannel, Any] = {}  # the statement per channel, built once (building it costs more than sending it)
+_CandidateRow = namedtuple("_CandidateRow", [column.key for column in allocation.CANDIDATE_COLUMNS])  # type: ignore[misc]
 
 
 def _catalogue_read(channel: SalesChannel) -> Any:
@@ -157,9 +160,10 @@ def _catalogue_read(channel: SalesChannel) -> Any:
     if statement is None:
         stock = allocation.candidate_join(channel)
         statement = _CATALOGUE_READS[channel] = (
-            select(Product, *allocation.CANDIDATE_COLUMNS, literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"))  # sourcing, issue 19
+            select(*Product.__table__.columns, *allocation.CANDIDATE_COLUMNS,
+                   literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"))  # sourcing, issue 19
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
-            .where(Product.sku.in_(bindparam("skus", expanding=True)))
+            .where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
             .order_by(Product.sku, StockLevel.warehouse_id)
         )
     return statement
@@ -170,13 +174,28 @@ async def _read_catalogue(
 ) -> tuple[dict[str, Product], list[Candidate], sourcing.Snapshot]:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
     serving the channel (and their priority, country, code: what allocation and the delivery promise need), and
-    the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules)."""
+    the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules).
+    Sent by the driver (issue 16); the products come back as whole detached `Product` objects (every column of
+    the mapped table, through SQLAlchemy's result processing: app/infra/rows.py), not kept in the session."""
     skus = sorted({line.sku.strip() for line in request.lines})
-    rows = (await uow.session.execute(_catalogue_read(channel), {"skus": skus})).all()
-    products = {row[0].sku: row[0] for row in rows}
-    candidates = [allocation.candidate_of(row) for row in rows if row.id is not None]
-    rules = sourcing.snapshot_of(next((row.sourcing for row in rows if row.sourcing is not None), None))
-    return products, candidates, rules
+    records = await fetch_statement(uow.session, _catalogue_read(channel), {"skus": skus})
+    products_writer = rows.writer_for(Product, uow.session.get_bind().dialect)
+    width = len(products_writer.returned)
+    stock_width = len(allocation.CANDIDATE_COLUMNS)
+    at = products_writer.position["sku"]
+    products: dict[str, Product] = {}
+    candidates: list[Candidate] = []
+    snapshot: str | None = None
+    for record in records:
+        values = tuple(record)
+        if values[at] not in products:
+            products[values[at]] = products_writer.instance(values[:width])
+        stock: Any = _CandidateRow(*values[width:width + stock_width])
+        if stock.id is not None:
+            candidates.append(allocation.candidate_of(stock))
+        if snapshot is None:
+            snapshot = values[width + stock_width]  # sourcing, issue 19: the rules, on one row (NULL without rules)
+    return products, candidates, sourcing.snapshot_of(snapshot)
 
 
 def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
@@ -253,24 +272,16 @@ _FIND_OR_ADD_CUSTOMER_RAW = (
 )
 
 
-async def customer_before(db: Database, request: PlaceOrderRequest) -> uuid.UUID | None:
-    """The customer of a valid request, found or added in one statement committed on its own BEFORE the
-    placement's transaction: a new customer's row is then never held uncommitted by a placement that waits on a
-    stock row (other placements by that customer would queue behind it). Sent on the pooled connection's driver,
-    outside any transaction (SQLAlchemy's statement events do not see it; the benchmark's asyncpg logger does).
-    Raises the request's input errors (those the placement would); None when the statement failed (the placement
-    then finds or adds the customer itself)."""
+async def customer_first(uow: UnitOfWork, request: PlaceOrderRequest) -> uuid.UUID | None:
+    """The customer of a valid request, found or added in one statement committed on its own BEFORE the placement's
+    transaction begins, on the unit's own connection (`UnitOfWork.fetch_before_transaction`: no second pooled
+    connection): a new customer's row is then never held uncommitted by a placement that waits on a stock row (other
+    placements by that customer would queue behind it). Raises the request's input errors (those the placement
+    would); None when it was not found that way (the transaction had begun, or a concurrent insert of the same new
+    email committed meanwhile): the placement then finds or adds the customer itself (`_customer_id`)."""
     email = _check(request).email
-    try:
-        async with db.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            found = await driver.fetchval(_FIND_OR_ADD_CUSTOMER_RAW, uuid.uuid4(), email)
-    except Exception as exc:
-        if not is_connection_error(exc) and sqlstate(exc) is None:
-            raise
-        return None
-    return found if isinstance(found, uuid.UUID) else None
+    found = await uow.fetch_before_transaction(_FIND_OR_ADD_CUSTOMER_RAW, (uuid.uuid4(), email))
+    return found[0][0] if found else None
 
 
 def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]:
@@ -364,9 +375,11 @@ def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUI
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
     payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
+    allocate: list[Pick] | None = None,
 ) -> tuple[Order, list[StockedLine]]:
-    """The PENDING order and its lines (flushed: number and timestamps come back); its stocked lines. `risk`: its
-    risk_* column values (app/orders/risk.py `risk_columns`), written with the order."""
+    """The PENDING order and its lines (written: number and timestamps come back); its stocked lines. `risk`: its
+    risk_* column values (app/orders/risk.py `risk_columns`), written with the order. `allocate`: picks already
+    reserved (a card placement's hold) whose allocations are written with the lines, in the same statement."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
     totals = totals_of(placement)
@@ -396,7 +409,6 @@ async def write_order(
     )
     if serial is not None:
         order.serial = serial
-    uow.session.add(order)
     order_lines = [
         OrderLine(
             id=uuid.uuid4(), order_id=order.id, position=position, product_id=line.product.id, sku=line.product.sku,
@@ -406,9 +418,41 @@ async def write_order(
         )
         for position, (line, amount) in enumerate(priced)
     ]
-    uow.session.add_all(order_lines)
-    await uow.session.flush()  # order number and timestamps come back from the server
-    return order, [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
+    stocked = [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
+    allocations = _allocations(order, per_line(allocate, backorders.on_hand_lines(allocate, placement.backorder, stocked))) if allocate else []
+    if not await _insert_order(uow, order, order_lines, allocations):
+        uow.session.add(order)
+        uow.session.add_all(order_lines)
+        uow.session.add_all(allocations)
+        await uow.session.flush()  # order number and timestamps come back from the server
+    return order, stocked
+
+
+async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], allocations: list[Allocation]) -> bool:
+    """The order and its lines in ONE driver statement (issue 16: no ORM flush), the column lists derived from the
+    mapped tables (app/infra/rows.py), the order's row read back whole (number, timestamps, server defaults) and the
+    order made persistent in the session (later changes to it flush as usual); the lines are not kept in the session
+    (nothing in placement reads them back; a query loads them). Also learns the transaction's id (the events need it).
+    False (nothing sent) when the tables' defaults cannot be reproduced: the caller flushes through the ORM instead."""
+    dialect = uow.session.get_bind().dialect
+    orders_writer = rows.writer_for(Order, dialect)
+    children = [(rows.writer_for(type(group[0]), dialect), group) for group in (lines, allocations) if group]
+    if not orders_writer.usable or not all(writer.usable for writer, _ in children):
+        return False
+    names, values = orders_writer.values(order)
+    sql = (f"WITH o AS ({orders_writer.insert_head(names)}{rows.placeholders(1, len(values))} "
+           f"RETURNING {orders_writer.returning}, pg_current_xact_id()::text::bigint)")
+    for index, (writer, group) in enumerate(children):  # (foreign keys are checked at the statement's end)
+        many = rows.multi_row(writer, group, len(values) + 1)
+        if many is None:
+            return False
+        sql += f", c{index} AS ({many[0]})"
+        values += many[1]
+    row = (await uow.fetch(sql + " SELECT * FROM o", values))[0]
+    orders_writer.adopt(uow.session, order, row)
+    uow.adopted.append(order)
+    uow.xid = int(row[-1])
+    return True
 
 
 def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
@@ -460,8 +504,7 @@ async def write_held_order(
     the order (with the payment status its approved card gives it), its lines and allocations and the PLACED
     event without touching a stock row."""
     order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date, serial=serial,
-                                       payment_status=payment_status, customer_id=customer_id, risk=risk)
-    uow.session.add_all(_allocations(order, per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))))
+                                       payment_status=payment_status, customer_id=customer_id, risk=risk, allocate=placement.picks)
     backorders.add_claim_allocations(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
     _record_placed(uow, order, placement)
     return order
@@ -480,7 +523,7 @@ def number_of(serial: int) -> str:
 
 
 async def next_serial(uow: UnitOfWork) -> int:
-    return int((await uow.session.execute(text("SELECT nextval('order_number_seq')"))).scalar_one())
+    return int((await uow.fetch("SELECT nextval('order_number_seq')", ()))[0][0])
 
 
 async def recovered_attempts(uow: UnitOfWork, idempotency_key: str) -> int:
@@ -519,10 +562,11 @@ async def hold_stock(
 async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID) -> bool:
     """The second step on approval: the hold becomes the order's allocations (its row goes). False when it is no
     longer HELD (the expiry worker recovered it: the stock was given back)."""
-    taken = await uow.session.execute(
-        delete(PlacementAttempt).where(PlacementAttempt.id == attempt_id, PlacementAttempt.status == HELD).returning(PlacementAttempt.id)
-    )
-    return taken.first() is not None
+    return bool(await fetch_statement(uow.session, _TAKE_HOLD, {"attempt_id": attempt_id}))
+
+
+_ATTEMPTS: Any = PlacementAttempt.__table__
+_TAKE_HOLD = delete(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == HELD).returning(_ATTEMPTS.c.id)
 
 
 async def release_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, status: str, reason: str) -> bool:
