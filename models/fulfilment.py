@@ -99,6 +99,10 @@ class Shipment(Base):
     created_by: Mapped[str | None] = mapped_column(String(200))
     # alerts, issue 19: when a returned-to-sender parcel's units went back on hand; set once (the "exactly once" guard).
     restocked_at: Mapped[datetime | None]
+    # transfers, issue 19: a transfer to a click-and-collect order's pickup point (not a parcel to the customer), and when
+    # its DELIVERED report moved the units into that store (set once: the "exactly once" guard; app/fulfilment/transfers.py)
+    transfer_to_warehouse_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("warehouses.id"))
+    transfer_arrived_at: Mapped[datetime | None]
 
 
 class ShipmentLine(Base):

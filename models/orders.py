@@ -146,6 +146,8 @@ class Allocation(Base):
     quantity_released: Mapped[int] = mapped_column(default=0)
     # backorders, issue 19: bound to an expected receipt (units not on hand yet: no `reserved` on stock; not pickable)
     receipt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stock_receipts.id"), index=True)
+    # transfers, issue 19: units that arrived at the pickup point by transfer from this warehouse (re-pointed to the store)
+    transferred_from_warehouse_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("warehouses.id"))
 
     @property
     def open_quantity(self) -> int:

@@ -150,11 +150,13 @@ async def test_a_pickup_order_reserves_at_the_pickup_point_only(gql, db):
     assert (await levels(db))[("A", "MAD")] == (10, 3)
 
 
-async def test_a_pickup_order_the_store_cannot_fill_is_out_of_stock_and_bad_pickup_points_are_refused(gql, db):
+async def test_a_pickup_order_no_warehouse_can_fill_is_out_of_stock_and_bad_pickup_points_are_refused(gql, db):
     await stores(gql, db)
     before = await levels(db)
-    # the store has 4 of A and no B: no transfer is planned from the central warehouse
-    for lines, field in (([("A", 5)], "input.lines.0.sku"), ([("A", 1), ("B", 1)], "input.lines.1.sku")):
+    # the store has 4 of A and no B, the central warehouse 10 of each. (Before transfers, issue 19, a store lacking units
+    # was OUT_OF_STOCK; now its shortfall is transferred from the central warehouse, tests/test_pickup_transfer.py, so
+    # OUT_OF_STOCK is for more than the store and the other warehouses have together.)
+    for lines, field in (([("A", 15)], "input.lines.0.sku"), ([("A", 1), ("B", 11)], "input.lines.1.sku")):
         refused = await gql(PLACE, {"input": pickup_input(lines)})
         assert [(dotted(e), e["code"]) for e in refused["data"]["placeOrder"]["userErrors"]] == [(field, "OUT_OF_STOCK")], refused
     # unknown, not a pickup point, not serving the channel, missing code, a code with SHIP
@@ -377,9 +379,14 @@ async def test_the_locked_re_plan_keeps_a_pickup_order_at_its_pickup_point(gql, 
         await conn.execute(text("UPDATE warehouses SET priority = CASE code WHEN 'MAD' THEN 1 ELSE 200 END"))
     # when
     body = await gql(PLACE, {"input": pickup_input([("A", 2)])})
-    # then: re-planned on locked rows, still at the store only; and the store's shortfall is still OUT_OF_STOCK
+    # then: re-planned on locked rows, still at the store only
     assert body["data"]["placeOrder"]["userErrors"] == [], body
     after = await levels(db)
     assert after[("A", "SHOP1")] == (4, 2) and after[("A", "MAD")] == (10, 0)
-    refused = await gql(PLACE, {"input": pickup_input([("A", 3)])})
+    # the store's shortfall (transfers, issue 19): what it has left there, only the rest at the central warehouse
+    body = await gql(PLACE, {"input": pickup_input([("A", 3)])})
+    assert body["data"]["placeOrder"]["userErrors"] == [], body
+    after = await levels(db)
+    assert after[("A", "SHOP1")] == (4, 4) and after[("A", "MAD")] == (10, 1)
+    refused = await gql(PLACE, {"input": pickup_input([("A", 10)])})  # 0 free at the store + 9 at the central warehouse
     assert [e["code"] for e in refused["data"]["placeOrder"]["userErrors"]] == ["OUT_OF_STOCK"]

@@ -67,7 +67,7 @@ class Placed:
 
 async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
     if placement.pickup_warehouse_id is not None:  # pickup, issue 19: the promise is "ready at the store" (no transit)
-        return await collection.ready_promise(uow.session, placed_at=calendar.utcnow(), made_to_order_lead_days=placement.made_to_order_lead_days)
+        return await collection.placement_ready_promise(uow.session, placement)  # transfers, issue 19: a transfer's arrival at the store
     by_warehouse = {c.warehouse_id: c for c in placement.candidates}
     origins = [delivery.Origin(w, by_warehouse[w].country, by_warehouse[w].priority, by_warehouse[w].code) for w in placement.warehouse_ids]
     return await delivery.placement_promise(

@@ -20,5 +20,6 @@ async def create_shipment(
     shipment = await shipments.create_shipment(uow=uow, order_id=order_id, warehouse_code=warehouse_code, carrier_code=carrier_code,
                                                tracking_number=tracking_number, lines=lines)
     order = await orders.get_for_update(uow=uow, order_id=order_id)  # locked by this unit already: no wait
-    await billing.on_order_shipped(uow=uow, order=order, shipment=shipment)
+    if shipment.transfer_to_warehouse_id is None:  # transfers, issue 19: a transfer to the pickup point is not the customer's shipment
+        await billing.on_order_shipped(uow=uow, order=order, shipment=shipment)
     return shipment

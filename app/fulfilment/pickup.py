@@ -23,6 +23,7 @@ import hmac
 import secrets
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
+from app.fulfilment import transfers
 from app.fulfilment.carriers import default_rules
 from app.fulfilment.outbound import order_rows
 from app.infra.database import UnitOfWork
@@ -71,11 +73,14 @@ def event_data(warehouse: Warehouse) -> dict[str, Any]:
 def _check_all_at_pickup_point(order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation]) -> None:
     open_here: dict[uuid.UUID, int] = defaultdict(int)
     for a in allocations:
+        if transfers.is_transfer(order, a) and a.quantity_shipped > 0:  # transfers, issue 19: shipped to the store, not arrived yet
+            raise DomainError(ErrorCode.INVALID_TRANSITION, f"{a.quantity_shipped} units of {a.sku} for order {order.number} are still in "
+                              f"transit to pickup point {warehouse.code}.", ("order_id",))
         if a.open_quantity <= 0:
             continue
         if a.warehouse_id != warehouse.id:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"Units of {a.sku} for order {order.number} are reserved in another warehouse, "
-                              f"not at pickup point {warehouse.code}.", ("order_id",))
+                              f"not at pickup point {warehouse.code} (a transfer not shipped yet).", ("order_id",))
         open_here[a.order_line_id] += a.open_quantity
     for line in lines:
         if line.made_to_order:
@@ -173,10 +178,22 @@ def ready_day(*, ready_at: datetime, cutoff: Any, tz_name: str) -> date:
     return calendar.estimate_delivery(start=ready_at, transit_days=0, cutoff=cutoff, tz_name=tz_name)
 
 
-async def ready_promise(session: AsyncSession, *, placed_at: datetime, made_to_order_lead_days: int | None) -> date:
-    """A pickup placement's promise: ready at the store (the default carrier's cut-off and calendar, no transit)."""
+async def ready_promise(session: AsyncSession, *, placed_at: datetime, made_to_order_lead_days: int | None,
+                        store_id: uuid.UUID | None = None, transfer_from: Iterable[uuid.UUID] = ()) -> date:
+    """A pickup placement's promise: ready at the store (the default carrier's cut-off and calendar, no transit), or
+    (transfers, issue 19) when the slowest transfer from the warehouses `transfer_from` arrives there."""
     rules = await default_rules(session)
-    return ready_day(ready_at=placed_at + timedelta(days=made_to_order_lead_days or 0), cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    ready = ready_day(ready_at=placed_at + timedelta(days=made_to_order_lead_days or 0), cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    sources = sorted(set(transfer_from) - {store_id})
+    if store_id is None or not sources:
+        return ready
+    return max([ready, *await transfers.arrival_days(session, order_id=None, store_id=store_id, rules=rules, now=placed_at, pending_from=sources)])
+
+
+async def placement_ready_promise(session: AsyncSession, placement: Any) -> date:
+    """A pickup placement's promise from the placement itself (its picks outside the pickup point are transfers)."""
+    return await ready_promise(session, placed_at=calendar.utcnow(), made_to_order_lead_days=placement.made_to_order_lead_days,
+                               store_id=placement.pickup_warehouse_id, transfer_from=placement.warehouse_ids)
 
 
 async def order_ready_promise(session: AsyncSession, *, order: Order, now: datetime) -> date:
@@ -190,4 +207,8 @@ async def order_ready_promise(session: AsyncSession, *, order: Order, now: datet
     ready_at = max((calendar.production_ready_at(stage=stage, lead_time_days=lead, started_at=started, now=now) for lead, stage, started in rows),
                    default=now)
     rules = await default_rules(session)
-    return ready_day(ready_at=ready_at, cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    ready = ready_day(ready_at=ready_at, cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    if order.pickup_warehouse_id is None:
+        return ready
+    # transfers, issue 19: units still to transfer (from now) or on their way (their shipment's estimate)
+    return max([ready, *await transfers.arrival_days(session, order_id=order.id, store_id=order.pickup_warehouse_id, rules=rules, now=now)])

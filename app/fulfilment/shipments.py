@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.fulfilment import carriers as carrier_rules
+from app.fulfilment import transfers
 from app.fulfilment.enums import ShipmentStatus
 from app.fulfilment.outbound import FULFILLABLE, Take, get_warehouse, order_rows
 from app.fulfilment.promise import apply_order_promise, choose_made_to_order_warehouse, order_promise, parcel_arrival
@@ -22,7 +23,7 @@ from app.infra.database import UnitOfWork
 from app.orders import events, production
 from app.orders import promise as calendar
 from app.orders.allocation import notify_stock
-from app.orders.enums import DeliveryType, OrderEventType, OrderStatus
+from app.orders.enums import OrderEventType, OrderStatus
 from app.orders.service import get_for_update, transition
 from models import Allocation, Order, OrderLine, StockLevel, StockMovement, Warehouse
 from models.fulfilment import Shipment, ShipmentLine
@@ -112,8 +113,9 @@ def _plan_shipment(
     return takes
 
 
-async def _consume_reservations(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, takes: list[Take], shipment_id: uuid.UUID) -> None:
-    """Shipped units leave both `reserved` and `on_hand`, with SHIPMENT ledger rows."""
+async def _consume_reservations(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, takes: list[Take], shipment_id: uuid.UUID,
+                                kind: str = "SHIPMENT") -> None:
+    """Shipped units leave both `reserved` and `on_hand`, with SHIPMENT ledger rows (TRANSFER_OUT for a transfer, issue 19)."""
     per_sku: dict[str, int] = defaultdict(int)
     for take in takes:
         if take.allocation is not None:
@@ -141,7 +143,7 @@ async def _consume_reservations(uow: UnitOfWork, *, order: Order, warehouse: War
     await uow.session.execute(
         insert(StockMovement),
         [
-            {"sku": sku, "warehouse_id": warehouse.id, "kind": "SHIPMENT", "on_hand_delta": -q, "reserved_delta": -q,
+            {"sku": sku, "warehouse_id": warehouse.id, "kind": kind, "on_hand_delta": -q, "reserved_delta": -q,
              "actor": uow.actor, "reference": order.number, "reason": f"shipment {shipment_id}"}
             for sku, q in sorted(per_sku.items())
         ],
@@ -167,32 +169,34 @@ async def create_shipment(
     order = await get_for_update(uow=uow, order_id=order_id)
     if order.status not in FULFILLABLE:
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"An order that is {order.status} cannot be shipped.", ("order_id",))
-    if order.delivery_type == DeliveryType.PICKUP:  # pickup, issue 19: handed over at its pickup point (collectOrder), never shipped
-        raise DomainError(ErrorCode.INVALID_TRANSITION, f"Order {order.number} is collected at its pickup point, not shipped.", ("order_id",))
     warehouse = await get_warehouse(uow=uow, code=warehouse_code)
+    # pickup, issue 19: a PICKUP order is handed over at its pickup point (collectOrder); only its transfers ship (transfers, issue 19)
+    transfer_to = await transfers.shipped_to(uow.session, order, warehouse)
     carrier = await carrier_rules.get_active(uow.session, carrier_code, ("carrier",))
     order_lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
     all_warehouses = (await uow.session.execute(select(Warehouse))).scalars().all()
     packing = choose_made_to_order_warehouse(all_warehouses, channel=order.channel, allocation_warehouse_ids=[a.warehouse_id for a in allocations[order.id]])
     takes = _plan_shipment(
         order=order, warehouse=warehouse, lines=order_lines[order.id], allocations=allocations[order.id], requested=lines,
-        packs_made_to_order=packing is not None and packing.id == warehouse.id,
+        packs_made_to_order=transfer_to is None and packing is not None and packing.id == warehouse.id,
     )
 
     shipment_id = uuid.uuid4()
-    await _consume_reservations(uow, order=order, warehouse=warehouse, takes=takes, shipment_id=shipment_id)
+    await _consume_reservations(uow, order=order, warehouse=warehouse, takes=takes, shipment_id=shipment_id,
+                                kind=transfers.LEDGER_OUT if transfer_to is not None else "SHIPMENT")
     for take in takes:
-        take.line.quantity_shipped += take.quantity
+        take.line.quantity_shipped += take.quantity if transfer_to is None else 0  # transfers: the customer has nothing yet
         if take.allocation is not None:
             take.allocation.quantity_shipped += take.quantity
 
     now = calendar.utcnow()
-    destination = (order.shipping_address or {}).get("country", warehouse.country)
+    destination = (order.shipping_address or {}).get("country", warehouse.country) if transfer_to is None else transfer_to.country
     promised = parcel_arrival(carrier_rules.CarrierRules.of(carrier), ready_at=now, origin_country=warehouse.country, destination_country=destination)
     shipment = Shipment(
         id=shipment_id, order_id=order.id, warehouse_id=warehouse.id, carrier=carrier.code, tracking_number=tracking_number,
         tracking_url=carrier_rules.tracking_url(carrier.tracking_url_template, tracking_number), status=ShipmentStatus.READY, shipped_at=now,
         promised_delivery_date=promised, estimated_delivery_date=promised, created_by=uow.actor,
+        transfer_to_warehouse_id=transfer_to.id if transfer_to is not None else None,  # transfers, issue 19
     )
     uow.session.add(shipment)
     uow.session.add_all(
@@ -208,7 +212,9 @@ async def create_shipment(
         "shipment": str(shipment_id), "warehouse": warehouse.code, "carrier": carrier.code, "trackingNumber": tracking_number,
         "lines": [{"sku": t.line.sku, "quantity": t.quantity} for t in takes],
     }
-    if target != order.status:
+    if transfer_to is not None:  # transfers, issue 19: internal; the order's status does not move
+        transfers.record_shipped(uow, order, {**data, "to": transfer_to.code})
+    elif target != order.status:
         transition(uow, order, target, data=data, type_=OrderEventType.SHIPMENT_CREATED)
     else:
         events.record(uow, order, OrderEventType.SHIPMENT_CREATED, data=data)

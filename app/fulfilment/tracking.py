@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, collect
-from app.fulfilment import returns_to_sender
+from app.fulfilment import returns_to_sender, transfers
 from app.fulfilment.enums import ShipmentStatus
 from app.fulfilment.promise import apply_order_promise, order_promise
 from app.infra.database import UnitOfWork
@@ -136,6 +136,10 @@ async def record_tracking_event(
     if shipment.restocked_at is not None:  # alerts, issue 19: a parcel restocked as returned stays returned (a late earlier report changes nothing)
         state = ShipmentState(S.RETURNED_TO_SENDER, None, None)
     shipment.status, shipment.estimated_delivery_date, shipment.delivered_at = state.status, state.estimated_delivery_date, state.delivered_at
+    if shipment.transfer_to_warehouse_id is not None:  # transfers, issue 19: internal events; the arrival moves units into the store, once
+        await transfers.track(uow, order, shipment, reported=status, occurred=occurred, location=location)
+        apply_order_promise(uow, order, await order_promise(uow.session, order=order, now=now), reason=OrderEventType.TRACKING_UPDATED)
+        return shipment
     events.record(
         uow, order, OrderEventType.TRACKING_UPDATED,
         data={"shipment": str(shipment.id), "reported": status, "occurredAt": occurred.isoformat(), "shipmentStatus": state.status, "location": location},

@@ -116,6 +116,44 @@ CHECKS: list[tuple[str, str]] = [
         WHERE a.sku <> r.sku OR a.warehouse_id <> r.warehouse_id OR a.quantity_shipped <> 0"""),
     ("receipt holds only on HELD card placements",
      "SELECT k.id, k.attempt_id, p.status FROM receipt_holds k JOIN placement_attempts p ON p.id = k.attempt_id WHERE p.status <> 'HELD'"),
+    # transfers, issue 19 (app/fulfilment/transfers.py): a PICKUP order's only shipments are transfers to its pickup point from
+    # another warehouse; a transfer leaves its source with TRANSFER_OUT rows for every unit it carries and lands once: TRANSFER_IN
+    # rows for all of them exactly when it arrived (DELIVERED), never both arrived and returned to sender.
+    ("transfer shipments only for pickup orders, to their pickup point",
+     """SELECT s.id, o.number, o.delivery_type, s.warehouse_id, s.transfer_to_warehouse_id, o.pickup_warehouse_id FROM shipments s
+        JOIN orders o ON o.id = s.order_id
+        WHERE (o.delivery_type = 'PICKUP') <> (s.transfer_to_warehouse_id IS NOT NULL)
+           OR (s.transfer_to_warehouse_id IS NOT NULL
+               AND (s.transfer_to_warehouse_id <> o.pickup_warehouse_id OR s.warehouse_id = s.transfer_to_warehouse_id))"""),
+    ("transfers leave and land exactly once",
+     """SELECT s.id, s.status, s.transfer_arrived_at, s.restocked_at, COALESCE(l.units, 0) AS units, COALESCE(t.units, 0) AS out_units,
+               COALESCE(i.units, 0) AS in_units FROM shipments s
+        LEFT JOIN (SELECT shipment_id, SUM(quantity) AS units FROM shipment_lines WHERE allocation_id IS NOT NULL GROUP BY shipment_id) l
+          ON l.shipment_id = s.id
+        LEFT JOIN (SELECT reason, -SUM(on_hand_delta) AS units FROM stock_movements WHERE kind = 'TRANSFER_OUT' GROUP BY reason) t
+          ON t.reason = 'shipment ' || CAST(s.id AS varchar)
+        LEFT JOIN (SELECT split_part(reason, ' ', 2) AS shipment, SUM(on_hand_delta) AS units FROM stock_movements WHERE kind = 'TRANSFER_IN'
+                   GROUP BY 1) i ON i.shipment = CAST(s.id AS varchar)
+        WHERE s.transfer_to_warehouse_id IS NOT NULL
+          AND ((s.transfer_arrived_at IS NOT NULL) <> (s.status = 'DELIVERED' AND s.restocked_at IS NULL)
+               OR (s.transfer_arrived_at IS NOT NULL AND s.restocked_at IS NOT NULL)
+               OR COALESCE(t.units, 0) <> COALESCE(l.units, 0)
+               OR COALESCE(i.units, 0) <> CASE WHEN s.transfer_arrived_at IS NULL THEN 0 ELSE COALESCE(l.units, 0) END)"""),
+    # a pickup order's units shipped from elsewhere are exactly those of its transfers on their way (landed ones were re-pointed
+    # to the store or reopened at the source); one ready at the store or collected holds nothing elsewhere.
+    ("pickup orders' units in transit = their travelling transfers",
+     """SELECT o.number, COALESCE(a.units, 0) AS shipped_elsewhere, COALESCE(t.units, 0) AS travelling FROM orders o
+        LEFT JOIN (SELECT a.order_id, SUM(a.quantity_shipped) AS units FROM allocations a JOIN orders p ON p.id = a.order_id
+                   WHERE p.delivery_type = 'PICKUP' AND a.warehouse_id <> p.pickup_warehouse_id GROUP BY a.order_id) a ON a.order_id = o.id
+        LEFT JOIN (SELECT s.order_id, SUM(l.quantity) AS units FROM shipments s JOIN shipment_lines l ON l.shipment_id = s.id
+                   WHERE s.transfer_to_warehouse_id IS NOT NULL AND s.transfer_arrived_at IS NULL AND s.restocked_at IS NULL
+                     AND l.allocation_id IS NOT NULL GROUP BY s.order_id) t ON t.order_id = o.id
+        WHERE o.delivery_type = 'PICKUP' AND COALESCE(a.units, 0) <> COALESCE(t.units, 0)"""),
+    ("ready or collected pickup orders hold nothing elsewhere",
+     """SELECT o.number, o.status, a.sku, a.warehouse_id, a.quantity - a.quantity_released AS units FROM orders o
+        JOIN allocations a ON a.order_id = o.id
+        WHERE o.delivery_type = 'PICKUP' AND o.status IN ('READY_FOR_PICKUP', 'DELIVERED') AND a.warehouse_id <> o.pickup_warehouse_id
+          AND a.receipt_id IS NULL AND a.quantity - a.quantity_released > 0"""),
 ]
 
 

@@ -121,6 +121,11 @@ class OrderEventType(StrEnum):
     # sourcing, issue 19: reallocateOrder moved open units to other warehouses (data: the moves, before/after per warehouse)
     REALLOCATED = "REALLOCATED"
     BACKORDER_ALLOCATED = "BACKORDER_ALLOCATED"  # backorders, issue 19: a receipt's arrival gave backordered units of the order stock
+    # transfers, issue 19 (internal, never in the public tracking view; the order's status does not move): a PICKUP order's
+    # units left another warehouse for its pickup point / a carrier report on that transfer / the transfer arrived there
+    TRANSFER_SHIPPED = "TRANSFER_SHIPPED"
+    TRANSFER_UPDATED = "TRANSFER_UPDATED"
+    TRANSFER_ARRIVED = "TRANSFER_ARRIVED"
 
 
 # holds, issue 18 ---------------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 A PICKUP request names a warehouse (`DeliveryMethod.warehouse_code`) that must exist (NOT_FOUND), be a pickup point and
 serve the order's channel (INVALID_INPUT), both at ("delivery_method", "warehouse_code"). Its units are then reserved
-there only: `restrict` keeps the placement's candidates at that warehouse (in the snapshot plan and in the locked
-re-plan), so a store lacking units answers OUT_OF_STOCK (no transfer from another warehouse is planned). SHIP (or no
-delivery method) reads nothing and restricts nothing: placement is exactly as before.
+there first (`plan`, in the snapshot plan and in the locked re-plan): all of them when the store has every unit free;
+otherwise what it has is reserved there and only the shortfall at other warehouses serving the channel, chosen by the
+sourcing rules / priority as any order's (transfers, issue 19: app/fulfilment/transfers.py ships them to the store).
+OUT_OF_STOCK only when the store and the other warehouses together lack units. SHIP (or no delivery method) reads
+nothing and restricts nothing: placement is exactly as before.
 
 The rest of the flow (markReadyForPickup, the pickup code, collectOrder) is fulfilment's: app/fulfilment/pickup.py.
 """
@@ -12,14 +14,14 @@ The rest of the flow (markReadyForPickup, the pickup code, collectOrder) is fulf
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 
 from app.errors import DomainError, ErrorCode, Path
 from app.infra.database import UnitOfWork
-from app.orders.allocation import Candidate, Level
+from app.orders.allocation import Candidate, Level, Pick
 from app.orders.enums import DeliveryType, SalesChannel
 from models import Warehouse
 
@@ -59,11 +61,28 @@ async def pickup_point(uow: UnitOfWork, method: Any, channel: SalesChannel) -> u
 
 
 def restrict(candidates: Sequence[Candidate], pickup_warehouse_id: uuid.UUID | None) -> list[Candidate]:
-    """The candidates a placement may reserve from: all of them for a shipped order, those at the pickup point for
-    a PICKUP one (`Candidate.warehouse_id`)."""
+    """The candidates a placement may reserve from: all of them (transfers, issue 19: a PICKUP order's shortfall at its
+    pickup point is reserved elsewhere and transferred; `plan` puts the store first)."""
+    return list(candidates)
+
+
+def plan(routing: Any, demand: Mapping[str, int], candidates: Sequence[Candidate], sku_paths: Mapping[str, Path],
+         pickup_warehouse_id: uuid.UUID | None) -> list[Pick]:
+    """The placement's picks (transfers, issue 19). Shipped order: the routing's plan (sourcing rules / priority). PICKUP
+    order: the store alone when it has every unit free (the routing's plan over its candidates, as before); else every
+    free unit at the store plus the shortfall planned by the routing over the other warehouses (transfer allocations).
+    OUT_OF_STOCK (the routing's, naming the SKU) when the others cannot cover the shortfall."""
     if pickup_warehouse_id is None:
-        return list(candidates)
-    return [c for c in candidates if c.warehouse_id == pickup_warehouse_id]
+        return list(routing.plan(demand, list(candidates), sku_paths))
+    at_store = {c.sku: c for c in candidates if c.warehouse_id == pickup_warehouse_id}
+    here: dict[str, int] = {sku: min(wanted, at_store[sku].available) if sku in at_store else 0 for sku, wanted in demand.items()}
+    if all(here[sku] >= wanted for sku, wanted in demand.items()):
+        return list(routing.plan(demand, list(at_store.values()), sku_paths))
+    shortfall = {sku: wanted - here[sku] for sku, wanted in demand.items() if wanted > here[sku]}
+    picks = [Pick(stock_level_id=at_store[sku].stock_level_id, sku=sku, warehouse_id=pickup_warehouse_id, quantity=n)
+             for sku, n in here.items() if n > 0]
+    others = [c for c in candidates if c.warehouse_id != pickup_warehouse_id and c.sku in shortfall]
+    return picks + list(routing.plan(shortfall, others, sku_paths))
 
 
 def restrict_levels(levels: Sequence[Level], pickup_warehouse_id: uuid.UUID | None) -> list[Level]:

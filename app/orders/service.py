@@ -302,7 +302,7 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
                                                candidates=candidates, sku_paths=sku_paths)
     routing = _routing(checked, rules)
-    picks = routing.plan(demand, candidates, sku_paths)  # sourcing, issue 19 (no rules: allocation.plan_allocation)
+    picks = pickup.plan(routing, demand, candidates, sku_paths, pickup_at)  # sourcing, issue 19 (no rules: plan_allocation); transfers: store first
     return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder)
 
 
@@ -322,7 +322,8 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
     demand, backorder = await backorders.split(uow.session, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
                                                candidates=candidates, sku_paths=sku_paths, lock=True)
     routing = placement.routing or _routing(placement, sourcing.NO_RULES)  # the snapshot's rules: its explanation is rewritten
-    return replace(placement, candidates=candidates, picks=routing.plan(demand, candidates, sku_paths), routing=routing, backorder=backorder)
+    picks = pickup.plan(routing, demand, candidates, sku_paths, placement.pickup_warehouse_id)  # transfers, issue 19: the store first
+    return replace(placement, candidates=candidates, picks=picks, routing=routing, backorder=backorder)
 
 
 def totals_of(placement: Placement) -> Any:
