@@ -27,21 +27,20 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
 from app.fulfilment import transfers
 from app.fulfilment.carriers import default_rules
-from app.fulfilment.outbound import order_rows
+from app.fulfilment.outbound import consume_stock, on_hand_here, order_rows
 from app.infra.database import UnitOfWork
 from app.orders import events, production
 from app.orders import promise as calendar
-from app.orders.allocation import notify_stock
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus
 from app.orders.pickup import MAX_PICKUP_ATTEMPTS
 from app.orders.service import get_for_update, transition
-from models import Allocation, Order, OrderLine, Product, StockLevel, StockMovement, Warehouse
+from models import Allocation, Order, OrderLine, Product, Warehouse
 
 CODE_DIGITS = 6
 LEDGER_KIND = "COLLECTION"
@@ -78,6 +77,9 @@ def _check_all_at_pickup_point(order: Order, warehouse: Warehouse, lines: list[O
                               f"transit to pickup point {warehouse.code}.", ("order_id",))
         if a.open_quantity <= 0:
             continue
+        if a.receipt_id is not None:  # backorders, issue 19: claimed on a stock receipt; not on hand anywhere yet
+            raise DomainError(ErrorCode.INVALID_TRANSITION, f"{a.open_quantity} units of {a.sku} for order {order.number} await a stock "
+                              "receipt that has not arrived yet.", ("order_id",))
         if a.warehouse_id != warehouse.id:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"Units of {a.sku} for order {order.number} are reserved in another warehouse, "
                               f"not at pickup point {warehouse.code} (a transfer not shipped yet).", ("order_id",))
@@ -113,13 +115,14 @@ async def mark_ready(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:
 
 
 async def _consume(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation]) -> list[dict[str, Any]]:
-    """Hand every open unit over: like a shipment's consumption (app/fulfilment/shipments.py), with COLLECTION rows."""
+    """Hand every unit over (the order checked ready first): its units on hand at the pickup point leave like a
+    shipment's (outbound.consume_stock, COLLECTION rows); its made-to-order lines (READY) go with them."""
     per_sku: dict[str, int] = defaultdict(int)
     by_line = {line.id: line for line in lines}
     handed: dict[str, int] = defaultdict(int)
     for a in allocations:
-        quantity = a.open_quantity
-        if quantity > 0:
+        if on_hand_here(a, warehouse.id):  # never a receipt-bound allocation (backorders, issue 19): its units have not arrived
+            quantity = a.open_quantity
             per_sku[a.sku] += quantity
             a.quantity_shipped += quantity
             by_line[a.order_line_id].quantity_shipped += quantity
@@ -128,27 +131,7 @@ async def _consume(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, lines
         if line.made_to_order and line.quantity > line.quantity_shipped:
             handed[line.sku] += line.quantity - line.quantity_shipped
             line.quantity_shipped = line.quantity
-    if per_sku:
-        levels = (await uow.session.execute(
-            select(StockLevel).where(StockLevel.warehouse_id == warehouse.id, StockLevel.sku.in_(sorted(per_sku)))
-            .order_by(StockLevel.sku, StockLevel.warehouse_id).with_for_update()
-        )).scalars().all()
-        by_sku = {level.sku: level for level in levels}
-        for sku, quantity in sorted(per_sku.items()):
-            level = by_sku.get(sku)
-            if level is None or level.reserved < quantity or level.on_hand < quantity:
-                raise RuntimeError(f"stock level {sku}@{warehouse.code} holds less than the order's reservation")
-        await uow.session.execute(
-            update(StockLevel),
-            [{"id": by_sku[sku].id, "on_hand": by_sku[sku].on_hand - q, "reserved": by_sku[sku].reserved - q} for sku, q in sorted(per_sku.items())],
-        )
-        await uow.session.execute(insert(StockMovement), [
-            {"sku": sku, "warehouse_id": warehouse.id, "kind": LEDGER_KIND, "on_hand_delta": -q, "reserved_delta": -q,
-             "actor": uow.actor, "reference": order.number, "reason": f"collected at {warehouse.code}"}
-            for sku, q in sorted(per_sku.items())
-        ])
-        for sku in sorted(per_sku):
-            notify_stock(uow.notices, sku, warehouse.id)
+    await consume_stock(uow, order=order, warehouse=warehouse, per_sku=per_sku, kind=LEDGER_KIND, reason=f"collected at {warehouse.code}")
     return [{"sku": sku, "quantity": q} for sku, q in sorted(handed.items())]
 
 
