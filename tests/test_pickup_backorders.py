@@ -17,6 +17,9 @@ from app.errors import DomainError, ErrorCode
 from app.flows import confirmation
 from app.flows import pickup as pickup_flow
 from app.flows import receipts as arrivals
+from app.fulfilment import promise as delivery
+from app.fulfilment.carriers import default_rules
+from app.orders import promise as calendar
 from app.orders.enums import DeliveryType, InventoryPolicy, OrderStatus
 from app.orders.service import DeliveryMethod
 from models import Allocation, Order, StockLevel, Warehouse
@@ -98,3 +101,42 @@ async def test_a_pickup_order_claiming_the_only_units_cannot_be_marked_ready_bef
     assert refused.value.code == ErrorCode.INVALID_TRANSITION
     await receive(db, setup["receipt"].id, 2)
     assert (await mark_ready(db, b)).status == OrderStatus.READY_FOR_PICKUP
+
+
+async def test_a_backordered_pickup_orders_promise_is_the_day_its_receipt_is_expected_at_the_store(db: Any) -> None:
+    # given: a pickup order whose 2 units claim a receipt at the store expected in ten days
+    setup = await setup_store(db, on_hand=0)
+    async with db.read() as session:
+        rules = await default_rules(session)
+    b = await factories.place(db, [("BO", 2)], delivery_method=AT_SHOP1)
+    # then: ready at the store the day the receipt is expected (the store's cut-off, no transit), not tomorrow
+    when_expected = calendar.dispatch_date(setup["expected_at"], cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    assert b.estimated_delivery_date == when_expected
+    assert b.estimated_delivery_date >= calendar.local_date(calendar.utcnow()) + timedelta(days=9)
+    # and the order's recomputed promise (a stage move, an edit, a reallocation) says the same while it waits
+    async with db.read() as session:
+        order = (await session.execute(select(Order).where(Order.id == b.id))).scalar_one()
+        assert await delivery.order_promise(session, order=order, now=calendar.utcnow()) == when_expected
+    # when: the receipt arrives early, the promise comes forward to "ready now"
+    await receive(db, setup["receipt"].id, 2)
+    assert (await stored(db, b)).estimated_delivery_date == calendar.dispatch_date(calendar.utcnow(), cutoff=rules.cutoff_time,
+                                                                                   tz_name=rules.timezone)
+
+
+async def test_a_pickup_order_claiming_a_receipt_elsewhere_is_ready_when_the_transfer_arrives(db: Any) -> None:
+    # given: the receipt is expected at MAD (not the store): the units travel to SHOP1 once they arrive there
+    setup = await setup_store(db, on_hand=0, receipt_at="MAD")
+    async with db.read() as session:
+        rules = await default_rules(session)
+    b = await factories.place(db, [("BO", 2)], delivery_method=AT_SHOP1)
+    # then: the promise is the transfer's arrival at the store, counted from the day the receipt is expected
+    transfer = calendar.estimate_delivery(start=setup["expected_at"], transit_days=rules.transit_to(origin_country="ES", destination_country="ES"),
+                                          cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    assert b.estimated_delivery_date == transfer
+    await db.run(lambda uow: confirmation.confirm_order(uow=uow, order_id=b.id), actor="test")
+    # and: after the receipt arrives at MAD the units are a transfer still to ship: not ready at the store yet
+    await receive(db, setup["receipt"].id, 2)
+    with pytest.raises(DomainError) as refused:
+        await mark_ready(db, b)
+    assert refused.value.code == ErrorCode.INVALID_TRANSITION
+    assert await level(db, "MAD") == (2, 2)

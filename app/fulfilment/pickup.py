@@ -35,12 +35,13 @@ from app.fulfilment import transfers
 from app.fulfilment.carriers import default_rules
 from app.fulfilment.outbound import consume_stock, on_hand_here, order_rows
 from app.infra.database import UnitOfWork
-from app.orders import events, production
+from app.orders import backorders, events, production
 from app.orders import promise as calendar
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus
 from app.orders.pickup import MAX_PICKUP_ATTEMPTS
 from app.orders.service import get_for_update, transition
 from models import Allocation, Order, OrderLine, Product, Warehouse
+from models.receipts import StockReceipt
 
 CODE_DIGITS = 6
 LEDGER_KIND = "COLLECTION"
@@ -161,12 +162,30 @@ def ready_day(*, ready_at: datetime, cutoff: Any, tz_name: str) -> date:
     return calendar.estimate_delivery(start=ready_at, transit_days=0, cutoff=cutoff, tz_name=tz_name)
 
 
+async def _receipt_days(session: AsyncSession, *, store_id: uuid.UUID | None, rules: Any, start: datetime,
+                        awaited: Iterable[tuple[uuid.UUID, datetime]]) -> list[date]:
+    """backorders, issue 19: units claimed on stock receipts, (warehouse id, expected at) each, are ready at the store
+    the day their receipt is expected (or from `start`, if that is past): handed over that day at the store's own
+    receipts (its cut-off), or after a transfer's transit from another warehouse's."""
+    days: list[date] = []
+    for warehouse_id, expected_at in sorted(set(awaited)):
+        ready_at = max(expected_at, start)
+        if store_id is None or warehouse_id == store_id:
+            days.append(ready_day(ready_at=ready_at, cutoff=rules.cutoff_time, tz_name=rules.timezone))
+        else:
+            days += await transfers.arrival_days(session, order_id=None, store_id=store_id, rules=rules, now=ready_at, pending_from=[warehouse_id])
+    return days
+
+
 async def ready_promise(session: AsyncSession, *, placed_at: datetime, made_to_order_lead_days: int | None,
-                        store_id: uuid.UUID | None = None, transfer_from: Iterable[uuid.UUID] = ()) -> date:
+                        store_id: uuid.UUID | None = None, transfer_from: Iterable[uuid.UUID] = (),
+                        awaited: Iterable[tuple[uuid.UUID, datetime]] = ()) -> date:
     """A pickup placement's promise: ready at the store (the default carrier's cut-off and calendar, no transit), or
-    (transfers, issue 19) when the slowest transfer from the warehouses `transfer_from` arrives there."""
+    (transfers, issue 19) when the slowest transfer from the warehouses `transfer_from` arrives there, or (backorders,
+    issue 19) when the last receipt it awaits, `awaited` (warehouse id, expected at), is expected (`_receipt_days`)."""
     rules = await default_rules(session)
     ready = ready_day(ready_at=placed_at + timedelta(days=made_to_order_lead_days or 0), cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    ready = max([ready, *await _receipt_days(session, store_id=store_id, rules=rules, start=placed_at, awaited=awaited)])
     sources = sorted(set(transfer_from) - {store_id})
     if store_id is None or not sources:
         return ready
@@ -174,14 +193,17 @@ async def ready_promise(session: AsyncSession, *, placed_at: datetime, made_to_o
 
 
 async def placement_ready_promise(session: AsyncSession, placement: Any) -> date:
-    """A pickup placement's promise from the placement itself (its picks outside the pickup point are transfers)."""
+    """A pickup placement's promise from the placement itself (its picks outside the pickup point are transfers; its
+    receipt claims, backorders, issue 19, are ready when expected)."""
     return await ready_promise(session, placed_at=calendar.utcnow(), made_to_order_lead_days=placement.made_to_order_lead_days,
-                               store_id=placement.pickup_warehouse_id, transfer_from=placement.warehouse_ids)
+                               store_id=placement.pickup_warehouse_id, transfer_from=placement.warehouse_ids,
+                               awaited=[(w, expected_at) for w, _, _, _, expected_at in backorders.ready_later(placement)])
 
 
 async def order_ready_promise(session: AsyncSession, *, order: Order, now: datetime) -> date:
-    """A pickup order's current promise (recomputed as its production moves): the slowest made-to-order line
-    still to hand over, by its remaining production days, ready at the store."""
+    """A pickup order's current promise (recomputed as its production moves, a receipt arrives, ...): the slowest
+    made-to-order line still to hand over, by its remaining production days, ready at the store; the receipts its
+    open allocations still await (backorders, issue 19); its transfers."""
     rows = (await session.execute(
         select(Product.lead_time_days, OrderLine.production_stage, OrderLine.production_started_at)
         .join(OrderLine, OrderLine.product_id == Product.id)
@@ -191,6 +213,11 @@ async def order_ready_promise(session: AsyncSession, *, order: Order, now: datet
                    default=now)
     rules = await default_rules(session)
     ready = ready_day(ready_at=ready_at, cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    awaited = [(w, expected_at) for w, expected_at in (await session.execute(  # backorders, issue 19: open allocations bound to a receipt
+        select(StockReceipt.warehouse_id, StockReceipt.expected_at).join(Allocation, Allocation.receipt_id == StockReceipt.id)
+        .where(Allocation.order_id == order.id, Allocation.quantity > Allocation.quantity_shipped + Allocation.quantity_released)
+    )).all()]
+    ready = max([ready, *await _receipt_days(session, store_id=order.pickup_warehouse_id, rules=rules, start=now, awaited=awaited)])
     if order.pickup_warehouse_id is None:
         return ready
     # transfers, issue 19: units still to transfer (from now) or on their way (their shipment's estimate)
