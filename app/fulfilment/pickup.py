@@ -115,6 +115,22 @@ async def mark_ready(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:
     return order
 
 
+async def after_edit(*, uow: UnitOfWork, order: Order) -> None:
+    """After an order's lines changed (editOrder, cancelOrderLines; the order locked). Only an order held FROM
+    READY_FOR_PICKUP can be edited while it was ready (READY_FOR_PICKUP itself is not editable): when the changed order
+    is not ready any more (a unit not at the pickup point, a made-to-order line not READY, a receipt awaited), the hold
+    resumes CONFIRMED instead (`held_from`) and the pickup code is withdrawn; once it is ready again,
+    markReadyForPickup issues a new code. Still ready (e.g. a line removed): nothing changes, the code stays valid."""
+    if order.delivery_type != DeliveryType.PICKUP or order.status != OrderStatus.ON_HOLD or order.held_from != OrderStatus.READY_FOR_PICKUP:
+        return
+    warehouse = (await uow.session.execute(select(Warehouse).where(Warehouse.id == order.pickup_warehouse_id))).scalar_one()
+    lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
+    try:
+        _check_all_at_pickup_point(order, warehouse, lines[order.id], allocations[order.id])
+    except DomainError:
+        order.held_from, order.pickup_code, order.pickup_attempts = OrderStatus.CONFIRMED, None, 0
+
+
 async def _consume(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation]) -> list[dict[str, Any]]:
     """Hand every unit over (the order checked ready first): its units on hand at the pickup point leave like a
     shipment's (outbound.consume_stock, COLLECTION rows); its made-to-order lines (READY) go with them."""
@@ -151,6 +167,8 @@ async def collect(*, uow: UnitOfWork, order_id: uuid.UUID, pickup_code: str) -> 
         left = MAX_PICKUP_ATTEMPTS - order.pickup_attempts
         return DomainError(ErrorCode.INVALID_INPUT, f"Wrong pickup code ({left} tries left).", ("pickup_code",))
     lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
+    # ready again, now: an edit while held (or anything else) may have changed the order since markReadyForPickup
+    _check_all_at_pickup_point(order, warehouse, lines[order.id], allocations[order.id])
     handed = await _consume(uow, order=order, warehouse=warehouse, lines=lines[order.id], allocations=allocations[order.id])
     order.pickup_code = None
     transition(uow, order, OrderStatus.DELIVERED, data={"warehouse": warehouse.code, "lines": handed}, type_=OrderEventType.COLLECTED)
