@@ -210,8 +210,9 @@ DOMAIN_ENUMS: dict[str, tuple[str, dict[str, str]]] = {
     # pickup, issue 19
     "DeliveryType": ("How the customer receives an order (PlaceOrderInput.deliveryMethod; absent: SHIP).", {
         "SHIP": "Shipped by carrier to the shipping address from the warehouses holding its stock.",
-        "PICKUP": "Click-and-collect: every unit is reserved at one pickup-point warehouse (DeliveryMethodInput.warehouseCode), "
-                  "made ready there (markReadyForPickup) and collected with the customer's pickup code (collectOrder); no shipping charge.",
+        "PICKUP": "Click-and-collect: units are reserved at one pickup-point warehouse (DeliveryMethodInput.warehouseCode), or "
+                  "elsewhere and transferred to it, made ready there (markReadyForPickup) and collected with the customer's pickup code "
+                  "(collectOrder); no shipping charge.",
     }),
     "Weekday": ("A day of the week, in a pickup point's local time.", {
         "MON": "Monday.", "TUE": "Tuesday.", "WED": "Wednesday.", "THU": "Thursday.", "FRI": "Friday.", "SAT": "Saturday.", "SUN": "Sunday.",

@@ -59,6 +59,12 @@ class Shipment(Node):
     packing_slip_url: str | None = strawberry.field(
         resolver=resolve.shipment_packing_slip_url, description="authorised download of the order's packing slip (PDF)"
     )
+    # transfers, issue 19
+    transfer_to: models.Warehouse | None = strawberry.field(
+        resolver=resolve.shipment_transfer_to, graphql_type=WarehouseRef | None,
+        description="The click-and-collect pickup point this shipment transfers the order's units to (not a parcel to the customer; "
+                    "hidden from the public tracking view); null for a parcel to the customer.",
+    )
 
 
 @strawberry.type(description="Units of one SKU to pick for one order.")

@@ -153,8 +153,11 @@ class Mutation:
         "configured to at shipment. Refused with INVALID_INPUT (nothing left to ship from there, more units than are reserved "
         "there and unshipped, a trackingNumber over 100 characters), LIMIT_EXCEEDED (over 10,000 units in a line), NOT_FOUND "
         "(the order, warehouse or carrier, a SKU not on the order), INVALID_TRANSITION (the order is not CONFIRMED, PROCESSING "
-        "or PARTIALLY_SHIPPED, or is a click-and-collect order: collectOrder hands it over), or PAYMENT_DECLINED / UNAVAILABLE "
-        "when the capture fails. Needs shipments:write."
+        "or PARTIALLY_SHIPPED, or is a click-and-collect order shipped from its pickup point: collectOrder hands it over), or "
+        "PAYMENT_DECLINED / UNAVAILABLE when the capture fails. A click-and-collect order ships only its transfers (issue 19): from "
+        "another warehouse, the units reserved there for its pickup point (Shipment.transferTo): they leave on hand and reserved "
+        "there (TRANSFER_OUT ledger rows), the order's status and lines do not move, billing is not called, the event is "
+        "TRANSFER_SHIPPED (internal); its DELIVERED report moves them into the store (recordTrackingEvent). Needs shipments:write."
     ))
     async def create_shipment(self, info: Info, input: Input[CreateShipmentInput]) -> MutationPayload:
         return await fulfilment.create_shipment(info, input)
@@ -162,7 +165,10 @@ class Mutation:
     @strawberry.mutation(graphql_type=ShipmentPayload, description=(
         "Adds a carrier's report to a shipment, in any arrival order (the same status at the same time again changes nothing); "
         "the shipment's status and estimate are derived again, and the order becomes DELIVERED when every parcel of a fully "
-        "shipped order is delivered. Refused with INVALID_INPUT (READY, an occurredAt over an hour ahead, a location over 200 "
+        "shipped order is delivered. A transfer to a click-and-collect order's pickup point (Shipment.transferTo) never delivers "
+        "the order: its first DELIVERED report puts its units on hand and reserved at the store, once (TRANSFER_IN ledger rows; "
+        "event TRANSFER_ARRIVED), its reports are the internal TRANSFER_UPDATED events. Refused with INVALID_INPUT (READY, an "
+        "occurredAt over an hour ahead, a location over 200 "
         "or description over 500 characters) or NOT_FOUND (the shipment). Needs shipments:write."
     ))
     async def record_tracking_event(self, info: Info, input: Input[TrackingEventInput]) -> MutationPayload:
@@ -430,7 +436,8 @@ class Mutation:
         "to the customer in their tracking view (OrderTracking.pickupCode) and never in event data; event READY_FOR_PICKUP. On an "
         "order already READY_FOR_PICKUP it issues a new code and resets the wrong-code count (for a lost code, or after LIMIT_EXCEEDED). "
         "Refused with NOT_FOUND (orderId) or INVALID_TRANSITION (a shipped order; an order that is not CONFIRMED or PROCESSING; units "
-        "not all reserved at the pickup point; a made-to-order line not READY). Needs shipments:write."
+        "not all reserved at the pickup point, e.g. a transfer from another warehouse not shipped or not arrived yet; a made-to-order "
+        "line not READY). Needs shipments:write."
     ))
     async def mark_ready_for_pickup(self, info: Info, input: Input[OrderIdInput]) -> MutationPayload:
         return await pickup.mark_ready_for_pickup(info, input)

@@ -187,7 +187,7 @@ class Order(Node):
     delivery_type: DeliveryType = strawberry.field(description="SHIP, or PICKUP: collected at `pickupPoint` (click-and-collect).")
     pickup_point: models.Warehouse | None = strawberry.field(
         resolver=resolve_pickup.order_pickup_point, graphql_type=WarehouseRef | None,
-        description="A PICKUP order's pickup point, where all its units are reserved; null for a shipped order.")
+        description="A PICKUP order's pickup point, where its units are reserved (or transferred to); null for a shipped order.")
     # shipping, issue 19
     shipping_method: str | None = strawberry.field(
         description="The shipping rate charged, \"<CARRIER>:<SERVICE>\" (PlaceOrderInput.shippingMethod, or the cheapest); null when no "

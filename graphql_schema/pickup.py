@@ -37,8 +37,9 @@ class DeliveryMethodInput:
     warehouse_code: str | None = strawberry.field(
         default=None, description="PICKUP only (INVALID_INPUT with SHIP or missing for PICKUP): the code of a warehouse that is a pickup "
                                   "point (INVALID_INPUT otherwise) serving the order's channel (INVALID_INPUT otherwise); NOT_FOUND when no "
-                                  "warehouse has it. Every unit is reserved there: OUT_OF_STOCK when it lacks units (no transfer from "
-                                  "another warehouse is made).")
+                                  "warehouse has it. Its free units are reserved there; what it lacks is reserved at other warehouses "
+                                  "serving the channel and transferred to it (Shipment.transferTo); OUT_OF_STOCK only when they "
+                                  "all together lack units.")
 
 
 @strawberry.input(description="A click-and-collect order handed over at its pickup point.")

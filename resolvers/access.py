@@ -104,6 +104,7 @@ FIELD_POLICIES: dict[str, Policy] = {
     "InvoiceEdge.node": Policy.TARGET, "InvoicePayload.invoice": Policy.WRITTEN,
     "PaymentPayload.payment": Policy.WRITTEN, "PaymentPayload.order": Policy.TARGET,
     "Shipment.order": Policy.TARGET, "Shipment.warehouse": Policy.EMBEDDED,
+    "Shipment.transferTo": Policy.EMBEDDED,  # transfers, issue 19: as Shipment.warehouse
     "ShipmentEdge.node": Policy.TARGET, "ShipmentPayload.shipment": Policy.WRITTEN,
     "OrderTracking.shipments": Policy.TARGET_OR_PUBLIC,
     "PickList.warehouse": Policy.EMBEDDED, "PickListPayload.pickList": Policy.WRITTEN,

@@ -54,6 +54,11 @@ async def shipment_warehouse(root: Shipment, info: Info) -> Warehouse | None:
     return await info.context.loaders.warehouse.load(root.warehouse_id)
 
 
+async def shipment_transfer_to(root: Shipment, info: Info) -> Warehouse | None:
+    """transfers, issue 19: the pickup point a transfer shipment carries units to."""
+    return await info.context.loaders.warehouse.load(root.transfer_to_warehouse_id) if root.transfer_to_warehouse_id is not None else None
+
+
 async def shipment_events(root: Shipment, info: Info) -> list[Reported]:
     loader = info.context.loaders.extra(
         "tracking_by_shipment", lambda loaders: loaders.grouped(TrackingEvent, TrackingEvent.shipment_id, TrackingEvent.occurred_at)

@@ -71,7 +71,7 @@ async def tracking_view(info: Info[Any, Any], order: Order) -> TrackingView:
         status=order.status,
         placed_at=order.placed_at,
         estimated_delivery_date=order.estimated_delivery_date,
-        shipments=await fulfilment.order_shipments(order, info),
+        shipments=[s for s in await fulfilment.order_shipments(order, info) if s.transfer_to_warehouse_id is None],  # transfers: internal
         events=[_public_event(e) for e in events if tracking.is_public_event(e)],
         pickup_code=pickup.tracking_pickup_code(order),  # pickup, issue 19
         pickup_point=await pickup.order_pickup_point(order, info),

@@ -25,7 +25,7 @@ from tests.test_pickup import COLLECT, EMAIL, PLACE, READY, TRACK, levels, picku
 SHIP = """
 mutation($input: CreateShipmentInput!) {
   createShipment(input: $input) {
-    shipment { id status carrier warehouse { code } order { status } }
+    shipment { id status carrier warehouse { code } transferTo { code } order { status } }
     userErrors { field code message }
   }
 }"""
@@ -105,11 +105,17 @@ async def test_the_store_s_shortfall_is_transferred_and_ready_only_once_it_arriv
     at_store = await ship(gql, order, "SHOP1")
     assert [e["code"] for e in at_store["userErrors"]] == ["INVALID_TRANSITION"], at_store
 
+    # the transfer's units are picked at MAD like any order's
+    picked = await gql("mutation($input: CreatePickListInput!) { createPickList(input: $input) { pickList { lines { sku quantity orderNumber } } "
+                       "userErrors { code } } }", {"input": {"warehouseCode": "MAD"}})
+    assert picked["data"]["createPickList"]["pickList"]["lines"] == [
+        {"sku": "A", "quantity": 2, "orderNumber": order["number"]}, {"sku": "B", "quantity": 2, "orderNumber": order["number"]}], picked
     # when: the transfer ships from MAD
     shipped = await ship(gql, order, "MAD")
     assert shipped["userErrors"] == [], shipped
     # then: MAD's units left (on hand and reserved), the order is not shipped to the customer (status and lines unchanged)
-    assert shipped["shipment"]["order"]["status"] == "CONFIRMED"
+    assert shipped["shipment"]["order"]["status"] == "PROCESSING"  # as the pick list left it
+    assert shipped["shipment"]["warehouse"] == {"code": "MAD"} and shipped["shipment"]["transferTo"] == {"code": "SHOP1"}
     assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (4, 4), ("B", "MAD"): (8, 0)}
     lines = (await gql(LINES, {"id": order["id"]}))["data"]["order"]["lines"]
     assert [(li["sku"], li["quantityShipped"]) for li in lines] == [("A", 0), ("B", 0)]
@@ -119,15 +125,15 @@ async def test_the_store_s_shortfall_is_transferred_and_ready_only_once_it_arriv
     assert [e["code"] for e in refused["data"]["markReadyForPickup"]["userErrors"]] == ["INVALID_TRANSITION"], refused
     assert "in transit" in refused["data"]["markReadyForPickup"]["userErrors"][0]["message"]
 
-    # when: the carrier reports it on its way; then: the order stays CONFIRMED, nothing moves
+    # when: the carrier reports it on its way; then: the order stays PROCESSING, nothing moves
     moving = await report(gql, shipment_id, "IN_TRANSIT", 30)
-    assert moving["status"] == "IN_TRANSIT" and moving["order"]["status"] == "CONFIRMED"
+    assert moving["status"] == "IN_TRANSIT" and moving["order"]["status"] == "PROCESSING"
     assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (4, 4), ("B", "MAD"): (8, 0)}
 
     # when: it is DELIVERED to the store
     arrived = await report(gql, shipment_id, "DELIVERED", 10)
-    # then: the units are on hand and reserved at the store, the allocations re-pointed there; the order is still CONFIRMED
-    assert arrived["status"] == "DELIVERED" and arrived["order"]["status"] == "CONFIRMED"
+    # then: the units are on hand and reserved at the store, the allocations re-pointed there; the order is still PROCESSING
+    assert arrived["status"] == "DELIVERED" and arrived["order"]["status"] == "PROCESSING"
     after_arrival = {("A", "MAD"): (8, 0), ("A", "SHOP1"): (6, 6), ("B", "MAD"): (8, 0), ("B", "SHOP1"): (2, 2)}
     assert await levels(db) == after_arrival
     assert await allocations(db, row.id) == [("A", "SHOP1", 2, 0, 0, "MAD"), ("A", "SHOP1", 4, 0, 0, None), ("B", "SHOP1", 2, 0, 0, "MAD")]
@@ -159,6 +165,12 @@ async def test_the_store_s_shortfall_is_transferred_and_ready_only_once_it_arriv
     assert "TRACKING_UPDATED" not in types
     view = (await gql(TRACK, {"number": order["number"], "email": EMAIL}, token=False))["data"]["trackOrder"]
     assert [e["type"] for e in view["events"] if e["type"].startswith("TRANSFER")] == []
+    # nor its parcel: staff see the transfer among the order's shipments, the customer does not
+    public = await gql("query($number: String!, $email: String!) { trackOrder(number: $number, email: $email) { shipments { id } } }",
+                       {"number": order["number"], "email": EMAIL}, token=False)
+    assert public["data"]["trackOrder"]["shipments"] == [], public
+    staff_view = await gql("query($id: ID!) { order(id: $id) { shipments { id transferTo { code } } } }", {"id": order["id"]})
+    assert staff_view["data"]["order"]["shipments"] == [{"id": shipment_id, "transferTo": {"code": "SHOP1"}}], staff_view
     assert [e["status"] for e in view["events"]][-2:] == ["READY_FOR_PICKUP", "DELIVERED"]
 
 
@@ -336,3 +348,51 @@ async def test_oms_check_reports_a_broken_transfer(gql, db, breach, invariant):
     finally:
         async with db.engine.begin() as conn:
             await conn.execute(text("TRUNCATE orders, allocations, shipments, stock_levels, stock_movements CASCADE"))
+
+
+EDIT = """
+mutation($input: EditOrderInput!) {
+  editOrder(input: $input) { order { lines { id sku quantity } } userErrors { field code message } }
+}"""
+
+
+async def test_an_edit_gives_back_transfer_units_and_adds_units_at_the_store_only(gql, db):
+    # given: 6 A to collect: 4 at the store, 2 reserved at MAD for a transfer not shipped yet
+    await stores(gql, db)
+    order, row = await place(gql, db, [("A", 6)])
+    line_id = (await gql("query($id: ID!) { order(id: $id) { lines { id } } }", {"id": order["id"]}))["data"]["order"]["lines"][0]["id"]
+    # when: the line goes down to 4; then: the transfer's 2 units are given back at MAD, the store keeps its 4
+    body = await gql(EDIT, {"input": {"orderId": order["id"], "changeLines": [{"orderLineId": line_id, "quantity": 4}]}})
+    assert body["data"]["editOrder"]["userErrors"] == [], body
+    assert await levels(db) == {("A", "MAD"): (10, 0), ("A", "SHOP1"): (4, 4), ("B", "MAD"): (10, 0)}
+    # when: B is added (the store has none): refused as before (an edit reserves added units at the pickup point only)
+    refused = await gql(EDIT, {"input": {"orderId": order["id"], "addLines": [{"sku": "B", "quantity": 1}]}})
+    assert [e["code"] for e in refused["data"]["editOrder"]["userErrors"]] == ["OUT_OF_STOCK"], refused
+    # and with nothing left to transfer it can be made ready at once
+    staff = await make_key(db, "shipments:write", "orders:read")
+    assert (await gql(READY, {"input": {"orderId": order["id"]}}, token=staff))["data"]["markReadyForPickup"]["userErrors"] == []
+    assert await allocations(db, row.id) == [("A", "MAD", 2, 0, 2, None), ("A", "SHOP1", 4, 0, 0, None)]
+
+
+async def test_concurrent_delivered_reports_move_the_units_once(gql, db):
+    # given: a transfer of 2 A on its way to the store
+    await stores(gql, db)
+    order, row = await place(gql, db, [("A", 6)])
+    shipped = await ship(gql, order, "MAD")
+    # when: four DELIVERED reports (four different times) at once
+    await asyncio.gather(*(report(gql, shipped["shipment"]["id"], "DELIVERED", minutes) for minutes in (4, 3, 2, 1)))
+    # then: the units arrived once
+    assert await levels(db) == {("A", "MAD"): (8, 0), ("A", "SHOP1"): (6, 6), ("B", "MAD"): (10, 0)}
+    assert [r for r in await ledger(db, order["number"]) if r[0] == "TRANSFER_IN"] == [("TRANSFER_IN", "A", "SHOP1", 2, 2)]
+    assert (await event_types(db, row.id)).count("TRANSFER_ARRIVED") == 1
+
+
+async def test_a_card_placement_holds_the_transfer_units_then_writes_them_as_its_allocations(gql, db):
+    # given: the store has 4 A; a card placement (held between two transactions, issue 16) of 6 A to collect there
+    await stores(gql, db)
+    body = await gql(PLACE, {"input": {**pickup_input([("A", 6)]), "payment": {"method": "CARD", "token": "test_approve"}}})
+    assert body["data"]["placeOrder"]["userErrors"] == [], body
+    row = await stored(db, body["data"]["placeOrder"]["order"]["number"])
+    # then: the same split as a direct placement, the 2 MAD units a transfer allocation of the order
+    assert await levels(db) == {("A", "MAD"): (10, 2), ("A", "SHOP1"): (4, 4), ("B", "MAD"): (10, 0)}
+    assert await allocations(db, row.id) == [("A", "MAD", 2, 0, 0, None), ("A", "SHOP1", 4, 0, 0, None)]

@@ -1,9 +1,10 @@
 """Click-and-collect after placement (issue 19): ready at the pickup point, the pickup code, the collection.
 
-- Placement reserved every stocked unit of a PICKUP order at its pickup point (app/orders/pickup.py).
+- Placement reserved a PICKUP order's stocked units at its pickup point, and what the store lacked at other warehouses
+  as transfers (app/orders/pickup.py; app/fulfilment/transfers.py ships them to the store).
 - `mark_ready` (markReadyForPickup): a CONFIRMED or PROCESSING pickup order whose every unit still to hand over is
-  reserved at the pickup point, and whose made-to-order lines are READY, becomes READY_FOR_PICKUP (else
-  INVALID_TRANSITION, nothing written). It gets a random 6-digit pickup code (`secrets`), shown to the customer in
+  reserved at the pickup point (no transfer left to ship or on its way), and whose made-to-order lines are READY,
+  becomes READY_FOR_PICKUP (else INVALID_TRANSITION, nothing written). It gets a random 6-digit pickup code (`secrets`), shown to the customer in
   their tracking view while READY_FOR_PICKUP and never written to an event (events are public in tracking). On an
   order already READY_FOR_PICKUP it issues a new code and resets the wrong-code count (event READY_FOR_PICKUP,
   status unchanged): what staff does for a customer who lost the code or after too many wrong codes.
@@ -13,7 +14,8 @@
   consumes the reservation like a shipment (on hand and reserved down at the pickup point, COLLECTION ledger rows,
   allocations' and lines' quantity_shipped), and the order is DELIVERED (event COLLECTED). Billing's on-shipment
   hooks (capture / invoice) are the flow's (app/flows/pickup.py).
-- The promise of a pickup order is the day it should be ready at the store: no carrier transit (`ready_promise`).
+- The promise of a pickup order is the day it should be ready at the store: no carrier transit (`ready_promise`), or
+  the slowest transfer's arrival there (transfers, issue 19).
 Lock order, as everywhere: the order row, then stock rows (by sku).
 """
 

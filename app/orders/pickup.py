@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -86,10 +87,12 @@ def plan(routing: Any, demand: Mapping[str, int], candidates: Sequence[Candidate
 
 
 def restrict_levels(levels: Sequence[Level], pickup_warehouse_id: uuid.UUID | None) -> list[Level]:
-    """An edit's stock levels (app/orders/edits.py): a PICKUP order's added units are reserved at its pickup point only."""
+    """An edit's stock levels (app/orders/edits.py): a PICKUP order's added units are reserved at its pickup point only
+    (the other levels stay, as not serving the order, so that units reserved there for a transfer can be given back;
+    transfers, issue 19)."""
     if pickup_warehouse_id is None:
         return list(levels)
-    return [level for level in levels if level.warehouse_id == pickup_warehouse_id]
+    return [level if level.warehouse_id == pickup_warehouse_id else replace(level, serves_channel=False) for level in levels]
 
 
 def order_columns(pickup_warehouse_id: uuid.UUID | None) -> dict[str, Any]:

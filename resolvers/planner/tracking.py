@@ -35,7 +35,8 @@ _PUBLIC_TYPES = ", ".join(literal(t.value) for t in sorted(tracking.PUBLIC_EVENT
 
 def tracking_shipments(c: Compiler, alias: Any, selected: Selected) -> Value:
     """fulfilment.order_shipments: visible in the public view (OrderTracking.shipments is TARGET_OR_PUBLIC)."""
-    return c.rows(selected, "shipments", lambda shipment: f"{shipment}.order_id = {alias}.id", lambda shipment: f"{shipment}.shipped_at")
+    return c.rows(selected, "shipments", lambda shipment: f"{shipment}.order_id = {alias}.id AND {shipment}.transfer_to_warehouse_id IS NULL",
+                  lambda shipment: f"{shipment}.shipped_at")  # transfers (issue 19) are internal: not in the public view
 
 
 def tracking_events(c: Compiler, alias: Any, selected: Selected) -> Value:
