@@ -3,7 +3,8 @@
 - Placement reserved a PICKUP order's stocked units at its pickup point, and what the store lacked at other warehouses
   as transfers (app/orders/pickup.py; app/fulfilment/transfers.py ships them to the store).
 - `mark_ready` (markReadyForPickup): a CONFIRMED or PROCESSING pickup order whose every unit still to hand over is
-  reserved at the pickup point (no transfer left to ship or on its way), and whose made-to-order lines are READY,
+  reserved at the pickup point (no transfer left to ship or on its way, no unit still awaiting a stock receipt:
+  backorders, issue 19), and whose made-to-order lines are READY,
   becomes READY_FOR_PICKUP (else INVALID_TRANSITION, nothing written). It gets a random 6-digit pickup code (`secrets`), shown to the customer in
   their tracking view while READY_FOR_PICKUP and never written to an event (events are public in tracking). On an
   order already READY_FOR_PICKUP it issues a new code and resets the wrong-code count (event READY_FOR_PICKUP,
@@ -13,9 +14,12 @@
   count; at MAX_PICKUP_ATTEMPTS wrong codes every try is LIMIT_EXCEEDED until a new code is issued. The right code
   consumes the reservation like a shipment (on hand and reserved down at the pickup point, COLLECTION ledger rows,
   allocations' and lines' quantity_shipped), and the order is DELIVERED (event COLLECTED). Billing's on-shipment
-  hooks (capture / invoice) are the flow's (app/flows/pickup.py).
+  hooks (capture / invoice) are the flow's (app/flows/pickup.py). The right code collects only an order still ready
+  by markReadyForPickup's rule, checked again (else INVALID_TRANSITION, nothing written).
+- An edit of an order held from READY_FOR_PICKUP that leaves it not ready resumes CONFIRMED (`after_edit`).
 - The promise of a pickup order is the day it should be ready at the store: no carrier transit (`ready_promise`), or
-  the slowest transfer's arrival there (transfers, issue 19).
+  the slowest transfer's arrival there (transfers, issue 19), or the day the receipts it awaits are expected
+  (backorders, issue 19).
 Lock order, as everywhere: the order row, then stock rows (by sku).
 """
 
