@@ -41,6 +41,10 @@ for _value in _definition.values:
                      "SKU and warehouse; it names both, and no order. Needs stock:read as well. Cleared when stock is back at the threshold.",
         "UNCOLLECTED": "A click-and-collect order READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS since markReadyForPickup (default 168), "
                        "or with collectOrder locked after 5 wrong pickup codes (details.wrongCodes). Cleared once collected or cancelled.",
+        "RECEIPT_LATE": "An order with units waiting on a stock receipt (a backorder or pre-order: OrderLine.quantityBackordered) that has "
+                        "not arrived OMS_ALERT_RECEIPT_LATE_HOURS after its expectedAt (default 24): the delivery promise made from that "
+                        "date is stale. One alert per order, naming it; details.receipts lists the late receipts (sku, warehouse, "
+                        "expectedAt, units). Cleared once the units arrive (receiveStock) or the order is cancelled.",
     }[_value.name]
 
 

@@ -97,7 +97,8 @@ class ShipmentLineInput:
 class CreateShipmentInput:
     order_id: strawberry.ID = strawberry.field(description="The order's global ID.")
     warehouse_code: str = strawberry.field(description="The code of the warehouse it leaves from.")
-    carrier: str = strawberry.field(description="An active carrier's code, any case (NOT_FOUND otherwise).")
+    carrier: str = strawberry.field(description="An active carrier's code, any case (NOT_FOUND otherwise). Blank (\"\"): the carrier of the "
+                                                "order's shippingMethod (NOT_FOUND if it is no longer active), else the default carrier.")
     tracking_number: str | None = strawberry.field(default=None, description="The carrier's tracking number; at most 100 characters.")
     lines: list[ShipmentLineInput] | None = strawberry.field(default=None, description="absent: everything still to ship from that warehouse")
 

@@ -23,6 +23,7 @@ from graphql_schema.enums import DeliveryType, OrderSortField, OrderStatus, Paym
 from graphql_schema.metadata import MetadataFilterInput, MetadataItem
 from graphql_schema.pickup import DeliveryMethodInput  # pickup, issue 19
 from graphql_schema.risk import OrderHold, OrderRisk
+from resolvers import backorders as resolve_backorders  # backorders visibility, issue 19
 from resolvers import billing as resolve_billing
 from resolvers import fulfilment as resolve_fulfilment
 from resolvers import holds as resolve_holds
@@ -33,6 +34,7 @@ from resolvers import pickup as resolve_pickup  # pickup, issue 19
 from resolvers import production as resolve_production
 from resolvers import returns as resolve_returns
 from resolvers.ids import to_global_id
+from resolvers.types import Info  # backorders visibility, issue 19
 
 if TYPE_CHECKING:
     from graphql_schema.billing import Invoice, Payment
@@ -83,6 +85,21 @@ class OrderLine:
     )
     def production_stage(root: models.OrderLine) -> ProductionStage | None:
         return resolve_production.production_stage(root)
+    # backorders visibility, issue 19 (the customer informed)
+    @strawberry.field(
+        description="Units of the line waiting for an expected stock receipt (a BACKORDER or PREORDER product's units claimed on a "
+        "receipt that has not arrived): they ship once it arrives (receiveStock). 0 when none: the units are on hand, shipped, "
+        "cancelled, or made to order."
+    )
+    async def quantity_backordered(root: models.OrderLine, info: Info) -> int:
+        return await resolve_backorders.quantity_backordered(root, info)
+
+    @strawberry.field(
+        description="When the first of the receipts those units wait for is expected (UTC; StockReceipt.expectedAt): the delivery "
+        "promise counts from it. Null when quantityBackordered is 0. A moment past while units still wait means the receipt is late."
+    )
+    async def expected_at(root: models.OrderLine, info: Info) -> datetime | None:
+        return await resolve_backorders.expected_at(root, info)
 
 
 

@@ -10,6 +10,9 @@ from graphql_schema.catalog import Warehouse
 from graphql_schema.enums import OrderStatus
 from graphql_schema.fulfilment import Shipment
 from graphql_schema.orders import Order, OrderEvent
+from resolvers import backorders as resolve_backorders  # backorders visibility, issue 19
+from resolvers.tracking import TrackingView
+from resolvers.types import Info
 
 
 @strawberry.type(description="The limited view a customer sees on a public tracking page.")
@@ -28,6 +31,18 @@ class OrderTracking:
                                                "checks it): set only while the order is READY_FOR_PICKUP; null otherwise.")
     pickup_point: Warehouse | None = strawberry.field(default=None, description="A click-and-collect order's pickup point (its name, "
                                                       "opening hours and time zone); null for a shipped order.")
+    # quotes, issue 19
+    shipping_method: str | None = strawberry.field(default=None, description="The shipping method the order is shipped by, as chosen at "
+                                                   "placement (\"<CARRIER>:<SERVICE>\", e.g. SEUR:EXPRESS); null for a pickup order and when "
+                                                   "no shipping rates applied. Its price stays out of this view.")
+
+    # backorders visibility, issue 19 (the customer informed): whether stock is awaited, never which lines or receipts
+    @strawberry.field(description="true while some of the order's units wait for stock expected at a warehouse (a backordered or "
+                                  "pre-ordered product); estimatedDeliveryDate then counts from when that stock is expected, and a "
+                                  "BACKORDER_ALLOCATED event appears when it arrives. Which lines, how many units and which receipts "
+                                  "stay internal.")
+    async def awaiting_stock(root: TrackingView, info: Info) -> bool:
+        return await resolve_backorders.order_awaiting_stock(root.order_id, info)
 
 
 @strawberry.type(description="One status change of an order, as orderStatusChanged delivers it.")

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 from graphql import GraphQLError
 
 from app.errors import DomainError, ValidationErrors
-from app.fulfilment import rates
-from app.fulfilment.rates import QuoteView
+from app.fulfilment import quotes, rates
+from app.fulfilment.quotes import QuoteView
 from app.infra.database import UnitOfWork
 from app.orders.enums import DeliveryType, SalesChannel
 from app.orders.service import DeliveryMethod, LineRequest, PlaceOrderRequest
@@ -94,7 +94,7 @@ async def shipping_quotes(info: Info, input: QuotesArgs) -> list[QuoteView]:
         shipping_address=_address(input.shipping_address) or {}, delivery_method=_delivery_method(input),
     )
     try:
-        return await info.context.db.query(lambda session: rates.shipping_quotes(uow=UnitOfWork(session, None), request=request))
+        return await info.context.db.query(lambda session: quotes.shipping_quotes(uow=UnitOfWork(session, None), request=request))
     except DomainError as exc:
         problems = exc.errors if isinstance(exc, ValidationErrors) else [exc]
         first = problems[0]

@@ -4,6 +4,7 @@ Who may see what is the domain's rule (app/orders/tracking.py); this module only
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -42,6 +43,8 @@ class TrackingView:
     # pickup, issue 19: the code only while READY_FOR_PICKUP; the pickup point of a PICKUP order (None: shipped)
     pickup_code: str | None = None
     pickup_point: Warehouse | None = None
+    order_id: uuid.UUID | None = None  # backorders visibility, issue 19: OrderTracking.awaitingStock's key (not a field)
+    shipping_method: str | None = None  # quotes, issue 19: the method charged ("<CARRIER>:<SERVICE>"), not its price
 
 
 async def find_tracked_order(info: Info[Any, Any], number: str, email: str) -> Order | None:
@@ -75,6 +78,8 @@ async def tracking_view(info: Info[Any, Any], order: Order) -> TrackingView:
         events=[_public_event(e) for e in events if tracking.is_public_event(e)],
         pickup_code=pickup.tracking_pickup_code(order),  # pickup, issue 19
         pickup_point=await pickup.order_pickup_point(order, info),
+        order_id=order.id,  # backorders visibility, issue 19
+        shipping_method=order.shipping_method,  # quotes, issue 19
     )
 
 

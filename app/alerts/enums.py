@@ -14,3 +14,4 @@ class AlertKind(StrEnum):
     STUCK = "STUCK"
     LOW_STOCK = "LOW_STOCK"
     UNCOLLECTED = "UNCOLLECTED"  # pickup, issue 19: READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS, or too many wrong codes
+    RECEIPT_LATE = "RECEIPT_LATE"  # backorders visibility, issue 19: units an order waits for on a receipt past its expectedAt

@@ -23,6 +23,11 @@ The causes (`:now` is the scan's clock, `:hours` the kind's threshold; fractions
 - UNCOLLECTED (pickup, issue 19): a click-and-collect order READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS (since
   orders.ready_for_pickup_at), or READY_FOR_PICKUP with collectOrder locked by too many wrong codes (details wrongCodes).
   Collected (DELIVERED) or cancelled: cleared.
+- RECEIPT_LATE (backorders, issue 19): an order with units claimed on a stock receipt (a backorder or pre-order) that
+  has not arrived OMS_ALERT_RECEIPT_LATE_HOURS after its expected_at (default 24): the promise made from that date is
+  stale before NOT_SHIPPED would notice (the promise day is expected_at + transit). One alert per order, naming it;
+  details list the late receipts (sku, warehouse, expectedAt, units awaited). Cleared once those units arrive
+  (receiveStock), or the order is cancelled (its claims given back) or its awaited units are otherwise released.
 """
 
 from __future__ import annotations
@@ -97,6 +102,25 @@ CAUSES: dict[AlertKind, str] = {
         LEFT JOIN warehouses w ON w.id = o.pickup_warehouse_id
         WHERE o.status = 'READY_FOR_PICKUP' AND o.ready_for_pickup_at IS NOT NULL
           AND (o.ready_for_pickup_at <= {_NOW} - {_AGE} OR o.pickup_attempts >= {MAX_PICKUP_ATTEMPTS})""",
+    # backorders visibility, issue 19: from the late receipts (index on (sku, warehouse_id, expected_at, id)) to their
+    # open claims (allocations.receipt_id is indexed), grouped per order
+    AlertKind.RECEIPT_LATE: f"""
+        SELECT 'order:' || o.id AS subject, o.id AS order_id, {_NO_SKU},
+               jsonb_build_object('orderNumber', o.number, 'status', o.status, 'estimatedDeliveryDate', o.estimated_delivery_date,
+                                  'unitsAwaited', SUM(late.units),
+                                  'receipts', jsonb_agg(jsonb_build_object('receipt', late.receipt_id, 'sku', late.sku, 'warehouse', late.code,
+                                                                           'expectedAt', late.expected_at, 'units', late.units)
+                                                        ORDER BY late.expected_at, late.receipt_id)) AS details
+        FROM (
+            SELECT a.order_id, r.id AS receipt_id, r.sku, w.code, r.expected_at, SUM(a.quantity - a.quantity_shipped - a.quantity_released) AS units
+            FROM stock_receipts r
+            JOIN allocations a ON a.receipt_id = r.id AND a.quantity > a.quantity_shipped + a.quantity_released
+            JOIN warehouses w ON w.id = r.warehouse_id
+            WHERE r.status <> 'RECEIVED' AND r.expected_at <= {_NOW} - {_AGE}
+            GROUP BY a.order_id, r.id, r.sku, w.code, r.expected_at
+        ) late
+        JOIN orders o ON o.id = late.order_id
+        GROUP BY o.id, o.number, o.status, o.estimated_delivery_date""",
 }
 
 SCAN = """
@@ -126,6 +150,7 @@ def hours_of(settings: Settings) -> dict[AlertKind, float]:
         AlertKind.STUCK: settings.alert_stuck_hours,
         AlertKind.LOW_STOCK: 0.0,
         AlertKind.UNCOLLECTED: settings.alert_uncollected_hours,  # pickup, issue 19
+        AlertKind.RECEIPT_LATE: settings.alert_receipt_late_hours,  # backorders visibility, issue 19
     }
 
 

@@ -68,10 +68,20 @@ async def edit_order(*, uow: UnitOfWork, request: EditRequest, attempt: uuid.UUI
         data={"amountDue": str(split.due), "amountReleased": str(split.release), "amountRefunded": str(split.refund), "currency": order.currency,
               "creditNote": note.number if note else None, "invoice": invoice.number if invoice else None,
               "stockReserved": [_move(m) for m in preview.stock_to_reserve],
-              "stockReleased": [_move(m) for m in preview.stock_to_release]},
+              "stockReleased": [_move(m) for m in preview.stock_to_release],
+              **_sourcing_data(plan)},
     )
     await finish(uow=uow, order=order)
     return Edited(order, preview)
+
+
+def _sourcing_data(plan: edits.EditPlan) -> dict[str, object]:
+    """issue 19: why the added units went where they did, under "sourcing" (as PLACED's) only when sourcing rules are
+    configured and units were added; otherwise nothing (the event's data as before)."""
+    rules = plan.sourcing
+    if rules is None or not rules.snapshot.rules or not plan.picks or not rules.explanation:
+        return {}
+    return {"sourcing": rules.explanation}
 
 
 def _move(move: edits.StockMove) -> dict[str, object]:

@@ -74,6 +74,7 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
         uow.session, placed_at=calendar.utcnow(), channel=placement.channel, destination_country=placement.destination_country,
         origins=origins, made_to_order_lead_days=placement.made_to_order_lead_days,
         backordered=backorders.ready_later(placement),  # backorders, issue 19
+        carrier=await rates.method_carrier(uow.session, placement.shipping),  # shipping, issue 19: the charged method's carrier / transit
     )
 
 

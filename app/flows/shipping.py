@@ -14,7 +14,7 @@ from models.fulfilment import Shipment
 
 
 async def create_shipment(
-    *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str, tracking_number: str | None = None,
+    *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str | None = None, tracking_number: str | None = None,
     lines: list[ShipLine] | None = None,
 ) -> Shipment:
     shipment = await shipments.create_shipment(uow=uow, order_id=order_id, warehouse_code=warehouse_code, carrier_code=carrier_code,

@@ -1,9 +1,13 @@
 """The delivery promise of an order and of a shipment: which warehouses and carrier feed the arithmetic.
 
-- At placement: every warehouse holding a reservation sends a parcel with the default carrier;
+- At placement: every warehouse holding a reservation sends a parcel with the carrier of the shipping method
+  charged (issue 19; else the default carrier);
   made-to-order units leave, after their lead time, from the order's made-to-order warehouse.
   The order's promise is the day its last parcel should arrive.
-- When it ships: a shipment's promise is its carrier's transit from its warehouse, counted from
+- After placement, what is still to ship goes with the charged method's carrier and its rate's transit days too
+  (app/fulfilment/rates.py `order_carrier`), else the default carrier.
+- When it ships: a shipment's promise is its carrier's transit from its warehouse (the charged method's rate's transit
+  days when it leaves with the method's carrier), counted from
   the moment it was handed over (cut-off included). The order's promise is then recomputed over
   its shipments (delivered ones count with their delivery day, returned ones not at all) and
   whatever is still to ship, as if it left now.
@@ -23,7 +27,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.fulfilment import pickup
+from app.fulfilment import pickup, rates
 from app.fulfilment.carriers import CarrierRules, default_rules
 from app.fulfilment.enums import ShipmentStatus
 from app.infra.database import UnitOfWork
@@ -73,13 +77,17 @@ async def placement_promise(
     session: AsyncSession, *, placed_at: datetime, channel: SalesChannel, destination_country: str,
     origins: Sequence[Origin], made_to_order_lead_days: int | None,
     backordered: Sequence[tuple[uuid.UUID, str, int, str, datetime]] = (),
+    carrier: CarrierRules | None = None,
 ) -> date:
     """`origins`: the warehouses holding the order's reservations; `made_to_order_lead_days` is None when the
     order has no made-to-order line. Reads the default carrier (and, for an order of made-to-order lines only,
     the warehouses serving its channel); placement calls it before it reserves any stock.
     `backordered` (issue 19): (warehouse id, country, priority, code, expected at) of each receipt the order
-    claims: those units leave when the receipt is expected (or now, if that is past)."""
-    rules = await default_rules(session)
+    claims: those units leave when the receipt is expected (or now, if that is past).
+    `carrier` (shipping, issue 19): the rules of the shipping method the order is charged (app/fulfilment/rates.py
+    `method_carrier`: its carrier, with its rate's transit days when the rate has them); None: the default carrier
+    (then the default carrier is read, as before)."""
+    rules = carrier if carrier is not None else await default_rules(session)
     unique = sorted({o.id: o for o in origins}.values(), key=lambda o: (o.priority, o.code))
     arrivals = [
         parcel_arrival(rules, ready_at=placed_at, origin_country=o.country, destination_country=destination_country)
@@ -119,7 +127,8 @@ async def order_promise(session: AsyncSession, *, order: Order, now: datetime) -
 
     allocations = (await session.execute(select(Allocation).where(Allocation.order_id == order.id))).scalars().all()
     open_warehouses = sorted({a.warehouse_id for a in allocations if a.open_quantity > 0 and a.receipt_id is None})
-    rules = await default_rules(session)
+    method = await rates.order_carrier(session, order)  # the charged method's carrier and transit; None: the default carrier
+    rules = method if method is not None else await default_rules(session)
     if open_warehouses:
         for warehouse in (await session.execute(select(Warehouse).where(Warehouse.id.in_(open_warehouses)))).scalars():
             arrivals.append(parcel_arrival(rules, ready_at=now, origin_country=warehouse.country, destination_country=destination))

@@ -28,28 +28,34 @@ At placement (`charge_placement`, called by the placement flow right after the p
   customer pays what the quote said.
 
 Its VAT follows the goods (app/orders/pricing.py `compute_totals(..., tax_shipping=True)`).
+
+The delivery promise follows the method too: a quote's estimatedDeliveryDate and the placed order's are the same
+arithmetic (app/fulfilment/promise.py `placement_promise`) with the method's carrier (`method_carrier`): its cut-off and
+time zone, and the rate's transit days when the rate has them (for every parcel), else the carrier's per destination.
+No method charged (no rates): the default carrier, as before. After placement, `order_carrier` gives the promise
+(app/fulfilment/promise.py `order_promise`, and a parcel leaving with the method's carrier) the same rules.
+The quotes for a basket (`shippingQuotes`) are app/fulfilment/quotes.py: this module does not import the promise,
+which reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
-from app.fulfilment.carriers import ZONES, CarrierRules, default_rules, zone_of
+from app.fulfilment.carriers import ZONES, CarrierRules, zone_of
 from app.infra.database import UnitOfWork
-from app.orders import promise as calendar
 from app.orders.enums import DeliveryType
 from app.orders.pricing import ShippingCharge, line_total, money
-from app.orders.service import Placement, PlaceOrderRequest, plan_placement, totals_of
+from app.orders.service import Placement, PlaceOrderRequest
 from app.validation import COUNTRIES, CURRENCIES, parse_decimal
-from models import Order, Warehouse
+from models import Allocation, Order, OrderLine, Product, Warehouse
 from models.fulfilment import Carrier
 from models.shipping import ShippingRate
 
@@ -127,6 +133,70 @@ def quote(rates: Sequence[Rate], *, weight_grams: int, order_value: Decimal, cur
     return sorted(quotes, key=lambda q: (q.price, q.method))
 
 
+@dataclass(frozen=True, slots=True)
+class MethodCharge(ShippingCharge):
+    """The charge `charge_placement` decides, with what the delivery promise needs of its method: the carrier and the
+    transit days of the rate that priced it (None: the carrier's own)."""
+
+    carrier_code: str = ""
+    transit_days: int | None = None
+
+
+def rate_rules(carrier: CarrierRules, transit_days: int | None) -> CarrierRules:
+    """The carrier's rules as a rate uses them: the rate's transit days, when set, to every destination."""
+    return carrier if transit_days is None else replace(carrier, transit_days={}, default_transit_days=transit_days)
+
+
+async def method_carrier(session: AsyncSession, shipping: ShippingCharge | None) -> CarrierRules | None:
+    """The rules the delivery promise of a placement charged `shipping` uses (`placement_promise(carrier=...)`):
+    the method's carrier, with its rate's transit days. None (the default carrier then) when nothing is charged
+    (no statement) or the carrier no longer exists. One statement otherwise."""
+    if shipping is None:
+        return None
+    code = shipping.carrier_code if isinstance(shipping, MethodCharge) else shipping.method.split(":", 1)[0]
+    carrier = (await session.execute(select(Carrier).where(Carrier.code == code))).scalar_one_or_none()
+    if carrier is None:
+        return None
+    return rate_rules(CarrierRules.of(carrier), shipping.transit_days if isinstance(shipping, MethodCharge) else None)
+
+
+async def order_carrier(session: AsyncSession, order: Order) -> CarrierRules | None:
+    """The rules a placed order's promise keeps using (`promise.order_promise` for what is still to ship, and a shipment
+    leaving with the method's carrier): the carrier of its shipping method with the transit days of the method's rate
+    for its basket now (its lines' weight and goods value, from its first warehouse, to its address) — the rate that
+    priced it unless the table or the order changed since; no such rate: the carrier's own transit days. None (the
+    default carrier, as before issue 19) without a method or when the carrier is gone. One statement when every rate
+    of the method has the same transit days, up to four otherwise."""
+    if not order.shipping_method:
+        return None
+    code = order.shipping_method.split(":", 1)[0]
+    carrier = (await session.execute(select(Carrier).where(Carrier.code == code))).scalar_one_or_none()
+    if carrier is None:
+        return None
+    rules = CarrierRules.of(carrier)
+    mine = [rate for rate in await rates_for(session, order.currency) if rate.method == order.shipping_method]
+    transits = {rate.transit_days for rate in mine}
+    if len(transits) <= 1:
+        return rate_rules(rules, next(iter(transits), None))
+    weight = (await session.execute(
+        select(func.coalesce(func.sum(Product.weight_grams * OrderLine.quantity), 0)).select_from(OrderLine)
+        .join(Product, Product.id == OrderLine.product_id)
+        .where(OrderLine.order_id == order.id)
+    )).scalar_one()
+    origin = (await session.execute(
+        select(Warehouse.country).join(Allocation, Allocation.warehouse_id == Warehouse.id).where(Allocation.order_id == order.id)
+        .order_by(Warehouse.priority, Warehouse.code).limit(1)
+    )).scalar_one_or_none()
+    destination = str((order.shipping_address or {}).get("country", ""))
+    if origin is None:  # made-to-order lines only: they leave from the first warehouse serving the channel
+        first = (await session.execute(select(Warehouse.country).where(Warehouse.channels.contains([order.channel]))
+                                       .order_by(Warehouse.priority, Warehouse.code).limit(1))).scalar_one_or_none()
+        origin = first or destination
+    found = quote(mine, weight_grams=int(weight), order_value=order.subtotal, currency=order.currency, origin_country=origin,
+                  destination_country=destination)
+    return rate_rules(rules, found[0].rate.transit_days) if found else rules
+
+
 def parse_method(method: str) -> str:
     """A method as the client wrote it, normalised ("seur:standard " -> "SEUR:STANDARD")."""
     return method.strip().upper()
@@ -177,7 +247,7 @@ async def rates_for(session: AsyncSession, currency: str) -> list[Rate]:
     return [Rate.of(row) for row in rows]
 
 
-def _is_pickup(request: PlaceOrderRequest) -> bool:
+def is_pickup(request: PlaceOrderRequest) -> bool:
     method = request.delivery_method
     return method is not None and DeliveryType(method.type) == DeliveryType.PICKUP
 
@@ -188,7 +258,7 @@ async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placemen
     (one statement; one more for an order of made-to-order lines only, when rates exist)."""
     request = placement.request
     wanted = parse_method(request.shipping_method) if request.shipping_method is not None else None
-    if _is_pickup(request):
+    if is_pickup(request):
         if wanted is not None:
             raise DomainError(ErrorCode.INVALID_INPUT, "A pickup order is not shipped: leave shippingMethod out.", ("shipping_method",))
         return placement
@@ -216,73 +286,7 @@ async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placemen
                        else f"Unknown shipping method {wanted!r}.")
             raise DomainError(ErrorCode.INVALID_INPUT, message, ("shipping_method",))
         chosen = found
-    return replace(placement, shipping=ShippingCharge(chosen.method, chosen.price))
-
-
-# --- quotes for a basket (shippingQuotes) ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QuoteView:
-    """What `shippingQuotes` answers for one method."""
-
-    method: str
-    carrier: str
-    service: str
-    price: Decimal
-    tax: Decimal
-    total: Decimal
-    currency: str
-    estimated_delivery_date: date | None
-
-
-def _arrival(rules: CarrierRules, rate: Rate, placement: Placement, basket: Basket, now: datetime) -> date:
-    """The day the basket's last parcel should arrive with this method: from each warehouse the plan reserves in
-    (and, for made-to-order lines, after their lead time from the shipping warehouse), the service's transit days
-    (else the carrier's)."""
-    picked = {p.warehouse_id for p in placement.picks}
-    origins = sorted({c.warehouse_id: c.country for c in placement.candidates if c.warehouse_id in picked}.values())
-    starts = [(now, country) for country in origins]
-    lead = placement.made_to_order_lead_days
-    if lead is not None or not starts:
-        starts.append((now + timedelta(days=lead or 0), basket.origin_country))
-
-    def transit(country: str) -> int:
-        if rate.transit_days is not None:
-            return rate.transit_days
-        return rules.transit_to(origin_country=country, destination_country=basket.destination_country)
-
-    return max(calendar.estimate_delivery(start=start, transit_days=transit(country), cutoff=rules.cutoff_time, tz_name=rules.timezone)
-               for start, country in starts)
-
-
-async def shipping_quotes(*, uow: UnitOfWork, request: PlaceOrderRequest, now: datetime | None = None) -> list[QuoteView]:
-    """The methods a placement of this basket could choose, cheapest first, each with what placeOrder would charge:
-    the net price, its VAT (following the goods' rates) and the gross; and the delivery estimate with that carrier
-    service. Empty for a pickup, and when no rate is configured for the currency (then nothing is charged).
-    Plans on the stock as placement would (input errors, NOT_FOUND, OUT_OF_STOCK as placeOrder); writes nothing."""
-    planned = await plan_placement(uow=uow, request=replace(request, idempotency_key=None, shipping_method=None))
-    assert not isinstance(planned, Order)  # no idempotency key, so never an existing order
-    if _is_pickup(request):
-        return []
-    currency = planned.lines[0].product.currency
-    rates = await rates_for(uow.session, currency)
-    if not rates:
-        return []
-    basket = await basket_of(uow.session, planned)
-    quotes = quote(rates, weight_grams=basket.weight_grams, order_value=basket.order_value, currency=currency,
-                   origin_country=basket.origin_country, destination_country=basket.destination_country)
-    carriers = {c.code: CarrierRules.of(c) for c in (await uow.session.execute(select(Carrier))).scalars()}
-    fallback = await default_rules(uow.session)
-    moment = now or calendar.utcnow()
-    views = []
-    for q in quotes:
-        totals = totals_of(replace(planned, shipping=ShippingCharge(q.method, q.price)))
-        views.append(QuoteView(
-            q.method, q.carrier_code, q.service, q.price, totals.shipping_tax, q.price + totals.shipping_tax, currency,
-            _arrival(carriers.get(q.carrier_code, fallback), q.rate, planned, basket, moment),
-        ))
-    return views
+    return replace(placement, shipping=MethodCharge(chosen.method, chosen.price, chosen.carrier_code, chosen.rate.transit_days))
 
 
 # --- setShippingRates / shippingRates -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.fulfilment import carriers as carrier_rules
-from app.fulfilment import transfers
+from app.fulfilment import rates, transfers
 from app.fulfilment.enums import ShipmentStatus
 from app.fulfilment.outbound import FULFILLABLE, Take, consume_stock, get_warehouse, on_hand_here, order_rows
 from app.fulfilment.promise import apply_order_promise, choose_made_to_order_warehouse, order_promise, parcel_arrival
@@ -25,7 +25,7 @@ from app.orders import promise as calendar
 from app.orders.enums import OrderEventType, OrderStatus
 from app.orders.service import get_for_update, transition
 from models import Allocation, Order, OrderLine, Warehouse
-from models.fulfilment import Shipment, ShipmentLine
+from models.fulfilment import Carrier, Shipment, ShipmentLine
 
 MAX_SHIP_QUANTITY = 10_000
 
@@ -122,11 +122,43 @@ async def _consume_reservations(uow: UnitOfWork, *, order: Order, warehouse: War
     await consume_stock(uow, order=order, warehouse=warehouse, per_sku=per_sku, kind=kind, reason=f"shipment {shipment_id}")
 
 
+async def _carrier(uow: UnitOfWork, order: Order, carrier_code: str | None) -> Carrier:
+    """The carrier a shipment leaves with: the one given (NOT_FOUND unless active); absent or blank (the API's contract keeps
+    createShipment's carrier required, so a client says "not named" with ""), the carrier of the shipping
+    method the order was charged (issue 19; NOT_FOUND if it is no longer active), else the default carrier (the one the
+    promise assumed: app/fulfilment/carriers.py `default_rules`)."""
+    if carrier_code is not None and carrier_code.strip():
+        return await carrier_rules.get_active(uow.session, carrier_code, ("carrier",))
+    if order.shipping_method:
+        code = order.shipping_method.split(":", 1)[0]
+        carrier = (await uow.session.execute(select(Carrier).where(Carrier.code == code, Carrier.active))).scalar_one_or_none()
+        if carrier is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"The carrier of the order's shipping method {order.shipping_method} is not active: give a carrier.",
+                              ("carrier",))
+        return carrier
+    fallback = (await uow.session.execute(select(Carrier).where(Carrier.active).order_by(Carrier.is_default.desc(), Carrier.code).limit(1))
+                ).scalar_one_or_none()
+    if fallback is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No carrier given and no active carrier configured.", ("carrier",))
+    return fallback
+
+
+async def _rules(uow: UnitOfWork, order: Order, carrier: Carrier) -> carrier_rules.CarrierRules:
+    """The carrier's rules for this parcel's promise: with the charged method's rate's transit days when the parcel
+    leaves with the method's carrier (issue 19: the service the customer paid for), else the carrier's own."""
+    if order.shipping_method and order.shipping_method.split(":", 1)[0] == carrier.code:
+        method = await rates.order_carrier(uow.session, order)
+        if method is not None:
+            return method
+    return carrier_rules.CarrierRules.of(carrier)
+
+
 async def create_shipment(
-    *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str, tracking_number: str | None = None,
+    *, uow: UnitOfWork, order_id: uuid.UUID, warehouse_code: str, carrier_code: str | None = None, tracking_number: str | None = None,
     lines: list[ShipLine] | None = None,
 ) -> Shipment:
     """Ship units of an order from one warehouse: partial (`lines`) or all it still has to send from there.
+    `carrier_code` None or blank: the carrier of the order's shipping method, else the default carrier (`_carrier`).
     (Capturing and invoicing at shipment is billing's: app/flows/shipping.py.)"""
     tracking_number = (tracking_number or "").strip() or None
     errors: list[DomainError] = []
@@ -142,7 +174,7 @@ async def create_shipment(
     warehouse = await get_warehouse(uow=uow, code=warehouse_code)
     # pickup, issue 19: a PICKUP order is handed over at its pickup point (collectOrder); only its transfers ship (transfers, issue 19)
     transfer_to = await transfers.shipped_to(uow.session, order, warehouse)
-    carrier = await carrier_rules.get_active(uow.session, carrier_code, ("carrier",))
+    carrier = await _carrier(uow, order, carrier_code)
     order_lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
     all_warehouses = (await uow.session.execute(select(Warehouse))).scalars().all()
     packing = choose_made_to_order_warehouse(all_warehouses, channel=order.channel, allocation_warehouse_ids=[a.warehouse_id for a in allocations[order.id]])
@@ -161,7 +193,8 @@ async def create_shipment(
 
     now = calendar.utcnow()
     destination = (order.shipping_address or {}).get("country", warehouse.country) if transfer_to is None else transfer_to.country
-    promised = parcel_arrival(carrier_rules.CarrierRules.of(carrier), ready_at=now, origin_country=warehouse.country, destination_country=destination)
+    rules = carrier_rules.CarrierRules.of(carrier) if transfer_to is not None else await _rules(uow, order, carrier)  # a transfer: the carrier's own transit
+    promised = parcel_arrival(rules, ready_at=now, origin_country=warehouse.country, destination_country=destination)
     shipment = Shipment(
         id=shipment_id, order_id=order.id, warehouse_id=warehouse.id, carrier=carrier.code, tracking_number=tracking_number,
         tracking_url=carrier_rules.tracking_url(carrier.tracking_url_template, tracking_number), status=ShipmentStatus.READY, shipped_at=now,

@@ -147,6 +147,9 @@ class Settings:
     risk_high_amount: Decimal = Decimal("5000")
     # pickup, issue 19: UNCOLLECTED when a click-and-collect order has waited READY_FOR_PICKUP this many hours (fractions allowed)
     alert_uncollected_hours: float = 168.0
+    # backorders visibility, issue 19 (gaps19): RECEIPT_LATE when units an order waits for are on a receipt this many hours
+    # (fractions allowed) past its expectedAt without having arrived
+    alert_receipt_late_hours: float = 24.0
 
     @property
     def production(self) -> bool:
@@ -226,4 +229,6 @@ class Settings:
             risk_high_amount=_decimal("OMS_RISK_HIGH_AMOUNT", Decimal("5000")),
             # pickup, issue 19
             alert_uncollected_hours=_float("OMS_ALERT_UNCOLLECTED_HOURS", 168.0),
+            # backorders visibility, issue 19 (gaps19)
+            alert_receipt_late_hours=_float("OMS_ALERT_RECEIPT_LATE_HOURS", 24.0),
         )

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -369,11 +369,14 @@ async def levels_of(session: AsyncSession, *, skus: list[str], channel: SalesCha
 
 def plan_adjustment(
     *, levels: list[Level], releases: list[Release], wanted: list[tuple[uuid.UUID, str, int, Path]], preferred: set[uuid.UUID],
+    planner: Callable[[Mapping[str, int], list[Candidate], Mapping[str, Path]], list[Pick]] | None = None,
 ) -> list[LinePick]:
     """Where the added units of an edit are reserved: `wanted` (line id, sku, units, input path) planned on the
     levels' figures after this edit's own `releases`, preferring the warehouses the order already uses (then the
     placement's rule: one warehouse for everything, else split). Splits each SKU's picks over its lines in
-    the given order. OUT_OF_STOCK (at the first line's path) when the serving warehouses lack the units."""
+    the given order. OUT_OF_STOCK (at the first line's path) when the serving warehouses lack the units.
+    `planner` (issue 19, the sourcing rules in edits: app/orders/edits.py) plans the demand in place of
+    `plan_allocation` on the same candidates; None: `plan_allocation`, as always."""
     if not wanted:
         return []
     given_back: dict[uuid.UUID, int] = {}
@@ -388,7 +391,7 @@ def plan_adjustment(
         level.candidate(extra=given_back.get(level.stock_level_id, 0), preferred=level.warehouse_id in preferred)
         for level in levels if level.serves_channel and level.sku in demand
     ]
-    picks = plan_allocation(demand, candidates, paths)
+    picks = (planner or plan_allocation)(demand, candidates, paths)
     by_sku: dict[str, list[list[Any]]] = {}
     for p in picks:
         by_sku.setdefault(p.sku, []).append([p, p.quantity])

@@ -325,3 +325,46 @@ def ready_later(placement: Any) -> list[tuple[uuid.UUID, str, int, str, datetime
     if backorder is None:
         return []
     return [(c.warehouse_id, c.country, c.priority, c.code, c.expected_at) for c in backorder.claims]
+
+
+# --- read helpers (issue 19, the customer informed): what a line still awaits -----------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Awaited:
+    """Units of an order line bound to receipts that have not arrived (open claims), and the earliest of those
+    receipts' expected moments."""
+
+    quantity: int
+    expected_at: datetime
+
+
+# One statement for any number of lines: the open claims (allocations still bound to a receipt, neither shipped
+# nor released) per line, with their receipts' earliest expected_at. No lock: a read.
+_AWAITED = text("""
+SELECT a.order_line_id, SUM(a.quantity - a.quantity_shipped - a.quantity_released) AS quantity, MIN(r.expected_at) AS expected_at
+FROM allocations a JOIN stock_receipts r ON r.id = a.receipt_id
+WHERE a.order_line_id = ANY(CAST(:line_ids AS uuid[])) AND a.quantity > a.quantity_shipped + a.quantity_released
+GROUP BY a.order_line_id
+""")
+# The same per order: whether any of its units await a receipt (the public tracking view shows only that).
+_AWAITING_ORDERS = text("""
+SELECT DISTINCT a.order_id FROM allocations a
+WHERE a.order_id = ANY(CAST(:order_ids AS uuid[])) AND a.receipt_id IS NOT NULL AND a.quantity > a.quantity_shipped + a.quantity_released
+""")
+
+
+async def awaited_by_line(session: AsyncSession, line_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Awaited]:
+    """Per order line (only those awaiting something): the units claimed on receipts not arrived yet, and the
+    earliest expected_at among those receipts. Filled claims are unbound by the arrival (app/flows/receipts.py), so
+    a line whose units all arrived, shipped or were cancelled is absent."""
+    if not line_ids:
+        return {}
+    rows = await session.execute(_AWAITED, {"line_ids": list(line_ids)})
+    return {r.order_line_id: Awaited(int(r.quantity), r.expected_at) for r in rows}
+
+
+async def orders_awaiting(session: AsyncSession, order_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The orders among `order_ids` with units still bound to a receipt that has not arrived."""
+    if not order_ids:
+        return set()
+    return set((await session.execute(_AWAITING_ORDERS, {"order_ids": list(order_ids)})).scalars())

@@ -21,19 +21,19 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import UnitOfWork
-from app.orders import allocation, events, pickup
-from app.orders.allocation import Level, LinePick, Release
-from app.orders.enums import OrderEditKind, OrderEventType, OrderStatus
+from app.orders import allocation, events, pickup, sourcing
+from app.orders.allocation import Candidate, Level, LinePick, Pick, Release
+from app.orders.enums import DeliveryType, OrderEditKind, OrderEventType, OrderStatus, SalesChannel
 from app.orders.pricing import Totals, compute_totals, line_total
 from app.orders.service import MAX_LINES, MAX_QUANTITY, LineRequest
 from app.validation import check_address
@@ -168,6 +168,7 @@ class EditPlan:
     old_total: Decimal  # the order's total when planned
     rows: _Rows
     paths: dict[uuid.UUID, Path]
+    sourcing: EditSourcing | None = None  # issue 19: the sourcing rules the added units were planned under (None: no units added)
 
     @property
     def changes_invoice(self) -> bool:
@@ -285,7 +286,9 @@ def _frozen(row: OrderLine, listed: dict[uuid.UUID, int]) -> str | None:
     return None
 
 
-def _stock_plan(rows: _Rows, lines: list[PlannedLine], levels: list[Level], paths: dict[uuid.UUID, Path]) -> tuple[list[Release], list[LinePick]]:
+def _stock_plan(
+    rows: _Rows, lines: list[PlannedLine], levels: list[Level], paths: dict[uuid.UUID, Path], rules: EditSourcing | None = None,
+) -> tuple[list[Release], list[LinePick]]:
     level_ids = {(level.sku, level.warehouse_id): level.stock_level_id for level in levels}
     releases: list[Release] = []
     wanted: list[tuple[uuid.UUID, str, int, Path]] = []
@@ -301,8 +304,96 @@ def _stock_plan(rows: _Rows, lines: list[PlannedLine], levels: list[Level], path
         else:
             wanted.append((line.line_id, line.sku, line.quantity - line.previous_quantity, paths[line.line_id]))
     preferred = {a.warehouse_id for a in rows.allocations if a.open_quantity > 0}
-    picks = allocation.plan_adjustment(levels=levels, releases=releases, wanted=wanted, preferred=preferred)
+    planner = rules.planner(preferred) if rules is not None else None  # issue 19: None without rules (today's plan)
+    picks = allocation.plan_adjustment(levels=levels, releases=releases, wanted=wanted, preferred=preferred, planner=planner)
     return releases, picks
+
+
+# --- the sourcing rules in edits (issue 19) ---------------------------------------------------------------------
+# An edit's added units are planned under the rules as they are now (setSourcingRules), matched with the order's
+# channel, destination (the new shipping address when the edit changes it) and delivery type exactly as placement
+# matches them (app/orders/sourcing.py). Without rules, or when none matches: today's plan exactly (the order's current
+# warehouses first, then plan_allocation). When a rule applies:
+# 1. its exclusions are honoured: an excluded warehouse reserves nothing, even one the order already uses;
+# 2. fewer parcels: when the order's current (not excluded) warehouses can supply the added units by themselves, only
+#    they are used, chosen among by the rule's strategy;
+# 3. otherwise the rule's strategy over every usable warehouse serving the channel, the current ones first among
+#    equals (first in a RANKING's order, before others of the same priority).
+# OUT_OF_STOCK when the usable warehouses lack the units, as placement refuses under the same rule.
+_RULES = text(f"SELECT {sourcing.SNAPSHOT_SQL} AS sourcing")
+
+
+@dataclass(slots=True)
+class EditSourcing:
+    """The rules (read once with the plan; the locked re-plan reuses them) and the order's facts they match on."""
+
+    snapshot: sourcing.Snapshot
+    channel: SalesChannel
+    destination_country: str
+    delivery_type: DeliveryType
+    explanation: dict[str, Any] = field(default_factory=dict)  # the last plan's, ORDER_EDITED's data["sourcing"] when rules exist
+
+    def planner(self, preferred: set[uuid.UUID]) -> Callable[[Mapping[str, int], list[Candidate], Mapping[str, Path]], list[Pick]] | None:
+        """allocation.plan_adjustment's planner for an order using the warehouses `preferred`; None without rules."""
+        if not self.snapshot.rules:
+            return None
+
+        def plan(demand: Mapping[str, int], candidates: list[Candidate], paths: Mapping[str, Path]) -> list[Pick]:
+            return self._plan(demand, candidates, paths, preferred)
+
+        return plan
+
+    def _plan(self, demand: Mapping[str, int], candidates: list[Candidate], paths: Mapping[str, Path], preferred: set[uuid.UUID]) -> list[Pick]:
+        country = self.destination_country.upper()
+        zone = sourcing.destination_zone(candidates, country)
+        rule = sourcing.choose_rule(self.snapshot.rules, channel=self.channel, country=country, zone=zone, delivery_type=self.delivery_type)
+        if rule is None:
+            self.explanation.clear()
+            self.explanation.update({"rule": None, "name": None, "why": "no rule matches: the order's warehouses first, then warehouse priority"})
+            return allocation.plan_allocation(demand, candidates, paths)
+        excluded = set(rule.exclude)
+        usable = [c for c in candidates if c.code not in excluded]
+        current = [c for c in usable if c.warehouse_id in preferred]
+        ranking = rule.ranking
+        if ranking:  # the order's warehouses first, in the rule's order, then the rest of the ranking
+            listed = {code: i for i, code in enumerate(ranking)}
+            ours = sorted({c.code: c for c in current}.values(), key=lambda c: (listed.get(c.code, len(listed)), c.priority, c.code))
+            ranking = tuple(dict.fromkeys([c.code for c in ours] + list(ranking)))
+        # the rule that applied, matching anything now (the choice is made): its strategy on the warehouses given
+        chosen = replace(rule, channel=None, countries=(), zones=(), delivery_type=None, exclude=(), ranking=ranking)
+        snapshot = sourcing.Snapshot((chosen,), self.snapshot.transit)
+
+        def run(pool: list[Candidate]) -> tuple[list[Pick], dict[str, Any]]:
+            return sourcing.plan(demand, pool, paths, snapshot=snapshot, channel=self.channel, destination_country=country,
+                                 delivery_type=self.delivery_type)
+
+        result: tuple[list[Pick], dict[str, Any]] | None = None
+        only_current = bool(current) and {c.warehouse_id for c in current} != {c.warehouse_id for c in usable}
+        if only_current:
+            try:
+                result = run(current)
+            except DomainError as refused:
+                if refused.code != ErrorCode.OUT_OF_STOCK:
+                    raise
+                only_current = False
+        if result is None:
+            result = run(usable)
+        picks, explanation = result
+        explanation.update({"rule": rule.position, "name": rule.name, "destinationZone": zone,
+                            "excluded": sorted({c.code for c in candidates if c.code in excluded}),
+                            "orderWarehousesOnly": all(p.warehouse_id in preferred for p in picks)})
+        if only_current:
+            explanation["why"] = f"the order's own warehouses supply the added units ({explanation['why']})"
+        self.explanation.clear()
+        self.explanation.update(explanation)
+        return picks
+
+
+async def read_sourcing(uow: UnitOfWork, order: Order, shipping_address: dict[str, Any] | None) -> EditSourcing:
+    """The sourcing rules now (one statement, no lock, no cache: as placement reads them) with the order's facts."""
+    raw = (await uow.session.execute(_RULES)).scalar_one_or_none()
+    destination = shipping_address if shipping_address is not None else (order.shipping_address or {})
+    return EditSourcing(sourcing.snapshot_of(raw), order.channel, str(destination.get("country") or ""), DeliveryType(order.delivery_type))
 
 
 def _totals(order: Order, lines: list[PlannedLine]) -> Totals:
@@ -399,8 +490,9 @@ async def plan_edit(*, uow: UnitOfWork, order: Order, request: EditRequest) -> E
     skus = sorted({line.sku for line in lines if line.changed and not line.made_to_order})
     levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=False)
     levels = pickup.restrict_levels(levels, order.pickup_warehouse_id)  # pickup, issue 19: added units at the pickup point only
-    releases, picks = _stock_plan(rows, lines, levels, paths)
-    return EditPlan(order, lines, _totals(order, lines), levels, releases, picks, shipping, order.total, rows, paths)
+    rules = await read_sourcing(uow, order, shipping) if any(line.quantity > line.previous_quantity and not line.made_to_order for line in lines) else None
+    releases, picks = _stock_plan(rows, lines, levels, paths, rules)
+    return EditPlan(order, lines, _totals(order, lines), levels, releases, picks, shipping, order.total, rows, paths, rules)
 
 
 async def plan_cancellation(*, uow: UnitOfWork, order: Order, request: CancelLinesRequest) -> EditPlan:
@@ -488,7 +580,7 @@ async def apply_plan(*, uow: UnitOfWork, plan: EditPlan, edit_id: uuid.UUID) -> 
         skus = sorted({line.sku for line in plan.lines if line.changed and not line.made_to_order})
         plan.levels = await allocation.levels_of(uow.session, skus=skus, channel=order.channel, lock=True)
         plan.levels = pickup.restrict_levels(plan.levels, order.pickup_warehouse_id)  # pickup, issue 19
-        plan.releases, plan.picks = _stock_plan(plan.rows, plan.lines, plan.levels, plan.paths)
+        plan.releases, plan.picks = _stock_plan(plan.rows, plan.lines, plan.levels, plan.paths, plan.sourcing)
         await allocation.adjust(uow.session, uow.notices, order_id=order.id, levels=plan.levels, releases=plan.releases, picks=plan.picks,
                                 actor=uow.actor, reference=order.number, reason=reason)
     await uow.session.flush()

@@ -24,6 +24,7 @@ PUBLIC_EVENT_TYPES = frozenset({
     # post-sale steps the customer takes part in (details through trackedReturns / trackedInquiries)
     E.RETURN_REQUESTED, E.RETURN_APPROVED, E.RETURN_REJECTED, E.INQUIRY_OPENED, E.INQUIRY_MESSAGE, E.INQUIRY_CLOSED,
     E.PRODUCTION_STAGE_CHANGED,  # stages, issue 19: the customer sees production progress (without its data)
+    E.BACKORDER_ALLOCATED,  # backorders visibility, issue 19: the stock their order waited for arrived (without its data)
 })
 MAX_NUMBER_LENGTH = 32
 MAX_EMAIL_LENGTH = 320
