@@ -5,15 +5,18 @@ order's shortfall is transferred from. `oms check` runs after every test (tests/
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from typing import Any
 
 from sqlalchemy import select, update
 
+from app.flows import edits as edit_flow
 from app.orders import sourcing
+from app.orders.edits import EditRequest, LineQuantity
 from app.orders.enums import DeliveryType, OrderEventType
 from app.orders.service import DeliveryMethod
-from models import Allocation, OrderEvent, Warehouse
+from models import Allocation, OrderEvent, OrderLine, Warehouse
 from tests import factories
 
 AT_SHOP1 = DeliveryMethod(DeliveryType.PICKUP, "SHOP1")
@@ -69,3 +72,16 @@ async def test_the_rules_exclusions_still_choose_where_a_pickup_shortfall_comes_
     # then: the store's 5, the 2 missing from BCN (transferred), none from the excluded MAD
     assert await reserved_at(db, collected) == Counter({"SHOP1": 5, "BCN": 2})
     assert (await explained(db, collected))["excluded"] == ["MAD"]
+
+
+async def test_an_edit_adds_units_at_the_store_a_rule_excludes(db: Any) -> None:
+    # given: a pickup order at SHOP1 under a rule that excludes the store (for shipped orders)
+    await setup(db, exclude=["SHOP1"])
+    collected = await factories.place(db, [("A", 2)], delivery_method=AT_SHOP1)
+    # when: the customer adds 1 A (an edit reserves a pickup order's added units at its store only)
+    async with db.read() as session:
+        line_id = (await session.execute(select(OrderLine.id).where(OrderLine.order_id == collected.id))).scalar_one()
+    await db.run(lambda uow: edit_flow.edit_order(uow=uow, request=EditRequest(order_id=collected.id, change_lines=[LineQuantity(line_id, 3)]),
+                                                  attempt=uuid.uuid4()), actor="test")
+    # then: the unit is reserved at the store (it used to be OUT_OF_STOCK)
+    assert await reserved_at(db, collected) == Counter({"SHOP1": 3})
