@@ -29,7 +29,8 @@ class SourcingRule:
         "Warehouse codes, best first: RANKING's order (required there); FEWEST_SHIPMENTS and CLOSEST_COMPLETE break ties by it "
         "(else by priority). Warehouses it does not list come after the listed ones, by priority."))
     exclude: list[str] = strawberry.field(description=(
-        "Warehouse codes never used under this rule, even when the order is then OUT_OF_STOCK."))
+        "Warehouse codes never used under this rule, even when the order is then OUT_OF_STOCK; except a PICKUP order's pickup "
+        "point, which the customer chose (its shortfall is still never transferred from an excluded warehouse)."))
 
 
 @strawberry.input(description="One sourcing rule of setSourcingRules (its position is its index in the list)." + _MATCH)
@@ -49,7 +50,8 @@ class SourcingRuleInput:
         "Warehouse codes, best first (at most 100; an unknown code is NOT_FOUND at rules.N.ranking.M). Required by RANKING "
         "(INVALID_INPUT); the tie-break of FEWEST_SHIPMENTS and CLOSEST_COMPLETE."))
     exclude: list[str] = strawberry.field(default_factory=list, description=(
-        "Warehouse codes never used under this rule (at most 100; an unknown code is NOT_FOUND at rules.N.exclude.M)."))
+        "Warehouse codes never used under this rule (at most 100; an unknown code is NOT_FOUND at rules.N.exclude.M), except a "
+        "PICKUP order's pickup point, which the customer chose (its shortfall is still never transferred from an excluded warehouse)."))
 
 
 @strawberry.input(description="The whole ordered list of sourcing rules; it replaces the current one.")

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.billing import adjustments, invoicing
 from app.billing import payments as billing
+from app.fulfilment import pickup as collection
 from app.fulfilment.promise import apply_order_promise, order_promise
 from app.infra.database import UnitOfWork
 from app.orders import edits
@@ -92,6 +93,7 @@ async def finish(*, uow: UnitOfWork, order: Order) -> None:
     promise follows the new lines, warehouses and address."""
     if order.status == OrderStatus.PARTIALLY_SHIPPED and await _all_shipped(uow, order):
         orders.transition(uow, order, OrderStatus.SHIPPED, data={"action": "lines changed"})
+    await collection.after_edit(uow=uow, order=order)  # pickup, issue 19: held from READY_FOR_PICKUP and not ready now: resumes CONFIRMED
     apply_order_promise(uow, order, await order_promise(uow.session, order=order, now=calendar.utcnow()), reason=OrderEventType.ORDER_EDITED)
 
 

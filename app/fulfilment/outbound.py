@@ -13,12 +13,13 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from app.errors import DomainError, ErrorCode
 from app.infra.database import UnitOfWork
+from app.orders.allocation import notify_stock
 from app.orders.enums import OrderStatus
-from models import Allocation, OrderLine, Warehouse
+from models import Allocation, Order, OrderLine, StockLevel, StockMovement, Warehouse
 
 # Orders still in the warehouse's hands: confirmed, being picked, or partly gone.
 FULFILLABLE = frozenset({OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED})
@@ -31,6 +32,48 @@ class Take:
     line: OrderLine
     allocation: Allocation | None
     quantity: int
+
+
+def on_hand_here(allocation: Allocation, warehouse_id: uuid.UUID) -> bool:
+    """Whether an allocation holds units reserved on hand at the warehouse, still to leave it: open, there, and not
+    bound to a stock receipt (backorders, issue 19: a receipt-bound allocation's units have not arrived; they are in
+    no `on_hand` nor `reserved`). What a pick list, a shipment and a collection may take."""
+    return allocation.warehouse_id == warehouse_id and allocation.open_quantity > 0 and allocation.receipt_id is None
+
+
+async def consume_stock(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, per_sku: dict[str, int], kind: str, reason: str) -> None:
+    """Units leaving the warehouse for the order (a shipment, a transfer, a collection): `on_hand` and `reserved` down
+    by `per_sku` on the locked stock rows (sku order), one ledger row of `kind` per SKU, stock notices."""
+    if not per_sku:
+        return
+    levels = (
+        await uow.session.execute(
+            select(StockLevel)
+            .where(StockLevel.warehouse_id == warehouse.id, StockLevel.sku.in_(sorted(per_sku)))
+            .order_by(StockLevel.sku, StockLevel.warehouse_id)
+            .with_for_update()
+        )
+    ).scalars().all()
+    by_sku = {level.sku: level for level in levels}
+    for sku, quantity in sorted(per_sku.items()):
+        level = by_sku.get(sku)
+        if level is None or level.reserved < quantity or level.on_hand < quantity:
+            # Allocations and stock levels move together; a mismatch is a bug, not a user error.
+            raise RuntimeError(f"stock level {sku}@{warehouse.code} holds less than the order's reservation")
+    await uow.session.execute(
+        update(StockLevel),
+        [{"id": by_sku[sku].id, "on_hand": by_sku[sku].on_hand - q, "reserved": by_sku[sku].reserved - q} for sku, q in sorted(per_sku.items())],
+    )
+    await uow.session.execute(
+        insert(StockMovement),
+        [
+            {"sku": sku, "warehouse_id": warehouse.id, "kind": kind, "on_hand_delta": -q, "reserved_delta": -q,
+             "actor": uow.actor, "reference": order.number, "reason": reason}
+            for sku, q in sorted(per_sku.items())
+        ],
+    )
+    for sku in sorted(per_sku):
+        notify_stock(uow.notices, sku, warehouse.id)
 
 
 async def get_warehouse(*, uow: UnitOfWork, code: str) -> Warehouse:

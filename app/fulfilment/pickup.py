@@ -3,7 +3,8 @@
 - Placement reserved a PICKUP order's stocked units at its pickup point, and what the store lacked at other warehouses
   as transfers (app/orders/pickup.py; app/fulfilment/transfers.py ships them to the store).
 - `mark_ready` (markReadyForPickup): a CONFIRMED or PROCESSING pickup order whose every unit still to hand over is
-  reserved at the pickup point (no transfer left to ship or on its way), and whose made-to-order lines are READY,
+  reserved at the pickup point (no transfer left to ship or on its way, no unit still awaiting a stock receipt:
+  backorders, issue 19), and whose made-to-order lines are READY,
   becomes READY_FOR_PICKUP (else INVALID_TRANSITION, nothing written). It gets a random 6-digit pickup code (`secrets`), shown to the customer in
   their tracking view while READY_FOR_PICKUP and never written to an event (events are public in tracking). On an
   order already READY_FOR_PICKUP it issues a new code and resets the wrong-code count (event READY_FOR_PICKUP,
@@ -13,9 +14,12 @@
   count; at MAX_PICKUP_ATTEMPTS wrong codes every try is LIMIT_EXCEEDED until a new code is issued. The right code
   consumes the reservation like a shipment (on hand and reserved down at the pickup point, COLLECTION ledger rows,
   allocations' and lines' quantity_shipped), and the order is DELIVERED (event COLLECTED). Billing's on-shipment
-  hooks (capture / invoice) are the flow's (app/flows/pickup.py).
+  hooks (capture / invoice) are the flow's (app/flows/pickup.py). The right code collects only an order still ready
+  by markReadyForPickup's rule, checked again (else INVALID_TRANSITION, nothing written).
+- An edit of an order held from READY_FOR_PICKUP that leaves it not ready resumes CONFIRMED (`after_edit`).
 - The promise of a pickup order is the day it should be ready at the store: no carrier transit (`ready_promise`), or
-  the slowest transfer's arrival there (transfers, issue 19).
+  the slowest transfer's arrival there (transfers, issue 19), or the day the receipts it awaits are expected
+  (backorders, issue 19).
 Lock order, as everywhere: the order row, then stock rows (by sku).
 """
 
@@ -29,21 +33,21 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
 from app.fulfilment import transfers
 from app.fulfilment.carriers import default_rules
-from app.fulfilment.outbound import order_rows
+from app.fulfilment.outbound import consume_stock, on_hand_here, order_rows
 from app.infra.database import UnitOfWork
-from app.orders import events, production
+from app.orders import backorders, events, production
 from app.orders import promise as calendar
-from app.orders.allocation import notify_stock
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus
 from app.orders.pickup import MAX_PICKUP_ATTEMPTS
 from app.orders.service import get_for_update, transition
-from models import Allocation, Order, OrderLine, Product, StockLevel, StockMovement, Warehouse
+from models import Allocation, Order, OrderLine, Product, Warehouse
+from models.receipts import StockReceipt
 
 CODE_DIGITS = 6
 LEDGER_KIND = "COLLECTION"
@@ -80,6 +84,9 @@ def _check_all_at_pickup_point(order: Order, warehouse: Warehouse, lines: list[O
                               f"transit to pickup point {warehouse.code}.", ("order_id",))
         if a.open_quantity <= 0:
             continue
+        if a.receipt_id is not None:  # backorders, issue 19: claimed on a stock receipt; not on hand anywhere yet
+            raise DomainError(ErrorCode.INVALID_TRANSITION, f"{a.open_quantity} units of {a.sku} for order {order.number} await a stock "
+                              "receipt that has not arrived yet.", ("order_id",))
         if a.warehouse_id != warehouse.id:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"Units of {a.sku} for order {order.number} are reserved in another warehouse, "
                               f"not at pickup point {warehouse.code} (a transfer not shipped yet).", ("order_id",))
@@ -114,14 +121,31 @@ async def mark_ready(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:
     return order
 
 
+async def after_edit(*, uow: UnitOfWork, order: Order) -> None:
+    """After an order's lines changed (editOrder, cancelOrderLines; the order locked). Only an order held FROM
+    READY_FOR_PICKUP can be edited while it was ready (READY_FOR_PICKUP itself is not editable): when the changed order
+    is not ready any more (a unit not at the pickup point, a made-to-order line not READY, a receipt awaited), the hold
+    resumes CONFIRMED instead (`held_from`) and the pickup code is withdrawn; once it is ready again,
+    markReadyForPickup issues a new code. Still ready (e.g. a line removed): nothing changes, the code stays valid."""
+    if order.delivery_type != DeliveryType.PICKUP or order.status != OrderStatus.ON_HOLD or order.held_from != OrderStatus.READY_FOR_PICKUP:
+        return
+    warehouse = (await uow.session.execute(select(Warehouse).where(Warehouse.id == order.pickup_warehouse_id))).scalar_one()
+    lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
+    try:
+        _check_all_at_pickup_point(order, warehouse, lines[order.id], allocations[order.id])
+    except DomainError:
+        order.held_from, order.pickup_code, order.pickup_attempts = OrderStatus.CONFIRMED, None, 0
+
+
 async def _consume(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, lines: list[OrderLine], allocations: list[Allocation]) -> list[dict[str, Any]]:
-    """Hand every open unit over: like a shipment's consumption (app/fulfilment/shipments.py), with COLLECTION rows."""
+    """Hand every unit over (the order checked ready first): its units on hand at the pickup point leave like a
+    shipment's (outbound.consume_stock, COLLECTION rows); its made-to-order lines (READY) go with them."""
     per_sku: dict[str, int] = defaultdict(int)
     by_line = {line.id: line for line in lines}
     handed: dict[str, int] = defaultdict(int)
     for a in allocations:
-        quantity = a.open_quantity
-        if quantity > 0:
+        if on_hand_here(a, warehouse.id):  # never a receipt-bound allocation (backorders, issue 19): its units have not arrived
+            quantity = a.open_quantity
             per_sku[a.sku] += quantity
             a.quantity_shipped += quantity
             by_line[a.order_line_id].quantity_shipped += quantity
@@ -130,27 +154,7 @@ async def _consume(uow: UnitOfWork, *, order: Order, warehouse: Warehouse, lines
         if line.made_to_order and line.quantity > line.quantity_shipped:
             handed[line.sku] += line.quantity - line.quantity_shipped
             line.quantity_shipped = line.quantity
-    if per_sku:
-        levels = (await uow.session.execute(
-            select(StockLevel).where(StockLevel.warehouse_id == warehouse.id, StockLevel.sku.in_(sorted(per_sku)))
-            .order_by(StockLevel.sku, StockLevel.warehouse_id).with_for_update()
-        )).scalars().all()
-        by_sku = {level.sku: level for level in levels}
-        for sku, quantity in sorted(per_sku.items()):
-            level = by_sku.get(sku)
-            if level is None or level.reserved < quantity or level.on_hand < quantity:
-                raise RuntimeError(f"stock level {sku}@{warehouse.code} holds less than the order's reservation")
-        await uow.session.execute(
-            update(StockLevel),
-            [{"id": by_sku[sku].id, "on_hand": by_sku[sku].on_hand - q, "reserved": by_sku[sku].reserved - q} for sku, q in sorted(per_sku.items())],
-        )
-        await uow.session.execute(insert(StockMovement), [
-            {"sku": sku, "warehouse_id": warehouse.id, "kind": LEDGER_KIND, "on_hand_delta": -q, "reserved_delta": -q,
-             "actor": uow.actor, "reference": order.number, "reason": f"collected at {warehouse.code}"}
-            for sku, q in sorted(per_sku.items())
-        ])
-        for sku in sorted(per_sku):
-            notify_stock(uow.notices, sku, warehouse.id)
+    await consume_stock(uow, order=order, warehouse=warehouse, per_sku=per_sku, kind=LEDGER_KIND, reason=f"collected at {warehouse.code}")
     return [{"sku": sku, "quantity": q} for sku, q in sorted(handed.items())]
 
 
@@ -169,6 +173,8 @@ async def collect(*, uow: UnitOfWork, order_id: uuid.UUID, pickup_code: str) -> 
         left = MAX_PICKUP_ATTEMPTS - order.pickup_attempts
         return DomainError(ErrorCode.INVALID_INPUT, f"Wrong pickup code ({left} tries left).", ("pickup_code",))
     lines, allocations = await order_rows(uow=uow, order_ids=[order.id])
+    # ready again, now: an edit while held (or anything else) may have changed the order since markReadyForPickup
+    _check_all_at_pickup_point(order, warehouse, lines[order.id], allocations[order.id])
     handed = await _consume(uow, order=order, warehouse=warehouse, lines=lines[order.id], allocations=allocations[order.id])
     order.pickup_code = None
     transition(uow, order, OrderStatus.DELIVERED, data={"warehouse": warehouse.code, "lines": handed}, type_=OrderEventType.COLLECTED)
@@ -180,12 +186,30 @@ def ready_day(*, ready_at: datetime, cutoff: Any, tz_name: str) -> date:
     return calendar.estimate_delivery(start=ready_at, transit_days=0, cutoff=cutoff, tz_name=tz_name)
 
 
+async def _receipt_days(session: AsyncSession, *, store_id: uuid.UUID | None, rules: Any, start: datetime,
+                        awaited: Iterable[tuple[uuid.UUID, datetime]]) -> list[date]:
+    """backorders, issue 19: units claimed on stock receipts, (warehouse id, expected at) each, are ready at the store
+    the day their receipt is expected (or from `start`, if that is past): handed over that day at the store's own
+    receipts (its cut-off), or after a transfer's transit from another warehouse's."""
+    days: list[date] = []
+    for warehouse_id, expected_at in sorted(set(awaited)):
+        ready_at = max(expected_at, start)
+        if store_id is None or warehouse_id == store_id:
+            days.append(ready_day(ready_at=ready_at, cutoff=rules.cutoff_time, tz_name=rules.timezone))
+        else:
+            days += await transfers.arrival_days(session, order_id=None, store_id=store_id, rules=rules, now=ready_at, pending_from=[warehouse_id])
+    return days
+
+
 async def ready_promise(session: AsyncSession, *, placed_at: datetime, made_to_order_lead_days: int | None,
-                        store_id: uuid.UUID | None = None, transfer_from: Iterable[uuid.UUID] = ()) -> date:
+                        store_id: uuid.UUID | None = None, transfer_from: Iterable[uuid.UUID] = (),
+                        awaited: Iterable[tuple[uuid.UUID, datetime]] = ()) -> date:
     """A pickup placement's promise: ready at the store (the default carrier's cut-off and calendar, no transit), or
-    (transfers, issue 19) when the slowest transfer from the warehouses `transfer_from` arrives there."""
+    (transfers, issue 19) when the slowest transfer from the warehouses `transfer_from` arrives there, or (backorders,
+    issue 19) when the last receipt it awaits, `awaited` (warehouse id, expected at), is expected (`_receipt_days`)."""
     rules = await default_rules(session)
     ready = ready_day(ready_at=placed_at + timedelta(days=made_to_order_lead_days or 0), cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    ready = max([ready, *await _receipt_days(session, store_id=store_id, rules=rules, start=placed_at, awaited=awaited)])
     sources = sorted(set(transfer_from) - {store_id})
     if store_id is None or not sources:
         return ready
@@ -193,14 +217,17 @@ async def ready_promise(session: AsyncSession, *, placed_at: datetime, made_to_o
 
 
 async def placement_ready_promise(session: AsyncSession, placement: Any) -> date:
-    """A pickup placement's promise from the placement itself (its picks outside the pickup point are transfers)."""
+    """A pickup placement's promise from the placement itself (its picks outside the pickup point are transfers; its
+    receipt claims, backorders, issue 19, are ready when expected)."""
     return await ready_promise(session, placed_at=calendar.utcnow(), made_to_order_lead_days=placement.made_to_order_lead_days,
-                               store_id=placement.pickup_warehouse_id, transfer_from=placement.warehouse_ids)
+                               store_id=placement.pickup_warehouse_id, transfer_from=placement.warehouse_ids,
+                               awaited=[(w, expected_at) for w, _, _, _, expected_at in backorders.ready_later(placement)])
 
 
 async def order_ready_promise(session: AsyncSession, *, order: Order, now: datetime) -> date:
-    """A pickup order's current promise (recomputed as its production moves): the slowest made-to-order line
-    still to hand over, by its remaining production days, ready at the store."""
+    """A pickup order's current promise (recomputed as its production moves, a receipt arrives, ...): the slowest
+    made-to-order line still to hand over, by its remaining production days, ready at the store; the receipts its
+    open allocations still await (backorders, issue 19); its transfers."""
     rows = (await session.execute(
         select(Product.lead_time_days, OrderLine.production_stage, OrderLine.production_started_at)
         .join(OrderLine, OrderLine.product_id == Product.id)
@@ -210,6 +237,11 @@ async def order_ready_promise(session: AsyncSession, *, order: Order, now: datet
                    default=now)
     rules = await default_rules(session)
     ready = ready_day(ready_at=ready_at, cutoff=rules.cutoff_time, tz_name=rules.timezone)
+    awaited = [(w, expected_at) for w, expected_at in (await session.execute(  # backorders, issue 19: open allocations bound to a receipt
+        select(StockReceipt.warehouse_id, StockReceipt.expected_at).join(Allocation, Allocation.receipt_id == StockReceipt.id)
+        .where(Allocation.order_id == order.id, Allocation.quantity > Allocation.quantity_shipped + Allocation.quantity_released)
+    )).all()]
+    ready = max([ready, *await _receipt_days(session, store_id=order.pickup_warehouse_id, rules=rules, start=now, awaited=awaited)])
     if order.pickup_warehouse_id is None:
         return ready
     # transfers, issue 19: units still to transfer (from now) or on their way (their shipment's estimate)

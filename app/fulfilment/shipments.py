@@ -11,21 +11,20 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.fulfilment import carriers as carrier_rules
 from app.fulfilment import rates, transfers
 from app.fulfilment.enums import ShipmentStatus
-from app.fulfilment.outbound import FULFILLABLE, Take, get_warehouse, order_rows
+from app.fulfilment.outbound import FULFILLABLE, Take, consume_stock, get_warehouse, on_hand_here, order_rows
 from app.fulfilment.promise import apply_order_promise, choose_made_to_order_warehouse, order_promise, parcel_arrival
 from app.infra.database import UnitOfWork
 from app.orders import events, production
 from app.orders import promise as calendar
-from app.orders.allocation import notify_stock
 from app.orders.enums import OrderEventType, OrderStatus
 from app.orders.service import get_for_update, transition
-from models import Allocation, Order, OrderLine, StockLevel, StockMovement, Warehouse
+from models import Allocation, Order, OrderLine, Warehouse
 from models.fulfilment import Carrier, Shipment, ShipmentLine
 
 MAX_SHIP_QUANTITY = 10_000
@@ -44,7 +43,7 @@ def _plan_shipment(
     by_line = {line.id: line for line in lines}
     open_here: dict[str, list[Allocation]] = defaultdict(list)
     for a in sorted(allocations, key=lambda a: by_line[a.order_line_id].position):
-        if a.warehouse_id == warehouse.id and a.open_quantity > 0 and a.receipt_id is None:  # backorders, issue 19: bound: not arrived yet
+        if on_hand_here(a, warehouse.id):  # backorders, issue 19: receipt-bound units have not arrived yet
             open_here[a.sku].append(a)
     made_to_order: dict[str, list[OrderLine]] = defaultdict(list)
     # stages (issue 19): made-to-order units ship only from READY lines; the others wait here
@@ -120,36 +119,7 @@ async def _consume_reservations(uow: UnitOfWork, *, order: Order, warehouse: War
     for take in takes:
         if take.allocation is not None:
             per_sku[take.allocation.sku] += take.quantity
-    if not per_sku:
-        return
-    levels = (
-        await uow.session.execute(
-            select(StockLevel)
-            .where(StockLevel.warehouse_id == warehouse.id, StockLevel.sku.in_(sorted(per_sku)))
-            .order_by(StockLevel.sku, StockLevel.warehouse_id)
-            .with_for_update()
-        )
-    ).scalars().all()
-    by_sku = {level.sku: level for level in levels}
-    for sku, quantity in sorted(per_sku.items()):
-        level = by_sku.get(sku)
-        if level is None or level.reserved < quantity or level.on_hand < quantity:
-            # Allocations and stock levels move together; a mismatch is a bug, not a user error.
-            raise RuntimeError(f"stock level {sku}@{warehouse.code} holds less than the order's reservation")
-    await uow.session.execute(
-        update(StockLevel),
-        [{"id": by_sku[sku].id, "on_hand": by_sku[sku].on_hand - q, "reserved": by_sku[sku].reserved - q} for sku, q in sorted(per_sku.items())],
-    )
-    await uow.session.execute(
-        insert(StockMovement),
-        [
-            {"sku": sku, "warehouse_id": warehouse.id, "kind": kind, "on_hand_delta": -q, "reserved_delta": -q,
-             "actor": uow.actor, "reference": order.number, "reason": f"shipment {shipment_id}"}
-            for sku, q in sorted(per_sku.items())
-        ],
-    )
-    for sku in sorted(per_sku):
-        notify_stock(uow.notices, sku, warehouse.id)
+    await consume_stock(uow, order=order, warehouse=warehouse, per_sku=per_sku, kind=kind, reason=f"shipment {shipment_id}")
 
 
 async def _carrier(uow: UnitOfWork, order: Order, carrier_code: str | None) -> Carrier:

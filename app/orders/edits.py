@@ -314,7 +314,8 @@ def _stock_plan(
 # channel, destination (the new shipping address when the edit changes it) and delivery type exactly as placement
 # matches them (app/orders/sourcing.py). Without rules, or when none matches: today's plan exactly (the order's current
 # warehouses first, then plan_allocation). When a rule applies:
-# 1. its exclusions are honoured: an excluded warehouse reserves nothing, even one the order already uses;
+# 1. its exclusions are honoured: an excluded warehouse reserves nothing, even one the order already uses (but a PICKUP
+#    order's pickup point, which the customer chose, as at placement);
 # 2. fewer parcels: when the order's current (not excluded) warehouses can supply the added units by themselves, only
 #    they are used, chosen among by the rule's strategy;
 # 3. otherwise the rule's strategy over every usable warehouse serving the channel, the current ones first among
@@ -332,6 +333,7 @@ class EditSourcing:
     destination_country: str
     delivery_type: DeliveryType
     explanation: dict[str, Any] = field(default_factory=dict)  # the last plan's, ORDER_EDITED's data["sourcing"] when rules exist
+    keep: uuid.UUID | None = None  # pickup, issue 19: a PICKUP order's pickup point, never excluded (the customer chose it)
 
     def planner(self, preferred: set[uuid.UUID]) -> Callable[[Mapping[str, int], list[Candidate], Mapping[str, Path]], list[Pick]] | None:
         """allocation.plan_adjustment's planner for an order using the warehouses `preferred`; None without rules."""
@@ -352,7 +354,7 @@ class EditSourcing:
             self.explanation.update({"rule": None, "name": None, "why": "no rule matches: the order's warehouses first, then warehouse priority"})
             return allocation.plan_allocation(demand, candidates, paths)
         excluded = set(rule.exclude)
-        usable = [c for c in candidates if c.code not in excluded]
+        usable = [c for c in candidates if c.code not in excluded or c.warehouse_id == self.keep]
         current = [c for c in usable if c.warehouse_id in preferred]
         ranking = rule.ranking
         if ranking:  # the order's warehouses first, in the rule's order, then the rest of the ranking
@@ -380,7 +382,7 @@ class EditSourcing:
             result = run(usable)
         picks, explanation = result
         explanation.update({"rule": rule.position, "name": rule.name, "destinationZone": zone,
-                            "excluded": sorted({c.code for c in candidates if c.code in excluded}),
+                            "excluded": sorted({c.code for c in candidates if c.code in excluded and c.warehouse_id != self.keep}),
                             "orderWarehousesOnly": all(p.warehouse_id in preferred for p in picks)})
         if only_current:
             explanation["why"] = f"the order's own warehouses supply the added units ({explanation['why']})"
@@ -393,7 +395,8 @@ async def read_sourcing(uow: UnitOfWork, order: Order, shipping_address: dict[st
     """The sourcing rules now (one statement, no lock, no cache: as placement reads them) with the order's facts."""
     raw = (await uow.session.execute(_RULES)).scalar_one_or_none()
     destination = shipping_address if shipping_address is not None else (order.shipping_address or {})
-    return EditSourcing(sourcing.snapshot_of(raw), order.channel, str(destination.get("country") or ""), DeliveryType(order.delivery_type))
+    return EditSourcing(sourcing.snapshot_of(raw), order.channel, str(destination.get("country") or ""), DeliveryType(order.delivery_type),
+                        keep=order.pickup_warehouse_id)
 
 
 def _totals(order: Order, lines: list[PlannedLine]) -> Totals:

@@ -320,8 +320,9 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
     """The sourcing rules of this placement with its channel, destination and delivery type (issue 19)."""
     method = placement.request.delivery_method
+    store = (method.warehouse_code or "").strip() or None if method is not None and pickup.delivery_type_of(method) == DeliveryType.PICKUP else None
     return sourcing.Routing(rules, placement.channel, placement.destination_country,
-                            method.type if method is not None else DeliveryType.SHIP)
+                            method.type if method is not None else DeliveryType.SHIP, keep=store)  # pickup, issue 19: never excluded
 
 
 async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:

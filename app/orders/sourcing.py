@@ -14,7 +14,8 @@ destination country, else EU when one is in the EU and so is the destination, el
 or no rules at all: PRIORITY, i.e. today's `allocation.plan_allocation`, exactly.
 
 What each strategy does, after the rule's exclusions are dropped (excluded warehouses are never used under the
-rule, even when that leaves the order OUT_OF_STOCK):
+rule, even when that leaves the order OUT_OF_STOCK; except a PICKUP order's pickup point, which the customer chose:
+no rule excludes it for that order, the exclusions apply to the warehouses its shortfall is transferred from):
 - PRIORITY: one warehouse that fills everything, the lowest `priority` first; else split, favouring the warehouses
   that fill most lines (`allocation.plan_allocation`).
 - RANKING: the same with the rule's ranking (warehouse codes, best first) in place of the priority; warehouses it
@@ -275,13 +276,14 @@ class Routing:
     destination_country: str
     delivery_type: DeliveryType = DeliveryType.SHIP
     explanation: dict[str, Any] = field(default_factory=dict)  # filled by `plan`; PLACED's data["sourcing"] (the same dict)
+    keep: str | None = None  # pickup, issue 19: a PICKUP order's pickup point (its code), never excluded: the customer chose it
 
     def plan(self, demand: Mapping[str, int], candidates: list[Candidate], sku_paths: Mapping[str, Path]) -> list[Pick]:
         """The picks under the rule that applies; updates `explanation` in place (a re-plan rewrites it)."""
         if not self.snapshot.rules:
             return plan_allocation(demand, candidates, sku_paths)  # today's plan, exactly
         picks, explanation = plan(demand, candidates, sku_paths, snapshot=self.snapshot, channel=self.channel,
-                                  destination_country=self.destination_country, delivery_type=self.delivery_type)
+                                  destination_country=self.destination_country, delivery_type=self.delivery_type, keep=self.keep)
         self.explanation.clear()
         self.explanation.update(explanation)
         return picks
@@ -289,15 +291,16 @@ class Routing:
 
 def plan(
     demand: Mapping[str, int], candidates: Sequence[Candidate], sku_paths: Mapping[str, Path], *, snapshot: Snapshot,
-    channel: SalesChannel, destination_country: str, delivery_type: DeliveryType = DeliveryType.SHIP,
+    channel: SalesChannel, destination_country: str, delivery_type: DeliveryType = DeliveryType.SHIP, keep: str | None = None,
 ) -> tuple[list[Pick], dict[str, Any]]:
-    """The picks and their explanation (see the module doc). OUT_OF_STOCK as `plan_allocation`."""
+    """The picks and their explanation (see the module doc). OUT_OF_STOCK as `plan_allocation`. `keep`: a warehouse
+    code no exclusion drops (a PICKUP order's pickup point; the rule's exclusions still apply to the others)."""
     country = destination_country.upper()
     zone = destination_zone(candidates, country)
     rule = choose_rule(snapshot.rules, channel=channel, country=country, zone=zone, delivery_type=delivery_type)
     strategy = rule.strategy if rule is not None else SourcingStrategy.PRIORITY
     ranking = rule.ranking if rule is not None else ()
-    excluded = set(rule.exclude) if rule is not None else set()
+    excluded = (set(rule.exclude) if rule is not None else set()) - {keep}
     pool = [c for c in candidates if c.code not in excluded]
     by_warehouse = _warehouses(pool)
     lines = {w: sum(1 for sku, n in demand.items() if (c := skus.get(sku)) is not None and c.available >= n) for w, skus in by_warehouse.items()}
