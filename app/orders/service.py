@@ -299,9 +299,9 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     demand, sku_paths = _demand(lines)
     candidates = [c for c in candidates if c.sku in demand]
     candidates = pickup.restrict(candidates, pickup_at)  # pickup, issue 19: a PICKUP order reserves at its pickup point only
-    demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
-                                               candidates=candidates, sku_paths=sku_paths)
     routing = _routing(checked, rules)
+    demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
+                                               candidates=routing.usable(candidates), sku_paths=sku_paths)  # the rule's exclusions dropped
     picks = routing.plan(demand, candidates, sku_paths)  # sourcing, issue 19 (no rules: allocation.plan_allocation)
     return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder)
 
@@ -319,9 +319,9 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
     demand, sku_paths = _demand(placement.lines)
     candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=placement.channel)
     candidates = pickup.restrict(candidates, placement.pickup_warehouse_id)  # pickup, issue 19
-    demand, backorder = await backorders.split(uow.session, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
-                                               candidates=candidates, sku_paths=sku_paths, lock=True)
     routing = placement.routing or _routing(placement, sourcing.NO_RULES)  # the snapshot's rules: its explanation is rewritten
+    demand, backorder = await backorders.split(uow.session, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
+                                               candidates=routing.usable(candidates), sku_paths=sku_paths, lock=True)
     return replace(placement, candidates=candidates, picks=routing.plan(demand, candidates, sku_paths), routing=routing, backorder=backorder)
 
 
