@@ -121,6 +121,7 @@ async def _begin(uow: UnitOfWork, *, draft_id: uuid.UUID, method: PaymentMethod 
         channel=draft.channel, email=draft.email or "", lines=[LineRequest(line.sku, line.quantity, line.customization) for line in lines],
         shipping_address=dict(draft.shipping_address or {}), billing_address=dict(draft.billing_address) if draft.billing_address else None,
         payment_method=method, payment_token=token, idempotency_key=placement_key(draft.id),
+        charge_shipping=False,  # fixes19b, issue 19 review F5: the preview's totals (goods only) are what is placed
     )
     return _Begun(request, None)
 

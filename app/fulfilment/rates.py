@@ -18,6 +18,9 @@ made-to-order lines) the first warehouse serving its channel. One charge per ord
 At placement (`charge_placement`, called by the placement flow right after the plan on the stock snapshot):
 
 - a pickup order (delivery type PICKUP) is charged 0 and takes no shipping method (INVALID_INPUT otherwise);
+- only placeOrder charges (`PlaceOrderRequest.charge_shipping`): an imported marketplace order is charged nothing (the
+  marketplace priced and collected its shipping; its row has no shipping field), nor is a completed draft (its preview
+  shows goods only: what staff quoted is what is placed) or an exchange's replacement (the merchant ships it);
 - `shipping_method` absent: the cheapest available method (ties: by method code); no rates at all for the order's
   currency: 0 and no method — so with no rates configured, placement is what it was before issue 19; rates for the
   currency but none covering the basket (destination, weight, value): INVALID_INPUT at `shipping_method` (it cannot
@@ -191,6 +194,8 @@ async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placemen
     if _is_pickup(request):
         if wanted is not None:
             raise DomainError(ErrorCode.INVALID_INPUT, "A pickup order is not shipped: leave shippingMethod out.", ("shipping_method",))
+        return placement
+    if not request.charge_shipping:  # an import, a draft completion, an exchange's replacement: no charge (review F5)
         return placement
     if wanted is not None and (len(wanted) > 70 or ":" not in wanted):
         raise DomainError(ErrorCode.INVALID_INPUT, "shippingMethod is \"<CARRIER>:<SERVICE>\", e.g. \"SEUR:STANDARD\".", ("shipping_method",))

@@ -66,11 +66,16 @@ class PlaceOrderRequest:
     # issue 19: click-and-collect (None: shipped) and the shipping rate chosen ("<CARRIER>:<SERVICE>"; None: the cheapest)
     delivery_method: DeliveryMethod | None = None
     shipping_method: str | None = None
+    # fixes19b, issue 19 review F5: whether placement charges shipping (app/fulfilment/rates.py charge_placement). Only
+    # placeOrder's customer chooses a method; an import (the marketplace priced it), a draft completion and an exchange's
+    # replacement set False. The caller decides it, not the input: never in the fingerprint.
+    charge_shipping: bool = True
 
     def fingerprint(self) -> str:
         """What makes two requests "the same input" for idempotency (the key itself excluded)."""
         body = asdict(self)
         body.pop("idempotency_key")
+        body.pop("charge_shipping")
         for name in ("external_reference", "marketplace", "delivery_method", "shipping_method"):  # absent: the fingerprint stays as before
             if body[name] is None:
                 body.pop(name)
