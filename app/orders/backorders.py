@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, text
@@ -322,9 +322,14 @@ async def release_claims(*, session: AsyncSession, order_id: uuid.UUID) -> int:
     return sum(n for _, n in amounts)
 
 
+# The latest moment a promise counts from (review F12): scheduleReceipt refuses expectedAt beyond 2 years; a row
+# beyond that (written before the bound) is promised from here, never overflowing the calendar arithmetic.
+PROMISE_HORIZON = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def ready_later(placement: Any) -> list[tuple[uuid.UUID, str, int, str, datetime]]:
     """For the delivery promise: (warehouse id, country, priority, code, ready at) of each claimed receipt."""
     backorder: Backorder | None = placement.backorder
     if backorder is None:
         return []
-    return [(c.warehouse_id, c.country, c.priority, c.code, c.expected_at) for c in backorder.claims]
+    return [(c.warehouse_id, c.country, c.priority, c.code, min(c.expected_at, PROMISE_HORIZON)) for c in backorder.claims]
