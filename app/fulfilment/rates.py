@@ -91,6 +91,14 @@ class Rate:
                 and self.min_order_value <= order_value and (self.max_order_value is None or order_value < self.max_order_value))
 
     @classmethod
+    def of_row(cls, row: dict[str, Any]) -> Rate:
+        """A row of app/orders/pricing.py RATES_SQL (read with placement's catalogue)."""
+        return cls(row["carrier_code"], row["service"], row["destination"], row["currency"], Decimal(row["price"]), int(row["min_weight_grams"]),
+                   row["max_weight_grams"], Decimal(row["min_order_value"]),
+                   None if row["max_order_value"] is None else Decimal(row["max_order_value"]),
+                   None if row["free_above"] is None else Decimal(row["free_above"]), row["transit_days"])
+
+    @classmethod
     def of(cls, row: ShippingRate) -> Rate:
         return cls(row.carrier_code, row.service, row.destination, row.currency, row.price, row.min_weight_grams, row.max_weight_grams,
                    row.min_order_value, row.max_order_value, row.free_above, row.transit_days)
@@ -187,8 +195,9 @@ def _is_pickup(request: PlaceOrderRequest) -> bool:
 
 async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placement:
     """The placement with its shipping charge (`Placement.shipping`; see the module doc). Refuses an unknown or
-    unavailable `shipping_method` with INVALID_INPUT at `shipping_method`. Reads the rates of the order's currency
-    (one statement; one more for an order of made-to-order lines only, when rates exist)."""
+    unavailable `shipping_method` with INVALID_INPUT at `shipping_method`. The rates of the order's currency come
+    with the placement (read with its catalogue; else one statement); one statement for an order of made-to-order
+    lines only, when rates exist."""
     request = placement.request
     wanted = parse_method(request.shipping_method) if request.shipping_method is not None else None
     if _is_pickup(request):
@@ -199,7 +208,10 @@ async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placemen
         return placement
     if wanted is not None and (len(wanted) > 70 or ":" not in wanted):
         raise DomainError(ErrorCode.INVALID_INPUT, "shippingMethod is \"<CARRIER>:<SERVICE>\", e.g. \"SEUR:STANDARD\".", ("shipping_method",))
-    rates = await rates_for(uow.session, placement.lines[0].product.currency)
+    if placement.shipping_rates is not None:  # read with the catalogue (review F13): no statement here
+        rates = [Rate.of_row(row) for row in placement.shipping_rates]
+    else:
+        rates = await rates_for(uow.session, placement.lines[0].product.currency)
     if not rates:
         if wanted is not None:
             raise DomainError(ErrorCode.INVALID_INPUT, f"Unknown shipping method {wanted!r}: no shipping rates are configured.",

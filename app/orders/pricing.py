@@ -11,9 +11,11 @@ untaxed (the arithmetic before issue 19; with a shipping of 0 both give the same
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -87,3 +89,20 @@ def compute_totals(lines: Iterable[tuple[Decimal, Decimal]], shipping: Decimal =
     shipping_tax = money(sum((tax for _, tax in shipping_by_rate.values()), Decimal("0")))
     tax_total = goods_tax + shipping_tax
     return Totals(subtotal, tax_total, shipping, subtotal + tax_total + shipping, breakdown, shipping_tax, shipping_by_rate)
+
+
+# fixes19b, issue 19 review F13: the shipping rates of the products' currency as one more column of placement's catalogue
+# statement (app/orders/service.py `_catalogue_read`), on its first row only, NULL without rates; so a placement sends
+# no statement of its own for them. Keys: the columns of models/shipping.py ShippingRate (app/fulfilment/rates.py
+# `Rate.of_row` reads them), in `position` order.
+RATES_SQL = """CASE WHEN row_number() OVER () = 1 THEN (
+  SELECT json_agg(json_build_object(
+    'carrier_code', r.carrier_code, 'service', r.service, 'destination', r.destination, 'currency', r.currency, 'price', r.price,
+    'min_weight_grams', r.min_weight_grams, 'max_weight_grams', r.max_weight_grams, 'min_order_value', r.min_order_value,
+    'max_order_value', r.max_order_value, 'free_above', r.free_above, 'transit_days', r.transit_days) ORDER BY r.position)::text
+  FROM shipping_rates r WHERE r.currency = products.currency) END"""
+
+
+def rates_of(raw: str | None) -> tuple[dict[str, Any], ...]:
+    """RATES_SQL's text as rows (amounts as Decimal); () without rates."""
+    return tuple(json.loads(raw, parse_float=Decimal)) if raw else ()

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import Database, UnitOfWork
 from app.infra.faults import is_connection_error, sqlstate
-from app.orders import allocation, backorders, events, pickup, sourcing
+from app.orders import allocation, backorders, events, pickup, pricing, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import ShippingCharge, compute_totals, line_total
@@ -113,6 +113,9 @@ class Placement:
     backorder: backorders.Backorder | None = None
     # shipping, issue 19: the charge the placement flow decided (app/fulfilment/rates.py `charge_placement`); None: nothing charged
     shipping: ShippingCharge | None = None
+    # fixes19b, issue 19 review F13: the shipping rates of the order's currency read with the catalogue (pricing.RATES_SQL
+    # rows, in order; () without rates); None: not read (rates.charge_placement reads them then)
+    shipping_rates: tuple[dict[str, Any], ...] | None = None
 
     @property
     def destination_country(self) -> str:
@@ -162,7 +165,8 @@ def _catalogue_read(channel: SalesChannel) -> Any:
     if statement is None:
         stock = allocation.candidate_join(channel)
         statement = _CATALOGUE_READS[channel] = (
-            select(Product, *allocation.CANDIDATE_COLUMNS, literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"))  # sourcing, issue 19
+            select(Product, *allocation.CANDIDATE_COLUMNS, literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"),  # sourcing, issue 19
+                   literal_column(pricing.RATES_SQL, String).label("shipping_rates"))  # shipping (review F13): no statement of its own
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
             .where(Product.sku.in_(bindparam("skus", expanding=True)))
             .order_by(Product.sku, StockLevel.warehouse_id)
@@ -172,16 +176,18 @@ def _catalogue_read(channel: SalesChannel) -> Any:
 
 async def _read_catalogue(
     uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel,
-) -> tuple[dict[str, Product], list[Candidate], sourcing.Snapshot]:
+) -> tuple[dict[str, Product], list[Candidate], sourcing.Snapshot, tuple[dict[str, Any], ...]]:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
     serving the channel (and their priority, country, code: what allocation and the delivery promise need), and
-    the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules)."""
+    the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules), and the
+    shipping rates of the products' currency (one row too, NULL without rates: app/orders/pricing.py RATES_SQL)."""
     skus = sorted({line.sku.strip() for line in request.lines})
     rows = (await uow.session.execute(_catalogue_read(channel), {"skus": skus})).all()
     products = {row[0].sku: row[0] for row in rows}
     candidates = [allocation.candidate_of(row) for row in rows if row.id is not None]
     rules = sourcing.snapshot_of(next((row.sourcing for row in rows if row.sourcing is not None), None))
-    return products, candidates, rules
+    shipping_rates = pricing.rates_of(next((row.shipping_rates for row in rows if row.shipping_rates is not None), None))
+    return products, candidates, rules, shipping_rates
 
 
 def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
@@ -299,7 +305,7 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     if existing is not None:
         return existing
     pickup_at = await pickup.pickup_point(uow, request.delivery_method, checked.channel)  # pickup, issue 19 (None: shipped, nothing read)
-    products, candidates, rules = await _read_catalogue(uow, request, checked.channel)
+    products, candidates, rules, shipping_rates = await _read_catalogue(uow, request, checked.channel)
     lines = _resolve_lines(request, products)
     demand, sku_paths = _demand(lines)
     candidates = [c for c in candidates if c.sku in demand]
@@ -308,7 +314,8 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
                                                candidates=routing.usable(candidates), sku_paths=sku_paths)  # the rule's exclusions dropped
     picks = routing.plan(demand, candidates, sku_paths)  # sourcing, issue 19 (no rules: allocation.plan_allocation)
-    return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder)
+    return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder,
+                   shipping_rates=shipping_rates)
 
 
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
