@@ -12,8 +12,8 @@ charges, net of VAT, to a destination in one currency for a band of weight and o
 - a method with no matching row is unavailable for that basket. Rows of one method, destination and currency may not
   overlap (setShippingRates refuses it), so at most one row of each specificity matches.
 
-The shipping warehouse of a basket is the first (by priority, then code) warehouse its plan reserves in, else (only
-made-to-order lines) the first warehouse serving its channel. One charge per order, whatever the number of parcels.
+The shipping warehouse of a basket is the first (by priority, then code) warehouse its plan reserves in (on hand or
+on a stock receipt it claims), else (only made-to-order lines) the first warehouse serving its channel. One charge per order, whatever the number of parcels.
 
 At placement (`charge_placement`, called by the placement flow right after the plan on the stock snapshot):
 
@@ -158,9 +158,11 @@ class Basket:
 
 
 def _origin(placement: Placement) -> Any:
-    """The candidate of the first warehouse (priority, code) the plan reserves in; None without picks."""
+    """The first warehouse (priority, code) the plan reserves in, on hand or on a receipt it claims (a backorder's
+    units leave from the receipt's warehouse: review F8); None without either."""
     picked = {p.warehouse_id for p in placement.picks}
-    chosen = [c for c in placement.candidates if c.warehouse_id in picked]
+    chosen: list[Any] = [c for c in placement.candidates if c.warehouse_id in picked]
+    chosen += list(placement.backorder.claims) if placement.backorder is not None else []  # Claim: priority, code, country
     return min(chosen, key=lambda c: (c.priority, c.code), default=None)
 
 

@@ -76,6 +76,13 @@ class PlaceOrderRequest:
         body = asdict(self)
         body.pop("idempotency_key")
         body.pop("charge_shipping")
+        # fixes19b, issue 19 review F8: the same order written two ways is the same input: a shipping method in any
+        # case or padding (rates.parse_method's form), and {type: SHIP} without a warehouse (the default) as absent
+        if body["shipping_method"] is not None:
+            body["shipping_method"] = str(body["shipping_method"]).strip().upper()
+        method = body["delivery_method"]
+        if method is not None and str(method["type"]) == DeliveryType.SHIP and not method["warehouse_code"]:
+            body["delivery_method"] = None
         for name in ("external_reference", "marketplace", "delivery_method", "shipping_method"):  # absent: the fingerprint stays as before
             if body[name] is None:
                 body.pop(name)
