@@ -184,6 +184,12 @@ class CompleteDraftOrderInput:
         description="Same key + same payment: the first answer again (the draft's order); same key + other payment: "
                     "IDEMPOTENCY_CONFLICT. Whatever the key, a draft is placed at most once.",
     )
+    shipping_method: str | None = strawberry.field(
+        default=None,
+        description="The shipping rate to charge, \"<CARRIER>:<SERVICE>\" (case-insensitive; see shippingQuotes), as placeOrder's "
+                    "shippingMethod: INVALID_INPUT at shippingMethod when unknown or not available for the draft. Absent: no shipping "
+                    "is charged (the order's totals are the preview's). Part of the idempotency key's input.",
+    )
 
 
 @strawberry.type(description="The answer of createDraftOrder and updateDraftOrder.")

@@ -88,3 +88,29 @@ async def test_an_exchange_replacement_is_charged_no_shipping(gql, db, catalogue
     async with db.read() as session:
         replacement = (await session.execute(select(Order).where(Order.number == approved["return"]["replacementOrder"]["number"]))).scalar_one()
     assert replacement.shipping_total == Decimal("0.00")
+
+
+async def test_a_draft_completed_with_a_shipping_method_is_charged_as_place_order(gql, db, catalogue) -> None:
+    await spanish_rate_only(db)
+    async with db.read() as session:
+        carrier = (await session.execute(select(Carrier.code).where(Carrier.active).order_by(Carrier.code))).scalars().first()
+    draft = await create(gql, email="buyer@example.com", lines=[{"sku": "A", "quantity": 1}], shippingAddress=ADDRESS_INPUT)
+    # an unknown method: refused at the completion's input, the draft stays open
+    body = await gql(COMPLETE_WITH_SHIPPING, {"input": {"draftOrderId": draft["id"], "payment": {"method": "BANK_TRANSFER"},
+                                                        "shippingMethod": "NOPE:NEVER"}})
+    refused = body["data"]["completeDraftOrder"]
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("INVALID_INPUT", ["input", "shippingMethod"])], refused
+    # the configured one, in any case: charged as placeOrder charges it
+    body = await gql(COMPLETE_WITH_SHIPPING, {"input": {"draftOrderId": draft["id"], "payment": {"method": "BANK_TRANSFER"},
+                                                        "shippingMethod": f"{str(carrier).lower()}:standard"}})
+    done = body["data"]["completeDraftOrder"]
+    assert done["userErrors"] == [], done
+    async with db.read() as session:
+        order = (await session.execute(select(Order).where(Order.number == done["order"]["number"]))).scalar_one()
+    assert (order.shipping_method, order.shipping_total) == (f"{carrier}:STANDARD", Decimal("4.90"))
+
+
+COMPLETE_WITH_SHIPPING = """
+mutation Complete($input: CompleteDraftOrderInput!) {
+  completeDraftOrder(input: $input) { order { number } userErrors { field code message } }
+}"""
