@@ -18,9 +18,10 @@ on a stock receipt it claims), else (only made-to-order lines) the first warehou
 At placement (`charge_placement`, called by the placement flow right after the plan on the stock snapshot):
 
 - a pickup order (delivery type PICKUP) is charged 0 and takes no shipping method (INVALID_INPUT otherwise);
-- only placeOrder charges (`PlaceOrderRequest.charge_shipping`): an imported marketplace order is charged nothing (the
-  marketplace priced and collected its shipping; its row has no shipping field), nor is a completed draft (its preview
-  shows goods only: what staff quoted is what is placed) or an exchange's replacement (the merchant ships it);
+- only placeOrder charges, and completeDraftOrder given a shippingMethod (`PlaceOrderRequest.charge_shipping`): an
+  imported marketplace order is charged nothing (the marketplace priced and collected its shipping; its row has no
+  shipping field), nor is a draft completed without a shippingMethod (its preview shows goods only: what staff quoted
+  is what is placed) or an exchange's replacement (the merchant ships it);
 - `shipping_method` absent: the cheapest available method (ties: by method code); no rates at all for the order's
   currency: 0 and no method — so with no rates configured, placement is what it was before issue 19; rates for the
   currency but none covering the basket (destination, weight, value): INVALID_INPUT at `shipping_method` (it cannot
