@@ -36,7 +36,8 @@ for _value in _definition.values:
         "TRACKING_SILENT": "A shipment not yet DELIVERED or RETURNED_TO_SENDER with no carrier report recorded (or, with none yet, not "
                            "shipped) for OMS_ALERT_TRACKING_SILENT_HOURS (default 72). One alert per shipment; it names the order. "
                            "Cleared by the next report.",
-        "STUCK": "An order CONFIRMED or PROCESSING with no status change for OMS_ALERT_STUCK_HOURS (default 48). Cleared when it moves.",
+        "STUCK": "An order CONFIRMED or PROCESSING with no status change for OMS_ALERT_STUCK_HOURS (default 48); an order whose open "
+                 "units all wait on stock receipts counts from the latest receipt's expectedAt. Cleared when it moves.",
         "LOW_STOCK": "A warehouse's available units of a SKU (on hand - reserved) below the product's lowStockThreshold. One alert per "
                      "SKU and warehouse; it names both, and no order. Needs stock:read as well. Cleared when stock is back at the threshold.",
         "UNCOLLECTED": "A click-and-collect order READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS since markReadyForPickup (default 168), "

@@ -68,8 +68,10 @@ class DraftOrderPreviewLine:
         return root.product.made_to_order if root.product else None
 
     @strawberry.field(
-        description="Units of the SKU free now (on hand - reserved) in the warehouses serving the draft's channel; "
-                    "null for made-to-order and unknown SKUs. Nothing is reserved until the draft is completed."
+        description="Units of the SKU a completion could take now in the warehouses serving the draft's channel: free "
+                    "(on hand - reserved), plus, for a BACKORDER / PREORDER product, the units still unclaimed on its open stock "
+                    "receipts there (a PREORDER before its availableFrom: those only); null for made-to-order and unknown SKUs. "
+                    "Nothing is reserved until the draft is completed."
     )
     def available(root: draft_service.PreviewLine) -> int | None:
         return root.available
@@ -181,6 +183,12 @@ class CompleteDraftOrderInput:
         default=None,
         description="Same key + same payment: the first answer again (the draft's order); same key + other payment: "
                     "IDEMPOTENCY_CONFLICT. Whatever the key, a draft is placed at most once.",
+    )
+    shipping_method: str | None = strawberry.field(
+        default=None,
+        description="The shipping rate to charge, \"<CARRIER>:<SERVICE>\" (case-insensitive; see shippingQuotes), as placeOrder's "
+                    "shippingMethod: INVALID_INPUT at shippingMethod when unknown or not available for the draft. Absent: no shipping "
+                    "is charged (the order's totals are the preview's). Part of the idempotency key's input.",
     )
 
 

@@ -54,7 +54,7 @@ class ScheduleReceiptInput:
     warehouse_code: str = strawberry.field(description="The warehouse expecting the units (NOT_FOUND otherwise).")
     quantity: int = strawberry.field(description="Units expected: 1 to 1000000 (INVALID_INPUT / LIMIT_EXCEEDED otherwise).")
     expected_at: datetime = strawberry.field(description="When they are expected, with a time zone offset; must be in the future "
-                                                         "(INVALID_INPUT otherwise).")
+                                                         "and at most 730 days (2 years) ahead (INVALID_INPUT otherwise).")
 
 
 @strawberry.input(description="Units of a scheduled receipt that arrived.")

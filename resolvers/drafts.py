@@ -183,7 +183,7 @@ async def complete_draft_order(info: Info, input: CompleteDraftOrderArgs) -> Mut
         draft_id = decode_id(input.draft_order_id, "DraftOrder", ["input", "draftOrderId"])
         completed = await flow.complete_draft(
             info.context.db, draft_id=draft_id, payment_method=input.payment.method, payment_token=input.payment.token,
-            idempotency_key=input.idempotency_key, actor=actor,
+            idempotency_key=input.idempotency_key, actor=actor, shipping_method=getattr(input, "shipping_method", None),
         )
     except (DomainError, InputError) as exc:
         return MutationOutcome(empty, _completion_errors(exc), None)

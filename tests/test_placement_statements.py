@@ -45,6 +45,9 @@ async def test_place_order_sends_at_most_the_raw_transactions_statements_plus_tw
     assert any("INSERT INTO customers" in s for s in statements), "\n".join(statements)
     assert len(statements) <= RAW_BASELINE + 2, "\n".join(statements)
     assert not any("api_keys" in s for s in statements)
+    # issue 19 (review F13): the sourcing rules and the shipping rates come with the catalogue statement: main's 8
+    assert len(statements) <= 8, "\n".join(statements)
+    assert not any("shipping_rates" in s and "FROM products" not in s for s in statements)
     # Only the last statements run while a stock row is locked: the reservation, the events, the commit's own.
     first_lock = next(i for i, s in enumerate(statements) if locks_stock(s))
     after = statements[first_lock + 1:]

@@ -134,9 +134,10 @@ def test_shipping_follows_the_goods_and_the_totals_reconcile_to_the_cent(shippin
     assert totals.subtotal == D("39.83") and totals.shipping_total == D(shipping)
     assert totals.total == totals.subtotal + totals.shipping_total + totals.tax_total
     assert totals.tax_total == goods.tax_total + totals.shipping_tax
-    # each part taxed at its rate; the parts add up to the shipping, and the breakdown carries them
+    # the parts add up to the shipping, and the breakdown carries them; VAT rounded once per rate on the whole base
+    # (goods + the shipping part, issue 19 review F6): a part's VAT is what it adds to its rate's VAT
     assert sum(net for net, _ in totals.shipping_by_rate.values()) == D(shipping)
-    assert all(tax == money(net * rate) for rate, (net, tax) in totals.shipping_by_rate.items())
+    assert all(tax == money(base * rate) for rate, (base, tax) in totals.tax_by_rate.items())
     assert sum(base + tax for base, tax in totals.tax_by_rate.values()) == totals.total
     for rate_, (base, tax) in totals.tax_by_rate.items():
         net, vat = totals.shipping_by_rate.get(rate_, (D("0"), D("0")))
@@ -149,3 +150,20 @@ def test_untaxed_shipping_is_still_available_and_zero_shipping_changes_nothing()
     single = compute_totals([(D("10.00"), D("0.21"))], D("5.00"), tax_shipping=True)
     assert (single.shipping_tax, single.tax_total, single.total, single.tax_by_rate) == (
         D("1.05"), D("3.15"), D("18.15"), {D("0.21"): (D("15.00"), D("3.15"))})
+
+
+@pytest.mark.parametrize(("lines", "shipping"), [
+    ([(D("1.02"), D("0.21"))], "1.02"),  # 2.04 x 21 % = 0.4284: 0.43 (two roundings gave 0.21 + 0.21 = 0.42)
+    ([(D("20.00"), D("0.21")), (D("16.50"), D("0.10")), (D("3.33"), D("0.04"))], "13.33"),
+    ([(D("20.00"), D("0.21")), (D("16.50"), D("0.10")), (D("3.33"), D("0.04"))], "99.99"),
+    ([(D("0.07"), D("0.21")), (D("0.07"), D("0.10"))], "0.07"),
+])
+def test_each_rates_vat_is_rounded_once_on_its_base_with_its_shipping_part(lines: list[tuple[D, D]], shipping: str) -> None:
+    # issue 19 review F6: what a tax authority checks on the invoice's breakdown, per rate: VAT = round(base x rate)
+    totals = compute_totals(lines, D(shipping), tax_shipping=True)
+    goods = compute_totals(lines)
+    for rate, (base, tax) in totals.tax_by_rate.items():
+        assert tax == money(base * rate), (rate, base, tax)
+        assert tax == goods.tax_by_rate[rate][1] + totals.shipping_by_rate.get(rate, (D("0"), D("0")))[1]
+    assert totals.tax_total == sum(tax for _, tax in totals.tax_by_rate.values()) == goods.tax_total + totals.shipping_tax
+    assert totals.total == totals.subtotal + totals.shipping_total + totals.tax_total

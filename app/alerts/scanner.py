@@ -17,7 +17,9 @@ The causes (`:now` is the scan's clock, `:hours` the kind's threshold; fractions
   day (estimatedDeliveryDate, local time of the calendar) began at least OMS_ALERT_NOT_SHIPPED_HOURS ago (default 0).
 - TRACKING_SILENT: a shipment not DELIVERED / RETURNED_TO_SENDER that nothing was heard of (its shipping, or the last
   carrier report recorded) for OMS_ALERT_TRACKING_SILENT_HOURS. Subject: the shipment; the alert names its order.
-- STUCK: CONFIRMED or PROCESSING with no change (orders.updated_at) for OMS_ALERT_STUCK_HOURS.
+- STUCK: CONFIRMED or PROCESSING with no change (orders.updated_at) for OMS_ALERT_STUCK_HOURS; an order whose open
+  units all wait on stock receipts (backorders) is counted from the later of that and the latest receipt's expectedAt
+  (it is not stuck while its receipts are not due; a late receipt makes it stuck OMS_ALERT_STUCK_HOURS after).
 - LOW_STOCK: a warehouse's available units (on hand - reserved) of a SKU below the product's low_stock_threshold
   (null: never). Subject: the SKU in that warehouse.
 - UNCOLLECTED (pickup, issue 19): a click-and-collect order READY_FOR_PICKUP for OMS_ALERT_UNCOLLECTED_HOURS (since
@@ -84,7 +86,12 @@ CAUSES: dict[AlertKind, str] = {
         SELECT 'order:' || o.id AS subject, o.id AS order_id, {_NO_SKU},
                jsonb_build_object('orderNumber', o.number, 'status', o.status, 'since', o.updated_at) AS details
         FROM orders o
-        WHERE o.status IN ('CONFIRMED', 'PROCESSING') AND o.updated_at <= {_NOW} - {_AGE}""",
+        CROSS JOIN LATERAL (  -- fixes19b, issue 19 review F8: everything open waits on receipts: counted from the latest expected
+            SELECT CASE WHEN bool_and(a.receipt_id IS NOT NULL) THEN max(r.expected_at) END AS until
+            FROM allocations a LEFT JOIN stock_receipts r ON r.id = a.receipt_id
+            WHERE a.order_id = o.id AND a.quantity > a.quantity_shipped + a.quantity_released
+        ) waiting
+        WHERE o.status IN ('CONFIRMED', 'PROCESSING') AND GREATEST(o.updated_at, waiting.until) <= {_NOW} - {_AGE}""",
     AlertKind.LOW_STOCK: """
         SELECT 'stock:' || s.sku || ':' || s.warehouse_id AS subject, CAST(NULL AS uuid) AS order_id, s.sku, s.warehouse_id,
                jsonb_build_object('sku', s.sku, 'warehouse', w.code, 'available', s.on_hand - s.reserved, 'onHand', s.on_hand,

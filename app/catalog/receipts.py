@@ -7,7 +7,7 @@ Orders of BACKORDER / PREORDER products claim them at placement (app/orders/back
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,13 +19,14 @@ from models import Product, StockLevel, Warehouse
 from models.receipts import StockReceipt
 
 MAX_RECEIPT_QUANTITY = 1_000_000
+MAX_EXPECTED_AHEAD = timedelta(days=730)  # fixes19b, issue 19 review F12: expectedAt at most 2 years ahead (as leadTimeDays <= 365)
 
 
 async def schedule_receipt(
     *, uow: UnitOfWork, sku: str, warehouse_code: str, quantity: int, expected_at: datetime, now: datetime | None = None,
 ) -> StockReceipt:
     """A new SCHEDULED receipt. Refuses (every problem at once) a quantity below 1 or above the limit, an
-    `expected_at` without a time zone or not in the future, an unknown SKU or warehouse, a made-to-order product.
+    `expected_at` without a time zone, not in the future or more than 2 years (730 days) ahead, an unknown SKU or warehouse, a made-to-order product.
     The SKU gets a stock level at the warehouse (0 on hand) if it had none, so the receipt's units can be claimed
     by the channels the warehouse serves."""
     now = now or datetime.now(UTC)
@@ -39,6 +40,8 @@ async def schedule_receipt(
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "expectedAt needs a time zone offset.", ("expected_at",)))
     elif expected_at <= now:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "expectedAt must be in the future.", ("expected_at",)))
+    elif expected_at > now + MAX_EXPECTED_AHEAD:
+        errors.append(DomainError(ErrorCode.INVALID_INPUT, f"expectedAt is at most {MAX_EXPECTED_AHEAD.days} days ahead.", ("expected_at",)))
     product = (await uow.session.execute(select(Product).where(Product.sku == sku))).scalar_one_or_none()
     warehouse = (await uow.session.execute(select(Warehouse).where(Warehouse.code == warehouse_code))).scalar_one_or_none()
     if product is None:

@@ -19,19 +19,21 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.drafts.enums import DraftOrderStatus
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra.database import UnitOfWork
 from app.orders import allocation
-from app.orders.enums import SalesChannel
+from app.orders import promise as calendar
+from app.orders.enums import InventoryPolicy, ReceiptStatus, SalesChannel
 from app.orders.pricing import Totals, compute_totals, line_total
 from app.orders.service import MAX_LINES, MAX_QUANTITY
 from app.validation import check_address, member_of, normalise_email
 from models import Product, StockLevel
 from models.drafts import DraftOrder, DraftOrderLine
+from models.receipts import StockReceipt
 
 DRAFT_CHANNELS = (SalesChannel.PHONE, SalesChannel.STORE)
 MAX_NOTES = 2000
@@ -223,12 +225,28 @@ class Preview:
 
 
 async def available_units(session: AsyncSession, channel: SalesChannel, skus: list[str]) -> dict[str, int]:
-    """Units free now (on hand - reserved) per SKU in the warehouses serving `channel`; a SKU without stock there is absent."""
+    """Units a completion could take now per SKU in the warehouses serving `channel` (one statement): free (on hand -
+    reserved); for a product that sells ahead (BACKORDER / PREORDER, app/orders/backorders.py) also the units still
+    unclaimed on its open stock receipts there, and only those for a PREORDER before its available_from (what the
+    placement's backorder split counts; issue 19 review F8). A SKU without stock there is absent."""
     if not skus:
         return {}
+    claimable = StockReceipt.quantity - StockReceipt.received - StockReceipt.claimed
+    expected = (select(func.coalesce(func.sum(claimable), 0))
+                .where(StockReceipt.sku == StockLevel.sku, StockReceipt.warehouse_id == StockLevel.warehouse_id,
+                       StockReceipt.status != ReceiptStatus.RECEIVED, claimable > 0)
+                .correlate(StockLevel).scalar_subquery())
+    free = StockLevel.on_hand - StockLevel.reserved
+    today = calendar.local_date(calendar.utcnow())  # the promise clock, as backorders.split
+    units = case(
+        (or_(Product.inventory_policy == InventoryPolicy.DENY, Product.made_to_order), free),
+        (and_(Product.inventory_policy == InventoryPolicy.PREORDER, Product.available_from.is_not(None), Product.available_from > today), expected),
+        else_=func.greatest(free, 0) + expected,
+    )
     rows = (await session.execute(
-        select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
-        .select_from(allocation.candidate_join(channel)).where(StockLevel.sku.in_(skus)).group_by(StockLevel.sku)
+        select(StockLevel.sku, func.sum(units))
+        .select_from(allocation.candidate_join(channel).join(Product.__table__, Product.id == StockLevel.product_id))
+        .where(StockLevel.sku.in_(skus)).group_by(StockLevel.sku)
     )).all()
     return {sku: int(units or 0) for sku, units in rows}
 

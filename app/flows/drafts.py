@@ -38,7 +38,7 @@ from models.drafts import DraftOrder
 
 MAX_KEY = 200
 # Paths of a placement refusal that name the completion's own input; every other path names the draft's content.
-_INPUT_PATHS = frozenset({"payment"})
+_INPUT_PATHS = frozenset({"payment", "shipping_method"})
 
 
 def placement_key(draft_id: uuid.UUID) -> str:
@@ -59,8 +59,10 @@ class _Begun:
     order: Order | None
 
 
-def _fingerprint(method: PaymentMethod | str | None, token: str | None) -> str:
+def _fingerprint(method: PaymentMethod | str | None, token: str | None, shipping_method: str | None = None) -> str:
     body = {"method": getattr(method, "value", method), "token": token}
+    if shipping_method is not None:  # issue 19 review F5 (absent: the fingerprint as before)
+        body["shipping"] = shipping_method.strip().upper()
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -85,11 +87,11 @@ async def _order(uow: UnitOfWork, order_id: uuid.UUID) -> Order:
 
 
 async def _begin(uow: UnitOfWork, *, draft_id: uuid.UUID, method: PaymentMethod | None, token: str | None,
-                 idempotency_key: str | None, now: datetime) -> _Begun:
+                 idempotency_key: str | None, now: datetime, shipping_method: str | None = None) -> _Begun:
     if idempotency_key is not None and len(idempotency_key) > MAX_KEY:
         raise DomainError(ErrorCode.INVALID_INPUT, f"idempotencyKey is at most {MAX_KEY} characters.", ("idempotency_key",))
     draft = await drafts.lock_draft(uow, draft_id)
-    fingerprint = _fingerprint(method, token)
+    fingerprint = _fingerprint(method, token, shipping_method)
     same_key = bool(idempotency_key) and idempotency_key == draft.completion_key
     if same_key and draft.completion_fingerprint != fingerprint:
         raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT, "This idempotencyKey was used with a different payment.", ("idempotency_key",))
@@ -121,6 +123,9 @@ async def _begin(uow: UnitOfWork, *, draft_id: uuid.UUID, method: PaymentMethod 
         channel=draft.channel, email=draft.email or "", lines=[LineRequest(line.sku, line.quantity, line.customization) for line in lines],
         shipping_address=dict(draft.shipping_address or {}), billing_address=dict(draft.billing_address) if draft.billing_address else None,
         payment_method=method, payment_token=token, idempotency_key=placement_key(draft.id),
+        # fixes19b, issue 19 review F5: charged only for a shippingMethod given at completion (as placeOrder charges it);
+        # without one the preview's totals (goods only) are what is placed
+        shipping_method=shipping_method, charge_shipping=shipping_method is not None,
     )
     return _Begun(request, None)
 
@@ -147,15 +152,16 @@ async def _finish(uow: UnitOfWork, *, draft_id: uuid.UUID, order: Order, now: da
 
 async def complete_draft(
     db: Database, *, draft_id: uuid.UUID, payment_method: PaymentMethod | None, payment_token: str | None,
-    idempotency_key: str | None, actor: str | None, now: datetime | None = None,
+    idempotency_key: str | None, actor: str | None, now: datetime | None = None, shipping_method: str | None = None,
 ) -> Completed:
     """Place the draft's order through `placement.place` and mark the draft COMPLETED (see the module doc).
     Refusals: NOT_FOUND / INVALID_TRANSITION (not open, expired, completed, being completed) at ("draft_order_id",);
     IDEMPOTENCY_CONFLICT at ("idempotency_key",); the draft's content (missing email/address/lines, unknown SKU,
-    OUT_OF_STOCK) at ("draft_order", ...); payment problems (PAYMENT_DECLINED, ...) at ("payment", ...)."""
+    OUT_OF_STOCK) at ("draft_order", ...); payment problems (PAYMENT_DECLINED, ...) at ("payment", ...); an unknown or
+    unavailable `shipping_method` (charged as placeOrder charges it; None: no shipping) INVALID_INPUT at ("shipping_method",)."""
     now = now or datetime.now(UTC)
     begun = await db.run(lambda uow: _begin(uow, draft_id=draft_id, method=payment_method, token=payment_token,
-                                            idempotency_key=idempotency_key, now=now), actor=actor)
+                                            idempotency_key=idempotency_key, now=now, shipping_method=shipping_method), actor=actor)
     events: list[dict[str, Any]] = []
     if begun.request is not None:
         try:

@@ -84,7 +84,7 @@ def _checked(row: ImportRow) -> PlaceOrderRequest:
         errors.append(DomainError(ErrorCode.INVALID_INPUT, "Imported orders take no payment token.", ("payment", "token")))
     collect(errors)
     channel = str(getattr(row.request.channel, "value", row.request.channel))
-    return replace(row.request, idempotency_key=import_key(channel, marketplace, reference), external_reference=reference,
+    return replace(row.request, idempotency_key=import_key(channel, marketplace, reference), external_reference=reference, charge_shipping=False,
                    marketplace=marketplace)
 
 

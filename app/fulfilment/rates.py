@@ -12,12 +12,16 @@ charges, net of VAT, to a destination in one currency for a band of weight and o
 - a method with no matching row is unavailable for that basket. Rows of one method, destination and currency may not
   overlap (setShippingRates refuses it), so at most one row of each specificity matches.
 
-The shipping warehouse of a basket is the first (by priority, then code) warehouse its plan reserves in, else (only
-made-to-order lines) the first warehouse serving its channel. One charge per order, whatever the number of parcels.
+The shipping warehouse of a basket is the first (by priority, then code) warehouse its plan reserves in (on hand or
+on a stock receipt it claims), else (only made-to-order lines) the first warehouse serving its channel. One charge per order, whatever the number of parcels.
 
 At placement (`charge_placement`, called by the placement flow right after the plan on the stock snapshot):
 
 - a pickup order (delivery type PICKUP) is charged 0 and takes no shipping method (INVALID_INPUT otherwise);
+- only placeOrder charges, and completeDraftOrder given a shippingMethod (`PlaceOrderRequest.charge_shipping`): an
+  imported marketplace order is charged nothing (the marketplace priced and collected its shipping; its row has no
+  shipping field), nor is a draft completed without a shippingMethod (its preview shows goods only: what staff quoted
+  is what is placed) or an exchange's replacement (the merchant ships it);
 - `shipping_method` absent: the cheapest available method (ties: by method code); no rates at all for the order's
   currency: 0 and no method — so with no rates configured, placement is what it was before issue 19; rates for the
   currency but none covering the basket (destination, weight, value): INVALID_INPUT at `shipping_method` (it cannot
@@ -92,6 +96,14 @@ class Rate:
     def covers(self, *, weight_grams: int, order_value: Decimal) -> bool:
         return (self.min_weight_grams <= weight_grams and (self.max_weight_grams is None or weight_grams < self.max_weight_grams)
                 and self.min_order_value <= order_value and (self.max_order_value is None or order_value < self.max_order_value))
+
+    @classmethod
+    def of_row(cls, row: dict[str, Any]) -> Rate:
+        """A row of app/orders/pricing.py RATES_SQL (read with placement's catalogue)."""
+        return cls(row["carrier_code"], row["service"], row["destination"], row["currency"], Decimal(row["price"]), int(row["min_weight_grams"]),
+                   row["max_weight_grams"], Decimal(row["min_order_value"]),
+                   None if row["max_order_value"] is None else Decimal(row["max_order_value"]),
+                   None if row["free_above"] is None else Decimal(row["free_above"]), row["transit_days"])
 
     @classmethod
     def of(cls, row: ShippingRate) -> Rate:
@@ -217,9 +229,11 @@ class Basket:
 
 
 def _origin(placement: Placement) -> Any:
-    """The candidate of the first warehouse (priority, code) the plan reserves in; None without picks."""
+    """The first warehouse (priority, code) the plan reserves in, on hand or on a receipt it claims (a backorder's
+    units leave from the receipt's warehouse: review F8); None without either."""
     picked = {p.warehouse_id for p in placement.picks}
-    chosen = [c for c in placement.candidates if c.warehouse_id in picked]
+    chosen: list[Any] = [c for c in placement.candidates if c.warehouse_id in picked]
+    chosen += list(placement.backorder.claims) if placement.backorder is not None else []  # Claim: priority, code, country
     return min(chosen, key=lambda c: (c.priority, c.code), default=None)
 
 
@@ -254,17 +268,23 @@ def is_pickup(request: PlaceOrderRequest) -> bool:
 
 async def charge_placement(*, uow: UnitOfWork, placement: Placement) -> Placement:
     """The placement with its shipping charge (`Placement.shipping`; see the module doc). Refuses an unknown or
-    unavailable `shipping_method` with INVALID_INPUT at `shipping_method`. Reads the rates of the order's currency
-    (one statement; one more for an order of made-to-order lines only, when rates exist)."""
+    unavailable `shipping_method` with INVALID_INPUT at `shipping_method`. The rates of the order's currency come
+    with the placement (read with its catalogue; else one statement); one statement for an order of made-to-order
+    lines only, when rates exist."""
     request = placement.request
     wanted = parse_method(request.shipping_method) if request.shipping_method is not None else None
     if is_pickup(request):
         if wanted is not None:
             raise DomainError(ErrorCode.INVALID_INPUT, "A pickup order is not shipped: leave shippingMethod out.", ("shipping_method",))
         return placement
+    if not request.charge_shipping:  # an import, a draft completion, an exchange's replacement: no charge (review F5)
+        return placement
     if wanted is not None and (len(wanted) > 70 or ":" not in wanted):
         raise DomainError(ErrorCode.INVALID_INPUT, "shippingMethod is \"<CARRIER>:<SERVICE>\", e.g. \"SEUR:STANDARD\".", ("shipping_method",))
-    rates = await rates_for(uow.session, placement.lines[0].product.currency)
+    if placement.shipping_rates is not None:  # read with the catalogue (review F13): no statement here
+        rates = [Rate.of_row(row) for row in placement.shipping_rates]
+    else:
+        rates = await rates_for(uow.session, placement.lines[0].product.currency)
     if not rates:
         if wanted is not None:
             raise DomainError(ErrorCode.INVALID_INPUT, f"Unknown shipping method {wanted!r}: no shipping rates are configured.",

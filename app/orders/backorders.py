@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, text
@@ -77,6 +77,9 @@ class Backorder:
     shortfall: Mapping[str, int]
     claims: tuple[Claim, ...]
     sku_paths: Mapping[str, Path]
+    # the stock levels the split counted (the applying sourcing rule's exclusions dropped): a re-plan of the claims
+    # on locked receipts stays at their warehouses (issue 19 review F3); empty: the placement's candidates
+    usable: tuple[Candidate, ...] = ()
 
 
 # StockedLine of orders.service: (order line id, sku, quantity), in position order
@@ -160,7 +163,7 @@ async def split(
     if not shortfall:
         return demand, None
     receipts = await open_receipts(session, skus=sorted(shortfall), candidates=candidates, lock=lock)
-    return stock_demand, Backorder(shortfall, plan_claims(shortfall, receipts, sku_paths), dict(sku_paths))
+    return stock_demand, Backorder(shortfall, plan_claims(shortfall, receipts, sku_paths), dict(sku_paths), tuple(candidates))
 
 
 # The claims in one statement: lock the receipts in the global order, raise `claimed` where the units are still
@@ -200,7 +203,7 @@ async def _apply(session: AsyncSession, backorder: Backorder, candidates: list[C
     if len(raised) == len(claims):
         return backorder
     await _unclaim(session, [(c.receipt_id, c.quantity) for c in claims if c.receipt_id in raised])
-    receipts = await open_receipts(session, skus=sorted(backorder.shortfall), candidates=candidates, lock=True)
+    receipts = await open_receipts(session, skus=sorted(backorder.shortfall), candidates=backorder.usable or candidates, lock=True)
     backorder = replace(backorder, claims=plan_claims(backorder.shortfall, receipts, backorder.sku_paths))
     params = {"ids": [c.receipt_id for c in backorder.claims], "quantities": [c.quantity for c in backorder.claims]}
     raised = set((await session.execute(_CLAIM, params)).scalars())
@@ -319,12 +322,17 @@ async def release_claims(*, session: AsyncSession, order_id: uuid.UUID) -> int:
     return sum(n for _, n in amounts)
 
 
+# The latest moment a promise counts from (review F12): scheduleReceipt refuses expectedAt beyond 2 years; a row
+# beyond that (written before the bound) is promised from here, never overflowing the calendar arithmetic.
+PROMISE_HORIZON = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def ready_later(placement: Any) -> list[tuple[uuid.UUID, str, int, str, datetime]]:
     """For the delivery promise: (warehouse id, country, priority, code, ready at) of each claimed receipt."""
     backorder: Backorder | None = placement.backorder
     if backorder is None:
         return []
-    return [(c.warehouse_id, c.country, c.priority, c.code, c.expected_at) for c in backorder.claims]
+    return [(c.warehouse_id, c.country, c.priority, c.code, min(c.expected_at, PROMISE_HORIZON)) for c in backorder.claims]
 
 
 # --- read helpers (issue 19, the customer informed): what a line still awaits -----------------------------------

@@ -2,17 +2,20 @@
 
 Shipping (issue 19) is charged net too, and its VAT follows the goods (`tax_shipping=True`, what orders, invoices
 and edits use): the shipping net is spread over the order's VAT rates in proportion to each rate's base (whole
-cents, the leftover cents to the largest remainders, so the parts add up to the shipping exactly), and each part is
-taxed at its rate (rounded once per part). The parts are added to `tax_by_rate` (base and VAT), so an invoice's
-breakdown carries them; `shipping_tax` is their VAT, inside `tax_total`. Without `tax_shipping` shipping is added
+cents, the leftover cents to the largest remainders, so the parts add up to the shipping exactly), each part is
+added to its rate's base in `tax_by_rate`, and the VAT of that rate is rounded once on the whole base (goods and
+shipping part): round(base x rate), as on the invoice's breakdown. A part's VAT is what it adds to its rate's VAT
+(the rate's VAT minus the goods' VAT at that rate); `shipping_tax` is their sum, inside `tax_total`. Without `tax_shipping` shipping is added
 untaxed (the arithmetic before issue 19; with a shipping of 0 both give the same totals).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -77,12 +80,29 @@ def compute_totals(lines: Iterable[tuple[Decimal, Decimal]], shipping: Decimal =
     goods_tax = money(sum((tax for _, tax in goods.values()), Decimal("0")))
     shipping = money(shipping)
     parts = spread(shipping, {rate: base for rate, (base, _) in goods.items()}) if tax_shipping else {}
-    shipping_by_rate = {rate: (part, money(part * rate)) for rate, part in sorted(parts.items())}
-    breakdown = {
-        rate: (goods.get(rate, (ZERO, ZERO))[0] + shipping_by_rate.get(rate, (ZERO, ZERO))[0],
-               goods.get(rate, (ZERO, ZERO))[1] + shipping_by_rate.get(rate, (ZERO, ZERO))[1])
-        for rate in sorted(goods.keys() | shipping_by_rate.keys())
-    }
+    # VAT rounded once per rate on the base with its shipping part (review F6); the part's VAT is what it adds
+    breakdown: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    for rate in sorted(goods.keys() | parts.keys()):
+        base = goods.get(rate, (ZERO, ZERO))[0] + parts.get(rate, ZERO)
+        breakdown[rate] = (base, money(base * rate) if rate in parts else goods[rate][1])
+    shipping_by_rate = {rate: (part, breakdown[rate][1] - goods.get(rate, (ZERO, ZERO))[1]) for rate, part in sorted(parts.items())}
     shipping_tax = money(sum((tax for _, tax in shipping_by_rate.values()), Decimal("0")))
     tax_total = goods_tax + shipping_tax
     return Totals(subtotal, tax_total, shipping, subtotal + tax_total + shipping, breakdown, shipping_tax, shipping_by_rate)
+
+
+# fixes19b, issue 19 review F13: the shipping rates of the products' currency as one more column of placement's catalogue
+# statement (app/orders/service.py `_catalogue_read`), on its first row only, NULL without rates; so a placement sends
+# no statement of its own for them. Keys: the columns of models/shipping.py ShippingRate (app/fulfilment/rates.py
+# `Rate.of_row` reads them), in `position` order.
+RATES_SQL = """CASE WHEN row_number() OVER () = 1 THEN (
+  SELECT json_agg(json_build_object(
+    'carrier_code', r.carrier_code, 'service', r.service, 'destination', r.destination, 'currency', r.currency, 'price', r.price,
+    'min_weight_grams', r.min_weight_grams, 'max_weight_grams', r.max_weight_grams, 'min_order_value', r.min_order_value,
+    'max_order_value', r.max_order_value, 'free_above', r.free_above, 'transit_days', r.transit_days) ORDER BY r.position)::text
+  FROM shipping_rates r WHERE r.currency = products.currency) END"""
+
+
+def rates_of(raw: str | None) -> tuple[dict[str, Any], ...]:
+    """RATES_SQL's text as rows (amounts as Decimal); () without rates."""
+    return tuple(json.loads(raw, parse_float=Decimal)) if raw else ()

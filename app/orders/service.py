@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra import rows
 from app.infra.database import UnitOfWork, fetch_statement
-from app.orders import allocation, backorders, events, pickup, sourcing
+from app.orders import allocation, backorders, events, pickup, pricing, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import ShippingCharge, compute_totals, line_total
@@ -68,11 +68,23 @@ class PlaceOrderRequest:
     # issue 19: click-and-collect (None: shipped) and the shipping rate chosen ("<CARRIER>:<SERVICE>"; None: the cheapest)
     delivery_method: DeliveryMethod | None = None
     shipping_method: str | None = None
+    # fixes19b, issue 19 review F5: whether placement charges shipping (app/fulfilment/rates.py charge_placement). Only
+    # placeOrder's customer chooses a method; an import (the marketplace priced it), a draft completion and an exchange's
+    # replacement set False. The caller decides it, not the input: never in the fingerprint.
+    charge_shipping: bool = True
 
     def fingerprint(self) -> str:
         """What makes two requests "the same input" for idempotency (the key itself excluded)."""
         body = asdict(self)
         body.pop("idempotency_key")
+        body.pop("charge_shipping")
+        # fixes19b, issue 19 review F8: the same order written two ways is the same input: a shipping method in any
+        # case or padding (rates.parse_method's form), and {type: SHIP} without a warehouse (the default) as absent
+        if body["shipping_method"] is not None:
+            body["shipping_method"] = str(body["shipping_method"]).strip().upper()
+        method = body["delivery_method"]
+        if method is not None and str(method["type"]) == DeliveryType.SHIP and not method["warehouse_code"]:
+            body["delivery_method"] = None
         for name in ("external_reference", "marketplace", "delivery_method", "shipping_method"):  # absent: the fingerprint stays as before
             if body[name] is None:
                 body.pop(name)
@@ -110,6 +122,9 @@ class Placement:
     backorder: backorders.Backorder | None = None
     # shipping, issue 19: the charge the placement flow decided (app/fulfilment/rates.py `charge_placement`); None: nothing charged
     shipping: ShippingCharge | None = None
+    # fixes19b, issue 19 review F13: the shipping rates of the order's currency read with the catalogue (pricing.RATES_SQL
+    # rows, in order; () without rates); None: not read (rates.charge_placement reads them then)
+    shipping_rates: tuple[dict[str, Any], ...] | None = None
 
     @property
     def destination_country(self) -> str:
@@ -161,7 +176,8 @@ def _catalogue_read(channel: SalesChannel) -> Any:
         stock = allocation.candidate_join(channel)
         statement = _CATALOGUE_READS[channel] = (
             select(*Product.__table__.columns, *allocation.CANDIDATE_COLUMNS,
-                   literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"))  # sourcing, issue 19
+                   literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"),  # sourcing, issue 19
+                   literal_column(pricing.RATES_SQL, String).label("shipping_rates"))  # shipping (review F13): no statement of its own
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
             .where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
             .order_by(Product.sku, StockLevel.warehouse_id)
@@ -171,10 +187,11 @@ def _catalogue_read(channel: SalesChannel) -> Any:
 
 async def _read_catalogue(
     uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel,
-) -> tuple[dict[str, Product], list[Candidate], sourcing.Snapshot]:
+) -> tuple[dict[str, Product], list[Candidate], sourcing.Snapshot, tuple[dict[str, Any], ...]]:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
     serving the channel (and their priority, country, code: what allocation and the delivery promise need), and
-    the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules).
+    the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules), and the
+    shipping rates of the products' currency (one row too, NULL without rates: app/orders/pricing.py RATES_SQL).
     Sent by the driver (issue 16); the products come back as whole detached `Product` objects (every column of
     the mapped table, through SQLAlchemy's result processing: app/infra/rows.py), not kept in the session."""
     skus = sorted({line.sku.strip() for line in request.lines})
@@ -186,6 +203,7 @@ async def _read_catalogue(
     products: dict[str, Product] = {}
     candidates: list[Candidate] = []
     snapshot: str | None = None
+    rates_text: str | None = None
     for record in records:
         values = tuple(record)
         if values[at] not in products:
@@ -193,9 +211,9 @@ async def _read_catalogue(
         stock: Any = _CandidateRow(*values[width:width + stock_width])
         if stock.id is not None:
             candidates.append(allocation.candidate_of(stock))
-        if snapshot is None:
-            snapshot = values[width + stock_width]  # sourcing, issue 19: the rules, on one row (NULL without rules)
-    return products, candidates, sourcing.snapshot_of(snapshot)
+        snapshot = snapshot if snapshot is not None else values[width + stock_width]  # sourcing, issue 19: on one row
+        rates_text = rates_text if rates_text is not None else values[width + stock_width + 1]  # shipping: on one row
+    return products, candidates, sourcing.snapshot_of(snapshot), pricing.rates_of(rates_text)
 
 
 def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
@@ -305,16 +323,17 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     if existing is not None:
         return existing
     pickup_at = await pickup.pickup_point(uow, request.delivery_method, checked.channel)  # pickup, issue 19 (None: shipped, nothing read)
-    products, candidates, rules = await _read_catalogue(uow, request, checked.channel)
+    products, candidates, rules, shipping_rates = await _read_catalogue(uow, request, checked.channel)
     lines = _resolve_lines(request, products)
     demand, sku_paths = _demand(lines)
     candidates = [c for c in candidates if c.sku in demand]
     candidates = pickup.restrict(candidates, pickup_at)  # pickup, issue 19: a PICKUP order reserves at its pickup point only
-    demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
-                                               candidates=candidates, sku_paths=sku_paths)
     routing = _routing(checked, rules)
+    demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
+                                               candidates=routing.usable(candidates), sku_paths=sku_paths)  # the rule's exclusions dropped
     picks = pickup.plan(routing, demand, candidates, sku_paths, pickup_at)  # sourcing, issue 19 (no rules: plan_allocation); transfers: store first
-    return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder)
+    return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder,
+                   shipping_rates=shipping_rates)
 
 
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
@@ -331,9 +350,9 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
     demand, sku_paths = _demand(placement.lines)
     candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=placement.channel)
     candidates = pickup.restrict(candidates, placement.pickup_warehouse_id)  # pickup, issue 19
-    demand, backorder = await backorders.split(uow.session, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
-                                               candidates=candidates, sku_paths=sku_paths, lock=True)
     routing = placement.routing or _routing(placement, sourcing.NO_RULES)  # the snapshot's rules: its explanation is rewritten
+    demand, backorder = await backorders.split(uow.session, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
+                                               candidates=routing.usable(candidates), sku_paths=sku_paths, lock=True)
     picks = pickup.plan(routing, demand, candidates, sku_paths, placement.pickup_warehouse_id)  # transfers, issue 19: the store first
     return replace(placement, candidates=candidates, picks=picks, routing=routing, backorder=backorder)
 

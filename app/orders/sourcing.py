@@ -278,6 +278,20 @@ class Routing:
     explanation: dict[str, Any] = field(default_factory=dict)  # filled by `plan`; PLACED's data["sourcing"] (the same dict)
     keep: str | None = None  # pickup, issue 19: a PICKUP order's pickup point (its code), never excluded: the customer chose it
 
+    def usable(self, candidates: list[Candidate]) -> list[Candidate]:
+        """The candidates the rule that applies may use (its exclusions dropped; all of them without rules): what
+        the backorder split counts on hand and where it claims receipts (issue 19 review F3). `plan` is still given
+        every candidate: it chooses the same rule from them (the destination zone counts them all)."""
+        if not self.snapshot.rules:
+            return candidates
+        country = self.destination_country.upper()
+        rule = choose_rule(self.snapshot.rules, channel=self.channel, country=country, zone=destination_zone(candidates, country),
+                           delivery_type=self.delivery_type)
+        if rule is None or not rule.exclude:
+            return candidates
+        excluded = set(rule.exclude) - {self.keep}  # a PICKUP order's pickup point is never excluded (the customer chose it)
+        return [c for c in candidates if c.code not in excluded]
+
     def plan(self, demand: Mapping[str, int], candidates: list[Candidate], sku_paths: Mapping[str, Path]) -> list[Pick]:
         """The picks under the rule that applies; updates `explanation` in place (a re-plan rewrites it)."""
         if not self.snapshot.rules:

@@ -235,6 +235,7 @@ def replacement_request(*, order: Order, rma: ReturnRequest) -> orders.PlaceOrde
         lines=[orders.LineRequest(line["sku"], line["quantity"], None) for line in rma.replacement_lines or []],
         shipping_address=dict(order.shipping_address), billing_address=dict(order.billing_address) if order.billing_address else None,
         payment_method=None, payment_token=None, idempotency_key=None,
+        charge_shipping=False,  # fixes19b, issue 19 review F5: the merchant ships the replacement; no shipping charged
     )
 
 
