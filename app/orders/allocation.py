@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, text, update
@@ -519,3 +519,26 @@ def release_units(allocations: list[Allocation], *, line_id: uuid.UUID, quantity
         if left == 0:
             break
     return releases
+
+
+def split_over_lines(items: Sequence[Any], lines: Sequence[tuple[uuid.UUID, str, int]], source: str) -> list[tuple[uuid.UUID, Any]]:
+    """SKU-level items (picks, or a backorder's receipt claims: anything with `sku` and `quantity`) split over
+    (line id, sku, units wanted) lines in their order, each share a copy of its item with the share's quantity.
+    AssertionError if `source` (the items' name, for the message) lacks units for a line."""
+    left: dict[str, list[list[Any]]] = {}
+    for item in items:
+        left.setdefault(item.sku, []).append([item, item.quantity])
+    shares: list[tuple[uuid.UUID, Any]] = []
+    for line_id, sku, quantity in lines:
+        wanted = quantity
+        for entry in left.get(sku, []):
+            if wanted == 0:
+                break
+            take = min(wanted, entry[1])
+            if take > 0:
+                shares.append((line_id, replace(entry[0], quantity=take)))
+                entry[1] -= take
+                wanted -= take
+        if wanted:
+            raise AssertionError(f"{source} lacks {wanted} units of {sku} for line {line_id}")
+    return shares

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path
 from app.orders import promise as calendar
-from app.orders.allocation import Candidate, Pick
+from app.orders.allocation import Candidate, Pick, split_over_lines
 from app.orders.enums import InventoryPolicy
 from models import Allocation, Product
 from models.receipts import ReceiptHold
@@ -232,23 +232,8 @@ def on_hand_lines(picks: Sequence[Pick], backorder: Backorder | None, stocked: l
 def claim_shares(picks: Sequence[Pick], backorder: Backorder, stocked: list[StockedLine]) -> list[tuple[uuid.UUID, Claim]]:
     """The claims split over the stocked lines: what on-hand picks leave of each line, in position order."""
     covered: dict[uuid.UUID, int] = {line_id: n for line_id, _, n in on_hand_lines(picks, backorder, stocked)}
-    queue: dict[str, list[list[Any]]] = {}
-    for claim in backorder.claims:
-        queue.setdefault(claim.sku, []).append([claim, claim.quantity])
-    shares: list[tuple[uuid.UUID, Claim]] = []
-    for line_id, sku, quantity in stocked:
-        wanted = quantity - covered.get(line_id, 0)
-        for entry in queue.get(sku, []):
-            if wanted == 0:
-                break
-            take = min(wanted, entry[1])
-            if take > 0:
-                shares.append((line_id, replace(entry[0], quantity=take)))
-                entry[1] -= take
-                wanted -= take
-        if wanted:
-            raise AssertionError(f"the claims lack {wanted} units of {sku} for line {line_id}")
-    return shares
+    return split_over_lines(backorder.claims, [(line_id, sku, quantity - covered.get(line_id, 0)) for line_id, sku, quantity in stocked],
+                            "the claims")
 
 
 def _claim_allocations(order_id: uuid.UUID, picks: Sequence[Pick], backorder: Backorder, stocked: list[StockedLine]) -> list[Allocation]:

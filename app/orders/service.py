@@ -373,23 +373,7 @@ def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUI
     """The allocations of a new order: its SKU-level picks split over its stocked lines, in position order
     (two lines of one SKU with different customizations each get exactly their own units, so a line-level
     release gives back exactly that line's). Each pair is (order line id, the pick's share for that line)."""
-    left: dict[str, list[list[Any]]] = {}
-    for pick in picks:
-        left.setdefault(pick.sku, []).append([pick, pick.quantity])
-    shares: list[tuple[uuid.UUID, Pick]] = []
-    for line_id, sku, quantity in lines:
-        wanted = quantity
-        for entry in left.get(sku, []):
-            if wanted == 0:
-                break
-            take = min(wanted, entry[1])
-            if take > 0:
-                shares.append((line_id, replace(entry[0], quantity=take)))
-                entry[1] -= take
-                wanted -= take
-        if wanted:
-            raise AssertionError(f"the plan lacks {wanted} units of {sku} for line {line_id}")
-    return shares
+    return allocation.split_over_lines(picks, lines, "the plan")
 
 
 async def write_order(
