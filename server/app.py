@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -26,7 +25,6 @@ from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -49,19 +47,11 @@ from resolvers.context import Context
 from server import downloads, guards, observability, pages, schema_download, ws_keys
 from server.background import background_tasks
 from server.cors import Origins, PathCORS
-from server.http_protocol import STATIC_DIR, BrowserProtocolMixin, StreamLimiter
+from server.http_protocol import HEADER_TEXTS, STATIC_DIR, BrowserProtocolMixin, StreamLimiter, _content_type
 
 log = logging.getLogger("oms")
 
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 50
-
-
-HEADER_TEXTS = 256  # distinct Accept / Content-Type texts remembered per view
-
-
-@functools.lru_cache(maxsize=HEADER_TEXTS)
-def _content_type(text: str) -> tuple[str, dict[str, str]]:
-    return parse_content_type(text)  # read-only: parse_http_body reads the mime type only
 
 
 class ClosingAdapter(ASGIWebSocketAdapter):

@@ -16,6 +16,7 @@ and tests/test_http_subscriptions.py.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -24,9 +25,10 @@ from typing import Any
 from cross_web import HTTPException
 from graphql import GraphQLError, parse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.exceptions import MissingQueryError
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -43,6 +45,14 @@ SUBSCRIPTION_NEEDS_STREAM = (
     "Subscriptions over HTTP need 'Accept: multipart/mixed;subscriptionSpec=1.0' or 'Accept: text/event-stream'; "
     "or use a WebSocket (graphql-transport-ws) on this URL."
 )
+
+
+HEADER_TEXTS = 256  # distinct Accept / Content-Type texts remembered per view
+
+
+@functools.lru_cache(maxsize=HEADER_TEXTS)
+def _content_type(text: str) -> tuple[str, dict[str, str]]:
+    return parse_content_type(text)  # read-only: parse_http_body reads the mime type only
 
 
 def accepts_graphql_response_json(accept: str | None) -> bool:
@@ -94,11 +104,77 @@ class StreamLimiter:
         return sum(self.open.values())
 
 
+POST_OPERATIONS = OperationType.from_http("POST") - {OperationType.SUBSCRIPTION}  # what execute_single allows a POST
+
+
+class PlannedLane:
+    """The switch (tests compare the lane with `run`) and a count of the POSTs it answered."""
+
+    on = True
+    served = 0
+
+
+LANE = PlannedLane()
+
+
 class BrowserProtocolMixin:
     """View overrides; the concrete view sets `origins` and `http_streams` in its __init__."""
 
     origins: Origins
     http_streams: StreamLimiter
+
+    # ---- issue 15 (reads7, session 7): a POST of a remembered all-planned query skips strawberry's request pipeline
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """strawberry's ASGI entry (GraphQL.__call__), with the planned lane in front of `run` for HTTP POSTs."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self._planned_response(request)
+            if response is None:
+                response = await self.run(request)  # type: ignore[attr-defined]
+        except HTTPException as e:
+            response = PlainTextResponse(e.reason, status_code=e.status_code)
+        await response(scope, receive, send)
+
+    async def _planned_response(self, request: Request) -> Response | None:
+        """The response `run` gives a POST whose JSON body is a query the planner's fast path knows
+        (resolvers/planner/fast.py), built by the same hooks `run` calls (get_root_value, get_sub_response,
+        get_context, process_result, create_response) around the fast path instead of parse_http_body and
+        execute_operation; None (nothing sent, nothing kept) for anything else: then `run` serves it as always.
+        What is skipped decides nothing for such a request: the method is POST (allowed; no GraphiQL page), the
+        body is the same JSON parse_http_body reads (the same decoder; a non-streaming Accept, a JSON Content-Type,
+        `query` a string, `variables` an object or null, `extensions` an object or null), and execute_single's
+        first step is this same fast path with the operations a POST allows."""
+        schema: Any = self.schema  # type: ignore[attr-defined]
+        if not LANE.on or not FAST.has_entries(schema):
+            return None
+        headers = request.headers
+        if "application/json" not in _content_type(headers.get("content-type") or "")[0] \
+                or self._get_stream_transport_from_headers(headers) is not None:  # type: ignore[attr-defined]
+            return None
+        try:
+            data = self.parse_json(await request.body())  # type: ignore[attr-defined]
+        except Exception:  # run() reports it (the body is kept on the request)
+            return None
+        if type(data) is not dict:
+            return None
+        query, variables, name, extensions = data.get("query"), data.get("variables"), data.get("operationName"), data.get("extensions")
+        if type(query) is not str or (name is not None and type(name) is not str) or not FAST.knows(schema, query, name) \
+                or (variables is not None and type(variables) is not dict) or (extensions is not None and type(extensions) is not dict):
+            return None
+        root_value = await self.get_root_value(request)  # type: ignore[attr-defined]
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)  # type: ignore[attr-defined]
+        request.state.oms_context = context
+        request.state.oms_fast_tried = True  # execute_single does not try it a second time if this falls through
+        result = await FAST.execute(schema, query, variables, name, context, root_value, POST_OPERATIONS, extensions)
+        if result is None:
+            return None
+        LANE.served += 1
+        response_data = await self.process_result(request, result)
+        return self.create_response(response_data, sub_response)
 
     # ---- WebSocket Origin: strawberry asks only for cross-origin handshakes; False -> HTTP 403 before accept.
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
@@ -137,10 +213,11 @@ class BrowserProtocolMixin:
             allowed -= {OperationType.QUERY}
         try:
             schema: Any = self.schema  # type: ignore[attr-defined]
-            fast = await FAST.execute(schema, request_data.query, request_data.variables, request_data.operation_name, context, root_value,
-                                      allowed, request_data.extensions)  # issue 15: an all-planned query (resolvers/planner/fast.py)
-            if fast is not None:
-                return fast
+            if not getattr(request.state, "oms_fast_tried", False):
+                fast = await FAST.execute(schema, request_data.query, request_data.variables, request_data.operation_name, context,
+                                          root_value, allowed, request_data.extensions)  # issue 15: an all-planned query (resolvers/planner/fast.py)
+                if fast is not None:
+                    return fast
             result: ExecutionResult = await schema.execute(
                 request_data.query, root_value=root_value, variable_values=request_data.variables, context_value=context,
                 operation_name=request_data.operation_name, allowed_operation_types=allowed,

@@ -24,10 +24,12 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from app.infra import metrics
 from app.infra.faults import (
@@ -404,16 +406,8 @@ class Database:
                         counter.statements.append(sql)
                 if (state := metrics.request_state()) is not None:  # the request log's `sql` count (metrics.instrument_engine)
                     state["sql"] = state.get("sql", 0) + 1
-                async with engine.connect() as conn:
-                    driver: Any = (await conn.get_raw_connection()).driver_connection
-                    try:
-                        row = await driver.fetchrow(sql, *params)
-                    except Exception as error:
-                        closed = driver.is_closed()
-                        if closed:
-                            await conn.invalidate()
-                        raise _as_dbapi_error(engine, sql, params, error, closed) from error
-                    return None if row is None else tuple(row)
+                row = await greenlet_spawn(_fetch_row, engine, sql, params)
+                return None if row is None else tuple(row)
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise
@@ -508,6 +502,31 @@ def lsn_to_int(lsn: str) -> int:
 
 def int_to_lsn(value: int) -> str:
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def _fetch_row(engine: AsyncEngine, sql: str, params: Sequence[Any]) -> Any:
+    """read_json's statement on a pooled connection, in one greenlet (run by greenlet_spawn): the pool's checkout (its
+    events: _drop_closed, the metrics), the driver's fetchrow, the checkin (reset, or close of an overflow connection).
+    Leaner than `engine.connect()` (no Connection object, one greenlet instead of three; reads7, session 7: ~75 us
+    less CPU per read), the same pool and the same errors: a checkout failure as Connection raises it (DBAPIError),
+    a statement failure as SQLAlchemy's cursor would (_as_dbapi_error), a connection found closed invalidated."""
+    sync_engine = engine.sync_engine
+    try:
+        fairy = sync_engine.raw_connection()
+    except sync_engine.dialect.loaded_dbapi.Error as err:
+        Connection._handle_dbapi_exception_noconnection(err, sync_engine.dialect, sync_engine)
+        raise  # (the line above raises)
+    try:
+        driver: Any = fairy.driver_connection
+        try:
+            return await_only(driver.fetchrow(sql, *params))
+        except Exception as error:
+            closed = driver.is_closed()
+            if closed:
+                fairy.invalidate()
+            raise _as_dbapi_error(engine, sql, params, error, closed) from error
+    finally:
+        fairy.close()
 
 
 def _drop_closed(dbapi_conn: Any, record: Any, proxy: Any) -> None:

@@ -107,6 +107,16 @@ class FastPath:
             self.schemas[schema] = found
         return found
 
+    def has_entries(self, schema: Any) -> bool:
+        """Whether any query of this schema is remembered (server/http_protocol.py's planned lane: nothing to look at if not)."""
+        found = self.schemas.get(schema)
+        return found is not None and bool(found.entries)
+
+    def knows(self, schema: Any, query: str, operation_name: str | None) -> bool:
+        """Whether this (document text, operation name) is remembered: `execute` may answer it."""
+        found = self.schemas.get(schema)
+        return found is not None and (query, operation_name) in found.entries
+
     def observe(self, schema: Any, query: Any, operation_name: str | None, allowed: Any, result: Any) -> None:
         """After the ordinary path: remember a query whose every root field the planner answered."""
         if not isinstance(query, str) or not isinstance(operation_name, str | None) or result.errors or not isinstance(result.data, dict) \
