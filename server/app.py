@@ -198,6 +198,7 @@ def open_database(settings: Settings) -> Database:
         settings.database_url or "", pool_size=settings.db_pool_size, lock_timeout_ms=settings.db_lock_timeout_ms,
         statement_timeout_ms=settings.db_statement_timeout_ms, retry_budget_ms=settings.db_retry_budget_ms, pre_ping=settings.db_pre_ping,
         replica_url=settings.database_replica_url, replica_max_wait_ms=settings.replica_max_wait_ms,
+        read_concurrency=settings.db_read_concurrency,
     )
 
 

@@ -254,7 +254,7 @@ class Database:
     def __init__(
         self, url: str, *, pool_size: int = 20, lock_timeout_ms: int = 5000, statement_timeout_ms: int = 10_000,
         retry_budget_ms: int = 1000, connect_timeout: float = 3.0, pre_ping: bool = False,
-        replica_url: str | None = None, replica_max_wait_ms: int = 200,
+        replica_url: str | None = None, replica_max_wait_ms: int = 200, read_concurrency: int = 0,
     ) -> None:
         self.url = to_async_url(url)
         server_settings = {"application_name": "oms"}
@@ -276,6 +276,10 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.publisher: Publisher | None = None
         self.counters: list[StatementCounter] = []  # open count_statements(): read_json's driver-level statements too
+        # read_json's admission (issue 15): at most `read_concurrency` planner statements in flight, the rest wait FIFO
+        # (asyncio.Semaphore: a new caller queues behind the waiting ones). 0: pool_size; < 0: no limit.
+        limit = pool_size if read_concurrency == 0 else read_concurrency
+        self.read_gate: asyncio.Semaphore | None = asyncio.Semaphore(limit) if limit > 0 else None
         event.listen(self.engine.sync_engine, "checkout", _drop_closed)
         metrics.instrument_engine(self.engine)
         # A streaming replica for reads (issue 14): see `read`.
@@ -393,7 +397,13 @@ class Database:
         per connection, asyncpg's statement cache), not SQLAlchemy's cursor layer (~half the Python per statement).
         What SQLAlchemy gave this path is kept: `count_statements()` sees it, a driver error is raised as the same
         DBAPIError SQLAlchemy would raise (sqlstate, connection_invalidated: so retries, 503 UNAVAILABLE and
-        STATEMENT_TIMEOUT map as before), and a connection found closed is invalidated, not pooled again."""
+        STATEMENT_TIMEOUT map as before), and a connection found closed is invalidated, not pooled again.
+
+        Admission (reads7, session 7): at most `read_concurrency` of these statements are in flight per process (default:
+        the pool's size), later ones wait in arrival order. Under overload (more clients than the pool keeps) a read then
+        waits for a kept connection instead of opening an overflow one that the pool closes again at checkin (a backend
+        started and ended per request), and PostgreSQL runs a bounded number of statements at once: the nested read's
+        throughput holds from 16 to 32 clients instead of falling (benchmarks/README.md, scenario 1)."""
         deadline = time.monotonic() + self.retry_budget
         attempt = 0
         while True:
@@ -406,7 +416,11 @@ class Database:
                         counter.statements.append(sql)
                 if (state := metrics.request_state()) is not None:  # the request log's `sql` count (metrics.instrument_engine)
                     state["sql"] = state.get("sql", 0) + 1
-                row = await greenlet_spawn(_fetch_row, engine, sql, params)
+                if self.read_gate is None:
+                    row = await greenlet_spawn(_fetch_row, engine, sql, params)
+                else:
+                    async with self.read_gate:
+                        row = await greenlet_spawn(_fetch_row, engine, sql, params)
                 return None if row is None else tuple(row)
             except Exception as exc:
                 if not is_connection_error(exc):

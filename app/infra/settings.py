@@ -150,6 +150,10 @@ class Settings:
     # backorders visibility, issue 19 (gaps19): RECEIPT_LATE when units an order waits for are on a receipt this many hours
     # (fractions allowed) past its expectedAt without having arrived
     alert_receipt_late_hours: float = 24.0
+    # reads7, session 7 (issue 15): admission of the read planner's statements (Database.read_json): at most this many in
+    # flight per process, the others wait in arrival order (FIFO) in the process. 0: as many as db_pool_size, so that a
+    # read never opens an overflow connection (opened and closed again per request under overload); < 0: no limit.
+    db_read_concurrency: int = 0
 
     @property
     def production(self) -> bool:
@@ -231,4 +235,6 @@ class Settings:
             alert_uncollected_hours=_float("OMS_ALERT_UNCOLLECTED_HOURS", 168.0),
             # backorders visibility, issue 19 (gaps19)
             alert_receipt_late_hours=_float("OMS_ALERT_RECEIPT_LATE_HOURS", 24.0),
+            # reads7, session 7
+            db_read_concurrency=_int("OMS_DB_READ_CONCURRENCY", 0),
         )
