@@ -1,5 +1,5 @@
 """Admission of the read planner's statements (Database.read_json, issue 15): at most `read_concurrency` in flight per
-process, the others wait in arrival order; 0 means the pool's size, a negative value no limit."""
+process, the others wait in arrival order; 0 means half the pool's size (at least 1), a negative value no limit."""
 
 from __future__ import annotations
 
@@ -49,9 +49,9 @@ async def test_no_more_statements_than_the_limit_are_in_flight_and_the_others_wa
     assert seen["entered"] == list(range(10))
 
 
-async def test_by_default_the_limit_is_the_pool_size_and_a_negative_one_is_none(database_url: str, monkeypatch: pytest.MonkeyPatch):
+async def test_by_default_the_limit_is_half_the_pool_and_a_negative_one_is_none(database_url: str, monkeypatch: pytest.MonkeyPatch):
     seen = _tracked(monkeypatch)
-    pooled = Database(database_url, pool_size=3)
+    pooled = Database(database_url, pool_size=6)
     unlimited = Database(database_url, pool_size=3, read_concurrency=-1)
     try:
         await _reads(pooled, 8)
@@ -63,6 +63,7 @@ async def test_by_default_the_limit_is_the_pool_size_and_a_negative_one_is_none(
         await pooled.dispose()
         await unlimited.dispose()
     assert unlimited.read_gate is None and pooled.read_gate is not None
+    assert Database(database_url, pool_size=1).read_gate._value == 1  # type: ignore[union-attr]
 
 
 def test_the_setting_reaches_the_app_database(monkeypatch: pytest.MonkeyPatch):

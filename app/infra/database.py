@@ -277,8 +277,8 @@ class Database:
         self.publisher: Publisher | None = None
         self.counters: list[StatementCounter] = []  # open count_statements(): read_json's driver-level statements too
         # read_json's admission (issue 15): at most `read_concurrency` planner statements in flight, the rest wait FIFO
-        # (asyncio.Semaphore: a new caller queues behind the waiting ones). 0: pool_size; < 0: no limit.
-        limit = pool_size if read_concurrency == 0 else read_concurrency
+        # (asyncio.Semaphore: a new caller queues behind the waiting ones). 0: half the pool (at least 1); < 0: no limit.
+        limit = max(1, pool_size // 2) if read_concurrency == 0 else read_concurrency
         self.read_gate: asyncio.Semaphore | None = asyncio.Semaphore(limit) if limit > 0 else None
         event.listen(self.engine.sync_engine, "checkout", _drop_closed)
         metrics.instrument_engine(self.engine)
@@ -400,10 +400,12 @@ class Database:
         STATEMENT_TIMEOUT map as before), and a connection found closed is invalidated, not pooled again.
 
         Admission (reads7, session 7): at most `read_concurrency` of these statements are in flight per process (default:
-        the pool's size), later ones wait in arrival order. Under overload (more clients than the pool keeps) a read then
-        waits for a kept connection instead of opening an overflow one that the pool closes again at checkin (a backend
-        started and ended per request), and PostgreSQL runs a bounded number of statements at once: the nested read's
-        throughput holds from 16 to 32 clients instead of falling (benchmarks/README.md, scenario 1)."""
+        half the pool's kept connections), later ones wait in arrival order. Under overload (more clients than the pool
+        keeps) a read then waits in the process instead of opening an overflow connection that the pool closes again at
+        checkin (a backend started and ended per request), the other half of the pool stays free for writes, and
+        PostgreSQL runs a bounded number of statements at once (on a machine it shares with this process, fewer runnable
+        backends also leave this process its share of the CPU): the nested read's throughput holds from 16 to 32 clients
+        instead of falling (benchmarks/README.md, scenario 1)."""
         deadline = time.monotonic() + self.retry_budget
         attempt = 0
         while True:

@@ -151,8 +151,9 @@ class Settings:
     # (fractions allowed) past its expectedAt without having arrived
     alert_receipt_late_hours: float = 24.0
     # reads7, session 7 (issue 15): admission of the read planner's statements (Database.read_json): at most this many in
-    # flight per process, the others wait in arrival order (FIFO) in the process. 0: as many as db_pool_size, so that a
-    # read never opens an overflow connection (opened and closed again per request under overload); < 0: no limit.
+    # flight per process, the others wait in arrival order (FIFO) in the process. 0: half of db_pool_size (at least 1): under
+    # overload a read never opens an overflow connection (opened and closed again per request), the other half of the kept
+    # connections stays free for writes and the ordinary resolvers, and PostgreSQL runs a bounded number at once; < 0: no limit.
     db_read_concurrency: int = 0
 
     @property
