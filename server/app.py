@@ -110,10 +110,15 @@ class GraphQLApp(BrowserProtocolMixin, guards.JSONGuard, GraphQL[Context, None])
         content_type, _ = _content_type(request.content_type or "")
         transport = self._get_stream_transport_from_headers(request.headers)
         protocol: Any = transport.protocol if transport else "http"
+        data: Any
         if request.method == "GET":
             data = self.parse_query_params(request.query_params)
         elif "application/json" in content_type:
-            data = self.parse_json(await request.get_body())
+            # the planned lane (server/http_protocol.py) already decoded this request's body with the same parse_json
+            state = getattr(getattr(request, "_request", None), "state", None)
+            data = getattr(state, "oms_json_body", None) if state is not None else None
+            if data is None:
+                data = self.parse_json(await request.get_body())
         elif self.multipart_uploads_enabled and content_type == "multipart/form-data":
             data = await self.parse_multipart(request)
         else:

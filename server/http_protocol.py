@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError, parse
 from starlette.requests import Request
@@ -55,6 +56,7 @@ def _content_type(text: str) -> tuple[str, dict[str, str]]:
     return parse_content_type(text)  # read-only: parse_http_body reads the mime type only
 
 
+@functools.lru_cache(maxsize=HEADER_TEXTS)
 def accepts_graphql_response_json(accept: str | None) -> bool:
     """The client lists application/graphql-response+json (q > 0) and does not rank application/json above it.
     No Accept header: the legacy application/json."""
@@ -158,6 +160,7 @@ class BrowserProtocolMixin:
             data = self.parse_json(await request.body())  # type: ignore[attr-defined]
         except Exception:  # run() reports it (the body is kept on the request)
             return None
+        request.state.oms_json_body = data  # parse_http_body (server/app.py) takes it from here if `run` serves the request
         if type(data) is not dict:
             return None
         query, variables, name, extensions = data.get("query"), data.get("variables"), data.get("operationName"), data.get("extensions")
@@ -276,6 +279,21 @@ class BrowserProtocolMixin:
         client = request.client
         return f"ip:{client.host if client else '?'}"
 
+    def _json_response(self, response_data: Any, sub_response: Response) -> Response:
+        """strawberry 0.341.2's GraphQL.create_response (asgi/__init__.py), with the body as orjson's bytes: its
+        encode_json gives text (WebSocket frames need a str) that Starlette encodes back to the same bytes."""
+        try:
+            body: bytes | str = orjson.dumps(response_data)
+        except TypeError:
+            body = self.encode_json(response_data)  # type: ignore[attr-defined]  # the stdlib fallback (integers beyond 64 bits)
+        response = Response(body, status_code=200, media_type="application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
     # ---- application/graphql-response+json
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub: Response = await super().get_sub_response(request)  # type: ignore[misc]
@@ -293,7 +311,7 @@ class BrowserProtocolMixin:
         return data
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        response: Response = super().create_response(response_data, sub_response)  # type: ignore[misc]
+        response = self._json_response(response_data, sub_response)
         if getattr(sub_response, "oms_graphql_response_json", False):
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
