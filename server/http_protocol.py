@@ -135,7 +135,11 @@ class BrowserProtocolMixin:
         try:
             response = await self._planned_response(request)
             if response is None:
-                response = await self.run(request)  # type: ignore[attr-defined]
+                tried = getattr(request.state, "oms_lane", None)  # (root value, sub-response, context) of a lane that fell through
+                if tried is None:
+                    response = await self.run(request)  # type: ignore[attr-defined]
+                else:  # the same ones, as execute_single reused them after the fast path: the key is looked up once
+                    response = await self.run(request, context=tried[2], root_value=tried[0])  # type: ignore[attr-defined]
         except HTTPException as e:
             response = PlainTextResponse(e.reason, status_code=e.status_code)
         await response(scope, receive, send)
@@ -172,6 +176,7 @@ class BrowserProtocolMixin:
         context = await self.get_context(request, response=sub_response)  # type: ignore[attr-defined]
         request.state.oms_context = context
         request.state.oms_fast_tried = True  # execute_single does not try it a second time if this falls through
+        request.state.oms_lane = (root_value, sub_response, context)  # ... and `run` goes on with these
         result = await FAST.execute(schema, query, variables, name, context, root_value, POST_OPERATIONS, extensions)
         if result is None:
             return None
@@ -296,6 +301,9 @@ class BrowserProtocolMixin:
 
     # ---- application/graphql-response+json
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        tried = getattr(request.state, "oms_lane", None) if isinstance(request, Request) else None
+        if tried is not None:  # `run` after the planned lane fell through: the sub-response its context holds
+            return tried[1]
         sub: Response = await super().get_sub_response(request)  # type: ignore[misc]
         # create_response sees only the sub-response, so the choice rides on it.
         sub.oms_graphql_response_json = accepts_graphql_response_json(request.headers.get("accept"))  # type: ignore[attr-defined]

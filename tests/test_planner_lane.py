@@ -13,6 +13,7 @@ import pytest
 from server import http_protocol
 from server.http_protocol import LANE
 from tests import test_planner
+from tests.conftest import make_key
 
 both, switch, seeded, full_bucket = test_planner.both, test_planner.switch, test_planner.seeded, test_planner.full_bucket
 
@@ -98,3 +99,24 @@ async def test_a_get_and_the_planner_switched_off_never_take_the_lane(both, seed
     assert posted.json()["data"]["order"]["number"] == seeded[0].number
     assert LANE.served == served
     assert http_protocol.LANE is LANE
+
+
+async def test_a_request_the_lane_lets_through_runs_on_with_its_context_so_nothing_is_asked_twice(
+        both, seeded, client: httpx.AsyncClient, db: Any, monkeypatch: pytest.MonkeyPatch):
+    # given: a remembered query, and keys the fast path cannot serve: one the database does not know (not cached:
+    # each request looks it up) and one without the scope
+    await both(ORDER, {"number": seeded[0].number})
+    catalog_only = await make_key(db, "stock:read")
+    body = orjson.dumps({"query": ORDER, "variables": {"number": seeded[0].number}})
+    for token in ("oms_" + "x" * 43, catalog_only):
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        await client.post("/graphql", content=body, headers=headers)  # (a known key is cached from now on)
+        texts = {}
+        for on in (True, False):
+            monkeypatch.setattr(LANE, "on", on)
+            with db.count_statements() as counter:
+                response = await client.post("/graphql", content=body, headers=headers)
+            texts[on] = (response.status_code, response.content, list(counter.statements))
+        # then: the same answer and the same statements (the key's lookup once, not once per path)
+        assert texts[True] == texts[False], texts
+        assert b'"errors"' in texts[True][1]
