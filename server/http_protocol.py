@@ -148,7 +148,8 @@ class BrowserProtocolMixin:
         """The response `run` gives a POST whose JSON body is a query the planner's fast path knows
         (resolvers/planner/fast.py), built by the same hooks `run` calls (get_root_value, get_sub_response,
         get_context, process_result, create_response) around the fast path instead of parse_http_body and
-        execute_operation; None (nothing sent, nothing kept) for anything else: then `run` serves it as always.
+        execute_operation; None (nothing sent) for anything else: then `run` serves it as always, with the root value,
+        sub-response and context the lane made if it got that far (as execute_single went on with them after the fast path).
         What is skipped decides nothing for such a request: the method is POST (allowed; no GraphiQL page), the
         body is the same JSON parse_http_body reads (the same decoder; a non-streaming Accept, a JSON Content-Type,
         `query` a string, `variables` an object or null, `extensions` an object or null), and execute_single's
