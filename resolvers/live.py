@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary, WeakSet
 
 import orjson
@@ -266,13 +266,35 @@ PENDING, ACTIVE, DONE = 0, 1, 2
 _NO_MAILBOX = Mailbox(0)
 
 
+class FrameWriter(Protocol):
+    """What a transport may hand a parked subscription to write pre-written frames (server/ws_protocol.py `Parker`)."""
+
+    def frame(self, text: str) -> bytes: ...
+
+    def write(self, frame: bytes) -> bool: ...
+
+
+_ENVELOPES: dict[tuple[str, str], str] = {}  # one string per (operation id, message type): most sockets say "1"
+ENVELOPES = 1024
+
+
+def _envelope(operation_id: str, message_type: str) -> str:
+    key = (operation_id, message_type) if isinstance(operation_id, str) and len(operation_id) <= 64 else None
+    envelope = _ENVELOPES.get(key) if key is not None else None
+    if envelope is None:
+        envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":' + orjson.dumps(message_type).decode() + ',"payload":'
+        if key is not None and len(_ENVELOPES) < ENVELOPES:
+            _ENVELOPES[key] = envelope
+    return envelope
+
+
 class ParkedSubscription(OrderSubscription):
     """An idle live subscription as one object: its filter, the last cursor it sent, the executor of its
     operation, and how to write to its socket. `offer` (called by the hub, synchronously) hands
     matching events to the hub's dispatcher; before `activate` they wait in `backlog`."""
 
     __slots__ = ("audience", "backlog", "dispatcher", "envelope", "executor", "hub", "offered", "on_trouble", "send_text", "shape", "spare",
-                 "state")
+                 "state", "writer")
 
     def __init__(self, hub: LiveHub, match: Callable[[Delivery], bool], after: int, audience: frozenset[str]) -> None:
         # OrderSubscription's fields, without a mailbox of its own (nothing is queued here)
@@ -288,6 +310,7 @@ class ParkedSubscription(OrderSubscription):
         self.shape: Any = None
         self.envelope = ""
         self.send_text: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self.writer: FrameWriter | None = None
         self.on_trouble: Callable[[int], None] | None = None
         self.dispatcher = dispatcher_of(hub)
 
@@ -311,13 +334,15 @@ class ParkedSubscription(OrderSubscription):
                 executor.async_helpers = None
 
     def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None],
-                 message_type: str = "next") -> None:
+                 message_type: str = "next", writer: FrameWriter | None = None) -> None:
         """Called by the transport with the marker result: from now on this object is the subscription. Its messages are
-        `next_message`'s envelope: `message_type` "next" (graphql-transport-ws) or "data" (graphql-ws)."""
+        `next_message`'s envelope: `message_type` "next" (graphql-transport-ws) or "data" (graphql-ws). With a `writer`
+        (the socket's protocol can take pre-written frames), a message whose frame the dispatcher has written for another
+        socket already is written as those bytes; `send_text` whenever the writer declines."""
         if self.state != PENDING or self.shape is None:
             raise RuntimeError("a parked subscription is activated once, after it was bound")
-        self.envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":' + orjson.dumps(message_type).decode() + ',"payload":'
-        self.send_text, self.on_trouble = send_text, on_trouble
+        self.envelope = _envelope(operation_id, message_type)
+        self.send_text, self.on_trouble, self.writer = send_text, on_trouble, writer
         self.state = ACTIVE
         backlog, self.backlog = self.backlog or [], None
         for delivery in backlog:
@@ -354,10 +379,18 @@ class ParkedSubscription(OrderSubscription):
         if self.on_trouble is not None:
             self.on_trouble(self.start_seq)
 
-    def push(self, seq: int, payload: str) -> None:
-        """Writes one event to the socket now, or hands the subscription back if the socket cannot take it at once."""
+    def push(self, seq: int, payload: str, frames: dict[str, bytes] | None = None) -> None:
+        """Writes one event to the socket now, or hands the subscription back if the socket cannot take it at once.
+        `frames`: the event's frames by envelope, shared by the sockets of one dispatch (the same text, the same bytes)."""
         assert self.send_text is not None
         self.start_seq = seq
+        writer = self.writer
+        if writer is not None and frames is not None:
+            frame = frames.get(self.envelope)
+            if frame is None:
+                frame = frames[self.envelope] = writer.frame(self.envelope + payload + "}")
+            if writer.write(frame):
+                return
         coroutine = self.send_text(self.envelope + payload + "}")
         try:
             waiting = coroutine.send(None)
@@ -460,13 +493,15 @@ class Dispatcher:
                 result = await result
             data = getattr(result, "data", None)
             payload = data.payload_json() if type(data) is SharedData and not result.errors else None
+            frames: dict[str, bytes] = {}
+            seq = delivery.seq
             for member in group:
                 if member.state != ACTIVE:
                     continue
                 if payload is None:  # errors, or nothing to share: the full path sends it, as it would have
                     member.hand_back()
                 else:
-                    member.push(delivery.seq, payload)
+                    member.push(seq, payload, frames)
                     self.sent += 1
 
 

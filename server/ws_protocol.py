@@ -46,6 +46,7 @@ from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import TEXT, Frame
 from websockets.protocol import OPEN, Protocol
 
 WS_PROTOCOL = "server.ws_protocol:LeanWebSocketsProtocol"
@@ -204,6 +205,19 @@ class Parker:
         if protocol is not None:
             protocol._release()
 
+    # ---- pre-written frames (issue 15: one event's message, the same bytes for every socket of a shape)
+    @staticmethod
+    def frame(text: str) -> bytes:
+        """The bytes of `text` as a server sends it in one message: a final, unmasked text frame without extensions
+        (websockets' own serialisation; the same for every socket on which `write` accepts it)."""
+        return Frame(TEXT, text.encode()).serialize(mask=False, extensions=[])
+
+    def write(self, frame: bytes) -> bool:
+        """Writes `frame` (from `frame()`) now, as a `websocket.send` of its text would be written; False, having written
+        nothing, wherever that send would do anything else (wait for the transport, fail, shape frames per socket)."""
+        protocol = self.protocol()
+        return protocol is not None and protocol.write_frame(frame)
+
 
 class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -291,6 +305,19 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
             self.pong_timer = _wheel(self.loop).call_later(self.ping_timeout, self.keepalive_timeout)  # type: ignore[assignment]
         else:
             self.schedule_ping()
+
+    def write_frame(self, frame: bytes) -> bool:
+        """`Parker.write`: the conditions under which uvicorn's `send` of a `websocket.send` goes straight to
+        `conn.send_text` and `transport.write` (writable, open, handshake done, no close sent), and under which
+        websockets' frame is `frame` byte for byte (no extension such as permessage-deflate, no fragmented
+        message in progress, nothing else waiting to be written first)."""
+        conn = self.conn
+        if (not self.handshake_complete or self.close_sent or self.disconnected or self.initial_response is not None
+                or not self.writable.is_set() or conn.state is not OPEN or conn.extensions or conn.expect_continuation_frame
+                or conn.writes or self.transport.is_closing()):
+            return False
+        self.transport.write(frame)
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -257,6 +257,60 @@ async def test_a_parked_subscription_writes_at_once_to_a_socket_that_can_take_it
     assert member.state == live.ACTIVE and member in hub.order_subscriptions and handed == []
 
 
+class FakeWriter:
+    """A socket that takes pre-written frames (server/ws_protocol.py Parker) while `accepts`."""
+
+    def __init__(self, accepts: bool = True) -> None:
+        self.accepts, self.framed, self.written = accepts, [], []
+
+    def frame(self, text: str) -> bytes:
+        self.framed.append(text)
+        return b"frame:" + text.encode()
+
+    def write(self, frame: bytes) -> bool:
+        if self.accepts:
+            self.written.append(frame)
+        return self.accepts
+
+
+async def test_parked_subscriptions_of_one_envelope_share_one_pre_written_frame_per_event():
+    # given: two parked subscriptions (operation "1" each) on sockets that take pre-written frames, and one with another id
+    hub, sent = FakeHub(), []
+    writers = [FakeWriter(), FakeWriter(), FakeWriter()]
+
+    async def send_text(text: str) -> None:
+        sent.append(text)
+
+    members = [parked(hub, 10) for _ in writers]
+    for member, writer, operation_id in zip(members, writers, ["1", "1", "op-2"], strict=True):
+        member.activate(operation_id, send_text, lambda after: None, writer=writer)
+    # when: one event's payload is pushed to all three in one dispatch
+    frames: dict[str, bytes] = {}
+    for member in members:
+        member.push(11, '{"data":{"x":1}}', frames)
+    # then: the frame of operation "1" was written once and its bytes went to both of its sockets; none the ordinary way
+    assert writers[0].framed == ['{"id":"1","type":"next","payload":{"data":{"x":1}}}'] and writers[1].framed == []
+    assert writers[0].written == writers[1].written == [b"frame:" + writers[0].framed[0].encode()]
+    assert writers[2].framed == ['{"id":"op-2","type":"next","payload":{"data":{"x":1}}}'] and sent == []
+    assert all(m.state == live.ACTIVE and m.start_seq == 11 for m in members)
+
+
+async def test_a_socket_that_declines_the_pre_written_frame_gets_the_message_the_ordinary_way():
+    # given: a parked subscription whose socket does not take pre-written frames now (e.g. permessage-deflate)
+    hub, sent, handed = FakeHub(), [], []
+    member = parked(hub, 10)
+
+    async def send_text(text: str) -> None:
+        sent.append(text)
+
+    writer = FakeWriter(accepts=False)
+    member.activate("op-1", send_text, handed.append, writer=writer)
+    # when: an event is pushed
+    member.push(11, '{"data":{"x":1}}', {})
+    # then: sent once, through send_text, and nothing was written as a frame
+    assert sent == ['{"id":"op-1","type":"next","payload":{"data":{"x":1}}}'] and writer.written == [] and handed == []
+
+
 async def test_a_parked_subscription_whose_socket_is_full_finishes_the_send_then_hands_back():
     # given: a parked subscription whose socket cannot take the next message yet
     hub, sent, handed = FakeHub(), [], []
