@@ -345,6 +345,11 @@ class ParkedSubscription(OrderSubscription):
         self.send_text, self.on_trouble, self.writer = send_text, on_trouble, writer
         self.state = ACTIVE
         backlog, self.backlog = self.backlog or [], None
+        # From here on the hub offers each event once to the shape's group (one filter for all its members: the shape,
+        # document and variables, decides the arguments); what was offered to this one alone so far is sent first. No
+        # await in between: every event reaches it exactly once, one way or the other, in order.
+        self.hub.unsubscribe(self)
+        self.dispatcher.group(self.hub, self.shape, self.match).members[self] = None
         for delivery in backlog:
             self.dispatcher.submit(delivery, self)
 
@@ -364,9 +369,13 @@ class ParkedSubscription(OrderSubscription):
         """The operation ended (complete, socket closed, key revoked): forget it."""
         if self.state == DONE:
             return
+        active = self.state == ACTIVE
         self.state = DONE
         self.backlog = None
-        self.hub.unsubscribe(self)
+        if active:
+            self.dispatcher.ungroup(self.hub, self.shape, self)
+        else:
+            self.hub.unsubscribe(self)
         if self.executor is not None:
             self.dispatcher.leave(self.shape)
             self.executor = None
@@ -429,15 +438,72 @@ async def _finish(coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
             return
 
 
+class ParkedGroup(OrderSubscription):
+    """The active parked subscriptions of one shape, registered in the hub as one subscription: the hub tests its filter
+    once per event (not once per subscriber) and the dispatcher gets the members as they were at that moment."""
+
+    __slots__ = ("dispatcher", "members", "shape")
+
+    def __init__(self, dispatcher: Dispatcher, shape: Any, match: Callable[[Delivery], bool]) -> None:
+        self.match, self.overflowed, self.queue, self.start_seq = match, False, _NO_MAILBOX, 0
+        self.dispatcher, self.shape = dispatcher, shape
+        self.members: dict[ParkedSubscription, None] = {}  # in the order they joined
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def offer(self, delivery: Delivery) -> None:
+        if self.members and self.match(delivery):
+            self.dispatcher.submit_group(delivery, self.shape, list(self.members))
+
+    async def get(self) -> Delivery:  # never read: the dispatcher sends
+        raise RuntimeError("a group of parked subscriptions is not read")
+
+
+def parked_subscriptions(hub: LiveHub) -> list[ParkedSubscription]:
+    """The parked subscriptions registered in `hub`, alone (not active yet) or in their shape's group."""
+    found: list[ParkedSubscription] = []
+    for subscription in list(hub.order_subscriptions):
+        if type(subscription) is ParkedGroup:
+            found += subscription.members
+        elif type(subscription) is ParkedSubscription:
+            found.append(subscription)
+    return found
+
+
 class Dispatcher:
     """Sends events to parked subscriptions: one task at a time per hub, events in order, each executed
     once per shape."""
 
     def __init__(self) -> None:
-        self.queue: deque[tuple[Delivery, list[ParkedSubscription]]] = deque()
+        # (event, members, their shape when they are one group's, else None)
+        self.queue: deque[tuple[Delivery, list[ParkedSubscription], Any]] = deque()
         self.task: asyncio.Task[None] | None = None
         self.sent = 0
         self.executors: dict[Any, list[Any]] = {}  # shape -> [executor, members of that shape]
+        self.groups: dict[Any, ParkedGroup] = {}  # shape -> its active members, registered in the hub
+
+    def group(self, hub: LiveHub, shape: Any, match: Callable[[Delivery], bool]) -> ParkedGroup:
+        group = self.groups.get(shape)
+        if group is None:
+            group = self.groups[shape] = ParkedGroup(self, shape, match)
+            hub.attach(group)
+        return group
+
+    def ungroup(self, hub: LiveHub, shape: Any, member: ParkedSubscription) -> None:
+        group = self.groups.get(shape)
+        if group is None:
+            return
+        group.members.pop(member, None)
+        if not group.members:
+            del self.groups[shape]
+            hub.unsubscribe(group)
+
+    def submit_group(self, delivery: Delivery, shape: Any, members: list[ParkedSubscription]) -> None:
+        self.queue.append((delivery, members, shape))
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
 
     def join(self, shape: Any, executor: Any) -> Any:
         entry = self.executors.get(shape)
@@ -454,19 +520,19 @@ class Dispatcher:
                 del self.executors[shape]
 
     def submit(self, delivery: Delivery, member: ParkedSubscription) -> None:
-        if self.queue and self.queue[-1][0] is delivery:
+        if self.queue and self.queue[-1][0] is delivery and self.queue[-1][2] is None:
             self.queue[-1][1].append(member)
         else:
-            self.queue.append((delivery, [member]))
+            self.queue.append((delivery, [member], None))
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         try:
             while self.queue:
-                delivery, members = self.queue.popleft()
+                delivery, members, shape = self.queue.popleft()
                 try:
-                    await self.dispatch(delivery, members)
+                    await self.dispatch(delivery, members, shape)
                 except Exception:
                     log.exception("sending an event to parked subscriptions failed; they resume from the log")
                     for member in members:
@@ -474,11 +540,15 @@ class Dispatcher:
         finally:
             self.task = None
 
-    async def dispatch(self, delivery: Delivery, members: list[ParkedSubscription]) -> None:
+    async def dispatch(self, delivery: Delivery, members: list[ParkedSubscription], shape: Any = None) -> None:
         groups: dict[Any, list[ParkedSubscription]] = {}
-        for member in members:
-            if member.state == ACTIVE:
-                groups.setdefault(member.shape, []).append(member)
+        if shape is not None:  # one group's members, as they were when the hub offered the event
+            if shape in self.executors:
+                groups[shape] = members
+        else:
+            for member in members:
+                if member.state == ACTIVE:
+                    groups.setdefault(member.shape, []).append(member)
         if not groups:
             return
         event = delivery.event
@@ -496,7 +566,7 @@ class Dispatcher:
             frames: dict[str, bytes] = {}
             seq = delivery.seq
             for member in group:
-                if member.state != ACTIVE:
+                if member.state != ACTIVE or seq <= member.start_seq:  # gone meanwhile; (never) sent already
                     continue
                 if payload is None:  # errors, or nothing to share: the full path sends it, as it would have
                     member.hand_back()
