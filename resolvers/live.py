@@ -266,6 +266,10 @@ PENDING, ACTIVE, DONE = 0, 1, 2
 _NO_MAILBOX = Mailbox(0)
 
 
+def _offered_by_group(delivery: Delivery) -> bool:
+    return False  # an active member is not offered events itself: its group is
+
+
 class FrameWriter(Protocol):
     """What a transport may hand a parked subscription to write pre-written frames (server/ws_protocol.py `Parker`)."""
 
@@ -317,8 +321,8 @@ class ParkedSubscription(OrderSubscription):
     def bind(self, executor: Any, shape: Any) -> None:
         """The executor of this subscription's operation: kept once per shape by the dispatcher (any member's
         runs an event for all of that shape, as the first subscriber's execution is shared already)."""
-        self.shape = shape
         self.executor = self.dispatcher.join(shape, executor)
+        self.shape = self.dispatcher.executors[shape][2]  # the shape's first key: one tuple for all its members (memory)
         self.spare = executor if self.executor is not executor else None
 
     def release_spare(self) -> None:
@@ -350,6 +354,7 @@ class ParkedSubscription(OrderSubscription):
         # await in between: every event reaches it exactly once, one way or the other, in order.
         self.hub.unsubscribe(self)
         self.dispatcher.group(self.hub, self.shape, self.match).members[self] = None
+        self.match = _offered_by_group  # the group's filter decides from now on (this one's closure is freed: memory)
         for delivery in backlog:
             self.dispatcher.submit(delivery, self)
 
@@ -481,7 +486,7 @@ class Dispatcher:
         self.queue: deque[tuple[Delivery, list[ParkedSubscription], Any]] = deque()
         self.task: asyncio.Task[None] | None = None
         self.sent = 0
-        self.executors: dict[Any, list[Any]] = {}  # shape -> [executor, members of that shape]
+        self.executors: dict[Any, list[Any]] = {}  # shape -> [executor, members of that shape, the shape as first given]
         self.groups: dict[Any, ParkedGroup] = {}  # shape -> its active members, registered in the hub
 
     def group(self, hub: LiveHub, shape: Any, match: Callable[[Delivery], bool]) -> ParkedGroup:
@@ -508,7 +513,7 @@ class Dispatcher:
     def join(self, shape: Any, executor: Any) -> Any:
         entry = self.executors.get(shape)
         if entry is None:
-            entry = self.executors[shape] = [executor, 0]
+            entry = self.executors[shape] = [executor, 0, shape]
         entry[1] += 1
         return entry[0]
 

@@ -16,6 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
+from websockets.frames import TEXT as TEXT_OPCODE
 
 from server.ws_protocol import PARK, LeanWebSocketsProtocol
 
@@ -92,3 +93,19 @@ async def test_with_permessage_deflate_the_pre_written_frame_is_declined_and_not
         frames = await frames_received(port, offer_deflate=True)
     assert written == [False, False, False]
     assert len(frames) == 3 and all(frame[0] & 0x40 for frame in frames[:2])  # only the ordinary (compressed: RSV1) sends
+
+
+def test_the_frame_parser_is_between_frames_only_before_a_frame_s_first_byte() -> None:
+    from websockets.frames import Frame as WireFrame
+    from websockets.protocol import OPEN, SERVER, Protocol
+
+    from server.ws_protocol import _waits_for_a_frame
+
+    conn = Protocol(SERVER, state=OPEN)
+    frame = WireFrame(TEXT_OPCODE, b"hello").serialize(mask=True, extensions=[])  # as a client sends it
+    assert _waits_for_a_frame(conn.parser)
+    conn.receive_data(frame[:3])  # its header read, the mask not yet
+    halfway = _waits_for_a_frame(conn.parser)
+    conn.receive_data(frame[3:])
+    assert not halfway and _waits_for_a_frame(conn.parser)
+    assert [event.data for event in conn.events_received()] == [b"hello"]
