@@ -40,6 +40,7 @@ import logging
 import math
 import random
 import struct
+import sys
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -247,6 +248,13 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
         self.draining: asyncio.Task[None] | None = None
         self.app_returned = False
 
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        # The same listening address for every socket, and the client's host as one string per address (scope and self).
+        self.server = _shared_address(self.server)
+        if self.client is not None:
+            self.client = (sys.intern(self.client[0]), self.client[1])
+
     # ---- parking (see the module's docstring)
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -360,6 +368,18 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
 
 
 _AT_EOF = StreamReader.at_eof.__code__
+_ADDRESSES: dict[Any, Any] = {}
+
+
+def _shared_address(address: Any) -> Any:
+    if address is None:
+        return None
+    found = _ADDRESSES.get(address)
+    if found is None:
+        found = address
+        if len(_ADDRESSES) < 64:
+            _ADDRESSES[address] = address
+    return found
 
 
 def _waits_for_a_frame(parser: Any) -> bool:
