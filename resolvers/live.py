@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary, WeakSet
 
 import orjson
@@ -266,13 +266,39 @@ PENDING, ACTIVE, DONE = 0, 1, 2
 _NO_MAILBOX = Mailbox(0)
 
 
+def _offered_by_group(delivery: Delivery) -> bool:
+    return False  # an active member is not offered events itself: its group is
+
+
+class FrameWriter(Protocol):
+    """What a transport may hand a parked subscription to write pre-written frames (server/ws_protocol.py `Parker`)."""
+
+    def frame(self, text: str) -> bytes: ...
+
+    def write(self, frame: bytes) -> bool: ...
+
+
+_ENVELOPES: dict[tuple[str, str], str] = {}  # one string per (operation id, message type): most sockets say "1"
+ENVELOPES = 1024
+
+
+def _envelope(operation_id: str, message_type: str) -> str:
+    key = (operation_id, message_type) if isinstance(operation_id, str) and len(operation_id) <= 64 else None
+    envelope = _ENVELOPES.get(key) if key is not None else None
+    if envelope is None:
+        envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":' + orjson.dumps(message_type).decode() + ',"payload":'
+        if key is not None and len(_ENVELOPES) < ENVELOPES:
+            _ENVELOPES[key] = envelope
+    return envelope
+
+
 class ParkedSubscription(OrderSubscription):
     """An idle live subscription as one object: its filter, the last cursor it sent, the executor of its
     operation, and how to write to its socket. `offer` (called by the hub, synchronously) hands
     matching events to the hub's dispatcher; before `activate` they wait in `backlog`."""
 
     __slots__ = ("audience", "backlog", "dispatcher", "envelope", "executor", "hub", "offered", "on_trouble", "send_text", "shape", "spare",
-                 "state")
+                 "state", "writer")
 
     def __init__(self, hub: LiveHub, match: Callable[[Delivery], bool], after: int, audience: frozenset[str]) -> None:
         # OrderSubscription's fields, without a mailbox of its own (nothing is queued here)
@@ -288,14 +314,15 @@ class ParkedSubscription(OrderSubscription):
         self.shape: Any = None
         self.envelope = ""
         self.send_text: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self.writer: FrameWriter | None = None
         self.on_trouble: Callable[[int], None] | None = None
         self.dispatcher = dispatcher_of(hub)
 
     def bind(self, executor: Any, shape: Any) -> None:
         """The executor of this subscription's operation: kept once per shape by the dispatcher (any member's
         runs an event for all of that shape, as the first subscriber's execution is shared already)."""
-        self.shape = shape
         self.executor = self.dispatcher.join(shape, executor)
+        self.shape = self.dispatcher.executors[shape][2]  # the shape's first key: one tuple for all its members (memory)
         self.spare = executor if self.executor is not executor else None
 
     def release_spare(self) -> None:
@@ -311,15 +338,23 @@ class ParkedSubscription(OrderSubscription):
                 executor.async_helpers = None
 
     def activate(self, operation_id: str, send_text: Callable[[str], Coroutine[Any, Any, None]], on_trouble: Callable[[int], None],
-                 message_type: str = "next") -> None:
+                 message_type: str = "next", writer: FrameWriter | None = None) -> None:
         """Called by the transport with the marker result: from now on this object is the subscription. Its messages are
-        `next_message`'s envelope: `message_type` "next" (graphql-transport-ws) or "data" (graphql-ws)."""
+        `next_message`'s envelope: `message_type` "next" (graphql-transport-ws) or "data" (graphql-ws). With a `writer`
+        (the socket's protocol can take pre-written frames), a message whose frame the dispatcher has written for another
+        socket already is written as those bytes; `send_text` whenever the writer declines."""
         if self.state != PENDING or self.shape is None:
             raise RuntimeError("a parked subscription is activated once, after it was bound")
-        self.envelope = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":' + orjson.dumps(message_type).decode() + ',"payload":'
-        self.send_text, self.on_trouble = send_text, on_trouble
+        self.envelope = _envelope(operation_id, message_type)
+        self.send_text, self.on_trouble, self.writer = send_text, on_trouble, writer
         self.state = ACTIVE
         backlog, self.backlog = self.backlog or [], None
+        # From here on the hub offers each event once to the shape's group (one filter for all its members: the shape,
+        # document and variables, decides the arguments); what was offered to this one alone so far is sent first. No
+        # await in between: every event reaches it exactly once, one way or the other, in order.
+        self.hub.unsubscribe(self)
+        self.dispatcher.group(self.hub, self.shape, self.match).members[self] = None
+        self.match = _offered_by_group  # the group's filter decides from now on (this one's closure is freed: memory)
         for delivery in backlog:
             self.dispatcher.submit(delivery, self)
 
@@ -339,9 +374,13 @@ class ParkedSubscription(OrderSubscription):
         """The operation ended (complete, socket closed, key revoked): forget it."""
         if self.state == DONE:
             return
+        active = self.state == ACTIVE
         self.state = DONE
         self.backlog = None
-        self.hub.unsubscribe(self)
+        if active:
+            self.dispatcher.ungroup(self.hub, self.shape, self)
+        else:
+            self.hub.unsubscribe(self)
         if self.executor is not None:
             self.dispatcher.leave(self.shape)
             self.executor = None
@@ -354,10 +393,18 @@ class ParkedSubscription(OrderSubscription):
         if self.on_trouble is not None:
             self.on_trouble(self.start_seq)
 
-    def push(self, seq: int, payload: str) -> None:
-        """Writes one event to the socket now, or hands the subscription back if the socket cannot take it at once."""
+    def push(self, seq: int, payload: str, frames: dict[str, bytes] | None = None) -> None:
+        """Writes one event to the socket now, or hands the subscription back if the socket cannot take it at once.
+        `frames`: the event's frames by envelope, shared by the sockets of one dispatch (the same text, the same bytes)."""
         assert self.send_text is not None
         self.start_seq = seq
+        writer = self.writer
+        if writer is not None and frames is not None:
+            frame = frames.get(self.envelope)
+            if frame is None:
+                frame = frames[self.envelope] = writer.frame(self.envelope + payload + "}")
+            if writer.write(frame):
+                return
         coroutine = self.send_text(self.envelope + payload + "}")
         try:
             waiting = coroutine.send(None)
@@ -396,20 +443,77 @@ async def _finish(coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
             return
 
 
+class ParkedGroup(OrderSubscription):
+    """The active parked subscriptions of one shape, registered in the hub as one subscription: the hub tests its filter
+    once per event (not once per subscriber) and the dispatcher gets the members as they were at that moment."""
+
+    __slots__ = ("dispatcher", "members", "shape")
+
+    def __init__(self, dispatcher: Dispatcher, shape: Any, match: Callable[[Delivery], bool]) -> None:
+        self.match, self.overflowed, self.queue, self.start_seq = match, False, _NO_MAILBOX, 0
+        self.dispatcher, self.shape = dispatcher, shape
+        self.members: dict[ParkedSubscription, None] = {}  # in the order they joined
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def offer(self, delivery: Delivery) -> None:
+        if self.members and self.match(delivery):
+            self.dispatcher.submit_group(delivery, self.shape, list(self.members))
+
+    async def get(self) -> Delivery:  # never read: the dispatcher sends
+        raise RuntimeError("a group of parked subscriptions is not read")
+
+
+def parked_subscriptions(hub: LiveHub) -> list[ParkedSubscription]:
+    """The parked subscriptions registered in `hub`, alone (not active yet) or in their shape's group."""
+    found: list[ParkedSubscription] = []
+    for subscription in list(hub.order_subscriptions):
+        if type(subscription) is ParkedGroup:
+            found += subscription.members
+        elif type(subscription) is ParkedSubscription:
+            found.append(subscription)
+    return found
+
+
 class Dispatcher:
     """Sends events to parked subscriptions: one task at a time per hub, events in order, each executed
     once per shape."""
 
     def __init__(self) -> None:
-        self.queue: deque[tuple[Delivery, list[ParkedSubscription]]] = deque()
+        # (event, members, their shape when they are one group's, else None)
+        self.queue: deque[tuple[Delivery, list[ParkedSubscription], Any]] = deque()
         self.task: asyncio.Task[None] | None = None
         self.sent = 0
-        self.executors: dict[Any, list[Any]] = {}  # shape -> [executor, members of that shape]
+        self.executors: dict[Any, list[Any]] = {}  # shape -> [executor, members of that shape, the shape as first given]
+        self.groups: dict[Any, ParkedGroup] = {}  # shape -> its active members, registered in the hub
+
+    def group(self, hub: LiveHub, shape: Any, match: Callable[[Delivery], bool]) -> ParkedGroup:
+        group = self.groups.get(shape)
+        if group is None:
+            group = self.groups[shape] = ParkedGroup(self, shape, match)
+            hub.attach(group)
+        return group
+
+    def ungroup(self, hub: LiveHub, shape: Any, member: ParkedSubscription) -> None:
+        group = self.groups.get(shape)
+        if group is None:
+            return
+        group.members.pop(member, None)
+        if not group.members:
+            del self.groups[shape]
+            hub.unsubscribe(group)
+
+    def submit_group(self, delivery: Delivery, shape: Any, members: list[ParkedSubscription]) -> None:
+        self.queue.append((delivery, members, shape))
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
 
     def join(self, shape: Any, executor: Any) -> Any:
         entry = self.executors.get(shape)
         if entry is None:
-            entry = self.executors[shape] = [executor, 0]
+            entry = self.executors[shape] = [executor, 0, shape]
         entry[1] += 1
         return entry[0]
 
@@ -421,19 +525,19 @@ class Dispatcher:
                 del self.executors[shape]
 
     def submit(self, delivery: Delivery, member: ParkedSubscription) -> None:
-        if self.queue and self.queue[-1][0] is delivery:
+        if self.queue and self.queue[-1][0] is delivery and self.queue[-1][2] is None:
             self.queue[-1][1].append(member)
         else:
-            self.queue.append((delivery, [member]))
+            self.queue.append((delivery, [member], None))
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         try:
             while self.queue:
-                delivery, members = self.queue.popleft()
+                delivery, members, shape = self.queue.popleft()
                 try:
-                    await self.dispatch(delivery, members)
+                    await self.dispatch(delivery, members, shape)
                 except Exception:
                     log.exception("sending an event to parked subscriptions failed; they resume from the log")
                     for member in members:
@@ -441,11 +545,15 @@ class Dispatcher:
         finally:
             self.task = None
 
-    async def dispatch(self, delivery: Delivery, members: list[ParkedSubscription]) -> None:
+    async def dispatch(self, delivery: Delivery, members: list[ParkedSubscription], shape: Any = None) -> None:
         groups: dict[Any, list[ParkedSubscription]] = {}
-        for member in members:
-            if member.state == ACTIVE:
-                groups.setdefault(member.shape, []).append(member)
+        if shape is not None:  # one group's members, as they were when the hub offered the event
+            if shape in self.executors:
+                groups[shape] = members
+        else:
+            for member in members:
+                if member.state == ACTIVE:
+                    groups.setdefault(member.shape, []).append(member)
         if not groups:
             return
         event = delivery.event
@@ -460,13 +568,15 @@ class Dispatcher:
                 result = await result
             data = getattr(result, "data", None)
             payload = data.payload_json() if type(data) is SharedData and not result.errors else None
+            frames: dict[str, bytes] = {}
+            seq = delivery.seq
             for member in group:
-                if member.state != ACTIVE:
+                if member.state != ACTIVE or seq <= member.start_seq:  # gone meanwhile; (never) sent already
                     continue
                 if payload is None:  # errors, or nothing to share: the full path sends it, as it would have
                     member.hand_back()
                 else:
-                    member.push(delivery.seq, payload)
+                    member.push(seq, payload, frames)
                     self.sent += 1
 
 

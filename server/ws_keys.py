@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -182,7 +183,7 @@ class TransportWSHandler(_Registered, BaseGraphQLTransportWSHandler[Any, Any]):
         ws = getattr(self.websocket, "ws", None)
         if ws is None or operation_id not in self.operations:
             raise RuntimeError("cannot park a subscription here")
-        member.activate(operation_id, ws.send_text, lambda after: self._resume(operation_id, after))
+        member.activate(operation_id, ws.send_text, functools.partial(self._resume, operation_id), writer=getattr(self, "parker", None))
         if self.parked is None:
             self.parked = {}
         self.parked[operation_id] = member
@@ -315,7 +316,7 @@ class LegacyWSHandler(_Registered, BaseGraphQLWSHandler[Any, Any]):
         ws = getattr(self.websocket, "ws", None)
         if ws is None or operation_id not in self.tasks:
             raise RuntimeError("cannot park a subscription here")
-        member.activate(operation_id, ws.send_text, lambda after: self._resume(operation_id, after), "data")
+        member.activate(operation_id, ws.send_text, functools.partial(self._resume, operation_id), "data", writer=getattr(self, "parker", None))
         if self.parked is None:
             self.parked = {}
         self.parked[operation_id] = member

@@ -40,13 +40,16 @@ import logging
 import math
 import random
 import struct
+import sys
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import TEXT, Frame
 from websockets.protocol import OPEN, Protocol
+from websockets.streams import StreamReader
 
 WS_PROTOCOL = "server.ws_protocol:LeanWebSocketsProtocol"
 PARK = "oms.park"  # the ASGI scope extension (see the module's docstring)
@@ -204,8 +207,35 @@ class Parker:
         if protocol is not None:
             protocol._release()
 
+    # ---- pre-written frames (issue 15: one event's message, the same bytes for every socket of a shape)
+    @staticmethod
+    def frame(text: str) -> bytes:
+        """The bytes of `text` as a server sends it in one message: a final, unmasked text frame without extensions
+        (websockets' own serialisation; the same for every socket on which `write` accepts it)."""
+        return Frame(TEXT, text.encode()).serialize(mask=False, extensions=[])
+
+    def write(self, frame: bytes) -> bool:
+        """Writes `frame` (from `frame()`) now, as a `websocket.send` of its text would be written; False, having written
+        nothing, wherever that send would do anything else (wait for the transport, fail, shape frames per socket)."""
+        protocol = self.protocol()
+        return protocol is not None and protocol.write_frame(frame)
+
+
+# uvicorn's per-connection attributes (uvicorn 0.54, websockets_sansio_impl) and ours, as slots: ~45 attributes are past the
+# 30 an instance dict shares its keys for, so each socket carried a dict of its own (~1.6 KiB); in slots they take 8 bytes
+# each. An attribute another uvicorn version adds still works (it goes to the instance dict the base class keeps).
+_UVICORN_ATTRIBUTES = (
+    "app", "app_state", "asgi_version", "client", "close_sent", "close_timeout", "close_timer", "config", "conn", "connections",
+    "curr_msg_data_type", "default_headers", "disconnected", "frames", "handshake_complete", "handshake_initiated",
+    "initial_response", "last_ping_rtt", "logger", "loop", "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout",
+    "ping_timer", "pong_timer", "queue", "read_paused", "request", "response", "root_path", "scheme", "scope", "server", "tasks",
+    "transport", "writable",
+)
+
 
 class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
+    __slots__ = (*_UVICORN_ATTRIBUTES, "app_returned", "draining", "inbox", "parked", "parked_context")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.inbox = _ReceiveQueue()
@@ -217,6 +247,13 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
         self.parked_context: contextvars.Context | None = None
         self.draining: asyncio.Task[None] | None = None
         self.app_returned = False
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        # The same listening address for every socket, and the client's host as one string per address (scope and self).
+        self.server = _shared_address(self.server)
+        if self.client is not None:
+            self.client = (sys.intern(self.client[0]), self.client[1])
 
     # ---- parking (see the module's docstring)
     def handle_connect(self, event: Any) -> None:
@@ -244,6 +281,10 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
             self._release()
         finally:
             self.draining = None
+        if not self.inbox.items:
+            # Idle again: the parser generator would keep the last frame it read (a subscribe message, ~0.5 KiB) in its
+            # locals for as long as the socket stays quiet; a fresh one between frames holds nothing.
+            self._restart_parser(between_frames=True)
         self._wake()  # what arrived while this drain was ending
 
     def _release(self) -> None:
@@ -292,6 +333,19 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
         else:
             self.schedule_ping()
 
+    def write_frame(self, frame: bytes) -> bool:
+        """`Parker.write`: the conditions under which uvicorn's `send` of a `websocket.send` goes straight to
+        `conn.send_text` and `transport.write` (writable, open, handshake done, no close sent), and under which
+        websockets' frame is `frame` byte for byte (no extension such as permessage-deflate, no fragmented
+        message in progress, nothing else waiting to be written first)."""
+        conn = self.conn
+        if (not self.handshake_complete or self.close_sent or self.disconnected or self.initial_response is not None
+                or not self.writable.is_set() or conn.state is not OPEN or conn.extensions or conn.expect_continuation_frame
+                or conn.writes or self.transport.is_closing()):
+            return False
+        self.transport.write(frame)
+        return True
+
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
@@ -300,11 +354,40 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
             self.response = None  # type: ignore[assignment]
             self._restart_parser()
 
-    def _restart_parser(self) -> None:
+    def _restart_parser(self, between_frames: bool = False) -> None:
+        """A fresh frames-only parser, when nothing is buffered or parsed and not handled yet; `between_frames`: only if
+        the running one waits for the first byte of a frame (not halfway through one whose header it consumed)."""
         conn = self.conn
         try:
-            if conn.state is OPEN and not conn.reader.buffer and not conn.events:
+            if (conn.state is OPEN and conn.parser_exc is None and not conn.reader.buffer and not conn.events
+                    and (not between_frames or _waits_for_a_frame(conn.parser))):
                 conn.parser = Protocol.parse(conn)
                 next(conn.parser)
         except Exception:  # a websockets without these internals: keep its parser as it is
             log.debug("could not restart the WebSocket frame parser", exc_info=True)
+
+
+_AT_EOF = StreamReader.at_eof.__code__
+_ADDRESSES: dict[Any, Any] = {}
+
+
+def _shared_address(address: Any) -> Any:
+    if address is None:
+        return None
+    found = _ADDRESSES.get(address)
+    if found is None:
+        found = address
+        if len(_ADDRESSES) < 64:
+            _ADDRESSES[address] = address
+    return found
+
+
+def _waits_for_a_frame(parser: Any) -> bool:
+    """websockets' parser is suspended where a frame begins: in `reader.at_eof()` at the top of its loop."""
+    inner = parser
+    for _ in range(8):
+        below = getattr(inner, "gi_yieldfrom", None)
+        if below is None:
+            return getattr(inner, "gi_code", None) is _AT_EOF and inner.gi_frame is not None
+        inner = below
+    return False

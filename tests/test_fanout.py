@@ -13,6 +13,7 @@ import pytest_asyncio
 import strawberry
 import websockets
 
+from app.infra.hub import Delivery, LiveHub
 from resolvers import live
 from resolvers.ids import to_global_id
 from resolvers.live import SharedEvent, SharedEventExecutionContext
@@ -254,7 +255,127 @@ async def test_a_parked_subscription_writes_at_once_to_a_socket_that_can_take_it
     member.push(11, '{"data":{"x":1}}')
     # then: written in the same step, in the operation's envelope; the subscription stays parked
     assert sent == ['{"id":"op-1","type":"next","payload":{"data":{"x":1}}}']
-    assert member.state == live.ACTIVE and member in hub.order_subscriptions and handed == []
+    assert member.state == live.ACTIVE and member in live.parked_subscriptions(hub) and handed == []
+
+
+class FakeWriter:
+    """A socket that takes pre-written frames (server/ws_protocol.py Parker) while `accepts`."""
+
+    def __init__(self, accepts: bool = True) -> None:
+        self.accepts, self.framed, self.written = accepts, [], []
+
+    def frame(self, text: str) -> bytes:
+        self.framed.append(text)
+        return b"frame:" + text.encode()
+
+    def write(self, frame: bytes) -> bool:
+        if self.accepts:
+            self.written.append(frame)
+        return self.accepts
+
+
+async def test_parked_subscriptions_of_one_envelope_share_one_pre_written_frame_per_event():
+    # given: two parked subscriptions (operation "1" each) on sockets that take pre-written frames, and one with another id
+    hub, sent = FakeHub(), []
+    writers = [FakeWriter(), FakeWriter(), FakeWriter()]
+
+    async def send_text(text: str) -> None:
+        sent.append(text)
+
+    members = [parked(hub, 10) for _ in writers]
+    for member, writer, operation_id in zip(members, writers, ["1", "1", "op-2"], strict=True):
+        member.activate(operation_id, send_text, lambda after: None, writer=writer)
+    # when: one event's payload is pushed to all three in one dispatch
+    frames: dict[str, bytes] = {}
+    for member in members:
+        member.push(11, '{"data":{"x":1}}', frames)
+    # then: the frame of operation "1" was written once and its bytes went to both of its sockets; none the ordinary way
+    assert writers[0].framed == ['{"id":"1","type":"next","payload":{"data":{"x":1}}}'] and writers[1].framed == []
+    assert writers[0].written == writers[1].written == [b"frame:" + writers[0].framed[0].encode()]
+    assert writers[2].framed == ['{"id":"op-2","type":"next","payload":{"data":{"x":1}}}'] and sent == []
+    assert all(m.state == live.ACTIVE and m.start_seq == 11 for m in members)
+
+
+async def test_a_socket_that_declines_the_pre_written_frame_gets_the_message_the_ordinary_way():
+    # given: a parked subscription whose socket does not take pre-written frames now (e.g. permessage-deflate)
+    hub, sent, handed = FakeHub(), [], []
+    member = parked(hub, 10)
+
+    async def send_text(text: str) -> None:
+        sent.append(text)
+
+    writer = FakeWriter(accepts=False)
+    member.activate("op-1", send_text, handed.append, writer=writer)
+    # when: an event is pushed
+    member.push(11, '{"data":{"x":1}}', {})
+    # then: sent once, through send_text, and nothing was written as a frame
+    assert sent == ['{"id":"op-1","type":"next","payload":{"data":{"x":1}}}'] and writer.written == [] and handed == []
+
+
+class EchoExecutor:
+    """Stands for a shape's kept executor: each event's result is its cursor, shared (as the planner's would be)."""
+
+    def build_per_event_executor(self, event: SharedEvent) -> Any:
+        self.event = event
+        return self
+
+    def execute_operation(self, _: Any) -> Any:
+        from graphql import ExecutionResult
+
+        return ExecutionResult(live.SharedData({"cursor": self.event.value.cursor}), None)
+
+    def is_awaitable(self, value: Any) -> bool:
+        return False
+
+
+def status_change(seq: int) -> Delivery:
+    from types import SimpleNamespace
+
+    event = SimpleNamespace(seq=seq, previous_status=None, status="ON_HOLD", occurred_at=None)
+    return Delivery(event, SimpleNamespace(id="order"))  # type: ignore[arg-type]
+
+
+async def test_active_parked_subscriptions_of_one_shape_are_one_hub_subscription_and_each_gets_every_event_once_in_order():
+    # given: two parked subscriptions of one shape in a hub; the first active, the second not taken over by its transport yet
+    hub = LiveHub(None, "memory://", poll_interval=1.0)  # type: ignore[arg-type]  # never started: only its registry is used
+    received: dict[str, list[str]] = {"a": [], "b": []}
+    executor = EchoExecutor()
+    members = []
+    for _ in received:
+        member = live.ParkedSubscription(hub, lambda delivery: True, 10, frozenset({"orders:read"}))
+        hub.attach(member)
+        member.bind(executor, ("shape",))
+        members.append(member)
+
+    def sender(name: str) -> Any:
+        async def send_text(text: str) -> None:
+            received[name].append(json.loads(text)["payload"]["data"]["cursor"])
+        return send_text
+
+    def offer(seq: int) -> None:  # as the hub's catch_up offers one event to every subscription
+        delivery = status_change(seq)
+        for subscription in list(hub.order_subscriptions):
+            subscription.offer(delivery)
+
+    first, second = members
+    first.activate("1", sender("a"), lambda after: None)
+    # when: event 11 commits, then the second is taken over, then 12 and 13 commit
+    offer(11)
+    second.activate("1", sender("b"), lambda after: None)
+    offer(12)
+    offer(13)
+    registered = set(hub.order_subscriptions)
+    counted = hub.subscribers
+    await live.dispatcher_of(hub).task
+    # then: the two active ones are one subscription in the hub (filtered once per event), counted as two subscribers,
+    # and each received every event after its start once, in order (the second its first one from its own backlog)
+    assert len(registered) == 1 and type(next(iter(registered))) is live.ParkedGroup and counted == 2
+    assert received == {"a": ["11", "12", "13"], "b": ["11", "12", "13"]}
+    # when: they end, the group leaves the hub with the last of them
+    first.close()
+    assert hub.subscribers == 1 and len(hub.order_subscriptions) == 1
+    second.close()
+    assert hub.subscribers == 0 and not hub.order_subscriptions
 
 
 async def test_a_parked_subscription_whose_socket_is_full_finishes_the_send_then_hands_back():
@@ -270,7 +391,7 @@ async def test_a_parked_subscription_whose_socket_is_full_finishes_the_send_then
     member.activate("op-1", send_text, lambda after: (handed.append(after), resumed.set()))
     # when: an event is pushed, and later the socket drains
     member.push(11, '{"data":{"x":1}}')
-    stopped_at_once = member.state == live.DONE and member not in hub.order_subscriptions and not sent and not handed
+    stopped_at_once = member.state == live.DONE and member not in live.parked_subscriptions(hub) and not hub.order_subscriptions and not sent and not handed
     writable.set()
     await asyncio.wait_for(resumed.wait(), 5)
     # then: it left the hub at once; the message was still sent whole, and only then was the subscription
@@ -437,7 +558,7 @@ async def until(condition: Any, within: float) -> None:
 
 
 def parked_members(app: Any) -> list[live.ParkedSubscription]:
-    return [s for s in app.state.hub.order_subscriptions if type(s) is live.ParkedSubscription and s.state == live.ACTIVE]
+    return [s for s in live.parked_subscriptions(app.state.hub) if s.state == live.ACTIVE]
 
 
 async def test_legacy_graphql_ws_subscribers_are_parked_and_get_a_burst_in_order(app, db, gql, in_process):

@@ -122,6 +122,11 @@ class OrderSubscription:
         self.queue = Mailbox(QUEUE_LIMIT)
         self.overflowed = False
 
+    @property
+    def size(self) -> int:
+        """How many subscribers this subscription stands for (a group of parked ones counts each of its members)."""
+        return 1
+
     def offer(self, delivery: Delivery) -> None:
         if self.overflowed or not self.match(delivery):
             return
@@ -184,7 +189,7 @@ class LiveHub:
     @property
     def subscribers(self) -> int:
         """Open subscriptions in this process."""
-        return len(self.order_subscriptions) + len(self.stock_subscriptions)
+        return sum(subscription.size for subscription in list(self.order_subscriptions)) + len(self.stock_subscriptions)
 
     async def start(self) -> None:
         self.last_seq = await self.committed_cursor()
