@@ -150,6 +150,9 @@ class Settings:
     # backorders visibility, issue 19 (gaps19): RECEIPT_LATE when units an order waits for are on a receipt this many hours
     # (fractions allowed) past its expectedAt without having arrived
     alert_receipt_late_hours: float = 24.0
+    # writes7, session 7: a card placement's two short transactions (before and after the provider's call) take one
+    # of placement_slots per process, first come first served (0 = no limit): see app/flows/placement.py.
+    placement_slots: int = 4
 
     @property
     def production(self) -> bool:
@@ -231,4 +234,6 @@ class Settings:
             alert_uncollected_hours=_float("OMS_ALERT_UNCOLLECTED_HOURS", 168.0),
             # backorders visibility, issue 19 (gaps19)
             alert_receipt_late_hours=_float("OMS_ALERT_RECEIPT_LATE_HOURS", 24.0),
+            # writes7, session 7
+            placement_slots=_int("OMS_PLACEMENT_SLOTS", 4),
         )
