@@ -43,9 +43,9 @@ from weakref import WeakKeyDictionary
 from app.billing import config, payments
 from app.errors import DomainError, ErrorCode
 from app.flows.confirmation import confirm_locked_order
+from app.fulfilment import carriers, rates
 from app.fulfilment import pickup as collection
 from app.fulfilment import promise as delivery
-from app.fulfilment import rates
 from app.infra.database import Database, UnitOfWork
 from app.orders import backorders, holds, risk
 from app.orders import promise as calendar
@@ -85,21 +85,33 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
         uow.session, placed_at=calendar.utcnow(), channel=placement.channel, destination_country=placement.destination_country,
         origins=origins, made_to_order_lead_days=placement.made_to_order_lead_days,
         backordered=backorders.ready_later(placement),  # backorders, issue 19
-        carrier=await rates.method_carrier(uow.session, placement.shipping),  # shipping, issue 19: the charged method's carrier / transit
+        # shipping, issue 19: the charged method's carrier / transit; else the default carrier read with the catalogue (writes7)
+        carrier=await _carrier(uow, placement),
     )
 
 
-async def _assess(uow: UnitOfWork, placement: Placement) -> risk.Assessment:
-    """The placement's risk by the installation's rules (app/orders/risk.py): one statement, nothing locked."""
+async def _carrier(uow: UnitOfWork, placement: Placement) -> carriers.CarrierRules | None:
+    """The promise's carrier: the charged method's (shipping, issue 19); else the default one as read with the catalogue
+    (writes7, session 7); None: `placement_promise` reads the default one."""
+    method = await rates.method_carrier(uow.session, placement.shipping)
+    if method is not None or placement.default_carrier is None:
+        return method
+    return carriers.default_of(placement.default_carrier)
+
+
+async def _assess(uow: UnitOfWork, placement: Placement, *, read: bool = False) -> risk.Assessment:
+    """The placement's risk by the installation's rules (app/orders/risk.py): the rules read with the catalogue in
+    this transaction, or (`read`, or not read with it) one statement, nothing locked."""
     return await risk.assess_placement(uow, email=placement.email, amount=orders.totals_of(placement).total,
                                        currency=placement.lines[0].product.currency, shipping_address=placement.shipping_address,
-                                       billing_address=placement.billing_address, high_amount=config.settings().risk_high_amount)
+                                       billing_address=placement.billing_address, high_amount=config.settings().risk_high_amount,
+                                       rules=None if read else placement.risk_rules)
 
 
 async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None) -> Order:
     """The whole placement in the caller's one transaction (a card is authorised inside it: the path of
     factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand."""
-    planned = await orders.plan_placement(uow=uow, request=request)
+    planned = await orders.plan_placement(uow=uow, request=request, with_risk=True)
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
     planned = await rates.charge_placement(uow=uow, placement=planned)  # shipping, issue 19: the charge, before totals are used
@@ -246,7 +258,7 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         if not await orders.take_hold(uow=uow, attempt_id=step.attempt_id):
             raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
                               ("payment", "token"))
-        assessment = await _assess(uow, step.placement)
+        assessment = await _assess(uow, step.placement, read=True)  # this transaction's reading, not the first step's
         order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
                                               payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer[0],
                                               risk=risk.risk_columns(assessment))
