@@ -4,6 +4,7 @@ their own; read that way they are exactly what `risk.read_rules` and `carriers.d
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import time
@@ -13,7 +14,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import delete, insert, select, text, update
 
-from app.flows import placement
+from app.billing.providers.test import OfflineProvider
 from app.fulfilment import carriers
 from app.orders import risk
 from app.orders import service as orders
@@ -21,8 +22,13 @@ from app.orders.service import LineRequest, PlaceOrderRequest
 from models.fulfilment import Carrier
 from models.holds import RiskRule
 from tests import factories
-from tests.factories import ADDRESS_INPUT
 from tests.test_placement_statements import PLACE, order_input
+
+CARD_PLACE = """
+mutation Place($input: PlaceOrderInput!) {
+  placeOrder(input: $input) { order { id status risk { level } } userErrors { code field message } eventCursor }
+}
+"""
 
 ADDRESS = {"name": "Ana", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES"}
 
@@ -112,19 +118,30 @@ async def test_place_order_reads_no_risk_rule_nor_carrier_in_a_statement_of_its_
     assert len(statements) <= 6, "\n".join(statements)  # main's 8, less the two
 
 
-async def test_a_card_placement_assesses_risk_in_its_second_transaction(gql, db, monkeypatch) -> None:
-    """The card path's second transaction reads the rules itself (its own moment), not the first step's reading."""
+async def test_a_card_placement_is_assessed_by_the_rules_of_its_second_transaction(gql, db, monkeypatch) -> None:
+    """The card path's second transaction reads the rules with the hold's taking (its own moment, not the first
+    step's reading): a rule added while the provider answers applies; no statement reads the rules alone."""
     await factories.basic_catalog(db)
-    reads: list[bool] = []
-    original = risk.read_rules
+    await set_rules(db, [])
+    entered, release = asyncio.Event(), asyncio.Event()
+    original = OfflineProvider.authorize
 
-    async def read_rules(uow, *, email):
-        reads.append(True)
-        return await original(uow, email=email)
+    async def authorize(gateway: OfflineProvider, **kwargs: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await original(gateway, **kwargs)
 
-    monkeypatch.setattr(risk, "read_rules", read_rules)
-    body = await gql(PLACE, {"input": {**order_input([("A", 1)])["input"], "payment": {"method": "CARD", "token": "test_approve"}}})
-    assert body["data"]["placeOrder"]["userErrors"] == []
-    assert reads == [True]
-    assert placement.DECLINE_REASON  # (the module under test)
-    assert ADDRESS_INPUT
+    monkeypatch.setattr(OfflineProvider, "authorize", authorize)
+    await gql("{ orders(first: 1) { totalCount } }")  # the key is looked up once, then cached
+    card = {"input": {**order_input([("A", 1)])["input"], "payment": {"method": "CARD", "token": "test_approve"}}}
+    with db.count_statements() as counted:
+        placing = asyncio.create_task(gql(CARD_PLACE, card))
+        await asyncio.wait_for(entered.wait(), 30)
+        await set_rules(db, [(1, "AMOUNT_OVER", {"amount": "1"}, "HIGH", True)])  # while the provider answers
+        release.set()
+        body = await placing
+    payload = body["data"]["placeOrder"]
+    assert payload["userErrors"] == [] and payload["order"]["status"] == "ON_HOLD"
+    assert payload["order"]["risk"]["level"] == "HIGH"
+    reads = [s for s in counted.statements if "FROM risk_rules r WHERE r.active" in s]  # (set_rules' own statements aside)
+    assert len(reads) == 1 and "placement_attempts" in reads[0], "\n".join(counted.statements)

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -99,13 +99,13 @@ async def _carrier(uow: UnitOfWork, placement: Placement) -> carriers.CarrierRul
     return carriers.default_of(placement.default_carrier)
 
 
-async def _assess(uow: UnitOfWork, placement: Placement, *, read: bool = False) -> risk.Assessment:
-    """The placement's risk by the installation's rules (app/orders/risk.py): the rules read with the catalogue in
-    this transaction, or (`read`, or not read with it) one statement, nothing locked."""
+async def _assess(uow: UnitOfWork, placement: Placement) -> risk.Assessment:
+    """The placement's risk by the installation's rules (app/orders/risk.py): the rules read in this transaction
+    with another statement (the catalogue's, the hold's taking), or else by one statement of their own, nothing locked."""
     return await risk.assess_placement(uow, email=placement.email, amount=orders.totals_of(placement).total,
                                        currency=placement.lines[0].product.currency, shipping_address=placement.shipping_address,
                                        billing_address=placement.billing_address, high_amount=config.settings().risk_high_amount,
-                                       rules=None if read else placement.risk_rules)
+                                       rules=placement.risk_rules)
 
 
 async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None) -> Order:
@@ -255,10 +255,11 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
                 await orders.release_hold(uow=uow, attempt_id=step.attempt_id, status=orders.DECLINED, reason="authorisation recovered")
                 raise DomainError(ErrorCode.UNAVAILABLE, "The payment could not be completed; nothing was charged. Try again.",
                                   ("payment", "token"))
-        if not await orders.take_hold(uow=uow, attempt_id=step.attempt_id):
+        rules = await orders.take_hold(uow=uow, attempt_id=step.attempt_id, email=step.placement.email)
+        if rules is None:
             raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
                               ("payment", "token"))
-        assessment = await _assess(uow, step.placement, read=True)  # this transaction's reading, not the first step's
+        assessment = await _assess(uow, replace(step.placement, risk_rules=rules))  # this transaction's reading (with the hold's taking)
         order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
                                               payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer[0],
                                               risk=risk.risk_columns(assessment))

@@ -599,14 +599,17 @@ async def hold_stock(
     return await backorders.hold_claims(session=uow.session, placement=placement, attempt_id=attempt_id)  # backorders, issue 19
 
 
-async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID) -> bool:
-    """The second step on approval: the hold becomes the order's allocations (its row goes). False when it is no
-    longer HELD (the expiry worker recovered it: the stock was given back)."""
-    return bool(await fetch_statement(uow.session, _TAKE_HOLD, {"attempt_id": attempt_id}))
+async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, email: str) -> list[risk.Rule] | None:
+    """The second step on approval: the hold becomes the order's allocations (its row goes). None when it is no
+    longer HELD (the expiry worker recovered it: the stock was given back); else the active risk rules with their
+    facts about `email`, read by the same statement (writes7, session 7: as `risk.read_rules` reads them)."""
+    records = await fetch_statement(uow.session, _TAKE_HOLD, {"attempt_id": attempt_id, "email": email})
+    return risk.rules_of(records[0][1]) if records else None
 
 
 _ATTEMPTS: Any = PlacementAttempt.__table__
-_TAKE_HOLD = delete(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == HELD).returning(_ATTEMPTS.c.id)
+_TAKE_HOLD = delete(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == HELD).returning(
+    _ATTEMPTS.c.id, text(risk.RULES_JSON_SQL).bindparams(bindparam("email", type_=String)).columns(column("rules", String)).scalar_subquery())
 
 
 async def release_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, status: str, reason: str) -> bool:
