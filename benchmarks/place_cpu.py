@@ -26,7 +26,7 @@ from benchmarks.load import ADDRESS, PLACE_MUTATION, customer_email, place_lines
 
 
 async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None, profile: str | None, concurrency: int = 1,
-               hot: bool = False) -> dict[str, Any]:
+               hot: bool = False, ordinary: bool = False) -> dict[str, Any]:
     import httpx
 
     from app.infra.settings import Settings
@@ -36,6 +36,7 @@ async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None,
     os.environ.update({"OMS_PAYMENT_EXPIRY_INTERVAL_SECONDS": "3600", "OMS_COST_BUCKET": "0"})  # as the benchmark's servers
     settings = dataclasses.replace(Settings.from_env(), database_url=db.url)
     app = create_app(settings)
+    served = _mutation_path(ordinary)
     rng = random.Random(7)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
@@ -98,7 +99,23 @@ async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None,
             "rounds": [round(x, 2) for x in per_order],
             "of_which_kernel_ms": round(statistics.median(sys_ms), 2),
             "wall_ms_last_round": round(wall, 2), "orders_per_round": orders, "card": card, "concurrency": concurrency, "hot": hot,
-            "orders_per_second_last_round": round(1000 / wall, 1), "p50_ms": round(statistics.median(latencies) * 1000, 1)}
+            "orders_per_second_last_round": round(1000 / wall, 1), "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "planned_mutations": served()}
+
+
+def _mutation_path(ordinary: bool) -> Any:
+    """`--ordinary`: the planned-mutation path (resolvers/planner/mutations.py) switched off, to compare the two in one
+    checkout; returns how many requests it answered. (A checkout without that module: always the ordinary path.)"""
+    try:
+        from resolvers.planner.mutations import MUTATIONS
+    except ImportError:
+        return lambda: 0
+    if ordinary:
+        async def never(*_args: Any, **_kwargs: Any) -> None:
+            return None
+
+        MUTATIONS.execute = never  # type: ignore[method-assign]
+    return lambda: MUTATIONS.served
 
 
 def main() -> None:
@@ -109,6 +126,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=["pyinstrument", "cprofile"], default=None)
     parser.add_argument("--concurrency", type=int, default=1, help="clients at once (through the same ASGI app); 1: CPU per order alone")
     parser.add_argument("--hot", action="store_true", help="one hot SKU as every order's first line (as the benchmark's hot-SKU scenario)")
+    parser.add_argument("--ordinary", action="store_true", help="the planned-mutation path off (placeOrder through strawberry's execute)")
     args = parser.parse_args()
     db = BenchDatabase()
     try:
@@ -117,7 +135,7 @@ def main() -> None:
         upgrade_to_head(db.url)
         asyncio.run(load(db.dsn, QUICK.size))
         result = asyncio.run(_run(db, orders=args.orders, rounds=args.rounds, card=args.card, profile=args.profile,
-                                  concurrency=args.concurrency, hot=args.hot))
+                                  concurrency=args.concurrency, hot=args.hot, ordinary=args.ordinary))
     finally:
         db.close()
     print(json.dumps(result))

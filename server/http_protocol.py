@@ -37,6 +37,7 @@ from strawberry.utils.operation import get_operation_type
 
 from resolvers.live import shared_payload
 from resolvers.planner.fast import FAST
+from resolvers.planner.mutations import MUTATIONS
 from server.cors import Origins
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -227,12 +228,17 @@ class BrowserProtocolMixin:
                                           root_value, allowed, request_data.extensions)  # issue 15: an all-planned query (resolvers/planner/fast.py)
                 if fast is not None:
                     return fast
+            planned = await MUTATIONS.execute(schema, request_data.query, request_data.variables, request_data.operation_name, context,
+                                              root_value, allowed, request_data.extensions)  # writes7: a known placeOrder document
+            if planned is not None:
+                return planned
             result: ExecutionResult = await schema.execute(
                 request_data.query, root_value=root_value, variable_values=request_data.variables, context_value=context,
                 operation_name=request_data.operation_name, allowed_operation_types=allowed,
                 operation_extensions=request_data.extensions,
             )
             FAST.observe(schema, request_data.query, request_data.operation_name, allowed, result)
+            MUTATIONS.observe(schema, request_data.query, request_data.operation_name, allowed, result)
             return result
         except InvalidOperationTypeError as e:
             if e.operation_type is OperationType.SUBSCRIPTION:

@@ -21,20 +21,31 @@ A process that dies between 1 and 3 leaves a HELD row; the expiry worker (app/fl
 stock back after `placement_hold_seconds` and voids whatever the provider authorised under its key.
 A retry with the client's idempotency key answers the first result: the order if one was written, the
 same authorisation (the provider replays it) otherwise.
+
+Each of those transactions takes one of `placement_slots` (per process, first come first served) for its
+duration, never across the provider's call. The event loop shares the CPU among the requests in flight, so
+placements that arrive together (a burst, or clients answered by the provider at the same moment) would all
+finish together, each after the CPU of all of them, and reach the provider together again; in turn (FIFO) the
+first is done after one share, the next after two, and their calls to the provider spread out. The same total
+CPU, half the mean latency of a burst; the slots are free again while the provider answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from app.billing import config, payments
 from app.errors import DomainError, ErrorCode
 from app.flows.confirmation import confirm_locked_order
+from app.fulfilment import carriers, rates
 from app.fulfilment import pickup as collection
 from app.fulfilment import promise as delivery
-from app.fulfilment import rates
 from app.infra.database import Database, UnitOfWork
 from app.orders import backorders, holds, risk
 from app.orders import promise as calendar
@@ -74,21 +85,33 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
         uow.session, placed_at=calendar.utcnow(), channel=placement.channel, destination_country=placement.destination_country,
         origins=origins, made_to_order_lead_days=placement.made_to_order_lead_days,
         backordered=backorders.ready_later(placement),  # backorders, issue 19
-        carrier=await rates.method_carrier(uow.session, placement.shipping),  # shipping, issue 19: the charged method's carrier / transit
+        # shipping, issue 19: the charged method's carrier / transit; else the default carrier read with the catalogue (writes7)
+        carrier=await _carrier(uow, placement),
     )
 
 
+async def _carrier(uow: UnitOfWork, placement: Placement) -> carriers.CarrierRules | None:
+    """The promise's carrier: the charged method's (shipping, issue 19); else the default one as read with the catalogue
+    (writes7, session 7); None: `placement_promise` reads the default one."""
+    method = await rates.method_carrier(uow.session, placement.shipping)
+    if method is not None or placement.default_carrier is None:
+        return method
+    return carriers.default_of(placement.default_carrier)
+
+
 async def _assess(uow: UnitOfWork, placement: Placement) -> risk.Assessment:
-    """The placement's risk by the installation's rules (app/orders/risk.py): one statement, nothing locked."""
+    """The placement's risk by the installation's rules (app/orders/risk.py): the rules read in this transaction
+    with another statement (the catalogue's, the hold's taking), or else by one statement of their own, nothing locked."""
     return await risk.assess_placement(uow, email=placement.email, amount=orders.totals_of(placement).total,
                                        currency=placement.lines[0].product.currency, shipping_address=placement.shipping_address,
-                                       billing_address=placement.billing_address, high_amount=config.settings().risk_high_amount)
+                                       billing_address=placement.billing_address, high_amount=config.settings().risk_high_amount,
+                                       rules=placement.risk_rules)
 
 
 async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None) -> Order:
     """The whole placement in the caller's one transaction (a card is authorised inside it: the path of
     factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand."""
-    planned = await orders.plan_placement(uow=uow, request=request)
+    planned = await orders.plan_placement(uow=uow, request=request, with_risk=True)
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
     planned = await rates.charge_placement(uow=uow, placement=planned)  # shipping, issue 19: the charge, before totals are used
@@ -139,6 +162,33 @@ async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) 
     return await _place_by_card(db, request=request, actor=actor)
 
 
+_SLOTS: WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]] = WeakKeyDictionary()
+
+
+def slots() -> asyncio.Semaphore | None:
+    """This event loop's semaphore of `placement_slots` (None: 0, no limit). Per loop: a semaphore belongs to
+    the loop that first waits on it."""
+    size = config.settings().placement_slots
+    if size <= 0:
+        return None
+    loop = asyncio.get_running_loop()
+    found = _SLOTS.get(loop)
+    if found is None or found[0] != size:
+        found = _SLOTS[loop] = (size, asyncio.Semaphore(size))
+    return found[1]
+
+
+@contextlib.asynccontextmanager
+async def _slot() -> AsyncIterator[None]:
+    """One of the process's `placement_slots` for one short transaction of a card placement."""
+    semaphore = slots()
+    if semaphore is None:
+        yield
+        return
+    async with semaphore:
+        yield
+
+
 @dataclass(frozen=True, slots=True)
 class _Held:
     attempt_id: uuid.UUID
@@ -178,7 +228,8 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         customer[0] = await orders.customer_first(uow, request)
         return await reserve(uow)
 
-    step = await db.run(first, actor=actor)
+    async with _slot():
+        step = await db.run(first, actor=actor)
     if isinstance(step, Order):
         return Placed(step, [])  # an idempotent retry of a placed order: the first answer, no new event
     totals = orders.totals_of(step.placement)
@@ -187,8 +238,9 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
                                                           token=request.payment_token, key=step.key)
     if not result.approved:
         reason = f"{DECLINE_REASON}: {result.outcome.lower()} {result.message}".strip()
-        await db.run(lambda uow: orders.release_hold(uow=uow, attempt_id=step.attempt_id, status=orders.DECLINED, reason=reason),
-                     actor=actor)
+        async with _slot():
+            await db.run(lambda uow: orders.release_hold(uow=uow, attempt_id=step.attempt_id, status=orders.DECLINED, reason=reason),
+                         actor=actor)
         raise payments.refusal(result)
 
     async def confirm(uow: UnitOfWork) -> Order:
@@ -203,10 +255,11 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
                 await orders.release_hold(uow=uow, attempt_id=step.attempt_id, status=orders.DECLINED, reason="authorisation recovered")
                 raise DomainError(ErrorCode.UNAVAILABLE, "The payment could not be completed; nothing was charged. Try again.",
                                   ("payment", "token"))
-        if not await orders.take_hold(uow=uow, attempt_id=step.attempt_id):
+        rules = await orders.take_hold(uow=uow, attempt_id=step.attempt_id, email=step.placement.email)
+        if rules is None:
             raise DomainError(ErrorCode.UNAVAILABLE, "The placement took too long and was released; nothing was charged. Try again.",
                               ("payment", "token"))
-        assessment = await _assess(uow, step.placement)
+        assessment = await _assess(uow, replace(step.placement, risk_rules=rules))  # this transaction's reading (with the hold's taking)
         order = await orders.write_held_order(uow=uow, placement=step.placement, estimated_delivery_date=step.promise, serial=step.serial,
                                               payment_status=payments.AUTHORIZED_ORDER_STATUS, customer_id=customer[0],
                                               risk=risk.risk_columns(assessment))
@@ -214,5 +267,6 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         await holds.apply_risk(uow=uow, order=order, assessment=assessment)  # authorised, not captured: HIGH holds it here
         return order
 
-    order = await db.run(confirm, actor=actor)
+    async with _slot():
+        order = await db.run(confirm, actor=actor)
     return Placed(order, units[-1].committed_events)

@@ -8,6 +8,7 @@ Lookup order: destination country, then its zone, then the carrier's default.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -86,6 +87,16 @@ async def default_rules(session: AsyncSession) -> CarrierRules:
     """The carrier assumed before one is chosen: the default one, else the first active by code."""
     carrier = (await session.execute(_DEFAULT_CARRIER)).scalar_one_or_none()
     return CarrierRules.of(carrier) if carrier is not None else FALLBACK
+
+
+def default_of(raw: str) -> CarrierRules:
+    """`default_rules`' answer from the JSON text the placement's catalogue read carries (writes7, session 7:
+    app/orders/service.py DEFAULT_CARRIER_SQL, the same carrier as `_DEFAULT_CARRIER`; '{}': none active)."""
+    found = json.loads(raw)
+    if not found:
+        return FALLBACK
+    return CarrierRules(found["code"], dict(found["transit_days"] or {}), found["default_transit_days"],
+                        time.fromisoformat(found["cutoff_time"]), found["timezone"])
 
 
 async def list_active(session: AsyncSession) -> list[Carrier]:

@@ -155,6 +155,9 @@ class Settings:
     # overload a read never opens an overflow connection (opened and closed again per request), the other half of the kept
     # connections stays free for writes and the ordinary resolvers, and PostgreSQL runs a bounded number at once; < 0: no limit.
     db_read_concurrency: int = 0
+    # writes7, session 7: a card placement's two short transactions (before and after the provider's call) take one
+    # of placement_slots per process, first come first served (0 = no limit): see app/flows/placement.py.
+    placement_slots: int = 4
 
     @property
     def production(self) -> bool:
@@ -238,4 +241,6 @@ class Settings:
             alert_receipt_late_hours=_float("OMS_ALERT_RECEIPT_LATE_HOURS", 24.0),
             # reads7, session 7
             db_read_concurrency=_int("OMS_DB_READ_CONCURRENCY", 0),
+            # writes7, session 7
+            placement_slots=_int("OMS_PLACEMENT_SLOTS", 4),
         )

@@ -20,6 +20,7 @@ Rule kinds and their params (`RiskRuleKind`):
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,25 +144,58 @@ FROM risk_rules r WHERE r.active ORDER BY r.position, r.id
 """)
 
 
+def rule_of(kind: Any, level: Any, params: Any, position: Any, recent_orders: Any, earlier_order: Any) -> Rule | None:
+    """One active rule as read (by `_RULES` or with the catalogue, RULES_JSON_SQL); None (logged) when malformed."""
+    try:
+        return Rule(RiskRuleKind(kind), RiskLevel(level), dict(params or {}), position,
+                    None if recent_orders is None else int(recent_orders), earlier_order)
+    except (ValueError, TypeError):
+        log.warning("risk rule at position %s is malformed (kind %r, level %r): skipped", position, kind, level)
+        return None
+
+
 async def read_rules(uow: UnitOfWork, *, email: str) -> list[Rule]:
     """The active rules with their facts about `email`'s earlier orders (call it before the order is written)."""
     rules = []
     for row in (await uow.session.execute(_RULES, {"email": email})).all():
-        try:
-            rules.append(Rule(RiskRuleKind(row.kind), RiskLevel(row.level), dict(row.params or {}), row.position,
-                              None if row.recent_orders is None else int(row.recent_orders), row.earlier_order))
-        except (ValueError, TypeError):
-            log.warning("risk rule at position %s is malformed (kind %r, level %r): skipped", row.position, row.kind, row.level)
+        rule = rule_of(row.kind, row.level, row.params, row.position, row.recent_orders, row.earlier_order)
+        if rule is not None:
+            rules.append(rule)
+    return rules
+
+
+# The same rules and facts as `_RULES`, as one JSON text, for a column of the placement's catalogue read (writes7,
+# session 7: no statement of its own); '[]' without active rules. Bind parameter: the email.
+RULES_JSON_SQL = """SELECT coalesce(json_agg(json_build_object(
+    'position', r.position, 'kind', r.kind, 'params', r.params, 'level', r.level,
+    'recent_orders', CASE WHEN r.kind = 'EMAIL_VELOCITY' THEN (
+           SELECT count(*) FROM orders o WHERE o.email = :email AND o.placed_at > now() - make_interval(mins =>
+               CASE WHEN jsonb_typeof(r.params -> 'minutes') = 'number' AND (r.params ->> 'minutes') ~ '^[0-9]{1,6}$'
+                    THEN (r.params ->> 'minutes')::int ELSE 60 END)
+       ) END,
+    'earlier_order', CASE WHEN r.kind = 'FIRST_ORDER_OVER' THEN EXISTS (SELECT 1 FROM orders o WHERE o.email = :email) END)
+    ORDER BY r.position, r.id), '[]')::text
+FROM risk_rules r WHERE r.active"""
+
+
+def rules_of(raw: str) -> list[Rule]:
+    """The rules from RULES_JSON_SQL's text."""
+    rules = []
+    for r in json.loads(raw):
+        rule = rule_of(r["kind"], r["level"], r["params"], r["position"], r["recent_orders"], r["earlier_order"])
+        if rule is not None:
+            rules.append(rule)
     return rules
 
 
 async def assess_placement(
     uow: UnitOfWork, *, email: str, amount: Decimal, currency: str, shipping_address: dict[str, Any], billing_address: dict[str, Any] | None,
-    high_amount: Decimal,
+    high_amount: Decimal, rules: list[Rule] | None = None,
 ) -> Assessment:
+    """`rules`: read in this transaction already (with the catalogue); None: read them now."""
     facts = RiskFacts(amount, currency, str(shipping_address.get("country") or ""),
                       str(billing_address.get("country")) if billing_address and billing_address.get("country") else None)
-    return assess(facts, await read_rules(uow, email=email), high_amount=high_amount)
+    return assess(facts, rules if rules is not None else await read_rules(uow, email=email), high_amount=high_amount)
 
 
 def risk_columns(assessment: Assessment) -> dict[str, Any]:

@@ -16,14 +16,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, delete, func, literal_column, select, text, update
+from sqlalchemy import String, any_, bindparam, case, column, delete, func, literal_column, null, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra import rows
 from app.infra.database import UnitOfWork, fetch_statement
-from app.orders import allocation, backorders, events, pickup, pricing, sourcing
+from app.orders import allocation, backorders, events, pickup, pricing, risk, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
 from app.orders.pricing import ShippingCharge, compute_totals, line_total
@@ -125,6 +125,11 @@ class Placement:
     # fixes19b, issue 19 review F13: the shipping rates of the order's currency read with the catalogue (pricing.RATES_SQL
     # rows, in order; () without rates); None: not read (rates.charge_placement reads them then)
     shipping_rates: tuple[dict[str, Any], ...] | None = None
+    # writes7, session 7: read with the catalogue (no statement of their own) — the active risk rules with their facts
+    # about the email (app/orders/risk.py RULES_JSON_SQL; None: not read, `assess_placement` reads them), and the default
+    # carrier's JSON text (app/fulfilment/carriers.py DEFAULT_CARRIER_SQL, '{}': none active; None: not read)
+    risk_rules: list[risk.Rule] | None = None
+    default_carrier: str | None = None
 
     @property
     def destination_country(self) -> str:
@@ -166,18 +171,33 @@ def _check(request: PlaceOrderRequest) -> Placement:
     return Placement(request, channel, method, email, shipping, billing)
 
 
-_CATALOGUE_READS: dict[SalesChannel, Any] = {}  # the statement per channel, built once (building it costs more than sending it)
+# the statement per channel (and with or without the risk rules), built once (building it costs more than sending it)
+_CATALOGUE_READS: dict[tuple[SalesChannel, bool], Any] = {}
 _CandidateRow = namedtuple("_CandidateRow", [column.key for column in allocation.CANDIDATE_COLUMNS])  # type: ignore[misc]
 
 
-def _catalogue_read(channel: SalesChannel) -> Any:
-    statement = _CATALOGUE_READS.get(channel)
+# writes7, session 7: the carrier the delivery promise assumes before one is chosen (app/fulfilment/carriers.py
+# `default_rules`: the default one, else the first active by code) as JSON text, parsed by carriers.default_of;
+# '{}' without an active carrier.
+DEFAULT_CARRIER_SQL = """coalesce((SELECT json_build_object('code', c.code, 'transit_days', c.transit_days,
+    'default_transit_days', c.default_transit_days, 'cutoff_time', c.cutoff_time, 'timezone', c.timezone)::text
+  FROM carriers c WHERE c.active ORDER BY c.is_default DESC, c.code LIMIT 1), '{}')"""
+
+
+def _catalogue_read(channel: SalesChannel, with_risk: bool) -> Any:
+    statement = _CATALOGUE_READS.get((channel, with_risk))
     if statement is None:
         stock = allocation.candidate_join(channel)
-        statement = _CATALOGUE_READS[channel] = (
+        first_row = func.row_number().over() == 1
+        # writes7, session 7: the risk rules (bind parameter :email) and the default carrier, on the first row
+        rules = (case((first_row, text(risk.RULES_JSON_SQL).bindparams(bindparam("email", type_=String))
+                       .columns(column("rules", String)).scalar_subquery())) if with_risk else null()).label("risk_rules")
+        carrier = case((first_row, literal_column(DEFAULT_CARRIER_SQL, String))).label("default_carrier")
+        statement = _CATALOGUE_READS[(channel, with_risk)] = (
             select(*Product.__table__.columns, *allocation.CANDIDATE_COLUMNS,
                    literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"),  # sourcing, issue 19
-                   literal_column(pricing.RATES_SQL, String).label("shipping_rates"))  # shipping (review F13): no statement of its own
+                   literal_column(pricing.RATES_SQL, String).label("shipping_rates"),  # shipping (review F13): no statement of its own
+                   rules, carrier)
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
             .where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
             .order_by(Product.sku, StockLevel.warehouse_id)
@@ -185,17 +205,26 @@ def _catalogue_read(channel: SalesChannel) -> Any:
     return statement
 
 
-async def _read_catalogue(
-    uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel,
-) -> tuple[dict[str, Product], list[Candidate], sourcing.Snapshot, tuple[dict[str, Any], ...]]:
+@dataclass(frozen=True, slots=True)
+class _Catalogue:
+    products: dict[str, Product]
+    candidates: list[Candidate]
+    rules: sourcing.Snapshot
+    shipping_rates: tuple[dict[str, Any], ...]
+    risk_rules: list[risk.Rule] | None
+    default_carrier: str | None
+
+
+async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel, email: str | None) -> _Catalogue:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
     serving the channel (and their priority, country, code: what allocation and the delivery promise need), and
     the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules), and the
-    shipping rates of the products' currency (one row too, NULL without rates: app/orders/pricing.py RATES_SQL).
-    Sent by the driver (issue 16); the products come back as whole detached `Product` objects (every column of
+    shipping rates of the products' currency (one row too, NULL without rates: app/orders/pricing.py RATES_SQL),
+    the active risk rules with their facts about `email` (None: not read) and the default carrier (writes7, session 7:
+    the first row). Sent by the driver (issue 16); the products come back as whole detached `Product` objects (every column of
     the mapped table, through SQLAlchemy's result processing: app/infra/rows.py), not kept in the session."""
     skus = sorted({line.sku.strip() for line in request.lines})
-    records = await fetch_statement(uow.session, _catalogue_read(channel), {"skus": skus})
+    records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None), {"skus": skus, "email": email})
     products_writer = rows.writer_for(Product, uow.session.get_bind().dialect)
     width = len(products_writer.returned)
     stock_width = len(allocation.CANDIDATE_COLUMNS)
@@ -204,6 +233,8 @@ async def _read_catalogue(
     candidates: list[Candidate] = []
     snapshot: str | None = None
     rates_text: str | None = None
+    risk_text: str | None = None
+    carrier_text: str | None = None
     for record in records:
         values = tuple(record)
         if values[at] not in products:
@@ -213,7 +244,10 @@ async def _read_catalogue(
             candidates.append(allocation.candidate_of(stock))
         snapshot = snapshot if snapshot is not None else values[width + stock_width]  # sourcing, issue 19: on one row
         rates_text = rates_text if rates_text is not None else values[width + stock_width + 1]  # shipping: on one row
-    return products, candidates, sourcing.snapshot_of(snapshot), pricing.rates_of(rates_text)
+        risk_text = risk_text if risk_text is not None else values[width + stock_width + 2]
+        carrier_text = carrier_text if carrier_text is not None else values[width + stock_width + 3]
+    return _Catalogue(products, candidates, sourcing.snapshot_of(snapshot), pricing.rates_of(rates_text),
+                      risk.rules_of(risk_text) if risk_text is not None else None, carrier_text)
 
 
 def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
@@ -312,10 +346,11 @@ def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]
     return demand, sku_paths
 
 
-async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Order | Placement:
+async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest, with_risk: bool = False) -> Order | Placement:
     """Check the request, look its lines and their stock up in the catalogue (one statement, nothing locked)
     and plan where each unit is reserved. Refuses with every input problem at once, or OUT_OF_STOCK.
-    The units are reserved later, in one statement (`reserve_for_order` / `hold_stock`).
+    The units are reserved later, in one statement (`reserve_for_order` / `hold_stock`). `with_risk`: the risk
+    rules are read with the catalogue too (`Placement.risk_rules`; the one-transaction path assesses with them).
 
     A request repeated with its idempotency key gets the order the first one placed instead."""
     checked = _check(request)
@@ -323,7 +358,8 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
     if existing is not None:
         return existing
     pickup_at = await pickup.pickup_point(uow, request.delivery_method, checked.channel)  # pickup, issue 19 (None: shipped, nothing read)
-    products, candidates, rules, shipping_rates = await _read_catalogue(uow, request, checked.channel)
+    catalogue = await _read_catalogue(uow, request, checked.channel, checked.email if with_risk else None)
+    products, candidates, rules, shipping_rates = catalogue.products, catalogue.candidates, catalogue.rules, catalogue.shipping_rates
     lines = _resolve_lines(request, products)
     demand, sku_paths = _demand(lines)
     candidates = [c for c in candidates if c.sku in demand]
@@ -333,7 +369,7 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest) -> Orde
                                                candidates=routing.usable(candidates), sku_paths=sku_paths)  # the rule's exclusions dropped
     picks = pickup.plan(routing, demand, candidates, sku_paths, pickup_at)  # sourcing, issue 19 (no rules: plan_allocation); transfers: store first
     return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder,
-                   shipping_rates=shipping_rates)
+                   shipping_rates=shipping_rates, risk_rules=catalogue.risk_rules, default_carrier=catalogue.default_carrier)
 
 
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
@@ -563,14 +599,17 @@ async def hold_stock(
     return await backorders.hold_claims(session=uow.session, placement=placement, attempt_id=attempt_id)  # backorders, issue 19
 
 
-async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID) -> bool:
-    """The second step on approval: the hold becomes the order's allocations (its row goes). False when it is no
-    longer HELD (the expiry worker recovered it: the stock was given back)."""
-    return bool(await fetch_statement(uow.session, _TAKE_HOLD, {"attempt_id": attempt_id}))
+async def take_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, email: str) -> list[risk.Rule] | None:
+    """The second step on approval: the hold becomes the order's allocations (its row goes). None when it is no
+    longer HELD (the expiry worker recovered it: the stock was given back); else the active risk rules with their
+    facts about `email`, read by the same statement (writes7, session 7: as `risk.read_rules` reads them)."""
+    records = await fetch_statement(uow.session, _TAKE_HOLD, {"attempt_id": attempt_id, "email": email})
+    return risk.rules_of(records[0][1]) if records else None
 
 
 _ATTEMPTS: Any = PlacementAttempt.__table__
-_TAKE_HOLD = delete(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == HELD).returning(_ATTEMPTS.c.id)
+_TAKE_HOLD = delete(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == HELD).returning(
+    _ATTEMPTS.c.id, text(risk.RULES_JSON_SQL).bindparams(bindparam("email", type_=String)).columns(column("rules", String)).scalar_subquery())
 
 
 async def release_hold(*, uow: UnitOfWork, attempt_id: uuid.UUID, status: str, reason: str) -> bool:
