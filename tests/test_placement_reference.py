@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -145,3 +146,33 @@ async def test_a_card_placement_is_assessed_by_the_rules_of_its_second_transacti
     assert payload["order"]["risk"]["level"] == "HIGH"
     reads = [s for s in counted.statements if "FROM risk_rules r WHERE r.active" in s]  # (set_rules' own statements aside)
     assert len(reads) == 1 and "placement_attempts" in reads[0], "\n".join(counted.statements)
+
+
+@pytest.mark.parametrize("setup", ["seeded", "inactive", "seconds in the cut-off"])
+async def test_the_charged_methods_carrier_read_with_the_catalogue_is_the_one_read_alone(db, setup, carriers_restored) -> None:
+    # given: the carriers as the setup leaves them, and charges naming each carrier (with and without a rate's transit days)
+    from app.fulfilment import rates
+    from app.orders.pricing import ShippingCharge
+
+    await factories.basic_catalog(db)
+    async with db.engine.begin() as conn:
+        if setup == "inactive":
+            await conn.execute(update(Carrier).values(active=False))
+        elif setup == "seconds in the cut-off":
+            await conn.execute(update(Carrier).values(cutoff_time=time(16, 45, 30, 250000), transit_days={"ES": 1, "EU": 4}))
+        codes = list((await conn.execute(select(Carrier.code).order_by(Carrier.code))).scalars())
+    assert codes
+    charges: list[ShippingCharge | None] = [None, ShippingCharge("NOBODY:STANDARD", Decimal("1.00"))]
+    for code in codes:
+        charges += [rates.MethodCharge(f"{code}:STANDARD", Decimal("4.90"), carrier_code=code),
+                    rates.MethodCharge(f"{code}:EXPRESS", Decimal("9.90"), carrier_code=code, transit_days=1),
+                    ShippingCharge(f"{code}:STANDARD", Decimal("4.90"))]
+
+    async def work(uow):
+        planned = await orders.plan_placement(uow=uow, request=request(), with_risk=True)
+        assert isinstance(planned, orders.Placement) and planned.carriers is not None
+        return [(rates.method_carrier_of(charge, planned.carriers), await rates.method_carrier(uow.session, charge)) for charge in charges]
+
+    # when / then: the catalogue's answer is the one read alone, for every charge (None where nothing or nobody is charged)
+    for with_catalogue, alone in await db.run(work):
+        assert with_catalogue == alone

@@ -93,7 +93,10 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
 async def _carrier(uow: UnitOfWork, placement: Placement) -> carriers.CarrierRules | None:
     """The promise's carrier: the charged method's (shipping, issue 19); else the default one as read with the catalogue
     (writes7, session 7); None: `placement_promise` reads the default one."""
-    method = await rates.method_carrier(uow.session, placement.shipping)
+    if placement.carriers is not None:  # read with the catalogue: no statement (issue 19 review F13)
+        method = rates.method_carrier_of(placement.shipping, placement.carriers)
+    else:
+        method = await rates.method_carrier(uow.session, placement.shipping)
     if method is not None or placement.default_carrier is None:
         return method
     return carriers.default_of(placement.default_carrier)

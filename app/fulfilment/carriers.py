@@ -95,6 +95,12 @@ def default_of(raw: str) -> CarrierRules:
     found = json.loads(raw)
     if not found:
         return FALLBACK
+    return rules_of_json(found)
+
+
+def rules_of_json(found: dict[str, Any]) -> CarrierRules:
+    """A carrier's rules from its JSON object as the placement's catalogue read builds it (code, transit_days,
+    default_transit_days, cutoff_time, timezone)."""
     return CarrierRules(found["code"], dict(found["transit_days"] or {}), found["default_transit_days"],
                         time.fromisoformat(found["cutoff_time"]), found["timezone"])
 

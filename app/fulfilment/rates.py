@@ -44,6 +44,7 @@ which reads it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -53,7 +54,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
-from app.fulfilment.carriers import ZONES, CarrierRules, zone_of
+from app.fulfilment.carriers import ZONES, CarrierRules, rules_of_json, zone_of
 from app.infra.database import UnitOfWork
 from app.orders.enums import DeliveryType
 from app.orders.pricing import ShippingCharge, line_total, money
@@ -165,11 +166,25 @@ async def method_carrier(session: AsyncSession, shipping: ShippingCharge | None)
     (no statement) or the carrier no longer exists. One statement otherwise."""
     if shipping is None:
         return None
-    code = shipping.carrier_code if isinstance(shipping, MethodCharge) else shipping.method.split(":", 1)[0]
-    carrier = (await session.execute(select(Carrier).where(Carrier.code == code))).scalar_one_or_none()
+    carrier = (await session.execute(select(Carrier).where(Carrier.code == _method_code(shipping)))).scalar_one_or_none()
     if carrier is None:
         return None
     return rate_rules(CarrierRules.of(carrier), shipping.transit_days if isinstance(shipping, MethodCharge) else None)
+
+
+def method_carrier_of(shipping: ShippingCharge | None, known: str) -> CarrierRules | None:
+    """`method_carrier`'s answer from every carrier by code as JSON text (read with the placement's catalogue:
+    app/orders/service.py CARRIERS_SQL), without a statement."""
+    if shipping is None:
+        return None
+    found = json.loads(known).get(_method_code(shipping))
+    if found is None:
+        return None
+    return rate_rules(rules_of_json(found), shipping.transit_days if isinstance(shipping, MethodCharge) else None)
+
+
+def _method_code(shipping: ShippingCharge) -> str:
+    return shipping.carrier_code if isinstance(shipping, MethodCharge) else shipping.method.split(":", 1)[0]
 
 
 async def order_carrier(session: AsyncSession, order: Order) -> CarrierRules | None:

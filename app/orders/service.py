@@ -130,6 +130,7 @@ class Placement:
     # carrier's JSON text (app/fulfilment/carriers.py DEFAULT_CARRIER_SQL, '{}': none active; None: not read)
     risk_rules: list[risk.Rule] | None = None
     default_carrier: str | None = None
+    carriers: str | None = None  # every carrier by code, JSON text read with the catalogue (rates.method_carrier_of)
 
     @property
     def destination_country(self) -> str:
@@ -182,6 +183,12 @@ _CandidateRow = namedtuple("_CandidateRow", [column.key for column in allocation
 DEFAULT_CARRIER_SQL = """coalesce((SELECT json_build_object('code', c.code, 'transit_days', c.transit_days,
     'default_transit_days', c.default_transit_days, 'cutoff_time', c.cutoff_time, 'timezone', c.timezone)::text
   FROM carriers c WHERE c.active ORDER BY c.is_default DESC, c.code LIMIT 1), '{}')"""
+# Every carrier by code (active or not, as `rates.method_carrier` looks it up), JSON text parsed by
+# rates.method_carrier_of: the charged method's carrier comes with the catalogue too (no statement of its own, so a
+# placement sends as many statements with shipping rates as without; issue 19 review F13).
+CARRIERS_SQL = """coalesce((SELECT json_object_agg(c.code, json_build_object('code', c.code, 'transit_days', c.transit_days,
+    'default_transit_days', c.default_transit_days, 'cutoff_time', c.cutoff_time, 'timezone', c.timezone))::text
+  FROM carriers c), '{}')"""
 
 
 def _catalogue_read(channel: SalesChannel, with_risk: bool) -> Any:
@@ -193,11 +200,12 @@ def _catalogue_read(channel: SalesChannel, with_risk: bool) -> Any:
         rules = (case((first_row, text(risk.RULES_JSON_SQL).bindparams(bindparam("email", type_=String))
                        .columns(column("rules", String)).scalar_subquery())) if with_risk else null()).label("risk_rules")
         carrier = case((first_row, literal_column(DEFAULT_CARRIER_SQL, String))).label("default_carrier")
+        every_carrier = case((first_row, literal_column(CARRIERS_SQL, String))).label("carriers")
         statement = _CATALOGUE_READS[(channel, with_risk)] = (
             select(*Product.__table__.columns, *allocation.CANDIDATE_COLUMNS,
                    literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"),  # sourcing, issue 19
                    literal_column(pricing.RATES_SQL, String).label("shipping_rates"),  # shipping (review F13): no statement of its own
-                   rules, carrier)
+                   rules, carrier, every_carrier)
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
             .where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
             .order_by(Product.sku, StockLevel.warehouse_id)
@@ -213,6 +221,7 @@ class _Catalogue:
     shipping_rates: tuple[dict[str, Any], ...]
     risk_rules: list[risk.Rule] | None
     default_carrier: str | None
+    carriers: str | None
 
 
 async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel, email: str | None) -> _Catalogue:
@@ -235,6 +244,7 @@ async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: 
     rates_text: str | None = None
     risk_text: str | None = None
     carrier_text: str | None = None
+    carriers_text: str | None = None
     for record in records:
         values = tuple(record)
         if values[at] not in products:
@@ -246,8 +256,10 @@ async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: 
         rates_text = rates_text if rates_text is not None else values[width + stock_width + 1]  # shipping: on one row
         risk_text = risk_text if risk_text is not None else values[width + stock_width + 2]
         carrier_text = carrier_text if carrier_text is not None else values[width + stock_width + 3]
+        carriers_text = carriers_text if carriers_text is not None else values[width + stock_width + 4]
     return _Catalogue(products, candidates, sourcing.snapshot_of(snapshot), pricing.rates_of(rates_text),
-                      risk.rules_of(risk_text) if risk_text is not None else None, carrier_text)
+                      risk.rules_of(risk_text) if risk_text is not None else None, carrier_text,
+                      carriers_text)
 
 
 def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
@@ -369,7 +381,8 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest, with_ri
                                                candidates=routing.usable(candidates), sku_paths=sku_paths)  # the rule's exclusions dropped
     picks = pickup.plan(routing, demand, candidates, sku_paths, pickup_at)  # sourcing, issue 19 (no rules: plan_allocation); transfers: store first
     return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder,
-                   shipping_rates=shipping_rates, risk_rules=catalogue.risk_rules, default_carrier=catalogue.default_carrier)
+                   shipping_rates=shipping_rates, risk_rules=catalogue.risk_rules, default_carrier=catalogue.default_carrier,
+                   carriers=catalogue.carriers)
 
 
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
