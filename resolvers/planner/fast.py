@@ -73,7 +73,8 @@ class _Schema:
 
 @dataclass(slots=True)
 class _Execution:
-    """What the cost and record extensions read of strawberry's ExecutionContext."""
+    """What the cost and record extensions (and, on the planned-mutation path, the error processing) read of
+    strawberry's ExecutionContext."""
 
     query: str
     operation_name: str | None
@@ -83,6 +84,7 @@ class _Execution:
     context: Any
     result: Any = None
     operation_type: StrawberryOperationType = StrawberryOperationType.QUERY
+    pre_execution_errors: Any = None
 
 
 class FastPath:

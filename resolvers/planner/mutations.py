@@ -41,6 +41,7 @@ from strawberry.utils.await_maybe import await_maybe
 from resolvers.errors import mask_errors
 from resolvers.limits import add_client_codes, check_variables
 from resolvers.planner.fast import FAST
+from resolvers.planner.fast import _Execution as _QueryExecution
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +53,6 @@ ENTRIES_SIZE = 64
 class Entry:
     document: DocumentNode
     name: str | None  # the operation's name (what strawberry's ExecutionContext.operation_name answers without operationName)
-
-
-@dataclass(slots=True)
-class _Execution:
-    """What the extensions and the error processing read of strawberry's ExecutionContext."""
-
-    query: str
-    operation_name: str | None
-    variables: dict[str, Any] | None
-    graphql_document: DocumentNode
-    schema: Any
-    context: Any
-    result: Any = None
-    pre_execution_errors: Any = None
-    operation_type: StrawberryOperationType = StrawberryOperationType.MUTATION
 
 
 class _Directives(Visitor):
@@ -135,7 +121,8 @@ class MutationPath:
         )
         if isinstance(executor, list):  # the variables' coercion failed: the ordinary path reports it
             return None
-        ec = _Execution(query, entry.name if operation_name is None else operation_name, variables, entry.document, schema, context)
+        ec = _QueryExecution(query, entry.name if operation_name is None else operation_name, variables, entry.document, schema, context,
+                             operation_type=StrawberryOperationType.MUTATION)
         cost = known.cost(execution_context=ec)
         cost.execution_context = ec
         pricing = cost.on_execute()
