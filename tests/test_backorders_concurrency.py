@@ -26,6 +26,7 @@ from models.placement import PlacementAttempt
 from models.receipts import ReceiptHold, StockReceipt
 from tests import factories
 from tests.factories import ADDRESS_INPUT
+from tests.paused_provider import pause_authorisation
 from tests.test_backorders import backorder_product, receipt_row, receive, schedule
 
 PLACE = """
@@ -166,15 +167,7 @@ async def test_a_card_placement_holds_its_claim_and_a_decline_gives_it_back(gql,
 async def test_an_arrival_leaves_units_held_by_a_card_placement_in_progress_claimed(gql, db, provider, monkeypatch) -> None:
     await catalogue(db, 0)
     receipt = await schedule(db, "BO", "MAD", 5, datetime.now(UTC) + timedelta(days=3))
-    entered, release = asyncio.Event(), asyncio.Event()
-    original = OfflineProvider.authorize
-
-    async def authorize(gateway: OfflineProvider, **kwargs: Any) -> Any:
-        entered.set()
-        await release.wait()
-        return await original(gateway, **kwargs)
-
-    monkeypatch.setattr(OfflineProvider, "authorize", authorize)
+    entered, release = pause_authorisation(monkeypatch)
     placing = asyncio.create_task(gql(PLACE, card_order(3, "test_approve")))
     await asyncio.wait_for(entered.wait(), 30)
     # in the provider's call: the claim is held (committed), counted by oms check, and the arrival keeps it claimed

@@ -15,7 +15,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import delete, insert, select, text, update
 
-from app.billing.providers.test import OfflineProvider
 from app.fulfilment import carriers
 from app.orders import risk
 from app.orders import service as orders
@@ -23,6 +22,7 @@ from app.orders.service import LineRequest, PlaceOrderRequest
 from models.fulfilment import Carrier
 from models.holds import RiskRule
 from tests import factories
+from tests.paused_provider import pause_authorisation
 from tests.test_placement_statements import PLACE, order_input
 
 CARD_PLACE = """
@@ -124,15 +124,7 @@ async def test_a_card_placement_is_assessed_by_the_rules_of_its_second_transacti
     step's reading): a rule added while the provider answers applies; no statement reads the rules alone."""
     await factories.basic_catalog(db)
     await set_rules(db, [])
-    entered, release = asyncio.Event(), asyncio.Event()
-    original = OfflineProvider.authorize
-
-    async def authorize(gateway: OfflineProvider, **kwargs: Any) -> Any:
-        entered.set()
-        await release.wait()
-        return await original(gateway, **kwargs)
-
-    monkeypatch.setattr(OfflineProvider, "authorize", authorize)
+    entered, release = pause_authorisation(monkeypatch)
     await gql("{ orders(first: 1) { totalCount } }")  # the key is looked up once, then cached
     card = {"input": {**order_input([("A", 1)])["input"], "payment": {"method": "CARD", "token": "test_approve"}}}
     with db.count_statements() as counted:

@@ -16,6 +16,7 @@ from app.billing.providers import get_provider
 from app.billing.providers.test import OfflineProvider
 from app.flows import placement
 from app.orders import service as orders
+from tests.paused_provider import pause_authorisation
 from tests.test_placement_payment import PLACE, card_order, hot_catalog, reserved
 
 
@@ -102,15 +103,7 @@ async def test_with_two_slots_two_first_transactions_run_at_once(gql, db, provid
 async def test_no_slot_is_held_while_the_provider_answers(gql, db, provider, monkeypatch, slots_of) -> None:
     slots_of(1)
     await hot_catalog(db)
-    entered, release = asyncio.Event(), asyncio.Event()
-    original = OfflineProvider.authorize
-
-    async def authorize(gateway: OfflineProvider, **kwargs: Any) -> Any:
-        entered.set()
-        await release.wait()
-        return await original(gateway, **kwargs)
-
-    monkeypatch.setattr(OfflineProvider, "authorize", authorize)
+    entered, release = pause_authorisation(monkeypatch)
     placing = asyncio.create_task(gql(PLACE, card_order([("HOT", 1)], "test_approve")))
     await asyncio.wait_for(entered.wait(), 30)
     semaphore = placement.slots()
