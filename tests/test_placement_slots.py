@@ -5,7 +5,6 @@ run at once. The slot is never held across the provider's call."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -60,11 +59,18 @@ class HeldReservation:
         monkeypatch.setattr(orders, "hold_stock", hold_stock)
 
 
-async def _until(condition: Any, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)
+def _announce_waits(semaphore: asyncio.Semaphore, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """An event set when a placement asks for the slot while none is free (the semaphore's own acquire, then called)."""
+    queued = asyncio.Event()
+    original = semaphore.acquire
+
+    async def acquire() -> Any:
+        if semaphore.locked():
+            queued.set()
+        return await original()
+
+    monkeypatch.setattr(semaphore, "acquire", acquire)
+    return queued
 
 
 async def test_with_one_slot_a_second_card_placement_waits_for_the_first_transaction(gql, db, provider, monkeypatch, slots_of) -> None:
@@ -75,8 +81,9 @@ async def test_with_one_slot_a_second_card_placement_waits_for_the_first_transac
     await asyncio.wait_for(held.entered[0].wait(), 30)
     semaphore = placement.slots()
     assert semaphore is not None and semaphore.locked()
+    queued = _announce_waits(semaphore, monkeypatch)
     second = asyncio.create_task(gql(PLACE, card_order([("HOT", 2)], "test_approve")))
-    await _until(lambda: bool(getattr(semaphore, "_waiters", None)))  # the second placement queues for the slot
+    await asyncio.wait_for(queued.wait(), 30)  # the second placement queues for the slot
     assert held.calls == 1 and not held.entered[1].is_set()  # ... and has not reserved anything
     held.release.set()
     answers = [(await task)["data"]["placeOrder"] for task in (first, second)]

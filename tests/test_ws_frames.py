@@ -23,6 +23,7 @@ from server.ws_protocol import PARK, LeanWebSocketsProtocol
 TEXT = '{"id":"1","type":"next","payload":{"data":{"orderStatusChanged":{"status":"ON_HOLD","note":"é ✓"}}}}'
 LONG = TEXT.replace("ON_HOLD", "x" * 70_000)  # a 64-bit length header
 written: list[Any] = []
+finished: list[asyncio.Event] = []  # one per test: set once the endpoint has recorded its last write
 
 
 async def endpoint(websocket: WebSocket) -> None:
@@ -33,6 +34,7 @@ async def endpoint(websocket: WebSocket) -> None:
         await websocket.send_text(text)  # then the same text the ordinary way
     await websocket.close()
     written.append(parker.write(parker.frame(TEXT)))  # after the close frame: declined
+    finished[-1].set()
 
 
 @contextlib.asynccontextmanager
@@ -77,9 +79,10 @@ async def frames_received(port: int, offer_deflate: bool) -> list[bytes]:
 
 async def test_a_pre_written_frame_is_byte_for_byte_what_the_ordinary_send_writes() -> None:
     written.clear()
+    finished.append(asyncio.Event())
     async with serving(deflate=False) as port:
         frames = await frames_received(port, offer_deflate=True)  # offered, not accepted by this server
-        await asyncio.sleep(0)
+        await asyncio.wait_for(finished[-1].wait(), 10)
     assert written[:2] == [True, True]
     short_fast, short_ordinary, long_fast, long_ordinary, close = frames
     assert short_fast == short_ordinary and long_fast == long_ordinary
@@ -89,8 +92,10 @@ async def test_a_pre_written_frame_is_byte_for_byte_what_the_ordinary_send_write
 
 async def test_with_permessage_deflate_the_pre_written_frame_is_declined_and_nothing_is_written() -> None:
     written.clear()
+    finished.append(asyncio.Event())
     async with serving(deflate=True) as port:
         frames = await frames_received(port, offer_deflate=True)
+        await asyncio.wait_for(finished[-1].wait(), 10)
     assert written == [False, False, False]
     assert len(frames) == 3 and all(frame[0] & 0x40 for frame in frames[:2])  # only the ordinary (compressed: RSV1) sends
 
