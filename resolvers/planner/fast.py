@@ -87,6 +87,18 @@ class _Execution:
     pre_execution_errors: Any = None
 
 
+def parsed_operation(query: str, operation_name: str | None, kind: OperationType) -> tuple[DocumentNode, OperationDefinitionNode] | None:
+    """The document of a text the ordinary path has just run, and its operation when it is of `kind`; None otherwise."""
+    try:
+        document = parse(query)
+    except Exception:
+        return None
+    operation = get_operation_ast(document, operation_name)
+    if not isinstance(operation, OperationDefinitionNode) or operation.operation is not kind:
+        return None
+    return document, operation
+
+
 class FastPath:
     def __init__(self, size: int = ENTRIES_SIZE) -> None:
         self.size = size
@@ -129,13 +141,10 @@ class FastPath:
         known = self._schema(schema)
         if key in known.entries or StrawberryOperationType.QUERY not in allowed or not known.usable:
             return
-        try:
-            document = parse(query)
-        except Exception:
+        parsed = parsed_operation(query, operation_name, OperationType.QUERY)
+        if parsed is None:
             return
-        operation = get_operation_ast(document, operation_name)
-        if not isinstance(operation, OperationDefinitionNode) or operation.operation is not OperationType.QUERY:
-            return
+        document, operation = parsed
         selections = operation.selection_set.selections
         if not all(isinstance(s, FieldNode) and s.name.value in FAST_ROOTS for s in selections):
             return

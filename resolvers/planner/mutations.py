@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from graphql import DocumentNode, FieldNode, OperationDefinitionNode, OperationType, get_operation_ast, parse
+from graphql import DocumentNode, FieldNode, OperationType
 from graphql.language import Visitor, visit
 from strawberry.execution import optimized_is_awaitable
 from strawberry.types import ExecutionResult
@@ -40,7 +40,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from resolvers.errors import mask_errors
 from resolvers.limits import add_client_codes, check_variables
-from resolvers.planner.fast import FAST
+from resolvers.planner.fast import FAST, parsed_operation
 from resolvers.planner.fast import _Execution as _QueryExecution
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,10 @@ class MutationPath:
             return
         if not FAST._schema(schema).usable:
             return
-        try:
-            document = parse(query)
-        except Exception:
+        parsed = parsed_operation(query, operation_name, OperationType.MUTATION)
+        if parsed is None:
             return
-        operation = get_operation_ast(document, operation_name)
-        if not isinstance(operation, OperationDefinitionNode) or operation.operation is not OperationType.MUTATION:
-            return
+        document, operation = parsed
         selections = operation.selection_set.selections
         if len(selections) != 1 or not isinstance(selections[0], FieldNode) or selections[0].name.value not in MUTATION_ROOTS:
             return
