@@ -158,6 +158,9 @@ class LiveServer:
         self.terminate()
         if await self.wait_exit(10) is None:
             self.kill()
+        log = self.log() if self.log_path.exists() else ""  # (stopped twice: the log is gone)
+        if "Traceback" in log:  # shown with a failing test's captured output (session 8: an intermittent 500 needed it)
+            print(f"--- log of the server on port {self.port} ---\n{log}", file=sys.stderr)
         self.log_path.unlink(missing_ok=True)
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
+from app.infra import metrics
+from app.infra.check import check_invariants
+from app.orders import allocation
 from models import Allocation, Order, OrderEvent, StockLevel, StockMovement
 from tests import factories
 from tests.factories import ADDRESS_INPUT
@@ -247,6 +252,62 @@ async def test_concurrent_orders_over_two_skus_in_opposite_order_do_not_deadlock
     stock = await levels(db)
     assert stock[("X", "W1")][1] + stock[("X", "W2")][1] == 40
     assert stock[("Y", "W1")][1] + stock[("Y", "W2")][1] == 40
+
+
+@pytest.mark.parametrize("payment", [None, {"method": "CARD", "token": "test_approve"}], ids=["one-transaction", "card-hold"])
+async def test_two_placements_whose_reservations_both_fall_short_re_plan_without_deadlocking(gql, db, monkeypatch, payment):
+    """Session 8: the one-statement reservation of a placement whose snapshot went stale locks the rows it planned and
+    falls short; re-planning then in the same transaction locked the SKU's other rows in a second statement, so two
+    such placements, each holding the row the other's re-plan needs, deadlocked (fifty placements over two processes:
+    one answered an internal error after five deadlocked attempts). Here both reservations fall short at once."""
+    # given: X and Y in two warehouses; 3 X fill only from W2, 1 X from W1 (the first by priority); Y from either
+    for code, priority in (("W1", 1), ("W2", 2)):
+        await factories.warehouse(db, code, ["WEB"])
+        async with db.engine.begin() as conn:
+            await conn.execute(text("UPDATE warehouses SET priority = :p WHERE code = :code"), {"p": priority, "code": code})
+    for sku, w1, w2 in (("X", 2, 5), ("Y", 10, 10)):
+        await factories.product(db, sku)
+        await factories.stock(db, sku, "W1", w1)
+        await factories.stock(db, sku, "W2", w2)
+    # both placements have planned from their snapshots (X and Y from W2 for 3 X, from W1 for 1 X) before either
+    # reserves; then X leaves both rows (W1 to 0, W2 to 2), so both reservations fall short on X, each holding the rows
+    # it planned (Y's passes, so the statement locks them)
+    # (and neither goes on before both have fallen short: each then holds its row while the other asks for it)
+    real = allocation.reserve_at_once
+    planned: list[list[str]] = []
+    short: list[bool] = []
+    both_planned, both_short = asyncio.Event(), asyncio.Event()
+
+    async def stale_then_reserve(session: Any, notices: list, **kwargs: Any) -> bool:
+        if len(planned) >= 2:
+            return await real(session, notices, **kwargs)
+        planned.append([str(p.warehouse_id) for p in kwargs["picks"]])
+        if len(planned) == 2:
+            await factories.stock(db, "X", "W1", -2)
+            await factories.stock(db, "X", "W2", -3)
+            both_planned.set()
+        await both_planned.wait()
+        reserved = await real(session, notices, **kwargs)
+        short.append(not reserved)
+        if len(short) == 2:
+            both_short.set()
+        await both_short.wait()
+        return reserved
+
+    monkeypatch.setattr(allocation, "reserve_at_once", stale_then_reserve)
+    deadlocks = metrics.DB_RETRIES.labels(reason="DEADLOCK")._value.get()
+    extra = {"payment": payment} if payment else {}
+    # when
+    three, one = await asyncio.gather(gql(PLACE, {"input": order_input([("X", 3), ("Y", 1)], **extra)}),
+                                      gql(PLACE, {"input": order_input([("X", 1), ("Y", 1)], **extra)}))
+    # then: the two plans took different rows; the re-plans met no deadlock; 1 X fits in the 2 units left, 3 do not
+    assert [len(set(picks)) for picks in planned] == [1, 1] and planned[0] != planned[1] and short == [True, True], (planned, short)
+    assert metrics.DB_RETRIES.labels(reason="DEADLOCK")._value.get() == deadlocks
+    assert "errors" not in three and "errors" not in one, (three, one)
+    assert [e["code"] for e in three["data"]["placeOrder"]["userErrors"]] == ["OUT_OF_STOCK"]
+    assert one["data"]["placeOrder"]["userErrors"] == [] and one["data"]["placeOrder"]["order"]["lines"][0]["quantity"] == 1
+    assert await levels(db) == {("X", "W1"): (0, 0), ("X", "W2"): (2, 1), ("Y", "W1"): (10, 0), ("Y", "W2"): (10, 1)}
+    assert await check_invariants(db) == []
 
 
 async def test_prices_come_from_the_catalogue_not_the_client(gql, db):

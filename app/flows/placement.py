@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -111,9 +111,11 @@ async def _assess(uow: UnitOfWork, placement: Placement) -> risk.Assessment:
                                        rules=placement.risk_rules)
 
 
-async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None) -> Order:
+async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None,
+                      lock_first: bool | None = None) -> Order:
     """The whole placement in the caller's one transaction (a card is authorised inside it: the path of
-    factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand."""
+    factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand.
+    `lock_first`: how the reservation meets stock that moved since the snapshot (`orders.reserve_for_order`)."""
     planned = await orders.plan_placement(uow=uow, request=request, with_risk=True)
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
@@ -126,7 +128,7 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_i
     await holds.apply_risk(uow=uow, order=order, assessment=assessment)  # HIGH: ON_HOLD (RISK_REVIEW) before any capture
 
     async def reserve() -> None:
-        reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, stocked=stocked)
+        reserved = await orders.reserve_for_order(uow=uow, order=order, placement=planned, stocked=stocked, lock_first=lock_first)
         if reserved.picks != planned.picks or reserved.backorder != planned.backorder:  # stock moved since the snapshot: other warehouses, maybe another date
             order.estimated_delivery_date = await _promise(uow, reserved)
 
@@ -152,15 +154,24 @@ def _pays_by_card(request: PlaceOrderRequest) -> bool:
 
 async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
     """`placeOrder`: one transaction, or two around the provider's call for a card (see the module doc); the
-    customer is found or added before either, on the same connection (`orders.customer_first`)."""
+    customer is found or added before either, on the same connection (`orders.customer_first`).
+
+    Should the one-statement reservation find stock moved since the snapshot (StockMoved), the transaction is rolled
+    back and run once more with the stock rows locked first: every placement then takes its stock locks in one
+    statement, in the global order, so no two placements deadlock (an order number drawn by the first run is skipped)."""
     if not _pays_by_card(request) or not (request.payment_token or "").strip():
         units: list[UnitOfWork] = []
 
-        async def work(uow: UnitOfWork) -> Order:
-            units.append(uow)
-            return await place_order(uow=uow, request=request, customer_id=await orders.customer_first(uow, request))
+        def work(lock_first: bool) -> Callable[[UnitOfWork], Awaitable[Order]]:
+            async def placing(uow: UnitOfWork) -> Order:
+                units.append(uow)
+                return await place_order(uow=uow, request=request, customer_id=await orders.customer_first(uow, request), lock_first=lock_first)
+            return placing
 
-        order = await db.run(work, actor=actor)
+        try:
+            order = await db.run(work(False), actor=actor)
+        except orders.StockMoved:
+            order = await db.run(work(True), actor=actor)
         return Placed(order, units[-1].committed_events)
     return await _place_by_card(db, request=request, actor=actor)
 
@@ -206,7 +217,7 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
     hold_seconds = config.settings().placement_hold_seconds
     customer: list[uuid.UUID | None] = [None]  # found or added by the first step, before its transaction
 
-    async def reserve(uow: UnitOfWork) -> Order | _Held:
+    async def reserve(uow: UnitOfWork, lock_first: bool) -> Order | _Held:
         planned = await orders.plan_placement(uow=uow, request=request)
         if isinstance(planned, Order):
             return planned
@@ -219,20 +230,26 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
         serial = await orders.next_serial(uow)
         promise = await _promise(uow, planned)
         held = await orders.hold_stock(uow=uow, placement=planned, attempt_id=attempt_id, serial=serial, provider_key=key,
-                                       amount=totals.total, currency=planned.lines[0].product.currency, hold_seconds=hold_seconds)
+                                       amount=totals.total, currency=planned.lines[0].product.currency, hold_seconds=hold_seconds,
+                                       lock_first=lock_first)
         if held.picks != planned.picks or held.backorder != planned.backorder:  # stock moved since the snapshot: other warehouses, maybe another date
             promise = await _promise(uow, held)
         return _Held(attempt_id, held, serial, key, promise)
 
     units: list[UnitOfWork] = []
 
-    async def first(uow: UnitOfWork) -> Order | _Held:
-        units.append(uow)
-        customer[0] = await orders.customer_first(uow, request)
-        return await reserve(uow)
+    def first(lock_first: bool) -> Callable[[UnitOfWork], Awaitable[Order | _Held]]:
+        async def holding(uow: UnitOfWork) -> Order | _Held:
+            units.append(uow)
+            customer[0] = await orders.customer_first(uow, request)
+            return await reserve(uow, lock_first)
+        return holding
 
     async with _slot():
-        step = await db.run(first, actor=actor)
+        try:
+            step = await db.run(first(False), actor=actor)
+        except orders.StockMoved:  # as in `place`: again, the stock rows locked first
+            step = await db.run(first(True), actor=actor)
     if isinstance(step, Order):
         return Placed(step, [])  # an idempotent retry of a placed order: the first answer, no new event
     totals = orders.totals_of(step.placement)

@@ -476,10 +476,12 @@ class Database:
                 if attempt >= MAX_ATTEMPTS or (time.monotonic() >= deadline and state not in DEADLOCK_OR_SERIALIZATION):
                     if state == LOCK_TIMEOUT:
                         raise Unavailable("NOT_WRITTEN", "LOCK_TIMEOUT") from exc
+                    if state in DEADLOCK_OR_SERIALIZATION:  # rolled back every time: nothing written, the client may retry
+                        raise Unavailable("NOT_WRITTEN", _reason(exc)) from exc
                     if is_connection_error(exc) or committing:
                         raise Unavailable("NOT_WRITTEN", "DATABASE") from exc
                     raise
-                log.info("retrying unit of work after %s (attempt %d)", type(getattr(exc, "orig", exc)).__name__, attempt)
+                log.info("retrying unit of work after %s %s (attempt %d)", _reason(exc), state, attempt)
                 metrics.DB_RETRIES.labels(reason=_reason(exc)).inc()
                 await _backoff(attempt)
         metrics.events_published(len(uow.committed_events))

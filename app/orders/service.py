@@ -535,13 +535,31 @@ def _allocations(order: Order, shares: list[tuple[uuid.UUID, Pick]]) -> list[All
             for line_id, p in shares]
 
 
-async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, stocked: list[StockedLine]) -> Placement:
+class StockMoved(Exception):
+    """The one-statement reservation found a level short: stock moved since the snapshot. That statement has locked
+    the planned rows, so re-planning in the same transaction would lock the SKUs' other rows in a second statement,
+    out of the global order when another placement does the same: a deadlock (session 8: one of fifty concurrent
+    placements over two processes answered an internal error after its five attempts all deadlocked). The caller
+    rolls back and runs the placement again with `lock_first=True` (`app/flows/placement.py`)."""
+
+
+async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placement, stocked: list[StockedLine],
+                            lock_first: bool | None = None) -> Placement:
     """Reserve the order's units with its allocations (one per line and warehouse) in one statement; should stock
     have moved since the snapshot, re-plan on locked rows (OUT_OF_STOCK if they no longer suffice). Returns the
-    placement as reserved (its picks differ when it was re-planned)."""
-    if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number, order_id=order.id,
-                                        allocations=per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))):
-        return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
+    placement as reserved (its picks differ when it was re-planned).
+
+    `lock_first`: None, re-plan in this transaction after a short reservation (callers whose transaction holds other
+    locks already: exchanges, imports, drafts, the demo); False, raise StockMoved instead (the caller retries with
+    True); True, re-plan on locked rows at once (one statement locks every candidate row, in the global order: as
+    the transaction's first stock lock it cannot deadlock with another placement's)."""
+    if not lock_first:
+        if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
+                                            order_id=order.id,
+                                            allocations=per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))):
+            return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
+        if lock_first is False:
+            raise StockMoved
     placement = await replan_locked(uow=uow, placement=placement)
     uow.session.add_all(_allocations(order, per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))))
     await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
@@ -589,16 +607,18 @@ async def recovered_attempts(uow: UnitOfWork, idempotency_key: str) -> int:
 
 async def hold_stock(
     *, uow: UnitOfWork, placement: Placement, attempt_id: uuid.UUID, serial: int, provider_key: str, amount: Decimal,
-    currency: str, hold_seconds: float,
+    currency: str, hold_seconds: float, lock_first: bool = False,
 ) -> Placement:
     """Reserve a planned card placement's units and write its HELD row (one statement), the first step.
-    Returns the placement as held (re-planned on locked rows if stock moved since the snapshot)."""
+    Returns the placement as held. Stock moved since the snapshot: StockMoved (`lock_first` False: the caller runs
+    the step again with True), or re-planned on locked rows (True; see `reserve_for_order`)."""
     values = {"attempt_id": attempt_id, "serial": serial, "idempotency_key": placement.request.idempotency_key or None,
               "provider_key": provider_key, "amount": amount, "currency": currency, "hold_seconds": float(hold_seconds)}
     reference = number_of(serial)
-    if placement.picks and await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor,
-                                                            reference=reference, hold=values):
-        return await backorders.hold_claims(session=uow.session, placement=placement, attempt_id=attempt_id)  # backorders, issue 19
+    if not lock_first and placement.picks:
+        if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=reference, hold=values):
+            return await backorders.hold_claims(session=uow.session, placement=placement, attempt_id=attempt_id)  # backorders, issue 19
+        raise StockMoved
     if placement.picks:
         placement = await replan_locked(uow=uow, placement=placement)
         await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
