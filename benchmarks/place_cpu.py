@@ -20,7 +20,7 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.__main__ import QUICK, BenchDatabase, create_api_key
+from benchmarks.__main__ import QUICK, SERVER_SETTINGS, BenchDatabase, create_api_key
 from benchmarks.dataset import hot_sku_name, load
 from benchmarks.load import ADDRESS, PLACE_MUTATION, customer_email, place_lines
 
@@ -33,7 +33,7 @@ async def _run(db: BenchDatabase, *, orders: int, rounds: int, card: str | None,
     from server.app import create_app
 
     token = await create_api_key(db.dsn, "place-cpu")
-    os.environ.update({"OMS_PAYMENT_EXPIRY_INTERVAL_SECONDS": "3600", "OMS_COST_BUCKET": "0"})  # as the benchmark's servers
+    os.environ.update(SERVER_SETTINGS)  # as the benchmark's servers
     settings = dataclasses.replace(Settings.from_env(), database_url=db.url)
     app = create_app(settings)
     served = _mutation_path(ordinary)
