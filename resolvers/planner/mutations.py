@@ -18,6 +18,13 @@ type check — and runs exactly the steps that decide its answer, in the ordinar
    ordinary path's operation hook does: before masking), then client codes and masking (RequestSteps' exit), then the
    extensions' results — what strawberry's `execute` and `_handle_execution_result` do, in their order.
 
+Issue 16, session 8: a remembered document of the usual shape (one `PlaceOrderInput!` variable, a payload selection
+of known fields) also has compiled steps (resolvers/planner/compiled.py) that replace step 1's coercion and step 3's
+executor: its variable converted straight into the resolver's input, the resolver called directly, the payload
+serialized for the selection. A variable the converter does not take goes through graphql-core's executor as above;
+`compile = False` switches the compiled steps off (tests compare the two). The HTTP view's planned lane
+(server/http_protocol.py) calls `execute` for a remembered document before strawberry's request pipeline.
+
 Schemas with an extension this module does not know (e.g. OpenTelemetry tracing) never take it (the same rule as
 resolvers/planner/fast.py). tests/test_mutation_fast_path.py runs each case both ways and compares the responses.
 """
