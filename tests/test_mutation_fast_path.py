@@ -250,3 +250,21 @@ async def test_a_document_with_a_directive_is_not_taken(client, db, setup, monke
     query = PLACE.replace("eventCursor }", "eventCursor @include(if: true) }")
     ordinary, planned = await both_ways(client, ADMIN[0], query, CASES["placed"], monkeypatch, taken=False)
     assert planned == ordinary
+
+
+async def test_the_values_the_comparison_hides_are_right_through_the_compiled_steps(client, db, setup, monkeypatch) -> None:
+    """id, number and eventCursor differ between two placements, so the comparisons above hide them: each must name
+    the order placed and its last event, read back through the API."""
+    headers = {"Authorization": f"Bearer {ADMIN[0]}"}
+    warm = await client.post("/graphql", json={"query": ALIASED, "variables": {"order": order([("A", 1)])["input"]}}, headers=headers)
+    assert warm.json()["data"]["placed"]["problems"] == []
+    compiled = MUTATIONS.compiled
+    reply = (await client.post("/graphql", json={"query": ALIASED, "variables": {"order": CASES["placed"]["input"]}}, headers=headers)).json()
+    assert MUTATIONS.compiled == compiled + 1
+    placed = reply["data"]["placed"]
+    back = (await client.post("/graphql", headers=headers, json={
+        "query": "query($id: ID!) { order(id: $id) { id number email total { amount } events { edges { cursor } } } }",
+        "variables": {"id": placed["order"]["id"]}})).json()["data"]["order"]
+    assert back["id"] == placed["order"]["id"] and back["number"] == placed["order"]["ref"]
+    assert back["email"] == placed["order"]["email"] and back["total"]["amount"] == placed["order"]["sum"]["amount"]
+    assert placed["eventCursor"] == back["events"]["edges"][-1]["cursor"]
