@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from app.flows import placement
+from app.infra.faults import Unavailable
 from resolvers.planner.mutations import MUTATIONS
 from server import observability
 from server.http_protocol import LANE
@@ -78,7 +79,7 @@ class AccessLog:
 
 
 async def post(client: Any, token: str | None, query: str, variables: Any, operation_name: str | None = None, *,
-               body: dict[str, Any] | None = None) -> tuple[int, str, str, dict[str, Any]]:
+               body: dict[str, Any] | None = None, accept: str | None = None) -> tuple[int, str, str, dict[str, Any]]:
     """(status, content type, normalised body, the request log line's fields)."""
     if body is None:
         body = {"query": query, "variables": variables}
@@ -87,14 +88,17 @@ async def post(client: Any, token: str | None, query: str, variables: Any, opera
     recorder = AccessLog()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(observability, "access", recorder)
-        response = await client.post("/graphql", json=body, headers={"Authorization": f"Bearer {token}"} if token else {})
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if accept is not None:
+            headers["Accept"] = accept
+        response = await client.post("/graphql", json=body, headers=headers)
     (line,) = recorder.lines
     return response.status_code, response.headers.get("content-type", ""), normal(response.text), line
 
 
 async def both_ways(client: Any, token: str | None, query: str, variables: Any, monkeypatch: pytest.MonkeyPatch, *,
                     operation_name: str | None = None, taken: bool = True, compiled: bool = True,
-                    body: dict[str, Any] | None = None) -> tuple[Any, Any]:
+                    body: dict[str, Any] | None = None, accept: str | None = None) -> tuple[Any, Any]:
     """(ordinary answer, compiled answer) of the same request; the document is made known first by an ordinary
     success. `taken`: the planned-mutation path answers it; `compiled`: through the compiled steps, from the planned
     lane. The executor's answer (the compiled steps switched off) must be the ordinary one too."""
@@ -103,18 +107,18 @@ async def both_ways(client: Any, token: str | None, query: str, variables: Any, 
             return None
 
         off.setattr(MUTATIONS, "execute", never)
-        ordinary = await post(client, token, query, variables, operation_name, body=body)
+        ordinary = await post(client, token, query, variables, operation_name, body=body, accept=accept)
     warm_input = order([("A", 1)])
     warm = await post(client, ADMIN[0], query, {"order": warm_input["input"]} if "$order" in query else warm_input, operation_name)
     assert re.search(r'"(userErrors|problems)":\[\]', warm[2]), warm
     served, by_compiled, lane = MUTATIONS.served, MUTATIONS.compiled, LANE.mutations
     with monkeypatch.context() as executor_only:
         executor_only.setattr(MUTATIONS, "compile", False)
-        executed = await post(client, token, query, variables, operation_name, body=body)
+        executed = await post(client, token, query, variables, operation_name, body=body, accept=accept)
     assert MUTATIONS.served == served + (1 if taken else 0) and MUTATIONS.compiled == by_compiled
     assert executed == ordinary
     served, lane = MUTATIONS.served, LANE.mutations
-    planned = await post(client, token, query, variables, operation_name, body=body)
+    planned = await post(client, token, query, variables, operation_name, body=body, accept=accept)
     assert MUTATIONS.served == served + (1 if taken else 0)
     assert MUTATIONS.compiled == by_compiled + (1 if taken and compiled else 0)
     assert LANE.mutations == lane + (1 if taken else 0)  # the planned lane served it (the view's `run` skipped)
@@ -239,6 +243,30 @@ async def test_an_unexpected_failure_is_masked_the_same_way(client, db, setup, m
     monkeypatch.setattr(placement, "place", broken)
     ordinary, planned = await both_ways(client, ADMIN[0], PLACE, order([("A", 1)], email="broken@example.com"), monkeypatch)
     assert planned == ordinary and "secret detail" not in planned[2] and '"errors"' in planned[2]
+    assert planned[3]["outcome"] == "INTERNAL_SERVER_ERROR"
+
+
+@pytest.mark.parametrize("outcome", ["NOT_WRITTEN", "UNKNOWN"])
+async def test_an_unavailable_database_answers_the_same_way(client, db, setup, monkeypatch, outcome) -> None:
+    original = placement.place
+
+    async def unavailable(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["request"].email == "down@example.com":
+            raise Unavailable(outcome, "LOCK_TIMEOUT")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(placement, "place", unavailable)
+    ordinary, planned = await both_ways(client, ADMIN[0], ALIASED, {"order": order([("A", 1)], email="down@example.com")["input"]},
+                                        monkeypatch)
+    assert planned == ordinary and "UNAVAILABLE" in planned[2], planned
+
+
+async def test_the_graphql_response_media_type_answers_the_same_way(client, db, setup, monkeypatch) -> None:
+    for variables, taken in [(CASES["placed"], True), (CASES["out of stock"], True), (None, False)]:
+        ordinary, planned = await both_ways(client, ADMIN[0], PLACE, variables, monkeypatch, taken=taken, compiled=taken,
+                                            accept="application/graphql-response+json")
+        assert planned == ordinary and planned[1].startswith("application/graphql-response+json"), planned
+    assert ordinary[0] == 400  # a variable missing: a request error
 
 
 async def test_a_document_of_two_operations_answers_the_same_by_name(client, db, setup, monkeypatch) -> None:
