@@ -396,6 +396,8 @@ class Compiled:
             outcome = await self.resolver(root_value, info, **arguments)
             return {self.key: self.serialize(outcome)}, None
         except Exception as error:  # the non-null root field: data null, the error at the field
+            # (the serializer itself raises only on values the resolver never returns — a non-Order, a null in a
+            # non-null field — where graphql-core would place the error at the inner field)
             return None, [located_error(error, [self.field_node], self.path.as_list())]
 
 
