@@ -115,6 +115,7 @@ class PlannedLane:
 
     on = True
     served = 0
+    mutations = 0  # of which remembered placeOrder documents (issue 16, session 8)
 
 
 LANE = PlannedLane()
@@ -154,9 +155,11 @@ class BrowserProtocolMixin:
         What is skipped decides nothing for such a request: the method is POST (allowed; no GraphiQL page), the
         body is the same JSON parse_http_body reads (the same decoder; a non-streaming Accept, a JSON Content-Type,
         `query` a string, `variables` an object or null, `extensions` an object or null), and execute_single's
-        first step is this same fast path with the operations a POST allows."""
+        first step is this same fast path with the operations a POST allows.
+        Issue 16, session 8: a remembered placeOrder document (resolvers/planner/mutations.py) takes the lane the same
+        way, execute_single's second step; when it refuses (nothing has run) `run` serves it without trying it again."""
         schema: Any = self.schema  # type: ignore[attr-defined]
-        if not LANE.on or not FAST.has_entries(schema):
+        if not LANE.on or not (FAST.has_entries(schema) or MUTATIONS.has_entries(schema)):
             return None
         headers = request.headers
         if "application/json" not in _content_type(headers.get("content-type") or "")[0] \
@@ -170,19 +173,27 @@ class BrowserProtocolMixin:
         if type(data) is not dict:
             return None
         query, variables, name, extensions = data.get("query"), data.get("variables"), data.get("operationName"), data.get("extensions")
-        if type(query) is not str or (name is not None and type(name) is not str) or not FAST.knows(schema, query, name) \
+        if type(query) is not str or (name is not None and type(name) is not str) \
                 or (variables is not None and type(variables) is not dict) or (extensions is not None and type(extensions) is not dict):
+            return None
+        query_known = FAST.knows(schema, query, name)
+        if not query_known and not MUTATIONS.knows(schema, query, name):  # (a text is one or the other: a query or a mutation)
             return None
         root_value = await self.get_root_value(request)  # type: ignore[attr-defined]
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)  # type: ignore[attr-defined]
         request.state.oms_context = context
-        request.state.oms_fast_tried = True  # execute_single does not try it a second time if this falls through
-        request.state.oms_lane = (root_value, sub_response, context)  # ... and `run` goes on with these
-        result = await FAST.execute(schema, query, variables, name, context, root_value, POST_OPERATIONS, extensions)
+        request.state.oms_lane = (root_value, sub_response, context)  # `run` goes on with these if this falls through
+        if query_known:
+            request.state.oms_fast_tried = True  # execute_single does not try it a second time if this falls through
+            result = await FAST.execute(schema, query, variables, name, context, root_value, POST_OPERATIONS, extensions)
+        else:  # issue 16, session 8: a remembered placeOrder document (resolvers/planner/mutations.py), nothing run if None
+            request.state.oms_mutation_tried = True
+            result = await MUTATIONS.execute(schema, query, variables, name, context, root_value, POST_OPERATIONS, extensions)
         if result is None:
             return None
         LANE.served += 1
+        LANE.mutations += not query_known
         response_data = await self.process_result(request, result)
         return self.create_response(response_data, sub_response)
 
@@ -228,10 +239,11 @@ class BrowserProtocolMixin:
                                           root_value, allowed, request_data.extensions)  # issue 15: an all-planned query (resolvers/planner/fast.py)
                 if fast is not None:
                     return fast
-            planned = await MUTATIONS.execute(schema, request_data.query, request_data.variables, request_data.operation_name, context,
-                                              root_value, allowed, request_data.extensions)  # writes7: a known placeOrder document
-            if planned is not None:
-                return planned
+            if not getattr(request.state, "oms_mutation_tried", False):  # (the planned lane tried it: it would refuse again)
+                planned = await MUTATIONS.execute(schema, request_data.query, request_data.variables, request_data.operation_name,
+                                                  context, root_value, allowed, request_data.extensions)  # writes7: a known placeOrder document
+                if planned is not None:
+                    return planned
             result: ExecutionResult = await schema.execute(
                 request_data.query, root_value=root_value, variable_values=request_data.variables, context_value=context,
                 operation_name=request_data.operation_name, allowed_operation_types=allowed,

@@ -18,6 +18,13 @@ type check — and runs exactly the steps that decide its answer, in the ordinar
    ordinary path's operation hook does: before masking), then client codes and masking (RequestSteps' exit), then the
    extensions' results — what strawberry's `execute` and `_handle_execution_result` do, in their order.
 
+Issue 16, session 8: a remembered document of the usual shape (one `PlaceOrderInput!` variable, a payload selection
+of known fields) also has compiled steps (resolvers/planner/compiled.py) that replace step 1's coercion and step 3's
+executor: its variable converted straight into the resolver's input, the resolver called directly, the payload
+serialized for the selection. A variable the converter does not take goes through graphql-core's executor as above;
+`compile = False` switches the compiled steps off (tests compare the two). The HTTP view's planned lane
+(server/http_protocol.py) calls `execute` for a remembered document before strawberry's request pipeline.
+
 Schemas with an extension this module does not know (e.g. OpenTelemetry tracing) never take it (the same rule as
 resolvers/planner/fast.py). tests/test_mutation_fast_path.py runs each case both ways and compares the responses.
 """
@@ -32,6 +39,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from graphql import DocumentNode, FieldNode, OperationType
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.language import Visitor, visit
 from strawberry.execution import optimized_is_awaitable
 from strawberry.types import ExecutionResult
@@ -40,6 +48,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from resolvers.errors import mask_errors
 from resolvers.limits import add_client_codes, check_variables
+from resolvers.planner.compiled import Compiled, compile_document
 from resolvers.planner.fast import FAST, parsed_operation
 from resolvers.planner.fast import _Execution as _QueryExecution
 
@@ -53,6 +62,7 @@ ENTRIES_SIZE = 64
 class Entry:
     document: DocumentNode
     name: str | None  # the operation's name (what strawberry's ExecutionContext.operation_name answers without operationName)
+    compiled: Compiled | None = None  # session 8: its steps without graphql-core's executor (resolvers/planner/compiled.py)
 
 
 class _Directives(Visitor):
@@ -67,6 +77,17 @@ class MutationPath:
         self.size = size
         self.entries: WeakKeyDictionary[Any, OrderedDict[tuple[str, str | None], Entry]] = WeakKeyDictionary()
         self.served = 0  # requests answered on this path (tests)
+        self.compiled = 0  # of which by the compiled steps (resolvers/planner/compiled.py; tests)
+        self.compile = True  # the switch (tests compare the compiled steps with graphql-core's executor)
+
+    def has_entries(self, schema: Any) -> bool:
+        """Whether any document of this schema is remembered (the HTTP view's planned lane: nothing to look at if not)."""
+        return bool(self.entries.get(schema))
+
+    def knows(self, schema: Any, query: str, operation_name: str | None) -> bool:
+        """Whether this (document text, operation name) is remembered: `execute` may answer it (the HTTP view's planned lane)."""
+        entries = self.entries.get(schema)
+        return entries is not None and (query, operation_name) in entries
 
     def observe(self, schema: Any, query: Any, operation_name: str | None, allowed: Any, result: Any) -> None:
         """After the ordinary path: remember a mutation of a known root answered without an error."""
@@ -91,7 +112,12 @@ class MutationPath:
             return
         if entries is None:
             entries = self.entries[schema] = OrderedDict()
-        entries[(query, operation_name)] = Entry(document, operation.name.value if operation.name else None)
+        try:
+            compiled = compile_document(schema, document, operation)
+        except Exception:  # a shape it does not know: graphql-core's executor runs it
+            log.exception("placeOrder document not compiled")
+            compiled = None
+        entries[(query, operation_name)] = Entry(document, operation.name.value if operation.name else None, compiled)
         while len(entries) > self.size:
             entries.popitem(last=False)
 
@@ -112,12 +138,16 @@ class MutationPath:
             check_variables(variables)
         except Exception:
             return None
-        executor = schema.execution_context_class.build(
-            schema._schema, entry.document, root_value, context, variables, operation_name, is_awaitable=optimized_is_awaitable,
-            operation_extensions=None,
-        )
-        if isinstance(executor, list):  # the variables' coercion failed: the ordinary path reports it
-            return None
+        compiled = entry.compiled if self.compile else None
+        arguments = compiled.arguments(variables) if compiled is not None else None
+        executor: Any = None
+        if arguments is None:  # not compiled, or a variable its converter does not take: graphql-core's executor
+            executor = schema.execution_context_class.build(
+                schema._schema, entry.document, root_value, context, variables, operation_name, is_awaitable=optimized_is_awaitable,
+                operation_extensions=None,
+            )
+            if isinstance(executor, list):  # the variables' coercion failed: the ordinary path reports it
+                return None
         ec = _QueryExecution(query, entry.name if operation_name is None else operation_name, variables, entry.document, schema, context,
                              operation_type=StrawberryOperationType.MUTATION)
         cost = known.cost(execution_context=ec)
@@ -129,7 +159,13 @@ class MutationPath:
             return None
         # The mutation runs: from here on this path answers, as the ordinary path would.
         try:
-            result = await await_maybe(executor.execute_operation())
+            if arguments is not None:
+                assert compiled is not None
+                data, errors = await compiled.run(context, root_value, arguments)
+                result = GraphQLExecutionResult(data, errors)
+                self.compiled += 1
+            else:
+                result = await await_maybe(executor.execute_operation())
         except BaseException:
             await pricing.aclose()
             raise
