@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.errors import DomainError, ErrorCode
+from app.infra import rows
 from app.infra.database import UnitOfWork
 from app.orders import events, risk
 from app.orders import service as orders
@@ -76,7 +77,8 @@ def _first_hold(uow: UnitOfWork, order: Order, hold: OrderHold) -> None:
 
 
 def _new_hold(uow: UnitOfWork, order: Order, reason: str, note: str | None, *, add: bool = True) -> OrderHold:
-    hold = OrderHold(id=uuid.uuid4(), order_id=order.id, reason=reason, note=note, created_at=datetime.now(UTC), created_by=uow.actor)
+    hold = rows.construct(OrderHold, id=uuid.uuid4(), order_id=order.id, reason=reason, note=note, created_at=datetime.now(UTC),
+                          created_by=uow.actor)  # OrderHold(...) without the attribute events (issue 16, session 8)
     if add:
         uow.session.add(hold)
     return hold
