@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from app.infra import rows
@@ -38,6 +39,33 @@ def test_the_insert_names_every_column_set_on_the_object_or_with_a_python_defaul
         # and a value set on the object is named, whatever the column
         everything = model(**{model.__mapper__.get_property_by_column(c).key: None for c in table.columns if c.computed is None})
         assert {name.strip('"') for name in writer.values(everything)[0]} == {c.name for c in table.columns if c.computed is None}
+
+
+def test_construct_builds_the_object_the_constructor_would_without_its_attribute_events() -> None:
+    # issue 16, session 8: write_order builds the order and its lines so (rows.construct)
+    values = {"id": uuid.uuid4(), "status": OrderStatus.PENDING, "payment_status": PaymentStatus.UNPAID, "channel": SalesChannel.WEB,
+              "email": "x@example.com", "shipping_address": {"country": "ES"}, "private_metadata": {}, "held_from": None}
+    built, constructed = rows.construct(Order, **values), Order(**values)
+    assert type(built) is Order and inspect(built).transient
+    assert {k: v for k, v in vars(built).items() if k != "_sa_instance_state"} == values
+    assert {k: v for k, v in vars(constructed).items() if k != "_sa_instance_state"} == values
+    sets: list[Any] = []
+
+    def on_set(*args: Any) -> None:
+        sets.append(args)
+
+    event.listen(Order.status, "set", on_set)
+    try:
+        rows.construct(Order, **values)
+        assert sets == []
+        built.status = OrderStatus.ON_HOLD  # later changes go through the attributes, as usual
+        assert len(sets) == 1 and built.status == OrderStatus.ON_HOLD
+    finally:
+        event.remove(Order.status, "set", on_set)
+    with pytest.raises(TypeError):
+        rows.construct(Order, no_such_column=1)
+    with pytest.raises(TypeError):
+        rows.construct(Order, number_of_lines=1)
 
 
 async def _rows(db, order_id: uuid.UUID) -> dict[str, Any]:

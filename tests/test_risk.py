@@ -299,3 +299,30 @@ def test_the_high_amount_setting_is_read_once_and_a_bad_one_fails_start_up(monke
         monkeypatch.setenv("OMS_RISK_HIGH_AMOUNT", bad)
         with pytest.raises(ValueError, match="OMS_RISK_HIGH_AMOUNT"):
             Settings.from_env()
+
+
+async def test_a_high_risk_placement_writes_its_hold_with_the_order_in_the_same_statements_as_a_low_one(gql, db) -> None:
+    # issue 16, session 8: the RISK_REVIEW hold and the order's ON_HOLD status are written with the order (its one
+    # statement), not flushed by the ORM at commit (an INSERT of the hold and an UPDATE of the order)
+    await risk_catalog(db)
+    await place(gql, order_input([("A", 1)], email="warm@example.com"))  # the key cached, the customer known
+    with db.count_statements() as low:
+        await place(gql, order_input([("A", 1)], email="warm@example.com"))
+    with db.count_statements() as high:
+        order = await place(gql, order_input([("LUX", 1)], email="warm@example.com"))
+    assert order["status"] == "ON_HOLD" and [h["reason"] for h in order["holds"]] == ["RISK_REVIEW"]
+    assert "5082.00 EUR is over 5000" in order["holds"][0]["note"]
+    assert [(e["node"]["type"], e["node"]["status"]) for e in order["events"]["edges"]] == [
+        ("PLACED", "PENDING"), ("RISK_ASSESSED", "PENDING"), ("STATUS_CHANGED", "ON_HOLD")]
+    written = [" ".join(s.split()) for s in high.statements]
+    assert len(written) == len(low.statements), "\n".join(written)
+    assert not any(s.startswith(("INSERT INTO order_holds", "UPDATE orders")) for s in written), "\n".join(written)
+    async with db.read() as session:
+        row = (await session.execute(select(Order).where(Order.status == "ON_HOLD"))).scalar_one()
+        hold = (await session.execute(select(OrderHold).where(OrderHold.order_id == row.id))).scalar_one()
+        events = (await session.execute(select(OrderEvent).where(OrderEvent.order_id == row.id).order_by(OrderEvent.seq))).scalars().all()
+    assert row.held_from == "PENDING" and row.change_seq == events[-1].seq
+    assert hold.released_at is None and hold.created_by == events[-1].actor and hold.created_at is not None
+    assert [(e.type, e.status, e.previous_status) for e in events] == [
+        ("PLACED", "PENDING", None), ("RISK_ASSESSED", "PENDING", "PENDING"), ("STATUS_CHANGED", "ON_HOLD", "PENDING")]
+    assert events[-1].data["holdId"] == str(hold.id) and events[-1].data["reason"] == "RISK_REVIEW"

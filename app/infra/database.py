@@ -22,13 +22,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.util import await_only, greenlet_spawn
 
 from app.infra import metrics
@@ -70,6 +69,7 @@ def to_async_url(url: str) -> str:
 EVENT_DATA = OrderEvent.__table__.c.data.type  # JSONB as the model stores it (None: JSON null, as the ORM insert did)
 _EVENT_STATEMENTS: dict[int, str] = {}  # by row count: built once (a CTE built per flush costs ~10 ms of CPU)
 EVENT_COLUMNS = 7  # parameters per event row: order_id, type, status, previous_status, channel, actor, data
+ORDER_MAPPER: Any = inspect(Order)  # its identity keys per event row without identity_key()'s class lookup (issue 16, session 8)
 
 
 def _events_statement(count: int) -> str:
@@ -229,7 +229,7 @@ class UnitOfWork:
             for values, seq in zip(chunk, sorted(row[0] for row in rows), strict=True):
                 values["seq"] = seq
             for _, order_id, change_seq, updated_at in rows:  # the orders this unit holds see their new change sequence and time
-                order = self.session.identity_map.get(identity_key(Order, order_id))
+                order = self.session.identity_map.get(ORDER_MAPPER.identity_key_from_primary_key((order_id,)))
                 if order is not None and change_seq is not None:
                     set_committed_value(order, "change_seq", change_seq)
                     set_committed_value(order, "updated_at", updated_at)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import uuid
 from collections import namedtuple
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -428,15 +429,18 @@ def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUI
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
     payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
-    allocate: list[Pick] | None = None,
+    allocate: list[Pick] | None = None, before_insert: Callable[[Order], Sequence[Any]] | None = None,
 ) -> tuple[Order, list[StockedLine]]:
     """The PENDING order and its lines (written: number and timestamps come back); its stocked lines. `risk`: its
     risk_* column values (app/orders/risk.py `risk_columns`), written with the order. `allocate`: picks already
-    reserved (a card placement's hold) whose allocations are written with the lines, in the same statement."""
+    reserved (a card placement's hold) whose allocations are written with the lines, in the same statement.
+    `before_insert`: called with the order built but not yet written (its events may be recorded, its columns
+    changed); the rows it returns (other tables', e.g. a hold) are written with the order, in the same statement."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
     totals = totals_of(placement)
-    order = Order(
+    order = rows.construct(  # Order(...) without the attribute events (issue 16, session 8)
+        Order,
         id=uuid.uuid4(),
         status=OrderStatus.PENDING,
         payment_status=payment_status,
@@ -463,8 +467,8 @@ async def write_order(
     if serial is not None:
         order.serial = serial
     order_lines = [
-        OrderLine(
-            id=uuid.uuid4(), order_id=order.id, position=position, product_id=line.product.id, sku=line.product.sku,
+        rows.construct(
+            OrderLine, id=uuid.uuid4(), order_id=order.id, position=position, product_id=line.product.id, sku=line.product.sku,
             product_name=line.product.name, quantity=line.quantity, unit_price=line.product.price, currency=line.product.currency,
             tax_rate=line.product.tax_rate, total=amount, made_to_order=line.product.made_to_order,
             customization=line.customization,
@@ -473,23 +477,31 @@ async def write_order(
     ]
     stocked = [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
     allocations = _allocations(order, per_line(allocate, backorders.on_hand_lines(allocate, placement.backorder, stocked))) if allocate else []
-    if not await _insert_order(uow, order, order_lines, allocations):
+    extra = list(before_insert(order)) if before_insert is not None else []
+    if not await _insert_order(uow, order, order_lines, allocations, extra):
         uow.session.add(order)
         uow.session.add_all(order_lines)
         uow.session.add_all(allocations)
+        uow.session.add_all(extra)
         await uow.session.flush()  # order number and timestamps come back from the server
     return order, stocked
 
 
-async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], allocations: list[Allocation]) -> bool:
+async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], allocations: list[Allocation],
+                        extra: Sequence[Any] = ()) -> bool:
     """The order and its lines in ONE driver statement (issue 16: no ORM flush), the column lists derived from the
     mapped tables (app/infra/rows.py), the order's row read back whole (number, timestamps, server defaults) and the
     order made persistent in the session (later changes to it flush as usual); the lines are not kept in the session
-    (nothing in placement reads them back; a query loads them). Also learns the transaction's id (the events need it).
+    (nothing in placement reads them back; a query loads them), nor are the `extra` rows (one INSERT per class, in
+    the order given: e.g. a RISK_REVIEW hold). Also learns the transaction's id (the events need it).
     False (nothing sent) when the tables' defaults cannot be reproduced: the caller flushes through the ORM instead."""
     dialect = uow.session.get_bind().dialect
     orders_writer = rows.writer_for(Order, dialect)
-    children = [(rows.writer_for(type(group[0]), dialect), group) for group in (lines, allocations) if group]
+    by_class: dict[type, list[Any]] = {}
+    for obj in extra:
+        by_class.setdefault(type(obj), []).append(obj)
+    groups: list[Sequence[Any]] = [lines, allocations, *by_class.values()]
+    children = [(rows.writer_for(type(group[0]), dialect), group) for group in groups if group]
     if not orders_writer.usable or not all(writer.usable for writer, _ in children):
         return False
     names, values = orders_writer.values(order)
@@ -519,15 +531,21 @@ def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
 
 async def create_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
-    risk: dict[str, Any] | None = None,
+    risk: dict[str, Any] | None = None, after_placed: Callable[[Order], Sequence[Any]] | None = None,
 ) -> tuple[Order, list[StockedLine]]:
     """Write a planned placement: the PENDING order, its lines and the PLACED event; its units are reserved by
     `reserve_for_order`, which the caller sends as late as it can (the stock rows stay locked from there to the
-    commit). Returns the order and its stocked lines."""
-    order, stocked = await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
-                                       customer_id=customer_id, risk=risk)
-    _record_placed(uow, order, placement)
-    return order, stocked
+    commit). Returns the order and its stocked lines.
+
+    `after_placed`: called with the order built, after its PLACED event and before it is written (e.g.
+    app/orders/holds.py `apply_risk_to_new_order`); the rows it returns are written with the order, in its statement."""
+
+    def placed(order: Order) -> Sequence[Any]:
+        _record_placed(uow, order, placement)  # (the event's values are the built order's: the same once written)
+        return after_placed(order) if after_placed is not None else ()
+
+    return await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
+                             customer_id=customer_id, risk=risk, before_insert=placed)
 
 
 def _allocations(order: Order, shares: list[tuple[uuid.UUID, Pick]]) -> list[Allocation]:
