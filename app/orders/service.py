@@ -568,7 +568,8 @@ async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placeme
     placement as reserved (its picks differ when it was re-planned).
 
     `lock_first`: None, re-plan in this transaction after a short reservation (callers whose transaction holds other
-    locks already: exchanges, imports, drafts, the demo); False, raise StockMoved instead (the caller retries with
+    locks already, or that place an order inside a larger one: an exchange's replacement, the demo seed; imports and
+    drafts go through `placement.place`); False, raise StockMoved instead (the caller retries with
     True); True, re-plan on locked rows at once (one statement locks every candidate row, in the global order: as
     the transaction's first stock lock it cannot deadlock with another placement's)."""
     if not lock_first:
