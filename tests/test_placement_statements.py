@@ -83,3 +83,41 @@ async def test_a_hot_sku_under_concurrency_never_oversells(gql, db) -> None:
         count = (await session.execute(select(func.count()).select_from(Order))).scalar_one()
     assert all(reserved == on_hand for on_hand, reserved in hot)
     assert allocated == 30 and count == 30
+
+
+async def test_the_customer_is_found_or_added_by_the_catalogue_statement_before_the_transaction(gql, db) -> None:
+    """Session 8: without an idempotency key (and not for pickup) nothing comes before the catalogue's read, so that
+    statement also finds or adds the customer, committed on its own before BEGIN: one statement fewer than a
+    statement of its own; with a key, the key's lookup begins the transaction, so the customer's statement stays."""
+    from models import Customer
+
+    await factories.basic_catalog(db)
+    await gql(COUNT)
+    with db.count_statements() as counted:
+        body = await gql(PLACE, order_input([("A", 1), ("B", 1)]))
+    assert body["data"]["placeOrder"]["userErrors"] == []
+    statements = counted.statements
+    # one statement reads the catalogue and adds the customer, the first one (count_statements leaves BEGIN and COMMIT
+    # out: 4 here, 6 with them, against main's 7)
+    (catalogue,) = [i for i, s in enumerate(statements) if "FROM products" in s]
+    assert catalogue == 0 and "INSERT INTO customers" in statements[0], statements[0]
+    assert sum("INSERT INTO customers" in s for s in statements) == 1
+    assert len(statements) <= 4, "\n".join(statements)
+    # the order belongs to the customer added; a second order of that email finds the same one
+    again = await gql(PLACE, order_input([("A", 1)]))
+    async with db.read() as session:
+        customers = (await session.execute(select(Customer.id).where(Customer.email == "buyer@example.com"))).scalars().all()
+        owners = (await session.execute(select(Order.customer_id))).scalars().all()
+    assert again["data"]["placeOrder"]["userErrors"] == []
+    assert len(customers) == 1 and owners == [customers[0], customers[0]]
+    # committed on its own, before the transaction: a placement refused after that read (rolled back) keeps its new customer
+    refused = await gql(PLACE, {"input": {**order_input([("A", 10_000)])["input"], "email": "refused@example.com"}})
+    assert [e["code"] for e in refused["data"]["placeOrder"]["userErrors"]] == ["OUT_OF_STOCK"]
+    async with db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(Customer).where(Customer.email == "refused@example.com"))).scalar_one() == 1
+    # with an idempotency key the key is looked up first (in the transaction): the customer has its own statement before
+    with db.count_statements() as counted:
+        keyed = await gql(PLACE, {"input": {**order_input([("A", 1)])["input"], "idempotencyKey": "k-1", "email": "new@example.com"}})
+    assert keyed["data"]["placeOrder"]["userErrors"] == []
+    added = [i for i, s in enumerate(counted.statements) if "INSERT INTO customers" in s]
+    assert added == [0] and "FROM products" not in counted.statements[0], counted.statements

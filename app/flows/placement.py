@@ -112,11 +112,12 @@ async def _assess(uow: UnitOfWork, placement: Placement) -> risk.Assessment:
 
 
 async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_id: uuid.UUID | None = None,
-                      lock_first: bool | None = None) -> Order:
+                      lock_first: bool | None = None, customer_with_catalogue: bool = False) -> Order:
     """The whole placement in the caller's one transaction (a card is authorised inside it: the path of
-    factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand.
+    factories, the demo seed and exchanges; `placeOrder` uses `place`). `customer_id`: found beforehand; or
+    `customer_with_catalogue`: found or added by the catalogue's statement, before the transaction (`orders.plan_placement`).
     `lock_first`: how the reservation meets stock that moved since the snapshot (`orders.reserve_for_order`)."""
-    planned = await orders.plan_placement(uow=uow, request=request, with_risk=True)
+    planned = await orders.plan_placement(uow=uow, request=request, with_risk=True, with_customer=customer_with_catalogue)
     if isinstance(planned, Order):
         return planned  # the same request again (its idempotency key): the first answer, nothing more to do
     planned = await rates.charge_placement(uow=uow, placement=planned)  # shipping, issue 19: the charge, before totals are used
@@ -126,7 +127,8 @@ async def place_order(*, uow: UnitOfWork, request: PlaceOrderRequest, customer_i
     # HIGH: ON_HOLD (RISK_REVIEW) before any capture; the order is written so, its hold in the same statement (issue 16,
     # session 8: no ORM flush of the hold and the order's UPDATE at commit)
     order, stocked = await orders.create_order(
-        uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id, risk=risk.risk_columns(assessment),
+        uow=uow, placement=planned, estimated_delivery_date=promise, customer_id=customer_id or planned.customer_id,
+        risk=risk.risk_columns(assessment),
         after_placed=lambda order: [hold] if (hold := holds.apply_risk_to_new_order(uow=uow, order=order, assessment=assessment)) else [],
     )
 
@@ -157,7 +159,8 @@ def _pays_by_card(request: PlaceOrderRequest) -> bool:
 
 async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) -> Placed:
     """`placeOrder`: one transaction, or two around the provider's call for a card (see the module doc); the
-    customer is found or added before either, on the same connection (`orders.customer_first`).
+    customer is found or added before either, on the same connection: by the catalogue's statement when nothing comes
+    before it (session 8: one statement fewer), else by a statement of its own (`orders.customer_first`).
 
     Should the one-statement reservation find stock moved since the snapshot (StockMoved), the transaction is rolled
     back and run once more with the stock rows locked first: every placement then takes its stock locks in one
@@ -168,8 +171,12 @@ async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) 
         def work(lock_first: bool) -> Callable[[UnitOfWork], Awaitable[Order]]:
             async def placing(uow: UnitOfWork) -> Order:
                 units.append(uow)
+                if with_catalogue:
+                    return await place_order(uow=uow, request=request, lock_first=lock_first, customer_with_catalogue=True)
                 return await place_order(uow=uow, request=request, customer_id=await orders.customer_first(uow, request), lock_first=lock_first)
             return placing
+
+        with_catalogue = orders.customer_with_catalogue(request)
 
         try:
             order = await db.run(work(False), actor=actor)

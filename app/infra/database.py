@@ -165,11 +165,13 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
         raise _as_dbapi_error(cast(Any, session.get_bind()), sql, args, error, closed) from error
 
 
-async def fetch_statement(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
-    """`session.execute(statement, params)` by the driver (`fetch_on`): asyncpg records, no result processing."""
+async def fetch_statement(session: AsyncSession, statement: Any, params: dict[str, Any], *, before_transaction: bool = False) -> Any:
+    """`session.execute(statement, params)` by the driver (`fetch_on`): asyncpg records, no result processing.
+    `before_transaction`: as `fetch_on`'s (None: the transaction had begun, nothing was sent)."""
     sql, binds = driver_statement(statement, session.get_bind().dialect)
     args = [params.get(name, bound) for name, _, bound in binds]
-    return await fetch_on(session, sql, [value if process is None else process(value) for value, (_, process, _) in zip(args, binds, strict=True)])
+    return await fetch_on(session, sql, [value if process is None else process(value) for value, (_, process, _) in zip(args, binds, strict=True)],
+                          before_transaction=before_transaction)
 
 
 class UnitOfWork:

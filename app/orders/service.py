@@ -132,6 +132,8 @@ class Placement:
     risk_rules: list[risk.Rule] | None = None
     default_carrier: str | None = None
     carriers: str | None = None  # every carrier by code, JSON text read with the catalogue (rates.method_carrier_of)
+    # session 8: the customer found or added by the catalogue's statement (`plan_placement(with_customer=True)`); None: not
+    customer_id: uuid.UUID | None = None
 
     @property
     def destination_country(self) -> str:
@@ -174,7 +176,7 @@ def _check(request: PlaceOrderRequest) -> Placement:
 
 
 # the statement per channel (and with or without the risk rules), built once (building it costs more than sending it)
-_CATALOGUE_READS: dict[tuple[SalesChannel, bool], Any] = {}
+_CATALOGUE_READS: dict[tuple[SalesChannel, bool, bool], Any] = {}
 _CandidateRow = namedtuple("_CandidateRow", [column.key for column in allocation.CANDIDATE_COLUMNS])  # type: ignore[misc]
 
 
@@ -192,8 +194,15 @@ CARRIERS_SQL = """coalesce((SELECT json_object_agg(c.code, json_build_object('co
   FROM carriers c), '{}')"""
 
 
-def _catalogue_read(channel: SalesChannel, with_risk: bool) -> Any:
-    statement = _CATALOGUE_READS.get((channel, with_risk))
+# session 8: the customer found or added by the catalogue's statement (`_read_catalogue` with `customer_email`), as
+# `customer_first` does it in a statement of its own: the same insert (ON CONFLICT DO NOTHING, nothing locked) in a
+# data-modifying CTE, the id on the first row (NULL: a concurrent insert of that new email committed meanwhile).
+_ADDED_CUSTOMER = (pg_insert(Customer).values(id=bindparam("customer_id"), email=bindparam("customer_email", type_=String))
+                   .on_conflict_do_nothing(index_elements=[Customer.email]).returning(Customer.id).cte("added_customer"))
+
+
+def _catalogue_read(channel: SalesChannel, with_risk: bool, with_customer: bool = False) -> Any:
+    statement = _CATALOGUE_READS.get((channel, with_risk, with_customer))
     if statement is None:
         stock = allocation.candidate_join(channel)
         first_row = func.row_number().over() == 1
@@ -202,15 +211,22 @@ def _catalogue_read(channel: SalesChannel, with_risk: bool) -> Any:
                        .columns(column("rules", String)).scalar_subquery())) if with_risk else null()).label("risk_rules")
         carrier = case((first_row, literal_column(DEFAULT_CARRIER_SQL, String))).label("default_carrier")
         every_carrier = case((first_row, literal_column(CARRIERS_SQL, String))).label("carriers")
-        statement = _CATALOGUE_READS[(channel, with_risk)] = (
+        customer = (case((first_row, func.coalesce(
+            select(_ADDED_CUSTOMER.c.id).scalar_subquery(),
+            select(Customer.id).where(Customer.email == bindparam("customer_email", type_=String)).scalar_subquery())))
+            if with_customer else null()).label("customer_id")
+        statement = (
             select(*Product.__table__.columns, *allocation.CANDIDATE_COLUMNS,
                    literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"),  # sourcing, issue 19
                    literal_column(pricing.RATES_SQL, String).label("shipping_rates"),  # shipping (review F13): no statement of its own
-                   rules, carrier, every_carrier)
+                   rules, carrier, every_carrier, customer)
             .select_from(Product).outerjoin(stock, StockLevel.sku == Product.sku)
             .where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
             .order_by(Product.sku, StockLevel.warehouse_id)
         )
+        if with_customer:
+            statement = statement.add_cte(_ADDED_CUSTOMER)
+        _CATALOGUE_READS[(channel, with_risk, with_customer)] = statement
     return statement
 
 
@@ -223,18 +239,32 @@ class _Catalogue:
     risk_rules: list[risk.Rule] | None
     default_carrier: str | None
     carriers: str | None
+    customer_id: uuid.UUID | None = None
 
 
-async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel, email: str | None) -> _Catalogue:
+async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel, email: str | None,
+                          customer_email: str | None = None) -> _Catalogue:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
     serving the channel (and their priority, country, code: what allocation and the delivery promise need), and
     the sourcing rules with the default carrier's transit table (issue 19: on one row, NULL without rules), and the
     shipping rates of the products' currency (one row too, NULL without rates: app/orders/pricing.py RATES_SQL),
     the active risk rules with their facts about `email` (None: not read) and the default carrier (writes7, session 7:
     the first row). Sent by the driver (issue 16); the products come back as whole detached `Product` objects (every column of
-    the mapped table, through SQLAlchemy's result processing: app/infra/rows.py), not kept in the session."""
+    the mapped table, through SQLAlchemy's result processing: app/infra/rows.py), not kept in the session.
+
+    `customer_email` (session 8): the same statement also finds or adds that customer, as `customer_first` would in a
+    statement of its own, and is sent before the unit's transaction begins (committed on its own, so a new customer's
+    row is never held by a placement waiting on a stock row); one statement fewer per placement. Should the
+    transaction have begun already, the catalogue is read in it without the customer (the placement then finds or adds
+    the customer itself)."""
     skus = sorted({line.sku.strip() for line in request.lines})
-    records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None), {"skus": skus, "email": email})
+    records = None
+    if customer_email is not None:
+        records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None, with_customer=True),
+                                        {"skus": skus, "email": email, "customer_id": uuid.uuid4(), "customer_email": customer_email},
+                                        before_transaction=True)
+    if records is None:
+        records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None), {"skus": skus, "email": email})
     products_writer = rows.writer_for(Product, uow.session.get_bind().dialect)
     width = len(products_writer.returned)
     stock_width = len(allocation.CANDIDATE_COLUMNS)
@@ -246,6 +276,7 @@ async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: 
     risk_text: str | None = None
     carrier_text: str | None = None
     carriers_text: str | None = None
+    customer_id: uuid.UUID | None = None
     for record in records:
         values = tuple(record)
         if values[at] not in products:
@@ -258,9 +289,10 @@ async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: 
         risk_text = risk_text if risk_text is not None else values[width + stock_width + 2]
         carrier_text = carrier_text if carrier_text is not None else values[width + stock_width + 3]
         carriers_text = carriers_text if carriers_text is not None else values[width + stock_width + 4]
+        customer_id = customer_id if customer_id is not None else values[width + stock_width + 5]
     return _Catalogue(products, candidates, sourcing.snapshot_of(snapshot), pricing.rates_of(rates_text),
                       risk.rules_of(risk_text) if risk_text is not None else None, carrier_text,
-                      carriers_text)
+                      carriers_text, customer_id)
 
 
 def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> list[ResolvedLine]:
@@ -359,11 +391,21 @@ def _demand(lines: list[ResolvedLine]) -> tuple[dict[str, int], dict[str, Path]]
     return demand, sku_paths
 
 
-async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest, with_risk: bool = False) -> Order | Placement:
+def customer_with_catalogue(request: PlaceOrderRequest) -> bool:
+    """Whether `plan_placement(with_customer=True)` can find or add the customer with the catalogue before the transaction
+    begins: no statement comes before that read (no idempotency key to look up, no pickup point to read)."""
+    method = request.delivery_method
+    return not request.idempotency_key and (method is None or pickup.delivery_type_of(method) != DeliveryType.PICKUP)
+
+
+async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest, with_risk: bool = False,
+                         with_customer: bool = False) -> Order | Placement:
     """Check the request, look its lines and their stock up in the catalogue (one statement, nothing locked)
     and plan where each unit is reserved. Refuses with every input problem at once, or OUT_OF_STOCK.
     The units are reserved later, in one statement (`reserve_for_order` / `hold_stock`). `with_risk`: the risk
     rules are read with the catalogue too (`Placement.risk_rules`; the one-transaction path assesses with them).
+    `with_customer`: the customer is found or added by the catalogue's statement (`Placement.customer_id`; see
+    `_read_catalogue`), in place of `customer_first`'s statement.
 
     A request repeated with its idempotency key gets the order the first one placed instead."""
     checked = _check(request)
@@ -371,7 +413,8 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest, with_ri
     if existing is not None:
         return existing
     pickup_at = await pickup.pickup_point(uow, request.delivery_method, checked.channel)  # pickup, issue 19 (None: shipped, nothing read)
-    catalogue = await _read_catalogue(uow, request, checked.channel, checked.email if with_risk else None)
+    catalogue = await _read_catalogue(uow, request, checked.channel, checked.email if with_risk else None,
+                                      checked.email if with_customer else None)
     products, candidates, rules, shipping_rates = catalogue.products, catalogue.candidates, catalogue.rules, catalogue.shipping_rates
     lines = _resolve_lines(request, products)
     demand, sku_paths = _demand(lines)
@@ -383,7 +426,7 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest, with_ri
     picks = pickup.plan(routing, demand, candidates, sku_paths, pickup_at)  # sourcing, issue 19 (no rules: plan_allocation); transfers: store first
     return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder,
                    shipping_rates=shipping_rates, risk_rules=catalogue.risk_rules, default_carrier=catalogue.default_carrier,
-                   carriers=catalogue.carriers)
+                   carriers=catalogue.carriers, customer_id=catalogue.customer_id)
 
 
 def _routing(placement: Placement, rules: sourcing.Snapshot) -> sourcing.Routing:
