@@ -44,11 +44,6 @@ BATCH = 500
 # interval, reset whenever the horizon moves. A writer's commit signal wakes the hub at once anyway
 # (the common case: the next numbers' writers commit); this is for gaps nobody signals (a rollback).
 RECHECK = 0.01
-# With no order subscription in this process nobody waits here for each commit: the horizon (one statement) is
-# advanced at most once per this window, not on every commit signal, and at once when a subscription registers
-# (issue 16, session 8: ~3% of the server's CPU per placeOrder under load, and as many statements on PostgreSQL).
-# What else follows the hub's progress (webhook fan-out, the last_event_seq metric) lags by at most this much.
-IDLE_COALESCE = 0.05
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -178,11 +173,9 @@ class LiveHub:
         self.last_seq = 0
         # Subscriptions registered since start (never decreases): a readiness signal for operators and tests.
         self.registrations = 0
-        self.horizon_reads = 0  # rounds of the read loop (each advances the horizon: one statement); tests
         self.order_subscriptions: set[OrderSubscription] = set()
         self.stock_subscriptions: set[StockSubscription] = set()
         self._wake = asyncio.Event()
-        self._subscribed = asyncio.Event()  # an order subscription registered: ends the idle window at once
         self._progress = asyncio.Event()
         self._catch_up_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -279,7 +272,6 @@ class LiveHub:
             self._wake.clear()
             try:
                 before = self.last_seq
-                self.horizon_reads += 1
                 await self.catch_up()
                 recheck = RECHECK if self.last_seq > before else min(recheck * 2, self.poll_interval)
                 wait = recheck if self.horizon.pending else self.poll_interval
@@ -287,12 +279,6 @@ class LiveHub:
                 log.exception("reading new order events failed; retrying")
                 await asyncio.sleep(self.poll_interval)
                 wait = 0.0
-                continue
-            if not self.order_subscriptions:  # the idle window (IDLE_COALESCE): commits meanwhile are read together
-                self._subscribed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_COALESCE):
-                        await self._subscribed.wait()
 
     async def committed_cursor(self) -> int:
         """"Now" as a cursor: every event committed before this call is at or below it, and every
@@ -343,7 +329,6 @@ class LiveHub:
     def subscribe_orders(self, match: Callable[[Delivery], bool]) -> OrderSubscription:
         subscription = OrderSubscription(match, self.last_seq)
         self.order_subscriptions.add(subscription)
-        self._subscribed.set()
         self._registered()
         return subscription
 
@@ -351,7 +336,6 @@ class LiveHub:
         """Registers a subscription that continues one registered before (a parked one): offered every
         event from now on, not counted as a new registration."""
         self.order_subscriptions.add(subscription)
-        self._subscribed.set()
 
     def subscribe_stock(self, match: Callable[[dict[str, Any]], bool]) -> StockSubscription:
         subscription = StockSubscription(match)
