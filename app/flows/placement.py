@@ -37,7 +37,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from app.billing import config, payments
@@ -167,23 +167,29 @@ async def place(db: Database, *, request: PlaceOrderRequest, actor: str | None) 
     statement, in the global order, so no two placements deadlock (an order number drawn by the first run is skipped)."""
     if not _pays_by_card(request) or not (request.payment_token or "").strip():
         units: list[UnitOfWork] = []
-
-        def work(lock_first: bool) -> Callable[[UnitOfWork], Awaitable[Order]]:
-            async def placing(uow: UnitOfWork) -> Order:
-                units.append(uow)
-                if with_catalogue:
-                    return await place_order(uow=uow, request=request, lock_first=lock_first, customer_with_catalogue=True)
-                return await place_order(uow=uow, request=request, customer_id=await orders.customer_first(uow, request), lock_first=lock_first)
-            return placing
-
         with_catalogue = orders.customer_with_catalogue(request)
 
-        try:
-            order = await db.run(work(False), actor=actor)
-        except orders.StockMoved:
-            order = await db.run(work(True), actor=actor)
+        async def placing(uow: UnitOfWork, lock_first: bool) -> Order:
+            units.append(uow)
+            customer_id = None if with_catalogue else await orders.customer_first(uow, request)
+            return await place_order(uow=uow, request=request, customer_id=customer_id, lock_first=lock_first,
+                                     customer_with_catalogue=with_catalogue)
+
+        order = await _run_reserving(db, placing, actor=actor)
         return Placed(order, units[-1].committed_events)
     return await _place_by_card(db, request=request, actor=actor)
+
+
+T = TypeVar("T")
+
+
+async def _run_reserving(db: Database, work: Callable[[UnitOfWork, bool], Awaitable[T]], *, actor: str | None) -> T:
+    """`db.run(work)` of a transaction that reserves stock: should its one-statement reservation find stock moved since
+    the snapshot (StockMoved, rolled back), once more with the stock rows locked first (`work`'s `lock_first`)."""
+    try:
+        return await db.run(lambda uow: work(uow, False), actor=actor)
+    except orders.StockMoved:
+        return await db.run(lambda uow: work(uow, True), actor=actor)
 
 
 _SLOTS: WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]] = WeakKeyDictionary()
@@ -248,18 +254,13 @@ async def _place_by_card(db: Database, *, request: PlaceOrderRequest, actor: str
 
     units: list[UnitOfWork] = []
 
-    def first(lock_first: bool) -> Callable[[UnitOfWork], Awaitable[Order | _Held]]:
-        async def holding(uow: UnitOfWork) -> Order | _Held:
-            units.append(uow)
-            customer[0] = await orders.customer_first(uow, request)
-            return await reserve(uow, lock_first)
-        return holding
+    async def first(uow: UnitOfWork, lock_first: bool) -> Order | _Held:
+        units.append(uow)
+        customer[0] = await orders.customer_first(uow, request)
+        return await reserve(uow, lock_first)
 
     async with _slot():
-        try:
-            step = await db.run(first(False), actor=actor)
-        except orders.StockMoved:  # as in `place`: again, the stock rows locked first
-            step = await db.run(first(True), actor=actor)
+        step = await _run_reserving(db, first, actor=actor)
     if isinstance(step, Order):
         return Placed(step, [])  # an idempotent retry of a placed order: the first answer, no new event
     totals = orders.totals_of(step.placement)

@@ -93,9 +93,7 @@ def plan_allocation(demand: Mapping[str, int], candidates: list[Candidate], sku_
         return c is not None and c.available >= demand[sku]
 
     priority = {c.warehouse_id: c.priority for c in candidates}
-    wanted = list(demand.items())
-    coverage = {w: sum(1 for sku, quantity in wanted if (c := stock.get(sku)) is not None and c.available >= quantity)
-                for w, stock in by_warehouse.items()}  # how many lines each warehouse fills alone (`fills`, inlined)
+    coverage = {w: sum(fills(w, sku) for sku in demand) for w in by_warehouse}
     ranked = sorted(by_warehouse, key=lambda w: (-coverage[w], priority[w], str(w)))
 
     picks: list[Pick] = []

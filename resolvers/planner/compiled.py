@@ -200,21 +200,12 @@ def _leaf_serializer(gql_type: Any, get: Callable[[Any], Any]) -> Serialize | No
             return None
         serialize_item = item_type.serialize
 
+        def item(x: Any) -> Any:
+            return _null(item_nullable, "null item") if x is None else serialize_item(x)
+
         def listed(root: Any) -> Any:
             value = get(root)
-            if value is None:
-                if not nullable:
-                    raise ValueError("null for a non-null list")
-                return None
-            out: list[Any] = []
-            for x in value:
-                if x is None:
-                    if not item_nullable:
-                        raise ValueError("null item")
-                    out.append(None)
-                else:
-                    out.append(serialize_item(x))
-            return out
+            return _null(nullable, "null for a non-null list") if value is None else [item(x) for x in value]
         return listed
     if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
         return None
@@ -222,12 +213,15 @@ def _leaf_serializer(gql_type: Any, get: Callable[[Any], Any]) -> Serialize | No
 
     def leaf(root: Any) -> Any:
         value = get(root)
-        if value is None:
-            if not nullable:
-                raise ValueError("null for a non-null field")
-            return None
-        return serialize(value)
+        return _null(nullable, "null for a non-null field") if value is None else serialize(value)
     return leaf
+
+
+def _null(nullable: bool, problem: str) -> None:
+    """A null where the type allows one; else the error graphql-core raises for it."""
+    if not nullable:
+        raise ValueError(problem)
+    return None
 
 
 def _keys(selection_set: SelectionSetNode | None) -> list[tuple[str, str]] | None:
