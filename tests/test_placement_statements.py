@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from models import Allocation, Order, StockLevel
+from models.holds import RiskRule
 from tests import factories
 from tests.factories import ADDRESS_INPUT
 
@@ -121,3 +123,40 @@ async def test_the_customer_is_found_or_added_by_the_catalogue_statement_before_
     assert keyed["data"]["placeOrder"]["userErrors"] == []
     added = [i for i, s in enumerate(counted.statements) if "INSERT INTO customers" in s]
     assert added == [0] and "FROM products" not in counted.statements[0], counted.statements
+
+
+async def test_the_events_are_written_by_the_reservation_statement_the_last_before_commit(gql, db) -> None:
+    """Session 9: a placement's reservation, the last statement of its transaction, also writes its queued events (and
+    the order's change_seq): three statements (catalogue, order, reservation) where there were four; the events are
+    numbered in the order they were recorded, and published after the commit as before."""
+    from models import OrderEvent
+
+    await factories.basic_catalog(db)
+    await gql(COUNT)
+    with db.count_statements() as counted:
+        body = await gql(PLACE, order_input([("A", 1), ("B", 2)]))
+    payload = body["data"]["placeOrder"]
+    assert payload["userErrors"] == []
+    statements = counted.statements
+    assert len(statements) == 3, "\n".join(statements)
+    assert locks_stock(statements[-1]) and "INSERT INTO order_events" in statements[-1], statements[-1]
+    assert not any("INSERT INTO order_events" in s for s in statements[:-1])
+    async with db.read() as session:
+        order = (await session.execute(select(Order))).scalar_one()
+        events = (await session.execute(select(OrderEvent.seq, OrderEvent.type).order_by(OrderEvent.seq))).all()
+    assert [e.type.value for e in events] == ["PLACED"]
+    assert order.change_seq == events[-1].seq and payload["eventCursor"] == str(events[-1].seq)
+    # a high-risk order's three events come in the order they were recorded: PLACED, RISK_ASSESSED, then ON_HOLD
+    async with db.engine.begin() as conn:  # (conftest empties risk_rules before each test)
+        await conn.execute(insert(RiskRule).values(id=uuid.uuid4(), position=1, kind="AMOUNT_OVER", params={"amount": "0"}, level="HIGH", active=True))
+    with db.count_statements() as counted:
+        held = await gql(PLACE, {"input": {**order_input([("A", 1)])["input"], "email": "held@example.com"}})
+    assert held["data"]["placeOrder"]["order"]["status"] == "ON_HOLD", held
+    assert len(counted.statements) == 3, "\n".join(counted.statements)
+    async with db.read() as session:
+        number = held["data"]["placeOrder"]["order"]["number"]
+        order = (await session.execute(select(Order).where(Order.number == number))).scalar_one()
+        rows = (await session.execute(select(OrderEvent.seq, OrderEvent.type, OrderEvent.status)
+                                      .where(OrderEvent.order_id == order.id).order_by(OrderEvent.seq))).all()
+    assert [(r.type.value, r.status.value) for r in rows] == [("PLACED", "PENDING"), ("RISK_ASSESSED", "PENDING"), ("STATUS_CHANGED", "ON_HOLD")]
+    assert order.change_seq == rows[-1].seq and held["data"]["placeOrder"]["eventCursor"] == str(rows[-1].seq)

@@ -95,6 +95,28 @@ def _events_statement(count: int) -> str:
     return statement
 
 
+# Session 9: the unit's queued events written by the statement that ends its work instead of one of their own (the
+# placement's reservation, app/orders/allocation.py RESERVE_WITH_EVENTS): the INSERT and the orders' UPDATE of
+# `_events_statement`, as CTEs after that statement's `complete` CTE (nothing inserted unless it is ok), the events
+# as arrays (one statement text for any count; unnest yields them in order, so nextval numbers them in order).
+# Bind parameters: `UnitOfWork.event_arrays()`. Its rows: `EVENTS_RETURNED` (seq, order_id, change_seq, updated_at).
+EVENTS_CTES = """, ev AS (
+    INSERT INTO order_events (seq, order_id, type, status, previous_status, channel, actor, data)
+    SELECT nextval('order_event_seq'), e.order_id, e.type, e.status, e.previous_status, e.channel, e.actor, e.data
+    FROM unnest(CAST(:ev_order_ids AS uuid[]), CAST(:ev_types AS varchar[]), CAST(:ev_statuses AS varchar[]),
+                CAST(:ev_previous AS varchar[]), CAST(:ev_channels AS varchar[]), CAST(:ev_actors AS varchar[]),
+                CAST(:ev_data AS jsonb[])) AS e(order_id, type, status, previous_status, channel, actor, data),
+         complete WHERE complete.ok
+    RETURNING seq, order_id
+), ev_latest AS (
+    SELECT order_id, max(seq) AS seq FROM ev GROUP BY order_id
+), ev_changed AS (
+    UPDATE orders o SET change_seq = greatest(o.change_seq, l.seq), updated_at = clock_timestamp()
+    FROM ev_latest l WHERE o.id = l.order_id RETURNING o.id, o.change_seq, o.updated_at
+)"""
+EVENTS_RETURNED = "SELECT i.seq, i.order_id, c.change_seq, c.updated_at FROM ev i LEFT JOIN ev_changed c ON c.id = i.order_id"
+
+
 def _event_parameters(chunk: list[dict[str, Any]], dialect: Any) -> list[Any]:
     def plain(value: Any) -> Any:
         return None if value is None else str(value)
@@ -209,6 +231,31 @@ class UnitOfWork:
         """One statement in the unit's transaction, by the driver: `fetch_on`."""
         return await fetch_on(self.session, sql, args)
 
+    def event_arrays(self) -> dict[str, Any] | None:
+        """The queued events as EVENTS_CTES binds them, for the statement that ends the unit's work; None when there
+        is none, or the transaction's id is not known yet (its id must be assigned before a number is drawn)."""
+        if not self.pending_events or self.xid is None or len(self.pending_events) > EVENT_INSERT_ROWS:
+            return None
+        flat = _event_parameters(self.pending_events, self.session.get_bind().dialect)
+        columns = [flat[i::EVENT_COLUMNS] for i in range(EVENT_COLUMNS)]
+        return dict(zip(("ev_order_ids", "ev_types", "ev_statuses", "ev_previous", "ev_channels", "ev_actors", "ev_data"), columns, strict=True))
+
+    def events_written(self, rows: Sequence[Any]) -> None:
+        """The queued events were written by that statement (`event_arrays`): its EVENTS_RETURNED rows."""
+        chunk, self.pending_events = self.pending_events, []
+        self._numbered(chunk, rows)
+        self.committed_events = self.committed_events + chunk
+
+    def _numbered(self, chunk: list[dict[str, Any]], rows: Sequence[Any]) -> None:
+        # the rows were numbered in order: the smallest number went to the first event
+        for values, seq in zip(chunk, sorted(row[0] for row in rows), strict=True):
+            values["seq"] = seq
+        for _, order_id, change_seq, updated_at in rows:  # the orders this unit holds see their new change sequence and time
+            order = self.session.identity_map.get(ORDER_MAPPER.identity_key_from_primary_key((order_id,)))
+            if order is not None and change_seq is not None:
+                set_committed_value(order, "change_seq", change_seq)
+                set_committed_value(order, "updated_at", updated_at)
+
     async def _flush_events(self) -> int | None:
         """Insert the queued events, last thing before COMMIT; returns the transaction id (None: no events).
 
@@ -221,21 +268,14 @@ class UnitOfWork:
            so far) and `updated_at` from the database clock, just before COMMIT (issue 17: "changed since" pages on
            change_seq under the horizon, so a change committed late is never skipped)."""
         if not self.pending_events:
-            return None
+            return self.xid  # none queued (or written already, `events_written`): the id if a statement learnt it
         xid = self.xid if self.xid is not None else int((await self.session.execute(ASSIGN_XID)).scalar_one())
         dialect = self.session.get_bind().dialect
         for start in range(0, len(self.pending_events), EVENT_INSERT_ROWS):
             chunk = self.pending_events[start:start + EVENT_INSERT_ROWS]
             rows = await self.fetch(_events_statement(len(chunk)), _event_parameters(chunk, dialect))
-            # VALUES rows are evaluated in order: the smallest number went to the first row
-            for values, seq in zip(chunk, sorted(row[0] for row in rows), strict=True):
-                values["seq"] = seq
-            for _, order_id, change_seq, updated_at in rows:  # the orders this unit holds see their new change sequence and time
-                order = self.session.identity_map.get(ORDER_MAPPER.identity_key_from_primary_key((order_id,)))
-                if order is not None and change_seq is not None:
-                    set_committed_value(order, "change_seq", change_seq)
-                    set_committed_value(order, "updated_at", updated_at)
-        self.committed_events, self.pending_events = self.pending_events, []
+            self._numbered(chunk, rows)  # VALUES rows are evaluated in order
+        self.committed_events, self.pending_events = self.committed_events + self.pending_events, []
         return xid
 
 

@@ -41,7 +41,7 @@ from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path
-from app.infra.database import fetch_statement
+from app.infra.database import EVENTS_CTES, EVENTS_RETURNED, UnitOfWork, fetch_statement
 from app.orders.enums import SalesChannel
 from models import Allocation, StockLevel, StockMovement, Warehouse
 
@@ -175,6 +175,13 @@ _HOLD = """, held AS (
     FROM complete WHERE complete.ok
 )"""
 RESERVE_FOR_ORDER = text(_RESERVE.replace("{extra}", _ALLOCATIONS))
+# Session 9: the same, also writing the unit's queued events (app/infra/database.py EVENTS_CTES) when the reservation
+# is the unit's last statement (a placement's first attempt): one statement fewer. Its rows: each raised level
+# (id, NULLs), then each event (NULL, seq, order_id, change_seq, updated_at).
+RESERVE_WITH_EVENTS = text(_RESERVE.replace("{extra}", _ALLOCATIONS + EVENTS_CTES).replace(
+    "SELECT id FROM raised",
+    "SELECT id, NULL::bigint, NULL::uuid, NULL::bigint, NULL::timestamptz FROM raised UNION ALL SELECT NULL::uuid, e.* FROM ("
+    + EVENTS_RETURNED + ") e"))
 RESERVE_FOR_HOLD = text(_RESERVE.replace("{extra}", _HOLD))
 _GIVE_BACK = text("""
 UPDATE stock_levels s SET reserved = s.reserved - w.n
@@ -205,10 +212,12 @@ def _pick_arrays(picks: list[Pick]) -> dict[str, Any]:
 async def reserve_at_once(
     session: AsyncSession, notices: list, *, picks: list[Pick], actor: str | None, reference: str,
     order_id: uuid.UUID | None = None, allocations: Sequence[tuple[uuid.UUID, Pick]] = (), hold: Mapping[str, Any] | None = None,
+    events: UnitOfWork | None = None,
 ) -> bool:
     """Reserve planned picks in one statement; with `order_id` + `allocations` ((order line id, its share of a pick),
     see orders.service.per_line) it also writes the allocations, with `hold` (the placement_attempts values) the
-    card placement's hold instead.
+    card placement's hold instead. `events`: the unit whose queued events the statement writes too (only when nothing
+    is written after it in that unit, and the unit rolls back should this return False).
     False when a level no longer had the units: then nothing is left changed (the partial raise is given back)."""
     if not picks:
         return True
@@ -224,7 +233,15 @@ async def reserve_at_once(
         params.update(order_id=order_id, allocation_ids=[uuid.uuid4() for _ in allocations], allocation_lines=[line for line, _ in allocations],
                       allocation_warehouses=[p.warehouse_id for _, p in allocations], allocation_skus=[p.sku for _, p in allocations],
                       allocation_quantities=[p.quantity for _, p in allocations])
-    raised = [row[0] for row in await fetch_statement(session, statement, params)]  # by the driver (issue 16: placeOrder's CPU)
+    queued = events.event_arrays() if events is not None and hold is None else None
+    if queued is not None:
+        statement = RESERVE_WITH_EVENTS
+        params.update(queued)
+    rows = await fetch_statement(session, statement, params)  # by the driver (issue 16: placeOrder's CPU)
+    raised = [row[0] for row in rows if row[0] is not None]
+    if queued is not None and len(raised) == len(ordered):
+        assert events is not None
+        events.events_written([row[1:] for row in rows if row[0] is None])
     if len(raised) < len(ordered):
         if raised:
             quantity = {p.stock_level_id: p.quantity for p in ordered}
