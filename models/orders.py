@@ -31,7 +31,7 @@ class Order(Base):
         Index("ix_orders_placed_at_id", "placed_at", "id"),
         Index("ix_orders_total_id", "total", "id"),
         Index("ix_orders_status_placed_at", "status", "placed_at"),
-        Index("ix_orders_email", "email"),
+        Index("ix_orders_email_placed_at", "email", "placed_at"),  # risk.py EMAIL_VELOCITY: an index range (migration 0021)
         # partner, issue 17
         Index("ix_orders_change_seq_id", "change_seq", "id"),
         Index("ix_orders_external_reference", "channel", text("coalesce(marketplace, '')"), "external_reference", unique=True,
