@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import String, any_, bindparam, case, column, delete, func, literal_column, null, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -247,6 +247,25 @@ class _Catalogue:
     customer_id: uuid.UUID | None = None
 
 
+# Session 9: the detached Product of a catalogue row, kept by the row's every value (updated_at included, so a changed
+# product is a new entry): building one costs ~3 % of a placement's CPU, and the same few products come back all day.
+# Placement only reads them (detached, in no session: nothing flushes or attaches them), so requests may share one.
+_PRODUCTS: dict[tuple[Any, ...], Product] = {}
+_PRODUCTS_KEPT = 4096
+
+
+def _product_of(writer: rows.RowWriter, values: tuple[Any, ...]) -> Product:
+    try:
+        found = _PRODUCTS.get(values)
+    except TypeError:  # a value that cannot be a key (none today): built every time
+        return cast(Product, writer.instance(values))
+    if found is None:
+        if len(_PRODUCTS) >= _PRODUCTS_KEPT:
+            _PRODUCTS.clear()
+        found = _PRODUCTS[values] = writer.instance(values)
+    return found
+
+
 async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: SalesChannel, email: str | None,
                           customer_email: str | None = None) -> _Catalogue:
     """ONE statement, no lock: the products of the request's SKUs, each with its stock levels in the warehouses
@@ -285,7 +304,7 @@ async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: 
     for record in records:
         values = tuple(record)
         if values[at] not in products:
-            products[values[at]] = products_writer.instance(values[:width])
+            products[values[at]] = _product_of(products_writer, values[:width])
         stock: Any = _CandidateRow(*values[width:width + stock_width])
         if stock.id is not None:
             candidates.append(allocation.candidate_of(stock))
