@@ -100,7 +100,7 @@ def _events_statement(count: int) -> str:
 # `_events_statement`, as CTEs after that statement's `complete` CTE (nothing inserted unless it is ok), the events
 # as arrays (one statement text for any count; unnest yields them in order, so nextval numbers them in order).
 # Bind parameters: `UnitOfWork.event_arrays()`. Its rows: `EVENTS_RETURNED` (seq, order_id, change_seq, updated_at).
-EVENTS_CTES = """, ev AS (
+EVENTS_INSERT_CTE = """, ev AS (
     INSERT INTO order_events (seq, order_id, type, status, previous_status, channel, actor, data)
     SELECT nextval('order_event_seq'), e.order_id, e.type, e.status, e.previous_status, e.channel, e.actor, e.data
     FROM unnest(CAST(:ev_order_ids AS uuid[]), CAST(:ev_types AS varchar[]), CAST(:ev_statuses AS varchar[]),
@@ -108,7 +108,8 @@ EVENTS_CTES = """, ev AS (
                 CAST(:ev_data AS jsonb[])) AS e(order_id, type, status, previous_status, channel, actor, data),
          complete WHERE complete.ok
     RETURNING seq, order_id
-), ev_latest AS (
+)"""
+EVENTS_CTES = EVENTS_INSERT_CTE[:-1] + """), ev_latest AS (
     SELECT order_id, max(seq) AS seq FROM ev GROUP BY order_id
 ), ev_changed AS (
     UPDATE orders o SET change_seq = greatest(o.change_seq, l.seq), updated_at = clock_timestamp()
@@ -215,6 +216,10 @@ class UnitOfWork:
         self.committed_events: list[dict[str, Any]] = []
         # (topic, payload) change notices, e.g. a stock level, for subscribers once this unit commits.
         self.notices: list[tuple[str, dict[str, Any]]] = []
+        # Session 9: rows built but not sent yet, which the unit's next statement writes with its own (a placement's
+        # order and lines, written by its reservation: app/orders/service.py `reserve_for_order`); None: nothing waits.
+        # A unit that ends with rows still waiting fails (`Database.run`): they are never dropped silently.
+        self.deferred: Any = None
 
     def record_event(self, values: dict[str, Any]) -> dict[str, Any]:
         """Queue an order event row; it gets its cursor when the unit commits."""
@@ -231,10 +236,11 @@ class UnitOfWork:
         """One statement in the unit's transaction, by the driver: `fetch_on`."""
         return await fetch_on(self.session, sql, args)
 
-    def event_arrays(self) -> dict[str, Any] | None:
+    def event_arrays(self, *, id_assigned_first: bool = False) -> dict[str, Any] | None:
         """The queued events as EVENTS_CTES binds them, for the statement that ends the unit's work; None when there
-        is none, or the transaction's id is not known yet (its id must be assigned before a number is drawn)."""
-        if not self.pending_events or self.xid is None or len(self.pending_events) > EVENT_INSERT_ROWS:
+        is none, or the transaction's id is not known yet (its id must be assigned before a number is drawn), unless
+        that statement itself assigns it before it draws (`id_assigned_first`: its first write precedes the events)."""
+        if not self.pending_events or (self.xid is None and not id_assigned_first) or len(self.pending_events) > EVENT_INSERT_ROWS:
             return None
         flat = _event_parameters(self.pending_events, self.session.get_bind().dialect)
         columns = [flat[i::EVENT_COLUMNS] for i in range(EVENT_COLUMNS)]
@@ -489,6 +495,8 @@ class Database:
                     uow = UnitOfWork(session, actor, self.counters)
                     async with session.begin():
                         result = await work(uow)
+                        if uow.deferred is not None:
+                            raise RuntimeError("rows deferred to a later statement were never written")
                         if session.new or session.dirty or session.deleted:  # (an empty flush still costs ~0.1 ms)
                             await session.flush()
                         xid = await uow._flush_events()

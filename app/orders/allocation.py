@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,7 +41,7 @@ from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path
-from app.infra.database import EVENTS_CTES, EVENTS_RETURNED, UnitOfWork, fetch_statement
+from app.infra.database import EVENTS_CTES, EVENTS_INSERT_CTE, EVENTS_RETURNED, UnitOfWork, fetch_statement
 from app.orders.enums import SalesChannel
 from models import Allocation, StockLevel, StockMovement, Warehouse
 
@@ -188,6 +188,37 @@ RESERVE_WITH_EVENTS = text(_RESERVE.replace("{extra}", _ALLOCATIONS + EVENTS_CTE
     "SELECT id, NULL::bigint, NULL::uuid, NULL::bigint, NULL::timestamptz FROM raised UNION ALL SELECT NULL::uuid, e.* FROM ("
     + EVENTS_RETURNED + ") e"))
 RESERVE_FOR_HOLD = text(_RESERVE.replace("{extra}", _HOLD))
+# Session 9: a new order's rows and its reservation in ONE statement, the last of the placement's transaction before
+# COMMIT (its first attempt, `lock_first=False`): the reservation's CTEs as above, then the unit's queued events
+# (numbered after the stock rows are locked and raised, so after the transaction has its id: the raise is its first
+# write), then `__ORDER__`, where app/orders/service.py puts the order's INSERT (CTE `o`, its change_seq the events'
+# last number: one row version, no UPDATE of the row just inserted) and its lines' and other rows' (c0, c1, ...), then
+# the ledger (its reference the order's number, from `o`) and the allocations. Should a level be short, the order is
+# written all the same and the caller rolls the transaction back (StockMoved). Returns one row: the order's columns and
+# transaction id (`o`), the ids of the levels raised, the events' numbers in order.
+WRITE_AND_RESERVE = text(
+    _RESERVE.split("), ledger AS (")[0] + ")" + EVENTS_INSERT_CTE + ", __ORDER__" + """, ledger AS (
+    INSERT INTO stock_movements (sku, warehouse_id, kind, on_hand_delta, reserved_delta, actor, reference)
+    SELECT w.sku, w.warehouse_id, 'RESERVATION', 0, w.n, :actor, (SELECT number FROM o) FROM wanted w, complete WHERE complete.ok
+)""" + _ALLOCATIONS + """
+SELECT o.*, (SELECT coalesce(array_agg(id), '{}') FROM raised), (SELECT coalesce(array_agg(seq ORDER BY seq), '{}') FROM ev) FROM o""")
+
+
+def write_and_reserve_params(picks: list[Pick], *, actor: str | None, order_id: uuid.UUID,
+                             allocations: Sequence[tuple[uuid.UUID, Pick]]) -> dict[str, Any]:
+    """WRITE_AND_RESERVE's bind parameters but the events' (`UnitOfWork.event_arrays`) and the order's."""
+    params = _pick_arrays(picks)
+    params.update(actor=actor, order_id=order_id, allocation_ids=[uuid.uuid4() for _ in allocations],
+                  allocation_lines=[line for line, _ in allocations], allocation_warehouses=[p.warehouse_id for _, p in allocations],
+                  allocation_skus=[p.sku for _, p in allocations], allocation_quantities=[p.quantity for _, p in allocations])
+    return params
+
+
+def notify_picks(notices: list, picks: list[Pick]) -> None:
+    for p in sorted(picks, key=lambda p: (p.sku, str(p.warehouse_id))):
+        notify_stock(notices, p.sku, p.warehouse_id)
+
+
 _GIVE_BACK = text("""
 UPDATE stock_levels s SET reserved = s.reserved - w.n
 FROM unnest(CAST(:level_ids AS uuid[]), CAST(:quantities AS integer[])) AS w(level_id, n) WHERE s.id = w.level_id
@@ -217,15 +248,19 @@ def _pick_arrays(picks: list[Pick]) -> dict[str, Any]:
 async def reserve_at_once(
     session: AsyncSession, notices: list, *, picks: list[Pick], actor: str | None, reference: str,
     order_id: uuid.UUID | None = None, allocations: Sequence[tuple[uuid.UUID, Pick]] = (), hold: Mapping[str, Any] | None = None,
-    events: UnitOfWork | None = None,
+    events: UnitOfWork | None = None, write: Callable[[], Awaitable[bool]] | None = None,
 ) -> bool:
     """Reserve planned picks in one statement; with `order_id` + `allocations` ((order line id, its share of a pick),
     see orders.service.per_line) it also writes the allocations, with `hold` (the placement_attempts values) the
     card placement's hold instead. `events`: the unit whose queued events the statement writes too (only when nothing
     is written after it in that unit, and the unit rolls back should this return False).
-    False when a level no longer had the units: then nothing is left changed (the partial raise is given back)."""
+    False when a level no longer had the units: then nothing is left changed (the partial raise is given back).
+    `write`: the caller's own statement that makes this reservation with its other rows (WRITE_AND_RESERVE, sent by
+    app/orders/service.py `_write_and_reserve`; False: short, and the caller rolls back), sent instead of ours."""
     if not picks:
         return True
+    if write is not None:
+        return await write()
     params = _pick_arrays(picks)
     ordered = sorted(picks, key=lambda p: (p.sku, str(p.warehouse_id)))
     params.update(actor=actor, reference=reference)

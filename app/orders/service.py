@@ -17,13 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import String, any_, bindparam, case, column, delete, func, literal_column, null, select, text, true, update
+from sqlalchemy import Integer, String, any_, bindparam, case, column, delete, func, literal_column, null, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra import rows
-from app.infra.database import UnitOfWork, fetch_statement
+from app.infra.database import UnitOfWork, driver_statement, fetch_statement
 from app.orders import allocation, backorders, events, pickup, pricing, risk, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
@@ -208,8 +208,14 @@ def _catalogue_read(channel: SalesChannel, with_risk: bool, with_customer: bool 
         # the product's SKU (index) even as the generic plan PostgreSQL keeps for the prepared statement after five runs;
         # as a plain join that plan hashed every stock level (session 9: 1.8 ms against 0.6 ms per placement on the
         # benchmark's 2,000 levels, and more with more).
+        # The products too come from a subquery, LIMITed to the number of SKUs asked for (`sku_count`, a no-op): with a
+        # parameter LIMIT the generic plan counts on few rows, so PostgreSQL keeps it instead of planning every execution
+        # anew (~1 ms each; without the LIMIT it estimated ten products, and the custom plan won). Named `products`, as
+        # the SQL texts below (RATES_SQL) name it.
+        products = (select(*Product.__table__.columns).where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
+                    .limit(bindparam("sku_count", type_=Integer)).subquery("products"))
         stock = (select(*allocation.CANDIDATE_COLUMNS).select_from(allocation.candidate_join(channel))
-                 .where(StockLevel.sku == Product.sku).offset(literal_column("0")).lateral("stock"))
+                 .where(StockLevel.sku == products.c.sku).offset(literal_column("0")).lateral("stock"))
         first_row = func.row_number().over() == 1
         # writes7, session 7: the risk rules (bind parameter :email) and the default carrier, on the first row
         rules = (case((first_row, text(risk.RULES_JSON_SQL).bindparams(bindparam("email", type_=String))
@@ -221,13 +227,12 @@ def _catalogue_read(channel: SalesChannel, with_risk: bool, with_customer: bool 
             select(Customer.id).where(Customer.email == bindparam("customer_email", type_=String)).scalar_subquery())))
             if with_customer else null()).label("customer_id")
         statement = (
-            select(*Product.__table__.columns, *stock.c,
+            select(*products.c, *stock.c,
                    literal_column(sourcing.SNAPSHOT_SQL, String).label("sourcing"),  # sourcing, issue 19
                    literal_column(pricing.RATES_SQL, String).label("shipping_rates"),  # shipping (review F13): no statement of its own
                    rules, carrier, every_carrier, customer)
-            .select_from(Product).outerjoin(stock, true())
-            .where(Product.sku == any_(bindparam("skus", type_=ARRAY(String))))
-            .order_by(Product.sku, stock.c.warehouse_id)
+            .select_from(products).outerjoin(stock, true())
+            .order_by(products.c.sku, stock.c.warehouse_id)
         )
         if with_customer:
             statement = statement.add_cte(_ADDED_CUSTOMER)
@@ -285,10 +290,11 @@ async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: 
     records = None
     if customer_email is not None:
         records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None, with_customer=True),
-                                        {"skus": skus, "email": email, "customer_id": uuid.uuid4(), "customer_email": customer_email},
+                                        {"skus": skus, "sku_count": len(skus), "email": email, "customer_id": uuid.uuid4(),
+                                         "customer_email": customer_email},
                                         before_transaction=True)
     if records is None:
-        records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None), {"skus": skus, "email": email})
+        records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None), {"skus": skus, "sku_count": len(skus), "email": email})
     products_writer = rows.writer_for(Product, uow.session.get_bind().dialect)
     width = len(products_writer.returned)
     stock_width = len(allocation.CANDIDATE_COLUMNS)
@@ -496,13 +502,15 @@ def per_line(picks: list[Pick], lines: list[StockedLine]) -> list[tuple[uuid.UUI
 async def write_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, serial: int | None = None,
     payment_status: PaymentStatus = PaymentStatus.UNPAID, customer_id: uuid.UUID | None = None, risk: dict[str, Any] | None = None,
-    allocate: list[Pick] | None = None, before_insert: Callable[[Order], Sequence[Any]] | None = None,
+    allocate: list[Pick] | None = None, before_insert: Callable[[Order], Sequence[Any]] | None = None, defer: bool = False,
 ) -> tuple[Order, list[StockedLine]]:
     """The PENDING order and its lines (written: number and timestamps come back); its stocked lines. `risk`: its
     risk_* column values (app/orders/risk.py `risk_columns`), written with the order. `allocate`: picks already
     reserved (a card placement's hold) whose allocations are written with the lines, in the same statement.
     `before_insert`: called with the order built but not yet written (its events may be recorded, its columns
-    changed); the rows it returns (other tables', e.g. a hold) are written with the order, in the same statement."""
+    changed); the rows it returns (other tables', e.g. a hold) are written with the order, in the same statement.
+    `defer` (session 9): nothing is sent; `reserve_for_order(lock_first=False)` writes the order and these rows with the
+    reservation, in its statement (the order has no number or timestamps until then)."""
     request, lines = placement.request, placement.lines
     priced = [(line, line_total(line.product.price, line.quantity)) for line in lines]
     totals = totals_of(placement)
@@ -545,6 +553,9 @@ async def write_order(
     stocked = [(line.id, line.sku, line.quantity) for line in order_lines if not line.made_to_order]
     allocations = _allocations(order, per_line(allocate, backorders.on_hand_lines(allocate, placement.backorder, stocked))) if allocate else []
     extra = list(before_insert(order)) if before_insert is not None else []
+    if defer and not allocations:  # written by the reservation's statement (`reserve_for_order`): nothing sent here
+        uow.deferred = _DeferredOrder(order, order_lines, extra)
+        return order, stocked
     if not await _insert_order(uow, order, order_lines, allocations, extra):
         uow.session.add(order)
         uow.session.add_all(order_lines)
@@ -562,7 +573,27 @@ async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], a
     (nothing in placement reads them back; a query loads them), nor are the `extra` rows (one INSERT per class, in
     the order given: e.g. a RISK_REVIEW hold). Also learns the transaction's id (the events need it).
     False (nothing sent) when the tables' defaults cannot be reproduced: the caller flushes through the ORM instead."""
-    dialect = uow.session.get_bind().dialect
+    built = _order_ctes(uow.session.get_bind().dialect, order, lines, allocations, extra, 1)
+    if built is None:
+        return False
+    row = (await uow.fetch("WITH " + built[0] + " SELECT * FROM o", built[1]))[0]
+    _adopted(uow, order, row)
+    return True
+
+
+def _adopted(uow: UnitOfWork, order: Order, row: Sequence[Any]) -> None:
+    """The order's row as `o` returned it (every column, then the transaction's id) set on it, persistent in the session."""
+    rows.writer_for(Order, uow.session.get_bind().dialect).adopt(uow.session, order, row)
+    uow.adopted.append(order)
+    uow.xid = int(row[len(Order.__table__.columns)])
+
+
+def _order_ctes(dialect: Any, order: Order, lines: Sequence[OrderLine], allocations: Sequence[Allocation], extra: Sequence[Any],
+                start: int, computed: dict[str, str] | None = None) -> tuple[str, list[Any]] | None:
+    """The order's INSERT as CTE `o` (RETURNING every column and the transaction's id) and its lines', allocations'
+    and `extra` rows' as CTEs c0, c1, ... (foreign keys are checked at the statement's end), parameters numbered from
+    `start`; `computed`: columns given by an SQL expression instead of the object's value. None when the tables'
+    defaults cannot be reproduced (app/infra/rows.py)."""
     orders_writer = rows.writer_for(Order, dialect)
     by_class: dict[type, list[Any]] = {}
     for obj in extra:
@@ -570,21 +601,85 @@ async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], a
     groups: list[Sequence[Any]] = [lines, allocations, *by_class.values()]
     children = [(rows.writer_for(type(group[0]), dialect), group) for group in groups if group]
     if not orders_writer.usable or not all(writer.usable for writer, _ in children):
-        return False
-    names, values = orders_writer.values(order)
-    sql = (f"WITH o AS ({orders_writer.insert_head(names)}{rows.placeholders(1, len(values))} "
-           f"RETURNING {orders_writer.returning}, pg_current_xact_id()::text::bigint)")
-    for index, (writer, group) in enumerate(children):  # (foreign keys are checked at the statement's end)
-        many = rows.multi_row(writer, group, len(values) + 1)
+        return None
+    names, given = orders_writer.values(order)
+    cells: list[str] = []
+    values: list[Any] = []
+    for name, value in zip(names, given, strict=True):
+        if computed and name in computed:
+            cells.append(computed[name])
+        else:
+            values.append(value)
+            cells.append(f"${start + len(values) - 1}")
+    for name, expression in (computed or {}).items():
+        if name not in names:
+            names += (name,)
+            cells.append(expression)
+    sql = f"o AS ({orders_writer.insert_head(names)}({', '.join(cells)}) RETURNING {orders_writer.returning}, pg_current_xact_id()::text::bigint)"
+    for index, (writer, group) in enumerate(children):
+        many = rows.multi_row(writer, group, start + len(values))
         if many is None:
-            return False
+            return None
         sql += f", c{index} AS ({many[0]})"
         values += many[1]
-    row = (await uow.fetch(sql + " SELECT * FROM o", values))[0]
-    orders_writer.adopt(uow.session, order, row)
-    uow.adopted.append(order)
-    uow.xid = int(row[-1])
-    return True
+    return sql, values
+
+
+@dataclass(slots=True)
+class _DeferredOrder:
+    """A new order built by `write_order(defer=True)`, written by the reservation's statement (`reserve_for_order`)."""
+
+    order: Order
+    lines: list[OrderLine]
+    extra: list[Any]
+
+
+async def _write_deferred(uow: UnitOfWork) -> None:
+    """Rows deferred to the reservation written by a statement of their own after all (that statement cannot take them)."""
+    deferred, uow.deferred = uow.deferred, None
+    if not await _insert_order(uow, deferred.order, deferred.lines, [], deferred.extra):
+        uow.session.add(deferred.order)
+        uow.session.add_all(deferred.lines)
+        uow.session.add_all(deferred.extra)
+        await uow.session.flush()
+
+
+async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: list[StockedLine]) -> bool | None:
+    """The deferred order, its lines and rows, its queued events and the reservation of its picks in ONE statement
+    (allocation.WRITE_AND_RESERVE; session 9: one statement fewer, and the order's row written once, its change_seq
+    already the events' last number). True: written and reserved; False: a level was short (the order was written
+    too: the caller rolls back); None: nothing sent (the statement cannot take these rows)."""
+    deferred: _DeferredOrder = uow.deferred
+    order = deferred.order
+    queued = uow.event_arrays(id_assigned_first=True)  # the statement's first write is the stock raise, before any number
+    if queued is None or not placement.picks or any(e["order_id"] != order.id for e in uow.pending_events):
+        return None
+    dialect = uow.session.get_bind().dialect
+    params = allocation.write_and_reserve_params(
+        placement.picks, actor=uow.actor, order_id=order.id,
+        allocations=per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked)))
+    params.update(queued)
+    sql, binds = driver_statement(allocation.WRITE_AND_RESERVE, dialect)
+    args = [params.get(name, bound) if process is None else process(params.get(name, bound)) for name, process, bound in binds]
+    built = _order_ctes(dialect, order, deferred.lines, [], deferred.extra, len(args) + 1,
+                        computed={"change_seq": "(SELECT coalesce(max(seq), 0) FROM ev)", "updated_at": "clock_timestamp()"})
+    if built is None:
+        return None
+    uow.deferred = None
+
+    async def send() -> bool:
+        row = (await uow.fetch(sql.replace("__ORDER__", built[0], 1), args + built[1]))[0]
+        raised, seqs = row[-2], row[-1]
+        if len(raised) < len(placement.picks):
+            return False
+        _adopted(uow, order, row)
+        uow.events_written([(seq, order.id, order.change_seq, order.updated_at) for seq in seqs])
+        allocation.notify_picks(uow.notices, placement.picks)
+        return True
+
+    # through the reservation's entry point, whose `write` sends it (what watches reservations sees this one too)
+    return await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference="",
+                                            order_id=order.id, write=send)
 
 
 def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
@@ -598,7 +693,7 @@ def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
 
 async def create_order(
     *, uow: UnitOfWork, placement: Placement, estimated_delivery_date: date | None, customer_id: uuid.UUID | None = None,
-    risk: dict[str, Any] | None = None, after_placed: Callable[[Order], Sequence[Any]] | None = None,
+    risk: dict[str, Any] | None = None, after_placed: Callable[[Order], Sequence[Any]] | None = None, defer: bool = False,
 ) -> tuple[Order, list[StockedLine]]:
     """Write a planned placement: the PENDING order, its lines and the PLACED event; its units are reserved by
     `reserve_for_order`, which the caller sends as late as it can (the stock rows stay locked from there to the
@@ -612,7 +707,7 @@ async def create_order(
         return after_placed(order) if after_placed is not None else ()
 
     return await write_order(uow=uow, placement=placement, estimated_delivery_date=estimated_delivery_date,
-                             customer_id=customer_id, risk=risk, before_insert=placed)
+                             customer_id=customer_id, risk=risk, before_insert=placed, defer=defer)
 
 
 def _allocations(order: Order, shares: list[tuple[uuid.UUID, Pick]]) -> list[Allocation]:
@@ -639,6 +734,13 @@ async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placeme
     drafts go through `placement.place`); False, raise StockMoved instead (the caller retries with
     True); True, re-plan on locked rows at once (one statement locks every candidate row, in the global order: as
     the transaction's first stock lock it cannot deadlock with another placement's)."""
+    if uow.deferred is not None:  # the order waits for this statement (`write_order(defer=True)`, lock_first False)
+        written = await _write_and_reserve(uow, placement, stocked) if lock_first is False and uow.deferred.order is order else None
+        if written is False:
+            raise StockMoved
+        if written:
+            return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)
+        await _write_deferred(uow)
     if not lock_first:
         # lock_first False: a short reservation rolls the unit back, so the statement may write its queued events too
         if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
