@@ -283,8 +283,12 @@ async def test_no_begin_around_the_planner_statement(gql, switch, seeded, db):
     # (the API key's lookup), none for the planner's
     planner = [statement for statement in counter.statements if "json_build_object" in statement]
     assert len(planner) == 1, counter.statements
-    assert sum(s.startswith("BEGIN") for s in sent) == counter.count - 1, (sent, counter.statements)
-    assert sum(s.startswith("ROLLBACK") for s in sent) == counter.count - 1, (sent, counter.statements)
+    # (count_statements sees every unit of work on this Database: a background one (a worker's periodic pass) that
+    # ends in the window adds its closing transaction-id probe, on a connection checked out before the logger was
+    # attached; session 9's fresh-clone run met one. Not this request's: left out.)
+    own = [s for s in counter.statements if s.strip() != "SELECT pg_current_xact_id_if_assigned()"]
+    assert sum(s.startswith("BEGIN") for s in sent) == len(own) - 1, (sent, counter.statements)
+    assert sum(s.startswith("ROLLBACK") for s in sent) == len(own) - 1, (sent, counter.statements)
 
 
 async def test_empty_lists_and_pages(both, db):
