@@ -207,14 +207,18 @@ SELECT o.*, (SELECT coalesce(array_agg(id), '{}') FROM raised), (SELECT coalesce
 def write_and_reserve_params(picks: list[Pick], *, actor: str | None, order_id: uuid.UUID,
                              allocations: Sequence[tuple[uuid.UUID, Pick]]) -> dict[str, Any]:
     """WRITE_AND_RESERVE's bind parameters but the events' (`UnitOfWork.event_arrays`) and the order's."""
-    params = _pick_arrays(picks)
-    params.update(actor=actor, order_id=order_id, allocation_ids=[uuid.uuid4() for _ in allocations],
-                  allocation_lines=[line for line, _ in allocations], allocation_warehouses=[p.warehouse_id for _, p in allocations],
-                  allocation_skus=[p.sku for _, p in allocations], allocation_quantities=[p.quantity for _, p in allocations])
-    return params
+    return {**_pick_arrays(picks), "actor": actor, **_allocation_arrays(order_id, allocations)}
+
+
+def _allocation_arrays(order_id: uuid.UUID | None, allocations: Sequence[tuple[uuid.UUID, Pick]]) -> dict[str, Any]:
+    """_ALLOCATIONS' bind parameters: the order and, per (order line id, pick share), a new allocation."""
+    return {"order_id": order_id, "allocation_ids": [uuid.uuid4() for _ in allocations], "allocation_lines": [line for line, _ in allocations],
+            "allocation_warehouses": [p.warehouse_id for _, p in allocations], "allocation_skus": [p.sku for _, p in allocations],
+            "allocation_quantities": [p.quantity for _, p in allocations]}
 
 
 def notify_picks(notices: list, picks: list[Pick]) -> None:
+    """A stock notice per picked level, once the unit commits (in the global order)."""
     for p in sorted(picks, key=lambda p: (p.sku, str(p.warehouse_id))):
         notify_stock(notices, p.sku, p.warehouse_id)
 
@@ -270,9 +274,7 @@ async def reserve_at_once(
                                                "quantity": p.quantity} for p in ordered]))
     else:
         statement = RESERVE_FOR_ORDER
-        params.update(order_id=order_id, allocation_ids=[uuid.uuid4() for _ in allocations], allocation_lines=[line for line, _ in allocations],
-                      allocation_warehouses=[p.warehouse_id for _, p in allocations], allocation_skus=[p.sku for _, p in allocations],
-                      allocation_quantities=[p.quantity for _, p in allocations])
+        params.update(_allocation_arrays(order_id, allocations))
     queued = events.event_arrays() if events is not None and hold is None else None
     if queued is not None:
         statement = RESERVE_WITH_EVENTS
@@ -287,8 +289,7 @@ async def reserve_at_once(
             quantity = {p.stock_level_id: p.quantity for p in ordered}
             await session.execute(_GIVE_BACK, {"level_ids": raised, "quantities": [quantity[level_id] for level_id in raised]})
         return False
-    for p in ordered:
-        notify_stock(notices, p.sku, p.warehouse_id)
+    notify_picks(notices, picks)
     return True
 
 

@@ -556,13 +556,18 @@ async def write_order(
     if defer and not allocations:  # written by the reservation's statement (`reserve_for_order`): nothing sent here
         uow.deferred = _DeferredOrder(order, order_lines, extra)
         return order, stocked
-    if not await _insert_order(uow, order, order_lines, allocations, extra):
+    await _write_rows(uow, order, order_lines, allocations, extra)
+    return order, stocked
+
+
+async def _write_rows(uow: UnitOfWork, order: Order, lines: list[OrderLine], allocations: list[Allocation], extra: Sequence[Any]) -> None:
+    """The order and its rows in one driver statement (`_insert_order`), or through the ORM when it cannot."""
+    if not await _insert_order(uow, order, lines, allocations, extra):
         uow.session.add(order)
-        uow.session.add_all(order_lines)
+        uow.session.add_all(lines)
         uow.session.add_all(allocations)
         uow.session.add_all(extra)
         await uow.session.flush()  # order number and timestamps come back from the server
-    return order, stocked
 
 
 async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], allocations: list[Allocation],
@@ -637,11 +642,7 @@ class _DeferredOrder:
 async def _write_deferred(uow: UnitOfWork) -> None:
     """Rows deferred to the reservation written by a statement of their own after all (that statement cannot take them)."""
     deferred, uow.deferred = uow.deferred, None
-    if not await _insert_order(uow, deferred.order, deferred.lines, [], deferred.extra):
-        uow.session.add(deferred.order)
-        uow.session.add_all(deferred.lines)
-        uow.session.add_all(deferred.extra)
-        await uow.session.flush()
+    await _write_rows(uow, deferred.order, deferred.lines, [], deferred.extra)
 
 
 async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: list[StockedLine]) -> bool | None:
