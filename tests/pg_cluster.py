@@ -10,7 +10,6 @@ on a Unix socket in the cluster's own directory.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -44,7 +43,8 @@ def _as_user() -> dict[str, Any]:
 
 def _chown(path: Path) -> None:
     if os.geteuid() == 0:
-        entry = pwd.getpwnam(SYSTEM_USER)
+        entry = ensure_user_exists(SYSTEM_USER)  # (a fresh machine: this may be the first use of the user)
+        assert entry is not None
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 

@@ -52,8 +52,11 @@ EVENT_INSERT_ROWS = 1000  # rows per INSERT (7 bound values each, far below the 
 # Deadlocks, serialization failures, lock timeouts and connections lost before COMMIT are retried
 # whole (the transaction rolled back), within the retry budget; clients never see them.
 MAX_ATTEMPTS = 5
-XID = text("SELECT pg_current_xact_id_if_assigned()")
-XACT_STATUS = text("SELECT pg_xact_status(CAST(:xid AS xid8))")
+# (with the server's start: after a crash an id that never reached the WAL is handed out again, see `_xact_status`)
+XID = text("SELECT pg_current_xact_id_if_assigned(), pg_postmaster_start_time()")
+XACT_STATUS = text("SELECT pg_xact_status(CAST(:xid AS xid8)), pg_postmaster_start_time()")
+EVENT_COMMITTED = text("SELECT EXISTS (SELECT 1 FROM order_events WHERE seq = :seq AND order_id = :order_id)")
+XID_IN_THE_FUTURE = "22023"  # pg_xact_status: "transaction ID ... is in the future"
 
 # Receives the committed order events and the other change notices (topic, payload).
 Publisher = Callable[[Sequence[dict[str, Any]], Sequence[tuple[str, dict[str, Any]]]], Awaitable[None]]
@@ -488,6 +491,7 @@ class Database:
         while True:
             attempt += 1
             xid: int | None = None
+            started: Any = None  # the server's start time as the transaction saw it (units without events)
             committing = False
             kept: list[tuple[Any, dict[str, Any]]] = []
             try:
@@ -501,7 +505,7 @@ class Database:
                             await session.flush()
                         xid = await uow._flush_events()
                         if xid is None:
-                            xid = (await session.execute(XID)).scalar()
+                            xid, started = (await session.execute(XID)).one()
                         committing = True
                         kept = [(obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"}) for obj in uow.adopted]
                         metrics.mark_commit_started()
@@ -509,7 +513,7 @@ class Database:
             except Exception as exc:
                 state = sqlstate(exc)
                 if committing and is_connection_error(exc):
-                    status = await self._xact_status(xid, deadline) if xid is not None else "aborted"
+                    status = await self._xact_status(xid, deadline, uow.committed_events, started) if xid is not None else "aborted"
                     if status == "committed":
                         log.warning("connection lost during COMMIT; the transaction committed")
                         for obj, values in kept:
@@ -543,15 +547,40 @@ class Database:
                 log.exception("publishing committed events failed")
         return result
 
-    async def _xact_status(self, xid: int, deadline: float) -> str | None:
-        """'committed' | 'aborted' for a transaction whose COMMIT reply was lost; None if the
-        server could not be asked in time."""
+    async def _xact_status(self, xid: int, deadline: float, events: Sequence[dict[str, Any]], started: Any) -> str | None:
+        """'committed' | 'aborted' for a transaction whose COMMIT reply was lost; None if the server could not be asked
+        in time, or cannot tell.
+
+        The id alone is not enough after a crash: PostgreSQL hands out again, from its WAL, the ids of transactions whose
+        records never reached it, so a transaction lost in the crash has an id "in the future" (an error: it did not
+        commit) or one another transaction took since (its status is that one's). So a transaction that wrote events
+        counts as committed only when its first event is there (its number and order: a number drawn by a lost
+        transaction may be drawn again too); one without events, only when the server has not restarted since it ran
+        (`started`, read with its id), else it cannot be told (None: UNKNOWN, the client retries with its idempotency key).
+        """
+        marker = next(({"seq": e["seq"], "order_id": e["order_id"]} for e in events if e.get("seq") is not None), None)
+        checks = 0
         while time.monotonic() < deadline + 2:
             try:
                 async with self.engine.connect() as conn:
-                    status = (await conn.execute(XACT_STATUS, {"xid": xid})).scalar()
-                if status != "in progress":
-                    return str(status) if status is not None else "aborted"
+                    try:
+                        status, now_started = (await conn.execute(XACT_STATUS, {"xid": xid})).one()
+                    except DBAPIError as exc:
+                        if sqlstate(exc) != XID_IN_THE_FUTURE:
+                            raise
+                        return "aborted"  # its id never reached the WAL: lost in a crash
+                    if status is None or status == "aborted":
+                        return "aborted"
+                    if status == "committed":
+                        if marker is None:
+                            return "committed" if started is None or now_started == started else None
+                        if (await conn.execute(EVENT_COMMITTED, marker)).scalar():
+                            return "committed"
+                        # (not seen: the id is another transaction's; or, for a moment after its commit was recorded, this
+                        # one's snapshot did not include it yet: asked again before it is taken as lost)
+                        checks += 1
+                        if checks >= 3:
+                            return "aborted"
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise
