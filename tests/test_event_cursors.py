@@ -16,7 +16,7 @@ import itertools
 import random
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select, text
@@ -417,3 +417,34 @@ async def test_a_subscriber_of_another_process_resumes_after_a_random_cursor_wit
         await ws.close()
     finally:
         await server.stop()
+
+
+def test_a_candidate_horizon_is_confirmed_only_once_its_wal_is_flushed_on_the_same_server_start():
+    """A crash can lose the sequence's WAL record of a batch no COMMIT flushed; the restarted sequence then hands those
+    numbers out again. A candidate that passes numbers without events (a rollback's) waits for its WAL, and one taken
+    before a restart is dropped (migration 0022). The rows are order_event_horizon's, written out."""
+    horizon = EventHorizon(cast(Any, None))  # (_absorb reads no database)
+
+    def row(*, xmin: int, run: int, last: int, xid: int | None, written: str, flushed: str, started: str = "s1") -> dict[str, Any]:
+        return {"xmin": xmin, "run": run, "lsn": written, "last": last, "xid": xid, "written": written, "flushed": flushed, "started": started}
+
+    # given: events 1..5 committed; 6..10 drawn by writers that rolled back; a sample at last = 10 under id 100
+    horizon._absorb(row(xmin=90, run=5, last=10, xid=100, written="0/2000", flushed="0/1000"))
+    assert horizon.confirmed == 5 and horizon.pending
+    # when: every writer has ended (xmin past 100) but the WAL after the sample is not on disk yet: not confirmed
+    horizon._absorb(row(xmin=101, run=5, last=10, xid=None, written="0/2100", flushed="0/1FFF"))
+    assert horizon.confirmed == 5 and horizon.pending
+    # then: once it is flushed, 10 is final
+    horizon._absorb(row(xmin=101, run=5, last=10, xid=None, written="0/2200", flushed="0/2000"))
+    assert horizon.confirmed == 10 and not horizon.pending
+
+    # given: a new sample at last = 20 (11..20 rolled back), then the server restarts (another start time) ...
+    horizon._absorb(row(xmin=101, run=10, last=20, xid=102, written="0/3000", flushed="0/2000"))
+    assert horizon.pending
+    # ... where WAL positions and ids below the lost ones are handed out again: the old candidate is never confirmed
+    horizon._absorb(row(xmin=150, run=10, last=14, xid=None, written="0/2800", flushed="0/9000", started="s2"))
+    assert horizon.confirmed == 10 and not horizon.pending and horizon.sampled == 10
+    # and the next call samples anew on the new start, confirmed as any other
+    horizon._absorb(row(xmin=150, run=10, last=14, xid=151, written="0/9100", flushed="0/9000", started="s2"))
+    horizon._absorb(row(xmin=152, run=10, last=14, xid=None, written="0/9200", flushed="0/9100", started="s2"))
+    assert horizon.confirmed == 14

@@ -43,6 +43,11 @@ Why not the simpler rules (issue 16's traps):
     id committed its event for that order: the order's events would be delivered reversed;
   - snapshot xmax instead of our own id: xmax is the latest *completed* id + 1, so a writer with a
     larger id that is still running is invisible to that bound.
+Crashes (session 10): the proof needs "later nextval calls return more" to hold across a crash too. The sequence
+WAL-logs a batch of numbers before handing out the first, and a crash loses a record that no COMMIT flushed; the
+restarted sequence then hands out that batch again. So a candidate is confirmed only once the WAL up to its sample
+(`written`, read after `last`) is flushed, on the same server start (a candidate from an earlier start is dropped);
+the run rule is safe as it is (an event is visible only after its COMMIT, and so its batch, was flushed).
 Replicas: a replica shows everything a confirmed horizon covers once it has replayed `lsn` (the
 writers' commit records came before the confirming snapshot); `lsn` is kept with H, and readers
 use the replica only once it has replayed it.
@@ -61,7 +66,7 @@ import asyncpg
 
 from app.infra.database import Database, lsn_to_int
 
-HORIZON = "SELECT xmin, run, lsn, last, xid FROM order_event_horizon($1, $2)"
+HORIZON = "SELECT xmin, run, lsn, last, xid, written, flushed, started FROM order_event_horizon($1, $2)"
 # Waiting for a horizon in `now`: from the first re-check to the longest pause between two.
 FIRST_RECHECK = 0.0005
 LONGEST_RECHECK = 0.05
@@ -75,7 +80,8 @@ class EventHorizon:
         self.confirmed = 0  # every event with seq <= confirmed that will ever exist is committed
         self.lsn = 0  # WAL position after which a replica shows all of them
         self.sampled = 0  # the highest `last` a candidate was taken for
-        self.candidates: list[tuple[int, int]] = []  # (last, xid) not confirmed yet
+        # (last, xid, written, started) not confirmed yet: see `_absorb`
+        self.candidates: list[tuple[int, int, int, str]] = []
 
     @property
     def pending(self) -> bool:
@@ -102,17 +108,26 @@ class EventHorizon:
 
     def _absorb(self, row: dict[str, Any]) -> None:
         # No await in here: concurrent callers (the hub's loop, a new subscription) never see half an update.
-        xmin = int(row["xmin"])
-        ready = [last for last, xid in self.candidates if xid < xmin] + [int(row["run"])]
+        # A candidate is confirmed when every writer in flight at its sample has ended (xid < xmin) AND the WAL up to
+        # its sample is on disk (written <= flushed) on the same server start: the sequence's record of the batch
+        # `last` came from is then durable, so no crash can hand out a number <= last again (migration 0022). A
+        # candidate from an earlier start of the server is dropped: the crash may have lost that record, and WAL
+        # positions past the recovered end are handed out anew. (The run of committed numbers needs neither: an event
+        # is visible only once its COMMIT, and with it its number's batch, is on disk.)
+        xmin, flushed, started = int(row["xmin"]), lsn_to_int(row["flushed"]), row["started"]
+        if any(c[3] != started for c in self.candidates):
+            self.candidates = [c for c in self.candidates if c[3] == started]
+            self.sampled = self.confirmed  # (sample anew: the numbers above may be handed out again)
+        ready = [last for last, xid, written, _ in self.candidates if xid < xmin and written <= flushed] + [int(row["run"])]
         if max(ready) > self.confirmed:
             self.confirmed = max(ready)
             self.lsn = max(self.lsn, lsn_to_int(row["lsn"]))
-        self.candidates = [(last, xid) for last, xid in self.candidates if xid >= xmin and last > self.confirmed]
+        self.candidates = [c for c in self.candidates if not (c[1] < xmin and c[2] <= flushed) and c[0] > self.confirmed]
         if row["xid"] is not None:
             last = int(row["last"])
             if last <= self.confirmed:
                 return
-            self.candidates.append((last, int(row["xid"])))
+            self.candidates.append((last, int(row["xid"]), lsn_to_int(row["written"]), started))
             self.sampled = max(self.sampled, last)
 
     async def _call(self, known: int) -> dict[str, Any]:
