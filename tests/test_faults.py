@@ -4,11 +4,12 @@ real server (`oms serve` in a subprocess) reaching it over TCP like an external 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from app.infra.check import check_invariants
-from app.infra.database import Database
+from app.infra.database import SERVER_LIFE, Database
 from app.infra.faults import Unavailable
 from tests import factories
 from tests.conftest import make_key
@@ -250,7 +251,7 @@ async def test_a_lost_commit_counts_as_committed_only_by_its_own_rows_since_a_cr
     deadline = time.monotonic() + 5
     async with db.read() as session:
         horizon = int((await session.execute(text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"))).scalar_one())
-        started = (await session.execute(text("SELECT pg_postmaster_start_time()"))).scalar_one()
+        started = (await session.execute(text(f"SELECT {SERVER_LIFE}"))).scalar_one()
         seq, order_id = (await session.execute(text("SELECT seq, order_id FROM order_events ORDER BY seq DESC LIMIT 1"))).one()
     # given: a transaction that committed (under an id a lost transaction may also have had)
     other = await db.run(lambda uow: uow.session.execute(text("SELECT pg_current_xact_id()::text::bigint")))
@@ -264,7 +265,15 @@ async def test_a_lost_commit_counts_as_committed_only_by_its_own_rows_since_a_cr
     assert await db._xact_status(xid, deadline, [{"seq": seq, "order_id": order_id}], None) == "committed"
     # a unit without events: committed if the server has not restarted since the unit read its id, else unknown
     assert await db._xact_status(xid, deadline, [], started) == "committed"
-    assert await db._xact_status(xid, deadline, [], started - timedelta(seconds=1)) is None
+    assert await db._xact_status(xid, deadline, [], started + " (an earlier life)") is None
+    # and after a crash the postmaster survives (a server process killed: every process restarted, its start time kept)
+    admin = await superuser(env)
+    try:
+        walwriter = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'")
+    finally:
+        await admin.close()
+    os.kill(walwriter, signal.SIGKILL)
+    assert await db._xact_status(xid, time.monotonic() + 10, [], started) is None
 
 
 # -- statement timeout; a COMMIT whose fate cannot be learned (outcome UNKNOWN) ---------------------

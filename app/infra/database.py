@@ -52,9 +52,14 @@ EVENT_INSERT_ROWS = 1000  # rows per INSERT (7 bound values each, far below the 
 # Deadlocks, serialization failures, lock timeouts and connections lost before COMMIT are retried
 # whole (the transaction rolled back), within the retry budget; clients never see them.
 MAX_ATTEMPTS = 5
-# (with the server's start: after a crash an id that never reached the WAL is handed out again, see `_xact_status`)
-XID = text("SELECT pg_current_xact_id_if_assigned(), pg_postmaster_start_time()")
-XACT_STATUS = text("SELECT pg_xact_status(CAST(:xid AS xid8)), pg_postmaster_start_time()")
+# Which life of the server this is: its start time, and the WAL statistics' reset time, which a crash renews (its
+# statistics are discarded) even when the postmaster itself survives it (a backend killed: every process restarted, the
+# start time kept) and a clean restart keeps (measured on PostgreSQL 18). An explicit pg_stat_reset_shared('wal')
+# renews it too: harmless (a lost COMMIT's answer is UNKNOWN, a horizon candidate is sampled again).
+SERVER_LIFE = "pg_postmaster_start_time()::text || ' ' || coalesce((SELECT stats_reset FROM pg_stat_wal)::text, '')"
+# (with the server's life: after a crash an id that never reached the WAL is handed out again, see `_xact_status`)
+XID = text(f"SELECT pg_current_xact_id_if_assigned(), {SERVER_LIFE}")
+XACT_STATUS = text(f"SELECT pg_xact_status(CAST(:xid AS xid8)), {SERVER_LIFE}")
 EVENT_COMMITTED = text("SELECT EXISTS (SELECT 1 FROM order_events WHERE seq = :seq AND order_id = :order_id)")
 XID_IN_THE_FUTURE = "22023"  # pg_xact_status: "transaction ID ... is in the future"
 
@@ -491,7 +496,7 @@ class Database:
         while True:
             attempt += 1
             xid: int | None = None
-            started: Any = None  # the server's start time as the transaction saw it (units without events)
+            started: Any = None  # the server's life (SERVER_LIFE) as the transaction saw it (units without events)
             committing = False
             kept: list[tuple[Any, dict[str, Any]]] = []
             try:
@@ -555,8 +560,9 @@ class Database:
         records never reached it, so a transaction lost in the crash has an id "in the future" (an error: it did not
         commit) or one another transaction took since (its status is that one's). So a transaction that wrote events
         counts as committed only when its first event is there (its number and order: a number drawn by a lost
-        transaction may be drawn again too); one without events, only when the server has not restarted since it ran
-        (`started`, read with its id), else it cannot be told (None: UNKNOWN, the client retries with its idempotency key).
+        transaction may be drawn again too); one without events, only when the server has not crashed or restarted
+        since it ran (`started`: SERVER_LIFE, read with its id), else it cannot be told (None: UNKNOWN, the client
+        retries with its idempotency key).
         """
         marker = next(({"seq": e["seq"], "order_id": e["order_id"]} for e in events if e.get("seq") is not None), None)
         checks = 0

@@ -7,7 +7,8 @@ restart the sequence starts again below `last`, and events numbered at or below 
 read) would commit. Now the function also returns, in this order after `last`:
   written = the WAL insert position after `last` was read (past the record of last's batch);
   flushed = the WAL flush position (read last);
-  started = the server's start time (a crash restarts it; WAL positions past the flushed end are handed out again).
+  started = the server's life: its start time and the WAL statistics' reset time, which a crash renews even when the
+            postmaster survives it (after a crash, WAL positions past the flushed end are handed out again).
 A candidate is confirmed only once a later call's `flushed` has passed its `written`, on the same `started`
 (app/infra/horizon.py). The columns the earlier function returned are unchanged.
 
@@ -38,7 +39,7 @@ BEGIN
     END IF;
     written := pg_current_wal_insert_lsn()::text;
     flushed := pg_current_wal_flush_lsn()::text;
-    started := pg_postmaster_start_time()::text;
+    started := pg_postmaster_start_time()::text || ' ' || coalesce((SELECT stats_reset FROM pg_stat_wal)::text, '');
 END
 $$
 """
