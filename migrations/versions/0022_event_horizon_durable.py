@@ -15,6 +15,9 @@ A candidate is confirmed only once a later call's `flushed` has passed its `writ
 Revision ID: 0022
 Revises: 0021
 """
+import importlib.util
+from pathlib import Path
+
 from alembic import op
 
 revision = "0022"
@@ -22,45 +25,24 @@ down_revision = "0021"
 branch_labels = None
 depends_on = None
 
-HORIZON = """
-CREATE FUNCTION order_event_horizon(known bigint, after bigint, OUT xmin bigint, OUT run bigint, OUT lsn text, OUT last bigint,
-                                    OUT xid bigint, OUT written text, OUT flushed text, OUT started text)
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    xmin := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
-    SELECT COALESCE(max(seq), after) INTO run FROM (
-        SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM (
-            SELECT seq FROM order_events WHERE seq > after ORDER BY seq LIMIT 5000) numbers) ranked
-    WHERE seq = after + n;
-    lsn := pg_current_wal_insert_lsn()::text;
-    last := COALESCE(pg_sequence_last_value('order_event_seq'), 0);
-    IF last > known THEN
-        xid := pg_current_xact_id()::text::bigint;
-    END IF;
+
+def _previous() -> str:
+    """Migration 0007's function, as it created it (what downgrade restores; what upgrade extends)."""
+    spec = importlib.util.spec_from_file_location("migration_0007", Path(__file__).with_name("0007_event_sequence.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.HORIZON)
+
+
+PREVIOUS = _previous()
+HORIZON = PREVIOUS.replace("OUT xid bigint)", "OUT xid bigint,\n    OUT written text, OUT flushed text, OUT started text)").replace(
+    "    END IF;\nEND", """    END IF;
     written := pg_current_wal_insert_lsn()::text;
     flushed := pg_current_wal_flush_lsn()::text;
     started := pg_postmaster_start_time()::text || ' ' || coalesce((SELECT stats_reset FROM pg_stat_wal)::text, '');
-END
-$$
-"""
-
-PREVIOUS = """
-CREATE FUNCTION order_event_horizon(known bigint, after bigint, OUT xmin bigint, OUT run bigint, OUT lsn text, OUT last bigint, OUT xid bigint)
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    xmin := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
-    SELECT COALESCE(max(seq), after) INTO run FROM (
-        SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM (
-            SELECT seq FROM order_events WHERE seq > after ORDER BY seq LIMIT 5000) numbers) ranked
-    WHERE seq = after + n;
-    lsn := pg_current_wal_insert_lsn()::text;
-    last := COALESCE(pg_sequence_last_value('order_event_seq'), 0);
-    IF last > known THEN
-        xid := pg_current_xact_id()::text::bigint;
-    END IF;
-END
-$$
-"""
+END""")
+assert HORIZON.count("OUT started text") == 1 and HORIZON.count("started :=") == 1, "migration 0007's function text changed"
 
 
 def upgrade() -> None:
