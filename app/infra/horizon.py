@@ -46,7 +46,8 @@ Why not the simpler rules (issue 16's traps):
 Crashes (session 10): the proof needs "later nextval calls return more" to hold across a crash too. The sequence
 WAL-logs a batch of numbers before handing out the first, and a crash loses a record that no COMMIT flushed; the
 restarted sequence then hands out that batch again. So a candidate is confirmed only once the WAL up to its sample
-(`written`, read after `last`) is flushed, on the same server start (a candidate from an earlier start is dropped);
+(`written`, read after `last`) is flushed, in the same life of the server (`started`: database.SERVER_LIFE, which a
+crash renews; a candidate from an earlier life is dropped);
 the run rule is safe as it is (an event is visible only after its COMMIT, and so its batch, was flushed).
 Replicas: a replica shows everything a confirmed horizon covers once it has replayed `lsn` (the
 writers' commit records came before the confirming snapshot); `lsn` is kept with H, and readers
@@ -109,9 +110,9 @@ class EventHorizon:
     def _absorb(self, row: dict[str, Any]) -> None:
         # No await in here: concurrent callers (the hub's loop, a new subscription) never see half an update.
         # A candidate is confirmed when every writer in flight at its sample has ended (xid < xmin) AND the WAL up to
-        # its sample is on disk (written <= flushed) on the same server start: the sequence's record of the batch
+        # its sample is on disk (written <= flushed) in the same life of the server: the sequence's record of the batch
         # `last` came from is then durable, so no crash can hand out a number <= last again (migration 0022). A
-        # candidate from an earlier start of the server is dropped: the crash may have lost that record, and WAL
+        # candidate from an earlier life of the server is dropped: the crash may have lost that record, and WAL
         # positions past the recovered end are handed out anew. (The run of committed numbers needs neither: an event
         # is visible only once its COMMIT, and with it its number's batch, is on disk.)
         xmin, flushed, started = int(row["xmin"]), lsn_to_int(row["flushed"]), row["started"]
