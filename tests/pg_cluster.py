@@ -42,10 +42,8 @@ def _as_user() -> dict[str, Any]:
 
 
 def _chown(path: Path) -> None:
-    if os.geteuid() == 0:
-        entry = ensure_user_exists(SYSTEM_USER)  # (a fresh machine: this may be the first use of the user)
-        assert entry is not None
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+    if user := _as_user():  # (creates the user on a fresh machine: this may be its first use)
+        os.chown(path, user["user"], user["group"])
 
 
 class PgCluster:

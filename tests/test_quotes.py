@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.flows import shipping
 from models.fulfilment import Carrier
@@ -113,11 +113,8 @@ async def test_after_placement_the_promise_keeps_the_methods_carrier_and_transit
     await set_rates(gql, TABLE)
     # (DHL's cut-off as SEUR's: with the seeded 16:00 against 18:00 a DHL parcel shipped between the two ships a day
     # later than SEUR:EXPRESS's quote, and the comparison below failed from 16:00 to 18:00 Madrid time every day)
-    async def seur_cutoff(session: Any) -> Any:
-        return (await session.execute(select(Carrier.cutoff_time, Carrier.timezone).where(Carrier.code == "SEUR"))).one()
-
-    seur = await db.query(seur_cutoff)
-    await db.run(lambda uow: uow.session.execute(update(Carrier).where(Carrier.code == "DHL").values(cutoff_time=seur[0], timezone=seur[1])))
+    await db.run(lambda uow: uow.session.execute(text(
+        "UPDATE carriers SET cutoff_time = s.cutoff_time, timezone = s.timezone FROM carriers s WHERE s.code = 'SEUR' AND carriers.code = 'DHL'")))
     dates = await quoted(gql)
     order = (await place(gql, LINES, method="SEUR:ECONOMY", payment={"method": "CASH_ON_DELIVERY"}))["order"]
     assert order["estimatedDeliveryDate"] == dates["SEUR:ECONOMY"]

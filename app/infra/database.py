@@ -569,24 +569,16 @@ class Database:
         while time.monotonic() < deadline + 2:
             try:
                 async with self.engine.connect() as conn:
-                    try:
-                        status, now_started = (await conn.execute(XACT_STATUS, {"xid": xid})).one()
-                    except DBAPIError as exc:
-                        if sqlstate(exc) != XID_IN_THE_FUTURE:
-                            raise
-                        return "aborted"  # its id never reached the WAL: lost in a crash
-                    if status is None or status == "aborted":
-                        return "aborted"
-                    if status == "committed":
-                        if marker is None:
-                            return "committed" if started is None or now_started == started else None
-                        if (await conn.execute(EVENT_COMMITTED, marker)).scalar():
-                            return "committed"
+                    status, now_started = await _status_of(conn, xid)
+                    if status == "committed" and marker is None:
+                        return "committed" if started is None or now_started == started else None
+                    if status == "committed" and not (await conn.execute(EVENT_COMMITTED, marker)).scalar():
                         # (not seen: the id is another transaction's; or, for a moment after its commit was recorded, this
                         # one's snapshot did not include it yet: asked again before it is taken as lost)
                         checks += 1
-                        if checks >= 3:
-                            return "aborted"
+                        status = "aborted" if checks >= 3 else "in progress"
+                    if status != "in progress":
+                        return status
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise
@@ -595,6 +587,18 @@ class Database:
 
     def count_statements(self) -> StatementCounter:
         return StatementCounter(self.engine, self.counters)
+
+
+async def _status_of(conn: Any, xid: int) -> tuple[str, Any]:
+    """pg_xact_status of `xid` ('committed' | 'aborted' | 'in progress'; an id too old or in the future, whose records
+    never reached the WAL: 'aborted') and the server's life (SERVER_LIFE)."""
+    try:
+        status, life = (await conn.execute(XACT_STATUS, {"xid": xid})).one()
+    except DBAPIError as exc:
+        if sqlstate(exc) != XID_IN_THE_FUTURE:
+            raise
+        return "aborted", None  # lost in a crash
+    return str(status) if status is not None else "aborted", life
 
 
 def lsn_to_int(lsn: str) -> int:

@@ -119,11 +119,12 @@ class EventHorizon:
         if any(c[3] != started for c in self.candidates):
             self.candidates = [c for c in self.candidates if c[3] == started]
             self.sampled = self.confirmed  # (sample anew: the numbers above may be handed out again)
-        ready = [last for last, xid, written, _ in self.candidates if xid < xmin and written <= flushed] + [int(row["run"])]
+        final = [c for c in self.candidates if c[1] < xmin and c[2] <= flushed]
+        ready = [c[0] for c in final] + [int(row["run"])]
         if max(ready) > self.confirmed:
             self.confirmed = max(ready)
             self.lsn = max(self.lsn, lsn_to_int(row["lsn"]))
-        self.candidates = [c for c in self.candidates if not (c[1] < xmin and c[2] <= flushed) and c[0] > self.confirmed]
+        self.candidates = [c for c in self.candidates if c not in final and c[0] > self.confirmed]
         if row["xid"] is not None:
             last = int(row["last"])
             if last <= self.confirmed:
