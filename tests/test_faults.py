@@ -243,6 +243,127 @@ async def test_a_connection_lost_around_commit_writes_the_order_exactly_once(env
     assert await check_invariants(env.db) == []
 
 
+def _placing(email: str, sku: str = "A") -> Any:
+    from app.orders.service import LineRequest, PlaceOrderRequest  # (as tests/factories.py builds it)
+
+    return PlaceOrderRequest(channel="WEB", email=email, lines=[LineRequest(sku, 1)], shipping_address=factories.ADDRESS)
+
+
+async def _orders_of(env: Env, email: str) -> list[Any]:
+    async with env.db.read() as session:
+        return list((await session.execute(text("SELECT id FROM orders WHERE email = :e"), {"e": email})).scalars())
+
+
+async def test_placeorder_writes_with_one_statement_committing_on_its_own_and_a_lost_reply_is_resolved_by_the_order(env: Env):
+    """Session 11: placeOrder's write-and-reserve statement is sent without BEGIN/COMMIT (it commits on its own). When
+    its reply is lost after the server committed, the caller still gets its order (read back), written once."""
+    from app.flows import placement
+
+    proxy = await FaultProxy(env.cluster.port).start()
+    db = Database(proxy.url(), pool_size=2)
+    email = "statement-reply@example.com"
+    try:
+        await factories.product(env.db, "REPLY", "10.00")
+        await factories.stock(env.db, "REPLY", "MAD", 100)
+        await placement.place(db, request=_placing("warm-" + email, "REPLY"), actor="test")
+        before = len(proxy.simple_queries)
+        await placement.place(db, request=_placing("plain-" + email, "REPLY"), actor="test")
+        assert proxy.simple_queries[before:] == [], proxy.simple_queries[before:]  # no BEGIN, no COMMIT
+        proxy.statement_marks, proxy.mode = (email.encode(), b"PLACED"), "drop_statement_reply"
+        placed = await placement.place(db, request=_placing(email, "REPLY"), actor="test")
+        assert proxy.fired == 1
+        assert await _orders_of(env, email) == [placed.order.id]
+        assert placed.order.number and [e["type"] for e in placed.events] == ["PLACED"] and placed.events[0]["seq"] > 0
+    finally:
+        await db.dispose()
+        await proxy.close()
+    assert await check_invariants(env.db) == []
+
+
+async def test_a_statement_committing_on_its_own_whose_connection_is_cut_while_it_waits_is_ended_before_it_is_retried(env: Env):
+    """The connection is cut while the statement waits on a stock row another transaction holds: its server process runs
+    on unaware and would commit once the lock is released. It is ended (pg_terminate_backend) before the app decides
+    the order was not written and places it again: exactly one order. (Asked only whether the order's row is there, the
+    app would retry at once and find two orders once the lock is released.)"""
+    from app.flows import placement
+
+    proxy = await FaultProxy(env.cluster.port).start()
+    # (a lock wait longer than the test waits: the cut statement's process can leave only by being ended)
+    db = Database(proxy.url(), pool_size=2, lock_timeout_ms=30_000, statement_timeout_ms=60_000)
+    email = "statement-cut@example.com"
+    holder, watcher = await superuser(env), await superuser(env)
+    asked: list[Any] = []  # the backends the app asked about (a spy: the real method runs)
+    status_of = db._self_commit_status
+
+    async def spy(sent: Any, deadline: float) -> Any:
+        asked.append(sent.backend)
+        return await status_of(sent, deadline)
+
+    db._self_commit_status = spy  # type: ignore[method-assign]
+    try:
+        await factories.product(env.db, "CUT", "10.00")
+        await factories.stock(env.db, "CUT", "MAD", 100)
+        await placement.place(db, request=_placing("warm-" + email, "CUT"), actor="test")  # a warm pool: prepared statements
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM stock_levels WHERE sku = 'CUT' FOR UPDATE")
+        proxy.statement_marks, proxy.mode = (email.encode(), b"PLACED"), "drop_statement_sent"
+        placing = asyncio.create_task(placement.place(db, request=_placing(email, "CUT"), actor="test"))
+        # the statement was cut off; then, once its server process is gone, the placement's second try waits on the lock
+        deadline = time.monotonic() + 10
+        state: tuple[Any, ...] = ()
+        while time.monotonic() < deadline and not placing.done():
+            cut = asked[0][0] if asked else 0  # the pid of the server process the statement was sent to
+            # (asked outside the holder's transaction, whose view of pg_stat_activity stays as it first read it)
+            waiting = {r["pid"] for r in await watcher.fetch("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'")}
+            alive = await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", cut)
+            state = (proxy.fired, asked, waiting, alive)
+            if proxy.fired == 1 and asked and alive == 0 and waiting - {cut}:
+                break
+            await asyncio.sleep(0.02)
+        assert proxy.fired == 1 and asked and state[3] == 0 and state[2], (state, placing.done() and placing.exception())
+        await lock.commit()
+        placed = await asyncio.wait_for(placing, 30)
+        assert await _orders_of(env, email) == [placed.order.id]
+    finally:
+        await holder.close()
+        await watcher.close()
+        await db.dispose()
+        await proxy.close()
+    assert await check_invariants(env.db) == []
+
+
+async def test_a_statement_committing_on_its_own_that_finds_stock_moved_writes_nothing(env: Env):
+    """Stock taken between the placement's snapshot and its write: the write statement refuses (oms_refuse) and, though
+    it commits on its own, writes nothing; the placement then sees the stock locked and answers OUT_OF_STOCK."""
+    from app.errors import DomainError
+    from app.flows import placement
+
+    sku, email = "MOVED", "statement-moved@example.com"
+    await factories.product(env.db, sku, "10.00")
+    await factories.stock(env.db, sku, "MAD", 1)
+    proxy = await FaultProxy(env.cluster.port).start()
+    db = Database(proxy.url(), pool_size=2)
+    try:
+        proxy.statement_marks, proxy.mode = (email.encode(), b"PLACED"), "hold_statement"
+        placing = asyncio.create_task(placement.place(db, request=_placing(email, sku), actor="test"))
+        await asyncio.wait_for(proxy.held.wait(), 20)  # the snapshot saw the unit; its write waits in the proxy
+        other = await placement.place(env.db, request=_placing("first-" + email, sku), actor="test")  # takes the unit
+        proxy.gate.set()
+        with pytest.raises(DomainError) as refused:
+            await asyncio.wait_for(placing, 20)
+        assert refused.value.code.value == "OUT_OF_STOCK"
+        assert await _orders_of(env, email) == []
+        async with env.db.read() as session:
+            movements = (await session.execute(text("SELECT count(*) FROM stock_movements WHERE sku = :s AND kind = 'RESERVATION'"), {"s": sku})).scalar_one()
+            reserved = (await session.execute(text("SELECT reserved FROM stock_levels WHERE sku = :s"), {"s": sku})).scalar_one()
+        assert (movements, reserved) == (1, 1) and other.order.id
+    finally:
+        await db.dispose()
+        await proxy.close()
+    assert await check_invariants(env.db) == []
+
+
 async def test_a_lost_commit_counts_as_committed_only_by_its_own_rows_since_a_crash_reuses_transaction_ids(env: Env):
     """After a crash PostgreSQL hands out again the ids of transactions whose records never reached its WAL (found by
     the restart test above, 3 runs in 25: a client told "placed" for an order lost in the crash, and an internal error
@@ -270,9 +391,14 @@ async def test_a_lost_commit_counts_as_committed_only_by_its_own_rows_since_a_cr
     admin = await superuser(env)
     try:
         walwriter = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'")
+        os.kill(walwriter, signal.SIGKILL)
+        # the postmaster ends every server process once it has noticed: this connection's end is that signal (a pooled
+        # connection asked before then would still answer from the earlier life)
+        with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.exceptions.ConnectionDoesNotExistError, OSError)):
+            for _ in range(200):
+                await admin.fetchval("SELECT pg_sleep(0.05)")
     finally:
-        await admin.close()
-    os.kill(walwriter, signal.SIGKILL)
+        admin.terminate()
     assert await db._xact_status(xid, time.monotonic() + 10, [], started) is None
 
 

@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, inspect, text
@@ -62,6 +63,16 @@ XID = text(f"SELECT pg_current_xact_id_if_assigned(), {SERVER_LIFE}")
 XACT_STATUS = text(f"SELECT pg_xact_status(CAST(:xid AS xid8)), {SERVER_LIFE}")
 EVENT_COMMITTED = text("SELECT EXISTS (SELECT 1 FROM order_events WHERE seq = :seq AND order_id = :order_id)")
 XID_IN_THE_FUTURE = "22023"  # pg_xact_status: "transaction ID ... is in the future"
+# Session 11: a unit's last statement may commit on its own (`UnitOfWork.fetch_committing`). Should its reply be lost, the
+# backend that ran it is identified by its pid and start time (read once per connection, `_remember_backend`: a pid is
+# handed out again once its backend has gone), ended and waited for, so its transaction is over either way before
+# the database is asked whether it committed (no row found can then appear later).
+BACKEND_KEY = "oms.backend"  # the pooled connection's record.info: (pid, backend_start) of its server process
+BACKEND = "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+END_BACKEND = text("SELECT pg_terminate_backend(pid, :wait_ms) FROM pg_stat_activity WHERE pid = :pid AND backend_start = :started")
+# A statement that finds it cannot do its work raises this (migration 0023's oms_refuse), so a statement committing
+# on its own writes nothing in that case (its transaction is aborted); raised inside a transaction, that aborts it too.
+REFUSED = "OM409"
 
 # Receives the committed order events and the other change notices (topic, payload).
 Publisher = Callable[[Sequence[dict[str, Any]], Sequence[tuple[str, dict[str, Any]]]], Awaitable[None]]
@@ -139,7 +150,8 @@ def _event_parameters(chunk: list[dict[str, Any]], dialect: Any) -> list[Any]:
 
 
 COUNTERS_KEY = "oms.statement_counters"  # session.info: the Database's open count_statements() (see `fetch_on`)
-DRIVER_KEY = "oms.driver"  # session.info: (its transaction, connection, adapted and driver connection) for `fetch_on`
+DRIVER_KEY = "oms.driver"  # session.info: (its transaction, connection, adapted and driver connection, backend) for `fetch_on`
+SELF_COMMITTED_KEY = "oms.self_committed"  # session.info: the unit's last statement committed on its own (fetch_committing)
 _DRIVER_STATEMENTS: dict[tuple[int, int], tuple[Any, str, list[tuple[str, Any, Any]]]] = {}
 
 
@@ -157,7 +169,8 @@ def driver_statement(statement: Any, dialect: Any) -> tuple[str, list[tuple[str,
     return found[1], found[2]
 
 
-async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, before_transaction: bool = False) -> Any:
+async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, before_transaction: bool = False,
+                   on_send: Callable[[Any], None] | None = None) -> Any:
     """One statement in the session's transaction, sent by the driver (asyncpg's `fetch`, its statement cache), not
     through SQLAlchemy's cursor layer (issue 16: ~0.3 ms of Python per statement). `sql` uses $1.. parameters, `args`
     already as the driver takes them. What SQLAlchemy gave is kept, as in `Database.read_json`: the transaction is
@@ -166,16 +179,19 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
     closed is invalidated (the session's rollback then does nothing).
 
     `before_transaction`: committed ON ITS OWN before the transaction begins (the driver's autocommit: no BEGIN has
-    been sent yet); None (nothing sent) when it has begun already."""
+    been sent yet); None (nothing sent) when it has begun already. `on_send`: called with the connection's backend
+    (pid, start time) right before such a statement is sent."""
+    if session.info.get(SELF_COMMITTED_KEY):
+        raise RuntimeError("the unit committed with its last statement: nothing may be sent after it")
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(DRIVER_KEY)
     if cached is not None and transaction is not None and cached[0] is transaction and not cached[1].invalidated:
-        _, conn, adapted, driver = cached  # the same transaction: the same connection (two greenlet switches saved)
+        _, conn, adapted, driver, backend = cached  # the same transaction: the same connection (two greenlet switches saved)
     else:
         conn = await session.connection()
         raw = await conn.get_raw_connection()
-        adapted, driver = raw.dbapi_connection, raw.driver_connection
-        session.info[DRIVER_KEY] = (session.sync_session.get_transaction(), conn, adapted, driver)
+        adapted, driver, backend = raw.dbapi_connection, raw.driver_connection, raw.info.get(BACKEND_KEY)
+        session.info[DRIVER_KEY] = (session.sync_session.get_transaction(), conn, adapted, driver, backend)
     if before_transaction and adapted._transaction is not None:
         return None
     for counter in session.info.get(COUNTERS_KEY, ()):
@@ -186,6 +202,8 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
         async with adapted._execute_mutex:
             if adapted._transaction is None and not before_transaction:
                 await adapted._start_transaction()
+            if on_send is not None:
+                on_send(backend)
             return await driver.fetch(sql, *args)
     except Exception as error:
         closed = driver.is_closed()
@@ -203,6 +221,21 @@ async def fetch_statement(session: AsyncSession, statement: Any, params: dict[st
     args = [params.get(name, bound) for name, _, bound in binds]
     return await fetch_on(session, sql, [value if process is None else process(value) for value, (_, process, _) in zip(args, binds, strict=True)],
                           before_transaction=before_transaction)
+
+
+@dataclass(slots=True)
+class SelfCommit:
+    """A unit's last statement sent committing on its own (`UnitOfWork.fetch_committing`): how to tell, should its reply
+    be lost, whether it committed (`committed`: a statement answering one boolean, true when the rows only it writes are
+    there, e.g. the new order's), and the unit's result read back then (`recover`, on a fresh session: the result and
+    the events it committed)."""
+
+    committed: Any
+    params: dict[str, Any]
+    recover: Callable[[AsyncSession], Awaitable[tuple[Any, list[dict[str, Any]]]]]
+    backend: tuple[int, Any] | None = None  # (pid, backend_start) of the server process it was sent to
+    sent: bool = False
+    done: bool = False  # its reply came: committed
 
 
 class UnitOfWork:
@@ -228,6 +261,9 @@ class UnitOfWork:
         # order and lines, written by its reservation: app/orders/service.py `reserve_for_order`); None: nothing waits.
         # A unit that ends with rows still waiting fails (`Database.run`): they are never dropped silently.
         self.deferred: Any = None
+        # Session 11: the unit's last statement, sent committing on its own (`fetch_committing`); None: the unit commits
+        # as usual (BEGIN ... COMMIT).
+        self.self_commit: SelfCommit | None = None
 
     def record_event(self, values: dict[str, Any]) -> dict[str, Any]:
         """Queue an order event row; it gets its cursor when the unit commits."""
@@ -243,6 +279,26 @@ class UnitOfWork:
     async def fetch(self, sql: str, args: Sequence[Any]) -> Any:
         """One statement in the unit's transaction, by the driver: `fetch_on`."""
         return await fetch_on(self.session, sql, args)
+
+    async def fetch_committing(self, sql: str, args: Sequence[Any], commit: SelfCommit) -> Any:
+        """The unit's LAST statement: when nothing has begun its transaction yet (what came before committed on its own,
+        `fetch_before_transaction`), sent without BEGIN, so it commits on its own (issue 16, session 11: the BEGIN's and
+        the COMMIT's round trips saved); else in the transaction as `fetch`. Nothing may be sent after it (fetch_on
+        refuses; `Database.run` refuses rows left to flush). Should its reply be lost, `Database.run` learns whether it
+        committed by `commit` (the backend ended and waited for first) and answers with `commit.recover`'s result.
+        The statement must write nothing when it cannot do its whole work: raise (oms_refuse, REFUSED) instead."""
+
+        def sending(backend: Any) -> None:
+            commit.backend, commit.sent = backend, True
+            self.self_commit = commit
+            metrics.mark_commit_started()
+
+        rows = await fetch_on(self.session, sql, args, before_transaction=True, on_send=sending)
+        if rows is None:  # the transaction had begun: the statement is its last, COMMIT follows as usual
+            return await self.fetch(sql, args)
+        commit.done = True
+        self.session.info[SELF_COMMITTED_KEY] = True
+        return rows
 
     def event_arrays(self, *, id_assigned_first: bool = False) -> dict[str, Any] | None:
         """The queued events as EVENTS_CTES binds them, for the statement that ends the unit's work; None when there
@@ -337,6 +393,7 @@ class Database:
         limit = max(1, pool_size // 2) if read_concurrency == 0 else read_concurrency
         self.read_gate: asyncio.Semaphore | None = asyncio.Semaphore(limit) if limit > 0 else None
         event.listen(self.engine.sync_engine, "checkout", _drop_closed)
+        event.listen(self.engine.sync_engine, "connect", _remember_backend)
         metrics.instrument_engine(self.engine)
         # A streaming replica for reads (issue 14): see `read`.
         self.replica: AsyncEngine | None = None
@@ -493,12 +550,14 @@ class Database:
         may pass (deadlock, serialization failure, lock timeout, lost connection)."""
         deadline = time.monotonic() + self.retry_budget
         attempt = 0
+        uow: UnitOfWork | None = None
         while True:
             attempt += 1
             xid: int | None = None
             started: Any = None  # the server's life (SERVER_LIFE) as the transaction saw it (units without events)
             committing = False
             kept: list[tuple[Any, dict[str, Any]]] = []
+            uow = None
             try:
                 async with self.sessions() as session:
                     uow = UnitOfWork(session, actor, self.counters)
@@ -506,10 +565,13 @@ class Database:
                         result = await work(uow)
                         if uow.deferred is not None:
                             raise RuntimeError("rows deferred to a later statement were never written")
+                        alone = uow.self_commit is not None and uow.self_commit.done  # committed by its last statement
                         if session.new or session.dirty or session.deleted:  # (an empty flush still costs ~0.1 ms)
+                            if alone:
+                                raise RuntimeError("the unit committed with its last statement, yet left rows to flush")
                             await session.flush()
                         xid = await uow._flush_events()
-                        if xid is None:
+                        if xid is None and not alone:
                             xid, started = (await session.execute(XID)).one()
                         committing = True
                         kept = [(obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"}) for obj in uow.adopted]
@@ -517,7 +579,20 @@ class Database:
                 break
             except Exception as exc:
                 state = sqlstate(exc)
-                if committing and is_connection_error(exc):
+                sent = uow.self_commit if uow is not None else None
+                if sent is not None and sent.done:
+                    raise  # committed by its last statement: never run again (what failed after it is a bug, not a fault)
+                if sent is not None and sent.sent and is_connection_error(exc):
+                    status = await self._self_commit_status(sent, deadline)
+                    if status == "committed":
+                        log.warning("connection lost during a statement committing on its own; it committed")
+                        assert uow is not None
+                        result, uow.committed_events = await self._recover(sent)
+                        break
+                    if status is None:
+                        raise Unavailable("UNKNOWN", "DATABASE") from exc
+                    # aborted: the unit is run again, as after any rollback (below)
+                if committing and is_connection_error(exc) and uow is not None:
                     status = await self._xact_status(xid, deadline, uow.committed_events, started) if xid is not None else "aborted"
                     if status == "committed":
                         log.warning("connection lost during COMMIT; the transaction committed")
@@ -543,6 +618,7 @@ class Database:
                 log.info("retrying unit of work after %s %s (attempt %d)", _reason(exc), state, attempt)
                 metrics.DB_RETRIES.labels(reason=_reason(exc)).inc()
                 await _backoff(attempt)
+        assert uow is not None
         metrics.events_published(len(uow.committed_events))
         await self._after_commit(actor)
         if (uow.committed_events or uow.notices) and self.publisher is not None:
@@ -551,6 +627,37 @@ class Database:
             except Exception:  # the event is committed; subscribers resume from the log
                 log.exception("publishing committed events failed")
         return result
+
+    async def _self_commit_status(self, sent: SelfCommit, deadline: float) -> str | None:
+        """'committed' | 'aborted' for a statement committing on its own whose reply was lost; None if it cannot be told
+        in time. Its backend is ended first and waited for (pg_terminate_backend with a timeout): then its transaction is
+        over, committed or not, and cannot commit after the answer. A backend no longer there (it ended with its client,
+        or the server restarted: a pid handed out again has another start time) has ended already."""
+        if sent.backend is None:
+            return None
+        pid, backend_start = sent.backend
+        while time.monotonic() < deadline + 2:
+            try:
+                async with self.engine.connect() as conn:
+                    ended = (await conn.execute(END_BACKEND, {"pid": pid, "started": backend_start, "wait_ms": 1000})).scalar()
+                    print("DEBUG3 ended", ended, time.monotonic())
+                    if ended is not False:  # None: gone already; True: ended now (False: still ending after the wait)
+                        return "committed" if (await conn.execute(sent.committed, sent.params)).scalar() else "aborted"
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+            await asyncio.sleep(0.05)
+        return None
+
+    async def _recover(self, sent: SelfCommit) -> tuple[Any, list[dict[str, Any]]]:
+        """The result of a unit that committed with its last statement although its reply was lost, read back."""
+        try:
+            async with self.sessions() as session:
+                return await sent.recover(session)
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise Unavailable("UNKNOWN", "DATABASE") from exc
+            raise
 
     async def _xact_status(self, xid: int, deadline: float, events: Sequence[dict[str, Any]], started: Any) -> str | None:
         """'committed' | 'aborted' for a transaction whose COMMIT reply was lost; None if the server could not be asked
@@ -634,6 +741,12 @@ def _fetch_row(engine: AsyncEngine, sql: str, params: Sequence[Any]) -> Any:
             raise _as_dbapi_error(engine, sql, params, error, closed) from error
     finally:
         fairy.close()
+
+
+def _remember_backend(dbapi_conn: Any, record: Any) -> None:
+    """A new pooled connection's server process, by pid and start time (BACKEND_KEY), for `_self_commit_status`."""
+    pid, started = await_only(dbapi_conn.driver_connection.fetchrow(BACKEND))
+    record.info[BACKEND_KEY] = (pid, started)
 
 
 def _drop_closed(dbapi_conn: Any, record: Any, proxy: Any) -> None:

@@ -196,12 +196,15 @@ RESERVE_FOR_HOLD = text(_RESERVE.replace("{extra}", _HOLD))
 # the ledger (its reference the order's number, from `o`) and the allocations. Should a level be short, the order is
 # written all the same and the caller rolls the transaction back (StockMoved). Returns one row: the order's columns and
 # transaction id (`o`), the ids of the levels raised, the events' numbers in order.
+# Session 11: a short level raises (oms_refuse, SQLSTATE OM409: database.REFUSED) instead of returning a row, so
+# nothing is written (the statement may commit on its own: UnitOfWork.fetch_committing).
 WRITE_AND_RESERVE = text(
     _RESERVE.split("), ledger AS (")[0] + ")" + EVENTS_INSERT_CTE + ", __ORDER__" + """, ledger AS (
     INSERT INTO stock_movements (sku, warehouse_id, kind, on_hand_delta, reserved_delta, actor, reference)
     SELECT w.sku, w.warehouse_id, 'RESERVATION', 0, w.n, :actor, (SELECT number FROM o) FROM wanted w, complete WHERE complete.ok
 )""" + _ALLOCATIONS + """
-SELECT o.*, (SELECT coalesce(array_agg(id), '{}') FROM raised), (SELECT coalesce(array_agg(seq ORDER BY seq), '{}') FROM ev) FROM o""")
+SELECT o.*, (SELECT coalesce(array_agg(id), '{}') FROM raised), (SELECT coalesce(array_agg(seq ORDER BY seq), '{}') FROM ev)
+FROM o, complete WHERE CASE WHEN complete.ok THEN true ELSE oms_refuse('a stock level is short of the planned units') END""")
 
 
 def write_and_reserve_params(picks: list[Pick], *, actor: str | None, order_id: uuid.UUID,

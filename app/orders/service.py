@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,10 +20,13 @@ from typing import Any, cast
 from sqlalchemy import Integer, String, any_, bindparam, case, column, delete, func, literal_column, null, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra import rows
-from app.infra.database import UnitOfWork, driver_statement, fetch_statement
+from app.infra.database import REFUSED, SelfCommit, UnitOfWork, driver_statement, fetch_statement
+from app.infra.faults import sqlstate
 from app.orders import allocation, backorders, events, pickup, pricing, risk, sourcing
 from app.orders.allocation import Candidate, Pick
 from app.orders.enums import DeliveryType, OrderEventType, OrderStatus, PaymentMethod, PaymentStatus, SalesChannel
@@ -32,6 +35,7 @@ from app.orders.state_machine import check_transition
 from app.validation import check_address, member_of, normalise_email
 from models import Allocation, Customer, Order, OrderLine, Product, StockLevel
 from models.holds import OrderHold
+from models.orders import OrderEvent
 from models.placement import PlacementAttempt
 
 MAX_LINES = 100
@@ -648,8 +652,10 @@ async def _write_deferred(uow: UnitOfWork) -> None:
 async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: list[StockedLine]) -> bool | None:
     """The deferred order, its lines and rows, its queued events and the reservation of its picks in ONE statement
     (allocation.WRITE_AND_RESERVE; session 9: one statement fewer, and the order's row written once, its change_seq
-    already the events' last number). True: written and reserved; False: a level was short (the order was written
-    too: the caller rolls back); None: nothing sent (the statement cannot take these rows)."""
+    already the events' last number). True: written and reserved; False: a level was short (nothing written: the
+    statement raised; a transaction it ran in is aborted, the caller rolls back); None: nothing sent (the statement
+    cannot take these rows). Session 11: when nothing is to be written after it, it commits on its own if nothing began
+    the unit's transaction (`UnitOfWork.fetch_committing`: no BEGIN, no COMMIT)."""
     deferred: _DeferredOrder = uow.deferred
     order = deferred.order
     queued = uow.event_arrays(id_assigned_first=True)  # the statement's first write is the stock raise, before any number
@@ -668,11 +674,23 @@ async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: lis
         return None
     uow.deferred = None
 
+    statement, values = sql.replace("__ORDER__", built[0], 1), args + built[1]
+    # Session 11: nothing is written after this statement when the order claims no receipts (backorders.claim_for_order
+    # has nothing to do): then it commits on its own if nothing began the transaction (the catalogue's statement did not)
+    alone = placement.backorder is None or not placement.backorder.claims
+
     async def send() -> bool:
-        row = (await uow.fetch(sql.replace("__ORDER__", built[0], 1), args + built[1]))[0]
-        raised, seqs = row[-2], row[-1]
-        if len(raised) < len(placement.picks):
-            return False
+        try:
+            if alone:
+                found = await uow.fetch_committing(statement, values, SelfCommit(_ORDER_WRITTEN, {"id": order.id}, _recover_placed(order.id)))
+            else:
+                found = await uow.fetch(statement, values)
+        except DBAPIError as exc:
+            if sqlstate(exc) == REFUSED:  # a level was short: nothing written (the transaction, if any, is aborted)
+                return False
+            raise
+        row = found[0]
+        seqs = row[-1]
         _adopted(uow, order, row)
         uow.events_written([(seq, order.id, order.change_seq, order.updated_at) for seq in seqs])
         allocation.notify_picks(uow.notices, placement.picks)
@@ -681,6 +699,22 @@ async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: lis
     # through the reservation's entry point, whose `write` sends it (what watches reservations sees this one too)
     return await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference="",
                                             order_id=order.id, write=send)
+
+
+_ORDER_WRITTEN = text("SELECT EXISTS (SELECT 1 FROM orders WHERE id = :id)")
+
+
+def _recover_placed(order_id: uuid.UUID) -> Callable[[AsyncSession], Awaitable[tuple[Order, list[dict[str, Any]]]]]:
+    """A placement that committed with its write-and-reserve statement although the reply was lost: the order and the
+    events that statement wrote (all of the new order's), read back."""
+
+    async def recover(session: AsyncSession) -> tuple[Order, list[dict[str, Any]]]:
+        order = (await session.execute(select(Order).where(Order.id == order_id))).scalar_one()
+        written = (await session.execute(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.seq))).scalars()
+        return order, [{"seq": e.seq, "order_id": e.order_id, "type": e.type, "status": e.status, "previous_status": e.previous_status,
+                        "channel": e.channel, "actor": e.actor, "data": e.data} for e in written]
+
+    return recover
 
 
 def _record_placed(uow: UnitOfWork, order: Order, placement: Placement) -> None:
