@@ -114,6 +114,10 @@ class RowWriter:
             state[key] = process(value) if process is not None else value
         make_transient_to_detached(obj)
 
+    def instance_of(self, obj: Any, row: Sequence[Any]) -> None:
+        """Set every column of the row on the transient `obj`, made detached (as `instance`, for an object built already)."""
+        self._load(obj, row)
+
     def adopt(self, session: Session | AsyncSession, obj: Any, row: Any) -> None:
         """Set every column of the inserted row on `obj` and make it persistent in `session` (no flush, no INSERT)."""
         self._load(obj, row)

@@ -591,9 +591,14 @@ async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], a
 
 
 def _adopted(uow: UnitOfWork, order: Order, row: Sequence[Any]) -> None:
-    """The order's row as `o` returned it (every column, then the transaction's id) set on it, persistent in the session."""
-    rows.writer_for(Order, uow.session.get_bind().dialect).adopt(uow.session, order, row)
-    uow.adopted.append(order)
+    """The order's row as `o` returned it (every column, then the transaction's id) set on it, persistent in the session
+    (detached, as it will be once the session closes, when the statement committed on its own: nothing follows it)."""
+    writer = rows.writer_for(Order, uow.session.get_bind().dialect)
+    if uow.self_commit is not None and uow.self_commit.done:
+        writer.instance_of(order, row)
+    else:
+        writer.adopt(uow.session, order, row)
+        uow.adopted.append(order)
     uow.xid = int(row[len(Order.__table__.columns)])
 
 
