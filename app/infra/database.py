@@ -768,8 +768,16 @@ def json_value(text_: str) -> Any:
 
 
 def _remember_backend(dbapi_conn: Any, record: Any) -> None:
-    """A new pooled connection's server process, by pid and start time (BACKEND_KEY), for `_self_commit_status`."""
-    pid, started = await_only(dbapi_conn.driver_connection.fetchrow(BACKEND))
+    """A new pooled connection's server process, by pid and start time (BACKEND_KEY), for `_self_commit_status`. Should
+    that fail (the server going down as the connection is made), the connection is left without one: the driver's raw
+    error raised here would not be a connection error to `Database.run` (an internal error instead of a retry), and the
+    connection, if broken, is replaced at checkout (`_drop_closed`); a lost reply on it is then UNKNOWN."""
+    try:
+        pid, started = await_only(dbapi_conn.driver_connection.fetchrow(BACKEND))
+    except Exception as exc:
+        log.info("could not read a new connection's server process: %s", exc)
+        record.info.pop(BACKEND_KEY, None)
+        return
     record.info[BACKEND_KEY] = (pid, started)
 
 
