@@ -154,7 +154,7 @@ def _event_parameters(chunk: list[dict[str, Any]], dialect: Any) -> list[Any]:
 
 COUNTERS_KEY = "oms.statement_counters"  # session.info: the Database's open count_statements() (see `fetch_on`)
 DRIVER_KEY = "oms.driver"  # session.info: (its transaction, connection, adapted and driver connection, backend) for `fetch_on`
-SELF_COMMITTED_KEY = "oms.self_committed"  # session.info: the unit's last statement committed on its own (fetch_committing)
+SELF_COMMIT_KEY = "oms.self_commit"  # session.info: the unit's last statement, sent committing on its own (fetch_committing)
 _DRIVER_STATEMENTS: dict[tuple[int, int], tuple[Any, str, list[tuple[str, Any, Any]]]] = {}
 
 
@@ -184,7 +184,7 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
     `before_transaction`: committed ON ITS OWN before the transaction begins (the driver's autocommit: no BEGIN has
     been sent yet); None (nothing sent) when it has begun already. `on_send`: called with the connection's backend
     (pid, start time) right before such a statement is sent."""
-    if session.info.get(SELF_COMMITTED_KEY):
+    if (sent := session.info.get(SELF_COMMIT_KEY)) is not None and sent.done:
         raise RuntimeError("the unit committed with its last statement: nothing may be sent after it")
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(DRIVER_KEY)
@@ -237,7 +237,6 @@ class SelfCommit:
     params: dict[str, Any]
     recover: Callable[[AsyncSession], Awaitable[tuple[Any, list[dict[str, Any]]]]]
     backend: tuple[int, Any] | None = None  # (pid, backend_start) of the server process it was sent to
-    sent: bool = False
     done: bool = False  # its reply came: committed
 
 
@@ -264,9 +263,6 @@ class UnitOfWork:
         # order and lines, written by its reservation: app/orders/service.py `reserve_for_order`); None: nothing waits.
         # A unit that ends with rows still waiting fails (`Database.run`): they are never dropped silently.
         self.deferred: Any = None
-        # Session 11: the unit's last statement, sent committing on its own (`fetch_committing`); None: the unit commits
-        # as usual (BEGIN ... COMMIT).
-        self.self_commit: SelfCommit | None = None
 
     def record_event(self, values: dict[str, Any]) -> dict[str, Any]:
         """Queue an order event row; it gets its cursor when the unit commits."""
@@ -283,6 +279,12 @@ class UnitOfWork:
         """One statement in the unit's transaction, by the driver: `fetch_on`."""
         return await fetch_on(self.session, sql, args)
 
+    @property
+    def self_commit(self) -> SelfCommit | None:
+        """The unit's last statement once sent committing on its own (`fetch_committing`), kept in the session's info
+        (where `fetch_on` looks); None: the unit commits as usual (BEGIN ... COMMIT)."""
+        return self.session.info.get(SELF_COMMIT_KEY)
+
     async def fetch_committing(self, sql: str, args: Sequence[Any], commit: SelfCommit) -> Any:
         """The unit's LAST statement: when nothing has begun its transaction yet (what came before committed on its own,
         `fetch_before_transaction`), sent without BEGIN, so it commits on its own (issue 16, session 11: the BEGIN's and
@@ -292,15 +294,14 @@ class UnitOfWork:
         The statement must write nothing when it cannot do its whole work: raise (oms_refuse, REFUSED) instead."""
 
         def sending(backend: Any) -> None:
-            commit.backend, commit.sent = backend, True
-            self.self_commit = commit
+            commit.backend = backend
+            self.session.info[SELF_COMMIT_KEY] = commit
             metrics.mark_commit_started()
 
         rows = await fetch_on(self.session, sql, args, before_transaction=True, on_send=sending)
         if rows is None:  # the transaction had begun: the statement is its last, COMMIT follows as usual
             return await self.fetch(sql, args)
         commit.done = True
-        self.session.info[SELF_COMMITTED_KEY] = True
         return rows
 
     def event_arrays(self, *, id_assigned_first: bool = False) -> dict[str, Any] | None:
@@ -586,7 +587,7 @@ class Database:
                 sent = uow.self_commit if uow is not None else None
                 if sent is not None and sent.done:
                     raise  # committed by its last statement: never run again (what failed after it is a bug, not a fault)
-                if sent is not None and sent.sent and is_connection_error(exc):
+                if sent is not None and is_connection_error(exc):
                     status = await self._self_commit_status(sent, deadline)
                     if status == "committed":
                         log.warning("connection lost during a statement committing on its own; it committed")

@@ -102,10 +102,10 @@ class RowWriter:
         """A detached object of the class from a row of every column (in table order): as the ORM would load it, but
         in no session (nothing flushes it; it has every column, so nothing lazy-loads)."""
         obj = self.new()
-        self._load(obj, row)
+        self.load(obj, row)
         return obj
 
-    def _load(self, obj: Any, row: Sequence[Any]) -> None:
+    def load(self, obj: Any, row: Sequence[Any]) -> None:
         """Every column's value into the (transient) object's dict, then made detached: `make_transient_to_detached`
         commits the dict's values as loaded (no history), as a query's load would."""
         state = obj.__dict__
@@ -114,13 +114,9 @@ class RowWriter:
             state[key] = process(value) if process is not None else value
         make_transient_to_detached(obj)
 
-    def instance_of(self, obj: Any, row: Sequence[Any]) -> None:
-        """Set every column of the row on the transient `obj`, made detached (as `instance`, for an object built already)."""
-        self._load(obj, row)
-
     def adopt(self, session: Session | AsyncSession, obj: Any, row: Any) -> None:
         """Set every column of the inserted row on `obj` and make it persistent in `session` (no flush, no INSERT)."""
-        self._load(obj, row)
+        self.load(obj, row)
         session.add(obj)
 
 

@@ -595,7 +595,7 @@ def _adopted(uow: UnitOfWork, order: Order, row: Sequence[Any]) -> None:
     (detached, as it will be once the session closes, when the statement committed on its own: nothing follows it)."""
     writer = rows.writer_for(Order, uow.session.get_bind().dialect)
     if uow.self_commit is not None and uow.self_commit.done:
-        writer.instance_of(order, row)
+        writer.load(order, row)
     else:
         writer.adopt(uow.session, order, row)
         uow.adopted.append(order)
