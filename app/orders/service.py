@@ -339,7 +339,7 @@ def _resolve_lines(request: PlaceOrderRequest, products: dict[str, Product]) -> 
     collect(errors)
     merged: dict[tuple[str, str], ResolvedLine] = {}
     for i, line in enumerate(request.lines):
-        key = (line.sku.strip(), json.dumps(line.customization, sort_keys=True))
+        key = (line.sku.strip(), "null" if line.customization is None else json.dumps(line.customization, sort_keys=True))
         if key in merged:
             merged[key].quantity += line.quantity
         else:
@@ -488,8 +488,16 @@ def totals_of(placement: Placement) -> Any:
     """The order's totals from catalogue prices (net per line, VAT rounded once per rate), with its shipping charge
     (issue 19: its VAT follows the goods' rates, app/orders/pricing.py)."""
     shipping = placement.shipping.net if placement.shipping is not None else Decimal("0.00")
-    return compute_totals(((line_total(line.product.price, line.quantity), line.product.tax_rate) for line in placement.lines), shipping,
-                          tax_shipping=True)
+    priced = tuple((line.product.price, line.quantity, line.product.tax_rate) for line in placement.lines)
+    key = (shipping, priced)
+    if _last_totals and _last_totals[0] == key:  # the same placement's again (its risk assessment, then its write)
+        return _last_totals[1]
+    totals = compute_totals(((line_total(price, quantity), rate) for price, quantity, rate in priced), shipping, tax_shipping=True)
+    _last_totals[:] = (key, totals)
+    return totals
+
+
+_last_totals: list[Any] = []  # totals_of's last (key, totals), by value: a placement asks twice (another in between: computed again)
 
 
 # A stocked (not made-to-order) line of a new order: (line id, sku, quantity), in position order.
