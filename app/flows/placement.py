@@ -82,7 +82,7 @@ async def _promise(uow: UnitOfWork, placement: Placement) -> Any:
     by_warehouse = {c.warehouse_id: c for c in placement.candidates}
     origins = [delivery.Origin(w, by_warehouse[w].country, by_warehouse[w].priority, by_warehouse[w].code) for w in placement.warehouse_ids]
     return await delivery.placement_promise(
-        uow.session, placed_at=calendar.utcnow(), channel=placement.channel, destination_country=placement.destination_country,
+        uow, placed_at=calendar.utcnow(), channel=placement.channel, destination_country=placement.destination_country,
         origins=origins, made_to_order_lead_days=placement.made_to_order_lead_days,
         backordered=backorders.ready_later(placement),  # backorders, issue 19
         # shipping, issue 19: the charged method's carrier / transit; else the default carrier read with the catalogue (writes7)

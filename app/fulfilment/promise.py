@@ -74,7 +74,7 @@ class Origin:
 
 
 async def placement_promise(
-    session: AsyncSession, *, placed_at: datetime, channel: SalesChannel, destination_country: str,
+    uow: UnitOfWork, *, placed_at: datetime, channel: SalesChannel, destination_country: str,
     origins: Sequence[Origin], made_to_order_lead_days: int | None,
     backordered: Sequence[tuple[uuid.UUID, str, int, str, datetime]] = (),
     carrier: CarrierRules | None = None,
@@ -86,8 +86,9 @@ async def placement_promise(
     claims: those units leave when the receipt is expected (or now, if that is past).
     `carrier` (shipping, issue 19): the rules of the shipping method the order is charged (app/fulfilment/rates.py
     `method_carrier`: its carrier, with its rate's transit days when the rate has them); None: the default carrier
-    (then the default carrier is read, as before)."""
-    rules = carrier if carrier is not None else await default_rules(session)
+    (then the default carrier is read, as before). The unit's session is asked for only to read (a placement without
+    one makes none: app/infra/database.py)."""
+    rules = carrier if carrier is not None else await default_rules(uow.session)
     unique = sorted({o.id: o for o in origins}.values(), key=lambda o: (o.priority, o.code))
     arrivals = [
         parcel_arrival(rules, ready_at=placed_at, origin_country=o.country, destination_country=destination_country)
@@ -101,7 +102,7 @@ async def placement_promise(
         if unique:
             country = unique[0].country  # the first (by priority) warehouse already shipping part of the order
         else:
-            origin = await made_to_order_warehouse(session, channel=channel, allocation_warehouse_ids=[])
+            origin = await made_to_order_warehouse(uow.session, channel=channel, allocation_warehouse_ids=[])
             country = origin.country if origin is not None else destination_country
         arrivals.append(
             parcel_arrival(

@@ -10,7 +10,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.fulfilment import promise as delivery
 from app.fulfilment import rates
@@ -44,10 +43,10 @@ def _origins(placement: Placement) -> list[delivery.Origin]:
     return [delivery.Origin(w, by_warehouse[w].country, by_warehouse[w].priority, by_warehouse[w].code) for w in placement.warehouse_ids]
 
 
-async def _arrival(session: AsyncSession, carrier: CarrierRules | None, placement: Placement, now: datetime) -> date:
+async def _arrival(uow: UnitOfWork, carrier: CarrierRules | None, placement: Placement, now: datetime) -> date:
     """The promise placeOrder would store with this method: `placement_promise` with the method's carrier rules."""
     return await delivery.placement_promise(
-        session, placed_at=now, channel=placement.channel, destination_country=placement.destination_country, origins=_origins(placement),
+        uow, placed_at=now, channel=placement.channel, destination_country=placement.destination_country, origins=_origins(placement),
         made_to_order_lead_days=placement.made_to_order_lead_days, backordered=backorders.ready_later(placement), carrier=carrier,
     )
 
@@ -77,6 +76,6 @@ async def shipping_quotes(*, uow: UnitOfWork, request: PlaceOrderRequest, now: d
         rules = rates.rate_rules(carrier, q.rate.transit_days) if carrier is not None else None
         views.append(QuoteView(
             q.method, q.carrier_code, q.service, q.price, totals.shipping_tax, q.price + totals.shipping_tax, currency,
-            await _arrival(uow.session, rules, planned, moment),
+            await _arrival(uow, rules, planned, moment),
         ))
     return views

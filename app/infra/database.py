@@ -29,7 +29,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.util import await_only, greenlet_spawn
 
@@ -241,13 +241,31 @@ class SelfCommit:
 
 
 class UnitOfWork:
-    """A session inside one transaction, plus the events and notices to publish once it commits."""
+    """A session inside one transaction, plus the events and notices to publish once it commits.
 
-    def __init__(self, session: AsyncSession, actor: str | None, counters: list[StatementCounter] | None = None) -> None:
-        self.session = session
+    Made by `Database.run` (`engine` and `sessions` given), the session is made when first asked for (`session`):
+    a unit whose statements all commit on their own (`fetch_before_transaction`, then `fetch_committing`: placeOrder's
+    two) sends them on a pooled connection of its own and never makes one (issue 16, session 12: `Database.run` of such
+    a unit took 0.46 ms of CPU with a session, 0.21 ms without, the statements' own share ~0.07 ms; about an eighth
+    of a placement's CPU in the server). Asked for after such a statement, the session is bound to that connection
+    (its transaction begins there): one connection per unit, as before."""
+
+    def __init__(self, session: AsyncSession | None, actor: str | None, counters: list[StatementCounter] | None = None, *,
+                 engine: AsyncEngine | None = None, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
+        if session is None and (engine is None or sessions is None):
+            raise TypeError("a unit of work needs a session, or the engine and the sessionmaker to make one")
+        self._session = session
+        self._engine = engine
+        self._sessions = sessions
+        self.dialect: Any = (engine.sync_engine if engine is not None else cast(AsyncSession, session).get_bind()).dialect
+        # The pooled connection (SQLAlchemy's: its checkout/checkin events, the backend's identity, its errors) the unit's
+        # statements before a session use; the session made after them is bound to it, else it is closed at `close`.
+        self.direct: AsyncConnection | None = None
+        self.sent: SelfCommit | None = None  # the unit's last statement, sent committing on its own (`fetch_committing`)
         self.actor = actor
         self.counters = counters if counters is not None else []  # Database.counters: count_statements() sees `fetch` too
-        session.info[COUNTERS_KEY] = self.counters
+        if session is not None:
+            session.info[COUNTERS_KEY] = self.counters
         # The transaction's id once a statement of ours has returned it (an INSERT's RETURNING pg_current_xact_id()):
         # then `_flush_events` need not ask for it.
         self.xid: int | None = None
@@ -264,6 +282,72 @@ class UnitOfWork:
         # A unit that ends with rows still waiting fails (`Database.run`): they are never dropped silently.
         self.deferred: Any = None
 
+    @property
+    def session(self) -> AsyncSession:
+        """The unit's session, made now if it has none (see the class)."""
+        if self._session is None:
+            self._session = self._open_session()
+        return self._session
+
+    @property
+    def opened(self) -> AsyncSession | None:
+        """The unit's session if one was made; None: every statement it sent committed on its own."""
+        return self._session
+
+    def _open_session(self) -> AsyncSession:
+        if self.sent is not None and self.sent.done:
+            raise RuntimeError("the unit committed with its last statement: nothing may be sent after it")
+        assert self._engine is not None and self._sessions is not None
+        # the statements so far committed on their own on the unit's connection: its transaction begins there
+        session = self._sessions() if self.direct is None else self._sessions(bind=self.direct)
+        session.info[COUNTERS_KEY] = self.counters
+        return session
+
+    async def close(self) -> None:
+        """The end of the unit: its session closed (what it did not commit rolled back), its connection given back."""
+        try:
+            if self._session is not None:
+                await self._session.close()
+        finally:
+            direct, self.direct = self.direct, None
+            if direct is not None:
+                await direct.close()
+
+    async def _fetch_direct(self, sql: str, args: Sequence[Any], on_send: Callable[[Any], None] | None = None) -> Any:
+        """A statement committing on its own on the unit's pooled connection, no session made (see the class): as
+        `fetch_on` sends one (the counters, the DBAPIError SQLAlchemy would raise, a closed connection invalidated)."""
+        if self.sent is not None and self.sent.done:
+            raise RuntimeError("the unit committed with its last statement: nothing may be sent after it")
+        assert self._engine is not None
+        if self.direct is None:
+            self.direct = await self._engine.connect()
+        direct = self.direct
+        fairy: Any = cast(Connection, direct.sync_connection).connection
+        adapted, driver = fairy.dbapi_connection, fairy.driver_connection
+        for counter in self.counters:
+            counter.statements.append(sql)
+        if (state := metrics.request_state()) is not None:
+            state["sql"] = state.get("sql", 0) + 1
+        try:
+            async with adapted._execute_mutex:
+                if on_send is not None:
+                    on_send(fairy.info.get(BACKEND_KEY))
+                return await driver.fetch(sql, *args)
+        except Exception as error:
+            closed = driver.is_closed()
+            if closed:
+                await direct.invalidate()
+            raise _as_dbapi_error(self._engine, sql, args, error, closed) from error
+
+    async def fetch_statement(self, statement: Any, params: dict[str, Any], *, before_transaction: bool = False) -> Any:
+        """`fetch_statement` on the unit: `before_transaction` ones on its own connection while it has no session."""
+        if not before_transaction or self._session is not None:
+            return await fetch_statement(self.session, statement, params, before_transaction=before_transaction)
+        sql, binds = driver_statement(statement, self.dialect)
+        args = [params.get(name, bound) for name, _, bound in binds]
+        return await self._fetch_direct(sql, [value if process is None else process(value)
+                                              for value, (_, process, _) in zip(args, binds, strict=True)])
+
     def record_event(self, values: dict[str, Any]) -> dict[str, Any]:
         """Queue an order event row; it gets its cursor when the unit commits."""
         values.setdefault("actor", self.actor)
@@ -272,8 +356,11 @@ class UnitOfWork:
 
     async def fetch_before_transaction(self, sql: str, args: Sequence[Any]) -> list[Any] | None:
         """One statement on the unit's connection committed ON ITS OWN, before the unit's transaction begins (see
-        `fetch_on`); None (nothing sent) when it has begun. Saves the separate pooled connection such a statement took."""
-        return await fetch_on(self.session, sql, args, before_transaction=True)
+        `fetch_on`); None (nothing sent) when it has begun. Saves the separate pooled connection such a statement took.
+        Without a session yet, on the unit's own connection (no session made: see the class)."""
+        if self._session is None:
+            return await self._fetch_direct(sql, args)
+        return await fetch_on(self._session, sql, args, before_transaction=True)
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> Any:
         """One statement in the unit's transaction, by the driver: `fetch_on`."""
@@ -281,9 +368,9 @@ class UnitOfWork:
 
     @property
     def self_commit(self) -> SelfCommit | None:
-        """The unit's last statement once sent committing on its own (`fetch_committing`), kept in the session's info
-        (where `fetch_on` looks); None: the unit commits as usual (BEGIN ... COMMIT)."""
-        return self.session.info.get(SELF_COMMIT_KEY)
+        """The unit's last statement once sent committing on its own (`fetch_committing`), kept on the unit and, when it
+        has a session, in the session's info too (where `fetch_on` looks); None: the unit commits as usual (BEGIN ... COMMIT)."""
+        return self.sent
 
     async def fetch_committing(self, sql: str, args: Sequence[Any], commit: SelfCommit) -> Any:
         """The unit's LAST statement: when nothing has begun its transaction yet (what came before committed on its own,
@@ -295,12 +382,17 @@ class UnitOfWork:
 
         def sending(backend: Any) -> None:
             commit.backend = backend
-            self.session.info[SELF_COMMIT_KEY] = commit
+            self.sent = commit
+            if self._session is not None:
+                self._session.info[SELF_COMMIT_KEY] = commit
             metrics.mark_commit_started()
 
-        rows = await fetch_on(self.session, sql, args, before_transaction=True, on_send=sending)
-        if rows is None:  # the transaction had begun: the statement is its last, COMMIT follows as usual
-            return await self.fetch(sql, args)
+        if self._session is None:  # no session: on the unit's own connection, where nothing began a transaction
+            rows = await self._fetch_direct(sql, args, on_send=sending)
+        else:
+            rows = await fetch_on(self._session, sql, args, before_transaction=True, on_send=sending)
+            if rows is None:  # the transaction had begun: the statement is its last, COMMIT follows as usual
+                return await self.fetch(sql, args)
         commit.done = True
         return rows
 
@@ -310,7 +402,7 @@ class UnitOfWork:
         that statement itself assigns it before it draws (`id_assigned_first`: its first write precedes the events)."""
         if not self.pending_events or (self.xid is None and not id_assigned_first) or len(self.pending_events) > EVENT_INSERT_ROWS:
             return None
-        flat = _event_parameters(self.pending_events, self.session.get_bind().dialect)
+        flat = _event_parameters(self.pending_events, self.dialect)
         columns = [flat[i::EVENT_COLUMNS] for i in range(EVENT_COLUMNS)]
         return dict(zip(("ev_order_ids", "ev_types", "ev_statuses", "ev_previous", "ev_channels", "ev_actors", "ev_data"), columns, strict=True))
 
@@ -324,8 +416,10 @@ class UnitOfWork:
         # the rows were numbered in order: the smallest number went to the first event
         for values, seq in zip(chunk, sorted(row[0] for row in rows), strict=True):
             values["seq"] = seq
+        if self._session is None:  # no session: no order held in one (a self-committed order is detached, up to date)
+            return
         for _, order_id, change_seq, updated_at in rows:  # the orders this unit holds see their new change sequence and time
-            order = self.session.identity_map.get(ORDER_MAPPER.identity_key_from_primary_key((order_id,)))
+            order = self._session.identity_map.get(ORDER_MAPPER.identity_key_from_primary_key((order_id,)))
             if order is not None and change_seq is not None:
                 set_committed_value(order, "change_seq", change_seq)
                 set_committed_value(order, "updated_at", updated_at)
@@ -344,7 +438,7 @@ class UnitOfWork:
         if not self.pending_events:
             return self.xid  # none queued (or written already, `events_written`): the id if a statement learnt it
         xid = self.xid if self.xid is not None else int((await self.session.execute(ASSIGN_XID)).scalar_one())
-        dialect = self.session.get_bind().dialect
+        dialect = self.dialect
         for start in range(0, len(self.pending_events), EVENT_INSERT_ROWS):
             chunk = self.pending_events[start:start + EVENT_INSERT_ROWS]
             rows = await self.fetch(_events_statement(len(chunk)), _event_parameters(chunk, dialect))
@@ -564,23 +658,29 @@ class Database:
             kept: list[tuple[Any, dict[str, Any]]] = []
             uow = None
             try:
-                async with self.sessions() as session:
-                    uow = UnitOfWork(session, actor, self.counters)
-                    async with session.begin():
-                        result = await work(uow)
-                        if uow.deferred is not None:
-                            raise RuntimeError("rows deferred to a later statement were never written")
-                        alone = uow.self_commit is not None and uow.self_commit.done  # committed by its last statement
-                        if session.new or session.dirty or session.deleted:  # (an empty flush still costs ~0.1 ms)
-                            if alone:
-                                raise RuntimeError("the unit committed with its last statement, yet left rows to flush")
-                            await session.flush()
-                        xid = await uow._flush_events()
-                        if xid is None and not alone:
-                            xid, started = (await session.execute(XID)).one()
-                        committing = True
-                        kept = [(obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"}) for obj in uow.adopted]
-                        metrics.mark_commit_started()
+                uow = UnitOfWork(None, actor, self.counters, engine=self.engine, sessions=self.sessions)
+                try:
+                    result = await work(uow)
+                    if uow.deferred is not None:
+                        raise RuntimeError("rows deferred to a later statement were never written")
+                    alone = uow.self_commit is not None and uow.self_commit.done  # committed by its last statement
+                    # a unit that committed with its last statement and made no session ends here (session 12)
+                    session = uow.opened if alone else uow.session
+                    if session is not None and (session.new or session.dirty or session.deleted):  # (an empty flush: ~0.1 ms)
+                        if alone:
+                            raise RuntimeError("the unit committed with its last statement, yet left rows to flush")
+                        await session.flush()
+                    xid = await uow._flush_events()
+                    if xid is None and not alone:
+                        assert session is not None
+                        xid, started = (await session.execute(XID)).one()
+                    committing = True
+                    kept = [(obj, {k: v for k, v in obj.__dict__.items() if k != "_sa_instance_state"}) for obj in uow.adopted]
+                    metrics.mark_commit_started()
+                    if session is not None:
+                        await session.commit()
+                finally:
+                    await uow.close()  # (rolls back what did not commit, before any retry)
                 break
             except Exception as exc:
                 state = sqlstate(exc)

@@ -253,7 +253,7 @@ def _pick_arrays(picks: list[Pick]) -> dict[str, Any]:
 
 
 async def reserve_at_once(
-    session: AsyncSession, notices: list, *, picks: list[Pick], actor: str | None, reference: str,
+    session: AsyncSession | None, notices: list, *, picks: list[Pick], actor: str | None, reference: str,
     order_id: uuid.UUID | None = None, allocations: Sequence[tuple[uuid.UUID, Pick]] = (), hold: Mapping[str, Any] | None = None,
     events: UnitOfWork | None = None, write: Callable[[], Awaitable[bool]] | None = None,
 ) -> bool:
@@ -268,6 +268,7 @@ async def reserve_at_once(
         return True
     if write is not None:
         return await write()
+    assert session is not None  # (None only with `write`: a unit without a session, app/infra/database.py UnitOfWork)
     params = _pick_arrays(picks)
     ordered = sorted(picks, key=lambda p: (p.sku, str(p.warehouse_id)))
     params.update(actor=actor, reference=reference)

@@ -35,6 +35,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path
+from app.infra.database import UnitOfWork
 from app.orders import promise as calendar
 from app.orders.allocation import Candidate, Pick, split_over_lines
 from app.orders.enums import InventoryPolicy
@@ -138,12 +139,13 @@ def plan_claims(shortfall: Mapping[str, int], receipts: Sequence[OpenReceipt], s
 
 
 async def split(
-    session: AsyncSession, *, products: Iterable[Product], demand: dict[str, int], candidates: list[Candidate], sku_paths: Mapping[str, Path],
+    uow: UnitOfWork, *, products: Iterable[Product], demand: dict[str, int], candidates: list[Candidate], sku_paths: Mapping[str, Path],
     lock: bool = False,
 ) -> tuple[dict[str, int], Backorder | None]:
     """The planning step: the demand the planner reserves from on-hand stock, and the backorder (None when no SKU
     of the order sells ahead: then `demand` is returned as given and nothing is read). `candidates`: the SKUs'
-    stock levels at the serving warehouses (locked when `lock`, and then the receipts are locked too)."""
+    stock levels at the serving warehouses (locked when `lock`, and then the receipts are locked too). The unit's
+    session is asked for only when receipts are read (a placement without one makes none: app/infra/database.py)."""
     ahead = {p.sku: p for p in products if p.sku in demand and sells_ahead(p)}
     if not ahead:
         return demand, None
@@ -162,7 +164,7 @@ async def split(
                 stock_demand[sku] = wanted - short
     if not shortfall:
         return demand, None
-    receipts = await open_receipts(session, skus=sorted(shortfall), candidates=candidates, lock=lock)
+    receipts = await open_receipts(uow.session, skus=sorted(shortfall), candidates=candidates, lock=lock)
     return stock_demand, Backorder(shortfall, plan_claims(shortfall, receipts, sku_paths), dict(sku_paths), tuple(candidates))
 
 
@@ -244,12 +246,14 @@ def _claim_allocations(order_id: uuid.UUID, picks: Sequence[Pick], backorder: Ba
     ]
 
 
-async def claim_for_order(*, session: AsyncSession, order_id: uuid.UUID, placement: Any, stocked: list[StockedLine]) -> Any:
+async def claim_for_order(*, uow: UnitOfWork, order_id: uuid.UUID, placement: Any, stocked: list[StockedLine]) -> Any:
     """Right after the order's stock reservation: claim its receipts and write its allocations bound to them.
-    Returns the placement as claimed (its claims differ when they were re-planned on locked receipts)."""
+    Returns the placement as claimed (its claims differ when they were re-planned on locked receipts). Without claims
+    the unit's session is not asked for (its write may have committed on its own: app/infra/database.py)."""
     backorder: Backorder | None = placement.backorder
     if backorder is None or not backorder.claims:
         return placement
+    session = uow.session
     backorder = await _apply(session, backorder, placement.candidates)
     session.add_all(_claim_allocations(order_id, placement.picks, backorder, stocked))
     return replace(placement, backorder=backorder)

@@ -293,13 +293,13 @@ async def _read_catalogue(uow: UnitOfWork, request: PlaceOrderRequest, channel: 
     skus = sorted({line.sku.strip() for line in request.lines})
     records = None
     if customer_email is not None:
-        records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None, with_customer=True),
-                                        {"skus": skus, "sku_count": len(skus), "email": email, "customer_id": uuid.uuid4(),
-                                         "customer_email": customer_email},
-                                        before_transaction=True)
+        records = await uow.fetch_statement(_catalogue_read(channel, email is not None, with_customer=True),
+                                            {"skus": skus, "sku_count": len(skus), "email": email, "customer_id": uuid.uuid4(),
+                                             "customer_email": customer_email},
+                                            before_transaction=True)
     if records is None:
-        records = await fetch_statement(uow.session, _catalogue_read(channel, email is not None), {"skus": skus, "sku_count": len(skus), "email": email})
-    products_writer = rows.writer_for(Product, uow.session.get_bind().dialect)
+        records = await uow.fetch_statement(_catalogue_read(channel, email is not None), {"skus": skus, "sku_count": len(skus), "email": email})
+    products_writer = rows.writer_for(Product, uow.dialect)
     width = len(products_writer.returned)
     stock_width = len(allocation.CANDIDATE_COLUMNS)
     at = products_writer.position["sku"]
@@ -455,7 +455,7 @@ async def plan_placement(*, uow: UnitOfWork, request: PlaceOrderRequest, with_ri
     candidates = [c for c in candidates if c.sku in demand]
     candidates = pickup.restrict(candidates, pickup_at)  # pickup, issue 19: a PICKUP order reserves at its pickup point only
     routing = _routing(checked, rules)
-    demand, backorder = await backorders.split(uow.session, products=products.values(), demand=demand,  # backorders, issue 19
+    demand, backorder = await backorders.split(uow, products=products.values(), demand=demand,  # backorders, issue 19
                                                candidates=routing.usable(candidates), sku_paths=sku_paths)  # the rule's exclusions dropped
     picks = pickup.plan(routing, demand, candidates, sku_paths, pickup_at)  # sourcing, issue 19 (no rules: plan_allocation); transfers: store first
     return replace(checked, lines=lines, candidates=candidates, picks=picks, pickup_warehouse_id=pickup_at, routing=routing, backorder=backorder,
@@ -478,7 +478,7 @@ async def replan_locked(*, uow: UnitOfWork, placement: Placement) -> Placement:
     candidates = await allocation.lock_candidates(uow.session, skus=sorted(demand), channel=placement.channel)
     candidates = pickup.restrict(candidates, placement.pickup_warehouse_id)  # pickup, issue 19
     routing = placement.routing or _routing(placement, sourcing.NO_RULES)  # the snapshot's rules: its explanation is rewritten
-    demand, backorder = await backorders.split(uow.session, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
+    demand, backorder = await backorders.split(uow, products=[line.product for line in placement.lines], demand=demand,  # backorders, issue 19
                                                candidates=routing.usable(candidates), sku_paths=sku_paths, lock=True)
     picks = pickup.plan(routing, demand, candidates, sku_paths, placement.pickup_warehouse_id)  # transfers, issue 19: the store first
     return replace(placement, candidates=candidates, picks=picks, routing=routing, backorder=backorder)
@@ -601,7 +601,7 @@ async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], a
 def _adopted(uow: UnitOfWork, order: Order, row: Sequence[Any]) -> None:
     """The order's row as `o` returned it (every column, then the transaction's id) set on it, persistent in the session
     (detached, as it will be once the session closes, when the statement committed on its own: nothing follows it)."""
-    writer = rows.writer_for(Order, uow.session.get_bind().dialect)
+    writer = rows.writer_for(Order, uow.dialect)
     if uow.self_commit is not None and uow.self_commit.done:
         writer.load(order, row)
     else:
@@ -674,7 +674,7 @@ async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: lis
     queued = uow.event_arrays(id_assigned_first=True)  # the statement's first write is the stock raise, before any number
     if queued is None or not placement.picks or any(e["order_id"] != order.id for e in uow.pending_events):
         return None
-    dialect = uow.session.get_bind().dialect
+    dialect = uow.dialect
     params = allocation.write_and_reserve_params(
         placement.picks, actor=uow.actor, order_id=order.id,
         allocations=per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked)))
@@ -710,7 +710,7 @@ async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: lis
         return True
 
     # through the reservation's entry point, whose `write` sends it (what watches reservations sees this one too)
-    return await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference="",
+    return await allocation.reserve_at_once(uow.opened, uow.notices, picks=placement.picks, actor=uow.actor, reference="",
                                             order_id=order.id, write=send)
 
 
@@ -787,21 +787,21 @@ async def reserve_for_order(*, uow: UnitOfWork, order: Order, placement: Placeme
         if written is False:
             raise StockMoved
         if written:
-            return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)
+            return await backorders.claim_for_order(uow=uow, order_id=order.id, placement=placement, stocked=stocked)
         await _write_deferred(uow)
     if not lock_first:
         # lock_first False: a short reservation rolls the unit back, so the statement may write its queued events too
         if await allocation.reserve_at_once(uow.session, uow.notices, picks=placement.picks, actor=uow.actor, reference=order.number,
                                             order_id=order.id, events=uow if lock_first is False else None,
                                             allocations=per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))):
-            return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
+            return await backorders.claim_for_order(uow=uow, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
         if lock_first is False:
             raise StockMoved
     placement = await replan_locked(uow=uow, placement=placement)
     uow.session.add_all(_allocations(order, per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked))))
     await allocation.reserve(uow.session, uow.notices, picks=placement.picks, candidates=placement.candidates, actor=uow.actor,
                              reference=order.number)
-    return await backorders.claim_for_order(session=uow.session, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
+    return await backorders.claim_for_order(uow=uow, order_id=order.id, placement=placement, stocked=stocked)  # backorders, issue 19
 
 
 async def write_held_order(
