@@ -146,7 +146,7 @@ async def _insert(uow: UnitOfWork, payment: Payment) -> None:
     """A new payment written now, by the driver (issue 16: no ORM flush; app/infra/rows.py derives the INSERT from the
     table), read back whole and made persistent in the session; the ORM's flush when the table's defaults cannot be
     reproduced. Its operations (already added to the session) are flushed after it, at the latest at commit."""
-    writer = rows.writer_for(Payment, uow.session.get_bind().dialect)
+    writer = rows.writer_for(Payment, uow.dialect)
     if not writer.usable:
         uow.session.add(payment)
         await uow.session.flush()

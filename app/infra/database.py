@@ -298,13 +298,20 @@ class UnitOfWork:
         if self.sent is not None and self.sent.done:
             raise RuntimeError("the unit committed with its last statement: nothing may be sent after it")
         assert self._engine is not None and self._sessions is not None
-        # the statements so far committed on their own on the unit's connection: its transaction begins there
+        # the statements so far committed on their own on the unit's connection: its transaction begins there (a
+        # transaction begun on it already would be joined rollback-only: the session's commit would write nothing)
+        assert self.direct is None or not self.direct.in_transaction()
         session = self._sessions() if self.direct is None else self._sessions(bind=self.direct)
         session.info[COUNTERS_KEY] = self.counters
         return session
 
     async def close(self) -> None:
-        """The end of the unit: its session closed (what it did not commit rolled back), its connection given back."""
+        """The end of the unit: its session closed (what it did not commit rolled back), its connection given back;
+        finished even if the caller is cancelled meanwhile (as `async with AsyncSession` does), then re-cancelled:
+        abandoned halfway, the connection would stay checked out."""
+        await _to_completion(self._close())
+
+    async def _close(self) -> None:
         try:
             if self._session is not None:
                 await self._session.close()
@@ -335,8 +342,12 @@ class UnitOfWork:
                 return await driver.fetch(sql, *args)
         except Exception as error:
             closed = driver.is_closed()
-            if closed:
-                await direct.invalidate()
+            if closed:  # the next statement of this unit, if any, checks out another connection
+                self.direct = None
+                try:
+                    await direct.invalidate()
+                finally:
+                    await direct.close()
             raise _as_dbapi_error(self._engine, sql, args, error, closed) from error
 
     async def fetch_statement(self, statement: Any, params: dict[str, Any], *, before_transaction: bool = False) -> Any:
@@ -910,6 +921,23 @@ def _reason(exc: BaseException) -> str:
     if state in DEADLOCK_OR_SERIALIZATION:
         return "DEADLOCK" if state == "40P01" else "SERIALIZATION"
     return "CONNECTION"
+
+
+async def _to_completion(cleanup: Awaitable[None]) -> None:
+    """Await `cleanup` in a task of its own to its end, even if the caller is cancelled meanwhile; a cancellation
+    received while waiting is raised once it has ended."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as error:
+            if task.done():
+                raise
+            cancelled = error
+    if cancelled is not None:
+        raise cancelled
 
 
 async def _backoff(attempt: int) -> None:

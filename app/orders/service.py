@@ -590,7 +590,7 @@ async def _insert_order(uow: UnitOfWork, order: Order, lines: list[OrderLine], a
     (nothing in placement reads them back; a query loads them), nor are the `extra` rows (one INSERT per class, in
     the order given: e.g. a RISK_REVIEW hold). Also learns the transaction's id (the events need it).
     False (nothing sent) when the tables' defaults cannot be reproduced: the caller flushes through the ORM instead."""
-    built = _order_ctes(uow.session.get_bind().dialect, order, lines, allocations, extra, 1)
+    built = _order_ctes(uow.dialect, order, lines, allocations, extra, 1)
     if built is None:
         return False
     row = (await uow.fetch("WITH " + built[0] + " SELECT * FROM o", built[1]))[0]
