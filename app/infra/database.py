@@ -246,7 +246,7 @@ class UnitOfWork:
     Made by `Database.run` (`engine` and `sessions` given), the session is made when first asked for (`session`):
     a unit whose statements all commit on their own (`fetch_before_transaction`, then `fetch_committing`: placeOrder's
     two) sends them on a pooled connection of its own and never makes one (issue 16, session 12: `Database.run` of such
-    a unit took 0.46 ms of CPU with a session, 0.21 ms without, the statements' own share ~0.07 ms; about an eighth
+    a unit took 0.46 ms of CPU with a session, ~0.25 ms without, the statements' own share ~0.07 ms; about a tenth
     of a placement's CPU in the server). Asked for after such a statement, the session is bound to that connection
     (its transaction begins there): one connection per unit, as before."""
 
