@@ -197,17 +197,9 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
         session.info[DRIVER_KEY] = (session.sync_session.get_transaction(), conn, adapted, driver, backend)
     if before_transaction and adapted._transaction is not None:
         return None
-    for counter in session.info.get(COUNTERS_KEY, ()):
-        counter.statements.append(sql)
-    if (state := metrics.request_state()) is not None:
-        state["sql"] = state.get("sql", 0) + 1
     try:
-        async with adapted._execute_mutex:
-            if adapted._transaction is None and not before_transaction:
-                await adapted._start_transaction()
-            if on_send is not None:
-                on_send(backend)
-            return await driver.fetch(sql, *args)
+        return await _send(adapted, driver, backend, sql, args, session.info.get(COUNTERS_KEY, ()), begin=not before_transaction,
+                           on_send=on_send)
     except Exception as error:
         closed = driver.is_closed()
         session.info.pop(DRIVER_KEY, None)
@@ -217,13 +209,35 @@ async def fetch_on(session: AsyncSession, sql: str, args: Sequence[Any], *, befo
         raise _as_dbapi_error(cast(Any, session.get_bind()), sql, args, error, closed) from error
 
 
+async def _send(adapted: Any, driver: Any, backend: Any, sql: str, args: Sequence[Any], counters: Sequence[StatementCounter], *,
+                begin: bool, on_send: Callable[[Any], None] | None) -> Any:
+    """One statement by the driver, seen by `count_statements()` and the request log's `sql` count; `begin`: the
+    transaction is begun first if no statement began it yet (else the statement commits on its own)."""
+    for counter in counters:
+        counter.statements.append(sql)
+    if (state := metrics.request_state()) is not None:
+        state["sql"] = state.get("sql", 0) + 1
+    async with adapted._execute_mutex:
+        if begin and adapted._transaction is None:
+            await adapted._start_transaction()
+        if on_send is not None:
+            on_send(backend)
+        return await driver.fetch(sql, *args)
+
+
+def driver_call(statement: Any, dialect: Any, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A SQLAlchemy statement and its parameters as the driver takes them (`driver_statement`, each value through its
+    bind processor; a parameter not given takes the value bound in the statement)."""
+    sql, binds = driver_statement(statement, dialect)
+    values = [params.get(name, bound) for name, _, bound in binds]
+    return sql, [value if process is None else process(value) for value, (_, process, _) in zip(values, binds, strict=True)]
+
+
 async def fetch_statement(session: AsyncSession, statement: Any, params: dict[str, Any], *, before_transaction: bool = False) -> Any:
     """`session.execute(statement, params)` by the driver (`fetch_on`): asyncpg records, no result processing.
     `before_transaction`: as `fetch_on`'s (None: the transaction had begun, nothing was sent)."""
-    sql, binds = driver_statement(statement, session.get_bind().dialect)
-    args = [params.get(name, bound) for name, _, bound in binds]
-    return await fetch_on(session, sql, [value if process is None else process(value) for value, (_, process, _) in zip(args, binds, strict=True)],
-                          before_transaction=before_transaction)
+    sql, args = driver_call(statement, session.get_bind().dialect, params)
+    return await fetch_on(session, sql, args, before_transaction=before_transaction)
 
 
 @dataclass(slots=True)
@@ -330,16 +344,10 @@ class UnitOfWork:
             self.direct = await self._engine.connect()
         direct = self.direct
         fairy: Any = cast(Connection, direct.sync_connection).connection
-        adapted, driver = fairy.dbapi_connection, fairy.driver_connection
-        for counter in self.counters:
-            counter.statements.append(sql)
-        if (state := metrics.request_state()) is not None:
-            state["sql"] = state.get("sql", 0) + 1
+        driver = fairy.driver_connection
         try:
-            async with adapted._execute_mutex:
-                if on_send is not None:
-                    on_send(fairy.info.get(BACKEND_KEY))
-                return await driver.fetch(sql, *args)
+            return await _send(fairy.dbapi_connection, driver, fairy.info.get(BACKEND_KEY), sql, args, self.counters, begin=False,
+                               on_send=on_send)
         except Exception as error:
             closed = driver.is_closed()
             if closed:  # the next statement of this unit, if any, checks out another connection
@@ -354,10 +362,7 @@ class UnitOfWork:
         """`fetch_statement` on the unit: `before_transaction` ones on its own connection while it has no session."""
         if not before_transaction or self._session is not None:
             return await fetch_statement(self.session, statement, params, before_transaction=before_transaction)
-        sql, binds = driver_statement(statement, self.dialect)
-        args = [params.get(name, bound) for name, _, bound in binds]
-        return await self._fetch_direct(sql, [value if process is None else process(value)
-                                              for value, (_, process, _) in zip(args, binds, strict=True)])
+        return await self._fetch_direct(*driver_call(statement, self.dialect, params))
 
     def record_event(self, values: dict[str, Any]) -> dict[str, Any]:
         """Queue an order event row; it gets its cursor when the unit commits."""

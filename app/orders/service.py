@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, Path, collect
 from app.infra import rows
-from app.infra.database import REFUSED, SelfCommit, UnitOfWork, driver_statement, fetch_statement
+from app.infra.database import REFUSED, SelfCommit, UnitOfWork, driver_call, fetch_statement
 from app.infra.faults import sqlstate
 from app.orders import allocation, backorders, events, pickup, pricing, risk, sourcing
 from app.orders.allocation import Candidate, Pick
@@ -679,8 +679,7 @@ async def _write_and_reserve(uow: UnitOfWork, placement: Placement, stocked: lis
         placement.picks, actor=uow.actor, order_id=order.id,
         allocations=per_line(placement.picks, backorders.on_hand_lines(placement.picks, placement.backorder, stocked)))
     params.update(queued)
-    sql, binds = driver_statement(allocation.WRITE_AND_RESERVE, dialect)
-    args = [params.get(name, bound) if process is None else process(params.get(name, bound)) for name, process, bound in binds]
+    sql, args = driver_call(allocation.WRITE_AND_RESERVE, dialect, params)
     built = _order_ctes(dialect, order, deferred.lines, [], deferred.extra, len(args) + 1,
                         computed={"change_seq": "(SELECT coalesce(max(seq), 0) FROM ev)", "updated_at": "clock_timestamp()"})
     if built is None:

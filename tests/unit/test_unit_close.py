@@ -12,25 +12,25 @@ from app.infra.database import _to_completion
 
 
 async def test_a_cleanup_cancelled_twice_while_it_runs_still_finishes_then_the_cancellation_is_raised() -> None:
-    started, release = asyncio.Event(), asyncio.Event()
     done: list[str] = []
+    callers: list[asyncio.Task[None]] = []
+    release = asyncio.Event()
 
     async def cleanup() -> None:
-        started.set()
-        await release.wait()  # e.g. the ROLLBACK's reply
+        # the caller is cancelled while its cleanup runs, twice: each time this task waits on a task of its own (e.g. the
+        # ROLLBACK's reply), the caller's cancellation is delivered
+        callers[0].cancel()
+        await asyncio.ensure_future(release.wait())
+        callers[0].cancel()
+        await asyncio.ensure_future(release.wait())
         done.append("closed")
 
     caller = asyncio.create_task(_to_completion(cleanup()))
-    await started.wait()
-    caller.cancel()
-    await asyncio.sleep(0)  # (the cancellation delivered: the caller waits on)
-    caller.cancel()
-    await asyncio.sleep(0)
-    assert not caller.done()  # still waiting for the cleanup, not abandoned
+    callers.append(caller)
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    assert done == ["closed"]
+    assert done == ["closed"]  # not abandoned halfway: finished before the caller saw its cancellation
 
 
 async def test_a_cleanup_that_fails_raises_its_error() -> None:
